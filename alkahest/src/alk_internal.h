@@ -1,0 +1,293 @@
+/*
+ * Alkahest internals shared by the pipeline stages. Not installed; only src/ and cli/ include it.
+ *
+ * The decoded module (alk_module) is the one representation every later stage reads. It keeps
+ * pointers into the caller's Wasm bytes (names, function bodies, data segments): instruction
+ * sequences are not turned into an IR but re-read with alk_read_instr() by validate.c and by the
+ * single-pass compiler, the way Liftoff and wasm3 work.
+ */
+#ifndef ALK_INTERNAL_H
+#define ALK_INTERNAL_H
+
+#include "alkahest.h"
+
+/* ---- Value and reference types: their binary encodings ---------------------------------- */
+typedef uint8_t alk_valtype;
+enum {
+    ALK_I32 = 0x7f,
+    ALK_I64 = 0x7e,
+    ALK_F32 = 0x7d,
+    ALK_F64 = 0x7c,
+    ALK_V128 = 0x7b,
+    ALK_FUNCREF = 0x70,
+    ALK_EXTERNREF = 0x6f,
+};
+bool alk_is_reftype(alk_valtype type);
+const char *alk_valtype_name(alk_valtype type);
+
+/* ---- Spec limits (appendix/implementation.rst) and our own ------------------------------- */
+#define ALK_MAX_PAGES 65536u            /* 4 GiB of 64 KiB pages */
+#define ALK_PAGE_SIZE 65536u
+#define ALK_MAX_TABLE_SIZE 10000000u    /* ours: table.grow beyond this fails (returns -1) */
+#define ALK_MAX_FUNCTION_LOCALS 50000u  /* ours, as V8; exceeding it is ALK-E0xx "too many locals" */
+
+/* ---- Module structure ---------------------------------------------------------------------- */
+
+typedef struct alk_name {
+    const uint8_t *bytes; /* into the module's bytes; valid UTF-8 once decoded */
+    uint32_t length;
+} alk_name;
+
+typedef struct alk_functype {
+    uint32_t param_count;
+    uint32_t result_count;
+    const alk_valtype *params;
+    const alk_valtype *results;
+} alk_functype;
+
+typedef struct alk_limits {
+    uint32_t min;
+    uint32_t max;   /* meaningful only when has_max */
+    bool has_max;
+} alk_limits;
+
+typedef struct alk_tabletype {
+    alk_valtype element; /* ALK_FUNCREF or ALK_EXTERNREF */
+    alk_limits limits;
+} alk_tabletype;
+
+typedef struct alk_globaltype {
+    alk_valtype type;
+    bool is_mutable;
+} alk_globaltype;
+
+typedef enum alk_externkind {
+    ALK_EXTERN_FUNC = 0,
+    ALK_EXTERN_TABLE = 1,
+    ALK_EXTERN_MEMORY = 2,
+    ALK_EXTERN_GLOBAL = 3,
+} alk_externkind;
+
+/* A constant expression of WebAssembly 2.0: exactly one instruction followed by `end`. */
+typedef enum alk_const_kind {
+    ALK_CONST_I32,
+    ALK_CONST_I64,
+    ALK_CONST_F32,
+    ALK_CONST_F64,
+    ALK_CONST_V128,
+    ALK_CONST_REF_NULL,   /* type = the reference type */
+    ALK_CONST_REF_FUNC,   /* index = function index */
+    ALK_CONST_GLOBAL_GET, /* index = global index (an imported, immutable global) */
+} alk_const_kind;
+
+typedef struct alk_constexpr {
+    alk_const_kind kind;
+    alk_valtype type;    /* the expression's result type */
+    uint32_t index;
+    uint64_t bits[2];    /* i32/f32 in bits[0] (low 32), i64/f64 in bits[0], v128 in both (LE) */
+    uint32_t offset;     /* byte offset of the expression, for diagnostics */
+} alk_constexpr;
+
+typedef struct alk_import {
+    alk_name module;
+    alk_name field;
+    alk_externkind kind;
+    uint32_t offset;
+    uint32_t index; /* index within its kind's index space (function/table/memory/global) */
+} alk_import;
+
+typedef struct alk_local_group {
+    uint32_t count;
+    alk_valtype type;
+} alk_local_group;
+
+typedef struct alk_function {
+    uint32_t type_index;
+    alk_name name;            /* from the name section; length 0 when absent */
+    /* Defined functions only (index >= imported_function_count): */
+    uint32_t body_offset;     /* offset of the code entry's local declarations */
+    uint32_t code_offset;     /* offset of the first instruction */
+    uint32_t body_end;        /* offset just past the final `end` */
+    uint32_t local_group_count;
+    const alk_local_group *local_groups;
+    uint32_t local_count;     /* declared locals, excluding parameters */
+} alk_function;
+
+typedef struct alk_global {
+    alk_globaltype type;
+    alk_constexpr init;       /* defined globals only */
+} alk_global;
+
+typedef struct alk_export {
+    alk_name name;
+    alk_externkind kind;
+    uint32_t index;
+} alk_export;
+
+typedef enum alk_segment_mode {
+    ALK_SEGMENT_ACTIVE,
+    ALK_SEGMENT_PASSIVE,
+    ALK_SEGMENT_DECLARATIVE,
+} alk_segment_mode;
+
+typedef struct alk_element {
+    alk_segment_mode mode;
+    alk_valtype type;         /* ALK_FUNCREF or ALK_EXTERNREF */
+    uint32_t table;           /* active only */
+    alk_constexpr offset;     /* active only */
+    uint32_t item_count;
+    const alk_constexpr *items; /* function-index forms become ALK_CONST_REF_FUNC items */
+} alk_element;
+
+typedef struct alk_data {
+    alk_segment_mode mode;    /* ACTIVE or PASSIVE */
+    uint32_t memory;
+    alk_constexpr offset;
+    const uint8_t *bytes;
+    uint32_t size;
+} alk_data;
+
+struct alk_module {
+    alk_allocator allocator;
+    struct alk_arena *arena;  /* every allocation below lives here; freed at once */
+
+    const uint8_t *bytes;
+    size_t size;
+
+    uint32_t type_count;
+    const alk_functype *types;
+
+    uint32_t import_count;
+    const alk_import *imports;
+
+    /* Index spaces: imported entries first, in import order, then defined ones. */
+    uint32_t function_count, imported_function_count;
+    alk_function *functions;
+    uint32_t table_count, imported_table_count;
+    const alk_tabletype *tables;
+    uint32_t memory_count, imported_memory_count;
+    const alk_limits *memories;
+    uint32_t global_count, imported_global_count;
+    const alk_global *globals;
+
+    uint32_t export_count;
+    const alk_export *exports;
+
+    bool has_start;
+    uint32_t start;
+
+    uint32_t element_count;
+    const alk_element *elements;
+
+    bool has_data_count;
+    uint32_t data_count;       /* from the data count section when present */
+    uint32_t data_segment_count;
+    const alk_data *data_segments;
+
+    /* C.refs of the validation rules: functions that may appear in ref.func inside function
+     * bodies (referenced from elements, exports or globals outside the code section). */
+    const uint8_t *declared_function_refs; /* bitmap, function_count bits */
+
+    alk_name module_name;      /* name section; length 0 when absent */
+    uint32_t code_section_size; /* bytes of the code section, for throughput figures */
+    bool validated;
+};
+
+const alk_functype *alk_function_type(const alk_module *module, uint32_t function_index);
+
+/* ---- Byte reader: every read is bounds-checked; a failed read leaves the cursor alone ----- */
+typedef struct alk_reader {
+    const uint8_t *base;    /* start of the whole binary: offsets are relative to it */
+    const uint8_t *cursor;
+    const uint8_t *end;
+} alk_reader;
+
+static inline uint32_t alk_reader_offset(const alk_reader *reader)
+{
+    return (uint32_t)(reader->cursor - reader->base);
+}
+
+/* ---- Instructions ------------------------------------------------------------------------ */
+
+/* Opcodes: one dense enum over all of WebAssembly 2.0 (plain, 0xFC- and 0xFD-prefixed),
+ * generated from opcodes.def, which also carries each one's immediates and its type. */
+typedef enum alk_opcode {
+#define ALK_OP(name, prefix, code, text, immediates, signature) ALK_OP_##name,
+#include "opcodes.def"
+#undef ALK_OP
+    ALK_OP_COUNT
+} alk_opcode;
+
+const char *alk_opcode_text(alk_opcode op); /* "i32.add" */
+
+typedef enum alk_blocktype_kind {
+    ALK_BLOCK_EMPTY,    /* [] -> [] */
+    ALK_BLOCK_VALUE,    /* [] -> [value_type] */
+    ALK_BLOCK_TYPE,     /* type_index */
+} alk_blocktype_kind;
+
+typedef struct alk_instr {
+    alk_opcode op;
+    uint32_t offset;                   /* of the first opcode byte */
+    union {
+        struct {
+            alk_blocktype_kind kind;
+            alk_valtype value_type;
+            uint32_t type_index;
+        } block;                       /* block, loop, if */
+        uint32_t index;                /* local, global, function, label, table, elem, data,
+                                          ref.func, memory.size/grow/fill (memory index) */
+        struct {
+            uint32_t type_index;
+            uint32_t table;
+        } call_indirect;
+        struct {
+            uint32_t target_count;     /* excluding the default */
+            alk_reader targets;        /* positioned at the targets: read with alk_read_u32 */
+            uint32_t default_target;
+        } br_table;
+        struct {
+            uint32_t align;            /* log2 */
+            uint32_t offset;
+            uint8_t lane;              /* v128.loadN_lane / storeN_lane */
+        } memarg;
+        struct {
+            uint32_t first, second;    /* memory.init: data, memory; memory.copy: dst, src;
+                                          table.init: elem, table; table.copy: dst, src */
+        } pair;
+        struct {
+            uint32_t count;            /* typed select: 1; plain select: 0 */
+            alk_valtype type;
+        } select;
+        alk_valtype ref_type;          /* ref.null */
+        uint8_t lane;                  /* extract/replace_lane */
+        uint8_t lanes[16];             /* i8x16.shuffle */
+        int32_t i32;
+        int64_t i64;
+        uint32_t f32_bits;
+        uint64_t f64_bits;
+        uint8_t v128[16];
+    } imm;
+} alk_instr;
+
+/* Decodes one instruction and its immediates at reader->cursor and advances past it.
+ * On malformed bytes returns an ALK_E* code and fills diag (offset included). */
+int alk_read_instr(alk_reader *reader, alk_instr *out, alk_diag *diag);
+
+/* ---- Diagnostics helper (diag.c) ------------------------------------------------------------ */
+int alk_fail(alk_diag *diag, int code, uint32_t offset, uint32_t function, const char *format, ...);
+
+/* ---- Arena (arena.c): bump allocation over blocks from the allocator hook ----------------- */
+struct alk_arena *alk_arena_new(const alk_allocator *allocator);
+void *alk_arena_alloc(struct alk_arena *arena, size_t size); /* 16-byte aligned; NULL if out */
+void alk_arena_free(struct alk_arena *arena);
+
+/* ---- Freestanding helpers (util.c): no libc in the core ----------------------------------- */
+void *alk_memcpy(void *dst, const void *src, size_t n);
+void *alk_memset(void *dst, int value, size_t n);
+int alk_memcmp(const void *a, const void *b, size_t n);
+size_t alk_strlen(const char *s);
+/* A tiny vsnprintf: %s %d %u %x %lu %lx %llu %llx %c %% and %.*s (for alk_name). */
+int alk_snprintf(char *buf, size_t size, const char *format, ...);
+
+#endif

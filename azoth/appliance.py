@@ -1,0 +1,147 @@
+"""Builds an appliance: manifest -> sources -> Wasm -> objects (Alkahest) -> linked, signed image.
+
+Each step has one place here, in data-path order. Nothing is written into images/ unless every
+step succeeded; files are written whole (temp file + rename).
+"""
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import catalogue as catalogue_module
+from . import image as image_module
+from . import manifest as manifest_module
+from . import signing
+from .alko import ObjectFile
+from .errors import AzothError
+from .sources import to_wasm, up_to_date
+from .tools import atomic_write, run
+
+ROOT = Path(__file__).resolve().parent.parent
+ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
+KERNEL = ROOT / "athanor" / "build" / "athanor.elf"
+PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
+IMAGES = ROOT / "images"
+WORK = ROOT / "build" / "appliances"
+
+
+@dataclass
+class BuildResult:
+    manifest: manifest_module.Manifest
+    image: Path
+    iso: Path
+    seconds: float
+
+
+def make_tools(key):
+    """Builds the compiler and the kernel (make does nothing when they are up to date)."""
+    run(["make", "-s", "-C", ROOT / "alkahest"])
+    signing.write_public_key(key, PUBKEY)
+    run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
+
+
+def compile_module(wasm, bounds, out_dir, module):
+    """Alkahest: validate and compile one module to an object."""
+    out = Path(out_dir) / f"{module.name}.{bounds}.alko"
+    if up_to_date(out, [wasm, ALKAHEST]):
+        return out
+    tmp = out.with_name(out.name + ".tmp")
+    result = run([ALKAHEST, "compile", wasm, "-o", tmp, "--bounds", bounds],
+                 capture=True, check=False)
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        message = result.stderr.decode(errors="replace").strip() or f"exit {result.returncode}"
+        raise AzothError("AZ-C001", f"{module.key} ({module.name}): {message}",
+                         file=module.sources[0])
+    tmp.replace(out)
+    return out
+
+
+def link_imports(manifest, module, obj, catalogue):
+    """Maps every import to a kernel function, refusing any that no grant covers."""
+    granted = set(module.grants) | {catalogue_module.ALWAYS}
+    ids = []
+    for imp in obj.imports():
+        if imp.kind != "function":
+            raise manifest_module.import_error(
+                manifest, module, "AZ-M012",
+                f"module {module.name!r} imports {imp.kind} {imp.name}: the kernel provides "
+                "functions only")
+        kernel = catalogue.lookup(imp.module, imp.field)
+        if kernel is None:
+            known = ", ".join(sorted(catalogue.imports))
+            raise manifest_module.import_error(
+                manifest, module, "AZ-M010",
+                f"module {module.name!r} imports {imp.name}, which the kernel does not provide "
+                f"(it provides: {known})")
+        if kernel.grant not in granted:
+            raise manifest_module.import_error(
+                manifest, module, "AZ-M008",
+                f"module {module.name!r} imports {imp.name}, which no grant covers: "
+                f"add {kernel.grant!r} to its grants")
+        if (imp.params, imp.results) != (kernel.params, kernel.results):
+            raise manifest_module.import_error(
+                manifest, module, "AZ-M011",
+                f"module {module.name!r} imports {imp.name} as {imp.signature()}, but the kernel's "
+                f"{imp.name} is {kernel.signature()}")
+        ids.append(kernel.id)
+    return ids
+
+
+def check_memory(manifest, module, obj):
+    memory = obj.memory()
+    if memory is None:
+        return
+    minimum, _maximum, imported = memory
+    if imported:
+        raise manifest_module.import_error(manifest, module, "AZ-M012",
+                                           f"module {module.name!r} imports a memory: the "
+                                           "kernel gives each module its own")
+    if minimum * manifest_module.WASM_PAGE > module.memory:
+        checker = manifest_module._Checker(manifest.path, manifest.path.read_text())
+        raise checker.error("AZ-M013", f"module {module.name!r} needs {minimum} pages "
+                            f"({minimum * 64} KiB) of linear memory at start, more than its "
+                            f"memory limit of {module.memory >> 10} KiB",
+                            module.kind, module.index, "memory")
+
+
+def build(directory, key=None, make=True, iso=True, log=None):
+    started = time.monotonic()
+    catalogue = catalogue_module.load()
+    manifest = manifest_module.load(directory, catalogue)
+    key = signing.ensure_key(key)
+    if make:
+        make_tools(key)
+    work = WORK / manifest.name
+    modules = []
+    for module in manifest.modules:
+        wasm = to_wasm(module, work)
+        obj_path = compile_module(wasm, manifest.bounds, work, module)
+        obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
+        import_ids = link_imports(manifest, module, obj, catalogue)
+        check_memory(manifest, module, obj)
+        bitmap = sum(1 << catalogue.capabilities[g].bit for g in module.grants)
+        modules.append(image_module.ImageModule(module.name, module.kind, module.restart, bitmap,
+                                                module.memory, obj, import_ids, module.args,
+                                                module.env))
+    data = image_module.build(manifest.name, manifest.version, manifest.memory, manifest.bounds,
+                              modules, signing.signer(key))
+    image_path = IMAGES / f"{manifest.name}.azi"
+    if not (image_path.exists() and image_path.read_bytes() == data):
+        atomic_write(image_path, data)
+    iso_path = IMAGES / f"{manifest.name}.iso"
+    if iso:
+        make_iso_cached(image_path, iso_path)
+    return BuildResult(manifest, image_path, iso_path, time.monotonic() - started)
+
+
+def make_iso_cached(image_path, iso_path):
+    """grub-mkrescue takes a second: redo it only when the kernel or the image changed."""
+    from . import qemu
+    digest = hashlib.sha256(KERNEL.read_bytes() + image_path.read_bytes()).hexdigest()
+    stamp = WORK / f"{iso_path.name}.sha256"
+    if iso_path.exists() and stamp.exists() and stamp.read_text() == digest:
+        return iso_path
+    qemu.make_iso(KERNEL, image_path, iso_path)
+    atomic_write(stamp, digest.encode())
+    return iso_path

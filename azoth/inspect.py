@@ -1,0 +1,67 @@
+"""`./build.py inspect IMAGE.azi`: what an image holds and whether it verifies."""
+from pathlib import Path
+
+from . import catalogue as catalogue_module
+from . import signing
+from .image import MODULE_KINDS, RESTART_POLICIES, Image, blob_name
+
+
+def _size(n):
+    return f"{n} B" if n < 10240 else f"{n / 1024:.1f} KiB" if n < 10 << 20 else f"{n / 1048576:.1f} MiB"
+
+
+def main(path):
+    data = Path(path).read_bytes()
+    image = Image(data, str(path))
+    catalogue = catalogue_module.load()
+    by_bit = {c.bit: c.name for c in catalogue.capabilities.values()}
+    by_id = {i.id: i.name for i in catalogue.imports.values()}
+
+    key = signing.key_path()
+    if key.exists():
+        valid = signing.verify(signing.public_key_raw(key), image.signed_message(),
+                               image.signature)
+        status = f"{'valid' if valid else 'INVALID'} for {key}"
+    else:
+        valid = False
+        status = f"unknown (no key at {key})"
+    problems = image.check_blobs()
+
+    print(f"image      {path}  ({_size(len(data))})")
+    print(f"appliance  {image.name} {image.version}   bounds={image.bounds}   "
+          f"memory={image.memory_mib} MiB")
+    print(f"signature  {status}")
+    print(f"blobs      {len(image.blobs)}: " + ("all hashes match" if not problems else
+                                                  f"{len(problems)} problem(s)"))
+    for index, rec in enumerate(image.modules):
+        name = image.module_name(index)
+        kind, restart, grants, max_memory = rec[1], rec[2], rec[3], rec[4]
+        grant_names = [by_bit.get(bit, f"bit{bit}") for bit in range(64) if grants >> bit & 1]
+        obj = image.object_of(index)
+        code = obj.sections.get(12)
+        print(f"\nmodule {name}  ({MODULE_KINDS[kind] if kind < 2 else kind})")
+        print(f"  grants    {', '.join(grant_names) or '(none)'}")
+        print(f"  restart   {RESTART_POLICIES[restart] if restart < 3 else restart}"
+              f"   memory limit {_size(max_memory)}")
+        print(f"  object    {_size(rec[8])} at {rec[7]:#x}, code {_size(code.size if code else 0)}"
+              f", {obj.function_count} functions ({obj.imported_function_count} imported)")
+        imports = obj.imports()
+        for imp, ident in zip(imports, image.import_ids(index)):
+            print(f"  import    {imp.name} {imp.signature()} -> kernel #{ident} "
+                  f"{by_id.get(ident, '?')}")
+        for export, kind_name, idx in obj.exports():
+            print(f"  export    {export} ({kind_name} {idx})")
+        args = image.strings(rec[11], rec[12])
+        env = image.strings(rec[13], rec[14])
+        if args:
+            print(f"  args      {args}")
+        if env:
+            print(f"  env       {env}")
+        print("  blobs")
+        for blob in image.blobs:
+            if blob.module == index:
+                print(f"    {blob_name(blob.kind):14} {blob.offset:#10x} {blob.size:8}  "
+                      f"{blob.sha256.hex()}")
+    for problem in problems:
+        print(f"\nproblem: {problem}")
+    return 0 if valid and not problems else 2

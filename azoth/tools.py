@@ -1,0 +1,104 @@
+"""Running external tools, and making sure the Debian packages they come from are installed."""
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import AzothError
+
+VERBOSE = False
+
+# Debian package -> a file whose presence shows it is installed (checking files is much faster
+# than asking dpkg). Grouped by what needs them.
+PACKAGES = {
+    "build": {
+        "wabt": "/usr/bin/wat2wasm",
+        "binaryen": "/usr/bin/wasm-opt",
+        "clang": "/usr/bin/clang",
+        "lld": "/usr/bin/wasm-ld",
+        "wasi-libc": "/usr/include/wasm32-wasi/stdio.h",
+        "libclang-rt-14-dev-wasm32": "/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi",
+        "openssl": "/usr/bin/openssl",
+        "make": "/usr/bin/make",
+        "gcc": "/usr/bin/gcc",
+        "grub-common": "/usr/bin/grub-mkrescue",
+        "grub-pc-bin": "/usr/lib/grub/i386-pc",
+        "grub-efi-amd64-bin": "/usr/lib/grub/x86_64-efi",
+        "xorriso": "/usr/bin/xorriso",
+        "mtools": "/usr/bin/mformat",
+    },
+    "boot": {
+        "qemu-system-x86": "/usr/bin/qemu-system-x86_64",
+        "ovmf": "/usr/share/OVMF/OVMF_CODE.fd",
+    },
+    "test": {
+        "python3-pytest": "/usr/lib/python3/dist-packages/pytest",
+        "libclang-rt-14-dev": "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a",
+        "nodejs": "/usr/bin/node",
+        "valgrind": "/usr/bin/valgrind",
+    },
+}
+
+
+def log(message):
+    print(f"[build] {message}", file=sys.stderr, flush=True)
+
+
+def missing_packages(groups):
+    return [pkg for group in groups for pkg, probe in PACKAGES[group].items()
+            if not os.path.exists(probe)]
+
+
+def ensure_packages(groups):
+    """Installs what is missing through apt-get when root; otherwise says what to run."""
+    missing = missing_packages(groups)
+    if not missing:
+        return
+    command = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if os.geteuid() != 0:
+        raise AzothError("AZ-T001", "missing Debian packages: " + " ".join(missing),
+                         detail="run: sudo " + shlex.join(command))
+    log("installing " + " ".join(missing))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    update = subprocess.run(["apt-get", "update", "-qq"], env=env)
+    result = subprocess.run(command, env=env, stdout=sys.stderr) if update.returncode == 0 else update
+    still = missing_packages(groups)
+    if result.returncode != 0 or still:
+        raise AzothError("AZ-T002", "apt-get could not install: " + " ".join(still or missing))
+
+
+def run(argv, capture=False, log=None, cwd=None, check=True, input=None):
+    """Runs a command; prints it first with -v. A failure raises AzothError with its output."""
+    argv = [str(a) for a in argv]
+    if VERBOSE:
+        print("+ " + shlex.join(argv), file=sys.stderr, flush=True)
+    if not shutil.which(argv[0]) and not os.path.exists(argv[0]):
+        raise AzothError("AZ-T003", f"{argv[0]}: command not found")
+    result = subprocess.run(argv, cwd=cwd, input=input,
+                            stdout=subprocess.PIPE if capture or not VERBOSE else None,
+                            stderr=subprocess.PIPE if capture or not VERBOSE else None)
+    if check and result.returncode != 0:
+        output = b""
+        if result.stdout:
+            output += result.stdout if capture is False else b""
+        if result.stderr:
+            output += result.stderr
+        raise AzothError("AZ-T005", f"{Path(argv[0]).name} failed (exit {result.returncode})",
+                         detail=output.decode(errors="replace"))
+    return result
+
+
+def atomic_write(path, data):
+    """Writes via a temporary file in the same folder and renames: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

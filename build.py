@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Azoth's host tool: from a manifest to a booted, verified appliance.
+
+    ./build.py run appliances/hello      build, boot in QEMU, exit with the appliance's status
+    ./build.py build appliances/hello    write images/hello.azi and images/hello.iso
+    ./build.py boot images/hello.azi     boot an image already built (--iso: through GRUB)
+    ./build.py inspect images/hello.azi  modules, grants, sizes, hashes, signature status
+    ./build.py new NAME                  start appliances/NAME from a template
+    ./build.py test                      the whole test suite
+
+Standard library only. Installs missing Debian packages with apt-get when run as root.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from azoth import tools  # noqa: E402
+from azoth.errors import AzothError  # noqa: E402
+
+# Exit statuses of build.py itself when the appliance did not give one.
+EXIT_ERROR = 1          # bad input or a failed build step (the message says which)
+EXIT_BOOT_FAILURE = 125  # the kernel refused the image, panicked, or QEMU failed
+
+
+def command_build(args):
+    from azoth import appliance
+    result = appliance.build(args.directory, iso=not args.no_iso)
+    print(f"{result.image.relative_to(ROOT)}" +
+          ("" if args.no_iso else f"\n{result.iso.relative_to(ROOT)}"))
+    tools.log(f"built {result.manifest.name} in {result.seconds:.2f} s")
+    return 0
+
+
+def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=None,
+                    cmdline=""):
+    from azoth import appliance, qemu
+    started = time.monotonic()
+    result = qemu.boot(kernel=appliance.KERNEL, image=image, iso=iso, uefi=uefi,
+                       memory_mib=memory_mib, cmdline=cmdline, timeout=timeout)
+    total = time.monotonic() - started
+    parts = []
+    if build_seconds is not None:
+        parts.append(f"build {build_seconds:.2f} s")
+    if result.first_output is not None:
+        parts.append(f"QEMU start to first module output {result.first_output:.3f} s")
+    parts.append(f"boot total {total:.2f} s")
+    tools.log(", ".join(parts))
+    if result.exit_code is not None:
+        return result.exit_code
+    tools.log(f"error: {result.describe()}")
+    return EXIT_BOOT_FAILURE
+
+
+def command_run(args):
+    from azoth import appliance
+    result = appliance.build(args.directory, iso=args.iso)
+    return boot_and_report(result.image, result.iso if args.iso else None, args.uefi,
+                           result.manifest.memory >> 20, result.seconds, args.timeout,
+                           args.append)
+
+
+def command_boot(args):
+    from azoth import appliance, image as image_module
+    path = Path(args.image)
+    if not path.is_file():
+        raise AzothError("AZ-I002", "no such image", file=path)
+    try:
+        memory_mib = image_module.Image(path.read_bytes(), str(path)).memory_mib
+    except AzothError:
+        memory_mib = 128   # the kernel will refuse it and say why
+    iso = None
+    if args.iso:
+        iso = path.with_suffix(".iso")
+        appliance.make_iso_cached(path, iso)
+    return boot_and_report(path, iso, args.uefi, max(memory_mib, 16), None, args.timeout,
+                           args.append)
+
+
+def command_inspect(args):
+    from azoth import inspect
+    return inspect.main(Path(args.image))
+
+
+def command_new(args):
+    from azoth import template
+    path = template.create(ROOT / "appliances", args.name)
+    print(path.relative_to(ROOT))
+    return 0
+
+
+def command_test(args):
+    tools.ensure_packages(["build", "boot", "test"])
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    argv = ["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            str(ROOT / "tests"), *args.pytest_args]
+    if tools.VERBOSE:
+        print("+ " + " ".join(argv), file=sys.stderr)
+    return os.spawnve(os.P_WAIT, argv[0], argv, env)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="build.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the commands run")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="build images/NAME.azi and images/NAME.iso")
+    p.add_argument("directory")
+    p.add_argument("--no-iso", action="store_true", help="skip the GRUB ISO")
+    p.set_defaults(func=command_build, needs=["build"])
+
+    for name, func, target in (("run", command_run, "directory"), ("boot", command_boot, "image")):
+        p = sub.add_parser(name, help="build and boot" if name == "run" else "boot an image")
+        p.add_argument(target)
+        p.add_argument("--iso", action="store_true", help="boot the GRUB ISO instead of -kernel")
+        p.add_argument("--uefi", action="store_true", help="with --iso: boot under OVMF (UEFI)")
+        p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+        p.add_argument("--append", default="", help="extra kernel command line")
+        p.set_defaults(func=func, needs=["build", "boot"])
+
+    p = sub.add_parser("inspect", help="print an image's modules, hashes and signature status")
+    p.add_argument("image")
+    p.set_defaults(func=command_inspect, needs=["build"])
+
+    p = sub.add_parser("new", help="create appliances/NAME from a template")
+    p.add_argument("name")
+    p.set_defaults(func=command_new, needs=[])
+
+    p = sub.add_parser("test", help="run the test suite (extra arguments go to pytest)")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=command_test, needs=[])
+
+    args = parser.parse_args(argv)
+    tools.VERBOSE = args.verbose
+    try:
+        if args.needs:
+            tools.ensure_packages(args.needs)
+        if getattr(args, "uefi", False) and not args.iso:
+            args.iso = True
+        return args.func(args)
+    except AzothError as e:
+        print(e, file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
