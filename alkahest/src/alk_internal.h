@@ -9,6 +9,8 @@
 #ifndef ALK_INTERNAL_H
 #define ALK_INTERNAL_H
 
+#include <stdarg.h>
+
 #include "alkahest.h"
 
 /* ---- Value and reference types: their binary encodings ---------------------------------- */
@@ -23,13 +25,32 @@ enum {
     ALK_EXTERNREF = 0x6f,
 };
 bool alk_is_reftype(alk_valtype type);
-const char *alk_valtype_name(alk_valtype type);
+bool alk_is_valtype(uint8_t byte);             /* one of the seven encodings above */
+const char *alk_valtype_name(alk_valtype type); /* "i32"; "unknown" for anything else */
 
 /* ---- Spec limits (appendix/implementation.rst) and our own ------------------------------- */
 #define ALK_MAX_PAGES 65536u            /* 4 GiB of 64 KiB pages */
 #define ALK_PAGE_SIZE 65536u
 #define ALK_MAX_TABLE_SIZE 10000000u    /* ours: table.grow beyond this fails (returns -1) */
-#define ALK_MAX_FUNCTION_LOCALS 50000u  /* ours, as V8; exceeding it is ALK-E0xx "too many locals" */
+#define ALK_MAX_FUNCTION_LOCALS 50000u  /* ours, as V8; exceeding it is ALK-E024 "too many locals" */
+
+/* Implementation limits of the decoder and validator (appendix/implementation.rst allows them;
+ * the values are those of the JS embedding and V8). Exceeding one is ALK-E028. They also bound
+ * the memory a hostile module can make us allocate: see docs/alkahest-frontend.md. */
+#define ALK_MAX_MODULE_SIZE (1u << 30)   /* bytes */
+#define ALK_MAX_TYPES 1000000u
+#define ALK_MAX_FUNCTIONS 1000000u       /* imported + defined */
+#define ALK_MAX_IMPORTS 100000u
+#define ALK_MAX_EXPORTS 100000u
+#define ALK_MAX_GLOBALS 1000000u         /* imported + defined */
+#define ALK_MAX_TABLES 100000u           /* imported + defined */
+#define ALK_MAX_MEMORIES 100000u         /* decoded; more than one is invalid in 2.0 */
+#define ALK_MAX_ELEMENT_SEGMENTS 10000000u
+#define ALK_MAX_DATA_SEGMENTS 100000u
+#define ALK_MAX_PARAMS 1000u             /* per function type */
+#define ALK_MAX_RESULTS 1000u            /* per function type */
+#define ALK_MAX_FUNCTION_SIZE 7654321u   /* bytes of one code entry */
+#define ALK_MAX_OPERAND_STACK 1000000u   /* values on a function's operand stack */
 
 /* ---- Module structure ---------------------------------------------------------------------- */
 
@@ -207,6 +228,42 @@ static inline uint32_t alk_reader_offset(const alk_reader *reader)
     return (uint32_t)(reader->cursor - reader->base);
 }
 
+/* reader.c. Each returns ALK_OK, or on failure a code and leaves the cursor where it was:
+ * ALK_E004 when the bytes end first (callers at the top level of a module report ALK_E003),
+ * ALK_E009 for an LEB128 longer than ceil(N/7) bytes, ALK_E010 for one whose unused bits are
+ * not zero (unsigned) or not the sign extension (signed), ALK_E005 for a name or byte vector
+ * longer than what is left, ALK_E011 for a name that is not UTF-8. */
+int alk_read_u8(alk_reader *reader, uint8_t *value);
+int alk_read_u32_slow(alk_reader *reader, uint32_t *value);
+int alk_read_s32_slow(alk_reader *reader, int32_t *value);
+int alk_read_s33(alk_reader *reader, int64_t *value);   /* block types */
+int alk_read_s64(alk_reader *reader, int64_t *value);
+int alk_read_fixed32(alk_reader *reader, uint32_t *value); /* little-endian: f32 */
+int alk_read_fixed64(alk_reader *reader, uint64_t *value); /* little-endian: f64 */
+int alk_read_bytes(alk_reader *reader, uint32_t length, const uint8_t **bytes);
+int alk_read_name(alk_reader *reader, alk_name *name);  /* u32 length, UTF-8 bytes */
+bool alk_utf8_valid(const uint8_t *bytes, size_t length);
+
+/* The one-byte LEB128 forms are most of them: inline those, call out for the rest. */
+static inline int alk_read_u32(alk_reader *reader, uint32_t *value)
+{
+    if (reader->cursor < reader->end && *reader->cursor < 0x80) {
+        *value = *reader->cursor++;
+        return ALK_OK;
+    }
+    return alk_read_u32_slow(reader, value);
+}
+
+static inline int alk_read_s32(alk_reader *reader, int32_t *value)
+{
+    if (reader->cursor < reader->end && *reader->cursor < 0x80) {
+        uint8_t byte = *reader->cursor++;
+        *value = (int32_t)byte - ((byte & 0x40) ? 0x80 : 0);
+        return ALK_OK;
+    }
+    return alk_read_s32_slow(reader, value);
+}
+
 /* ---- Instructions ------------------------------------------------------------------------ */
 
 /* Opcodes: one dense enum over all of WebAssembly 2.0 (plain, 0xFC- and 0xFD-prefixed),
@@ -219,6 +276,64 @@ typedef enum alk_opcode {
 } alk_opcode;
 
 const char *alk_opcode_text(alk_opcode op); /* "i32.add" */
+
+/* What follows an opcode (the `immediates` column of opcodes.def). MEMn: a memarg for an access
+ * of n bits; MEMn_LANE: a memarg and a lane index; LANEn: a lane index among n lanes. */
+typedef enum alk_immediate {
+    ALK_IMM_NONE,
+    ALK_IMM_BLOCK,         /* block type */
+    ALK_IMM_LABEL,         /* label index */
+    ALK_IMM_BR_TABLE,      /* vec(label index), default label */
+    ALK_IMM_FUNCTION,      /* function index */
+    ALK_IMM_CALL_INDIRECT, /* type index, table index */
+    ALK_IMM_LOCAL,
+    ALK_IMM_GLOBAL,
+    ALK_IMM_TABLE,
+    ALK_IMM_ELEM,
+    ALK_IMM_DATA,
+    ALK_IMM_TABLE_INIT,    /* elem index, table index */
+    ALK_IMM_TABLE_COPY,    /* table index, table index */
+    ALK_IMM_MEMORY,        /* a zero byte (memory 0) */
+    ALK_IMM_MEMORY_INIT,   /* data index, zero byte */
+    ALK_IMM_MEMORY_COPY,   /* two zero bytes */
+    ALK_IMM_MEM8,
+    ALK_IMM_MEM16,
+    ALK_IMM_MEM32,
+    ALK_IMM_MEM64,
+    ALK_IMM_MEM128,
+    ALK_IMM_MEM8_LANE,
+    ALK_IMM_MEM16_LANE,
+    ALK_IMM_MEM32_LANE,
+    ALK_IMM_MEM64_LANE,
+    ALK_IMM_LANE16,
+    ALK_IMM_LANE8,
+    ALK_IMM_LANE4,
+    ALK_IMM_LANE2,
+    ALK_IMM_I32,
+    ALK_IMM_I64,
+    ALK_IMM_F32,
+    ALK_IMM_F64,
+    ALK_IMM_V128,
+    ALK_IMM_SHUFFLE,       /* 16 lane indices below 32 */
+    ALK_IMM_SELECT_T,      /* vec(value type) */
+    ALK_IMM_REF_TYPE,
+    ALK_IMM_COUNT
+} alk_immediate;
+
+/* The properties of each opcode, from opcodes.def (instr.c). */
+typedef struct alk_opcode_info {
+    uint8_t prefix;            /* 0, 0xFC or 0xFD */
+    uint8_t code;              /* the byte, or the sub-opcode after the prefix */
+    uint8_t immediate;         /* alk_immediate */
+    bool special;              /* typed by hand in validate.c; operands/result are unused */
+    uint8_t operand_count;     /* simple instructions: operands popped ... */
+    alk_valtype operands[3];   /* ... deepest first */
+    alk_valtype result;        /* pushed; 0 for none */
+    uint8_t access_log2;       /* memory instructions: log2 of the access size (natural alignment) */
+    uint8_t lane_count;        /* instructions with a lane index: number of lanes */
+} alk_opcode_info;
+
+extern const alk_opcode_info alk_opcode_infos[ALK_OP_COUNT];
 
 typedef enum alk_blocktype_kind {
     ALK_BLOCK_EMPTY,    /* [] -> [] */
@@ -274,7 +389,15 @@ typedef struct alk_instr {
  * On malformed bytes returns an ALK_E* code and fills diag (offset included). */
 int alk_read_instr(alk_reader *reader, alk_instr *out, alk_diag *diag);
 
+/* ---- Function bodies (validate_code.c) ---------------------------------------------------- */
+/* Decodes and type-checks every defined function's body (appendix/algorithm.rst), once the
+ * module-level rules hold (alk_validate calls it last); diag->function is the failing one. */
+int alk_validate_code(const alk_module *module, alk_diag *diag);
+
 /* ---- Diagnostics helper (diag.c) ------------------------------------------------------------ */
+/* Fills diag (which may be NULL) and returns code. The message is the code's summary followed by
+ * the formatted detail, which brings its own separator: alk_fail(d, ALK_E046, at, f, " %u", x)
+ * gives "unknown local 3", alk_fail(d, ALK_E040, at, f, ": expected i32") "type mismatch: ...". */
 int alk_fail(alk_diag *diag, int code, uint32_t offset, uint32_t function, const char *format, ...);
 
 /* ---- Arena (arena.c): bump allocation over blocks from the allocator hook ----------------- */
@@ -289,5 +412,6 @@ int alk_memcmp(const void *a, const void *b, size_t n);
 size_t alk_strlen(const char *s);
 /* A tiny vsnprintf: %s %d %u %x %lu %lx %llu %llx %c %% and %.*s (for alk_name). */
 int alk_snprintf(char *buf, size_t size, const char *format, ...);
+int alk_vsnprintf(char *buf, size_t size, const char *format, va_list args);
 
 #endif

@@ -1,0 +1,43 @@
+/*
+ * The alkahest command-line tool: one file per subcommand (cmd_NAME.c), dispatched from the
+ * table in main.c. Hosted C: libc is fine here, unlike in src/.
+ */
+#ifndef ALK_CLI_H
+#define ALK_CLI_H
+
+#include <stdio.h>
+
+#include "alkahest.h"
+
+/* Exit statuses shared by every subcommand. */
+enum {
+    ALK_EXIT_OK = 0,
+    ALK_EXIT_INVALID = 1, /* the input is malformed or invalid; a diagnostic was printed */
+    ALK_EXIT_USAGE = 2,   /* bad arguments, or a file that cannot be read */
+};
+
+typedef struct alk_cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    const char *arguments;
+    const char *summary;
+} alk_cli_command;
+
+/* Subcommands (cmd_*.c). */
+int alk_cmd_validate(int argc, char **argv);
+int alk_cmd_compile(int argc, char **argv);
+int alk_cmd_inspect(int argc, char **argv);
+int alk_cmd_run(int argc, char **argv);
+
+/* Helpers (main.c). */
+extern const alk_allocator alk_cli_allocator; /* malloc and free */
+/* Reads a whole file into a malloc'd buffer; returns 0 or an errno value. */
+int alk_cli_read_file(const char *path, uint8_t **bytes, size_t *size);
+/* Prints "ALK-E012 at 0x1f in function 3 (fac): message" and a newline. */
+void alk_cli_print_diag(FILE *out, const alk_diag *diag);
+/* "checked" / "guard"; -1 for anything else (cmd_compile.c). */
+int alk_cli_parse_bounds(const char *text, alk_bounds_mode *out);
+/* Writes a whole file through a temporary and a rename; returns 0 or an errno value. */
+int alk_cli_write_file(const char *path, const uint8_t *bytes, size_t size);
+
+#endif

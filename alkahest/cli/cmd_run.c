@@ -1,0 +1,196 @@
+/*
+ * alkahest run FILE.wasm [--bounds checked|guard] [--invoke NAME [TYPE:VALUE...]]
+ *
+ * Compiles FILE in memory, instantiates it with the spectest host module available, runs its
+ * start function, then calls export NAME (or _start) and prints each result as TYPE:VALUE, in
+ * wast2json's encoding (integers as unsigned decimal, floats as the unsigned decimal of their
+ * bits). A trap prints `trap: KIND` on stderr and exits 134.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "../host/host.h"
+
+#define EXIT_TRAP 134
+
+static const char *type_name(char letter)
+{
+    switch (letter) {
+    case 'i': return "i32";
+    case 'I': return "i64";
+    case 'f': return "f32";
+    case 'F': return "f64";
+    case 'r': return "funcref";
+    case 'e': return "externref";
+    default: return "v128";
+    }
+}
+
+/* "i32:42", "f64:4611686018427387904" (bits) or "f64:1.5" (a literal). */
+static int parse_value(const char *text, char want, uint64_t *out)
+{
+    const char *colon = strchr(text, ':');
+    if (!colon || strncmp(text, type_name(want), (size_t)(colon - text)) ||
+        strlen(type_name(want)) != (size_t)(colon - text))
+        return -1;
+    const char *v = colon + 1;
+    char *end;
+    errno = 0;
+    if ((want == 'f' || want == 'F') && strpbrk(v, ".eEinfa")) {
+        double d = strtod(v, &end);
+        if (*end)
+            return -1;
+        if (want == 'f') {
+            float f = (float)d;
+            uint32_t bits;
+            memcpy(&bits, &f, 4);
+            *out = bits;
+        } else {
+            memcpy(out, &d, 8);
+        }
+        return 0;
+    }
+    if (*v == '-') {
+        long long s = strtoll(v, &end, 10);
+        *out = (uint64_t)s;
+    } else {
+        *out = strtoull(v, &end, 10);
+    }
+    if (*end || errno || end == v)
+        return -1;
+    if (want == 'i' || want == 'f')
+        *out &= UINT32_MAX;
+    return 0;
+}
+
+int alk_cmd_run(int argc, char **argv)
+{
+    const char *path = NULL, *export_name = "_start";
+    alk_bounds_mode bounds = ALK_BOUNDS_GUARD;
+    int first_value = argc;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--bounds") && i + 1 < argc) {
+            if (alk_cli_parse_bounds(argv[++i], &bounds)) {
+                fprintf(stderr, "alkahest run: --bounds takes checked or guard\n");
+                return ALK_EXIT_USAGE;
+            }
+        } else if (!strcmp(argv[i], "--invoke") && i + 1 < argc) {
+            export_name = argv[++i];
+            first_value = i + 1;
+            break;
+        } else if (argv[i][0] != '-' && !path) {
+            path = argv[i];
+        } else {
+            path = NULL;
+            break;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "usage: alkahest run FILE.wasm [--bounds checked|guard] "
+                        "[--invoke NAME [TYPE:VALUE...]]\n");
+        return ALK_EXIT_USAGE;
+    }
+    uint8_t *wasm;
+    size_t size;
+    int error = alk_cli_read_file(path, &wasm, &size);
+    if (error) {
+        fprintf(stderr, "alkahest run: %s: %s\n", path, strerror(error));
+        return ALK_EXIT_USAGE;
+    }
+    alk_host_init();
+    alk_host_module module;
+    alk_diag diag;
+    int code = alk_host_load(wasm, size, bounds, &module, &diag);
+    if (code) {
+        free(wasm);
+        fprintf(stderr, "%s: ", path);
+        alk_cli_print_diag(stderr, &diag);
+        return ALK_EXIT_INVALID;
+    }
+    const alk_object *o = &module.object;
+    uint32_t import_count = alk_object_count(o, ALK_SECTION_IMPORTS);
+    alk_extern *imports = calloc(import_count ? import_count : 1, sizeof *imports);
+    int status = ALK_EXIT_OK;
+    for (uint32_t i = 0; i < import_count && status == ALK_EXIT_OK; i++) {
+        alk_object_import imp = alk_object_import_at(o, i);
+        bool known = imp.module.length == 8 && !memcmp(imp.module.bytes, "spectest", 8) &&
+                     alk_spectest_resolve(imp.field.bytes, imp.field.length, imp.kind, &imports[i]);
+        if (!known) {
+            fprintf(stderr, "alkahest run: %s: unknown import %.*s.%.*s\n", path,
+                    (int)imp.module.length, imp.module.bytes, (int)imp.field.length,
+                    imp.field.bytes);
+            status = ALK_EXIT_INVALID;
+        }
+    }
+    alk_instance instance;
+    if (status == ALK_EXIT_OK) {
+        alk_instantiate_result r = alk_instantiate(&instance, o, module.code, &alk_host_platform,
+                                                   imports, 0, NULL);
+        if (r.status == ALK_INSTANTIATE_TRAP) {
+            fprintf(stderr, "trap: %s\n", alk_host_trap_message(r.trap_code));
+            status = EXIT_TRAP;
+        } else if (r.status) {
+            fprintf(stderr, "alkahest run: %s: cannot instantiate: %s\n", path, r.message);
+            status = ALK_EXIT_INVALID;
+            instance.platform = NULL;
+        }
+    }
+    if (status == ALK_EXIT_OK) {
+        alk_host_prepare(&instance);
+        uint64_t results[64];
+        if (o->start != UINT32_MAX) {
+            uint32_t trap = alk_host_invoke(&instance, o->start, NULL, results);
+            if (trap) {
+                fprintf(stderr, "trap: %s\n", alk_host_trap_message(trap));
+                status = EXIT_TRAP;
+            }
+        }
+        int64_t function = status ? -1 : alk_object_find_export(o, export_name,
+                                                                 (uint32_t)strlen(export_name), 0);
+        if (status == ALK_EXIT_OK && function < 0) {
+            fprintf(stderr, "alkahest run: %s: no exported function %s\n", path, export_name);
+            status = ALK_EXIT_USAGE;
+        }
+        if (status == ALK_EXIT_OK) {
+            alk_str sig = alk_object_type(o, alk_object_function_type(o, (uint32_t)function));
+            uint32_t params = 0;
+            while (params < sig.length && sig.bytes[params] != ':')
+                params++;
+            uint64_t *args = calloc(params ? params : 1, sizeof *args);
+            if ((int)params != argc - first_value) {
+                fprintf(stderr, "alkahest run: %s takes %u arguments (%.*s)\n", export_name,
+                        params, (int)sig.length, sig.bytes);
+                status = ALK_EXIT_USAGE;
+            }
+            for (uint32_t i = 0; i < params && status == ALK_EXIT_OK; i++) {
+                if (parse_value(argv[first_value + (int)i], sig.bytes[i], &args[i])) {
+                    fprintf(stderr, "alkahest run: argument %u: expected %s:VALUE, got %s\n",
+                            i + 1, type_name(sig.bytes[i]), argv[first_value + (int)i]);
+                    status = ALK_EXIT_USAGE;
+                }
+            }
+            if (status == ALK_EXIT_OK) {
+                uint32_t trap = alk_host_invoke(&instance, (uint32_t)function, args, results);
+                if (trap) {
+                    fflush(stdout);
+                    fprintf(stderr, "trap: %s\n", alk_host_trap_message(trap));
+                    status = EXIT_TRAP;
+                } else {
+                    for (uint32_t r = 0; params + 1 + r < sig.length; r++)
+                        printf("%s:%" PRIu64 "\n", type_name(sig.bytes[params + 1 + r]),
+                               results[r]);
+                }
+            }
+            free(args);
+        }
+    }
+    if (instance.platform)
+        alk_instance_free(&instance);
+    free(imports);
+    alk_host_unload(&module);
+    free(wasm);
+    return status;
+}

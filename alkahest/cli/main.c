@@ -1,0 +1,106 @@
+/*
+ * alkahest: subcommand dispatch and the helpers the subcommands share.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const alk_cli_command commands[] = {
+    {"validate", alk_cmd_validate, "[-q|-v] FILE...",
+     "check that each FILE is a valid WebAssembly 2.0 module"},
+    {"compile", alk_cmd_compile, "FILE.wasm -o FILE.alko [--bounds MODE]",
+     "compile a module to an object (docs/object-format.md)"},
+    {"inspect", alk_cmd_inspect, "FILE.alko [--disassemble F]",
+     "print an object, or disassemble one function"},
+    {"run", alk_cmd_run, "FILE.wasm [--bounds MODE] [--invoke NAME [TYPE:VALUE...]]",
+     "compile and run a module on the host"},
+};
+
+static void *cli_alloc(void *user, size_t size)
+{
+    (void)user;
+    return malloc(size);
+}
+
+static void cli_free(void *user, void *ptr)
+{
+    (void)user;
+    free(ptr);
+}
+
+const alk_allocator alk_cli_allocator = {cli_alloc, cli_free, NULL};
+
+int alk_cli_read_file(const char *path, uint8_t **bytes, size_t *size)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return errno;
+    size_t capacity = 1 << 16, length = 0;
+    uint8_t *buffer = malloc(capacity);
+    int error = buffer ? 0 : ENOMEM;
+    while (!error) {
+        if (length == capacity) {
+            uint8_t *bigger = realloc(buffer, capacity * 2);
+            if (!bigger) {
+                error = ENOMEM;
+                break;
+            }
+            buffer = bigger;
+            capacity *= 2;
+        }
+        size_t n = fread(buffer + length, 1, capacity - length, file);
+        length += n;
+        if (n == 0) {
+            if (ferror(file))
+                error = errno ? errno : EIO;
+            break;
+        }
+    }
+    fclose(file);
+    if (error) {
+        free(buffer);
+        return error;
+    }
+    *bytes = buffer;
+    *size = length;
+    return 0;
+}
+
+void alk_cli_print_diag(FILE *out, const alk_diag *diag)
+{
+    char line[512];
+    alk_diag_format(diag, line, sizeof line);
+    fprintf(out, "%s\n", line);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: alkahest COMMAND [ARGUMENTS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %-22s %s\n", commands[i].name, commands[i].arguments,
+                commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return ALK_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return ALK_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("alkahest %s\n", ALK_VERSION);
+        return ALK_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "alkahest: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return ALK_EXIT_USAGE;
+}

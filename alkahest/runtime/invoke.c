@@ -1,0 +1,73 @@
+/*
+ * Calling compiled code from C: lays the arguments out per the calling convention of
+ * docs/abi.md (System V with the callee's vmctx first) and enters through enter_x86_64.S,
+ * which saves what a trap must restore.
+ */
+#include "runtime.h"
+
+/* Shared with enter_x86_64.S: keep the offsets in step. */
+typedef struct alk_call {
+    const void *code;           /*   0 */
+    void *vmctx;                /*   8 */
+    uint64_t gprs[5];           /*  16: rsi rdx rcx r8 r9 */
+    uint64_t xmms[8];           /*  56 */
+    const uint64_t *stack;      /* 120 */
+    uint64_t stack_count;       /* 128 */
+    uint64_t extra_results;     /* 136 */
+    uint64_t rax;               /* 144: out */
+    uint64_t xmm0;              /* 152: out */
+    uint64_t *extra_out;        /* 160 */
+} alk_call;
+
+uint32_t alk_enter(alk_entry_frame *frame, alk_call *call);
+
+#define MAX_STACK_VALUES 1024
+
+static bool is_float(char letter) { return letter == 'f' || letter == 'F'; }
+
+uint32_t alk_invoke_ref(const alk_function_ref *ref, const char *sig, uint32_t length,
+                        const uint64_t *args, uint64_t *results, alk_entry_frame *frame)
+{
+    alk_call call = { .code = ref->code, .vmctx = ref->vmctx };
+    uint64_t stack[MAX_STACK_VALUES];
+    uint64_t extra[MAX_STACK_VALUES];
+    uint32_t gprs = 0, xmms = 0, i = 0, arg = 0;
+    for (; i < length && sig[i] != ':'; i++, arg++) {
+        if (is_float(sig[i]) && xmms < 8)
+            call.xmms[xmms++] = args[arg];
+        else if (!is_float(sig[i]) && gprs < 5)
+            call.gprs[gprs++] = args[arg];
+        else if (call.stack_count < MAX_STACK_VALUES)
+            stack[call.stack_count++] = args[arg];
+        else
+            return ALK_TRAP_STACK_EXHAUSTED;
+    }
+    const char *result_types = sig + i + 1;
+    uint32_t result_count = i < length ? length - i - 1 : 0;
+    call.stack = stack;
+    call.extra_results = result_count > 1 ? result_count - 1 : 0;
+    if (call.extra_results > MAX_STACK_VALUES)
+        return ALK_TRAP_STACK_EXHAUSTED;
+    call.extra_out = extra;
+    uint32_t code = alk_enter(frame, &call);
+    if (code)
+        return code;
+    for (uint32_t r = 0; r < result_count; r++) {
+        if (r == 0)
+            results[0] = is_float(result_types[0]) ? call.xmm0 : call.rax;
+        else
+            results[r] = extra[r - 1];
+        if (result_types[r] == 'i' || result_types[r] == 'f')
+            results[r] &= UINT32_MAX;
+    }
+    return 0;
+}
+
+uint32_t alk_invoke(alk_instance *inst, uint32_t function, const uint64_t *args,
+                    uint64_t *results, alk_entry_frame *frame)
+{
+    uint32_t type = alk_object_function_type(inst->object, function);
+    alk_str sig = alk_object_type(inst->object, type);
+    return alk_invoke_ref(rt_function_ref(inst, function), sig.bytes, sig.length, args, results,
+                          frame);
+}

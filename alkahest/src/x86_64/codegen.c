@@ -1,0 +1,227 @@
+/*
+ * The x86-64 back end's driver: lays out each function's frame, walks its body once with
+ * alk_read_instr, and hands every instruction to the file that knows it (control.c, memory.c,
+ * integer.c, float.c; variables, select and drop are here).
+ */
+#include "codegen.h"
+
+static void local_get(codegen *g, uint32_t local)
+{
+    cg_push(g, (value){ .loc = LOC_LOCAL, .type = g->locals[local].type, .local = local });
+}
+
+static void local_set(codegen *g, uint32_t local, bool tee)
+{
+    value v = cg_pop(g);
+    if (v.loc == LOC_LOCAL && v.local == local) {
+        if (tee)
+            cg_push(g, v);
+        return;
+    }
+    cg_spill_local_refs(g, local);
+    x64_mem at = cg_local(g, local);
+    if (cg_is_float(v.type) && v.loc == LOC_REG) {
+        x64_movs_store(g->code, v.type == ALK_F32 ? 4 : 8, at, v.reg);
+    } else if (v.loc == LOC_REG) {
+        x64_store(g->code, 8, at, (x64_reg)v.reg);
+    } else {
+        cg_store_to(g, v, at);
+    }
+    if (tee) {
+        if (v.loc == LOC_SLOT) {
+            cg_push(g, (value){ .loc = LOC_LOCAL, .type = v.type, .local = local });
+            return;
+        }
+        cg_push(g, v);
+    } else {
+        cg_free(g, v);
+    }
+}
+
+static void select_op(codegen *g)
+{
+    x64_code *c = g->code;
+    value cond = cg_pop(g), b = cg_pop(g), a = cg_pop(g);
+    if (cond.loc == LOC_CONST) {
+        cg_free(g, cond.bits ? b : a);
+        value keep = cond.bits ? a : b;
+        if (keep.loc == LOC_SLOT) {
+            int reg = cg_into_reg(g, keep);
+            keep = (value){ .loc = LOC_REG, .type = keep.type, .reg = (uint8_t)reg };
+        }
+        cg_push(g, keep);
+        return;
+    }
+    int dst = cg_into_reg(g, a);
+    int src = cg_into_reg(g, b);
+    int flag = cg_into_reg(g, cond);
+    x64_test_rr(c, 4, (x64_reg)flag, (x64_reg)flag);
+    if (cg_is_float(a.type)) {
+        uint32_t keep = x64_new_label(c);
+        x64_jcc(c, CC_NE, keep);
+        x64_movaps(c, dst, src);
+        x64_bind(c, keep);
+    } else {
+        x64_cmov(c, CC_E, cg_width(a.type), (x64_reg)dst, (x64_reg)src);
+    }
+    cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)flag });
+    cg_free(g, (value){ .loc = LOC_REG, .type = b.type, .reg = (uint8_t)src });
+    cg_push_reg(g, a.type, dst);
+}
+
+static bool variable_instr(codegen *g, const alk_instr *in)
+{
+    switch (in->op) {
+    case ALK_OP_LOCAL_GET: local_get(g, in->imm.index); return true;
+    case ALK_OP_LOCAL_SET: local_set(g, in->imm.index, false); return true;
+    case ALK_OP_LOCAL_TEE: local_set(g, in->imm.index, true); return true;
+    case ALK_OP_DROP: cg_free(g, cg_pop(g)); return true;
+    case ALK_OP_SELECT:
+    case ALK_OP_SELECT_T: select_op(g); return true;
+    default: return false;
+    }
+}
+
+/* Frame slots for parameters passed in registers and for declared locals; parameters passed
+ * on the stack stay in the caller's frame. */
+static bool lay_out_locals(codegen *g, const alk_function *function)
+{
+    const alk_allocator *a = &g->module->allocator;
+    g->local_count = g->type->param_count + function->local_count;
+    g->locals = a->alloc(a->user, (g->local_count ? g->local_count : 1) * sizeof *g->locals);
+    if (!g->locals) {
+        cg_fail(g, ALK_E090, function->body_offset, "out of memory");
+        return false;
+    }
+    int32_t below = -16;   /* [rbp-8] holds the vmctx */
+    uint32_t gprs = 0, xmms = 0, stack = 0;
+    for (uint32_t i = 0; i < g->type->param_count; i++) {
+        alk_valtype t = g->type->params[i];
+        g->locals[i].type = t;
+        bool in_register = cg_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
+        if (in_register) {
+            g->locals[i].offset = below;
+            below -= 8;
+        } else {
+            g->locals[i].offset = (int32_t)(16 + 8 * stack++);
+        }
+    }
+    g->stack_param_bytes = 8 * stack;
+    uint32_t local = g->type->param_count;
+    for (uint32_t i = 0; i < function->local_group_count; i++) {
+        for (uint32_t k = 0; k < function->local_groups[i].count; k++) {
+            g->locals[local].type = function->local_groups[i].type;
+            g->locals[local].offset = below;
+            below -= 8;
+            local++;
+        }
+    }
+    g->slots_base = (uint32_t)(-below - 8);
+    return true;
+}
+
+static void release(codegen *g)
+{
+    const alk_allocator *a = &g->module->allocator;
+    a->free(a->user, g->locals);
+    a->free(a->user, g->stack);
+    a->free(a->user, g->controls);
+    g->locals = NULL;
+    g->stack = NULL;
+    g->controls = NULL;
+    g->stack_capacity = g->control_capacity = 0;
+}
+
+static int compile_function(codegen *g, uint32_t index)
+{
+    const alk_module *m = g->module;
+    const alk_function *function = &m->functions[index];
+    g->function = index;
+    g->type = &m->types[function->type_index];
+    g->height = g->max_height = 0;
+    g->control_count = 0;
+    g->gpr_used = g->xmm_used = 0;
+    g->outgoing_max = 0;
+    g->dead_depth = 0;
+    alk_memset(g->trap_labels, 0, sizeof g->trap_labels);
+    if (!lay_out_locals(g, function))
+        return g->error;
+
+    cg_begin_function(g);
+    cg_prologue(g);
+    alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
+    while (g->control_count > 0 && !g->error && !g->code->failed) {
+        alk_instr in;
+        int code = alk_read_instr(&reader, &in, g->diag);
+        if (code) {
+            g->error = code;
+            break;
+        }
+        if (cg_control_instr(g, &in) || variable_instr(g, &in) || cg_memory_instr(g, &in) ||
+            cg_integer_instr(g, &in) || cg_float_instr(g, &in))
+            continue;
+        g->error = alk_fail(g->diag, ALK_E101, in.offset, index, "%s is not supported yet",
+                            alk_opcode_text(in.op));
+    }
+    if (!g->error && g->code->failed)
+        g->error = alk_fail(g->diag, ALK_E090, function->body_offset, index, "out of memory");
+    if (!g->error) {
+        cg_emit_trap_stubs(g);
+        uint32_t frame = cg_frame_size(g);
+        x64_patch_u32(g->code, g->frame_patch, (uint32_t)-(int32_t)frame);
+    }
+    release(g);
+    return g->error;
+}
+
+int alk_x64_compile(const alk_module *module, const alk_compile_options *options,
+                    alk_compiled *out, alk_diag *diag)
+{
+    const alk_allocator *a = &module->allocator;
+    x64_code code;
+    x64_code_init(&code, a);
+    codegen g = { .code = &code, .module = module, .options = options, .layout = &out->layout,
+                  .diag = diag };
+    uint32_t defined = module->function_count - module->imported_function_count;
+    g.function_labels = a->alloc(a->user, (defined ? defined : 1) * sizeof(uint32_t));
+    out->functions = a->alloc(a->user, (defined ? defined : 1) * sizeof *out->functions);
+    int error = 0;
+    if (!g.function_labels || !out->functions) {
+        error = alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "out of memory");
+        goto done;
+    }
+    for (uint32_t i = 0; i < defined; i++)
+        g.function_labels[i] = x64_new_label(&code);
+
+    for (uint32_t i = 0; i < defined && !error; i++) {
+        x64_align(&code, 16, 0xCC);
+        uint32_t start = x64_position(&code);
+        /* external entry: establish the pinned registers, then the internal entry */
+        x64_mov_rr(&code, 8, R15, RDI);
+        x64_load(&code, 8, R14, x64_at(R15, ALK_VMCTX_MEMORY_BASE), 8, false);
+        x64_bind(&code, g.function_labels[i]);
+        error = compile_function(&g, module->imported_function_count + i);
+        out->functions[i].offset = start;
+        out->functions[i].size = x64_position(&code) - start;
+    }
+    if (!error) {
+        x64_align(&code, 4096, 0xCC);
+        if (!x64_resolve(&code))
+            error = code.failed ? alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "out of memory")
+                                : alk_fail(diag, ALK_E100, 0, ALK_NO_FUNCTION,
+                                           "internal error: unbound label");
+    }
+done:
+    a->free(a->user, g.function_labels);
+    if (error) {
+        x64_code_free(&code);
+        a->free(a->user, out->functions);
+        out->functions = NULL;
+        return error;
+    }
+    out->code = code.bytes;
+    out->code_size = code.size;
+    code.bytes = NULL;
+    x64_code_free(&code);
+    return ALK_OK;
+}

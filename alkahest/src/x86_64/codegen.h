@@ -1,0 +1,146 @@
+/*
+ * The single-pass x86-64 code generator: state shared by its files.
+ *
+ * One walk over each validated function body emits machine code directly, keeping an abstract
+ * operand stack whose entries live in registers, as constants, as lazy references to locals, or
+ * in their canonical spill slot (the frame slot of that stack position). The rule that keeps
+ * control flow simple: at every label (block end, loop header, else) every stack entry is in its
+ * canonical slot, so each edge into a label first spills the whole stack (see spill_all).
+ *
+ * Frame, growing down from rbp (docs/abi.md):
+ *     [rbp+16 ...]   incoming stack arguments, then the caller's return area
+ *     [rbp+8]        return address;  [rbp] saved rbp;  [rbp-8] the vmctx (r15)
+ *     [rbp-16-8i]    local i (parameters passed in registers and declared locals)
+ *     below          canonical slot of operand-stack position s: [rbp - slots_base - 8(s+1)]
+ *     [rsp ...]      outgoing stack arguments and return areas of calls
+ */
+#ifndef ALK_X64_CODEGEN_H
+#define ALK_X64_CODEGEN_H
+
+#include "asm.h"
+#include "../compile.h"
+
+#define SCRATCH_GPR R11       /* never allocated: free for any sequence */
+#define SCRATCH_XMM 15
+#define ARG_GPR_COUNT 5
+#define ARG_XMM_COUNT 8
+extern const x64_reg x64_arg_gprs[ARG_GPR_COUNT];
+
+typedef enum loc_kind {
+    LOC_SLOT,   /* in the canonical slot of its stack position */
+    LOC_REG,    /* in a register (GPR for integers and references, XMM for floats) */
+    LOC_CONST,  /* a constant, not yet materialised */
+    LOC_LOCAL,  /* the current value of a local, not yet read */
+} loc_kind;
+
+typedef struct value {
+    uint8_t loc;
+    alk_valtype type;
+    uint8_t reg;
+    uint32_t local;
+    uint32_t position; /* stack position it was popped from (where its slot is) */
+    uint64_t bits;    /* LOC_CONST: i32 zero-extended, i64, f32/f64 bit patterns, refs 0 */
+} value;
+
+typedef enum control_kind { CTRL_FUNCTION, CTRL_BLOCK, CTRL_LOOP, CTRL_IF, CTRL_ELSE } control_kind;
+
+typedef struct control {
+    control_kind kind;
+    uint32_t label;        /* branch target: the loop header, or the end */
+    uint32_t else_label;   /* if: where a false condition goes */
+    uint32_t height;       /* operand stack height below the block's parameters */
+    uint32_t param_count, result_count;
+    const alk_valtype *params, *results;
+    alk_valtype single;    /* storage for a one-result block type */
+    bool unreachable;      /* the rest of this block is dead code */
+    bool targeted;         /* some branch goes to its end label */
+} control;
+
+typedef struct local_info {
+    alk_valtype type;
+    int32_t offset;        /* from rbp */
+} local_info;
+
+typedef enum trap_kind {
+    TRAP_UNREACHABLE = 1, TRAP_MEMORY = 2, TRAP_TABLE_UNDEFINED = 3, TRAP_NULL = 4,
+    TRAP_SIGNATURE = 5, TRAP_DIVIDE_BY_ZERO = 6, TRAP_OVERFLOW = 7, TRAP_CONVERSION = 8,
+    TRAP_STACK = 9, TRAP_TABLE_ACCESS = 10, TRAP_KIND_COUNT = 11,
+} trap_kind;
+
+typedef struct codegen {
+    x64_code *code;
+    const alk_module *module;
+    const alk_compile_options *options;
+    const alk_layout *layout;
+    alk_diag *diag;
+    uint32_t function;             /* index in the function space */
+    const alk_functype *type;
+
+    local_info *locals;
+    uint32_t local_count;
+    uint32_t slots_base;           /* bytes below rbp where operand slots start */
+
+    value *stack;
+    uint32_t height, max_height, stack_capacity;
+    control *controls;
+    uint32_t control_count, control_capacity;
+
+    uint32_t gpr_used;             /* bit per register holding a stack value */
+    uint32_t xmm_used;
+    uint32_t outgoing_max;         /* bytes of the largest outgoing argument + return area */
+    uint32_t stack_param_bytes;    /* incoming stack arguments of this function */
+    uint32_t frame_patch;          /* position of the frame-size displacement in the prologue */
+    uint32_t trap_labels[TRAP_KIND_COUNT];
+    uint32_t *function_labels;     /* internal entry of every defined function */
+    uint32_t dead_depth;           /* blocks opened inside unreachable code */
+    int error;                     /* first error (ALK_E*), or 0 */
+} codegen;
+
+/* frame.c: the operand stack, registers, spills, locals */
+bool cg_is_float(alk_valtype type);
+int cg_width(alk_valtype type);               /* 4 or 8: the GPR operation width */
+x64_mem cg_slot(codegen *g, uint32_t position);
+x64_mem cg_local(codegen *g, uint32_t local);
+void cg_push(codegen *g, value v);
+void cg_push_reg(codegen *g, alk_valtype type, int reg);
+void cg_push_const(codegen *g, alk_valtype type, uint64_t bits);
+value cg_pop(codegen *g);
+value *cg_top(codegen *g, uint32_t depth);     /* 0 = top */
+int cg_alloc_gpr(codegen *g);
+int cg_alloc_xmm(codegen *g);
+void cg_free(codegen *g, value v);             /* releases the register a popped value held */
+/* Claims a specific register: moves the stack value living there elsewhere and marks it used
+ * (cg_release_gpr gives it back). Only stack entries can be moved: claim before popping. */
+void cg_claim_gpr(codegen *g, x64_reg reg);
+void cg_release_gpr(codegen *g, x64_reg reg);
+/* Puts a popped value in a register it owns (fresh, or its own); returns the register. */
+int cg_into_reg(codegen *g, value v);
+/* Loads a value into the given register (which the caller owns or has reserved). */
+void cg_load_into(codegen *g, value v, int reg);
+void cg_store_to(codegen *g, value v, x64_mem dst);
+void cg_spill_entry(codegen *g, uint32_t position);
+void cg_spill_all(codegen *g);
+void cg_spill_local_refs(codegen *g, uint32_t local);
+uint32_t cg_trap_label(codegen *g, trap_kind kind);
+void cg_fail(codegen *g, int code, uint32_t offset, const char *message);
+
+/* control.c */
+void cg_begin_function(codegen *g);
+void cg_prologue(codegen *g);
+uint32_t cg_frame_size(codegen *g);
+void cg_emit_trap_stubs(codegen *g);
+bool cg_control_instr(codegen *g, const alk_instr *in);  /* false: not a control op */
+void cg_call(codegen *g, uint32_t function);
+void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table);
+/* Calls builtin `index` of docs/abi.md with the top `arg_count` values (already popped into
+ * args) after spilling everything; pushes a result of `result_type` unless 0. */
+void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
+                     alk_valtype result_type);
+
+/* memory.c */
+bool cg_memory_instr(codegen *g, const alk_instr *in);
+/* integer.c, float.c */
+bool cg_integer_instr(codegen *g, const alk_instr *in);
+bool cg_float_instr(codegen *g, const alk_instr *in);
+
+#endif

@@ -1,0 +1,563 @@
+/*
+ * Control flow, calls and the function frame: prologue, blocks, branches (with the canonical-slot
+ * rule of codegen.h), return, direct/imported/indirect calls, builtins and trap stubs.
+ */
+#include "codegen.h"
+
+/* ---- Frame ------------------------------------------------------------------------------------ */
+
+/* A stack entry as a value that knows its slot (for loads that do not pop it). */
+static value peek(codegen *g, uint32_t depth)
+{
+    value v = *cg_top(g, depth);
+    v.position = g->height - 1 - depth;
+    return v;
+}
+
+void cg_prologue(codegen *g)
+{
+    x64_code *c = g->code;
+    x64_push(c, RBP);
+    x64_mov_rr(c, 8, RBP, RSP);
+    /* lea rax, [rsp - frame]: disp32 always, patched once the frame size is known */
+    x64_byte(c, 0x48);
+    x64_byte(c, 0x8D);
+    x64_byte(c, 0x84);
+    x64_byte(c, 0x24);
+    g->frame_patch = x64_position(c);
+    x64_u32(c, 0);
+    x64_alu_rm(c, ALU_CMP, 8, RAX, x64_at(R15, ALK_VMCTX_STACK_LIMIT));
+    x64_jcc(c, CC_B, cg_trap_label(g, TRAP_STACK));
+    x64_mov_rr(c, 8, RSP, RAX);
+    x64_store(c, 8, x64_at(RBP, -8), R15);
+
+    /* Parameters passed in registers move to their local slots. */
+    int gprs = 0, xmms = 0;
+    for (uint32_t i = 0; i < g->type->param_count; i++) {
+        alk_valtype t = g->type->params[i];
+        if (cg_is_float(t)) {
+            if (xmms < ARG_XMM_COUNT)
+                x64_movs_store(c, t == ALK_F32 ? 4 : 8, cg_local(g, i), xmms++);
+        } else if (gprs < ARG_GPR_COUNT) {
+            x64_store(c, 8, cg_local(g, i), x64_arg_gprs[gprs++]);
+        }
+    }
+    /* Declared locals start at zero. They occupy consecutive slots below the parameters. */
+    uint32_t first = g->type->param_count, count = g->local_count - first;
+    if (count == 0)
+        return;
+    x64_alu_rr(c, ALU_XOR, 4, RAX, RAX);
+    if (count <= 8) {
+        for (uint32_t i = first; i < g->local_count; i++)
+            x64_store(c, 8, cg_local(g, i), RAX);
+    } else {
+        x64_lea(c, 8, RDI, cg_local(g, g->local_count - 1));
+        x64_mov_ri(c, 4, RCX, count);
+        x64_byte(c, 0xF3);              /* rep stosq */
+        x64_byte(c, 0x48);
+        x64_byte(c, 0xAB);
+    }
+}
+
+uint32_t cg_frame_size(codegen *g)
+{
+    uint32_t size = g->slots_base + 8 * g->max_height + g->outgoing_max;
+    return (size + 15) & ~15u;
+}
+
+void cg_emit_trap_stubs(codegen *g)
+{
+    x64_code *c = g->code;
+    for (int kind = 1; kind < TRAP_KIND_COUNT; kind++) {
+        if (!g->trap_labels[kind])
+            continue;
+        x64_bind(c, g->trap_labels[kind]);
+        x64_mov_rr(c, 8, RDI, R15);
+        x64_mov_ri(c, 4, RSI, (uint32_t)kind);
+        x64_call_mem(c, x64_at(R15, ALK_VMCTX_TRAP_HANDLER));
+        x64_ud2(c);
+    }
+}
+
+/* ---- Returning ------------------------------------------------------------------------------ */
+
+/* Results go to rax/xmm0 (the first) and the caller's return area (the rest); the operand
+ * stack is read, not changed. */
+static void emit_return(codegen *g)
+{
+    uint32_t n = g->type->result_count;
+    for (uint32_t i = 1; i < n; i++) {
+        value v = peek(g, n - 1 - i);
+        cg_store_to(g, v, x64_at(RBP, (int32_t)(16 + g->stack_param_bytes + 8 * (i - 1))));
+    }
+    if (n > 0) {
+        value v = peek(g, n - 1);
+        cg_load_into(g, v, cg_is_float(v.type) ? 0 : RAX);
+    }
+    x64_leave(g->code);
+    x64_ret(g->code);
+}
+
+/* ---- Blocks ---------------------------------------------------------------------------------- */
+
+static control *push_control(codegen *g, control_kind kind, const alk_instr *in)
+{
+    if (g->control_count == g->control_capacity) {
+        uint32_t capacity = g->control_capacity ? g->control_capacity * 2 : 16;
+        control *fresh = g->module->allocator.alloc(g->module->allocator.user,
+                                                    capacity * sizeof *fresh);
+        if (!fresh) {
+            cg_fail(g, ALK_E090, in ? in->offset : 0, "out of memory");
+            return NULL;
+        }
+        if (g->controls) {
+            alk_memcpy(fresh, g->controls, g->control_count * sizeof *fresh);
+            g->module->allocator.free(g->module->allocator.user, g->controls);
+        }
+        g->controls = fresh;
+        g->control_capacity = capacity;
+    }
+    control *f = &g->controls[g->control_count++];
+    alk_memset(f, 0, sizeof *f);
+    f->kind = kind;
+    if (kind == CTRL_FUNCTION) {
+        f->param_count = 0;
+        f->result_count = g->type->result_count;
+        f->results = g->type->results;
+    } else if (in->imm.block.kind == ALK_BLOCK_VALUE) {
+        f->single = in->imm.block.value_type;
+        f->result_count = 1;
+        f->results = &f->single;
+    } else if (in->imm.block.kind == ALK_BLOCK_TYPE) {
+        const alk_functype *t = &g->module->types[in->imm.block.type_index];
+        f->param_count = t->param_count;
+        f->params = t->params;
+        f->result_count = t->result_count;
+        f->results = t->results;
+    }
+    f->height = g->height - f->param_count;
+    return f;
+}
+
+void cg_begin_function(codegen *g)
+{
+    control *f = push_control(g, CTRL_FUNCTION, NULL);
+    if (f)
+        f->height = 0;
+}
+
+/* Resets the operand stack to `height` entries plus `count` values of `types` in slots. */
+static void reset_stack(codegen *g, uint32_t height, uint32_t count, const alk_valtype *types)
+{
+    for (uint32_t i = 0; i < g->height; i++)
+        cg_free(g, g->stack[i]);
+    g->height = height;
+    for (uint32_t i = 0; i < count; i++)
+        cg_push(g, (value){ .loc = LOC_SLOT, .type = types[i] });
+}
+
+static uint32_t branch_arity(const control *target)
+{
+    return target->kind == CTRL_LOOP ? target->param_count : target->result_count;
+}
+
+/* After spill_all: the top `arity` values move down to the target's slots. */
+static void move_branch_values(codegen *g, const control *target)
+{
+    uint32_t n = branch_arity(target);
+    uint32_t from = g->height - n, to = target->height;
+    if (from == to)
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        x64_load(g->code, 8, SCRATCH_GPR, cg_slot(g, from + i), 8, false);
+        x64_store(g->code, 8, cg_slot(g, to + i), SCRATCH_GPR);
+    }
+}
+
+static bool needs_moves(codegen *g, const control *target)
+{
+    return target->kind != CTRL_FUNCTION && g->height - branch_arity(target) != target->height;
+}
+
+/* Emits the jump (or return) of a branch to `target`; everything already in slots. */
+static void emit_branch(codegen *g, control *target)
+{
+    if (target->kind == CTRL_FUNCTION) {
+        emit_return(g);
+        return;
+    }
+    move_branch_values(g, target);
+    if (target->kind != CTRL_LOOP)
+        target->targeted = true;
+    x64_jmp(g->code, target->label);
+}
+
+static void mark_unreachable(codegen *g)
+{
+    reset_stack(g, g->controls[g->control_count - 1].height, 0, NULL);
+    g->controls[g->control_count - 1].unreachable = true;
+}
+
+static control *label_target(codegen *g, uint32_t depth)
+{
+    return &g->controls[g->control_count - 1 - depth];
+}
+
+static void emit_br_table(codegen *g, const alk_instr *in)
+{
+    x64_code *c = g->code;
+    value index = cg_pop(g);
+    int reg = cg_into_reg(g, index);
+    cg_spill_all(g);
+    uint32_t count = in->imm.br_table.target_count;
+    alk_reader targets = in->imm.br_table.targets;
+
+    /* Out-of-range indices select the default entry (entry `count`). */
+    x64_mov_ri(c, 4, SCRATCH_GPR, count);
+    x64_alu_rr(c, ALU_CMP, 4, (x64_reg)reg, SCRATCH_GPR);
+    x64_cmov(c, CC_AE, 4, (x64_reg)reg, SCRATCH_GPR);
+    uint32_t table = x64_new_label(c);
+    x64_lea(c, 8, SCRATCH_GPR, x64_at_label(table));
+    x64_load(c, 8, (x64_reg)reg, x64_at_index(SCRATCH_GPR, (x64_reg)reg, 4, 0), 4, true);
+    x64_alu_rr(c, ALU_ADD, 8, (x64_reg)reg, SCRATCH_GPR);
+    x64_jmp_r(c, (x64_reg)reg);
+    cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)reg });
+
+    /* The table: one 32-bit offset per entry, then one stub per entry that needs value moves
+     * or returns. */
+    x64_align(c, 4, 0xCC);
+    x64_bind(c, table);
+    /* Stub labels are allocated consecutively in the first pass (stub_base + 1, + 2, ...) and
+     * bound in the same order in the second. */
+    uint32_t stub_base = 0;
+    for (uint32_t i = 0; i <= count; i++) {
+        uint32_t depth = 0;
+        if (i < count)
+            alk_read_u32(&targets, &depth);
+        else
+            depth = in->imm.br_table.default_target;
+        control *target = label_target(g, depth);
+        if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+            if (!stub_base)
+                stub_base = x64_new_label(c);
+            x64_label_delta(c, x64_new_label(c), table);
+        } else {
+            if (target->kind != CTRL_LOOP)
+                target->targeted = true;
+            x64_label_delta(c, target->label, table);
+        }
+    }
+    if (stub_base) {
+        targets = in->imm.br_table.targets;
+        uint32_t label = stub_base;
+        for (uint32_t i = 0; i <= count; i++) {
+            uint32_t depth = 0;
+            if (i < count)
+                alk_read_u32(&targets, &depth);
+            else
+                depth = in->imm.br_table.default_target;
+            control *target = label_target(g, depth);
+            if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+                x64_bind(c, ++label);
+                emit_branch(g, target);
+            }
+        }
+    }
+    mark_unreachable(g);
+}
+
+/* Skips dead code: in an unreachable block only nesting and the block's own else/end count. */
+static bool skip_dead(codegen *g, const alk_instr *in)
+{
+    control *f = &g->controls[g->control_count - 1];
+    if (!f->unreachable)
+        return false;
+    switch (in->op) {
+    case ALK_OP_BLOCK:
+    case ALK_OP_LOOP:
+    case ALK_OP_IF:
+        g->dead_depth++;
+        return true;
+    case ALK_OP_END:
+        if (g->dead_depth) {
+            g->dead_depth--;
+            return true;
+        }
+        return false;
+    case ALK_OP_ELSE:
+        return g->dead_depth != 0;
+    default:
+        return true;
+    }
+}
+
+static void end_block(codegen *g, const alk_instr *in)
+{
+    control *f = &g->controls[g->control_count - 1];
+    bool reachable = !f->unreachable;
+    if (f->kind == CTRL_FUNCTION) {
+        if (reachable)
+            emit_return(g);
+        g->control_count--;
+        return;
+    }
+    (void)in;
+    if (f->kind == CTRL_LOOP) {
+        /* Nothing branches to a loop's end: it is reached by falling through only. */
+        control saved = *f;
+        g->control_count--;
+        if (!reachable) {
+            reset_stack(g, saved.height, 0, NULL);
+            g->controls[g->control_count - 1].unreachable = true;
+        }
+        return;
+    }
+    bool has_false_path = f->kind == CTRL_IF;
+    if (!f->targeted && !has_false_path) {
+        /* A block nobody branches to: its values stay where they are. */
+        control saved = *f;
+        g->control_count--;
+        if (!reachable) {
+            reset_stack(g, saved.height, 0, NULL);
+            g->controls[g->control_count - 1].unreachable = true;
+        }
+        return;
+    }
+    if (reachable)
+        cg_spill_all(g);
+    if (has_false_path)
+        x64_bind(g->code, f->else_label);   /* if without else: params pass through */
+    x64_bind(g->code, f->label);
+    control saved = *f;
+    g->control_count--;
+    reset_stack(g, saved.height, saved.result_count, saved.results);
+}
+
+bool cg_control_instr(codegen *g, const alk_instr *in)
+{
+    x64_code *c = g->code;
+    if (skip_dead(g, in))
+        return true;
+    switch (in->op) {
+    case ALK_OP_NOP:
+        return true;
+    case ALK_OP_UNREACHABLE:
+        x64_jmp(c, cg_trap_label(g, TRAP_UNREACHABLE));
+        mark_unreachable(g);
+        return true;
+    case ALK_OP_BLOCK: {
+        control *f = push_control(g, CTRL_BLOCK, in);
+        if (f)
+            f->label = x64_new_label(c);
+        return true;
+    }
+    case ALK_OP_LOOP: {
+        cg_spill_all(g);
+        control *f = push_control(g, CTRL_LOOP, in);
+        if (f) {
+            f->label = x64_new_label(c);
+            x64_bind(c, f->label);
+        }
+        return true;
+    }
+    case ALK_OP_IF: {
+        value cond = cg_pop(g);
+        int reg = cg_into_reg(g, cond);
+        cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)reg });
+        cg_spill_all(g);
+        control *f = push_control(g, CTRL_IF, in);
+        if (!f)
+            return true;
+        f->label = x64_new_label(c);
+        f->else_label = x64_new_label(c);
+        x64_test_rr(c, 4, (x64_reg)reg, (x64_reg)reg);
+        x64_jcc(c, CC_E, f->else_label);
+        return true;
+    }
+    case ALK_OP_ELSE: {
+        control *f = &g->controls[g->control_count - 1];
+        if (!f->unreachable) {
+            cg_spill_all(g);
+            x64_jmp(c, f->label);
+            f->targeted = true;
+        }
+        x64_bind(c, f->else_label);
+        f->kind = CTRL_ELSE;
+        f->unreachable = false;
+        reset_stack(g, f->height, f->param_count, f->params);
+        return true;
+    }
+    case ALK_OP_END:
+        end_block(g, in);
+        return true;
+    case ALK_OP_BR: {
+        cg_spill_all(g);
+        emit_branch(g, label_target(g, in->imm.index));
+        mark_unreachable(g);
+        return true;
+    }
+    case ALK_OP_BR_IF: {
+        control *target = label_target(g, in->imm.index);
+        value cond = cg_pop(g);
+        int reg = cg_into_reg(g, cond);
+        cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)reg });
+        cg_spill_all(g);
+        x64_test_rr(c, 4, (x64_reg)reg, (x64_reg)reg);
+        if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+            uint32_t skip = x64_new_label(c);
+            x64_jcc(c, CC_E, skip);
+            emit_branch(g, target);
+            x64_bind(c, skip);
+        } else {
+            if (target->kind != CTRL_LOOP)
+                target->targeted = true;
+            x64_jcc(c, CC_NE, target->label);
+        }
+        return true;
+    }
+    case ALK_OP_BR_TABLE:
+        emit_br_table(g, in);
+        return true;
+    case ALK_OP_RETURN:
+        emit_return(g);
+        mark_unreachable(g);
+        return true;
+    case ALK_OP_CALL:
+        cg_call(g, in->imm.index);
+        return true;
+    case ALK_OP_CALL_INDIRECT:
+        cg_call_indirect(g, in->imm.call_indirect.type_index, in->imm.call_indirect.table);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- Calls ------------------------------------------------------------------------------------ */
+
+/* Everything is spilled; the top param_count slots are the arguments. Places them per the
+ * calling convention and returns the bytes of stack arguments. */
+static uint32_t place_arguments(codegen *g, const alk_functype *type)
+{
+    x64_code *c = g->code;
+    uint32_t n = type->param_count, base = g->height - n;
+    uint32_t gprs = 0, xmms = 0, stack = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        alk_valtype t = type->params[i];
+        x64_mem slot = cg_slot(g, base + i);
+        if (cg_is_float(t) && xmms < ARG_XMM_COUNT) {
+            x64_movs_load(c, t == ALK_F32 ? 4 : 8, (int)xmms++, slot);
+        } else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT) {
+            x64_load(c, cg_width(t), x64_arg_gprs[gprs++], slot, cg_width(t), false);
+        } else {
+            x64_load(c, 8, SCRATCH_GPR, slot, 8, false);
+            x64_store(c, 8, x64_at(RSP, (int32_t)(8 * stack++)), SCRATCH_GPR);
+        }
+    }
+    uint32_t extra_results = type->result_count > 1 ? type->result_count - 1 : 0;
+    uint32_t outgoing = 8 * (stack + extra_results);
+    if (outgoing > g->outgoing_max)
+        g->outgoing_max = outgoing;
+    return 8 * stack;
+}
+
+static void take_results(codegen *g, const alk_functype *type, uint32_t stack_bytes)
+{
+    for (uint32_t i = 0; i < g->height; i++)
+        if (g->stack[i].loc != LOC_SLOT)
+            cg_fail(g, ALK_E100, 0, "internal error: value live across a call");
+    g->height -= type->param_count;
+    for (uint32_t i = 0; i < type->result_count; i++) {
+        alk_valtype t = type->results[i];
+        if (i == 0) {
+            if (cg_is_float(t)) {
+                g->xmm_used |= 1u;
+                cg_push_reg(g, t, 0);
+            } else {
+                g->gpr_used |= 1u << RAX;
+                cg_push_reg(g, t, RAX);
+            }
+            continue;
+        }
+        x64_load(g->code, 8, SCRATCH_GPR, x64_at(RSP, (int32_t)(stack_bytes + 8 * (i - 1))), 8,
+                 false);
+        x64_store(g->code, 8, cg_slot(g, g->height), SCRATCH_GPR);
+        cg_push(g, (value){ .loc = LOC_SLOT, .type = t });
+    }
+}
+
+static void reload_instance(codegen *g)
+{
+    x64_load(g->code, 8, R15, x64_at(RBP, -8), 8, false);
+    x64_load(g->code, 8, R14, x64_at(R15, ALK_VMCTX_MEMORY_BASE), 8, false);
+}
+
+void cg_call(codegen *g, uint32_t function)
+{
+    const alk_functype *type = alk_function_type(g->module, function);
+    cg_spill_all(g);
+    uint32_t stack_bytes = place_arguments(g, type);
+    if (function < g->module->imported_function_count) {
+        int32_t record = (int32_t)alk_layout_function_ref(g->layout, function);
+        x64_load(g->code, 8, RDI, x64_at(R15, record + ALK_FUNCREF_VMCTX), 8, false);
+        x64_call_mem(g->code, x64_at(R15, record + ALK_FUNCREF_CODE));
+        reload_instance(g);
+    } else {
+        x64_call_label(g->code, g->function_labels[function - g->module->imported_function_count]);
+    }
+    take_results(g, type, stack_bytes);
+}
+
+void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
+{
+    x64_code *c = g->code;
+    const alk_functype *type = &g->module->types[type_index];
+    cg_spill_all(g);
+    value index = cg_pop(g);
+    x64_load(c, 4, RAX, cg_slot(g, index.position), 4, false);
+    x64_load(c, 8, R10, x64_at(R15, (int32_t)alk_layout_table(g->layout, table)), 8, false);
+    x64_alu_rm(c, ALU_CMP, 4, RAX, x64_at(R10, ALK_TABLE_SIZE));
+    x64_jcc(c, CC_AE, cg_trap_label(g, TRAP_TABLE_UNDEFINED));
+    x64_load(c, 8, R10, x64_at(R10, ALK_TABLE_ENTRIES), 8, false);
+    x64_load(c, 8, R10, x64_at_index(R10, RAX, 8, 0), 8, false);
+    x64_test_rr(c, 8, R10, R10);
+    x64_jcc(c, CC_E, cg_trap_label(g, TRAP_NULL));
+    x64_load(c, 4, RAX, x64_at(R15, (int32_t)alk_layout_type_id(g->layout, type_index)), 4, false);
+    x64_alu_rm(c, ALU_CMP, 4, RAX, x64_at(R10, ALK_FUNCREF_TYPE_ID));
+    x64_jcc(c, CC_NE, cg_trap_label(g, TRAP_SIGNATURE));
+    uint32_t stack_bytes = place_arguments(g, type);
+    x64_load(c, 8, RDI, x64_at(R10, ALK_FUNCREF_VMCTX), 8, false);
+    x64_call_mem(c, x64_at(R10, ALK_FUNCREF_CODE));
+    reload_instance(g);
+    take_results(g, type, stack_bytes);
+}
+
+void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
+                     alk_valtype result_type)
+{
+    x64_code *c = g->code;
+    /* Arguments were popped: park them in their slots, then spill the rest. */
+    for (int i = 0; i < arg_count; i++) {
+        value v = args[i];
+        if (v.loc != LOC_SLOT && v.loc != LOC_CONST) {
+            cg_store_to(g, v, cg_slot(g, v.position));
+            cg_free(g, v);
+        }
+    }
+    cg_spill_all(g);
+    for (int i = 0; i < arg_count; i++) {
+        /* builtins take integers only: rsi, rdx, rcx, r8, r9 */
+        int w = cg_width(args[i].type);
+        if (args[i].loc == LOC_CONST)
+            x64_mov_ri(c, w, x64_arg_gprs[i], args[i].bits);
+        else
+            x64_load(c, w, x64_arg_gprs[i], cg_slot(g, args[i].position), w, false);
+    }
+    x64_mov_rr(c, 8, RDI, R15);
+    x64_load(c, 8, RAX, x64_at(R15, ALK_VMCTX_BUILTINS), 8, false);
+    x64_call_mem(c, x64_at(RAX, 8 * index));
+    if (result_type) {
+        g->gpr_used |= 1u << RAX;
+        cg_push_reg(g, result_type, RAX);
+    }
+}
