@@ -38,27 +38,42 @@ def command_build(args):
 
 def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=None,
                     cmdline=""):
+    """Boots, streams the console to stdout, prints the timing breakdown on stderr and returns
+    the appliance's exit code (or EXIT_BOOT_FAILURE)."""
     from azoth import appliance, qemu
-    started = time.monotonic()
-    result = qemu.boot(kernel=appliance.KERNEL, image=image, iso=iso, uefi=uefi,
-                       memory_mib=memory_mib, cmdline=cmdline, timeout=timeout)
-    total = time.monotonic() - started
+    kind = "uefi" if uefi else "bios" if iso else "kernel"
+    started = False
+
+    def show(raw):
+        # Firmware and GRUB paint the screen first: show the console from the kernel's first line.
+        nonlocal started
+        text = qemu.clean_line(raw)
+        started = started or text.startswith(qemu.KERNEL_PREFIX)
+        if started or tools.VERBOSE:
+            print(text, flush=True)
+
+    result = qemu.boot(kind, kernel=appliance.KERNEL, image=image, iso=iso, cmdline=cmdline,
+                       memory_mib=memory_mib, timeout=timeout or qemu.DEFAULT_TIMEOUT,
+                       on_line=show, verbose=tools.VERBOSE)
     parts = []
     if build_seconds is not None:
         parts.append(f"build {build_seconds:.2f} s")
-    if result.first_output is not None:
-        parts.append(f"QEMU start to first module output {result.first_output:.3f} s")
-    parts.append(f"boot total {total:.2f} s")
+    first = result.first_appliance_line
+    if first is not None:
+        parts.append(f"QEMU start to first module output {first.time:.3f} s")
+    parts.append(f"QEMU total {result.elapsed:.2f} s ({kind})")
     tools.log(", ".join(parts))
-    if result.exit_code is not None:
-        return result.exit_code
-    tools.log(f"error: {result.describe()}")
+    if result.exit.outcome is qemu.Outcome.EXIT:
+        return result.exit.code
+    tools.log(f"error: {result.exit}")
+    if result.stderr.strip():
+        tools.log(result.stderr.strip())
     return EXIT_BOOT_FAILURE
 
 
 def command_run(args):
     from azoth import appliance
-    result = appliance.build(args.directory, iso=args.iso)
+    result = appliance.build(args.directory)
     return boot_and_report(result.image, result.iso if args.iso else None, args.uefi,
                            result.manifest.memory >> 20, result.seconds, args.timeout,
                            args.append)

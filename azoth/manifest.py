@@ -155,7 +155,7 @@ class _Checker:
             if name not in table:
                 if spec.default is None:
                     raise self.error("AZ-M004", f"missing required key {name!r}", section, index)
-                values[name] = spec.default
+                values[name] = self.value(section, index, name, spec, spec.default)
                 continue
             values[name] = self.value(section, index, name, spec, table[name])
         return values

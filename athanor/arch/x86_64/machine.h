@@ -1,0 +1,38 @@
+/*
+ * x86-64 types that the public API (athanor.h) exposes: the trap frame a
+ * fault hook sees and the jump buffer of ath_setjmp. Code that wants to stay
+ * portable uses the ath_trap_* accessors instead of the fields.
+ */
+#ifndef ATH_MACHINE_H
+#define ATH_MACHINE_H
+
+#include <stdint.h>
+
+/*
+ * What vectors.S pushes on exception entry, lowest address first. The
+ * layout is shared with vectors.S: change both together.
+ *
+ *   frame ->  r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi rdx rcx rbx rax
+ *             cr2      (filled by ath_trap for page faults, else 0)
+ *             vector   (0..31)
+ *             error    (the CPU's error code, or 0 if the vector has none)
+ *             rip cs rflags rsp ss   (pushed by the CPU)
+ *
+ * A fault hook may change the general registers, rip and rsp; the rest must
+ * stay as they are.
+ */
+struct ath_trap_frame {
+    uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+    uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    uint64_t cr2;
+    uint64_t vector;
+    uint64_t error;
+    uint64_t rip, cs, rflags, rsp, ss;
+};
+
+/* ath_setjmp's buffer (jump.S depends on this order). */
+struct ath_jmp_buf {
+    uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip;
+};
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * What the kernel knows about code when something faults: the registered
+ * code regions (each module's code, named) and the kernel's own stacks.
+ * The exception handler (arch/<arch>/trap.c) asks here to name an address.
+ */
+#include "kernel.h"
+
+static struct ath_code_region regions[ATH_CODE_REGIONS_MAX];
+static unsigned region_count;
+
+int ath_code_region_add(uintptr_t start, uintptr_t end, const char *name)
+{
+    if (end <= start || !name)
+        return ATH_ERR_INVALID;
+    for (unsigned i = 0; i < region_count; i++)
+        if (start < regions[i].end && end > regions[i].start)
+            return ATH_ERR_INVALID;     /* regions never overlap */
+    if (region_count == ATH_CODE_REGIONS_MAX)
+        return ATH_ERR_FULL;
+    struct ath_code_region *r = &regions[region_count++];
+    r->start = start;
+    r->end = end;
+    ath_strlcpy(r->name, name, sizeof r->name);
+    return ATH_OK;
+}
+
+int ath_code_region_remove(uintptr_t start)
+{
+    for (unsigned i = 0; i < region_count; i++) {
+        if (regions[i].start == start) {
+            regions[i] = regions[--region_count];
+            return ATH_OK;
+        }
+    }
+    return ATH_ERR_NOT_FOUND;
+}
+
+const struct ath_code_region *ath_code_region_find(uintptr_t addr)
+{
+    for (unsigned i = 0; i < region_count; i++)
+        if (addr >= regions[i].start && addr < regions[i].end)
+            return &regions[i];
+    return NULL;
+}
+
+void ath_fault_describe_address(uintptr_t addr)
+{
+    const struct ath_code_region *r = ath_code_region_find(addr);
+    if (r)
+        ath_kprintf(" in module %s+0x%lx", r->name, addr - r->start);
+    else if (addr >= (uintptr_t)__kernel_start && addr < (uintptr_t)__text_end)
+        ath_kprintf(" in kernel");
+}
+
+const struct ath_kstack *ath_fault_guard_stack(uintptr_t addr)
+{
+    unsigned count;
+    const struct ath_kstack *k = ath_arch_kstacks(&count);
+    for (unsigned i = 0; i < count; i++)
+        if (addr >= k[i].guard && addr < k[i].guard + ATH_PAGE_SIZE)
+            return &k[i];
+    return NULL;
+}

@@ -1,0 +1,194 @@
+/*
+ * Verifying an appliance image (docs/image-format.md) before anything in it is used:
+ *
+ *   1. the header's own fields are in bounds (they are signed too, but must be safe to read);
+ *   2. the Ed25519 signature over header[0, 192) || tables, with the key built into the kernel;
+ *   3. every blob's SHA-256, blobs in order inside the payload, and every byte between and after
+ *      them zero, so that no byte of the image escapes verification;
+ *   4. every table record points inside the image.
+ * Only then does the loader read a record.
+ */
+#include "loader.h"
+#include "crypto/crypto.h"
+
+#define HEADER_SIZE 256
+#define SIGNATURE_OFFSET 192
+#define MODULE_RECORD 128
+#define BLOB_RECORD 64
+#define PAGE 4096
+
+static uint32_t u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t u64(const uint8_t *p) { return u32(p) | (uint64_t)u32(p + 4) << 32; }
+
+static const char *blob_names[] = {
+    "object-header", "types", "imports", "functions", "exports", "memory", "tables", "globals",
+    "elements", "element-items", "data", "data-bytes", "code", "strings",
+};
+
+static const char *blob_name(uint32_t kind)
+{
+    return kind < ATH_ARRAY_SIZE(blob_names) ? blob_names[kind] : "unknown";
+}
+
+static bool fail(const char *what)
+{
+    ath_kprintf("[athanor] verify: %s\n", what);
+    return false;
+}
+
+static bool all_zero(const uint8_t *p, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static void copy_name(char *dst, const uint8_t *src, size_t size)
+{
+    size_t i = 0;
+    for (; i < size && src[i]; i++)
+        dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
+    dst[i] = 0;
+}
+
+void ath_image_module_at(const struct ath_image *image, uint32_t index, struct ath_image_module *m)
+{
+    const uint8_t *r = image->modules + (size_t)index * MODULE_RECORD;
+    copy_name(m->name, r, ATH_IMAGE_NAME_MAX);
+    m->kind = u32(r + 32);
+    m->restart = u32(r + 36);
+    m->grants = u64(r + 40);
+    m->max_memory = u64(r + 48);
+    m->first_blob = u32(r + 56);
+    m->blob_count = u32(r + 60);
+    m->object_offset = u32(r + 64);
+    m->object_size = u32(r + 68);
+    m->import_first = u32(r + 72);
+    m->import_count = u32(r + 76);
+    m->args_offset = u32(r + 80);
+    m->args_count = u32(r + 84);
+    m->env_offset = u32(r + 88);
+    m->env_count = u32(r + 92);
+}
+
+uint32_t ath_image_import_id(const struct ath_image *image, uint32_t index)
+{
+    return u32(image->import_map + 4 * (size_t)index);
+}
+
+static bool check_signature(const uint8_t *b, uint64_t tables_size)
+{
+    size_t length = SIGNATURE_OFFSET + (size_t)tables_size;
+    uint8_t *message = ath_alloc(length);
+    if (!message)
+        return fail("out of memory for the signed message");
+    memcpy(message, b, SIGNATURE_OFFSET);
+    memcpy(message + SIGNATURE_OFFSET, b + HEADER_SIZE, (size_t)tables_size);
+    bool ok = ath_ed25519_verify(ath_signing_pubkey, message, length, b + SIGNATURE_OFFSET);
+    ath_free(message);
+    return ok;
+}
+
+bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
+{
+    const uint8_t *b = bytes;
+    char what[160];
+
+    /* 1. The header, read defensively. */
+    if (size < HEADER_SIZE)
+        return fail("image shorter than its header");
+    if (memcmp(b, "AZOTHIMG", 8))
+        return fail("not an Azoth image (bad magic)");
+    if (u32(b + 8) != 1 || u32(b + 12) != HEADER_SIZE)
+        return fail("unsupported image format version");
+    uint64_t image_size = u64(b + 16);
+    uint32_t module_count = u32(b + 28), blob_count = u32(b + 32);
+    uint32_t tables_offset = u32(b + 36), tables_size = u32(b + 40), payload = u32(b + 44);
+    uint32_t strings_offset = u32(b + 100);
+    if (image_size != size) {
+        ath_snprintf(what, sizeof what, "image size %lu in the header, %lu loaded",
+                     (unsigned long)image_size, (unsigned long)size);
+        return fail(what);
+    }
+    if (tables_offset != HEADER_SIZE || (uint64_t)tables_offset + tables_size > payload ||
+        payload > size || payload % PAGE)
+        return fail("header: tables or payload out of bounds");
+    uint64_t fixed = (uint64_t)module_count * MODULE_RECORD + (uint64_t)blob_count * BLOB_RECORD;
+    if (fixed > tables_size || strings_offset > tables_size || strings_offset < fixed)
+        return fail("header: tables too small for their records");
+    if (!all_zero(b + 104, SIGNATURE_OFFSET - 104))
+        return fail("header: reserved bytes are not zero");
+
+    /* 2. The signature over header and tables. */
+    if (!check_signature(b, tables_size))
+        return fail("signature does not match (image tampered with, or signed with another key)");
+
+    /* From here the header and tables are authentic; their contents are still checked. */
+    out->bytes = b;
+    out->size = size;
+    out->flags = u32(b + 24);
+    out->module_count = module_count;
+    out->blob_count = blob_count;
+    out->memory_mib = u32(b + 48);
+    copy_name(out->name, b + 52, ATH_IMAGE_NAME_MAX);
+    copy_name(out->version, b + 84, 16);
+    out->modules = b + tables_offset;
+    out->blobs = out->modules + (size_t)module_count * MODULE_RECORD;
+    out->import_map = out->blobs + (size_t)blob_count * BLOB_RECORD;
+    out->import_map_count = (uint32_t)((strings_offset - fixed) / 4);
+    out->strings = b + tables_offset + strings_offset;
+    out->strings_size = tables_size - strings_offset;
+
+    /* 3. Blobs: in order, hashes match, nothing unsigned in between. */
+    if (!all_zero(b + tables_offset + tables_size, payload - tables_offset - tables_size))
+        return fail("non-zero bytes between the tables and the payload");
+    uint64_t position = payload;
+    for (uint32_t i = 0; i < blob_count; i++) {
+        const uint8_t *r = out->blobs + (size_t)i * BLOB_RECORD;
+        uint32_t module = u32(r), kind = u32(r + 4);
+        uint64_t offset = u64(r + 8), length = u64(r + 16);
+        struct ath_image_module m = { .name = "?" };
+        if (module < module_count)
+            ath_image_module_at(out, module, &m);
+        if (module >= module_count || offset < position || offset > size || length > size - offset) {
+            ath_snprintf(what, sizeof what, "blob %u (module %s, %s) out of order or out of bounds",
+                         i, m.name, blob_name(kind));
+            return fail(what);
+        }
+        if (!all_zero(b + position, offset - position)) {
+            ath_snprintf(what, sizeof what, "non-zero unsigned bytes before module %s, blob %s",
+                         m.name, blob_name(kind));
+            return fail(what);
+        }
+        uint8_t digest[ATH_SHA256_DIGEST_SIZE];
+        ath_sha256(b + offset, (size_t)length, digest);
+        if (memcmp(digest, r + 24, sizeof digest)) {
+            ath_snprintf(what, sizeof what, "module %s, blob %s: SHA-256 mismatch", m.name,
+                         blob_name(kind));
+            return fail(what);
+        }
+        position = offset + length;
+    }
+    if (!all_zero(b + position, size - position))
+        return fail("non-zero unsigned bytes after the last blob");
+
+    /* 4. Records point inside the image and its tables. */
+    for (uint32_t i = 0; i < module_count; i++) {
+        struct ath_image_module m;
+        ath_image_module_at(out, i, &m);
+        if (m.object_offset % PAGE || m.object_offset < payload || m.object_size > size ||
+            m.object_offset > size - m.object_size ||
+            (uint64_t)m.first_blob + m.blob_count > blob_count ||
+            (uint64_t)m.import_first + m.import_count > out->import_map_count ||
+            m.args_offset > out->strings_size || m.env_offset > out->strings_size ||
+            m.kind > ATH_MODULE_APP || m.max_memory > (4ull << 30)) {
+            ath_snprintf(what, sizeof what, "module %s: record out of bounds", m.name);
+            return fail(what);
+        }
+    }
+    return true;
+}

@@ -1,0 +1,46 @@
+/*
+ * Athanor tunables, in one place (xv6's param.h).
+ *
+ * Macro-only: the assembly files include this header too, so nothing here
+ * may use C syntax beyond integer expressions.
+ */
+#ifndef ATH_PARAM_H
+#define ATH_PARAM_H
+
+#define ATH_VERSION              "0.1.0"
+
+#define ATH_PAGE_SIZE            4096
+#define ATH_LARGE_PAGE_SIZE      (2 * 1024 * 1024)
+
+/* Physical address the kernel image is linked and loaded at (identity). */
+#define ATH_KERNEL_BASE          0x100000
+
+/* The boot (and only) kernel stack, and each exception (IST) stack. Every
+ * stack has one unmapped guard page below it. */
+#define ATH_KSTACK_SIZE          (64 * 1024)
+#define ATH_IST_STACK_SIZE       (16 * 1024)
+
+/* Boot information limits (struct ath_boot_info is a fixed-size copy). */
+#define ATH_MEM_RANGES_MAX       256
+#define ATH_MODULES_MAX          16
+#define ATH_MODULE_STRING_MAX    128
+#define ATH_CMDLINE_MAX          1024
+#define ATH_CMDLINE_ARGS_MAX     32
+#define ATH_BOOT_RESERVED_MAX    64
+#define ATH_BOOTLOADER_NAME_MAX  64
+
+/* Fault reporting. */
+#define ATH_CODE_REGIONS_MAX     64
+#define ATH_CODE_REGION_NAME_MAX 32
+#define ATH_BACKTRACE_MAX        16
+
+/* Virtual reservations (ath_vm_reserve) live in [window base, window end):
+ * the base is 64 GiB or the first GiB boundary above all physical memory,
+ * whichever is higher; the end is the top of the lower canonical half. */
+#define ATH_VM_WINDOW_MIN_BASE   (64ull << 30)
+#define ATH_VM_WINDOW_END        (1ull << 47)
+#define ATH_VM_RESERVATION_ALIGN ATH_LARGE_PAGE_SIZE
+#define ATH_VM_RESERVATION_GAP   ATH_LARGE_PAGE_SIZE
+#define ATH_VM_RESERVATIONS_MAX  128
+
+#endif

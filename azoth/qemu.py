@@ -1,0 +1,440 @@
+"""Boot Athanor under QEMU: GRUB ISOs, QEMU command lines, runs, exit statuses.
+
+Stdlib only (Python 3.11). build.py and tests/test_boot.py import it.
+
+Three ways to boot, one kernel file (athanor/build/athanor.elf):
+  kernel  QEMU's multiboot1 loader:   -kernel ELF -initrd IMAGE -append CMDLINE
+  bios    the GRUB ISO (multiboot2) on a q35 machine with SeaBIOS
+  uefi    the same ISO with OVMF (a private copy of the variable store per run)
+
+The exit protocol (athanor/athanor.h, docs/boot.md): the kernel writes v to
+the isa-debug-exit port and QEMU exits with status (v << 1) | 1.
+  v = 2..5     kernel failure: verify, panic, boot, appliance
+  v = 8..127   appliance exit code v - 8 (0..119)
+  v = 127      also codes 120..255, announced by "[athanor] exit code N"
+  status 0     triple fault (with -no-reboot), or the guest reset itself
+  status 1     QEMU's own error
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+QEMU = "qemu-system-x86_64"
+GRUB_MKRESCUE = "grub-mkrescue"
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
+
+DEFAULT_MEMORY_MIB = 128
+# TCG's "max" CPU: every instruction set extension TCG implements (SSE4.1,
+# SSE4.2, POPCNT, ... which compiled Wasm may use), without host warnings.
+DEFAULT_CPU = "max"
+DEFAULT_TIMEOUT = 60.0
+
+BOOT_KINDS = ("kernel", "bios", "uefi")
+
+# ---- exit protocol --------------------------------------------------------
+
+FAILURES = {2: "verify", 3: "panic", 4: "boot", 5: "appliance"}
+FAILURE_DESCRIPTIONS = {
+    "verify": "image verification failed",
+    "panic": "kernel panic or unexpected exception",
+    "boot": "boot error",
+    "appliance": "appliance failed (a module trapped and was not restarted)",
+}
+EXIT_CODE_BIAS = 8
+EXIT_CODE_DIRECT_MAX = 119
+EXIT_CODE_REPORTED = 127
+EXIT_CODE_LINE = re.compile(r"^\[athanor\] exit code (\d+)$")
+KERNEL_PREFIX = "[athanor]"
+BANNER_PREFIX = "[athanor] Athanor "
+
+
+class Outcome(enum.Enum):
+    EXIT = "exit"                      # the appliance ended with an exit code
+    KERNEL_FAILURE = "kernel-failure"  # one of FAILURES
+    TRIPLE_FAULT = "triple-fault"      # status 0
+    QEMU_ERROR = "qemu-error"          # status 1, or QEMU died some other way
+    TIMEOUT = "timeout"                # killed after the time limit
+    UNKNOWN = "unknown"                # a status the protocol does not define
+
+
+@dataclasses.dataclass(frozen=True)
+class ExitStatus:
+    outcome: Outcome
+    status: int | None                 # QEMU's exit status; None if we killed it
+    code: int | None = None            # Outcome.EXIT: the appliance's exit code
+    failure: str | None = None         # Outcome.KERNEL_FAILURE: "verify", "panic", ...
+
+    def __str__(self) -> str:
+        if self.outcome is Outcome.EXIT:
+            return f"exit code {self.code}"
+        if self.outcome is Outcome.KERNEL_FAILURE:
+            return f"kernel failure: {FAILURE_DESCRIPTIONS[self.failure]}"
+        if self.outcome is Outcome.TRIPLE_FAULT:
+            return "triple fault (QEMU status 0)"
+        if self.outcome is Outcome.QEMU_ERROR:
+            return f"QEMU error (status {self.status})"
+        if self.outcome is Outcome.TIMEOUT:
+            return "timeout"
+        return f"unknown exit status {self.status}"
+
+    @property
+    def ok(self) -> bool:
+        """The appliance exited with code 0."""
+        return self.outcome is Outcome.EXIT and self.code == 0
+
+
+def reported_exit_code(lines: Iterable[str]) -> int | None:
+    """The N of the last "[athanor] exit code N" line (N in 120..255)."""
+    code = None
+    for line in lines:
+        m = EXIT_CODE_LINE.match(line.strip())
+        if m and EXIT_CODE_DIRECT_MAX < int(m.group(1)) <= 255:
+            code = int(m.group(1))
+    return code
+
+
+def decode_status(status: int | None, lines: Iterable[str] = ()) -> ExitStatus:
+    """Decodes QEMU's exit status; lines is the serial output (for v = 127).
+
+    None means QEMU did not exit by itself (the run timed out); a negative
+    status is a signal (subprocess convention).
+    """
+    if status is None:
+        return ExitStatus(Outcome.TIMEOUT, None)
+    if status == 0:
+        return ExitStatus(Outcome.TRIPLE_FAULT, status)
+    if status < 0 or status == 1 or status % 2 == 0 or status > 255:
+        return ExitStatus(Outcome.QEMU_ERROR if status <= 1 else Outcome.UNKNOWN, status)
+    v = status >> 1
+    if v in FAILURES:
+        return ExitStatus(Outcome.KERNEL_FAILURE, status, failure=FAILURES[v])
+    if v == EXIT_CODE_REPORTED:
+        code = reported_exit_code(lines)
+        return ExitStatus(Outcome.EXIT, status, code=EXIT_CODE_DIRECT_MAX if code is None else code)
+    if v >= EXIT_CODE_BIAS:
+        return ExitStatus(Outcome.EXIT, status, code=v - EXIT_CODE_BIAS)
+    return ExitStatus(Outcome.UNKNOWN, status)
+
+
+def status_for_exit_code(code: int) -> int:
+    """The QEMU status the kernel produces for ath_exit(code) (the inverse, for tests)."""
+    code &= 0xFF
+    v = code + EXIT_CODE_BIAS if code <= EXIT_CODE_DIRECT_MAX else EXIT_CODE_REPORTED
+    return (v << 1) | 1
+
+
+def status_for_failure(failure: str) -> int:
+    v = {name: value for value, name in FAILURES.items()}[failure]
+    return (v << 1) | 1
+
+
+# ---- GRUB ISO -------------------------------------------------------------
+
+ISO_KERNEL = "/boot/athanor.elf"
+ISO_IMAGE = "/boot/appliance.img"
+ISO_IMAGE_STRING = "appliance"
+
+
+def _grub_word(word: str) -> str:
+    if "'" in word or "\n" in word:
+        raise ValueError(f"kernel command line word {word!r}: quotes and newlines are not allowed")
+    return f"'{word}'"
+
+
+def grub_config(cmdline: str = "", with_image: bool = True) -> str:
+    """grub.cfg for the ISO: no menu, boot at once; on failure, say so on
+    COM1 and exit QEMU with the boot-error status."""
+    words = " ".join(_grub_word(w) for w in cmdline.split())
+    load = f"multiboot2 {ISO_KERNEL} {words}".rstrip()
+    lines = [
+        "# Generated by azoth/qemu.py. No menu: boots Athanor at once.",
+        "set timeout=0",
+        "set timeout_style=hidden",
+        "# GRUB's messages while loading (under UEFI its console is the firmware's,",
+        "# which is COM1) go to COM2 if there is one: azoth/qemu.py gives QEMU a",
+        "# COM2 that discards everything.",
+        "if serial --port=0x2f8 --speed=115200; then terminal_output serial; fi",
+        f"if {load}; then",
+    ]
+    if with_image:
+        lines += [f"  if module2 {ISO_IMAGE} {ISO_IMAGE_STRING}; then", "    boot", "  fi"]
+    else:
+        lines += ["  boot"]
+    lines += [
+        "fi",
+        "# Reached only if loading failed.",
+        "serial --port=0x3f8 --speed=115200",
+        "terminal_output serial",
+        'echo "[athanor] boot error: GRUB could not load the kernel or the image"',
+        "outb 0xf4 4",
+        "halt",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def make_iso(kernel_elf: str | os.PathLike, image_path: str | os.PathLike | None,
+             out_iso: str | os.PathLike, cmdline: str = "", *, verbose: bool = False) -> Path:
+    """Builds a BIOS+UEFI hybrid GRUB ISO (also bootable as a raw disk) that
+    loads kernel_elf with multiboot2 and image_path as its first module.
+    Written to a temporary file next to out_iso, then renamed."""
+    out = Path(out_iso)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="azoth-iso-") as tmp:
+        root = Path(tmp) / "root"
+        (root / "boot" / "grub").mkdir(parents=True)
+        shutil.copyfile(kernel_elf, root / ISO_KERNEL.lstrip("/"))
+        if image_path is not None:
+            shutil.copyfile(image_path, root / ISO_IMAGE.lstrip("/"))
+        (root / "boot" / "grub" / "grub.cfg").write_text(grub_config(cmdline, image_path is not None))
+        fd, partial = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+        os.close(fd)
+        argv = [GRUB_MKRESCUE, "--fonts=", "--locales=", "--themes=", "-o", partial, str(root)]
+        if verbose:
+            print("+ " + " ".join(argv), file=sys.stderr)
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"grub-mkrescue failed (status {proc.returncode}):\n{proc.stderr}")
+            os.replace(partial, out)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+    return out
+
+
+# ---- QEMU command lines -----------------------------------------------------
+
+def _drive_path(path: str | os.PathLike) -> str:
+    return str(path).replace(",", ",,")     # QEMU option syntax
+
+
+def _iso_drive(iso: str | os.PathLike, as_disk: bool) -> str:
+    """The ISO on the q35 AHCI controller: a read-only CD-ROM, or a hard disk
+    whose writes go to a throw-away overlay (the ISO file never changes)."""
+    if as_disk:
+        return f"file={_drive_path(iso)},format=raw,if=ide,media=disk,snapshot=on"
+    return f"file={_drive_path(iso)},format=raw,if=ide,media=cdrom,readonly=on"
+
+
+def base_argv(memory_mib: int = DEFAULT_MEMORY_MIB, *, cpu: str = DEFAULT_CPU,
+              extra: Sequence[str] = ()) -> list[str]:
+    """The options every boot uses: q35, TCG, no default devices, no reboot
+    (a triple fault ends QEMU), no display, COM1 on stdio, COM2 discarded
+    (GRUB's own messages go there, see grub_config), debug exit."""
+    return [
+        QEMU, "-machine", "q35", "-accel", "tcg", "-cpu", cpu, "-m", str(memory_mib),
+        "-nodefaults", "-no-reboot", "-display", "none", "-serial", "stdio", "-serial", "null",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        *extra,
+    ]
+
+
+def kernel_argv(kernel_elf: str | os.PathLike, image: str | os.PathLike | None = None,
+                cmdline: str = "", *, memory_mib: int = DEFAULT_MEMORY_MIB, cpu: str = DEFAULT_CPU,
+                extra: Sequence[str] = ()) -> list[str]:
+    """QEMU's multiboot1 loader. QEMU passes "KERNEL_PATH CMDLINE" as the
+    command line and the image path as the module string."""
+    argv = base_argv(memory_mib, cpu=cpu, extra=extra) + ["-kernel", str(kernel_elf)]
+    if image is not None:
+        if any(c in str(image) for c in ", "):
+            raise ValueError(f"QEMU's -initrd cannot take a path with commas or spaces: {image}")
+        argv += ["-initrd", str(image)]
+    if cmdline:
+        argv += ["-append", cmdline]
+    return argv
+
+
+def iso_bios_argv(iso: str | os.PathLike, *, as_disk: bool = False, memory_mib: int = DEFAULT_MEMORY_MIB,
+                  cpu: str = DEFAULT_CPU, extra: Sequence[str] = ()) -> list[str]:
+    """The ISO under SeaBIOS, as a CD-ROM or (as_disk) as a raw hard disk."""
+    return base_argv(memory_mib, cpu=cpu, extra=extra) + ["-drive", _iso_drive(iso, as_disk)]
+
+
+def iso_uefi_argv(iso: str | os.PathLike, vars_copy: str | os.PathLike, *, as_disk: bool = False,
+                  memory_mib: int = DEFAULT_MEMORY_MIB, cpu: str = DEFAULT_CPU,
+                  extra: Sequence[str] = ()) -> list[str]:
+    """The ISO under OVMF. vars_copy must be a writable copy of OVMF_VARS.fd
+    (see ovmf_vars_copy); the firmware writes boot entries into it."""
+    return base_argv(memory_mib, cpu=cpu, extra=extra) + [
+        "-drive", f"if=pflash,format=raw,readonly=on,file={_drive_path(OVMF_CODE)}",
+        "-drive", f"if=pflash,format=raw,file={_drive_path(vars_copy)}",
+        "-drive", _iso_drive(iso, as_disk),
+    ]
+
+
+def ovmf_vars_copy(directory: str | os.PathLike) -> Path:
+    """A fresh writable copy of the OVMF variable store in directory."""
+    dest = Path(directory) / "OVMF_VARS.fd"
+    shutil.copyfile(OVMF_VARS, dest)
+    return dest
+
+
+# ---- running ----------------------------------------------------------------
+
+_CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_line(raw: str) -> str:
+    """A serial line without terminal escape sequences and control bytes
+    (firmware and GRUB paint the screen with them)."""
+    return _CONTROL.sub("", _CSI.sub("", raw)).rstrip()
+
+
+@dataclasses.dataclass(frozen=True)
+class Line:
+    time: float        # seconds from QEMU's start to the line's end
+    text: str          # cleaned (clean_line)
+    raw: str           # as received, decoded as UTF-8 with replacement
+
+
+@dataclasses.dataclass
+class RunResult:
+    argv: list[str]
+    exit: ExitStatus
+    returncode: int | None     # None: killed after the timeout
+    lines: list[Line]
+    stderr: str
+    elapsed: float             # seconds from start to QEMU's exit (or kill)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+    @property
+    def texts(self) -> list[str]:
+        return [line.text for line in self.lines]
+
+    def first(self, predicate: Callable[[str], bool]) -> Line | None:
+        return next((line for line in self.lines if predicate(line.text)), None)
+
+    @property
+    def banner(self) -> Line | None:
+        """The kernel's "[athanor] Athanor VERSION (...)" line."""
+        return self.first(lambda t: t.startswith(BANNER_PREFIX))
+
+    @property
+    def banner_time(self) -> float | None:
+        return self.banner.time if self.banner else None
+
+    @property
+    def first_appliance_line(self) -> Line | None:
+        """The first line after the banner that is not the kernel's own
+        (does not start with "[athanor]"): the appliance speaking."""
+        seen_banner = False
+        for line in self.lines:
+            if line.text.startswith(BANNER_PREFIX):
+                seen_banner = True
+            elif seen_banner and line.text and not line.text.startswith(KERNEL_PREFIX):
+                return line
+        return None
+
+    @property
+    def firmware_lines(self) -> list[Line]:
+        """Non-empty lines before the kernel's first line (firmware, GRUB)."""
+        out = []
+        for line in self.lines:
+            if line.text.startswith(KERNEL_PREFIX):
+                break
+            if line.text:
+                out.append(line)
+        return out
+
+
+def run(argv: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
+        on_line: Callable[[str], None] | None = None, echo: bool = False,
+        stdin: int | None = subprocess.DEVNULL, verbose: bool = False) -> RunResult:
+    """Runs QEMU, streaming the serial console line by line to on_line (the
+    raw text) and/or stdout (echo) while recording it with timestamps.
+    Kills QEMU after timeout seconds. stdin defaults to /dev/null; pass None
+    to inherit ours."""
+    argv = list(argv)
+    if verbose:
+        print("+ " + " ".join(argv), file=sys.stderr)
+    lines: list[Line] = []
+    stderr_chunks: list[bytes] = []
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def emit(data: bytes) -> None:
+        raw = data.decode("utf-8", "replace").rstrip("\r")
+        lines.append(Line(time.monotonic() - start, clean_line(raw), raw))
+        if echo:
+            sys.stdout.write(raw + "\n")
+            sys.stdout.flush()
+        if on_line is not None:
+            on_line(raw)
+
+    def read_stdout() -> None:
+        pending = b""
+        while chunk := proc.stdout.read1(65536):
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for data in complete:
+                emit(data)
+        if pending:
+            emit(pending)
+
+    def read_stderr() -> None:
+        while chunk := proc.stderr.read1(65536):
+            stderr_chunks.append(chunk)
+
+    readers = [threading.Thread(target=read_stdout, daemon=True),
+               threading.Thread(target=read_stderr, daemon=True)]
+    for t in readers:
+        t.start()
+    try:
+        returncode: int | None = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        returncode = None
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    elapsed = time.monotonic() - start
+    for t in readers:
+        t.join(timeout=5)
+    texts = [line.text for line in lines]
+    return RunResult(argv, decode_status(returncode, texts), returncode, lines,
+                     b"".join(stderr_chunks).decode("utf-8", "replace"), elapsed)
+
+
+def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.PathLike | None = None,
+         iso: str | os.PathLike | None = None, cmdline: str = "", memory_mib: int = DEFAULT_MEMORY_MIB,
+         cpu: str = DEFAULT_CPU, as_disk: bool = False, timeout: float = DEFAULT_TIMEOUT,
+         on_line: Callable[[str], None] | None = None, echo: bool = False,
+         verbose: bool = False) -> RunResult:
+    """One boot of the given kind ("kernel", "bios" or "uefi"). "kernel"
+    needs kernel (and image, cmdline); "bios" and "uefi" need an iso made by
+    make_iso (the command line is baked into it)."""
+    if kind == "kernel":
+        if kernel is None:
+            raise ValueError("kernel boot needs kernel=")
+        argv = kernel_argv(kernel, image, cmdline, memory_mib=memory_mib, cpu=cpu)
+        return run(argv, timeout=timeout, on_line=on_line, echo=echo, verbose=verbose)
+    if kind not in BOOT_KINDS:
+        raise ValueError(f"boot kind {kind!r}: expected one of {', '.join(BOOT_KINDS)}")
+    if iso is None:
+        raise ValueError(f"{kind} boot needs iso=")
+    if kind == "bios":
+        argv = iso_bios_argv(iso, as_disk=as_disk, memory_mib=memory_mib, cpu=cpu)
+        return run(argv, timeout=timeout, on_line=on_line, echo=echo, verbose=verbose)
+    with tempfile.TemporaryDirectory(prefix="azoth-ovmf-") as tmp:
+        argv = iso_uefi_argv(iso, ovmf_vars_copy(tmp), as_disk=as_disk, memory_mib=memory_mib, cpu=cpu)
+        return run(argv, timeout=timeout, on_line=on_line, echo=echo, verbose=verbose)
