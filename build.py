@@ -29,15 +29,14 @@ EXIT_BOOT_FAILURE = 125  # the kernel refused the image, panicked, or QEMU faile
 
 def command_build(args):
     from azoth import appliance
-    result = appliance.build(args.directory, iso=not args.no_iso)
-    print(f"{result.image.relative_to(ROOT)}" +
-          ("" if args.no_iso else f"\n{result.iso.relative_to(ROOT)}"))
+    result = appliance.build(args.directory, iso=not args.no_iso, images=args.out)
+    print(f"{result.image}" + ("" if args.no_iso else f"\n{result.iso}"))
     tools.log(f"built {result.manifest.name} in {result.seconds:.2f} s")
     return 0
 
 
 def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=None,
-                    cmdline=""):
+                    cmdline="", cpu=None):
     """Boots, streams the console to stdout, prints the timing breakdown on stderr and returns
     the appliance's exit code (or EXIT_BOOT_FAILURE)."""
     from azoth import appliance, qemu
@@ -54,6 +53,7 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
 
     result = qemu.boot(kind, kernel=appliance.KERNEL, image=image, iso=iso, cmdline=cmdline,
                        memory_mib=memory_mib, timeout=timeout or qemu.DEFAULT_TIMEOUT,
+                       cpu=cpu or qemu.DEFAULT_CPU,
                        on_line=show, verbose=tools.VERBOSE)
     parts = []
     if build_seconds is not None:
@@ -76,14 +76,15 @@ def command_run(args):
     result = appliance.build(args.directory)
     return boot_and_report(result.image, result.iso if args.iso else None, args.uefi,
                            result.manifest.memory >> 20, result.seconds, args.timeout,
-                           args.append)
+                           args.append, args.cpu)
 
 
 def command_boot(args):
-    from azoth import appliance, image as image_module
+    from azoth import appliance, image as image_module, signing
     path = Path(args.image)
     if not path.is_file():
         raise AzothError("AZ-I002", "no such image", file=path)
+    appliance.make_tools(signing.ensure_key())
     try:
         memory_mib = image_module.Image(path.read_bytes(), str(path)).memory_mib
     except AzothError:
@@ -93,7 +94,7 @@ def command_boot(args):
         iso = path.with_suffix(".iso")
         appliance.make_iso_cached(path, iso)
     return boot_and_report(path, iso, args.uefi, max(memory_mib, 16), None, args.timeout,
-                           args.append)
+                           args.append, args.cpu)
 
 
 def command_inspect(args):
@@ -126,6 +127,7 @@ def main(argv=None):
     p = sub.add_parser("build", help="build images/NAME.azi and images/NAME.iso")
     p.add_argument("directory")
     p.add_argument("--no-iso", action="store_true", help="skip the GRUB ISO")
+    p.add_argument("--out", help="write the image and ISO here instead of images/")
     p.set_defaults(func=command_build, needs=["build"])
 
     for name, func, target in (("run", command_run, "directory"), ("boot", command_boot, "image")):
@@ -135,6 +137,8 @@ def main(argv=None):
         p.add_argument("--uefi", action="store_true", help="with --iso: boot under OVMF (UEFI)")
         p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
         p.add_argument("--append", default="", help="extra kernel command line")
+        p.add_argument("--cpu", default=None, help="QEMU CPU model (default: max; qemu64 lacks "
+                       "SSE4.1, POPCNT and LZCNT)")
         p.set_defaults(func=func, needs=["build", "boot"])
 
     p = sub.add_parser("inspect", help="print an image's modules, hashes and signature status")

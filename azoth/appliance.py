@@ -105,14 +105,16 @@ def check_memory(manifest, module, obj):
                             module.kind, module.index, "memory")
 
 
-def build(directory, key=None, make=True, iso=True, log=None):
+def build(directory, key=None, make=True, iso=True, images=None):
     started = time.monotonic()
     catalogue = catalogue_module.load()
     manifest = manifest_module.load(directory, catalogue)
     key = signing.ensure_key(key)
     if make:
         make_tools(key)
-    work = WORK / manifest.name
+    # Cached Wasm and objects, per manifest location (two appliances may share a name).
+    where = hashlib.sha256(str(manifest.directory.resolve()).encode()).hexdigest()[:10]
+    work = WORK / f"{manifest.name}-{where}"
     modules = []
     for module in manifest.modules:
         wasm = to_wasm(module, work)
@@ -126,10 +128,11 @@ def build(directory, key=None, make=True, iso=True, log=None):
                                                 module.env))
     data = image_module.build(manifest.name, manifest.version, manifest.memory, manifest.bounds,
                               modules, signing.signer(key))
-    image_path = IMAGES / f"{manifest.name}.azi"
+    images = Path(images) if images else IMAGES
+    image_path = images / f"{manifest.name}.azi"
     if not (image_path.exists() and image_path.read_bytes() == data):
         atomic_write(image_path, data)
-    iso_path = IMAGES / f"{manifest.name}.iso"
+    iso_path = images / f"{manifest.name}.iso"
     if iso:
         make_iso_cached(image_path, iso_path)
     return BuildResult(manifest, image_path, iso_path, time.monotonic() - started)
@@ -139,9 +142,10 @@ def make_iso_cached(image_path, iso_path):
     """grub-mkrescue takes a second: redo it only when the kernel or the image changed."""
     from . import qemu
     digest = hashlib.sha256(KERNEL.read_bytes() + image_path.read_bytes()).hexdigest()
-    stamp = WORK / f"{iso_path.name}.sha256"
+    stamp = iso_path.with_name(f".{iso_path.name}.sha256")
     if iso_path.exists() and stamp.exists() and stamp.read_text() == digest:
         return iso_path
     qemu.make_iso(KERNEL, image_path, iso_path)
+    iso_path.chmod(0o644)
     atomic_write(stamp, digest.encode())
     return iso_path

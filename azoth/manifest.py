@@ -234,7 +234,8 @@ def load(directory, catalogue=None):
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise check.error("AZ-M002", f"unknown table {unknown[0]!r} (expected [appliance], "
-                          "[[driver]] or [[app]])", unknown[0])
+                          "[[driver]] or [[app]])", unknown[0],
+                          0 if isinstance(data[unknown[0]], list) else None)
     if "appliance" not in data or not isinstance(data["appliance"], dict):
         raise AzothError("AZ-M004", "missing the [appliance] table", file=path)
     top = check.table("appliance", None, data["appliance"], APPLIANCE_KEYS)

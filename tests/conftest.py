@@ -1,0 +1,74 @@
+"""Shared helpers for the tests: running build.py, and writing throw-away appliances."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BUILD_PY = ROOT / "build.py"
+
+
+def build_py(*args, timeout=120, env=None):
+    """Runs ./build.py ARGS; returns the CompletedProcess (text, both streams captured)."""
+    return subprocess.run([sys.executable, str(BUILD_PY), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+def write_appliance(directory, manifest, files):
+    """Writes appliance.toml and its sources into DIRECTORY; returns the directory."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "appliance.toml").write_text(manifest)
+    for name, text in files.items():
+        path = directory / name
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tools():
+    """The compiler and a kernel built with the signing key in use (as build.py does)."""
+    from azoth import appliance, signing
+    appliance.make_tools(signing.ensure_key())
+    return appliance
+
+
+@pytest.fixture
+def out_dir(tmp_path):
+    path = tmp_path / "images"
+    path.mkdir()
+    return path
+
+
+# A WAT app: logs MESSAGE, then exits with CODE (or returns when CODE is None).
+def logging_app(message, code=None, extra=""):
+    exit_call = f"(call $exit (i32.const {code}))" if code is not None else ""
+    return f"""(module
+  (import "athanor" "log" (func $log (param i32 i32)))
+  (import "athanor" "exit" (func $exit (param i32)))
+  (memory 1)
+  (data (i32.const 0) "{message}")
+  {extra}
+  (func (export "_start")
+    (call $log (i32.const 0) (i32.const {len(message.encode())}))
+    {exit_call}))
+"""
+
+
+def manifest_for(name, apps, bounds="guard", extra=""):
+    """apps: list of (module name, source, grants)."""
+    text = f'[appliance]\nname = "{name}"\nbounds = "{bounds}"\n{extra}\n'
+    for module, source, grants in apps:
+        grant_list = ", ".join(f'"{g}"' for g in grants)
+        text += f'\n[[app]]\nname = "{module}"\nsource = "{source}"\ngrants = [{grant_list}]\n'
+    return text
+
+
+__all__ = ["ROOT", "build_py", "write_appliance", "logging_app", "manifest_for"]

@@ -1,0 +1,139 @@
+"""The appliance image: layout, signature, reproducibility, and that tampering with any byte
+stops the kernel before any module runs."""
+import concurrent.futures
+import hashlib
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, build_py
+from azoth import image as image_module, qemu, signing
+from azoth.alko import ObjectFile
+
+HELLO = ROOT / "appliances" / "hello"
+
+
+@pytest.fixture(scope="module")
+def hello_image(tools, tmp_path_factory):
+    out = tmp_path_factory.mktemp("hello")
+    tools.build(HELLO, iso=False, images=out)
+    return out / "hello.azi"
+
+
+def test_layout_and_signature(hello_image):
+    data = hello_image.read_bytes()
+    image = image_module.Image(data)
+    assert image.name == "hello" and image.version == "0.1.0" and image.bounds == "guard"
+    assert len(data) % 4096 == 0 and image.size == len(data)
+    assert image.check_blobs() == []
+    key = signing.public_key_raw(signing.key_path())
+    assert signing.verify(key, image.signed_message(), image.signature)
+    obj = image.object_of(0)
+    assert [i.name for i in obj.imports()] == ["athanor.log", "athanor.exit"]
+    code = obj.sections[12]
+    assert (image.modules[0][7] + code.offset) % 4096 == 0, "code must be page-aligned"
+    # every blob is one section of the object (or its header), and they tile the object
+    kinds = [b.kind for b in image.blobs]
+    assert kinds[0] == 0 and 12 in kinds and sorted(set(kinds)) == sorted(kinds)
+
+
+def test_reproducible(tools, tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    tools.build(HELLO, iso=False, images=first)
+    shutil.rmtree(tools.WORK, ignore_errors=True)     # nothing cached
+    tools.build(HELLO, iso=False, images=second)
+    assert (first / "hello.azi").read_bytes() == (second / "hello.azi").read_bytes()
+
+
+def test_inspect(hello_image):
+    result = build_py("inspect", hello_image)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "signature  valid" in out and "all hashes match" in out
+    assert "module hello  (app)" in out and "grants    log" in out
+    assert "athanor.log (i32, i32) -> () -> kernel #1 athanor.log" in out
+    assert any(line.split()[:1] == ["code"] for line in out.splitlines())
+
+
+def test_inspect_reports_tampering(hello_image, tmp_path):
+    data = bytearray(hello_image.read_bytes())
+    image = image_module.Image(bytes(data))
+    code = next(b for b in image.blobs if b.kind == 12)
+    data[code.offset + 5] ^= 0xFF
+    bad = tmp_path / "bad.azi"
+    bad.write_bytes(data)
+    result = build_py("inspect", bad)
+    assert result.returncode == 2
+    assert "module hello, blob code: SHA-256 mismatch" in result.stdout
+
+
+def test_every_flipped_byte_is_refused_by_the_kernel_verifier(hello_image, tmp_path):
+    """athanor/image.c built for the host, tried on every single-byte corruption."""
+    subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "kernel_host")], check=True)
+    key = tmp_path / "key.raw"
+    key.write_bytes(signing.public_key_raw(signing.key_path()))
+    tool = str(ROOT / "build" / "kernel_host" / "verify_image")
+    assert subprocess.run([tool, str(hello_image), str(key)]).returncode == 0
+    result = subprocess.run([tool, str(hello_image), str(key), "--flip-all"],
+                            capture_output=True, text=True)
+    assert result.stdout.strip().endswith(f"0 of {hello_image.stat().st_size} corrupted images "
+                                          "accepted"), result.stdout[-2000:]
+    assert result.returncode == 0
+
+
+def regions(image):
+    """One offset in each distinct region of the image, named."""
+    named = {
+        "magic": 0, "version": 8, "image size": 16, "flags": 24, "module count": 28,
+        "tables size": 40, "payload offset": 44, "name": 52, "reserved": 150,
+        "signature R": 192, "signature S": 255,
+        "module table name": 256, "module grants": 256 + 40, "module object offset": 256 + 64,
+        "blob table": image.tables_offset + 128 * len(image.modules) + 30,
+        "import map": image.import_map_offset,
+        "string pool": image.tables_offset + image.strings_offset + 4,
+        "gap after tables": image.tables_offset + image.tables_size + 10,
+    }
+    for blob in image.blobs:
+        named[f"blob {image_module.blob_name(blob.kind)}"] = blob.offset + blob.size // 2
+    last = image.blobs[-1]
+    if last.offset + last.size < image.size:
+        named["padding at the end"] = image.size - 1
+    return named
+
+
+def test_tampered_images_do_not_boot(hello_image, tmp_path, tools):
+    """Boot the real kernel on corruptions of every region: each is refused with the
+    verification status, and nothing of the module runs."""
+    data = hello_image.read_bytes()
+    image = image_module.Image(data)
+    cases = regions(image)
+
+    def boot(item):
+        name, offset = item
+        bad = bytearray(data)
+        bad[offset] ^= 0xFF
+        path = tmp_path / f"{offset}.azi"
+        path.write_bytes(bad)
+        return name, qemu.boot("kernel", kernel=tools.KERNEL, image=path, memory_mib=64,
+                               timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(boot, cases.items()))
+    for name, result in results:
+        assert result.exit.failure == "verify", f"{name}: {result.exit}\n{result.output}"
+        assert "[athanor] verify:" in result.output, name
+        assert "Hello from Azoth" not in result.output, name
+    by_name = dict(results)
+    assert "module hello, blob code: SHA-256 mismatch" in by_name["blob code"].output
+    assert "signature does not match" in by_name["signature S"].output
+
+
+def test_truncated_and_foreign_files_do_not_boot(hello_image, tmp_path, tools):
+    data = hello_image.read_bytes()
+    for name, content in {"truncated": data[:-4096], "empty": b"\0" * 4096,
+                          "random": hashlib.sha256(b"x").digest() * 256}.items():
+        path = tmp_path / f"{name}.azi"
+        path.write_bytes(content)
+        result = qemu.boot("kernel", kernel=tools.KERNEL, image=path, memory_mib=64, timeout=30)
+        assert result.exit.failure == "verify", f"{name}: {result.exit}"

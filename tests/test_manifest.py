@@ -1,0 +1,156 @@
+"""The manifest: every kind of bad input is an error naming the file, the key (with its line)
+and what was expected; good input loads with the documented defaults."""
+import re
+
+import pytest
+
+from conftest import ROOT, build_py, logging_app, manifest_for, write_appliance
+from azoth import manifest as manifest_module
+from azoth.errors import AzothError
+
+HELLO = logging_app("hi")
+
+
+def load_error(tmp_path, text, files=None):
+    write_appliance(tmp_path, text, files if files is not None else {"a.wat": HELLO})
+    with pytest.raises(AzothError) as info:
+        manifest_module.load(tmp_path)
+    return info.value
+
+
+def test_defaults(tmp_path):
+    write_appliance(tmp_path, '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "a.wat"\n',
+                    {"a.wat": HELLO})
+    m = manifest_module.load(tmp_path)
+    assert (m.name, m.version, m.memory, m.bounds) == ("x", "0.1.0", 128 << 20, "guard")
+    a = m.modules[0]
+    assert (a.kind, a.grants, a.memory, a.args, a.env, a.restart) == \
+        ("app", [], 64 << 20, [], {}, "never")
+
+
+def test_unknown_key_names_key_and_line(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n\n[[app]]\nname = "a"\nsource = "a.wat"\n'
+                             'grant = ["log"]\n')
+    assert e.code == "AZ-M002" and e.line == 7 and e.key == "app[0].grant"
+    assert "unknown key 'grant'" in str(e) and "grants" in str(e)
+    assert str(e).startswith(f"{tmp_path / 'appliance.toml'}:7: error AZ-M002")
+
+
+def test_unknown_table(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n[[service]]\nname = "a"\n')
+    assert e.code == "AZ-M002" and e.line == 3
+
+
+def test_wrong_type(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "a.wat"\n'
+                             'grants = "log"\n')
+    assert e.code == "AZ-M003" and e.line == 6 and "expected a list of strings" in e.message
+
+
+def test_bad_choice(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\nbounds = "fast"\n'
+                             '[[app]]\nname = "a"\nsource = "a.wat"\n')
+    assert e.code == "AZ-M005" and e.line == 3 and "'checked', 'guard'" in e.message
+
+
+def test_bad_size(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "a.wat"\n'
+                             'memory = "lots"\n')
+    assert e.code == "AZ-M003" and e.line == 6 and "64M" in e.message
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "a.wat"\n'
+                             'memory = "100K"\n')
+    assert e.code == "AZ-M005" and "multiple of 64K" in e.message
+
+
+def test_missing_source_file(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "nope.wat"\n')
+    assert e.code == "AZ-M007" and e.line == 5 and "nope.wat" in e.message
+
+
+def test_missing_required_key(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n[[app]]\nsource = "a.wat"\n')
+    assert e.code == "AZ-M004" and e.line == 3 and "'name'" in e.message
+
+
+def test_duplicate_names(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n[[driver]]\nname = "a"\nsource = "a.wat"\n'
+                             '[[app]]\nname = "a"\nsource = "a.wat"\n')
+    assert e.code == "AZ-M006" and e.line == 7 and "also driver[0]" in e.message
+
+
+def test_unknown_capability(tmp_path):
+    e = load_error(tmp_path, manifest_for("x", [("a", "a.wat", ["logs"])]))
+    assert e.code == "AZ-M009" and "'logs'" in e.message and "log" in e.message
+
+
+def test_toml_syntax_error(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x\n')
+    assert e.code == "AZ-M001" and e.line == 2
+
+
+def test_no_modules(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n')
+    assert e.code == "AZ-M004"
+
+
+def test_every_key_documented():
+    readme = (ROOT / "manifest" / "README.md").read_text()
+    for section, keys in manifest_module.SECTIONS.items():
+        for key in keys:
+            assert re.search(rf"^\| `{key}` \|", readme, re.M), f"[{section}] {key} undocumented"
+
+
+# ---- Through build.py: the error is printed, the exit status is 1, nothing is written ----------
+
+def test_ungranted_import_fails_the_build(tmp_path, out_dir, tools):
+    app = write_appliance(tmp_path / "app", manifest_for("nolog", [("a", "a.wat", [])]),
+                          {"a.wat": HELLO})
+    result = build_py("build", app, "--out", out_dir)
+    assert result.returncode == 1
+    assert "AZ-M008" in result.stderr and "athanor.log" in result.stderr
+    assert "add 'log' to its grants" in result.stderr
+    assert "appliance.toml:" in result.stderr
+    assert list(out_dir.iterdir()) == []
+
+
+def test_import_the_kernel_lacks(tmp_path, out_dir, tools):
+    wat = '(module (import "athanor" "teleport" (func)) (func (export "_start")))'
+    app = write_appliance(tmp_path / "app", manifest_for("tp", [("a", "a.wat", ["log"])]),
+                          {"a.wat": wat})
+    result = build_py("build", app, "--out", out_dir)
+    assert result.returncode == 1 and "AZ-M010" in result.stderr
+    assert "athanor.teleport" in result.stderr and list(out_dir.iterdir()) == []
+
+
+def test_import_with_the_wrong_signature(tmp_path, out_dir, tools):
+    wat = '(module (import "athanor" "log" (func (param i32))) (func (export "_start")))'
+    app = write_appliance(tmp_path / "app", manifest_for("sig", [("a", "a.wat", ["log"])]),
+                          {"a.wat": wat})
+    result = build_py("build", app, "--out", out_dir)
+    assert result.returncode == 1 and "AZ-M011" in result.stderr
+    assert "(i32) -> ()" in result.stderr and "(i32, i32) -> ()" in result.stderr
+
+
+def test_invalid_wasm_is_a_compile_error(tmp_path, out_dir, tools):
+    bad = b"\0asm\x01\0\0\0\x01\x04\x01\x60\x00"   # a truncated type section
+    app = write_appliance(tmp_path / "app", manifest_for("bad", [("a", "a.wasm", [])]),
+                          {"a.wasm": bad})
+    result = build_py("build", app, "--out", out_dir)
+    assert result.returncode == 1 and "AZ-C001" in result.stderr and "ALK-E" in result.stderr
+    assert list(out_dir.iterdir()) == []
+
+
+def test_wat_syntax_error(tmp_path, out_dir, tools):
+    app = write_appliance(tmp_path / "app", manifest_for("syn", [("a", "a.wat", [])]),
+                          {"a.wat": "(module (func"})
+    result = build_py("build", app, "--out", out_dir)
+    assert result.returncode == 1 and "AZ-S001" in result.stderr and "a.wat" in result.stderr
+    assert list(out_dir.iterdir()) == []
+
+
+def test_initial_memory_beyond_the_limit(tmp_path, out_dir, tools):
+    wat = '(module (memory 4) (func (export "_start")))'
+    text = manifest_for("big", [("a", "a.wat", [])]) + 'memory = "128K"\n'
+    app = write_appliance(tmp_path / "app", text, {"a.wat": wat})
+    result = build_py("build", app, "--out", out_dir)
+    assert result.returncode == 1 and "AZ-M013" in result.stderr and "4 pages" in result.stderr
