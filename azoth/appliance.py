@@ -4,6 +4,7 @@ Each step has one place here, in data-path order. Nothing is written into images
 step succeeded; files are written whole (temp file + rename).
 """
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 KERNEL = ROOT / "athanor" / "build" / "athanor.elf"
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
-IMAGES = ROOT / "images"
+IMAGES = Path(os.environ.get("AZOTH_IMAGES") or ROOT / "images")   # tests redirect it
 WORK = ROOT / "build" / "appliances"
 
 

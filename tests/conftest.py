@@ -10,6 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 BUILD_PY = ROOT / "build.py"
+# Throw-away appliances must not land in the project's images/.
+os.environ.setdefault("AZOTH_IMAGES", str(Path(os.environ.get("TMPDIR", "/tmp")) /
+                                          f"azoth-test-images-{os.getuid()}"))
 
 
 def build_py(*args, timeout=120, env=None):
