@@ -1,10 +1,13 @@
 /*
- * alkahest run FILE.wasm [--bounds checked|guard] [--invoke NAME [TYPE:VALUE...]]
+ * alkahest run FILE.wasm [--bounds checked|guard] [--env KEY=VALUE]... [--file GUEST=HOST]...
+ *                        [--invoke NAME [TYPE:VALUE...] | -- ARGS...]
  *
- * Compiles FILE in memory, instantiates it with the spectest host module available, runs its
- * start function, then calls export NAME (or _start) and prints each result as TYPE:VALUE, in
- * wast2json's encoding (integers as unsigned decimal, floats as the unsigned decimal of their
- * bits). A trap prints `trap: KIND` on stderr and exits 134.
+ * Compiles FILE in memory, instantiates it with the spectest host module and WASI preview1
+ * available, runs its start function, then calls export NAME (or _start) and prints each result
+ * as TYPE:VALUE, in wast2json's encoding (integers as unsigned decimal, floats as the unsigned
+ * decimal of their bits). A trap prints `trap: KIND` on stderr and exits 134; a WASI proc_exit
+ * ends the process with its code. ARGS become argv[1..] of a WASI program (argv[0] is FILE),
+ * --env its environment and --file a read-only file at GUEST.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +16,7 @@
 
 #include "cli.h"
 #include "../host/host.h"
+#include "alkahest_wasi.h"
 
 #define EXIT_TRAP 134
 
@@ -71,8 +75,33 @@ int alk_cmd_run(int argc, char **argv)
     const char *path = NULL, *export_name = "_start";
     alk_bounds_mode bounds = ALK_BOUNDS_GUARD;
     int first_value = argc;
+    const char **wasi_args = calloc((size_t)argc + 1, sizeof *wasi_args);
+    const char **wasi_env = calloc((size_t)argc + 1, sizeof *wasi_env);
+    alk_wasi_file *files = calloc((size_t)argc + 1, sizeof *files);
+    uint32_t arg_count = 1, env_count = 0, file_count = 0;
+    bool wasi_program = true;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--bounds") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--env") && i + 1 < argc) {
+            wasi_env[env_count++] = argv[++i];
+        } else if (!strcmp(argv[i], "--file") && i + 1 < argc) {
+            char *spec = argv[++i], *eq = strchr(spec, '=');
+            uint8_t *data;
+            size_t size;
+            if (!eq || eq == spec) {
+                fprintf(stderr, "alkahest run: --file takes GUEST=HOST\n");
+                return ALK_EXIT_USAGE;
+            }
+            *eq = 0;
+            int error = alk_cli_read_file(eq + 1, &data, &size);
+            if (error) {
+                fprintf(stderr, "alkahest run: %s: %s\n", eq + 1, strerror(error));
+                return ALK_EXIT_USAGE;
+            }
+            files[file_count++] = (alk_wasi_file){ spec, data, size };
+        } else if (!strcmp(argv[i], "--") && path) {
+            for (i++; i < argc; i++)
+                wasi_args[arg_count++] = argv[i];
+        } else if (!strcmp(argv[i], "--bounds") && i + 1 < argc) {
             if (alk_cli_parse_bounds(argv[++i], &bounds)) {
                 fprintf(stderr, "alkahest run: --bounds takes checked or guard\n");
                 return ALK_EXIT_USAGE;
@@ -80,6 +109,7 @@ int alk_cmd_run(int argc, char **argv)
         } else if (!strcmp(argv[i], "--invoke") && i + 1 < argc) {
             export_name = argv[++i];
             first_value = i + 1;
+            wasi_program = false;
             break;
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
@@ -116,8 +146,11 @@ int alk_cmd_run(int argc, char **argv)
     int status = ALK_EXIT_OK;
     for (uint32_t i = 0; i < import_count && status == ALK_EXIT_OK; i++) {
         alk_object_import imp = alk_object_import_at(o, i);
-        bool known = imp.module.length == 8 && !memcmp(imp.module.bytes, "spectest", 8) &&
-                     alk_spectest_resolve(imp.field.bytes, imp.field.length, imp.kind, &imports[i]);
+        bool known = (imp.module.length == 8 && !memcmp(imp.module.bytes, "spectest", 8) &&
+                      alk_spectest_resolve(imp.field.bytes, imp.field.length, imp.kind, &imports[i])) ||
+                     (imp.module.length == 22 &&
+                      !memcmp(imp.module.bytes, "wasi_snapshot_preview1", 22) &&
+                      alk_host_wasi_resolve(imp.field.bytes, imp.field.length, imp.kind, &imports[i]));
         if (!known) {
             fprintf(stderr, "alkahest run: %s: unknown import %.*s.%.*s\n", path,
                     (int)imp.module.length, imp.module.bytes, (int)imp.field.length,
@@ -138,12 +171,20 @@ int alk_cmd_run(int argc, char **argv)
             instance.platform = NULL;
         }
     }
+    alk_wasi wasi;
+    wasi_args[0] = path;
+    alk_wasi_init(&wasi, &alk_host_wasi_platform, wasi_args, arg_count, wasi_env, env_count,
+                  files, file_count);
     if (status == ALK_EXIT_OK) {
+        instance.wasi = &wasi;
         alk_host_prepare(&instance);
         uint64_t results[64];
         if (o->start != UINT32_MAX) {
             uint32_t trap = alk_host_invoke(&instance, o->start, NULL, results);
-            if (trap) {
+            if (trap == ALK_TRAP_EXIT) {
+                status = (int)(wasi.exit_code & 0xff);
+                goto done;
+            } else if (trap) {
                 fprintf(stderr, "trap: %s\n", alk_host_trap_message(trap));
                 status = EXIT_TRAP;
             }
@@ -174,11 +215,14 @@ int alk_cmd_run(int argc, char **argv)
             }
             if (status == ALK_EXIT_OK) {
                 uint32_t trap = alk_host_invoke(&instance, (uint32_t)function, args, results);
-                if (trap) {
+                fflush(stdout);
+                if (trap == ALK_TRAP_EXIT) {
+                    status = (int)(wasi.exit_code & 0xff);
+                } else if (trap) {
                     fflush(stdout);
                     fprintf(stderr, "trap: %s\n", alk_host_trap_message(trap));
                     status = EXIT_TRAP;
-                } else {
+                } else if (!wasi_program) {
                     for (uint32_t r = 0; params + 1 + r < sig.length; r++)
                         printf("%s:%" PRIu64 "\n", type_name(sig.bytes[params + 1 + r]),
                                results[r]);
@@ -187,8 +231,15 @@ int alk_cmd_run(int argc, char **argv)
             free(args);
         }
     }
+done:
+    fflush(stdout);
     if (instance.platform)
         alk_instance_free(&instance);
+    for (uint32_t i = 0; i < file_count; i++)
+        free((void *)files[i].data);
+    free(files);
+    free(wasi_args);
+    free(wasi_env);
     free(imports);
     alk_host_unload(&module);
     free(wasm);

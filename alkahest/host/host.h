@@ -38,6 +38,11 @@ const char *alk_host_trap_message(uint32_t code);
 /* Applies the stack limit to a fresh instance. */
 void alk_host_prepare(alk_instance *instance);
 
+/* WASI preview1 on Linux (wasi_host.c): binds ("wasi_snapshot_preview1", field). */
+struct alk_wasi_platform;
+extern const struct alk_wasi_platform alk_host_wasi_platform;
+bool alk_host_wasi_resolve(const char *field, uint32_t length, uint32_t kind, alk_extern *out);
+
 /* The spectest module: binds imports named ("spectest", field); false if unknown. */
 bool alk_spectest_resolve(const char *field, uint32_t length, uint32_t kind, alk_extern *out);
 

@@ -178,6 +178,7 @@ typedef struct alk_instance {
     uint8_t *dropped_elements;
     uint32_t memory_limit_pages;
     void *user;                     /* the embedder's */
+    struct alk_wasi *wasi;          /* WASI state, when the module imports WASI (alkahest_wasi.h) */
 } alk_instance;
 
 /* Why instantiation failed. */

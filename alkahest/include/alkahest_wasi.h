@@ -1,0 +1,79 @@
+/*
+ * WASI preview1 (`wasi_snapshot_preview1`), the subset Azoth provides: one freestanding
+ * implementation (alkahest/runtime/wasi.c) shared by the hosted runtime and the Athanor kernel,
+ * which differ only in the alk_wasi_platform hooks (console, clocks, randomness, exit).
+ *
+ * Every function is a host function in the sense of docs/abi.md (the caller's vmctx first) and
+ * finds its state through the instance: alk_instance_of(vmctx)->wasi. Pointers and lengths from
+ * the guest are checked against its linear memory before anything is read or written; a bad
+ * one returns EFAULT. Functions outside the subset return ENOSYS.
+ */
+#ifndef ALKAHEST_WASI_H
+#define ALKAHEST_WASI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* errno values of preview1 (a subset) */
+enum {
+    ALK_WASI_ESUCCESS = 0, ALK_WASI_EACCES = 2, ALK_WASI_EBADF = 8, ALK_WASI_EFAULT = 21,
+    ALK_WASI_EINVAL = 28, ALK_WASI_EIO = 29, ALK_WASI_EISDIR = 31, ALK_WASI_ENOENT = 44,
+    ALK_WASI_ENOMEM = 48, ALK_WASI_ENOSYS = 52, ALK_WASI_ENOTDIR = 54, ALK_WASI_EOVERFLOW = 61,
+    ALK_WASI_EROFS = 69, ALK_WASI_ESPIPE = 70, ALK_WASI_ENOTCAPABLE = 76,
+};
+
+#define ALK_WASI_MAX_FDS 64
+
+/* A read-only file baked into the image (manifest [[file]]). */
+typedef struct alk_wasi_file {
+    const char *path;          /* guest path, absolute ("/etc/motd") */
+    const uint8_t *data;
+    uint64_t size;
+} alk_wasi_file;
+
+typedef struct alk_wasi_platform {
+    /* Console output (fd 1 and 2); returns bytes written or a negative value on error. */
+    int64_t (*write)(void *user, int fd, const uint8_t *bytes, size_t length);
+    /* Console input (fd 0); returns bytes read (0 at end of input) or a negative value. */
+    int64_t (*read)(void *user, uint8_t *buffer, size_t length);
+    /* Nanoseconds: clock 0 realtime, 1 monotonic, 2/3 CPU time. */
+    uint64_t (*clock)(void *user, uint32_t clock_id);
+    uint64_t (*clock_resolution)(void *user, uint32_t clock_id);
+    void (*random)(void *user, uint8_t *buffer, size_t length);
+    void (*yield)(void *user);
+    void (*sleep)(void *user, uint64_t nanoseconds);
+    /* proc_exit: ends the module (or the appliance); never returns. */
+    void (*exit)(void *user, void *vmctx, uint32_t code);
+    void *user;
+} alk_wasi_platform;
+
+typedef struct alk_wasi_descriptor {
+    uint8_t kind;              /* 0 free, 1 console, 2 preopened directory, 3 file */
+    uint32_t file;             /* index into files */
+    uint64_t offset;
+} alk_wasi_descriptor;
+
+typedef struct alk_wasi {
+    const alk_wasi_platform *platform;
+    const char *const *args;   /* argv[0] included */
+    uint32_t arg_count;
+    const char *const *env;    /* "KEY=value" */
+    uint32_t env_count;
+    const alk_wasi_file *files;
+    uint32_t file_count;
+    alk_wasi_descriptor fds[ALK_WASI_MAX_FDS];
+    uint32_t exit_code;        /* set by proc_exit before the platform's exit */
+} alk_wasi;
+
+/* Sets up descriptors 0-2 (console) and 3 (the preopened "/", when there are files). */
+void alk_wasi_init(alk_wasi *wasi, const alk_wasi_platform *platform, const char *const *args,
+                   uint32_t arg_count, const char *const *env, uint32_t env_count,
+                   const alk_wasi_file *files, uint32_t file_count);
+
+/* The implementation of preview1 function FIELD and its signature in object letters
+ * ("iiii:i"), or NULL if FIELD is not a preview1 function. Functions outside the subset get an
+ * ENOSYS stub with their real signature. */
+const void *alk_wasi_function(const char *field, uint32_t length, const char **signature);
+
+#endif

@@ -1,0 +1,557 @@
+/*
+ * WASI preview1: the subset of alkahest_wasi.h, shared by the hosted runtime and the kernel.
+ *
+ * Each function checks its arguments fully (descriptors, every pointer/length against the
+ * caller's linear memory) and only then acts, so a bad call changes nothing and returns an
+ * errno. Files are read-only and live in memory (baked into the image); the only directory is
+ * the preopened "/" at descriptor 3.
+ */
+#include "alkahest_wasi.h"
+#include "runtime.h"
+
+enum { KIND_FREE, KIND_CONSOLE, KIND_DIRECTORY, KIND_FILE };
+enum { FILETYPE_CHARACTER_DEVICE = 2, FILETYPE_DIRECTORY = 3, FILETYPE_REGULAR_FILE = 4 };
+#define ALL_RIGHTS 0x1fffffffull
+#define PREOPEN_FD 3
+
+static alk_wasi *state(void *vmctx) { return alk_instance_of(vmctx)->wasi; }
+
+/* The guest bytes [ptr, ptr+length), or NULL when any of them lies outside its memory. */
+static uint8_t *guest(void *vmctx, uint32_t ptr, uint64_t length)
+{
+    uint8_t *base = (uint8_t *)(uintptr_t)rt_load64((uint8_t *)vmctx + ALK_VMCTX_MEMORY_BASE);
+    uint64_t size = rt_load64((uint8_t *)vmctx + ALK_VMCTX_MEMORY_SIZE);
+    if ((uint64_t)ptr + length > size)
+        return NULL;
+    return base + ptr;
+}
+
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+static void zero(uint8_t *p, size_t n) { for (size_t i = 0; i < n; i++) p[i] = 0; }
+static void copy(uint8_t *d, const uint8_t *s, uint64_t n) { for (uint64_t i = 0; i < n; i++) d[i] = s[i]; }
+static size_t length_of(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
+
+static alk_wasi_descriptor *descriptor(alk_wasi *w, uint32_t fd)
+{
+    if (fd >= ALK_WASI_MAX_FDS || w->fds[fd].kind == KIND_FREE)
+        return NULL;
+    return &w->fds[fd];
+}
+
+void alk_wasi_init(alk_wasi *w, const alk_wasi_platform *platform, const char *const *args,
+                   uint32_t arg_count, const char *const *env, uint32_t env_count,
+                   const alk_wasi_file *files, uint32_t file_count)
+{
+    zero((uint8_t *)w, sizeof *w);
+    w->platform = platform;
+    w->args = args;
+    w->arg_count = arg_count;
+    w->env = env;
+    w->env_count = env_count;
+    w->files = files;
+    w->file_count = file_count;
+    for (int fd = 0; fd < 3; fd++)
+        w->fds[fd].kind = KIND_CONSOLE;
+    if (file_count)
+        w->fds[PREOPEN_FD].kind = KIND_DIRECTORY;
+}
+
+/* ---- args and environment: the same shape twice ----------------------------------------------- */
+static int32_t strings_sizes(void *vmctx, const char *const *list, uint32_t count, uint32_t count_ptr,
+                             uint32_t size_ptr)
+{
+    uint8_t *c = guest(vmctx, count_ptr, 4), *s = guest(vmctx, size_ptr, 4);
+    if (!c || !s)
+        return ALK_WASI_EFAULT;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < count; i++)
+        total += length_of(list[i]) + 1;
+    put32(c, count);
+    put32(s, (uint32_t)total);
+    return 0;
+}
+
+static int32_t strings_get(void *vmctx, const char *const *list, uint32_t count, uint32_t array_ptr,
+                           uint32_t buffer_ptr)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < count; i++)
+        total += length_of(list[i]) + 1;
+    uint8_t *array = guest(vmctx, array_ptr, 4ull * count), *buffer = guest(vmctx, buffer_ptr, total);
+    if (!array || !buffer)
+        return ALK_WASI_EFAULT;
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        size_t n = length_of(list[i]) + 1;
+        put32(array + 4 * i, buffer_ptr + at);
+        copy(buffer + at, (const uint8_t *)list[i], n);
+        at += (uint32_t)n;
+    }
+    return 0;
+}
+
+static int32_t args_sizes_get(void *vmctx, uint32_t count_ptr, uint32_t size_ptr)
+{
+    alk_wasi *w = state(vmctx);
+    return strings_sizes(vmctx, w->args, w->arg_count, count_ptr, size_ptr);
+}
+
+static int32_t args_get(void *vmctx, uint32_t argv, uint32_t buffer)
+{
+    alk_wasi *w = state(vmctx);
+    return strings_get(vmctx, w->args, w->arg_count, argv, buffer);
+}
+
+static int32_t environ_sizes_get(void *vmctx, uint32_t count_ptr, uint32_t size_ptr)
+{
+    alk_wasi *w = state(vmctx);
+    return strings_sizes(vmctx, w->env, w->env_count, count_ptr, size_ptr);
+}
+
+static int32_t environ_get(void *vmctx, uint32_t environ, uint32_t buffer)
+{
+    alk_wasi *w = state(vmctx);
+    return strings_get(vmctx, w->env, w->env_count, environ, buffer);
+}
+
+/* ---- descriptors ------------------------------------------------------------------------------- */
+
+/* Checks an iovec array and every buffer it names; the total is returned in *total. */
+static int32_t check_iovecs(void *vmctx, uint32_t iovs, uint32_t count, uint64_t *total)
+{
+    if (count > 1024)
+        return ALK_WASI_EINVAL;
+    const uint8_t *v = guest(vmctx, iovs, 8ull * count);
+    if (!v)
+        return ALK_WASI_EFAULT;
+    *total = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (!guest(vmctx, get32(v + 8 * i), get32(v + 8 * i + 4)))
+            return ALK_WASI_EFAULT;
+        *total += get32(v + 8 * i + 4);
+    }
+    return 0;
+}
+
+static int32_t fd_write(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count, uint32_t written_ptr)
+{
+    alk_wasi *w = state(vmctx);
+    alk_wasi_descriptor *d = descriptor(w, fd);
+    uint64_t total;
+    if (!d)
+        return ALK_WASI_EBADF;
+    int32_t error = check_iovecs(vmctx, iovs, count, &total);
+    if (error)
+        return error;
+    uint8_t *written = guest(vmctx, written_ptr, 4);
+    if (!written)
+        return ALK_WASI_EFAULT;
+    if (d->kind != KIND_CONSOLE || fd == 0)
+        return d->kind == KIND_FILE ? ALK_WASI_EROFS : ALK_WASI_EBADF;
+    const uint8_t *v = guest(vmctx, iovs, 8ull * count);
+    uint64_t done = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t length = get32(v + 8 * i + 4);
+        if (!length)
+            continue;
+        int64_t n = w->platform->write(w->platform->user, (int)fd, guest(vmctx, get32(v + 8 * i), length), length);
+        if (n < 0) {
+            if (done)
+                break;
+            return ALK_WASI_EIO;
+        }
+        done += (uint64_t)n;
+        if ((uint64_t)n < length)
+            break;
+    }
+    put32(written, (uint32_t)done);
+    return 0;
+}
+
+static int32_t fd_read(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count, uint32_t read_ptr)
+{
+    alk_wasi *w = state(vmctx);
+    alk_wasi_descriptor *d = descriptor(w, fd);
+    uint64_t total;
+    if (!d)
+        return ALK_WASI_EBADF;
+    int32_t error = check_iovecs(vmctx, iovs, count, &total);
+    if (error)
+        return error;
+    uint8_t *nread = guest(vmctx, read_ptr, 4);
+    if (!nread)
+        return ALK_WASI_EFAULT;
+    const uint8_t *v = guest(vmctx, iovs, 8ull * count);
+    uint64_t done = 0;
+    if (d->kind == KIND_FILE) {
+        const alk_wasi_file *f = &w->files[d->file];
+        for (uint32_t i = 0; i < count && d->offset < f->size; i++) {
+            uint64_t n = get32(v + 8 * i + 4);
+            if (n > f->size - d->offset)
+                n = f->size - d->offset;
+            copy(guest(vmctx, get32(v + 8 * i), n), f->data + d->offset, n);
+            d->offset += n;
+            done += n;
+        }
+    } else if (d->kind == KIND_CONSOLE && fd == 0) {
+        /* one read from the console: what is there, at most the first buffer */
+        for (uint32_t i = 0; i < count; i++) {
+            uint32_t length = get32(v + 8 * i + 4);
+            if (!length)
+                continue;
+            int64_t n = w->platform->read(w->platform->user, guest(vmctx, get32(v + 8 * i), length), length);
+            if (n < 0)
+                return ALK_WASI_EIO;
+            done = (uint64_t)n;
+            break;
+        }
+    } else {
+        return d->kind == KIND_DIRECTORY ? ALK_WASI_EISDIR : ALK_WASI_EBADF;
+    }
+    put32(nread, (uint32_t)done);
+    return 0;
+}
+
+static int32_t fd_close(void *vmctx, uint32_t fd)
+{
+    alk_wasi_descriptor *d = descriptor(state(vmctx), fd);
+    if (!d)
+        return ALK_WASI_EBADF;
+    d->kind = KIND_FREE;
+    return 0;
+}
+
+static int32_t fd_seek(void *vmctx, uint32_t fd, int64_t offset, uint32_t whence, uint32_t result_ptr)
+{
+    alk_wasi *w = state(vmctx);
+    alk_wasi_descriptor *d = descriptor(w, fd);
+    if (!d)
+        return ALK_WASI_EBADF;
+    uint8_t *result = guest(vmctx, result_ptr, 8);
+    if (!result)
+        return ALK_WASI_EFAULT;
+    if (d->kind != KIND_FILE)
+        return d->kind == KIND_CONSOLE ? ALK_WASI_ESPIPE : ALK_WASI_EBADF;
+    int64_t base;
+    switch (whence) {
+    case 0: base = 0; break;
+    case 1: base = (int64_t)d->offset; break;
+    case 2: base = (int64_t)w->files[d->file].size; break;
+    default: return ALK_WASI_EINVAL;
+    }
+    if ((offset < 0 && base + offset < 0) || (offset > 0 && base > INT64_MAX - offset))
+        return ALK_WASI_EINVAL;
+    d->offset = (uint64_t)(base + offset);
+    put64(result, d->offset);
+    return 0;
+}
+
+static int32_t fd_tell(void *vmctx, uint32_t fd, uint32_t result_ptr)
+{
+    return fd_seek(vmctx, fd, 0, 1, result_ptr);
+}
+
+static int32_t fd_fdstat_get(void *vmctx, uint32_t fd, uint32_t stat_ptr)
+{
+    alk_wasi_descriptor *d = descriptor(state(vmctx), fd);
+    if (!d)
+        return ALK_WASI_EBADF;
+    uint8_t *stat = guest(vmctx, stat_ptr, 24);
+    if (!stat)
+        return ALK_WASI_EFAULT;
+    zero(stat, 24);
+    stat[0] = d->kind == KIND_CONSOLE ? FILETYPE_CHARACTER_DEVICE
+              : d->kind == KIND_DIRECTORY ? FILETYPE_DIRECTORY : FILETYPE_REGULAR_FILE;
+    put64(stat + 8, ALL_RIGHTS);
+    put64(stat + 16, ALL_RIGHTS);
+    return 0;
+}
+
+static int32_t fd_filestat_get(void *vmctx, uint32_t fd, uint32_t stat_ptr)
+{
+    alk_wasi *w = state(vmctx);
+    alk_wasi_descriptor *d = descriptor(w, fd);
+    if (!d)
+        return ALK_WASI_EBADF;
+    uint8_t *stat = guest(vmctx, stat_ptr, 64);
+    if (!stat)
+        return ALK_WASI_EFAULT;
+    zero(stat, 64);
+    put64(stat + 8, fd);                                   /* ino */
+    stat[16] = d->kind == KIND_CONSOLE ? FILETYPE_CHARACTER_DEVICE
+               : d->kind == KIND_DIRECTORY ? FILETYPE_DIRECTORY : FILETYPE_REGULAR_FILE;
+    put64(stat + 24, 1);                                   /* nlink */
+    if (d->kind == KIND_FILE)
+        put64(stat + 32, w->files[d->file].size);
+    return 0;
+}
+
+static int32_t fd_prestat_get(void *vmctx, uint32_t fd, uint32_t prestat_ptr)
+{
+    alk_wasi_descriptor *d = descriptor(state(vmctx), fd);
+    if (!d || d->kind != KIND_DIRECTORY)
+        return ALK_WASI_EBADF;
+    uint8_t *prestat = guest(vmctx, prestat_ptr, 8);
+    if (!prestat)
+        return ALK_WASI_EFAULT;
+    zero(prestat, 8);
+    put32(prestat + 4, 1);                                 /* the name "/" */
+    return 0;
+}
+
+static int32_t fd_prestat_dir_name(void *vmctx, uint32_t fd, uint32_t path_ptr, uint32_t length)
+{
+    alk_wasi_descriptor *d = descriptor(state(vmctx), fd);
+    if (!d || d->kind != KIND_DIRECTORY)
+        return ALK_WASI_EBADF;
+    uint8_t *path = guest(vmctx, path_ptr, length);
+    if (!path)
+        return ALK_WASI_EFAULT;
+    if (length < 1)
+        return ALK_WASI_EINVAL;
+    path[0] = '/';
+    return 0;
+}
+
+/* path_open: only existing files under the preopened "/", read-only. */
+static int32_t path_open(void *vmctx, uint32_t dirfd, uint32_t dirflags, uint32_t path_ptr,
+                         uint32_t path_length, uint32_t oflags, uint64_t rights_base,
+                         uint64_t rights_inheriting, uint32_t fdflags, uint32_t fd_ptr)
+{
+    (void)dirflags, (void)rights_base, (void)rights_inheriting;
+    alk_wasi *w = state(vmctx);
+    alk_wasi_descriptor *dir = descriptor(w, dirfd);
+    if (!dir)
+        return ALK_WASI_EBADF;
+    if (dir->kind != KIND_DIRECTORY)
+        return ALK_WASI_ENOTDIR;
+    const uint8_t *path = guest(vmctx, path_ptr, path_length);
+    uint8_t *result = guest(vmctx, fd_ptr, 4);
+    if (!path || !result)
+        return ALK_WASI_EFAULT;
+    if (oflags & (1 | 4 | 8))              /* creat, excl, trunc */
+        return ALK_WASI_EROFS;
+    if (fdflags & (1 | 2 | 8 | 16))        /* append, dsync, rsync, sync */
+        return ALK_WASI_EROFS;
+    while (path_length && path[0] == '/') {
+        path++;
+        path_length--;
+    }
+    for (uint32_t i = 0; i < w->file_count; i++) {
+        const char *name = w->files[i].path;
+        while (*name == '/')
+            name++;
+        uint32_t n = (uint32_t)length_of(name);
+        bool same = n == path_length;
+        for (uint32_t k = 0; same && k < n; k++)
+            same = (uint8_t)name[k] == path[k];
+        if (!same)
+            continue;
+        if (oflags & 2)                    /* directory */
+            return ALK_WASI_ENOTDIR;
+        for (uint32_t fd = PREOPEN_FD + 1; fd < ALK_WASI_MAX_FDS; fd++) {
+            if (w->fds[fd].kind == KIND_FREE) {
+                w->fds[fd] = (alk_wasi_descriptor){ KIND_FILE, i, 0 };
+                put32(result, fd);
+                return 0;
+            }
+        }
+        return ALK_WASI_ENOMEM;
+    }
+    return ALK_WASI_ENOENT;
+}
+
+/* ---- clocks, randomness, scheduling, exit ------------------------------------------------------- */
+static int32_t clock_res_get(void *vmctx, uint32_t id, uint32_t result_ptr)
+{
+    alk_wasi *w = state(vmctx);
+    uint8_t *result = guest(vmctx, result_ptr, 8);
+    if (id > 3)
+        return ALK_WASI_EINVAL;
+    if (!result)
+        return ALK_WASI_EFAULT;
+    put64(result, w->platform->clock_resolution(w->platform->user, id));
+    return 0;
+}
+
+static int32_t clock_time_get(void *vmctx, uint32_t id, uint64_t precision, uint32_t result_ptr)
+{
+    (void)precision;
+    alk_wasi *w = state(vmctx);
+    uint8_t *result = guest(vmctx, result_ptr, 8);
+    if (id > 3)
+        return ALK_WASI_EINVAL;
+    if (!result)
+        return ALK_WASI_EFAULT;
+    put64(result, w->platform->clock(w->platform->user, id));
+    return 0;
+}
+
+static int32_t random_get(void *vmctx, uint32_t buffer_ptr, uint32_t length)
+{
+    alk_wasi *w = state(vmctx);
+    uint8_t *buffer = guest(vmctx, buffer_ptr, length);
+    if (!buffer)
+        return ALK_WASI_EFAULT;
+    w->platform->random(w->platform->user, buffer, length);
+    return 0;
+}
+
+static int32_t sched_yield(void *vmctx)
+{
+    alk_wasi *w = state(vmctx);
+    w->platform->yield(w->platform->user);
+    return 0;
+}
+
+static _Noreturn void proc_exit(void *vmctx, uint32_t code)
+{
+    alk_wasi *w = state(vmctx);
+    w->exit_code = code;
+    w->platform->exit(w->platform->user, vmctx, code);
+    for (;;) {
+    }
+}
+
+/* poll_oneoff with clock subscriptions: sleeps until the earliest deadline, then reports every
+ * clock subscription that is due. fd subscriptions are answered ENOSYS in their event. */
+static int32_t poll_oneoff(void *vmctx, uint32_t in_ptr, uint32_t out_ptr, uint32_t count,
+                           uint32_t events_ptr)
+{
+    alk_wasi *w = state(vmctx);
+    if (count == 0)
+        return ALK_WASI_EINVAL;
+    if (count > 4096)
+        return ALK_WASI_EINVAL;
+    const uint8_t *in = guest(vmctx, in_ptr, 48ull * count);
+    uint8_t *out = guest(vmctx, out_ptr, 32ull * count), *nevents = guest(vmctx, events_ptr, 4);
+    if (!in || !out || !nevents)
+        return ALK_WASI_EFAULT;
+    uint64_t now = w->platform->clock(w->platform->user, 1), earliest = UINT64_MAX;
+    bool has_fd = false;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *s = in + 48 * i;
+        if (s[8] != 0) {
+            has_fd = true;
+            continue;
+        }
+        uint32_t clock = get32(s + 16);
+        uint64_t timeout = get64(s + 24), deadline;
+        bool absolute = (get32(s + 40) & 1) != 0;
+        if (clock > 3)
+            return ALK_WASI_EINVAL;
+        if (absolute) {
+            uint64_t clock_now = w->platform->clock(w->platform->user, clock);
+            deadline = now + (timeout > clock_now ? timeout - clock_now : 0);
+        } else {
+            deadline = now + timeout;
+        }
+        if (deadline < earliest)
+            earliest = deadline;
+    }
+    if (!has_fd && earliest > now)
+        w->platform->sleep(w->platform->user, earliest - now);
+    now = w->platform->clock(w->platform->user, 1);
+    uint32_t events = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *s = in + 48 * i;
+        uint8_t *e = out + 32 * events;
+        if (s[8] == 0) {
+            uint32_t clock = get32(s + 16);
+            uint64_t timeout = get64(s + 24);
+            bool absolute = (get32(s + 40) & 1) != 0;
+            bool due = absolute ? w->platform->clock(w->platform->user, clock) >= timeout
+                                : has_fd ? timeout == 0 : true;
+            if (!due)
+                continue;
+        }
+        zero(e, 32);
+        put64(e, get64(s));
+        e[10] = s[8];
+        if (s[8] != 0)
+            e[8] = ALK_WASI_ENOSYS;
+        events++;
+    }
+    put32(nevents, events);
+    return 0;
+}
+
+static int32_t enosys(void)
+{
+    return ALK_WASI_ENOSYS;
+}
+
+/* ---- The function table ---------------------------------------------------------------------- */
+static const struct {
+    const char *name;
+    const char *signature;
+    const void *code;
+} functions[] = {
+    { "args_get", "ii:i", (const void *)args_get },
+    { "args_sizes_get", "ii:i", (const void *)args_sizes_get },
+    { "environ_get", "ii:i", (const void *)environ_get },
+    { "environ_sizes_get", "ii:i", (const void *)environ_sizes_get },
+    { "clock_res_get", "ii:i", (const void *)clock_res_get },
+    { "clock_time_get", "iIi:i", (const void *)clock_time_get },
+    { "fd_advise", "iIIi:i", NULL },
+    { "fd_allocate", "iII:i", NULL },
+    { "fd_close", "i:i", (const void *)fd_close },
+    { "fd_datasync", "i:i", NULL },
+    { "fd_fdstat_get", "ii:i", (const void *)fd_fdstat_get },
+    { "fd_fdstat_set_flags", "ii:i", NULL },
+    { "fd_fdstat_set_rights", "iII:i", NULL },
+    { "fd_filestat_get", "ii:i", (const void *)fd_filestat_get },
+    { "fd_filestat_set_size", "iI:i", NULL },
+    { "fd_filestat_set_times", "iIIi:i", NULL },
+    { "fd_pread", "iiiIi:i", NULL },
+    { "fd_prestat_get", "ii:i", (const void *)fd_prestat_get },
+    { "fd_prestat_dir_name", "iii:i", (const void *)fd_prestat_dir_name },
+    { "fd_pwrite", "iiiIi:i", NULL },
+    { "fd_read", "iiii:i", (const void *)fd_read },
+    { "fd_readdir", "iiiIi:i", NULL },
+    { "fd_renumber", "ii:i", NULL },
+    { "fd_seek", "iIii:i", (const void *)fd_seek },
+    { "fd_sync", "i:i", NULL },
+    { "fd_tell", "ii:i", (const void *)fd_tell },
+    { "fd_write", "iiii:i", (const void *)fd_write },
+    { "path_create_directory", "iii:i", NULL },
+    { "path_filestat_get", "iiiii:i", NULL },
+    { "path_filestat_set_times", "iiiiIIi:i", NULL },
+    { "path_link", "iiiiiii:i", NULL },
+    { "path_open", "iiiiiIIii:i", (const void *)path_open },
+    { "path_readlink", "iiiiii:i", NULL },
+    { "path_remove_directory", "iii:i", NULL },
+    { "path_rename", "iiiiii:i", NULL },
+    { "path_symlink", "iiiii:i", NULL },
+    { "path_unlink_file", "iii:i", NULL },
+    { "poll_oneoff", "iiii:i", (const void *)poll_oneoff },
+    { "proc_exit", "i:", (const void *)proc_exit },
+    { "proc_raise", "i:i", NULL },
+    { "sched_yield", ":i", (const void *)sched_yield },
+    { "random_get", "ii:i", (const void *)random_get },
+    { "sock_accept", "iii:i", NULL },
+    { "sock_recv", "iiiiii:i", NULL },
+    { "sock_send", "iiiii:i", NULL },
+    { "sock_shutdown", "ii:i", NULL },
+};
+
+const void *alk_wasi_function(const char *field, uint32_t length, const char **signature)
+{
+    for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+        const char *name = functions[i].name;
+        if (length_of(name) != length)
+            continue;
+        uint32_t k = 0;
+        while (k < length && name[k] == field[k])
+            k++;
+        if (k < length)
+            continue;
+        *signature = functions[i].signature;
+        return functions[i].code ? functions[i].code : (const void *)enosys;
+    }
+    return NULL;
+}
