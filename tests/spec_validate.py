@@ -13,7 +13,7 @@ The modules go to a few `alkahest validate FILE...` processes (batch mode: one v
 file). Prints passed/failed per .wast file and in total; exits 1 on any wrong verdict. Also
 counts, for information, how many rejections give the testsuite's own message.
 
-    tests/spec_validate.py [--alkahest PATH] [--jobs N] [-v] [WAST_NAME...]
+    tests/spec_validate.py [--alkahest PATH] [--jobs N] [-v] [--convert-only] [WAST_NAME...]
 """
 
 import argparse
@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTSUITE = Path(os.environ.get("WASM_TESTSUITE", ROOT.parent / "shared" / "wasm-testsuite"))
 CACHE = ROOT / "build" / "spectest"
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
+ALKAHEST_ASAN = ROOT / "alkahest" / "build" / "alkahest-asan"
 
 ACCEPT = {"module", "assert_trap", "assert_unlinkable", "assert_uninstantiable",
           "assert_exhaustion"}
@@ -55,21 +57,38 @@ class FileResult:
     failed: list = field(default_factory=list)
 
 
+def built(asan=False) -> Path:
+    """The alkahest binary, made up to date with `make -C alkahest [asan]`. ALKAHEST_BUILD=DIR
+    uses DIR/alkahest[-asan] as it is instead (a private build, while developing)."""
+    name = "alkahest-asan" if asan else "alkahest"
+    if os.environ.get("ALKAHEST_BUILD"):
+        return Path(os.environ["ALKAHEST_BUILD"]) / name
+    subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest"), *(["asan"] if asan else [])],
+                   check=True, capture_output=True)
+    return ALKAHEST_ASAN if asan else ALKAHEST
+
+
 def convert(wast: Path) -> Path:
     """wast2json into the cache, unless the cached JSON is newer than the .wast. Converts into
-    a temporary directory renamed into place, so an interrupted run leaves no half cache."""
+    a private temporary directory renamed into place, so that an interrupted run leaves no
+    half-written cache and concurrent callers do not collide."""
     out_dir = CACHE / wast.stem
     out_json = out_dir / (wast.stem + ".json")
     if out_json.exists() and out_json.stat().st_mtime >= wast.stat().st_mtime:
         return out_json
-    tmp_dir = CACHE / (wast.stem + ".tmp")
-    for stale in (tmp_dir, out_dir):
-        if stale.exists():
-            shutil.rmtree(stale)
-    tmp_dir.mkdir(parents=True)
-    subprocess.run(["wast2json", str(wast), "-o", str(tmp_dir / out_json.name)],
-                   check=True, capture_output=True)
-    tmp_dir.rename(out_dir)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=wast.stem + ".", dir=CACHE))
+    try:
+        subprocess.run(["wast2json", str(wast), "-o", str(tmp_dir / out_json.name)],
+                       check=True, capture_output=True)
+        if out_dir.exists():  # stale: older than its .wast
+            shutil.rmtree(out_dir, ignore_errors=True)
+        try:
+            tmp_dir.rename(out_dir)
+        except OSError:  # another process put a fresh one there first
+            pass
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
     return out_json
 
 
@@ -162,8 +181,13 @@ def main():
     parser.add_argument("--alkahest", type=Path, default=ALKAHEST)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("-v", "--verbose", action="store_true", help="a line for every file")
+    parser.add_argument("--convert-only", action="store_true",
+                        help="only bring the wast2json cache up to date")
     parser.add_argument("names", nargs="*", help="only these .wast files (by name)")
     args = parser.parse_args()
+    if args.convert_only:
+        collect(args.names)
+        return
     if not args.alkahest.exists():
         sys.exit(f"{args.alkahest} not found: run `make -C alkahest` first")
     _, failures = run(args.alkahest, args.names, args.jobs, verbose=args.verbose)

@@ -28,6 +28,7 @@ int alk_cmd_validate(int argc, char **argv);
 int alk_cmd_compile(int argc, char **argv);
 int alk_cmd_inspect(int argc, char **argv);
 int alk_cmd_run(int argc, char **argv);
+int alk_cmd_spec(int argc, char **argv);
 
 /* Helpers (main.c). */
 extern const alk_allocator alk_cli_allocator; /* malloc and free */

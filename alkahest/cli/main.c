@@ -16,6 +16,8 @@ static const alk_cli_command commands[] = {
      "print an object, or disassemble one function"},
     {"run", alk_cmd_run, "FILE.wasm [--bounds MODE] [--invoke NAME [TYPE:VALUE...]]",
      "compile and run a module on the host"},
+    {"spec", alk_cmd_spec, "FILE.json [--bounds MODE] [-v]",
+     "run a wast2json script of the spec testsuite on the host"},
 };
 
 static void *cli_alloc(void *user, size_t size)

@@ -94,10 +94,12 @@ bool alk_spectest_resolve(const char *field, uint32_t length, uint32_t kind, alk
             memory = calloc(1, sizeof *memory);
             if (!memory)
                 return false;
+            /* Reserved for guard mode, so that modules of either bounds mode may import it. */
             memory->max_pages = 2;
             memory->has_max = true;
             memory->declared_max = 2;
-            memory->reserved = 2 * 65536;
+            memory->guard = true;
+            memory->reserved = ALK_GUARD_RESERVATION;
             if (p->memory_map(p->user, memory, memory->reserved, 65536)) {
                 free(memory);
                 memory = NULL;

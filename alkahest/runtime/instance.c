@@ -61,6 +61,9 @@ static const char *check_imports(const alk_object *o, const alk_platform *p, con
         }
         case 2: {
             const alk_memory *m = e->as.memory;
+            /* guard-mode code does no checks: it needs the whole reservation behind the base */
+            if ((o->flags & 1) && !m->guard)
+                return "incompatible import type: memory without a guard reservation";
             if (!limits_match((uint32_t)(m->size / ALK_PAGE), m->has_max, m->declared_max,
                               imp.min, imp.has_max, imp.max))
                 return "incompatible import type";

@@ -281,21 +281,23 @@ const char *alk_opcode_text(alk_opcode op); /* "i32.add" */
  * of n bits; MEMn_LANE: a memarg and a lane index; LANEn: a lane index among n lanes. */
 typedef enum alk_immediate {
     ALK_IMM_NONE,
-    ALK_IMM_BLOCK,         /* block type */
-    ALK_IMM_LABEL,         /* label index */
-    ALK_IMM_BR_TABLE,      /* vec(label index), default label */
-    ALK_IMM_FUNCTION,      /* function index */
-    ALK_IMM_CALL_INDIRECT, /* type index, table index */
+    /* one u32 index: keep these together, alk_read_instr() tests the range */
+    ALK_IMM_LABEL,
+    ALK_IMM_FUNCTION,
     ALK_IMM_LOCAL,
     ALK_IMM_GLOBAL,
     ALK_IMM_TABLE,
     ALK_IMM_ELEM,
     ALK_IMM_DATA,
+    ALK_IMM_BLOCK,         /* block type */
+    ALK_IMM_BR_TABLE,      /* vec(label index), default label */
+    ALK_IMM_CALL_INDIRECT, /* type index, table index */
     ALK_IMM_TABLE_INIT,    /* elem index, table index */
     ALK_IMM_TABLE_COPY,    /* table index, table index */
     ALK_IMM_MEMORY,        /* a zero byte (memory 0) */
     ALK_IMM_MEMORY_INIT,   /* data index, zero byte */
     ALK_IMM_MEMORY_COPY,   /* two zero bytes */
+    /* a memarg: keep these together, alk_read_instr() tests the range */
     ALK_IMM_MEM8,
     ALK_IMM_MEM16,
     ALK_IMM_MEM32,
@@ -385,9 +387,78 @@ typedef struct alk_instr {
     } imm;
 } alk_instr;
 
+/* Opcode lookup (instr.c) by key = the byte of a one-byte opcode, 256 + sub-opcode after 0xFC,
+ * 512 + sub-opcode after 0xFD: the opcode + 1 (0 for the illegal ones, and the prefixes) and
+ * its immediates, so that decoding needs one load to know both. */
+typedef struct alk_opcode_key {
+    uint16_t op_plus_one;
+    uint8_t immediate; /* alk_immediate */
+} alk_opcode_key;
+extern const alk_opcode_key alk_opcode_by_key[3 * 256];
+
+/* Any instruction: what alk_read_instr() does, all out of line. */
+int alk_read_instr_slow(alk_reader *reader, alk_instr *out, alk_diag *diag);
+
 /* Decodes one instruction and its immediates at reader->cursor and advances past it.
- * On malformed bytes returns an ALK_E* code and fills diag (offset included). */
-int alk_read_instr(alk_reader *reader, alk_instr *out, alk_diag *diag);
+ * On malformed bytes returns an ALK_E* code and fills diag (offset included).
+ * Inline for the forms that make up most code: one-byte opcodes with no immediate, an index
+ * or an i32 in one or two LEB128 bytes, a one-byte memarg, or a one-byte block type; so that
+ * decoding loops pay no call for them. Everything else goes to alk_read_instr_slow(). */
+static inline int alk_read_instr(alk_reader *reader, alk_instr *out, alk_diag *diag)
+{
+    const uint8_t *p = reader->cursor;
+    if (reader->end - p >= 4) { /* the fast forms may look at p[0..3] */
+        alk_opcode_key key = alk_opcode_by_key[p[0]];
+        if (key.op_plus_one != 0) {
+            alk_opcode op = (alk_opcode)(key.op_plus_one - 1);
+            uint8_t kind = key.immediate;
+            const uint8_t *next = NULL;
+            if (kind == ALK_IMM_NONE) {
+                next = p + 1;
+            } else if (kind <= ALK_IMM_DATA) {
+                if (p[1] < 0x80) {
+                    out->imm.index = p[1];
+                    next = p + 2;
+                } else if (p[2] < 0x80) {
+                    out->imm.index = (p[1] & 0x7fu) | (uint32_t)p[2] << 7;
+                    next = p + 3;
+                }
+            } else if (kind >= ALK_IMM_MEM8 && kind <= ALK_IMM_MEM128) {
+                if ((p[1] | p[2]) < 0x80) {
+                    out->imm.memarg.align = p[1];
+                    out->imm.memarg.offset = p[2];
+                    out->imm.memarg.lane = 0;
+                    next = p + 3;
+                }
+            } else if (kind == ALK_IMM_I32) {
+                if (p[1] < 0x80) {
+                    out->imm.i32 = (int32_t)p[1] - ((p[1] & 0x40) ? 0x80 : 0);
+                    next = p + 2;
+                } else if (p[2] < 0x80) {
+                    int32_t v = (int32_t)((p[1] & 0x7fu) | (p[2] & 0x7fu) << 7);
+                    out->imm.i32 = v - ((p[2] & 0x40) ? 0x4000 : 0);
+                    next = p + 3;
+                }
+            } else if (kind == ALK_IMM_BLOCK) {
+                if (p[1] == 0x40) {
+                    out->imm.block.kind = ALK_BLOCK_EMPTY;
+                    next = p + 2;
+                } else if (p[1] >= ALK_F64 && p[1] <= ALK_I32) {
+                    out->imm.block.kind = ALK_BLOCK_VALUE;
+                    out->imm.block.value_type = p[1];
+                    next = p + 2;
+                }
+            }
+            if (next) {
+                out->op = op;
+                out->offset = (uint32_t)(p - reader->base);
+                reader->cursor = next;
+                return ALK_OK;
+            }
+        }
+    }
+    return alk_read_instr_slow(reader, out, diag);
+}
 
 /* ---- Function bodies (validate_code.c) ---------------------------------------------------- */
 /* Decodes and type-checks every defined function's body (appendix/algorithm.rst), once the

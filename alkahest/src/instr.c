@@ -54,10 +54,10 @@ static const char *const opcode_texts[ALK_OP_COUNT] = {
 
 #define OPCODE_KEY(prefix, code) ((prefix) == 0 ? (code) : (prefix) == 0xfc ? 256 + (code) : 512 + (code))
 
-/* opcode + 1, so that the zero-filled gaps are the illegal opcodes. */
-static const uint16_t opcode_by_key[3 * 256] = {
+/* opcode + 1, so that the zero-filled gaps are the illegal opcodes (alk_internal.h). */
+const alk_opcode_key alk_opcode_by_key[3 * 256] = {
 #define ALK_OP(name, prefix, code, text, immediates, signature)                            \
-    [OPCODE_KEY(prefix, code)] = ALK_OP_##name + 1,
+    [OPCODE_KEY(prefix, code)] = {ALK_OP_##name + 1, ALK_IMM_##immediates},
 #include "opcodes.def"
 #undef ALK_OP
 };
@@ -93,8 +93,10 @@ static int read_blocktype(alk_reader *r, alk_instr *out)
     int code = alk_read_s33(r, &index);
     if (code != ALK_OK)
         return code;
-    if (index < 0)
+    if (index < 0) {
+        r->cursor--; /* a negative one-byte s33 that is no value type: point at it */
         return ALK_E012;
+    }
     out->imm.block.kind = ALK_BLOCK_TYPE;
     out->imm.block.type_index = (uint32_t)index;
     return ALK_OK;
@@ -252,7 +254,7 @@ static int read_immediates(alk_reader *r, alk_immediate kind, alk_instr *out)
     return code;
 }
 
-int alk_read_instr(alk_reader *reader, alk_instr *out, alk_diag *diag)
+int alk_read_instr_slow(alk_reader *reader, alk_instr *out, alk_diag *diag)
 {
     alk_reader r = *reader;
     uint32_t offset = alk_reader_offset(&r);
@@ -268,7 +270,7 @@ int alk_read_instr(alk_reader *reader, alk_instr *out, alk_diag *diag)
             return alk_fail(diag, ALK_E025, offset, ALK_NO_FUNCTION, ": 0x%x %u", key, sub);
         key = (key == 0xfc ? 256 : 512) + sub;
     }
-    uint32_t entry = opcode_by_key[key];
+    uint32_t entry = alk_opcode_by_key[key].op_plus_one;
     if (entry == 0) {
         if (key < 256)
             return alk_fail(diag, ALK_E025, offset, ALK_NO_FUNCTION, ": 0x%x", key);

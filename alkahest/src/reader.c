@@ -56,8 +56,33 @@ int alk_read_u8(alk_reader *reader, uint8_t *value)
     return ALK_OK;
 }
 
+/* With five bytes in reach the common encodings need no per-byte bounds check. */
 int alk_read_u32_slow(alk_reader *reader, uint32_t *value)
 {
+    const uint8_t *p = reader->cursor;
+    if (reader->end - p >= 5) {
+        uint32_t result = p[0] & 0x7fu;
+        for (int i = 1; i < 4; i++) {
+            if (!(p[i - 1] & 0x80)) {
+                reader->cursor = p + i;
+                *value = result;
+                return ALK_OK;
+            }
+            result |= (uint32_t)(p[i] & 0x7f) << (7 * i);
+        }
+        if (!(p[3] & 0x80)) {
+            reader->cursor = p + 4;
+            *value = result;
+            return ALK_OK;
+        }
+        if (p[4] & 0x80)
+            return ALK_E009;
+        if (p[4] & 0x70)
+            return ALK_E010;
+        reader->cursor = p + 5;
+        *value = result | (uint32_t)p[4] << 28;
+        return ALK_OK;
+    }
     uint64_t v;
     int code = read_leb(reader, 32, false, &v);
     if (code == ALK_OK)
@@ -67,6 +92,29 @@ int alk_read_u32_slow(alk_reader *reader, uint32_t *value)
 
 int alk_read_s32_slow(alk_reader *reader, int32_t *value)
 {
+    const uint8_t *p = reader->cursor;
+    if (reader->end - p >= 5) {
+        uint32_t result = p[0] & 0x7fu;
+        for (int i = 1; i < 5; i++) {
+            if (!(p[i - 1] & 0x80)) { /* last byte: bit 6 is the sign */
+                if (p[i - 1] & 0x40)
+                    result |= ~0u << (7 * i);
+                reader->cursor = p + i;
+                *value = (int32_t)result;
+                return ALK_OK;
+            }
+            if (i < 4)
+                result |= (uint32_t)(p[i] & 0x7f) << (7 * i);
+        }
+        uint8_t last = p[4];
+        if (last & 0x80)
+            return ALK_E009;
+        if ((last & 0x78) != 0 && (last & 0x78) != 0x78)
+            return ALK_E010;
+        reader->cursor = p + 5;
+        *value = (int32_t)(result | (uint32_t)last << 28);
+        return ALK_OK;
+    }
     uint64_t v;
     int code = read_leb(reader, 32, true, &v);
     if (code == ALK_OK)

@@ -16,6 +16,10 @@
 
 #define UNKNOWN 0
 
+/* An operand's type on the stack: an alk_valtype, held in 16 bits so that stores to the stack
+ * (unlike byte stores) cannot alias the checker's fields, which then stay in registers. */
+typedef uint16_t slot;
+
 typedef struct frame {
     uint16_t opcode;          /* ALK_OP_BLOCK (also the function's), LOOP, IF or ELSE */
     bool unreachable;
@@ -32,9 +36,10 @@ typedef struct checker {
     alk_allocator allocator;
     uint32_t function;
 
-    alk_valtype *stack;
+    slot *stack;
     uint32_t height, stack_capacity;
     frame *frames;
+    frame *top; /* frames[depth - 1] */
     uint32_t depth, frame_capacity;
 
     /* Locals: parameters then declared locals. The first dense_local_count have their type in
@@ -75,6 +80,10 @@ static int grow(checker *c, void **buffer, uint32_t *capacity, uint32_t used, ui
     return ALK_OK;
 }
 
+/* apply_signature() reads three slots from its first operand up, which may reach past the
+ * top: the stack has SLACK zeroed slots beyond its capacity. */
+#define SLACK 4
+
 static int reserve_operands(checker *c, uint64_t extra, uint32_t offset)
 {
     uint64_t needed = (uint64_t)c->height + extra;
@@ -83,7 +92,21 @@ static int reserve_operands(checker *c, uint64_t extra, uint32_t offset)
     if (needed > ALK_MAX_OPERAND_STACK)
         return FAIL(c, ALK_E028, offset, ": more than %u operands on the stack",
                     ALK_MAX_OPERAND_STACK);
-    return grow(c, (void **)&c->stack, &c->stack_capacity, c->height, needed, 1, offset);
+    uint64_t n = c->stack_capacity ? c->stack_capacity : 256;
+    while (n < needed)
+        n *= 2;
+    if (n > ALK_MAX_OPERAND_STACK) /* so that the push past the limit comes back here */
+        n = ALK_MAX_OPERAND_STACK;
+    slot *stack = c->allocator.alloc(c->allocator.user, (size_t)(n + SLACK) * sizeof(slot));
+    if (!stack)
+        return FAIL(c, ALK_E090, offset, "");
+    if (c->height)
+        alk_memcpy(stack, c->stack, c->height * sizeof(slot));
+    alk_memset(stack + c->height, 0, (size_t)(n + SLACK - c->height) * sizeof(slot));
+    c->allocator.free(c->allocator.user, c->stack);
+    c->stack = stack;
+    c->stack_capacity = (uint32_t)n;
+    return ALK_OK;
 }
 
 static void release(checker *c)
@@ -118,7 +141,7 @@ static const char *type_name(alk_valtype t)
 
 static frame *top_frame(checker *c)
 {
-    return &c->frames[c->depth - 1];
+    return c->top;
 }
 
 /* The operand on top of the current frame: its type, or false when there is none. */
@@ -129,7 +152,7 @@ static bool peek(checker *c, alk_valtype *type)
         *type = UNKNOWN;
         return f->unreachable;
     }
-    *type = c->stack[c->height - 1];
+    *type = (alk_valtype)c->stack[c->height - 1];
     return true;
 }
 
@@ -140,7 +163,7 @@ static int mismatch(checker *c, const alk_instr *in, alk_valtype expected)
         return FAIL(c, ALK_E040, in->offset, ": %s expects %s, found nothing",
                     alk_opcode_text(in->op), type_name(expected));
     return FAIL(c, ALK_E040, in->offset, ": %s expects %s, found %s", alk_opcode_text(in->op),
-                type_name(expected), type_name(c->stack[c->height - 1]));
+                type_name(expected), type_name((alk_valtype)c->stack[c->height - 1]));
 }
 
 /* pop_val(expect) of the algorithm; UNKNOWN accepts anything. Fails without popping. */
@@ -149,7 +172,7 @@ static inline int pop(checker *c, const alk_instr *in, alk_valtype expect)
     const frame *f = top_frame(c);
     if (c->height == f->height)
         return f->unreachable ? ALK_OK : mismatch(c, in, expect);
-    alk_valtype actual = c->stack[c->height - 1];
+    slot actual = c->stack[c->height - 1];
     if (actual != expect && actual != UNKNOWN && expect != UNKNOWN)
         return mismatch(c, in, expect);
     c->height--;
@@ -174,16 +197,19 @@ static inline int push(checker *c, alk_valtype type, uint32_t offset)
     return ALK_OK;
 }
 
-static int pop_list(checker *c, const alk_instr *in, uint32_t count, const alk_valtype *types)
+static inline int pop_list(checker *c, const alk_instr *in, uint32_t count,
+                           const alk_valtype *types)
 {
     for (uint32_t i = count; i-- > 0;)
         TRY(pop(c, in, types[i]));
     return ALK_OK;
 }
 
-static int push_list(checker *c, uint32_t count, const alk_valtype *types, uint32_t offset)
+static inline int push_list(checker *c, uint32_t count, const alk_valtype *types,
+                            uint32_t offset)
 {
-    TRY(reserve_operands(c, count, offset));
+    if ((uint64_t)c->height + count > c->stack_capacity)
+        TRY(reserve_operands(c, count, offset));
     for (uint32_t i = 0; i < count; i++)
         c->stack[c->height++] = types[i];
     return ALK_OK;
@@ -202,7 +228,7 @@ static int check_list(checker *c, const alk_instr *in, uint32_t count, const alk
             return FAIL(c, ALK_E040, in->offset, ": %s expects %s, found nothing",
                         alk_opcode_text(in->op), type_name(expected));
         }
-        alk_valtype actual = c->stack[c->height - 1 - i];
+        alk_valtype actual = (alk_valtype)c->stack[c->height - 1 - i];
         if (actual != expected && actual != UNKNOWN)
             return FAIL(c, ALK_E040, in->offset, ": %s expects %s, found %s",
                         alk_opcode_text(in->op), type_name(expected), type_name(actual));
@@ -220,6 +246,7 @@ static int push_frame(checker *c, alk_opcode opcode, uint32_t param_count,
         TRY(grow(c, (void **)&c->frames, &c->frame_capacity, c->depth, (uint64_t)c->depth + 1,
                  sizeof(frame), offset));
     frame *f = &c->frames[c->depth++];
+    c->top = f;
     f->opcode = (uint16_t)opcode;
     f->unreachable = false;
     f->height = c->height;
@@ -312,7 +339,7 @@ static int set_up_locals(checker *c, const alk_function *function, const alk_fun
     uint64_t total = (uint64_t)type->param_count + function->local_count;
     bool dense = function->local_count <= 1024 || function->local_count <= 16ull * body;
     uint32_t dense_count = dense ? (uint32_t)total : type->param_count;
-    if (dense_count > c->local_capacity)
+    if (!c->locals || dense_count > c->local_capacity)
         TRY(grow(c, (void **)&c->locals, &c->local_capacity, 0, dense_count, 1,
                  function->code_offset));
     alk_memcpy(c->locals, type->params, type->param_count);
@@ -324,7 +351,7 @@ static int set_up_locals(checker *c, const alk_function *function, const alk_fun
             n += function->local_groups[g].count;
         }
     } else {
-        if (function->local_group_count > c->group_capacity)
+        if (!c->group_ends || function->local_group_count > c->group_capacity)
             TRY(grow(c, (void **)&c->group_ends, &c->group_capacity, 0,
                      function->local_group_count, sizeof(uint32_t), function->code_offset));
         uint32_t end = 0;
@@ -440,17 +467,42 @@ static int check_immediates(checker *c, const alk_instr *in, const alk_opcode_in
     }
 }
 
+/* The operands of each instruction, packed as the top of the stack holds them (slot i of n at
+ * bits 16*i), so that one compare checks them all; UNKNOWN operands take the slow way. */
+#define ALK_T__ 0
+#define ALK_T_I32 ALK_I32
+#define ALK_T_I64 ALK_I64
+#define ALK_T_F32 ALK_F32
+#define ALK_T_F64 ALK_F64
+#define ALK_T_V128 ALK_V128
+#define SIG(a, b, c, r) ((uint64_t)ALK_T_##a | (uint64_t)ALK_T_##b << 16 | (uint64_t)ALK_T_##c << 32)
+#define SPECIAL 0
+static const uint64_t packed_operands[ALK_OP_COUNT] = {
+#define ALK_OP(name, prefix, code, text, immediates, signature) [ALK_OP_##name] = signature,
+#include "opcodes.def"
+#undef ALK_OP
+};
+#undef SIG
+#undef SPECIAL
+
+static const uint64_t packed_masks[4] = {0, 0xffff, 0xffffffff, 0xffffffffffff};
+
 static inline int apply_signature(checker *c, const alk_instr *in, const alk_opcode_info *info)
 {
     uint32_t n = info->operand_count;
     const frame *f = top_frame(c);
-    if (c->height - f->height >= n) {
-        const alk_valtype *top = c->stack + c->height - n;
-        for (uint32_t i = 0; i < n; i++)
-            if (top[i] != info->operands[i] && top[i] != UNKNOWN) {
-                c->height -= n - 1 - i; /* expose the offending operand for the message */
-                return mismatch(c, in, info->operands[i]);
-            }
+    if (n == 0) {
+        /* nothing to pop */
+    } else if (c->height - f->height >= n) {
+        const slot *operands = c->stack + c->height - n; /* [0..2]: see SLACK */
+        uint64_t top = operands[0] | (uint64_t)operands[1] << 16 | (uint64_t)operands[2] << 32;
+        if ((top & packed_masks[n]) != packed_operands[in->op]) {
+            for (uint32_t i = 0; i < n; i++)
+                if (operands[i] != info->operands[i] && operands[i] != UNKNOWN) {
+                    c->height -= n - 1 - i; /* expose the offending operand */
+                    return mismatch(c, in, info->operands[i]);
+                }
+        }
         c->height -= n;
     } else {
         for (uint32_t i = n; i-- > 0;)
@@ -503,6 +555,7 @@ static int check_end(checker *c, const alk_instr *in)
          (f->param_count && alk_memcmp(f->params, f->results, f->param_count) != 0)))
         return FAIL(c, ALK_E040, in->offset, ": if without else must not change the operands");
     c->depth--;
+    c->top = f - 1;
     if (c->depth == 0)
         return ALK_OK;
     return push_list(c, f->result_count, f->results, in->offset);
@@ -709,17 +762,19 @@ static int check_function(checker *c, uint32_t index)
     alk_reader r = {module->bytes, module->bytes + function->code_offset,
                     module->bytes + function->body_end};
     alk_instr in;
-    do {
+    for (;;) {
         TRY(alk_read_instr(&r, &in, c->diag));
         const alk_opcode_info *info = &alk_opcode_infos[in.op];
         if (!info->special) {
             if (info->immediate != ALK_IMM_NONE)
                 TRY(check_immediates(c, &in, info));
             TRY(apply_signature(c, &in, info));
-        } else {
-            TRY(check_special(c, &in));
+            continue;
         }
-    } while (c->depth > 0);
+        TRY(check_special(c, &in));
+        if (c->depth == 0) /* only `end` gets here */
+            break;
+    }
     if (r.cursor != r.end)
         return FAIL(c, ALK_E007, alk_reader_offset(&r),
                     ": %u bytes after the end of the function", (unsigned)(r.end - r.cursor));

@@ -486,10 +486,15 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
     }
 }
 
-static void reload_instance(codegen *g)
+/* After a call through a function reference: the callee may belong to another instance, and
+ * may be a C function, whose i32 result is defined in eax only. i32 values must be
+ * zero-extended (guard-mode addressing uses the whole register). */
+static void after_foreign_call(codegen *g, const alk_functype *type)
 {
     x64_load(g->code, 8, R15, x64_at(RBP, -8), 8, false);
     x64_load(g->code, 8, R14, x64_at(R15, ALK_VMCTX_MEMORY_BASE), 8, false);
+    if (type->result_count > 0 && type->results[0] == ALK_I32)
+        x64_mov_rr(g->code, 4, RAX, RAX);
 }
 
 void cg_call(codegen *g, uint32_t function)
@@ -501,7 +506,7 @@ void cg_call(codegen *g, uint32_t function)
         int32_t record = (int32_t)alk_layout_function_ref(g->layout, function);
         x64_load(g->code, 8, RDI, x64_at(R15, record + ALK_FUNCREF_VMCTX), 8, false);
         x64_call_mem(g->code, x64_at(R15, record + ALK_FUNCREF_CODE));
-        reload_instance(g);
+        after_foreign_call(g, type);
     } else {
         x64_call_label(g->code, g->function_labels[function - g->module->imported_function_count]);
     }
@@ -528,7 +533,7 @@ void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
     uint32_t stack_bytes = place_arguments(g, type);
     x64_load(c, 8, RDI, x64_at(R10, ALK_FUNCREF_VMCTX), 8, false);
     x64_call_mem(c, x64_at(R10, ALK_FUNCREF_CODE));
-    reload_instance(g);
+    after_foreign_call(g, type);
     take_results(g, type, stack_bytes);
 }
 
@@ -556,6 +561,8 @@ void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
     x64_mov_rr(c, 8, RDI, R15);
     x64_load(c, 8, RAX, x64_at(R15, ALK_VMCTX_BUILTINS), 8, false);
     x64_call_mem(c, x64_at(RAX, 8 * index));
+    if (result_type == ALK_I32)
+        x64_mov_rr(c, 4, RAX, RAX);     /* a C int32_t result is defined in eax only */
     if (result_type) {
         g->gpr_used |= 1u << RAX;
         cg_push_reg(g, result_type, RAX);

@@ -1,0 +1,164 @@
+"""The WebAssembly spec testsuite on the hosted runtime: `alkahest spec` over every non-SIMD
+script, in both bounds modes, must report 0 failed.
+
+Each .wast is converted with wast2json into build/spectest/NAME/ (the cache that
+tests/spec_validate.py keeps; reused while newer than its .wast). Then:
+
+  - every script runs in `checked` and in `guard` mode, two processes at a time; the test
+    fails listing each script with failures, and the failing commands' lines;
+  - the runner can fail: a copy of a script with one expectation changed must fail;
+  - a sample of assert_return cases of pure scripts is replayed through
+    `alkahest run --invoke` and must print the same results;
+  - the ASan/UBSan build runs a handful of scripts in both modes.
+
+    /usr/bin/python3 -m pytest tests/test_spec.py
+"""
+import concurrent.futures
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from spec_validate import CACHE, ROOT, TESTSUITE, convert
+
+ALKAHEST_DIR = ROOT / "alkahest"
+ALKAHEST = ALKAHEST_DIR / "build" / "alkahest"
+ALKAHEST_ASAN = ALKAHEST_DIR / "build" / "alkahest-asan"
+MODES = ("checked", "guard")
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", re.M)
+TIMEOUT = 120  # seconds per script; the slowest takes well under one
+
+# Scripts whose first module is pure (no imports, no state) for the `alkahest run` replays.
+REPLAYED = ("i32", "i64", "f32", "f64", "conversions", "f32_cmp", "f64_bitwise", "int_exprs")
+REPLAYS_PER_SCRIPT = 8
+# A handful for the sanitizer build: linking, tables, memory growth, traps, float corner cases.
+SANITIZED = ("linking", "imports", "call_indirect", "memory_grow", "bulk", "table_copy",
+             "float_exprs", "skip-stack-guard-page")
+
+
+def scripts():
+    return sorted(w.stem for w in TESTSUITE.glob("*.wast") if not w.stem.startswith("simd_"))
+
+
+@pytest.fixture(scope="module")
+def converted():
+    """{name: JSON path} for every non-SIMD script, converting what the cache lacks."""
+    names = scripts()
+    assert len(names) == 90, f"expected the 90 non-SIMD scripts, found {len(names)}"
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        paths = list(pool.map(lambda n: convert(TESTSUITE / f"{n}.wast"), names))
+    return dict(zip(names, paths))
+
+
+@pytest.fixture(scope="module")
+def alkahest():
+    subprocess.run(["make", "-s", "-j2", "-C", str(ALKAHEST_DIR)], check=True)
+    return ALKAHEST
+
+
+@pytest.fixture(scope="module")
+def alkahest_asan():
+    subprocess.run(["make", "-s", "-j2", "-C", str(ALKAHEST_DIR), "asan"], check=True)
+    return ALKAHEST_ASAN
+
+
+def run_script(binary: Path, json_path: Path, mode: str):
+    """Runs one script; returns (passed, failed, skipped, report) with the failure lines."""
+    try:
+        result = subprocess.run([str(binary), "spec", str(json_path), "--bounds", mode],
+                                capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return 0, 1, 0, f"timed out after {TIMEOUT} s"
+    summary = SUMMARY.findall(result.stdout)
+    if not summary:
+        tail = (result.stdout + result.stderr)[-2000:]
+        return 0, 1, 0, f"exit status {result.returncode}, no summary:\n{tail}"
+    passed, failed, skipped = map(int, summary[-1])
+    failures = [line for line in result.stdout.splitlines() if ": FAIL" in line]
+    report = "\n".join(failures[:20] + (["..."] if len(failures) > 20 else []))
+    if failed == 0 and result.returncode != 0:
+        failed, report = 1, f"exit status {result.returncode} with 0 failed\n{result.stderr[-2000:]}"
+    return passed, failed, skipped, report
+
+
+def run_all(binary: Path, jobs):
+    """Runs (name, JSON path, mode) jobs two at a time; returns {(name, mode): result}."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {(name, mode): pool.submit(run_script, binary, path, mode)
+                   for name, path, mode in jobs}
+        return {key: future.result() for key, future in futures.items()}
+
+
+def assert_no_failures(results):
+    bad = {key: r for key, r in results.items() if r[1]}
+    lines = [f"{name}.wast [{mode}]: {r[1]} failed\n{r[3]}" for (name, mode), r in sorted(bad.items())]
+    assert not bad, "spec scripts with failures:\n" + "\n".join(lines)
+
+
+def test_spec_testsuite_both_modes(alkahest, converted):
+    results = run_all(alkahest, [(n, p, m) for n, p in converted.items() for m in MODES])
+    assert_no_failures(results)
+    for mode in MODES:
+        totals = [sum(r[i] for (_, m), r in results.items() if m == mode) for i in range(3)]
+        print(f"{mode}: {totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
+        # Only text-form assert_malformed is skipped outside the SIMD scripts.
+        assert totals[0] > 27000, f"{mode}: only {totals[0]} commands passed"
+
+
+def test_runner_reports_a_wrong_expectation(alkahest, converted, tmp_path):
+    source = converted["i32"]
+    for wasm in source.parent.glob("*.wasm"):
+        shutil.copy(wasm, tmp_path)
+    data = json.loads(source.read_text())
+    changed = next(c for c in data["commands"]
+                   if c["type"] == "assert_return" and c["expected"])
+    changed["expected"][0]["value"] = str(int(changed["expected"][0]["value"]) ^ 1)
+    trap = next(c for c in data["commands"] if c["type"] == "assert_trap")
+    trap["text"] = "unreachable"
+    (tmp_path / "i32.json").write_text(json.dumps(data))
+    result = subprocess.run([str(alkahest), "spec", str(tmp_path / "i32.json")],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert SUMMARY.findall(result.stdout)[-1][1] == "2"
+    assert f"i32.wast:{changed['line']}: assert_return: FAIL" in result.stdout
+    assert f"i32.wast:{trap['line']}: assert_trap: FAIL" in result.stdout
+
+
+def replay_cases(json_path: Path):
+    """assert_return cases on the script's first module, before any second module appears;
+    every few, to spread the sample."""
+    commands = json.loads(json_path.read_text())["commands"]
+    modules = [i for i, c in enumerate(commands) if c["type"] == "module"]
+    end = modules[1] if len(modules) > 1 else len(commands)
+    wasm = json_path.parent / commands[modules[0]]["filename"]
+    cases = [c for c in commands[modules[0]:end]
+             if c["type"] == "assert_return" and c["action"]["type"] == "invoke"
+             and "module" not in c["action"]
+             and not any(v["value"].startswith("nan:") for v in c["expected"])]
+    step = max(1, len(cases) // REPLAYS_PER_SCRIPT)
+    return wasm, cases[::step][:REPLAYS_PER_SCRIPT]
+
+
+def test_run_invoke_agrees_with_the_script(alkahest, converted):
+    checked = 0
+    for name in REPLAYED:
+        wasm, cases = replay_cases(converted[name])
+        for case in cases:
+            action = case["action"]
+            args = [f"{a['type']}:{a['value']}" for a in action["args"]]
+            want = [f"{e['type']}:{e['value']}" for e in case["expected"]]
+            result = subprocess.run([str(alkahest), "run", str(wasm), "--invoke", action["field"],
+                                     *args], capture_output=True, text=True, timeout=30)
+            where = f"{name}.wast:{case['line']} {action['field']} {' '.join(args)}"
+            assert result.returncode == 0, f"{where}: {result.stderr}"
+            assert result.stdout.split() == want, f"{where}: got {result.stdout.split()}"
+            checked += 1
+    assert checked >= len(REPLAYED) * 4
+
+
+def test_sanitizer_build(alkahest_asan, converted):
+    results = run_all(alkahest_asan, [(n, converted[n], m) for n in SANITIZED for m in MODES])
+    assert_no_failures(results)
