@@ -167,8 +167,8 @@ def test_openssl_signatures(built, tmp_path):
         public = openssl("pkey", "-in", str(key_path), "-pubout", "-outform", "DER")[-32:]
         keys.append((key_path, public))
 
+    assert lengths[9] == 65
     cases = []
-    flipped = 0
     for n, length in enumerate(lengths):
         key_path, public = keys[n % len(keys)]
         other_public = keys[(n + 1) % len(keys)][1]
@@ -179,14 +179,12 @@ def test_openssl_signatures(built, tmp_path):
         label = f"openssl-{n}-len{length}"
         if n < 10:                                 # the ten shortest, 1..65 bytes
             cases.append(flips_line(public, message, signature, label))
-            flipped += 1
         else:
             cases.append(ed25519_line("accept", public, message, signature, label))
         cases.append(ed25519_line("reject", public, message, with_s(signature, s + model.L), label + "-S+L"))
         cases.append(ed25519_line("reject", public, message + b"\0", signature, label + "-longer"))
         cases.append(ed25519_line("reject", public, message[:-1], signature, label + "-shorter"))
         cases.append(ed25519_line("reject", other_public, message, signature, label + "-other-key"))
-    assert flipped == 10 and lengths[9] == 65
     run_both(built, "crypto_test", "".join(cases))
 
 
@@ -265,6 +263,18 @@ def crafted_cases():
                 break
         cases.append((name, key4, m, model.sign_with(a, key4, r_bytes, 0, m), expect, True))
 
+    # [S]B - [k]A = -R (S = k a - r) shares y with R, and under the key A + T2 (T2 = (0, -1)),
+    # [S]B - [k]A = -R - T2 (k odd) shares x with R: equality must compare both coordinates.
+    r = 7
+    r_bytes = model.encode(model.multiply(r, model.BASE))
+    cases.append(("R-negated", A, msg, model.sign_with(a, A, r_bytes, -r, msg), False, True))
+    key2 = model.encode(model.add(model.multiply(a, model.BASE), torsion[4]))
+    for counter in range(1000):
+        m = msg + bytes([counter])
+        if model.hash_to_scalar(r_bytes, key2, m) % 2 == 1:
+            break
+    cases.append(("R-same-x-only", key2, m, model.sign_with(a, key2, r_bytes, -r, m), False, True))
+
     # Encodings of no point at all: y with no x on the curve, as key and as R.
     y = 2
     while model.decode(model.encode_raw(y, 0)) is not None:
@@ -325,6 +335,8 @@ def test_internals(built):
     p_limbs = [(1 << 51) - 19] + [(1 << 51) - 1] * 4
     vectors = [[x] * 5 for x in special] + [p_limbs, [p_limbs[0] + 1] + p_limbs[1:],
                                             [p_limbs[0] - 1] + p_limbs[1:], [top, 0, 0, 0, top]]
+    # Just below 2^256, where fe_to_bytes needs its first carry to stay canonical.
+    vectors += [[(1 << 51) - k] + [(1 << 51) - 1] * 3 + [top] for k in range(1, 41)]
     vectors += [[rng.choice(special) for _ in range(5)] for _ in range(40)]
     vectors += [[rng.randrange(1 << 52) for _ in range(5)] for _ in range(150)]
     for a in vectors:

@@ -60,10 +60,12 @@ void ath_sha512(const void *data, size_t len, uint8_t out[ATH_SHA512_DIGEST_SIZE
  * ed25519.c
  *
  * True iff signature = R || S is a valid RFC 8032 Ed25519 signature (pure:
- * no context, no prehash) of message[0..len) under public_key A:
+ * no context, no prehash) of message[0..len) under public_key A (message
+ * may be NULL when len is 0):
  *   - A and R decode per RFC 8032 5.1.3: y < p, on the curve, and not
  *     x = 0 with the sign bit set;
- *   - A is not of small order (such a key would accept forgeries);
+ *   - A is not of small order (under such a key anyone can forge; OpenSSL
+ *     does not refuse these keys, the one rule where this is stricter);
  *   - S < L, the order of the base point B;
  *   - [S]B - [k]A == R, k = SHA-512(R || A || message) mod L.  Cofactorless,
  *     as OpenSSL checks it.
