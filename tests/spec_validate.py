@@ -68,16 +68,16 @@ def built(asan=False) -> Path:
     return ALKAHEST_ASAN if asan else ALKAHEST
 
 
-def convert(wast: Path) -> Path:
-    """wast2json into the cache, unless the cached JSON is newer than the .wast. Converts into
-    a private temporary directory renamed into place, so that an interrupted run leaves no
-    half-written cache and concurrent callers do not collide."""
-    out_dir = CACHE / wast.stem
+def convert(wast: Path, cache: Path = CACHE) -> Path:
+    """wast2json into the cache (build/spectest, or `cache`), unless the cached JSON is newer
+    than the .wast. Converts into a private temporary directory renamed into place, so that an
+    interrupted run leaves no half-written cache and concurrent callers do not collide."""
+    out_dir = cache / wast.stem
     out_json = out_dir / (wast.stem + ".json")
     if out_json.exists() and out_json.stat().st_mtime >= wast.stat().st_mtime:
         return out_json
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=wast.stem + ".", dir=CACHE))
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=wast.stem + ".", dir=cache))
     try:
         subprocess.run(["wast2json", str(wast), "-o", str(tmp_dir / out_json.name)],
                        check=True, capture_output=True)

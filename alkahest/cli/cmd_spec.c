@@ -213,8 +213,8 @@ static bool check_result(const alk_json *expected, char type, uint64_t bits, cha
     char got[96];
     format_value(got, sizeof got, type, bits);
     if (!want_type || type_letter(want_type) != type || !text) {
-        snprintf(reason, size, "expected a %s, the function returns %s", want_type ? want_type : "?",
-                 type_name(type));
+        snprintf(reason, size, "expected a %s, the function returns %s",
+                 want_type ? want_type : "?", type_name(type));
         return false;
     }
     bool ok;
@@ -341,7 +341,9 @@ static link_status bind_imports(spec_run *run, spec_module *m, alk_extern *impor
     return LINKED;
 }
 
-typedef enum instantiate_status { INSTANTIATED, LINK_FAILED, TRAPPED, BROKEN, SKIPPED } instantiate_status;
+typedef enum instantiate_status {
+    INSTANTIATED, LINK_FAILED, TRAPPED, BROKEN, SKIPPED
+} instantiate_status;
 
 /* Instantiates a loaded module and runs its start function. TRAPPED sets *trap; the instance
  * stays alive then (its effects on shared tables and memories are observable). */
@@ -576,7 +578,8 @@ static outcome command_trap(spec_run *run, const alk_json *command, verdict *v, 
     uint32_t trap, count;
     uint64_t *results = NULL;
     char *types = NULL;
-    outcome o = perform(run, alk_json_member(command, "action"), &trap, &results, &types, &count, v);
+    const alk_json *action = alk_json_member(command, "action");
+    outcome o = perform(run, action, &trap, &results, &types, &count, v);
     free(results);
     free(types);
     if (o != PASS)
@@ -631,7 +634,9 @@ static outcome command_unlinkable(spec_run *run, const alk_json *command, verdic
     switch (status) {
     case LINK_FAILED: return PASS;
     case SKIPPED: return set(v, SKIP, "v128");
-    case INSTANTIATED: return set(v, FAIL, "linked, expected \"%s\"", alk_json_string(command, "text"));
+    case INSTANTIATED:
+        return set(v, FAIL, "linked, expected \"%s\"",
+                   alk_json_string(command, "text") ? alk_json_string(command, "text") : "?");
     default: return FAIL;
     }
 }

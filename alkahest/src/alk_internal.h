@@ -404,7 +404,13 @@ int alk_read_instr_slow(alk_reader *reader, alk_instr *out, alk_diag *diag);
  * Inline for the forms that make up most code: one-byte opcodes with no immediate, an index
  * or an i32 in one or two LEB128 bytes, a one-byte memarg, or a one-byte block type; so that
  * decoding loops pay no call for them. Everything else goes to alk_read_instr_slow(). */
-static inline int alk_read_instr(alk_reader *reader, alk_instr *out, alk_diag *diag)
+#if defined(__GNUC__)
+#define ALK_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define ALK_ALWAYS_INLINE static inline
+#endif
+
+ALK_ALWAYS_INLINE int alk_read_instr(alk_reader *reader, alk_instr *out, alk_diag *diag)
 {
     const uint8_t *p = reader->cursor;
     if (reader->end - p >= 4) { /* the fast forms may look at p[0..3] */

@@ -135,7 +135,6 @@ static int read_globaltype(decoder *d, alk_reader *r, alk_globaltype *global)
  * instruction; typing and index checks are validate.c's, being validation rules. */
 static int read_constexpr(decoder *d, alk_reader *r, alk_constexpr *out)
 {
-    const alk_module *module = d->module;
     alk_instr instr;
     uint32_t values = 0;
     alk_memset(out, 0, sizeof *out);
@@ -196,7 +195,6 @@ static int read_constexpr(decoder *d, alk_reader *r, alk_constexpr *out)
     if (values != 1)
         return alk_fail(d->diag, ALK_E040, out->offset, d->function,
                         ": constant expression leaves %u values, expected 1", values);
-    (void)module;
     return ALK_OK;
 }
 
@@ -753,7 +751,8 @@ static int decode_module(decoder *d, alk_reader *r)
         TRY(decode_section(d, id, &section));
         if (section.cursor != section.end)
             return alk_fail(d->diag, ALK_E007, alk_reader_offset(&section), d->function,
-                            ": section %u ends at 0x%x", id, alk_reader_offset(&section) + (uint32_t)remaining(&section));
+                            ": section %u has %u bytes after its contents", id,
+                            (unsigned)remaining(&section));
         r->cursor = section.end;
     }
 

@@ -418,10 +418,22 @@ static int check_elem_index(checker *c, const alk_instr *in, uint32_t index)
     return ALK_OK;
 }
 
-/* The rules on immediates of instructions typed from the table. */
+/* The rules on immediates of instructions typed from the table. Plain memargs and constants,
+ * most of them, are told apart by range before the switch for the rest. */
 static int check_immediates(checker *c, const alk_instr *in, const alk_opcode_info *info)
 {
-    switch ((alk_immediate)info->immediate) {
+    alk_immediate kind = (alk_immediate)info->immediate;
+    if (kind >= ALK_IMM_MEM8 && kind <= ALK_IMM_MEM128) {
+        if (c->module->memory_count == 0)
+            return check_memory(c, in);
+        if (in->imm.memarg.align > info->access_log2)
+            return FAIL(c, ALK_E051, in->offset, ": 2^%u for %s", in->imm.memarg.align,
+                        alk_opcode_text(in->op));
+        return ALK_OK;
+    }
+    if (kind >= ALK_IMM_I32 && kind <= ALK_IMM_V128)
+        return ALK_OK;
+    switch (kind) {
     case ALK_IMM_MEM8_LANE:
     case ALK_IMM_MEM16_LANE:
     case ALK_IMM_MEM32_LANE:

@@ -90,7 +90,7 @@ static bool lay_out_locals(codegen *g, const alk_function *function)
     g->local_count = g->type->param_count + function->local_count;
     g->locals = a->alloc(a->user, (g->local_count ? g->local_count : 1) * sizeof *g->locals);
     if (!g->locals) {
-        cg_fail(g, ALK_E090, function->body_offset, "out of memory");
+        cg_fail(g, ALK_E090, function->body_offset, "");
         return false;
     }
     int32_t below = -16;   /* [rbp-8] holds the vmctx */
@@ -160,11 +160,12 @@ static int compile_function(codegen *g, uint32_t index)
         if (cg_control_instr(g, &in) || variable_instr(g, &in) || cg_memory_instr(g, &in) ||
             cg_integer_instr(g, &in) || cg_float_instr(g, &in))
             continue;
-        g->error = alk_fail(g->diag, ALK_E101, in.offset, index, "%s is not supported yet",
+        g->error = alk_fail(g->diag, ALK_E101, in.offset, index,
+                            alk_opcode_infos[in.op].prefix == 0xFD ? ": %s (SIMD, v128)" : ": %s",
                             alk_opcode_text(in.op));
     }
     if (!g->error && g->code->failed)
-        g->error = alk_fail(g->diag, ALK_E090, function->body_offset, index, "out of memory");
+        g->error = alk_fail(g->diag, ALK_E090, function->body_offset, index, "");
     if (!g->error) {
         cg_emit_trap_stubs(g);
         uint32_t frame = cg_frame_size(g);
@@ -174,9 +175,37 @@ static int compile_function(codegen *g, uint32_t index)
     return g->error;
 }
 
+/* v128 values have no representation in this back end yet: refuse a module that declares any
+ * (a v128 parameter would otherwise be taken for an integer). */
+static int check_no_v128(const alk_module *m, alk_diag *diag)
+{
+    for (uint32_t t = 0; t < m->type_count; t++) {
+        const alk_functype *type = &m->types[t];
+        for (uint32_t i = 0; i < type->param_count + type->result_count; i++) {
+            alk_valtype v = i < type->param_count ? type->params[i]
+                                                  : type->results[i - type->param_count];
+            if (v == ALK_V128)
+                return alk_fail(diag, ALK_E101, 0, ALK_NO_FUNCTION,
+                                ": function type %u has v128 values (SIMD)", t);
+        }
+    }
+    for (uint32_t g = 0; g < m->global_count; g++)
+        if (m->globals[g].type.type == ALK_V128)
+            return alk_fail(diag, ALK_E101, 0, ALK_NO_FUNCTION, ": global %u is a v128 (SIMD)", g);
+    for (uint32_t f = m->imported_function_count; f < m->function_count; f++)
+        for (uint32_t i = 0; i < m->functions[f].local_group_count; i++)
+            if (m->functions[f].local_groups[i].type == ALK_V128)
+                return alk_fail(diag, ALK_E101, m->functions[f].body_offset, f,
+                                ": v128 locals (SIMD)");
+    return ALK_OK;
+}
+
 int alk_x64_compile(const alk_module *module, const alk_compile_options *options,
                     alk_compiled *out, alk_diag *diag)
 {
+    int unsupported = check_no_v128(module, diag);
+    if (unsupported)
+        return unsupported;
     const alk_allocator *a = &module->allocator;
     x64_code code;
     x64_code_init(&code, a);
@@ -187,7 +216,7 @@ int alk_x64_compile(const alk_module *module, const alk_compile_options *options
     out->functions = a->alloc(a->user, (defined ? defined : 1) * sizeof *out->functions);
     int error = 0;
     if (!g.function_labels || !out->functions) {
-        error = alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "out of memory");
+        error = alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
         goto done;
     }
     for (uint32_t i = 0; i < defined; i++)
@@ -207,9 +236,9 @@ int alk_x64_compile(const alk_module *module, const alk_compile_options *options
     if (!error) {
         x64_align(&code, 4096, 0xCC);
         if (!x64_resolve(&code))
-            error = code.failed ? alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "out of memory")
+            error = code.failed ? alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "")
                                 : alk_fail(diag, ALK_E100, 0, ALK_NO_FUNCTION,
-                                           "internal error: unbound label");
+                                           ": unbound label");
     }
 done:
     a->free(a->user, g.function_labels);

@@ -122,7 +122,8 @@ void cg_spill_entry(codegen *g, uint32_t position);
 void cg_spill_all(codegen *g);
 void cg_spill_local_refs(codegen *g, uint32_t local);
 uint32_t cg_trap_label(codegen *g, trap_kind kind);
-void cg_fail(codegen *g, int code, uint32_t offset, const char *message);
+/* Records the first error: the code's summary, then ": detail" unless detail is "". */
+void cg_fail(codegen *g, int code, uint32_t offset, const char *detail);
 
 /* control.c */
 void cg_begin_function(codegen *g);

@@ -107,7 +107,7 @@ static control *push_control(codegen *g, control_kind kind, const alk_instr *in)
         control *fresh = g->module->allocator.alloc(g->module->allocator.user,
                                                     capacity * sizeof *fresh);
         if (!fresh) {
-            cg_fail(g, ALK_E090, in ? in->offset : 0, "out of memory");
+            cg_fail(g, ALK_E090, in ? in->offset : 0, "");
             return NULL;
         }
         if (g->controls) {
@@ -465,7 +465,7 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
 {
     for (uint32_t i = 0; i < g->height; i++)
         if (g->stack[i].loc != LOC_SLOT)
-            cg_fail(g, ALK_E100, 0, "internal error: value live across a call");
+            cg_fail(g, ALK_E100, 0, "value live across a call");
     g->height -= type->param_count;
     for (uint32_t i = 0; i < type->result_count; i++) {
         alk_valtype t = type->results[i];

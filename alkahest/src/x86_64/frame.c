@@ -21,10 +21,10 @@ int cg_width(alk_valtype type)
     return type == ALK_I32 || type == ALK_F32 ? 4 : 8;
 }
 
-void cg_fail(codegen *g, int code, uint32_t offset, const char *message)
+void cg_fail(codegen *g, int code, uint32_t offset, const char *detail)
 {
     if (!g->error)
-        g->error = alk_fail(g->diag, code, offset, g->function, "%s", message);
+        g->error = alk_fail(g->diag, code, offset, g->function, *detail ? ": %s" : "", detail);
 }
 
 x64_mem cg_slot(codegen *g, uint32_t position)
@@ -44,7 +44,7 @@ static bool grow_stack(codegen *g)
     uint32_t capacity = g->stack_capacity ? g->stack_capacity * 2 : 64;
     value *fresh = g->module->allocator.alloc(g->module->allocator.user, capacity * sizeof *fresh);
     if (!fresh) {
-        cg_fail(g, ALK_E090, 0, "out of memory");
+        cg_fail(g, ALK_E090, 0, "");
         return false;
     }
     if (g->stack) {
@@ -81,7 +81,7 @@ value cg_pop(codegen *g)
 {
     if (g->height == 0) {
         /* Validation makes this impossible; keep going with a harmless value. */
-        cg_fail(g, ALK_E100, 0, "internal error: operand stack underflow");
+        cg_fail(g, ALK_E100, 0, "operand stack underflow");
         return (value){ .loc = LOC_CONST, .type = ALK_I32 };
     }
     value v = g->stack[--g->height];
@@ -176,7 +176,7 @@ int cg_alloc_gpr(codegen *g)
             }
         }
         if (!spill_one(g, false)) {
-            cg_fail(g, ALK_E100, 0, "internal error: out of registers");
+            cg_fail(g, ALK_E100, 0, "out of registers");
             return RAX;
         }
     }
@@ -192,7 +192,7 @@ int cg_alloc_xmm(codegen *g)
             }
         }
         if (!spill_one(g, true)) {
-            cg_fail(g, ALK_E100, 0, "internal error: out of registers");
+            cg_fail(g, ALK_E100, 0, "out of registers");
             return 0;
         }
     }
@@ -213,7 +213,7 @@ void cg_claim_gpr(codegen *g, x64_reg reg)
         }
         if (!moved) {
             /* Held by a value the caller popped: claims must come before pops. */
-            cg_fail(g, ALK_E100, 0, "internal error: claiming a register in use");
+            cg_fail(g, ALK_E100, 0, "claiming a register in use");
             return;
         }
     }

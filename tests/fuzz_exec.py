@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Differential execution: Alkahest's machine code against Binaryen's interpreter.
+
+For each seed: `wasm-opt -ttf` turns random bytes into a valid module (MVP plus the 2.0
+features Binaryen 108 generates in their standard form: bulk memory, multi-value, sign
+extension, saturating conversions, mutable globals; reference types are left out since
+Binaryen's are a pre-standard variant), optimised four ways by seed. `--fuzz-exec-before`
+calls every export in order, with zero arguments, and prints results, traps and the values
+logged through the "fuzzing-support" imports. The same calls, on one instance, become a
+wast2json-style script for `alkahest spec`:
+
+  - each result: assert_return (exact bits, floats included: Binaryen prints them exactly);
+  - each trap: assert_trap with the spec's message for Binaryen's wording;
+  - the logged values: "fuzzing-support" is a Wasm module of ours that folds them into a hash
+    (below), compared after every call. Binaryen prints f32/f64 logs as numbers that may look
+    like integers, so both sides fold an integral float below 2^31 in magnitude as that
+    integer and any other float as a fixed marker.
+
+A seed whose run reaches Binaryen's call-depth limit stops being compared there (Alkahest's
+stack is deeper). `hangLimitInitializer` is called before each export, as Binaryen does.
+
+    tests/fuzz_exec.py [--alkahest PATH] [--bounds checked|guard] FIRST_SEED [COUNT]
+
+Prints each failing seed (its files stay in build/fuzz-exec/SEED/) and a summary; exits 1 if
+any seed failed.
+"""
+import argparse
+import json
+import random
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "fuzz-exec"
+FEATURES = ["--disable-simd", "--disable-reference-types", "--enable-bulk-memory",
+            "--enable-multivalue", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
+            "--enable-mutable-globals"]
+OPTIMISATIONS = [[], ["-O3"], ["-Oz"], ["--flatten", "--rereloop", "-O1"]]
+MASK64 = (1 << 64) - 1
+MARKER = 0x5eed
+TYPES = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "r": "funcref", "e": "externref"}
+
+HELPER_WAT = """
+(module
+  (global $hash (export "hash") (mut i64) (i64.const 0))
+  (func $mix (param i64)
+    (global.set $hash (i64.add (i64.mul (global.get $hash) (i64.const 31)) (local.get 0))))
+  (func (export "log-i32") (param i32) (call $mix (i64.extend_i32_u (local.get 0))))
+  (func (export "log-i64") (param i64) (call $mix (local.get 0)))
+  (func $float (param f64)
+    (if (i32.and (f64.eq (f64.trunc (local.get 0)) (local.get 0))
+                 (i32.and (f64.ge (local.get 0) (f64.const -2147483648))
+                          (f64.lt (local.get 0) (f64.const 2147483648))))
+      (then (call $mix (i64.extend_i32_u (i32.trunc_f64_s (local.get 0)))))
+      (else (call $mix (i64.const %d)))))
+  (func (export "log-f32") (param f32) (call $float (f64.promote_f32 (local.get 0))))
+  (func (export "log-f64") (param f64) (call $float (local.get 0))))
+""" % MARKER
+
+
+def run(command, **options):
+    return subprocess.run(command, capture_output=True, text=True, **options)
+
+
+def fold_logs(logs, start=0):
+    """The helper's hash over Binaryen's logged values (one list of tokens per call)."""
+    h = start
+    for tokens in logs:
+        if len(tokens) == 2:  # an i64, printed as its low and high halves
+            v = (int(tokens[0]) & 0xffffffff) | ((int(tokens[1]) & 0xffffffff) << 32)
+        else:
+            try:
+                x = float(tokens[0])
+            except ValueError:
+                x = float("nan")
+            integral = x == x and abs(x) != float("inf") and x == int(x)
+            v = int(x) & 0xffffffff if integral and -2**31 <= x < 2**31 else MARKER
+        h = (h * 31 + v) & MASK64
+    return h
+
+
+def trap_message(binaryen):
+    """The spec's message for a trap as Binaryen words it; None for its call-depth limit."""
+    m = binaryen.lower()
+    if "stack limit" in m or "call stack" in m:
+        return None
+    rules = [
+        (("unreachable", "hang limit"), "unreachable"),
+        (("calltable overflow", "callindirect: overflow"), "undefined element"),
+        (("uninitialized", "null"), "uninitialized element"),
+        (("signature", "bad type", "types don't match"), "indirect call type mismatch"),
+        (("by 0", "by zero"), "integer divide by zero"),
+        (("nan", "invalid conversion"), "invalid conversion to integer"),
+        (("overflow",), "integer overflow"),
+        (("table",), "out of bounds table access"),
+        (("memory", "final >", "offset", "out of bounds"), "out of bounds memory access"),
+    ]
+    for words, message in rules:
+        if any(w in m for w in words):
+            return message
+    return "(unknown: " + binaryen + ")"
+
+
+def value(letter, text):
+    """wast2json's encoding of a result Binaryen printed, or None when not comparable."""
+    if letter in "iI":
+        bits = 32 if letter == "i" else 64
+        return {"type": TYPES[letter], "value": str(int(text) & ((1 << bits) - 1))}
+    if letter in "fF":
+        if "nan" in text:
+            return {"type": TYPES[letter], "value": "nan:arithmetic"}
+        packed = struct.pack("<f" if letter == "f" else "<d", float(text))
+        return {"type": TYPES[letter], "value": str(int.from_bytes(packed, "little"))}
+    return None  # references: Binaryen prints no identity to compare
+
+
+def exports_of(alkahest, wasm, work):
+    """{export name: signature ("if:I")} of the module's exported functions."""
+    alko = work / "module.alko"
+    result = run([str(alkahest), "compile", str(wasm), "-o", str(alko)])
+    if result.returncode:
+        raise RuntimeError(result.stderr.strip())
+    listing = run([str(alkahest), "inspect", str(alko)], check=True).stdout
+    signature = {int(m[1]): m[2] for m in
+                 re.finditer(r"^function\s+(\d+)\s+code\S+\s+\d+ bytes\s+(\S*)$", listing, re.M)}
+    return {m[1]: signature.get(int(m[2])) for m in
+            re.finditer(r"^export\s+(.*) \(function (\d+)\)$", listing, re.M)}
+
+
+def binaryen_calls(wasm):
+    """Binaryen's run: [{name, result, trap, logs}] in call order."""
+    out = run(["wasm-opt", str(wasm), "--fuzz-exec-before", *FEATURES], timeout=120).stdout
+    calls = []
+    for line in out.splitlines():
+        if m := re.match(r"\[fuzz-exec\] calling (.*)$", line):
+            calls.append({"name": m[1], "result": None, "trap": None, "logs": []})
+        elif calls and (m := re.match(r"\[fuzz-exec\] note result: .* => (.*)$", line)):
+            calls[-1]["result"] = m[1]
+        elif calls and (m := re.match(r"\[trap (.*)\]$", line)):
+            calls[-1]["trap"] = m[1]
+        elif calls and (m := re.match(r"\[LoggingExternalInterface logging (.*)\]$", line)):
+            calls[-1]["logs"].append(m[1].split())
+    return calls
+
+
+def script(calls, exports):
+    """The commands of the script that replays `calls` (modules "helper" and "module")."""
+    commands = [{"type": "module", "line": 1, "filename": "helper.wasm", "name": "$helper"},
+                {"type": "register", "line": 2, "name": "$helper", "as": "fuzzing-support"},
+                {"type": "module", "line": 3, "filename": "module.wasm", "name": "$m"}]
+    line, logged = 3, 0
+
+    def add(command):
+        nonlocal line
+        line += 1
+        command["line"] = line
+        commands.append(command)
+
+    def invoke(name, args=()):
+        return {"type": "invoke", "module": "$m", "field": name, "args": list(args)}
+
+    for call in calls:
+        signature = exports.get(call["name"])
+        if signature is None or (call["trap"] and trap_message(call["trap"]) is None):
+            if call["trap"]:
+                break  # Binaryen's call-depth limit: its state diverges from here
+            continue
+        if "hangLimitInitializer" in exports:
+            add({"type": "action", "action": invoke("hangLimitInitializer"), "expected": []})
+        params, results = signature.split(":")
+        args = [{"type": TYPES[p], "value": "null" if p in "re" else "0"} for p in params]
+        action = invoke(call["name"], args)
+        if call["trap"]:
+            add({"type": "assert_trap", "action": action, "text": trap_message(call["trap"]),
+                 "expected": []})
+        else:
+            text = call["result"]
+            printed = [] if text is None else (
+                [v.strip() for v in text.strip("()").split(",")] if text.startswith("(") else [text])
+            expected = [value(t, v) for t, v in zip(results, printed)]
+            if len(printed) == len(results) and None not in expected:
+                add({"type": "assert_return", "action": action, "expected": expected})
+            else:
+                add({"type": "action", "action": action, "expected": []})
+        logged = fold_logs(call["logs"], logged)
+        add({"type": "assert_return", "action": {"type": "get", "module": "$helper",
+                                                  "field": "hash"},
+             "expected": [{"type": "i64", "value": str(logged)}]})
+    return commands
+
+
+def check(seed, alkahest, bounds, work=WORK):
+    """Runs one seed; returns (status, detail): "ok", "FAIL" or "error"."""
+    d = work / str(seed)
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    rng = random.Random(seed)
+    (d / "input.dat").write_bytes(rng.randbytes(rng.randint(500, 30000)))
+    wasm = d / "module.wasm"
+    generated = run(["wasm-opt", "-ttf", str(d / "input.dat"), "-o", str(wasm), *FEATURES,
+                     "--denan", *OPTIMISATIONS[seed % len(OPTIMISATIONS)]])
+    if generated.returncode:
+        return "error", "wasm-opt: " + generated.stderr.strip()[-300:]
+    (d / "helper.wat").write_text(HELPER_WAT)
+    run(["wat2wasm", str(d / "helper.wat"), "-o", str(d / "helper.wasm")], check=True)
+    try:
+        exports = exports_of(alkahest, wasm, d)
+    except RuntimeError as error:
+        return "FAIL", f"rejected: {error}"
+    commands = script(binaryen_calls(wasm), exports)
+    (d / "module.json").write_text(json.dumps({"source_filename": f"seed{seed}.wast",
+                                               "commands": commands}, indent=0))
+    result = run([str(alkahest), "spec", str(d / "module.json"), "--bounds", bounds],
+                 timeout=120)
+    if result.returncode == 0:
+        shutil.rmtree(d, ignore_errors=True)
+        return "ok", ""
+    failures = [line for line in result.stdout.splitlines() if ": FAIL" in line]
+    return "FAIL", "\n".join(failures[:10]) or (result.stdout + result.stderr)[-800:]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alkahest", type=Path, default=ROOT / "alkahest" / "build" / "alkahest")
+    parser.add_argument("--bounds", choices=("checked", "guard"), default="guard")
+    parser.add_argument("first", type=int)
+    parser.add_argument("count", type=int, nargs="?", default=1)
+    args = parser.parse_args()
+    tally = {}
+    for seed in range(args.first, args.first + args.count):
+        status, detail = check(seed, args.alkahest, args.bounds)
+        tally[status] = tally.get(status, 0) + 1
+        if status != "ok":
+            print(f"seed {seed}: {status} ({WORK / str(seed)})\n{detail}\n", flush=True)
+    print(", ".join(f"{n} {s}" for s, n in sorted(tally.items())))
+    sys.exit(0 if set(tally) <= {"ok"} else 1)
+
+
+if __name__ == "__main__":
+    main()
