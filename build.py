@@ -7,6 +7,7 @@
     ./build.py inspect images/hello.azi  modules, grants, sizes, hashes, signature status
     ./build.py new NAME                  start appliances/NAME from a template
     ./build.py test                      the whole test suite
+    ./build.py bench                     benchmarks: native vs Alkahest vs node vs wasm2c
 
 Standard library only. Installs missing Debian packages with apt-get when run as root.
 """
@@ -51,10 +52,15 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
         if started or tools.VERBOSE:
             print(text, flush=True)
 
+    # The serial console reads our stdin (interactive appliances such as echo). At a terminal
+    # there is no time limit unless one is asked for; otherwise the default one.
+    if timeout is None:
+        timeout = None if sys.stdin is not None and sys.stdin.isatty() else qemu.DEFAULT_TIMEOUT
+    elif timeout <= 0:
+        timeout = None
     result = qemu.boot(kind, kernel=appliance.KERNEL, image=image, iso=iso, cmdline=cmdline,
-                       memory_mib=memory_mib, timeout=timeout or qemu.DEFAULT_TIMEOUT,
-                       cpu=cpu or qemu.DEFAULT_CPU,
-                       on_line=show, verbose=tools.VERBOSE)
+                       memory_mib=memory_mib, timeout=timeout, cpu=cpu or qemu.DEFAULT_CPU,
+                       on_line=show, verbose=tools.VERBOSE, stdin=None)
     parts = []
     if build_seconds is not None:
         parts.append(f"build {build_seconds:.2f} s")
@@ -109,6 +115,13 @@ def command_new(args):
     return 0
 
 
+def command_bench(args):
+    argv = [sys.executable, str(ROOT / "bench" / "run.py"), *args.bench_args]
+    if tools.VERBOSE:
+        print("+ " + " ".join(argv), file=sys.stderr)
+    return os.spawnv(os.P_WAIT, argv[0], argv)
+
+
 def command_test(args):
     tools.ensure_packages(["build", "boot", "test"])
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -135,7 +148,8 @@ def main(argv=None):
         p.add_argument(target)
         p.add_argument("--iso", action="store_true", help="boot the GRUB ISO instead of -kernel")
         p.add_argument("--uefi", action="store_true", help="with --iso: boot under OVMF (UEFI)")
-        p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+        p.add_argument("--timeout", type=float, default=None,
+                       help="seconds (default: 60, none when stdin is a terminal; 0: none)")
         p.add_argument("--append", default="", help="extra kernel command line")
         p.add_argument("--cpu", default=None, help="QEMU CPU model (default: max; qemu64 lacks "
                        "SSE4.1, POPCNT and LZCNT)")
@@ -149,11 +163,16 @@ def main(argv=None):
     p.add_argument("name")
     p.set_defaults(func=command_new, needs=[])
 
+    p = sub.add_parser("bench", help="run the benchmarks (extra arguments go to bench/run.py)")
+    p.set_defaults(func=command_bench, needs=["build", "boot", "test"])
+
     p = sub.add_parser("test", help="run the test suite (extra arguments go to pytest)")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=command_test, needs=[])
 
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("bench", "test"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.bench_args = args.pytest_args = extra
     tools.VERBOSE = args.verbose
     try:
         if args.needs:
