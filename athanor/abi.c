@@ -1,48 +1,129 @@
 /*
- * The kernel ABI: the functions a module may import from the `athanor` namespace
- * (docs/kernel-abi.md). Which exist, their ids and types come from manifest/capabilities.toml
- * through build/kernel_abi.h; build.py links only those a module's grants allow.
+ * The kernel ABI: the table of functions a module may import from the `athanor` namespace
+ * (docs/kernel-abi.md), the checks every one of them shares, and the small ones (exit, log,
+ * clock, yield, sleep, restart count, random, trace). Which functions exist, their ids and
+ * types come from manifest/capabilities.toml through build/kernel_abi.h; build.py links only
+ * those a module's grants allow, and the kernel checks each import's type once more at load.
  *
- * Each function is called from compiled code with the caller's vmctx first (docs/abi.md) and
- * checks every pointer and length against the caller's linear memory before using it.
+ * Each function is called from compiled code with the caller's vmctx first (docs/abi.md): it
+ * checks every pointer and length against the caller's linear memory and every handle against
+ * the caller's capability table before it changes anything, and returns a negative error
+ * (ATH_E_*) rather than trapping, except athanor.log, whose range check is a trap.
  */
 #include "loader.h"
 #include "kernel_abi.h"
 
-#define LOG_LINE_MAX 4096
+static uint64_t clock_origin;               /* cycles at the first call */
+static uint64_t ns_multiplier;              /* ns per cycle << 32 */
 
-static uint8_t *memory_base(void *vmctx)
+uint64_t ath_cycles_to_ns(uint64_t cycles)
 {
-    return (uint8_t *)(uintptr_t)*(uint64_t *)((uint8_t *)vmctx + ALK_VMCTX_MEMORY_BASE);
+    if (!ns_multiplier) {
+        uint64_t hz = ath_arch_cycles_per_second();
+        ath_assert(hz);
+        ns_multiplier = (uint64_t)(((unsigned __int128)1000000000u << 32) / hz);
+    }
+    return (uint64_t)(((unsigned __int128)cycles * ns_multiplier) >> 32);
 }
 
-static uint64_t memory_size(void *vmctx)
+uint64_t ath_clock_ns(void)
 {
-    return *(uint64_t *)((uint8_t *)vmctx + ALK_VMCTX_MEMORY_SIZE);
+    uint64_t now = ath_arch_cycles();
+    if (!clock_origin)
+        clock_origin = now;
+    return ath_cycles_to_ns(now - clock_origin);
 }
 
-/* athanor.exit(code: i32): ends the appliance. */
+struct ath_task *ath_caller(void *vmctx)
+{
+    struct ath_task *task = ath_task_current();
+    if (!task || !task->instantiated || task->instance.vmctx != vmctx)
+        ath_panic("kernel function called with vmctx %p, not the running module's", vmctx);
+    return task;
+}
+
+uint8_t *ath_user_memory(void *vmctx, uint64_t ptr, uint64_t length)
+{
+    uint8_t *base = (uint8_t *)(uintptr_t)*(uint64_t *)((uint8_t *)vmctx + ALK_VMCTX_MEMORY_BASE);
+    uint64_t size = *(uint64_t *)((uint8_t *)vmctx + ALK_VMCTX_MEMORY_SIZE);
+    if (ptr > size || length > size - ptr)
+        return NULL;
+    return base + ptr;
+}
+
+/* athanor.exit(code): ends the appliance. */
 void ath_abi_exit(void *vmctx, uint32_t code)
 {
-    (void)vmctx;
+    (void)ath_caller(vmctx);
     ath_exit((int)(code & 0xff));
 }
 
-/* athanor.log(ptr: i32, len: i32): one line on the console. A range outside the caller's
- * memory is an out-of-bounds access of the caller, and traps it. */
+/* athanor.log(ptr, len): one line on the console. A range outside the caller's memory is an
+ * out-of-bounds access by the caller, and traps it (the one kernel function that traps). */
 void ath_abi_log(void *vmctx, uint32_t ptr, uint32_t len)
 {
-    if ((uint64_t)ptr + len > memory_size(vmctx)) {
-        const alk_platform *p = &ath_wasm_platform;
-        p->trap(vmctx, ALK_TRAP_MEMORY_OUT_OF_BOUNDS);
-    }
-    const char *text = (const char *)memory_base(vmctx) + ptr;
-    if (len > LOG_LINE_MAX)
-        len = LOG_LINE_MAX;
+    (void)ath_caller(vmctx);
+    const char *text = (const char *)ath_user_memory(vmctx, ptr, len);
+    if (!text)
+        ath_wasm_platform.trap(vmctx, ALK_TRAP_MEMORY_OUT_OF_BOUNDS);
+    if (len > ATH_LOG_LINE_MAX)
+        len = ATH_LOG_LINE_MAX;
     while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         len--;
     ath_console_write(text, len);
     ath_console_write("\n", 1);
+}
+
+int64_t ath_abi_clock(void *vmctx)
+{
+    (void)ath_caller(vmctx);
+    return (int64_t)ath_clock_ns();
+}
+
+void ath_abi_yield(void *vmctx)
+{
+    (void)ath_caller(vmctx);
+    ath_sched_yield();
+}
+
+void ath_abi_sleep(void *vmctx, uint64_t ns)
+{
+    (void)ath_caller(vmctx);
+    if ((int64_t)ns <= 0) {
+        ath_sched_yield();
+        return;
+    }
+    uint64_t deadline = ath_clock_ns() + ns;
+    uint64_t state = ath_arch_irq_save();
+    while (ath_clock_ns() < deadline)
+        ath_sched_block(deadline);
+    ath_arch_irq_restore(state);
+}
+
+int32_t ath_abi_restart_count(void *vmctx)
+{
+    return (int32_t)ath_caller(vmctx)->restarts;
+}
+
+int64_t ath_abi_restart_ns(void *vmctx)
+{
+    return (int64_t)ath_caller(vmctx)->restart_ns;
+}
+
+int32_t ath_abi_random(void *vmctx, uint32_t out, uint32_t len)
+{
+    (void)ath_caller(vmctx);
+    uint8_t *buffer = ath_user_memory(vmctx, out, len);
+    if (!buffer)
+        return ATH_E_FAULT;
+    ath_random_fill(buffer, len);
+    return 0;
+}
+
+void ath_abi_trace(void *vmctx)
+{
+    (void)ath_caller(vmctx);
+    ath_trace_print(ATH_TRACE_PRINT);
 }
 
 static const struct ath_abi_function functions[ATH_ABI_IMPORT_LIMIT] = {

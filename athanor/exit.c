@@ -8,6 +8,8 @@
 static bool panicking;
 static bool failing;
 
+void (*ath_failure_hook)(enum ath_failure failure);
+
 bool ath_is_panicking(void)
 {
     return panicking;
@@ -39,6 +41,8 @@ void ath_fail(enum ath_failure failure)
         failure = ATH_FAIL_PANIC;
     if (!failing) {
         failing = true;
+        if (ath_failure_hook)
+            ath_failure_hook(failure);
         ath_kprintf("[athanor] failed: %s\n", ath_failure_name(failure));
     }
     ath_arch_exit(failure);

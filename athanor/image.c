@@ -13,9 +13,14 @@
 
 #define HEADER_SIZE 256
 #define SIGNATURE_OFFSET 192
+#define RESERVED_OFFSET 124
 #define MODULE_RECORD 128
 #define BLOB_RECORD 64
+#define RESOURCE_RECORD 32
+#define CHANNEL_RECORD 64
+#define SUPERVISOR_RECORD 64
 #define PAGE 4096
+#define FORMAT_VERSION 2
 
 static uint32_t u32(const uint8_t *p)
 {
@@ -73,6 +78,50 @@ void ath_image_module_at(const struct ath_image *image, uint32_t index, struct a
     m->args_count = u32(r + 84);
     m->env_offset = u32(r + 88);
     m->env_count = u32(r + 92);
+    m->supervisor = u32(r + 96);
+    m->resource_first = u32(r + 100);
+    m->resource_count = u32(r + 104);
+    m->stack_size = u32(r + 108);
+}
+
+void ath_image_resource_at(const struct ath_image *image, uint32_t index,
+                           struct ath_image_resource *out)
+{
+    const uint8_t *r = image->resources + (size_t)index * RESOURCE_RECORD;
+    out->kind = u32(r);
+    out->flags = u32(r + 4);
+    out->first = u64(r + 8);
+    out->last = u64(r + 16);
+}
+
+void ath_image_channel_at(const struct ath_image *image, uint32_t index,
+                          struct ath_image_channel *out)
+{
+    const uint8_t *r = image->channels + (size_t)index * CHANNEL_RECORD;
+    copy_name(out->name, r, ATH_IMAGE_NAME_MAX);
+    out->sender = u32(r + 32);
+    out->receiver = u32(r + 36);
+    out->depth = u32(r + 40);
+    out->message_size = u32(r + 44);
+}
+
+void ath_image_supervisor_at(const struct ath_image *image, uint32_t index,
+                             struct ath_image_supervisor *out)
+{
+    const uint8_t *r = image->supervisors + (size_t)index * SUPERVISOR_RECORD;
+    copy_name(out->name, r, ATH_IMAGE_NAME_MAX);
+    out->parent = u32(r + 32);
+    out->strategy = u32(r + 36);
+    out->max_restarts = u32(r + 40);
+    out->on_exhausted = u32(r + 44);
+    out->window_ns = u64(r + 48);
+    out->first_child = u32(r + 56);
+    out->child_count = u32(r + 60);
+}
+
+uint32_t ath_image_child(const struct ath_image *image, uint32_t index)
+{
+    return u32(image->children + 4 * (size_t)index);
 }
 
 uint32_t ath_image_import_id(const struct ath_image *image, uint32_t index)
@@ -103,12 +152,15 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
         return fail("image shorter than its header");
     if (memcmp(b, "AZOTHIMG", 8))
         return fail("not an Azoth image (bad magic)");
-    if (u32(b + 8) != 1 || u32(b + 12) != HEADER_SIZE)
+    if (u32(b + 8) != FORMAT_VERSION || u32(b + 12) != HEADER_SIZE)
         return fail("unsupported image format version");
     uint64_t image_size = u64(b + 16);
     uint32_t module_count = u32(b + 28), blob_count = u32(b + 32);
     uint32_t tables_offset = u32(b + 36), tables_size = u32(b + 40), payload = u32(b + 44);
     uint32_t strings_offset = u32(b + 100);
+    uint32_t import_count = u32(b + 104), resource_count = u32(b + 108);
+    uint32_t channel_count = u32(b + 112), supervisor_count = u32(b + 116);
+    uint32_t children_count = u32(b + 120);
     if (image_size != size) {
         ath_snprintf(what, sizeof what, "image size %lu in the header, %lu loaded",
                      (unsigned long)image_size, (unsigned long)size);
@@ -117,10 +169,15 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
     if (tables_offset != HEADER_SIZE || (uint64_t)tables_offset + tables_size > payload ||
         payload > size || payload % PAGE)
         return fail("header: tables or payload out of bounds");
-    uint64_t fixed = (uint64_t)module_count * MODULE_RECORD + (uint64_t)blob_count * BLOB_RECORD;
+    /* modules | blobs | import map | pad to 8 | resources | channels | supervisors | children */
+    uint64_t maps = (uint64_t)module_count * MODULE_RECORD + (uint64_t)blob_count * BLOB_RECORD;
+    uint64_t after_imports = ATH_ALIGN_UP(maps + 4ull * import_count, 8);
+    uint64_t fixed = after_imports + (uint64_t)resource_count * RESOURCE_RECORD +
+                     (uint64_t)channel_count * CHANNEL_RECORD +
+                     (uint64_t)supervisor_count * SUPERVISOR_RECORD + 4ull * children_count;
     if (fixed > tables_size || strings_offset > tables_size || strings_offset < fixed)
         return fail("header: tables too small for their records");
-    if (!all_zero(b + 104, SIGNATURE_OFFSET - 104))
+    if (!all_zero(b + RESERVED_OFFSET, SIGNATURE_OFFSET - RESERVED_OFFSET))
         return fail("header: reserved bytes are not zero");
 
     /* 2. The signature over header and tables. */
@@ -139,7 +196,15 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
     out->modules = b + tables_offset;
     out->blobs = out->modules + (size_t)module_count * MODULE_RECORD;
     out->import_map = out->blobs + (size_t)blob_count * BLOB_RECORD;
-    out->import_map_count = (uint32_t)((strings_offset - fixed) / 4);
+    out->import_map_count = import_count;
+    out->resources = out->modules + after_imports;
+    out->resource_count = resource_count;
+    out->channels = out->resources + (size_t)resource_count * RESOURCE_RECORD;
+    out->channel_count = channel_count;
+    out->supervisors = out->channels + (size_t)channel_count * CHANNEL_RECORD;
+    out->supervisor_count = supervisor_count;
+    out->children = out->supervisors + (size_t)supervisor_count * SUPERVISOR_RECORD;
+    out->children_count = children_count;
     out->strings = b + tables_offset + strings_offset;
     out->strings_size = tables_size - strings_offset;
 
@@ -176,7 +241,9 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
     if (!all_zero(b + position, size - position))
         return fail("non-zero unsigned bytes after the last blob");
 
-    /* 4. Records point inside the image and its tables. */
+    /* 4. Records point inside the image and its tables; every index names something. */
+    if (supervisor_count == 0)
+        return fail("no supervisor (the root is supervisor 0)");
     for (uint32_t i = 0; i < module_count; i++) {
         struct ath_image_module m;
         ath_image_module_at(out, i, &m);
@@ -184,11 +251,40 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
             m.object_offset > size - m.object_size ||
             (uint64_t)m.first_blob + m.blob_count > blob_count ||
             (uint64_t)m.import_first + m.import_count > out->import_map_count ||
+            (uint64_t)m.resource_first + m.resource_count > resource_count ||
             m.args_offset > out->strings_size || m.env_offset > out->strings_size ||
-            m.kind > ATH_MODULE_APP || m.max_memory > (4ull << 30)) {
+            m.kind > ATH_MODULE_APP || m.restart > ATH_RESTART_ALWAYS ||
+            m.max_memory > (4ull << 30) || m.supervisor >= supervisor_count ||
+            m.stack_size % PAGE || m.stack_size < (64u << 10) || m.stack_size > (16u << 20)) {
             ath_snprintf(what, sizeof what, "module %s: record out of bounds", m.name);
             return fail(what);
         }
+    }
+    for (uint32_t i = 0; i < channel_count; i++) {
+        struct ath_image_channel c;
+        ath_image_channel_at(out, i, &c);
+        if (c.sender >= module_count || c.receiver >= module_count || c.depth == 0 ||
+            c.depth > 1024 || c.message_size == 0 || c.message_size > 65536) {
+            ath_snprintf(what, sizeof what, "channel %s: record out of bounds", c.name);
+            return fail(what);
+        }
+    }
+    for (uint32_t i = 0; i < supervisor_count; i++) {
+        struct ath_image_supervisor s;
+        ath_image_supervisor_at(out, i, &s);
+        bool root_ok = i == 0 ? s.parent == ATH_IMAGE_NO_PARENT : s.parent < supervisor_count;
+        if (!root_ok || s.parent == i || s.strategy > ATH_REST_FOR_ONE ||
+            s.on_exhausted > ATH_EXHAUSTED_FAIL || s.window_ns == 0 ||
+            (uint64_t)s.first_child + s.child_count > children_count) {
+            ath_snprintf(what, sizeof what, "supervisor %s: record out of bounds", s.name);
+            return fail(what);
+        }
+    }
+    for (uint32_t i = 0; i < children_count; i++) {
+        uint32_t c = ath_image_child(out, i);
+        uint32_t index = c & ~ATH_IMAGE_CHILD_SUPERVISOR;
+        if (index >= ((c & ATH_IMAGE_CHILD_SUPERVISOR) ? supervisor_count : module_count))
+            return fail("supervision tree: a child that does not exist");
     }
     return true;
 }

@@ -41,10 +41,47 @@ ATH_NORETURN void ath_arch_halt(void);
  * failure returns false with *error set to a static message. */
 bool ath_arch_boot_info(uint32_t magic, uintptr_t info_addr, struct ath_boot_info *info,
                         const char **error);
-/* Runs fn(arg) with the stack pointer at top and stores its result (arch/<arch>/stack.S). */
-void ath_arch_call_on_stack(uintptr_t top, uint32_t (*fn)(void *), void *arg, uint32_t *result);
 /* The kernel stacks (boot stack, exception stacks). */
 const struct ath_kstack *ath_arch_kstacks(unsigned *count);
+
+/* Interrupts (arch/<arch>/interrupt.c). Kernel C code runs with interrupts on while a task
+ * runs and off in the scheduler; module code always runs with them on (docs/runtime.md).
+ * interrupts_init sets up the interrupt controllers and the tick timer (tick_hz), calibrates
+ * the cycle counter and returns with interrupts still off. The arch calls back
+ * ath_sched_tick() for every tick and ath_device_interrupt() for every device line, after
+ * masking that line and acknowledging the controller, with interrupts off. */
+void ath_arch_interrupts_init(unsigned tick_hz);
+void ath_arch_irq_mask(unsigned line);
+void ath_arch_irq_unmask(unsigned line);
+uint64_t ath_arch_irq_save(void);           /* interrupts off; returns the previous state */
+void ath_arch_irq_restore(uint64_t state);
+void ath_arch_irq_enable(void);
+/* Halts until an interrupt has been taken; call with interrupts off, returns with them off. */
+void ath_arch_idle(void);
+
+/* Time: a cycle counter that never goes back, and its calibrated rate. */
+uint64_t ath_arch_cycles(void);
+uint64_t ath_arch_cycles_per_second(void);
+
+/* Context switch (arch/<arch>/switch.S). Saves the callee-saved registers on the current stack,
+ * stores the stack pointer in *save, loads next and returns into what it saved. Only general
+ * registers: a switch happens at a call boundary, where compiled code keeps no value in vector
+ * registers (docs/abi.md); a preempted task's vector state is on its stack, saved by the
+ * interrupt entry. stack_init prepares a fresh stack whose first switch runs entry(arg). */
+void ath_arch_switch(uint64_t *save, uint64_t next);
+uint64_t ath_arch_stack_init(uintptr_t top, void (*entry)(void *), void *arg);
+
+/* Adds v to *p and returns the old value in one instruction: atomic with respect to interrupts
+ * on this CPU (not to other CPUs; there are none), and much cheaper than a locked one under
+ * emulation. */
+uint64_t ath_arch_fetch_add_local(uint64_t *p, uint64_t v);
+
+/* Port I/O (width 1, 2 or 4 bytes) and the CPU's random number instruction. */
+uint32_t ath_arch_port_in(uint16_t port, unsigned width);
+void ath_arch_port_out(uint16_t port, unsigned width, uint32_t value);
+/* Which instruction ath_arch_random64 uses ("RDRAND", "RDSEED"), or NULL if the CPU has none. */
+const char *ath_arch_random_source(void);
+bool ath_arch_random64(uint64_t *out);
 
 /* Page tables. Callers (vm.c) have validated alignment and flags.
  * paging_begin starts an empty set of tables that the calls below edit
@@ -58,11 +95,17 @@ int ath_arch_protect(uintptr_t virt, size_t size, unsigned flags);
 /* The mapping of virt: its physical address, ATH_VM_* flags and page size. */
 bool ath_arch_translate(uintptr_t virt, uint64_t *phys, unsigned *flags, size_t *page_size);
 
+/* Called by the arch with interrupts off (task.c, device.c). */
+void ath_sched_tick(struct ath_trap_frame *frame);
+void ath_device_interrupt(unsigned line, struct ath_trap_frame *frame);
+
 /* ---- cmdline.c --------------------------------------------------------- */
 void ath_cmdline_parse(const char *cmdline);
 
 /* ---- exit.c ------------------------------------------------------------ */
 bool ath_is_panicking(void);
+/* Called once by ath_fail before a panic or appliance failure ends the run (trace.c sets it). */
+extern void (*ath_failure_hook)(enum ath_failure failure);
 
 /* ---- palloc.c ---------------------------------------------------------- */
 /* Builds the allocator from the boot info; fails the boot if impossible. */

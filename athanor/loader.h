@@ -1,7 +1,10 @@
 /*
- * The appliance loader: verify the signed image (image.c), instantiate its modules with the
- * Alkahest runtime core (wasm.c), link the kernel ABI (abi.c), run them (appliance.c). A small
- * heap (heap.c) serves the runtime's allocations.
+ * The appliance runtime: verify the signed image (image.c), load its modules (module.c) with
+ * the Alkahest runtime core (wasm.c is its platform), run each as a task (task.c) with its own
+ * capability table (cap.c), channels (channel.c), devices (device.c), supervision (supervisor.c)
+ * and a trace of events (trace.c); the kernel functions modules import live in abi.c and the
+ * files of their subsystem. Prototypes grouped by file, as xv6's defs.h. docs/runtime.md
+ * describes the model; docs/kernel-abi.md the functions.
  */
 #ifndef ATH_LOADER_H
 #define ATH_LOADER_H
@@ -15,6 +18,8 @@ void ath_free(void *ptr);              /* NULL is fine */
 
 /* ---- image.c: the appliance image (docs/image-format.md) -------------------------------------- */
 #define ATH_IMAGE_NAME_MAX 32
+#define ATH_IMAGE_NO_PARENT 0xffffffffu
+#define ATH_IMAGE_CHILD_SUPERVISOR 0x80000000u     /* a children entry naming a supervisor */
 
 struct ath_image {
     const uint8_t *bytes;
@@ -28,11 +33,20 @@ struct ath_image {
     const uint8_t *blobs;              /* blob records, 64 bytes each */
     const uint8_t *import_map;         /* u32 kernel import id per function import */
     uint32_t import_map_count;
+    const uint8_t *resources;          /* 32 bytes each */
+    uint32_t resource_count;
+    const uint8_t *channels;           /* 64 bytes each */
+    uint32_t channel_count;
+    const uint8_t *supervisors;        /* 64 bytes each */
+    uint32_t supervisor_count;
+    const uint8_t *children;           /* u32 each */
+    uint32_t children_count;
     const uint8_t *strings;
     uint32_t strings_size;
 };
 
 enum ath_module_kind { ATH_MODULE_DRIVER = 0, ATH_MODULE_APP = 1 };
+enum ath_restart_policy { ATH_RESTART_NEVER = 0, ATH_RESTART_ON_FAILURE = 1, ATH_RESTART_ALWAYS = 2 };
 
 struct ath_image_module {
     char name[ATH_IMAGE_NAME_MAX + 1];
@@ -42,16 +56,49 @@ struct ath_image_module {
     uint64_t object_offset, object_size;
     uint32_t import_first, import_count;
     uint32_t args_offset, args_count, env_offset, env_count;
+    uint32_t supervisor, resource_first, resource_count, stack_size;
 };
 
-/* Verifies everything (header, signature, every blob's hash, zero padding, table bounds)
- * before anything is used. On failure prints "[athanor] verify: ..." and returns false. */
+/* A run-time resource a grant gives (a port range, an IRQ line, an MMIO window, a channel end). */
+struct ath_image_resource {
+    uint32_t kind;                     /* ATH_RESOURCE_* (kernel_abi.h) */
+    uint32_t flags;                    /* channels: ATH_CHANNEL_SEND | ATH_CHANNEL_RECEIVE */
+    uint64_t first, last;              /* inclusive; a channel's index twice */
+};
+
+struct ath_image_channel {
+    char name[ATH_IMAGE_NAME_MAX + 1];
+    uint32_t sender, receiver;         /* module indices */
+    uint32_t depth, message_size;
+};
+
+enum ath_strategy { ATH_ONE_FOR_ONE = 0, ATH_ONE_FOR_ALL = 1, ATH_REST_FOR_ONE = 2 };
+enum ath_on_exhausted { ATH_EXHAUSTED_ESCALATE = 0, ATH_EXHAUSTED_FAIL = 1 };
+
+struct ath_image_supervisor {
+    char name[ATH_IMAGE_NAME_MAX + 1];
+    uint32_t parent;                   /* ATH_IMAGE_NO_PARENT: the root */
+    uint32_t strategy, max_restarts, on_exhausted;
+    uint64_t window_ns;
+    uint32_t first_child, child_count; /* entries of the children table */
+};
+
+/* Verifies everything (header, signature, every blob's hash, zero padding, table bounds and
+ * every index in the tables) before anything is used. On failure prints "[athanor] verify: ..."
+ * and returns false. */
 bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out);
 void ath_image_module_at(const struct ath_image *image, uint32_t index,
                          struct ath_image_module *out);
 uint32_t ath_image_import_id(const struct ath_image *image, uint32_t index);
+void ath_image_resource_at(const struct ath_image *image, uint32_t index,
+                           struct ath_image_resource *out);
+void ath_image_channel_at(const struct ath_image *image, uint32_t index,
+                          struct ath_image_channel *out);
+void ath_image_supervisor_at(const struct ath_image *image, uint32_t index,
+                             struct ath_image_supervisor *out);
+uint32_t ath_image_child(const struct ath_image *image, uint32_t index);
 
-/* ---- abi.c: the kernel functions modules import ----------------------------------------------- */
+/* ---- abi.c: the kernel functions modules import, and their checks ------------------------------ */
 struct ath_abi_function {
     const char *module, *field;
     const void *code;
@@ -59,16 +106,185 @@ struct ath_abi_function {
 };
 /* The kernel function with that id, or NULL (docs/kernel-abi.md, manifest/capabilities.toml). */
 const struct ath_abi_function *ath_abi_function(uint32_t id);
+/* The task calling a kernel function with vmctx (the running one; anything else panics). */
+struct ath_task *ath_caller(void *vmctx);
+/* [ptr, ptr + length) of the caller's linear memory, or NULL when it is not all inside it. */
+uint8_t *ath_user_memory(void *vmctx, uint64_t ptr, uint64_t length);
+/* Nanoseconds since boot. */
+uint64_t ath_clock_ns(void);
+uint64_t ath_cycles_to_ns(uint64_t cycles);
 
 /* ---- wasm.c: the runtime core's platform in the kernel ------------------------------------------ */
 extern const alk_platform ath_wasm_platform;
-/* Runs fn(arg) on a fresh stack of `size` bytes (plus a guard page below), returning its
- * result; the stack is released afterwards. */
-uint32_t ath_run_on_stack(size_t size, uint32_t (*fn)(void *arg), void *arg, uint64_t *limit_out);
-/* Calls an instance's function; returns 0 or the trap code. */
-uint32_t ath_wasm_invoke(alk_instance *instance, uint32_t function, const uint64_t *args,
-                         uint64_t *results);
+/* Calls a task's function through the entry trampoline; returns 0 or the trap code. */
+uint32_t ath_wasm_invoke(struct ath_task *task, uint32_t function);
 void ath_wasm_install_fault_hook(void);
 const char *ath_trap_name(uint32_t code);
+
+/* ---- cap.c: the per-module capability table ----------------------------------------------------- */
+enum ath_handle_kind {
+    ATH_HANDLE_FREE = 0, ATH_HANDLE_CHANNEL, ATH_HANDLE_PORT, ATH_HANDLE_IRQ, ATH_HANDLE_MMIO,
+};
+#define ATH_CHANNEL_SEND    1u
+#define ATH_CHANNEL_RECEIVE 2u
+
+/*
+ * One slot of a module's capability table. A handle is (generation << 8) | slot, always > 0:
+ *
+ *   31  30 ............. 8  7 ...... 0
+ *    0     generation         slot
+ *
+ * A slot's generation grows each time its handle is closed and when the module restarts, so a
+ * handle from before is stale; a generation the slot never issued is a forgery.
+ */
+struct ath_handle {
+    uint8_t kind;                      /* enum ath_handle_kind */
+    uint8_t flags;                     /* channels: ATH_CHANNEL_SEND / ATH_CHANNEL_RECEIVE */
+    uint32_t generation;               /* of the live handle, or of the next one issued here */
+    uint64_t first, last;              /* ports, MMIO window, channel index, IRQ line */
+};
+
+/* A new handle, or ATH_E_FULL. */
+int32_t ath_handle_new(struct ath_task *task, uint8_t kind, uint8_t flags, uint64_t first,
+                       uint64_t last);
+/* The slot of a live handle of that kind: 0 and *out, or ATH_E_BADHANDLE / _STALE / _TYPE. */
+int32_t ath_handle_get(struct ath_task *task, int32_t handle, uint8_t kind,
+                       struct ath_handle **out);
+/* Closes every handle (a restart); their generations move on. */
+void ath_handles_reset(struct ath_task *task);
+/* The resource of the task's image record of that kind covering [first, last], or false. */
+bool ath_resource_find(const struct ath_task *task, uint32_t kind, uint64_t first, uint64_t last,
+                       struct ath_image_resource *out);
+
+/* ---- task.c: tasks and the scheduler ----------------------------------------------------------- */
+enum ath_task_state {
+    ATH_TASK_NEW = 0,                  /* not started yet */
+    ATH_TASK_READY, ATH_TASK_RUNNING,
+    ATH_TASK_BLOCKED,                  /* waiting for a channel, an IRQ, a deadline */
+    ATH_TASK_DONE,                     /* returned, not restarted */
+};
+
+/* Restart profile steps (supervisor.c; athanor.profile=restart prints them). */
+enum ath_restart_step {
+    ATH_STEP_TRAP, ATH_STEP_UNWOUND, ATH_STEP_DECIDED, ATH_STEP_FREED, ATH_STEP_INSTANTIATED,
+    ATH_STEP_READY, ATH_STEP_COUNT,
+};
+
+/* Everything about one module of the appliance: it runs as one task. Fields are grouped by the
+ * file that owns them; no other file writes them. */
+struct ath_task {
+    /* task.c */
+    uint64_t sp;                       /* saved stack pointer while switched out */
+    enum ath_task_state state;
+    uint32_t index;                    /* the module's index in the image */
+    uint64_t deadline;                 /* blocked: wake at this ath_clock_ns (0: no deadline) */
+    uint64_t wait_send, wait_receive;  /* blocked: the channels (bits) it waits on */
+    uint32_t wait_irqs;                /* blocked: the IRQ lines (bits) it waits on */
+    uint64_t slice_start;              /* tick at which it last got the CPU */
+    uintptr_t stack_reservation, stack_bottom, stack_top;
+
+    /* module.c */
+    const struct ath_image *image;
+    struct ath_image_module record;
+    alk_object object;
+    alk_extern *imports;
+    alk_instance instance;
+    bool instantiated;
+    alk_entry_frame entry;             /* where a trap unwinds to */
+    uint32_t trap_code;                /* 0: returned normally */
+    uint64_t steps[ATH_STEP_COUNT];    /* cycles at each step of its last end and restart */
+
+    /* cap.c */
+    struct ath_handle handles[ATH_HANDLES_MAX];
+
+    /* supervisor.c */
+    uint32_t restarts;
+    uint64_t restart_ns;               /* the last restart, end to running again */
+};
+
+void ath_task_init(struct ath_task *task, uint32_t index, size_t stack_size);
+/* Gives the task a fresh context on its own stack that runs entry(task) when it is switched to. */
+void ath_task_start(struct ath_task *task, void (*entry)(void *));
+struct ath_task *ath_task_current(void);              /* NULL in the scheduler */
+struct ath_task *ath_task_at(uint32_t index);
+uint32_t ath_task_count(void);
+void ath_task_set_count(uint32_t count);
+/* Runs tasks until the appliance ends; never returns. */
+ATH_NORETURN void ath_sched_run(void);
+void ath_sched_yield(void);
+/* Blocks the running task until ath_task_wake or the deadline (ns, 0: none). Callers loop on
+ * their condition (wakeups may be spurious), and keep interrupts off from testing it to here
+ * when an interrupt handler may change it (IRQ counts, deadlines). */
+void ath_sched_block(uint64_t deadline);
+/* Makes a blocked task ready (any context, interrupts on or off). */
+void ath_task_wake(struct ath_task *task);
+/* The running task is done for good (it returned and is not restarted). */
+ATH_NORETURN void ath_task_exit(void);
+/* Forgets whatever a task that is not running was doing (it will not run until started). */
+void ath_task_stop(struct ath_task *task);
+uint64_t ath_sched_ticks(void);
+/* Interrupts off, from an interrupt handler that woke a task: switch to it now if the
+ * interrupted code is module code. */
+void ath_sched_interrupted(struct ath_trap_frame *frame);
+
+/* ---- module.c: a module's life ----------------------------------------------------------------- */
+/* Loads module `index` of the image into `task` (code mapped read+execute, imports linked) and
+ * instantiates it; fails the appliance with the reason if it cannot. */
+void ath_module_load(struct ath_task *task, const struct ath_image *image, uint32_t index);
+/* A fresh instance (memory from its data segments, globals, tables) in place of the old one.
+ * Returns NULL or why it could not. */
+const char *ath_module_reinstantiate(struct ath_task *task);
+/* The task body: runs the module's start function and `_start`, then asks its supervisor. */
+void ath_module_main(void *task);
+/* Prints "[athanor] module NAME: trapped: KIND" (at FUNCTION+OFFSET when known). */
+void ath_module_report_trap(const struct ath_task *task);
+
+/* ---- channel.c -------------------------------------------------------------------------------- */
+void ath_channels_init(const struct ath_image *image);
+/* For cap.c's wait: is the channel end behind this handle ready? */
+bool ath_channel_ready(const struct ath_handle *handle);
+/* A task that restarts no longer waits on anything. */
+uint32_t ath_channel_count(void);
+const char *ath_channel_name(uint32_t index);
+
+/* ---- device.c: ports, IRQ lines, MMIO windows --------------------------------------------------- */
+/* Checks every device resource of every module (ranges the kernel keeps, RAM under an MMIO
+ * window); fails the boot with the reason. */
+void ath_devices_check(const struct ath_image *image, const struct ath_boot_info *info);
+bool ath_irq_ready(const struct ath_handle *handle);
+/* The line of an IRQ handle is waited on from now: unmask it. */
+void ath_irq_arm(const struct ath_handle *handle);
+/* The task closes (or loses, on restart) an IRQ handle. */
+void ath_irq_release(struct ath_task *task, uint64_t line);
+
+/* ---- supervisor.c ------------------------------------------------------------------------------ */
+void ath_supervisors_init(const struct ath_image *image);
+/* The running task's module ended (trap_code 0: it returned). Decides what happens next, in its
+ * own context: returns when the task must run again (it was re-instantiated); otherwise the
+ * task is done or the appliance ends. */
+void ath_supervise(struct ath_task *task);
+
+/* ---- trace.c: the kernel's event ring ---------------------------------------------------------- */
+enum ath_trace_event {
+    ATH_TRACE_START = 1,               /* a = restart count */
+    ATH_TRACE_TRAP,                    /* a = trap code, b = pc */
+    ATH_TRACE_RESTART,                 /* a = ns it took */
+    ATH_TRACE_EXIT,                    /* the module returned */
+    ATH_TRACE_SEND,                    /* a = channel, b = messages */
+    ATH_TRACE_RECEIVE,                 /* a = channel, b = messages */
+    ATH_TRACE_IRQ,                     /* a = line */
+    ATH_TRACE_SWITCH,                  /* task = to, a = from (ATH_TRACE_IDLE: the scheduler) */
+    ATH_TRACE_ESCALATE,                /* task = supervisor index, a = restarts in the window */
+};
+#define ATH_TRACE_IDLE 0xffffffffu
+/* Records an event; safe in interrupt handlers (a slot is claimed with one atomic add). */
+void ath_trace(enum ath_trace_event event, uint32_t task, uint64_t a, uint64_t b);
+/* Prints the last `count` events, oldest first. */
+void ath_trace_print(unsigned count);
+void ath_trace_init(void);
+
+/* ---- random.c ---------------------------------------------------------------------------------- */
+void ath_random_init(void);
+void ath_random_fill(uint8_t *out, size_t length);
 
 #endif

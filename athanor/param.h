@@ -41,6 +41,21 @@
 #define ATH_VM_WINDOW_END        (1ull << 47)
 #define ATH_VM_RESERVATION_ALIGN ATH_LARGE_PAGE_SIZE
 #define ATH_VM_RESERVATION_GAP   ATH_LARGE_PAGE_SIZE
-#define ATH_VM_RESERVATIONS_MAX  128
+#define ATH_VM_RESERVATIONS_MAX  256
+
+/* The appliance runtime (docs/runtime.md). */
+#define ATH_TASKS_MAX            64      /* modules of an appliance */
+#define ATH_CHANNELS_MAX         64
+#define ATH_SUPERVISORS_MAX      32
+#define ATH_HANDLES_MAX          32      /* per module; a handle's slot is 8 bits */
+#define ATH_IMPORTS_MAX          256     /* per module */
+#define ATH_TICK_HZ              1000    /* the scheduler's tick */
+#define ATH_SLICE_TICKS          10      /* a task runs at most this long before another */
+#define ATH_TRACE_EVENTS         256     /* power of two */
+#define ATH_TRACE_PRINT          32      /* events printed on a panic or on request */
+#define ATH_WAIT_HANDLES_MAX     16      /* handles of one athanor.wait */
+#define ATH_BATCH_MAX            256     /* messages of one batched send or receive */
+#define ATH_RESTART_HISTORY_MAX  10000   /* a supervisor's max_restarts */
+#define ATH_LOG_LINE_MAX         4096
 
 #endif

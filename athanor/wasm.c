@@ -1,15 +1,13 @@
 /*
  * The Alkahest runtime core's platform inside the kernel: linear memories are virtual
  * reservations (ath_vm_reserve) backed page by page as they grow, signatures get canonical ids,
- * traps unwind to the entry frame of the running call, and in guard mode a page fault taken by
- * module code inside a memory reservation becomes that module's out-of-bounds trap.
+ * a trap unwinds to the entry frame of the running task only, and in guard mode a page fault
+ * taken by a module's code inside its own memory reservation becomes that module's
+ * out-of-bounds trap (a divide error in its code, its divide trap).
  */
 #include "loader.h"
 
 #define TYPE_IDS_MAX 512
-#define GUARD_MEMORIES_MAX 64
-
-static alk_entry_frame *current_frame;
 
 /* ---- Allocation and memories -------------------------------------------------------------- */
 static void *platform_alloc(void *user, size_t size)
@@ -24,8 +22,6 @@ static void platform_free(void *user, void *ptr)
     ath_free(ptr);
 }
 
-static struct { uintptr_t base, end; } guard_memories[GUARD_MEMORIES_MAX];
-
 static int memory_map(void *user, alk_memory *m, uint64_t reserve, uint64_t size)
 {
     (void)user;
@@ -39,15 +35,6 @@ static int memory_map(void *user, alk_memory *m, uint64_t reserve, uint64_t size
         return -1;
     }
     m->base = (uint8_t *)base;
-    if (m->guard) {
-        for (unsigned i = 0; i < GUARD_MEMORIES_MAX; i++) {
-            if (!guard_memories[i].base) {
-                guard_memories[i].base = base;
-                guard_memories[i].end = base + reserve;
-                break;
-            }
-        }
-    }
     return 0;
 }
 
@@ -63,9 +50,6 @@ static int memory_grow(void *user, alk_memory *m, uint64_t new_size)
 static void memory_unmap(void *user, alk_memory *m)
 {
     (void)user;
-    for (unsigned i = 0; i < GUARD_MEMORIES_MAX; i++)
-        if (guard_memories[i].base == (uintptr_t)m->base)
-            guard_memories[i].base = guard_memories[i].end = 0;
     ath_vm_release((uintptr_t)m->base);
 }
 
@@ -88,12 +72,17 @@ static uint32_t type_id(void *user, const char *text, uint32_t length)
 }
 
 /* ---- Traps ------------------------------------------------------------------------------------- */
+/* vmctx->trap_handler: records where and unwinds the running task to its entry frame. */
 static ATH_NORETURN void trap(void *vmctx, uint32_t code)
 {
-    (void)vmctx;
-    if (!current_frame)
-        ath_panic("trap %u with no module call in progress", code);
-    alk_unwind(current_frame, code);
+    uint64_t now = ath_arch_cycles();
+    struct ath_task *task = ath_task_current();
+    if (!task || !task->instantiated || task->instance.vmctx != vmctx)
+        ath_panic("trap %u (%s) outside the running module", code, ath_trap_name(code));
+    task->steps[ATH_STEP_TRAP] = now;
+    task->trap_code = code;
+    ath_trace(ATH_TRACE_TRAP, task->index, code, (uint64_t)(uintptr_t)__builtin_return_address(0));
+    alk_unwind(&task->entry, code);
 }
 
 const alk_platform ath_wasm_platform = {
@@ -111,57 +100,48 @@ const char *ath_trap_name(uint32_t code)
     }
 }
 
-static bool in_guard_memory(uintptr_t address)
+/* A fault by the running module's code that the module's own semantics explain: a page fault
+ * inside its memory reservation (guard mode) or a divide error. Resume in the trap handler as
+ * if the faulting instruction had called it, with the module's vmctx (r15, docs/abi.md). */
+static bool module_fault(struct ath_trap_frame *frame)
 {
-    for (unsigned i = 0; i < GUARD_MEMORIES_MAX; i++)
-        if (address >= guard_memories[i].base && address < guard_memories[i].end)
-            return true;
-    return false;
-}
-
-/* A page fault by module code inside a guard reservation: resume in the trap handler as if
- * the faulting instruction had called it, with the module's vmctx (r15, docs/abi.md). */
-static bool guard_fault(struct ath_trap_frame *frame)
-{
-    if (ath_trap_kind(frame) != ATH_TRAP_PAGE_FAULT || !current_frame)
+    struct ath_task *task = ath_task_current();
+    if (!task || !task->instantiated)
         return false;
-    if (!in_guard_memory(ath_trap_fault_address(frame)) || !ath_code_region_find(frame->rip))
+    const struct ath_code_region *region = ath_code_region_find(ath_trap_pc(frame));
+    const uint8_t *code = task->instance.code;
+    if (!region || region->start != (uintptr_t)code || frame->r15 != (uintptr_t)task->instance.vmctx)
         return false;
+    uint32_t trap_code;
+    enum ath_trap_kind kind = ath_trap_kind(frame);
+    if (kind == ATH_TRAP_PAGE_FAULT) {
+        const alk_memory *m = task->instance.memory;
+        uintptr_t address = ath_trap_fault_address(frame);
+        if (!m || !m->guard || address < (uintptr_t)m->base ||
+            address - (uintptr_t)m->base >= m->reserved)
+            return false;
+        trap_code = ALK_TRAP_MEMORY_OUT_OF_BOUNDS;
+    } else if (kind == ATH_TRAP_DIVIDE) {
+        trap_code = ALK_TRAP_DIVIDE_BY_ZERO;
+    } else {
+        return false;
+    }
     frame->rsp -= 8;
     *(uint64_t *)(uintptr_t)frame->rsp = frame->rip;
     frame->rdi = frame->r15;
-    frame->rsi = ALK_TRAP_MEMORY_OUT_OF_BOUNDS;
+    frame->rsi = trap_code;
     frame->rip = (uint64_t)(uintptr_t)trap;
     return true;
 }
 
 void ath_wasm_install_fault_hook(void)
 {
-    ath_fault_hook = guard_fault;
+    ath_fault_hook = module_fault;
 }
 
 /* ---- Calls ------------------------------------------------------------------------------------- */
-uint32_t ath_wasm_invoke(alk_instance *instance, uint32_t function, const uint64_t *args,
-                         uint64_t *results)
+uint32_t ath_wasm_invoke(struct ath_task *task, uint32_t function)
 {
-    alk_entry_frame frame, *outer = current_frame;
-    current_frame = &frame;
-    uint32_t code = alk_invoke(instance, function, args, results, &frame);
-    current_frame = outer;
-    return code;
-}
-
-uint32_t ath_run_on_stack(size_t size, uint32_t (*fn)(void *arg), void *arg, uint64_t *limit_out)
-{
-    size = ATH_ALIGN_UP(size, ATH_PAGE_SIZE);
-    uintptr_t base = ath_vm_reserve(size + ATH_PAGE_SIZE);
-    if (!base || ath_vm_map_fresh(base + ATH_PAGE_SIZE, size, ATH_VM_READ | ATH_VM_WRITE) != ATH_OK)
-        ath_panic("cannot allocate a %lu KiB module stack", (unsigned long)(size >> 10));
-    uintptr_t bottom = base + ATH_PAGE_SIZE, top = bottom + size;
-    if (limit_out)
-        *limit_out = bottom + ALK_STACK_RESERVE;
-    uint32_t result;
-    ath_arch_call_on_stack(top, fn, arg, &result);
-    ath_vm_release(base);
-    return result;
+    uint64_t results[16];
+    return alk_invoke(&task->instance, function, NULL, results, &task->entry);
 }

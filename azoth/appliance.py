@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 KERNEL = ROOT / "athanor" / "build" / "athanor.elf"
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
+GUEST_HEADER = ROOT / "appliances" / "include" / "athanor.h"   # C modules include it
 IMAGES = Path(os.environ.get("AZOTH_IMAGES") or ROOT / "images")   # tests redirect it
 WORK = ROOT / "build" / "appliances"
 
@@ -58,9 +59,19 @@ def compile_module(wasm, bounds, out_dir, module):
     return out
 
 
+def _how_to_grant(capability):
+    if capability.parameter == "channel":
+        return "make it the 'from' or 'to' module of a [[channel]]"
+    if capability.parameter == "range":
+        return f"add a grant such as '{capability.name}:FIRST-LAST' to its grants"
+    if capability.parameter == "number":
+        return f"add a grant such as '{capability.name}:N' to its grants"
+    return f"add '{capability.name}' to its grants"
+
+
 def link_imports(manifest, module, obj, catalogue):
     """Maps every import to a kernel function, refusing any that no grant covers."""
-    granted = set(module.grants) | {catalogue_module.ALWAYS}
+    granted = set(module.capabilities) | {catalogue_module.ALWAYS}
     ids = []
     for imp in obj.imports():
         if imp.kind != "function":
@@ -78,8 +89,9 @@ def link_imports(manifest, module, obj, catalogue):
         if kernel.grant not in granted:
             raise manifest_module.import_error(
                 manifest, module, "AZ-M008",
-                f"module {module.name!r} imports {imp.name}, which no grant covers: "
-                f"add {kernel.grant!r} to its grants")
+                f"module {module.name!r} imports {imp.name}, which no grant covers (it needs "
+                f"capability {kernel.grant!r}): "
+                f"{_how_to_grant(catalogue.capabilities[kernel.grant])}")
         if (imp.params, imp.results) != (kernel.params, kernel.results):
             raise manifest_module.import_error(
                 manifest, module, "AZ-M011",
@@ -87,6 +99,50 @@ def link_imports(manifest, module, obj, catalogue):
                 f"{imp.name} is {kernel.signature()}")
         ids.append(kernel.id)
     return ids
+
+
+def module_index(manifest, name):
+    return next(i for i, m in enumerate(manifest.modules) if m.name == name)
+
+
+def supervisor_index(manifest, name):
+    return next(i for i, s in enumerate(manifest.supervisors) if s.name == name)
+
+
+def resources_of(manifest, module, catalogue):
+    """The module's run-time resources: its parameterised grants, then its channel ends."""
+    out = [image_module.ImageResource(g.capability.resource, g.first, g.last)
+           for g in module.parsed_grants if g.capability.parameter]
+    kind = catalogue.capabilities["channel"].resource
+    for channel in manifest.channels:
+        flags = (image_module.RESOURCE_SEND if channel.sender == module.name else 0) | \
+            (image_module.RESOURCE_RECEIVE if channel.receiver == module.name else 0)
+        if flags:
+            out.append(image_module.ImageResource(kind, channel.index, channel.index, flags))
+    return out
+
+
+def channels_of(manifest):
+    return [image_module.ImageChannel(c.name, module_index(manifest, c.sender),
+                                      module_index(manifest, c.receiver), c.depth,
+                                      c.message_size) for c in manifest.channels]
+
+
+def supervisors_of(manifest):
+    """The tree, root first; a child is (is_supervisor, index)."""
+    out = []
+    for sup in manifest.supervisors:
+        children = []
+        for child in sup.children:
+            if manifest.module(child) is not None:
+                children.append((False, module_index(manifest, child)))
+            else:
+                children.append((True, supervisor_index(manifest, child)))
+        parent = image_module.NO_PARENT if sup.parent is None else \
+            supervisor_index(manifest, sup.parent)
+        out.append(image_module.ImageSupervisor(sup.name, parent, sup.strategy, sup.max_restarts,
+                                                sup.within_ns, sup.on_exhausted, children))
+    return out
 
 
 def check_memory(manifest, module, obj):
@@ -118,17 +174,19 @@ def build(directory, key=None, make=True, iso=True, images=None):
     work = WORK / f"{manifest.name}-{where}"
     modules = []
     for module in manifest.modules:
-        wasm = to_wasm(module, work)
+        wasm = to_wasm(module, work, [GUEST_HEADER])
         obj_path = compile_module(wasm, manifest.bounds, work, module)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
         import_ids = link_imports(manifest, module, obj, catalogue)
         check_memory(manifest, module, obj)
-        bitmap = sum(1 << catalogue.capabilities[g].bit for g in module.grants)
-        modules.append(image_module.ImageModule(module.name, module.kind, module.restart, bitmap,
-                                                module.memory, obj, import_ids, module.args,
-                                                module.env))
+        bitmap = sum(1 << catalogue.capabilities[c].bit for c in module.capabilities)
+        modules.append(image_module.ImageModule(
+            module.name, module.kind, module.restart, bitmap, module.memory, obj, import_ids,
+            module.args, module.env, supervisor_index(manifest, module.supervisor),
+            resources_of(manifest, module, catalogue), module.stack))
     data = image_module.build(manifest.name, manifest.version, manifest.memory, manifest.bounds,
-                              modules, signing.signer(key))
+                              modules, signing.signer(key), channels_of(manifest),
+                              supervisors_of(manifest))
     images = Path(images) if images else IMAGES
     image_path = images / f"{manifest.name}.azi"
     if not (image_path.exists() and image_path.read_bytes() == data):

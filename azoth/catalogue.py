@@ -3,6 +3,7 @@
 One source of truth: build.py checks imports against it, the image's import maps use its ids, and
 manifest/gen_kernel_abi.py turns it into the kernel's table of import functions.
 """
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ class KernelImport:
     grant: str             # capability name, or "always"
     kernel: str            # implementing C function
     summary: str
+    names: tuple = ()      # parameter names (docs, generated headers)
 
     @property
     def module(self):
@@ -34,21 +36,106 @@ class KernelImport:
         return f"({', '.join(self.params)}) -> ({', '.join(self.results)})"
 
 
+PARAMETERS = ("range", "number", "channel")
+
+
 @dataclass(frozen=True)
 class Capability:
     name: str
     summary: str
     imports: tuple
     bit: int               # position in the image's grant bitmap
+    parameter: str = None  # None, or one of PARAMETERS
+    resource: int = 0      # run-time resource kind in the image (parameterised capabilities)
+    limit: int = 0         # largest parameter value
+    reserved: tuple = ()   # ((first, last), ...) the kernel keeps for itself
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One entry of a module's grants: a capability, with its parameter parsed."""
+    text: str              # as written: "port:0x3f8-0x3ff"
+    capability: Capability
+    first: int = 0         # range / number: the inclusive range
+    last: int = 0
+    channel: str = None    # channel:NAME
+
+
+def parse_number(text):
+    """'0x3f8' or '1016' -> int; None when malformed."""
+    text = text.strip()
+    try:
+        if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
+            return int(text, 16)
+        if re.fullmatch(r"[0-9]+", text):
+            return int(text)
+    except ValueError:
+        pass
+    return None
+
+
+def parse_range(text):
+    """'FIRST-LAST' or 'VALUE' -> (first, last), inclusive; None when malformed."""
+    parts = text.split("-")
+    if len(parts) == 1:
+        value = parse_number(parts[0])
+        return None if value is None else (value, value)
+    if len(parts) == 2:
+        first, last = parse_number(parts[0]), parse_number(parts[1])
+        if first is not None and last is not None and first <= last:
+            return (first, last)
+    return None
+
+
+@dataclass(frozen=True)
+class KernelError:
+    name: str              # "BADHANDLE"
+    value: int             # negative
+    summary: str
 
 
 class Catalogue:
-    def __init__(self, capabilities, imports):
+    def __init__(self, capabilities, imports, errors=()):
         self.capabilities = capabilities   # name -> Capability
         self.imports = imports             # "module.field" -> KernelImport
+        self.errors = list(errors)         # KernelError, by value descending (-1 first)
 
     def lookup(self, module, field):
         return self.imports.get(f"{module}.{field}")
+
+    def parse_grant(self, text, channels=()):
+        """A grant as written in a manifest -> Grant. Raises ValueError with a message naming
+        what is wrong (the caller adds the location). channels: the appliance's channel names."""
+        name, _, parameter = text.partition(":")
+        cap = self.capabilities.get(name)
+        if cap is None:
+            raise LookupError(name)
+        if cap.parameter is None:
+            if parameter:
+                raise ValueError(f"capability {name!r} takes no parameter (write {name!r})")
+            return Grant(text, cap)
+        if cap.parameter == "channel":
+            raise ValueError(f"{text!r}: channel grants come from [[channel]]: a channel's "
+                             "'from' module may send on it and its 'to' module receive")
+        if not parameter:
+            example = f"{name}:FIRST-LAST" if cap.parameter == "range" else f"{name}:N"
+            raise ValueError(f"capability {name!r} needs a parameter, as in {example!r}")
+        parsed = parse_range(parameter) if cap.parameter == "range" else \
+            (lambda n: None if n is None else (n, n))(parse_number(parameter))
+        if parsed is None:
+            shape = "FIRST-LAST or a single value" if cap.parameter == "range" else "a number"
+            raise ValueError(f"{text!r}: expected {name}:{shape} (decimal or 0x hexadecimal)")
+        first, last = parsed
+        show = (lambda v: f"{v:#x}") if cap.parameter == "range" else str
+        if last > cap.limit:
+            raise ValueError(f"{text!r}: {show(last)} is beyond the largest {name} value "
+                             f"{show(cap.limit)}")
+        for lo, hi in cap.reserved:
+            if first <= hi and lo <= last:
+                kept = show(lo) if lo == hi else f"{show(lo)}-{show(hi)}"
+                raise ValueError(f"{text!r} overlaps {name} {kept}, which the kernel keeps "
+                                 "for itself")
+        return Grant(text, cap, first, last)
 
 
 def _fail(message):
@@ -58,7 +145,7 @@ def _fail(message):
 def load(path=CATALOGUE_PATH):
     with open(path, "rb") as f:
         data = tomllib.load(f)
-    unknown = set(data) - {"capability", "import"}
+    unknown = set(data) - {"capability", "import", "error"}
     if unknown:
         _fail(f"unknown top-level tables {sorted(unknown)}")
     imports = {}
@@ -75,20 +162,42 @@ def load(path=CATALOGUE_PATH):
         for t in entry["params"] + entry["results"]:
             if t not in VALUE_TYPES:
                 _fail(f"import {name!r}: unknown value type {t!r}")
+        names = tuple(entry.get("names", (f"a{i}" for i in range(len(entry["params"])))))
+        if len(names) != len(entry["params"]):
+            _fail(f"import {name!r}: {len(names)} names for {len(entry['params'])} params")
         imports[name] = KernelImport(name, entry["id"], tuple(entry["params"]),
                                      tuple(entry["results"]), entry["grant"], entry["kernel"],
-                                     entry["summary"])
+                                     entry["summary"], names)
     capabilities = {}
+    resources = set()
     for bit, (name, entry) in enumerate(sorted(data.get("capability", {}).items())):
         if name == ALWAYS:
             _fail("'always' is reserved")
+        unknown = set(entry) - {"summary", "imports", "parameter", "resource", "limit", "reserved"}
+        if unknown:
+            _fail(f"capability {name!r}: unknown keys {sorted(unknown)}")
         listed = tuple(entry.get("imports", ()))
         for imp in listed:
             if imp not in imports:
                 _fail(f"capability {name!r} lists unknown import {imp!r}")
             if imports[imp].grant != name:
                 _fail(f"capability {name!r} lists {imp!r}, whose grant is {imports[imp].grant!r}")
-        capabilities[name] = Capability(name, entry.get("summary", ""), listed, bit)
+        parameter = entry.get("parameter")
+        resource = entry.get("resource", 0)
+        if parameter is not None:
+            if parameter not in PARAMETERS:
+                _fail(f"capability {name!r}: parameter must be one of {PARAMETERS}")
+            if not isinstance(resource, int) or resource <= 0 or resource in resources:
+                _fail(f"capability {name!r}: needs a unique positive 'resource' kind")
+            resources.add(resource)
+        reserved = []
+        for text in entry.get("reserved", ()):
+            parsed = parse_range(text)
+            if parsed is None:
+                _fail(f"capability {name!r}: bad reserved range {text!r}")
+            reserved.append(parsed)
+        capabilities[name] = Capability(name, entry.get("summary", ""), listed, bit, parameter,
+                                        resource, entry.get("limit", 0), tuple(reserved))
     if len(capabilities) > 64:
         _fail("more than 64 capabilities: the image's grant bitmap is 64 bits")
     for imp in imports.values():
@@ -96,4 +205,11 @@ def load(path=CATALOGUE_PATH):
             _fail(f"import {imp.name!r} names unknown grant {imp.grant!r}")
         if imp.grant != ALWAYS and imp.name not in capabilities[imp.grant].imports:
             _fail(f"import {imp.name!r} is not listed by its capability {imp.grant!r}")
-    return Catalogue(capabilities, imports)
+    errors = []
+    for name, entry in data.get("error", {}).items():
+        value = entry.get("value")
+        if not isinstance(value, int) or value >= 0 or any(e.value == value for e in errors):
+            _fail(f"error {name!r}: needs a unique negative 'value'")
+        errors.append(KernelError(name, value, entry.get("summary", "")))
+    errors.sort(key=lambda e: -e.value)
+    return Catalogue(capabilities, imports, errors)

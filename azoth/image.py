@@ -14,19 +14,29 @@ from .alko import ObjectFile
 from .errors import AzothError
 
 MAGIC = b"AZOTHIMG"
-VERSION = 1
+VERSION = 2
 PAGE = 4096
 HEADER_SIZE = 256
 SIGNATURE_OFFSET = 192
 SIGNATURE_SIZE = 64
 HEADER = struct.Struct("<8sIIQIIIIIII32s16s")        # the fields before the reserved bytes
-MODULE = struct.Struct("<32sIIQQIIIIIIIIII32s")       # 128 bytes
+HEADER_COUNTS = struct.Struct("<IIIIIII")             # at 100: strings offset, then the counts
+MODULE = struct.Struct("<32sIIQQIIIIIIIIIIIIII16s")   # 128 bytes
 BLOB = struct.Struct("<IIQQ32s8s")                     # 64 bytes
+RESOURCE = struct.Struct("<IIQQQ")                     # 32 bytes
+CHANNEL = struct.Struct("<32sIIII16s")                 # 64 bytes
+SUPERVISOR = struct.Struct("<32sIIIIQII")              # 64 bytes
 MODULE_KINDS = ("driver", "app")
 RESTART_POLICIES = ("never", "on-failure", "always")
+STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
+ON_EXHAUSTED = ("escalate", "fail")
 FLAG_BOUNDS_GUARD = 1
+NO_PARENT = 0xFFFFFFFF
+CHILD_SUPERVISOR = 1 << 31          # a children-table entry naming a supervisor
+RESOURCE_SEND, RESOURCE_RECEIVE = 1, 2   # channel resource flags
 
-assert MODULE.size == 128 and BLOB.size == 64
+assert MODULE.size == 128 and BLOB.size == 64 and RESOURCE.size == 32
+assert CHANNEL.size == 64 and SUPERVISOR.size == 64
 
 
 def align(value, to):
@@ -44,6 +54,37 @@ class ImageModule:
     import_ids: list           # kernel import id per function import, in import order
     args: list = field(default_factory=list)
     env: dict = field(default_factory=dict)
+    supervisor: int = 0        # index in the supervisor table
+    resources: list = field(default_factory=list)   # ImageResource
+    stack: int = 256 << 10
+
+
+@dataclass
+class ImageResource:
+    kind: int                  # the capability's `resource` id (manifest/capabilities.toml)
+    first: int
+    last: int
+    flags: int = 0             # channels: RESOURCE_SEND | RESOURCE_RECEIVE
+
+
+@dataclass
+class ImageChannel:
+    name: str
+    sender: int                # module indices
+    receiver: int
+    depth: int
+    message_size: int
+
+
+@dataclass
+class ImageSupervisor:
+    name: str
+    parent: int                # NO_PARENT for the root (index 0)
+    strategy: str
+    max_restarts: int
+    window_ns: int
+    on_exhausted: str
+    children: list             # (is_supervisor, index), in start order
 
 
 class _Strings:
@@ -60,17 +101,20 @@ class _Strings:
         return offset
 
 
-def build(name, version, memory_bytes, bounds, modules, sign):
+def build(name, version, memory_bytes, bounds, modules, sign, channels=(), supervisors=()):
     """Lays out and signs an image. sign(message: bytes) -> 64-byte signature."""
     strings = _Strings()
     import_map = []
     module_records = []
     blob_records = []
     payload = []          # (offset, bytes)
+    supervisors = list(supervisors) or [ImageSupervisor("root", NO_PARENT, "one_for_one", 3,
+                                                        5_000_000_000, "escalate",
+                                                        [(False, i) for i in range(len(modules))])]
 
-    tables_size_estimate = None
-    # Pass 1: lay out string pool and import maps (independent of payload offsets).
-    arg_slots, env_slots, import_slots = [], [], []
+    # Pass 1: string pool, import maps, resources, children (independent of payload offsets).
+    arg_slots, env_slots, import_slots, resource_slots = [], [], [], []
+    resources = []
     for m in modules:
         arg_slots.append((len(strings.data), len(m.args)))
         for a in m.args:
@@ -80,9 +124,18 @@ def build(name, version, memory_bytes, bounds, modules, sign):
             strings.add(f"{k}={m.env[k]}")
         import_slots.append((len(import_map), len(m.import_ids)))
         import_map.extend(m.import_ids)
+        resource_slots.append((len(resources), len(m.resources)))
+        resources.extend(m.resources)
+    children, child_slots = [], []
+    for sup in supervisors:
+        child_slots.append((len(children), len(sup.children)))
+        children.extend((CHILD_SUPERVISOR if is_sup else 0) | index
+                        for is_sup, index in sup.children)
 
     blob_count = sum(1 + len(m.object.sections) for m in modules)
     tables_size = (len(modules) * MODULE.size + blob_count * BLOB.size + 4 * len(import_map))
+    tables_size = align(tables_size, 8) + len(resources) * RESOURCE.size + \
+        len(channels) * CHANNEL.size + len(supervisors) * SUPERVISOR.size + 4 * len(children)
     tables_size = align(tables_size, 8) + len(strings.data)
     tables_size_estimate = align(tables_size, 8)
     payload_offset = align(HEADER_SIZE + tables_size_estimate, PAGE)
@@ -102,13 +155,25 @@ def build(name, version, memory_bytes, bounds, modules, sign):
             m.grants_bitmap, m.max_memory, first_blob, len(blob_records) - first_blob,
             object_offset, len(m.object.data), import_slots[index][0], import_slots[index][1],
             arg_slots[index][0], arg_slots[index][1], env_slots[index][0], env_slots[index][1],
-            b"\0" * 32))
+            m.supervisor, resource_slots[index][0], resource_slots[index][1], m.stack,
+            b"\0" * 16))
     image_size = align(position, PAGE)
 
     tables = bytearray()
     tables += b"".join(module_records)
     tables += b"".join(blob_records)
     tables += b"".join(struct.pack("<I", i) for i in import_map)
+    tables += b"\0" * (align(len(tables), 8) - len(tables))
+    for r in resources:
+        tables += RESOURCE.pack(r.kind, r.flags, r.first, r.last, 0)
+    for c in channels:
+        tables += CHANNEL.pack(c.name.encode(), c.sender, c.receiver, c.depth, c.message_size,
+                               b"\0" * 16)
+    for sup, (first, count) in zip(supervisors, child_slots):
+        tables += SUPERVISOR.pack(sup.name.encode(), sup.parent, STRATEGIES.index(sup.strategy),
+                                  sup.max_restarts, ON_EXHAUSTED.index(sup.on_exhausted),
+                                  sup.window_ns, first, count)
+    tables += b"".join(struct.pack("<I", c) for c in children)
     tables += b"\0" * (align(len(tables), 8) - len(tables))
     strings_offset = len(tables)
     tables += strings.data
@@ -120,7 +185,8 @@ def build(name, version, memory_bytes, bounds, modules, sign):
     HEADER.pack_into(header, 0, MAGIC, VERSION, HEADER_SIZE, image_size, flags, len(modules),
                      len(blob_records), HEADER_SIZE, len(tables), payload_offset,
                      memory_bytes >> 20, name.encode(), version.encode())
-    struct.pack_into("<I", header, HEADER.size, strings_offset)
+    HEADER_COUNTS.pack_into(header, HEADER.size, strings_offset, len(import_map), len(resources),
+                            len(channels), len(supervisors), len(children), 0)
     signature = sign(bytes(header[:SIGNATURE_OFFSET]) + bytes(tables))
     if len(signature) != SIGNATURE_SIZE:
         raise AzothError("AZ-I003", f"signer returned {len(signature)} bytes, expected 64")
@@ -159,13 +225,17 @@ class Image:
             self._bad("not an Azoth image (bad magic)")
         if version != VERSION or header_size != HEADER_SIZE:
             self._bad(f"image format version {version}, this tool reads {VERSION}")
-        (self.strings_offset,) = struct.unpack_from("<I", self.data, HEADER.size)
+        (self.strings_offset, import_count, resource_count, channel_count, supervisor_count,
+         children_count, _) = HEADER_COUNTS.unpack_from(self.data, HEADER.size)
         self.name = name.rstrip(b"\0").decode(errors="replace")
         self.version = version_string.rstrip(b"\0").decode(errors="replace")
         self.signature = self.data[SIGNATURE_OFFSET:HEADER_SIZE]
+        fixed = module_count * MODULE.size + blob_count * BLOB.size + 4 * import_count
+        fixed = align(fixed, 8) + resource_count * RESOURCE.size + \
+            channel_count * CHANNEL.size + supervisor_count * SUPERVISOR.size + 4 * children_count
         if self.tables_offset != HEADER_SIZE or \
                 self.tables_offset + self.tables_size > len(self.data) or \
-                module_count * MODULE.size + blob_count * BLOB.size > self.tables_size:
+                fixed > self.strings_offset or self.strings_offset > self.tables_size:
             self._bad("tables out of bounds")
         self.modules = []
         at = self.tables_offset
@@ -178,6 +248,32 @@ class Image:
             self.blobs.append(Blob(module, kind, offset, size, digest))
             at += BLOB.size
         self.import_map_offset = at
+        at = self.tables_offset + align(at - self.tables_offset + 4 * import_count, 8)
+        self.resources = []
+        for _ in range(resource_count):
+            kind, flags, first, last, _ = RESOURCE.unpack_from(self.data, at)
+            self.resources.append(ImageResource(kind, first, last, flags))
+            at += RESOURCE.size
+        self.channels = []
+        for _ in range(channel_count):
+            name, sender, receiver, depth, size, _ = CHANNEL.unpack_from(self.data, at)
+            self.channels.append(ImageChannel(name.rstrip(b"\0").decode(errors="replace"),
+                                              sender, receiver, depth, size))
+            at += CHANNEL.size
+        supervisor_records = []
+        for _ in range(supervisor_count):
+            supervisor_records.append(SUPERVISOR.unpack_from(self.data, at))
+            at += SUPERVISOR.size
+        children = struct.unpack_from(f"<{children_count}I", self.data, at)
+        self.supervisors = []
+        for name, parent, strategy, max_restarts, on_exhausted, window, first, count in \
+                supervisor_records:
+            kids = [(bool(c & CHILD_SUPERVISOR), c & ~CHILD_SUPERVISOR)
+                    for c in children[first:first + count]]
+            self.supervisors.append(ImageSupervisor(
+                name.rstrip(b"\0").decode(errors="replace"), parent,
+                STRATEGIES[strategy] if strategy < 3 else str(strategy), max_restarts, window,
+                ON_EXHAUSTED[on_exhausted] if on_exhausted < 2 else str(on_exhausted), kids))
 
     def _bad(self, message):
         raise AzothError("AZ-I001", message, file=self.origin)
@@ -230,6 +326,11 @@ class Image:
         first, count = rec[9], rec[10]
         return list(struct.unpack_from(f"<{count}I", self.data,
                                        self.import_map_offset + 4 * first))
+
+    def resources_of(self, module):
+        rec = self.modules[module]
+        first, count = rec[16], rec[17]
+        return self.resources[first:first + count]
 
     def object_of(self, index):
         rec = self.modules[index]

@@ -3,11 +3,29 @@ from pathlib import Path
 
 from . import catalogue as catalogue_module
 from . import signing
-from .image import MODULE_KINDS, RESTART_POLICIES, Image, blob_name
+from .image import (MODULE_KINDS, RESOURCE_RECEIVE, RESOURCE_SEND, RESTART_POLICIES, Image,
+                    blob_name)
 
 
 def _size(n):
     return f"{n} B" if n < 10240 else f"{n / 1024:.1f} KiB" if n < 10 << 20 else f"{n / 1048576:.1f} MiB"
+
+
+def _resource(resource, by_resource, image):
+    cap = by_resource.get(resource.kind)
+    if cap is None:
+        return f"kind {resource.kind} {resource.first:#x}-{resource.last:#x}"
+    if cap.parameter == "channel":
+        name = image.channels[resource.first].name if resource.first < len(image.channels) \
+            else f"#{resource.first}"
+        ends = [w for w, bit in (("send", RESOURCE_SEND), ("receive", RESOURCE_RECEIVE))
+                if resource.flags & bit]
+        return f"channel:{name} ({', '.join(ends)})"
+    if cap.parameter == "number":
+        return f"{cap.name}:{resource.first}"
+    if resource.first == resource.last:
+        return f"{cap.name}:{resource.first:#x}"
+    return f"{cap.name}:{resource.first:#x}-{resource.last:#x}"
 
 
 def main(path):
@@ -16,6 +34,7 @@ def main(path):
     catalogue = catalogue_module.load()
     by_bit = {c.bit: c.name for c in catalogue.capabilities.values()}
     by_id = {i.id: i.name for i in catalogue.imports.values()}
+    by_resource = {c.resource: c for c in catalogue.capabilities.values() if c.parameter}
 
     key = signing.key_path()
     if key.exists():
@@ -42,7 +61,10 @@ def main(path):
         print(f"\nmodule {name}  ({MODULE_KINDS[kind] if kind < 2 else kind})")
         print(f"  grants    {', '.join(grant_names) or '(none)'}")
         print(f"  restart   {RESTART_POLICIES[restart] if restart < 3 else restart}"
-              f"   memory limit {_size(max_memory)}")
+              f"   memory limit {_size(max_memory)}   stack {_size(rec[18])}"
+              f"   supervisor {image.supervisors[rec[15]].name if rec[15] < len(image.supervisors) else rec[15]}")
+        for resource in image.resources_of(index):
+            print(f"  resource  {_resource(resource, by_resource, image)}")
         print(f"  object    {_size(rec[8])} at {rec[7]:#x}, code {_size(code.size if code else 0)}"
               f", {obj.function_count} functions ({obj.imported_function_count} imported)")
         imports = obj.imports()
@@ -62,6 +84,18 @@ def main(path):
             if blob.module == index:
                 print(f"    {blob_name(blob.kind):14} {blob.offset:#10x} {blob.size:8}  "
                       f"{blob.sha256.hex()}")
+    if image.channels:
+        print()
+    for channel in image.channels:
+        print(f"channel {channel.name}  {image.module_name(channel.sender)} -> "
+              f"{image.module_name(channel.receiver)}, depth {channel.depth}, "
+              f"messages up to {channel.message_size} B")
+    print()
+    for sup in image.supervisors:
+        kids = ", ".join((image.supervisors[i].name if is_sup and i < len(image.supervisors)
+                          else image.module_name(i)) for is_sup, i in sup.children)
+        print(f"supervisor {sup.name}  {sup.strategy}, at most {sup.max_restarts} restarts in "
+              f"{sup.window_ns / 1e9:g} s, then {sup.on_exhausted}: {kids}")
     for problem in problems:
         print(f"\nproblem: {problem}")
     return 0 if valid and not problems else 2

@@ -14,6 +14,9 @@ from .errors import AzothError
 
 MANIFEST_NAME = "appliance.toml"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+CHANNEL_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,30}$")
+DURATION_PATTERN = re.compile(r"^([0-9]+)\s*(ms|s|m)$")
+DURATION_UNITS = {"ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
 SIZE_PATTERN = re.compile(r"^([0-9]+)\s*(K|KiB|M|MiB|G|GiB)?$")
 SIZE_UNITS = {None: 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
               "G": 1 << 30, "GiB": 1 << 30}
@@ -24,7 +27,8 @@ WASM_PAGE = 65536
 # ---- Schema ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Key:
-    kind: str            # "string", "size", "choice", "list", "table", "source"
+    kind: str            # "name", "string", "size", "choice", "list", "table", "source",
+                         # "channel", "integer", "duration"
     default: object      # None: required
     choices: tuple = ()
     doc: str = ""
@@ -45,9 +49,37 @@ MODULE_KEYS = {
     "env": Key("table", {}, doc="environment variables"),
     "restart": Key("choice", "never", ("never", "on-failure", "always"),
                    doc="restart policy when the module traps or exits"),
+    "stack": Key("size", "256K", doc="native stack of the module's task"),
 }
-SECTIONS = {"appliance": APPLIANCE_KEYS, "driver": MODULE_KEYS, "app": MODULE_KEYS}
+CHANNEL_KEYS = {
+    "name": Key("channel", None, doc="channel name, as modules open it"),
+    "from": Key("name", None, doc="the module that sends"),
+    "to": Key("name", None, doc="the module that receives"),
+    "depth": Key("integer", 16, doc="messages the channel holds"),
+    "message_size": Key("size", 256, doc="largest message, bytes"),
+}
+SUPERVISOR_KEYS = {
+    "name": Key("name", None, doc="supervisor name, unique among modules and supervisors"),
+    "strategy": Key("choice", "one_for_one", ("one_for_one", "one_for_all", "rest_for_one"),
+                    doc="which children restart when one fails"),
+    "max_restarts": Key("integer", 3, doc="restarts allowed within the window"),
+    "within": Key("duration", "5s", doc="the window of max_restarts"),
+    "children": Key("list", [], doc="modules and supervisors it supervises, in start order"),
+    "on_exhausted": Key("choice", "escalate", ("escalate", "fail"),
+                        doc="what happens when the budget is spent"),
+}
+SECTIONS = {"appliance": APPLIANCE_KEYS, "driver": MODULE_KEYS, "app": MODULE_KEYS,
+            "channel": CHANNEL_KEYS, "supervisor": SUPERVISOR_KEYS}
 MODULE_KINDS = ("driver", "app")
+STRATEGIES = SUPERVISOR_KEYS["strategy"].choices
+CHANNEL_DEPTH_MAX = 1024
+CHANNEL_MESSAGE_MAX = 65536
+CHANNEL_BYTES_MAX = 1 << 20
+CHANNELS_MAX = 64
+SUPERVISORS_MAX = 32
+MODULES_MAX = 64
+MAX_RESTARTS = 10000              # the kernel's ATH_RESTART_HISTORY_MAX
+ROOT_SUPERVISOR = "root"          # the implicit one, when the manifest declares none
 
 
 @dataclass
@@ -61,10 +93,36 @@ class Module:
     args: list
     env: dict
     restart: str
+    stack: int = 256 << 10
+    parsed_grants: list = field(default_factory=list)   # catalogue.Grant, in grants order
+    capabilities: set = field(default_factory=set)      # capability names, channel included
+    supervisor: str = ROOT_SUPERVISOR
 
     @property
     def key(self):
         return f"{self.kind}[{self.index}]"
+
+
+@dataclass
+class Channel:
+    index: int
+    name: str
+    sender: str                # module names
+    receiver: str
+    depth: int
+    message_size: int
+
+
+@dataclass
+class Supervisor:
+    index: int                 # -1: the implicit root
+    name: str
+    strategy: str
+    max_restarts: int
+    within_ns: int
+    children: list             # names of modules and supervisors, in start order
+    on_exhausted: str
+    parent: str = None
 
 
 @dataclass
@@ -76,6 +134,11 @@ class Manifest:
     memory: int
     bounds: str
     modules: list = field(default_factory=list)
+    channels: list = field(default_factory=list)
+    supervisors: list = field(default_factory=list)   # the root first
+
+    def module(self, name):
+        return next((m for m in self.modules if m.name == name), None)
 
 
 # ---- Locations --------------------------------------------------------------------------------
@@ -126,6 +189,18 @@ def parse_size(value):
     return int(m.group(1)) * SIZE_UNITS[m.group(2)]
 
 
+def parse_duration(value):
+    """'5s' -> 5e9 ns; integers are milliseconds. None when malformed."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value * 1_000_000 if value >= 0 else None
+    if not isinstance(value, str):
+        return None
+    m = DURATION_PATTERN.match(value.strip())
+    return int(m.group(1)) * DURATION_UNITS[m.group(2)] if m else None
+
+
 def _type_name(value):
     return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
             list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
@@ -174,6 +249,26 @@ class _Checker:
                                  "of a-z, 0-9, '_' or '-', starting with a letter",
                                  section, index, name)
             return value
+        if kind == "channel":
+            if not isinstance(value, str):
+                raise wrong("a string")
+            if not CHANNEL_PATTERN.match(value):
+                raise self.error("AZ-M005", f"invalid channel name {value!r}: expected 1-31 "
+                                 "characters of a-z, 0-9, '_', '-' or '.', starting with a "
+                                 "letter", section, index, name)
+            return value
+        if kind == "integer":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise wrong("an integer")
+            if value < 0:
+                raise self.error("AZ-M005", f"expected a number >= 0, got {value}",
+                                 section, index, name)
+            return value
+        if kind == "duration":
+            ns = parse_duration(value)
+            if ns is None:
+                raise wrong('a duration such as "5s", "500ms", "2m" or a number of milliseconds')
+            return ns
         if kind == "string":
             if not isinstance(value, str):
                 raise wrong("a string")
@@ -234,7 +329,7 @@ def load(directory, catalogue=None):
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise check.error("AZ-M002", f"unknown table {unknown[0]!r} (expected [appliance], "
-                          "[[driver]] or [[app]])", unknown[0],
+                          "[[driver]], [[app]], [[channel]] or [[supervisor]])", unknown[0],
                           0 if isinstance(data[unknown[0]], list) else None)
     if "appliance" not in data or not isinstance(data["appliance"], dict):
         raise AzothError("AZ-M004", "missing the [appliance] table", file=path)
@@ -247,13 +342,10 @@ def load(directory, catalogue=None):
 
     names = {}
     for kind in MODULE_KINDS:
-        entries = data.get(kind, [])
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise check.error("AZ-M003", f"expected [[{kind}]] tables", kind)
-        for index, entry in enumerate(entries):
+        for index, entry in enumerate(_entries(check, data, kind)):
             values = check.table(kind, index, entry, MODULE_KEYS)
             module = Module(kind, index, values["name"], [], values["grants"], values["memory"],
-                            values["args"], values["env"], values["restart"])
+                            values["args"], values["env"], values["restart"], values["stack"])
             if module.name in names:
                 raise check.error("AZ-M006", f"duplicate module name {module.name!r} (also "
                                   f"{names[module.name]})", kind, index, "name")
@@ -261,16 +353,10 @@ def load(directory, catalogue=None):
             if module.memory % WASM_PAGE or module.memory > 1 << 32:
                 raise check.error("AZ-M005", "expected a multiple of 64K, at most 4G",
                                   kind, index, "memory")
-            seen = set()
-            for grant in module.grants:
-                if grant not in catalogue.capabilities:
-                    raise check.error("AZ-M009", f"unknown capability {grant!r} (known: "
-                                      f"{', '.join(sorted(catalogue.capabilities))})",
-                                      kind, index, "grants")
-                if grant in seen:
-                    raise check.error("AZ-M006", f"capability {grant!r} granted twice",
-                                      kind, index, "grants")
-                seen.add(grant)
+            if module.stack % 4096 or not 64 << 10 <= module.stack <= 16 << 20:
+                raise check.error("AZ-M005", "expected a multiple of 4K between 64K and 16M",
+                                  kind, index, "stack")
+            _grants(check, catalogue, module)
             for source in values["source"]:
                 source_path = (directory / source)
                 if Path(source).suffix not in SOURCE_SUFFIXES:
@@ -287,7 +373,146 @@ def load(directory, catalogue=None):
             manifest.modules.append(module)
     if not manifest.modules:
         raise AzothError("AZ-M004", "the appliance has no [[driver]] or [[app]]", file=path)
+    if len(manifest.modules) > MODULES_MAX:
+        raise AzothError("AZ-M005", f"{len(manifest.modules)} modules, at most {MODULES_MAX}",
+                         file=path)
+    _channels(check, data, manifest, catalogue)
+    _supervisors(check, data, manifest)
     return manifest
+
+
+def _entries(check, data, kind):
+    entries = data.get(kind, [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise check.error("AZ-M003", f"expected [[{kind}]] tables", kind)
+    return entries
+
+
+def _grants(check, catalogue, module):
+    """Parses each grant against the catalogue (capability, parameter, reserved ranges)."""
+    seen = set()
+    for grant in module.grants:
+        try:
+            parsed = catalogue.parse_grant(grant)
+        except LookupError:
+            raise check.error("AZ-M009", f"unknown capability {grant.partition(':')[0]!r} "
+                              f"(known: {', '.join(sorted(catalogue.capabilities))})",
+                              module.kind, module.index, "grants") from None
+        except ValueError as e:
+            raise check.error("AZ-M015", str(e), module.kind, module.index, "grants") from None
+        if grant in seen:
+            raise check.error("AZ-M006", f"capability {grant!r} granted twice",
+                              module.kind, module.index, "grants")
+        seen.add(grant)
+        module.parsed_grants.append(parsed)
+        module.capabilities.add(parsed.capability.name)
+
+
+def _channels(check, data, manifest, catalogue):
+    """[[channel]]: each names existing modules; its ends get the channel capability."""
+    seen = {}
+    for index, entry in enumerate(_entries(check, data, "channel")):
+        values = check.table("channel", index, entry, CHANNEL_KEYS)
+        channel = Channel(index, values["name"], values["from"], values["to"], values["depth"],
+                          values["message_size"])
+        if channel.name in seen:
+            raise check.error("AZ-M006", f"duplicate channel name {channel.name!r}",
+                              "channel", index, "name")
+        seen[channel.name] = channel
+        for key, module_name in (("from", channel.sender), ("to", channel.receiver)):
+            if manifest.module(module_name) is None:
+                raise check.error("AZ-M014", f"no module named {module_name!r} (modules: "
+                                  f"{', '.join(m.name for m in manifest.modules)})",
+                                  "channel", index, key)
+        if not 1 <= channel.depth <= CHANNEL_DEPTH_MAX:
+            raise check.error("AZ-M005", f"expected 1 to {CHANNEL_DEPTH_MAX} messages",
+                              "channel", index, "depth")
+        if not 1 <= channel.message_size <= CHANNEL_MESSAGE_MAX:
+            raise check.error("AZ-M005", f"expected 1 to {CHANNEL_MESSAGE_MAX} bytes",
+                              "channel", index, "message_size")
+        if channel.depth * channel.message_size > CHANNEL_BYTES_MAX:
+            total = channel.depth * channel.message_size
+            raise check.error("AZ-M005", f"depth x message_size is {total} bytes, at most "
+                              f"{CHANNEL_BYTES_MAX}",
+                              "channel", index, "depth")
+        manifest.channels.append(channel)
+        for module_name in (channel.sender, channel.receiver):
+            manifest.module(module_name).capabilities.add("channel")
+    if len(manifest.channels) > CHANNELS_MAX:
+        raise AzothError("AZ-M005", f"{len(manifest.channels)} channels, at most {CHANNELS_MAX}",
+                         file=manifest.path)
+
+
+def _supervisors(check, data, manifest):
+    """[[supervisor]]: a tree with one root; modules no supervisor lists belong to the root.
+    Without any [[supervisor]], an implicit root supervises every module."""
+    entries = _entries(check, data, "supervisor")
+    if not entries:
+        default = {k: v.default for k, v in SUPERVISOR_KEYS.items() if k != "name"}
+        root = Supervisor(-1, ROOT_SUPERVISOR, default["strategy"], default["max_restarts"],
+                          parse_duration(default["within"]), [m.name for m in manifest.modules],
+                          default["on_exhausted"])
+        manifest.supervisors.append(root)
+        return
+    declared = []
+    for index, entry in enumerate(entries):
+        values = check.table("supervisor", index, entry, SUPERVISOR_KEYS)
+        sup = Supervisor(index, values["name"], values["strategy"], values["max_restarts"],
+                         values["within"], values["children"], values["on_exhausted"])
+        if manifest.module(sup.name) or any(s.name == sup.name for s in declared):
+            raise check.error("AZ-M006", f"duplicate name {sup.name!r} (names are shared by "
+                              "modules and supervisors)", "supervisor", index, "name")
+        if not 1_000_000 <= sup.within_ns <= 3_600_000_000_000:
+            raise check.error("AZ-M005", "expected a window between 1ms and 60m",
+                              "supervisor", index, "within")
+        if sup.max_restarts > MAX_RESTARTS:
+            raise check.error("AZ-M005", f"expected at most {MAX_RESTARTS}", "supervisor", index,
+                              "max_restarts")
+        declared.append(sup)
+    if len(declared) > SUPERVISORS_MAX:
+        raise AzothError("AZ-M005", f"{len(declared)} supervisors, at most {SUPERVISORS_MAX}",
+                         file=manifest.path)
+    by_name = {s.name: s for s in declared}
+    parent_of = {}
+    for sup in declared:
+        for child in sup.children:
+            if child not in by_name and manifest.module(child) is None:
+                raise check.error("AZ-M014", f"child {child!r} is neither a module nor a "
+                                  "supervisor", "supervisor", sup.index, "children")
+            if child == sup.name:
+                raise check.error("AZ-M016", f"{child!r} supervises itself",
+                                  "supervisor", sup.index, "children")
+            if child in parent_of:
+                raise check.error("AZ-M016", f"{child!r} is listed by two supervisors "
+                                  f"({parent_of[child]} and {sup.name})",
+                                  "supervisor", sup.index, "children")
+            parent_of[child] = sup.name
+    roots = [s for s in declared if s.name not in parent_of]
+    if len(roots) != 1:
+        which = ", ".join(s.name for s in roots) if roots else "none (a cycle)"
+        raise check.error("AZ-M016", f"the supervision tree needs exactly one root supervisor "
+                          f"(one that no other lists); found {which}", "supervisor",
+                          (roots[1] if len(roots) > 1 else declared[0]).index, "children")
+    root = roots[0]
+    # every supervisor must hang below the root (no cycles apart from it)
+    reachable, stack = set(), [root.name]
+    while stack:
+        name = stack.pop()
+        if name in reachable:
+            continue
+        reachable.add(name)
+        stack.extend(c for c in by_name[name].children if c in by_name)
+    for sup in declared:
+        if sup.name not in reachable:
+            raise check.error("AZ-M016", f"supervisor {sup.name!r} is not below the root "
+                              f"{root.name!r} (a cycle)", "supervisor", sup.index, "name")
+        sup.parent = parent_of.get(sup.name)
+    for module in manifest.modules:
+        if module.name not in parent_of:
+            root.children.append(module.name)
+            parent_of[module.name] = root.name
+        module.supervisor = parent_of[module.name]
+    manifest.supervisors = [root] + [s for s in declared if s is not root]
 
 
 def import_error(manifest, module, code, message):

@@ -355,20 +355,59 @@ class RunResult:
         return out
 
 
-def run(argv: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
+def _terminal_state(stdin):
+    """The terminal settings of our stdin when QEMU will share it (QEMU puts it in raw mode
+    and restores it only if it exits cleanly), to restore them ourselves; None otherwise."""
+    if stdin is not None:
+        return None
+    try:
+        import termios
+        if not os.isatty(0):
+            return None
+        return termios.tcgetattr(0)
+    except (ImportError, OSError):
+        return None
+
+
+def _restore_terminal(state):
+    if state is not None:
+        import termios
+        try:
+            termios.tcsetattr(0, termios.TCSADRAIN, state)
+        except OSError:
+            pass
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM first (QEMU then restores the terminal), SIGKILL if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run(argv: Sequence[str], *, timeout: float | None = DEFAULT_TIMEOUT,
         on_line: Callable[[str], None] | None = None, echo: bool = False,
-        stdin: int | None = subprocess.DEVNULL, verbose: bool = False) -> RunResult:
+        stdin: int | None = subprocess.DEVNULL, verbose: bool = False,
+        on_start: Callable[[subprocess.Popen], None] | None = None) -> RunResult:
     """Runs QEMU, streaming the serial console line by line to on_line (the
     raw text) and/or stdout (echo) while recording it with timestamps.
-    Kills QEMU after timeout seconds. stdin defaults to /dev/null; pass None
-    to inherit ours."""
+    Stops QEMU after timeout seconds (None: never). stdin defaults to
+    /dev/null; pass None to inherit ours (the console then reads the
+    terminal), or subprocess.PIPE and write to proc.stdin from on_start or
+    on_line."""
     argv = list(argv)
     if verbose:
         print("+ " + " ".join(argv), file=sys.stderr)
     lines: list[Line] = []
     stderr_chunks: list[bytes] = []
+    terminal = _terminal_state(stdin)
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if on_start is not None:
+        on_start(proc)
 
     def emit(data: bytes) -> None:
         raw = data.decode("utf-8", "replace").rstrip("\r")
@@ -400,13 +439,13 @@ def run(argv: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
     try:
         returncode: int | None = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        _stop(proc)
         returncode = None
     except BaseException:
-        proc.kill()
-        proc.wait()
+        _stop(proc)
         raise
+    finally:
+        _restore_terminal(terminal)
     elapsed = time.monotonic() - start
     for t in readers:
         t.join(timeout=5)
@@ -417,24 +456,27 @@ def run(argv: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
 
 def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.PathLike | None = None,
          iso: str | os.PathLike | None = None, cmdline: str = "", memory_mib: int = DEFAULT_MEMORY_MIB,
-         cpu: str = DEFAULT_CPU, as_disk: bool = False, timeout: float = DEFAULT_TIMEOUT,
+         cpu: str = DEFAULT_CPU, as_disk: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
          on_line: Callable[[str], None] | None = None, echo: bool = False,
-         verbose: bool = False) -> RunResult:
+         verbose: bool = False, stdin: int | None = subprocess.DEVNULL,
+         on_start: Callable[[subprocess.Popen], None] | None = None) -> RunResult:
     """One boot of the given kind ("kernel", "bios" or "uefi"). "kernel"
     needs kernel (and image, cmdline); "bios" and "uefi" need an iso made by
-    make_iso (the command line is baked into it)."""
+    make_iso (the command line is baked into it). stdin and on_start as for run."""
+    common = dict(timeout=timeout, on_line=on_line, echo=echo, verbose=verbose, stdin=stdin,
+                  on_start=on_start)
     if kind == "kernel":
         if kernel is None:
             raise ValueError("kernel boot needs kernel=")
         argv = kernel_argv(kernel, image, cmdline, memory_mib=memory_mib, cpu=cpu)
-        return run(argv, timeout=timeout, on_line=on_line, echo=echo, verbose=verbose)
+        return run(argv, **common)
     if kind not in BOOT_KINDS:
         raise ValueError(f"boot kind {kind!r}: expected one of {', '.join(BOOT_KINDS)}")
     if iso is None:
         raise ValueError(f"{kind} boot needs iso=")
     if kind == "bios":
         argv = iso_bios_argv(iso, as_disk=as_disk, memory_mib=memory_mib, cpu=cpu)
-        return run(argv, timeout=timeout, on_line=on_line, echo=echo, verbose=verbose)
+        return run(argv, **common)
     with tempfile.TemporaryDirectory(prefix="azoth-ovmf-") as tmp:
         argv = iso_uefi_argv(iso, ovmf_vars_copy(tmp), as_disk=as_disk, memory_mib=memory_mib, cpu=cpu)
-        return run(argv, timeout=timeout, on_line=on_line, echo=echo, verbose=verbose)
+        return run(argv, **common)

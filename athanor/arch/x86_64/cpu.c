@@ -108,7 +108,7 @@ static void gdt_load(void)
         : : "m"(p), "i"(X86_SEL_CODE), "i"(X86_SEL_DATA), "i"(X86_SEL_TSS) : "rax", "memory");
 }
 
-static void idt_set(unsigned vector, uint64_t handler, unsigned ist)
+void x86_idt_set(unsigned vector, uint64_t handler, unsigned ist)
 {
     struct x86_idt_gate *g = &idt[vector];
     g->offset_low = handler & 0xffff;
@@ -144,7 +144,7 @@ static void idt_load(void)
             ist = X86_IST_PAGE_FAULT;
         else if (v == 2 || v == 18)
             ist = X86_IST_NMI_MCE;
-        idt_set(v, x86_trap_vectors[v], ist);
+        x86_idt_set(v, x86_trap_vectors[v], ist);
     }
     struct x86_table_pointer p = { sizeof idt - 1, (uintptr_t)idt };
     __asm__ volatile("lidt %0" : : "m"(p));

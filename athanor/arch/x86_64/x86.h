@@ -33,6 +33,9 @@
 
 #define X86_RFLAGS_DF      (1ull << 10)
 
+#define X86_MSR_APIC_BASE 0x1bu
+#define X86_APIC_BASE_ENABLE (1ull << 11)
+#define X86_RFLAGS_IF      (1ull << 9)
 #define X86_MSR_EFER   0xc0000080u
 #define X86_EFER_LME   (1ull << 8)
 #define X86_EFER_NXE   (1ull << 11)
@@ -78,6 +81,23 @@ static inline void x86_write_cr3(uint64_t v) { __asm__ volatile("mov %0, %%cr3" 
 static inline void x86_write_cr4(uint64_t v) { __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory"); }
 static inline void x86_invlpg(uintptr_t va) { __asm__ volatile("invlpg (%0)" : : "r"(va) : "memory"); }
 
+static inline uint64_t x86_rdmsr(uint32_t msr)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return (uint64_t)hi << 32 | lo;
+}
+static inline uint64_t x86_rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+static inline void x86_cpuid_sub(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
+{
+    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
+}
+
 static inline void x86_cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
 {
     __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
@@ -85,10 +105,14 @@ static inline void x86_cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *
 
 /* cpu.c */
 void x86_cpu_init(void);
+/* An interrupt gate (clears IF) for vector, on IST slot ist (0: the current stack). */
+void x86_idt_set(unsigned vector, uint64_t handler, unsigned ist);
 /* serial.c */
 void x86_serial_init(void);
 void x86_serial_flush(void);
 /* trap.c: vectors.S calls ath_trap */
 void ath_trap(struct ath_trap_frame *frame);
+/* interrupt.c: interrupts.S calls x86_interrupt for vectors 32..47 and 255 */
+void x86_interrupt(struct ath_trap_frame *frame);
 
 #endif

@@ -1,0 +1,314 @@
+/*
+ * x86-64 interrupts and time: the two 8259 PICs (device lines 0..15 on vectors 32..47), the
+ * PIT as the scheduler's tick (line 0), the local APIC left in virtual-wire mode so that the
+ * PICs reach the CPU (its timer unused, its spurious vector 255), the TSC as the clock
+ * (calibrated against PIT channel 2 at boot), port I/O and RDRAND/RDSEED.
+ *
+ * Line 0 (the tick) and line 2 (the cascade) are the kernel's; every other line starts masked
+ * and is unmasked only while a driver waits for it (device.c). A device interrupt is masked
+ * and acknowledged here before the kernel sees it, so it cannot fire again until the driver
+ * asks for the next one.
+ */
+#include "kernel.h"
+#include "x86.h"
+
+#define PIC1_COMMAND 0x20
+#define PIC1_DATA    0x21
+#define PIC2_COMMAND 0xa0
+#define PIC2_DATA    0xa1
+#define PIC_EOI      0x20
+#define PIC_READ_ISR 0x0b
+#define IRQ_BASE     32
+#define IRQ_LINES    16
+#define CASCADE_LINE 2
+#define SPURIOUS_VECTOR 255
+
+#define PIT_HZ       1193182u
+#define PIT_CHANNEL0 0x40
+#define PIT_CHANNEL2 0x42
+#define PIT_COMMAND  0x43
+#define PIT_GATE     0x61        /* bit 0: channel 2 gate, bit 1: speaker, bit 5: channel 2 out */
+#define CALIBRATION_HZ 50        /* calibrate over 1/50 s */
+
+/* Local APIC registers (offsets in its 4 KiB page). */
+#define LAPIC_TPR    0x080
+#define LAPIC_SVR    0x0f0
+#define LAPIC_LVT_TIMER 0x320
+#define LAPIC_LVT_LINT0 0x350
+#define LAPIC_LVT_LINT1 0x360
+#define LAPIC_SVR_ENABLE 0x100
+#define LAPIC_MASKED     0x10000
+#define LAPIC_EXTINT     0x700
+#define LAPIC_NMI        0x400
+
+extern const uint64_t x86_irq_vectors[IRQ_LINES + 1];   /* interrupts.S */
+
+static uint16_t line_mask = 0xffff;        /* 1 = masked, as the PICs see it */
+static uint64_t cycles_per_second;
+
+/* ---- Programmable interrupt controllers ------------------------------------------------------ */
+static void pic_write_mask(void)
+{
+    x86_outb(PIC1_DATA, (uint8_t)line_mask);
+    x86_outb(PIC2_DATA, (uint8_t)(line_mask >> 8));
+}
+
+static void pic_init(void)
+{
+    x86_outb(PIC1_COMMAND, 0x11);           /* ICW1: edge triggered, cascade, ICW4 follows */
+    x86_outb(PIC2_COMMAND, 0x11);
+    x86_outb(PIC1_DATA, IRQ_BASE);          /* ICW2: vector base */
+    x86_outb(PIC2_DATA, IRQ_BASE + 8);
+    x86_outb(PIC1_DATA, 1u << CASCADE_LINE); /* ICW3: slave on line 2 */
+    x86_outb(PIC2_DATA, CASCADE_LINE);
+    x86_outb(PIC1_DATA, 0x01);              /* ICW4: 8086 mode */
+    x86_outb(PIC2_DATA, 0x01);
+    line_mask = (uint16_t)~(1u << CASCADE_LINE);   /* every line masked but the cascade */
+    pic_write_mask();
+}
+
+static void pic_eoi(unsigned line)
+{
+    if (line >= 8)
+        x86_outb(PIC2_COMMAND, PIC_EOI);
+    x86_outb(PIC1_COMMAND, PIC_EOI);
+}
+
+static uint16_t pic_in_service(void)
+{
+    x86_outb(PIC1_COMMAND, PIC_READ_ISR);
+    x86_outb(PIC2_COMMAND, PIC_READ_ISR);
+    return (uint16_t)(x86_inb(PIC1_COMMAND) | x86_inb(PIC2_COMMAND) << 8);
+}
+
+void ath_arch_irq_mask(unsigned line)
+{
+    if (line >= IRQ_LINES || line == CASCADE_LINE)
+        ath_panic("masking interrupt line %u", line);
+    uint64_t state = ath_arch_irq_save();
+    line_mask |= (uint16_t)(1u << line);
+    pic_write_mask();
+    ath_arch_irq_restore(state);
+}
+
+void ath_arch_irq_unmask(unsigned line)
+{
+    if (line >= IRQ_LINES || line == CASCADE_LINE)
+        ath_panic("unmasking interrupt line %u", line);
+    uint64_t state = ath_arch_irq_save();
+    line_mask &= (uint16_t)~(1u << line);
+    pic_write_mask();
+    ath_arch_irq_restore(state);
+}
+
+/* ---- Local APIC: virtual wire, so that the PICs' interrupts reach the CPU -------------------- */
+static void lapic_virtual_wire(void)
+{
+    uint32_t a, b, c, d;
+    x86_cpuid(1, &a, &b, &c, &d);
+    if (!(d & (1u << 9)))                   /* no local APIC: the PICs are wired directly */
+        return;
+    uint64_t msr = x86_rdmsr(X86_MSR_APIC_BASE);
+    if (!(msr & X86_APIC_BASE_ENABLE))      /* globally disabled: the PICs are wired directly */
+        return;
+    uintptr_t base = msr & X86_PTE_ADDR;
+    if (ath_vm_map(base, base, ATH_PAGE_SIZE, ATH_VM_READ | ATH_VM_WRITE | ATH_VM_NOCACHE)) {
+        ath_kprintf("[athanor] boot error: cannot map the local APIC\n");
+        ath_fail(ATH_FAIL_BOOT);
+    }
+    volatile uint32_t *lapic = (volatile uint32_t *)base;
+    lapic[LAPIC_LVT_TIMER / 4] = LAPIC_MASKED;
+    lapic[LAPIC_LVT_LINT0 / 4] = LAPIC_EXTINT;
+    lapic[LAPIC_LVT_LINT1 / 4] = LAPIC_NMI;
+    lapic[LAPIC_TPR / 4] = 0;
+    lapic[LAPIC_SVR / 4] = LAPIC_SVR_ENABLE | SPURIOUS_VECTOR;
+}
+
+/* ---- Time ----------------------------------------------------------------------------------- */
+/* TSC cycles in 1/CALIBRATION_HZ s, timed by PIT channel 2 counting down once (mode 0). */
+static uint64_t calibrate_cycles(void)
+{
+    uint16_t count = (uint16_t)(PIT_HZ / CALIBRATION_HZ);
+    x86_outb(PIT_GATE, (uint8_t)((x86_inb(PIT_GATE) & ~0x02) | 0x01));   /* gate on, no sound */
+    x86_outb(PIT_COMMAND, 0xb0);            /* channel 2, low then high byte, mode 0 */
+    x86_outb(PIT_CHANNEL2, (uint8_t)count);
+    x86_outb(PIT_CHANNEL2, (uint8_t)(count >> 8));
+    uint64_t start = x86_rdtsc();
+    uint64_t spins = 0;
+    while (!(x86_inb(PIT_GATE) & 0x20)) {
+        if (++spins > 100000000ull) {
+            ath_kprintf("[athanor] boot error: PIT channel 2 does not count\n");
+            ath_fail(ATH_FAIL_BOOT);
+        }
+    }
+    return (x86_rdtsc() - start) * CALIBRATION_HZ;
+}
+
+uint64_t ath_arch_cycles(void)
+{
+    return x86_rdtsc();
+}
+
+uint64_t ath_arch_cycles_per_second(void)
+{
+    return cycles_per_second;
+}
+
+static void pit_start(unsigned hz)
+{
+    uint32_t divisor = PIT_HZ / hz;
+    x86_outb(PIT_COMMAND, 0x34);            /* channel 0, low then high byte, rate generator */
+    x86_outb(PIT_CHANNEL0, (uint8_t)divisor);
+    x86_outb(PIT_CHANNEL0, (uint8_t)(divisor >> 8));
+}
+
+void ath_arch_interrupts_init(unsigned tick_hz)
+{
+    for (unsigned i = 0; i < IRQ_LINES; i++)
+        x86_idt_set(IRQ_BASE + i, x86_irq_vectors[i], 0);
+    x86_idt_set(SPURIOUS_VECTOR, x86_irq_vectors[IRQ_LINES], 0);
+    pic_init();
+    lapic_virtual_wire();
+    cycles_per_second = calibrate_cycles();
+    if (cycles_per_second < 1000000)
+        ath_panic("cycle counter runs at %lu Hz", (unsigned long)cycles_per_second);
+    pit_start(tick_hz);
+    ath_arch_irq_unmask(0);
+}
+
+/* ---- Dispatch -------------------------------------------------------------------------------- */
+void x86_interrupt(struct ath_trap_frame *frame)
+{
+    if (frame->vector == SPURIOUS_VECTOR)
+        return;                             /* the local APIC's: no acknowledgement */
+    unsigned line = (unsigned)frame->vector - IRQ_BASE;
+    /* Lines 7 and 15 also carry the PICs' spurious interrupts: not in service, no EOI from us
+     * (a spurious 15 still needs the master's EOI for the cascade). */
+    if ((line == 7 || line == 15) && !(pic_in_service() & (1u << line))) {
+        if (line == 15)
+            x86_outb(PIC1_COMMAND, PIC_EOI);
+        return;
+    }
+    if (line == 0) {
+        pic_eoi(0);
+        ath_sched_tick(frame);
+        return;
+    }
+    line_mask |= (uint16_t)(1u << line);
+    pic_write_mask();
+    pic_eoi(line);
+    ath_device_interrupt(line, frame);
+}
+
+uint64_t ath_arch_irq_save(void)
+{
+    uint64_t flags;
+    __asm__ volatile("pushfq\n\tpopq %0\n\tcli" : "=r"(flags) : : "memory");
+    return flags & X86_RFLAGS_IF;
+}
+
+void ath_arch_irq_restore(uint64_t state)
+{
+    if (state & X86_RFLAGS_IF)
+        __asm__ volatile("sti" : : : "memory");
+}
+
+void ath_arch_irq_enable(void)
+{
+    __asm__ volatile("sti" : : : "memory");
+}
+
+void ath_arch_idle(void)
+{
+    /* sti takes effect after the next instruction: no interrupt slips in before hlt. */
+    __asm__ volatile("sti\n\thlt\n\tcli" : : : "memory");
+}
+
+/* ---- Tasks' first context --------------------------------------------------------------------- */
+extern char ath_arch_task_entry[];          /* switch.S */
+
+uint64_t ath_arch_stack_init(uintptr_t top, void (*entry)(void *), void *arg)
+{
+    /* switch.S pops r15 r14 r13 r12 rbx rbp, then returns into task_entry with rsp 16-aligned */
+    uint64_t *sp = (uint64_t *)(ATH_ALIGN_DOWN(top, 16) - 9 * 8);
+    sp[0] = 0;                              /* r15 */
+    sp[1] = 0;                              /* r14 */
+    sp[2] = (uint64_t)(uintptr_t)entry;     /* r13 */
+    sp[3] = (uint64_t)(uintptr_t)arg;       /* r12 */
+    sp[4] = 0;                              /* rbx */
+    sp[5] = 0;                              /* rbp */
+    sp[6] = (uint64_t)(uintptr_t)ath_arch_task_entry;
+    sp[7] = 0;
+    sp[8] = 0;
+    return (uint64_t)(uintptr_t)sp;
+}
+
+uint64_t ath_arch_fetch_add_local(uint64_t *p, uint64_t v)
+{
+    __asm__ volatile("xaddq %0, %1" : "+r"(v), "+m"(*p) : : "memory");
+    return v;
+}
+
+/* ---- Ports and random numbers --------------------------------------------------------------- */
+uint32_t ath_arch_port_in(uint16_t port, unsigned width)
+{
+    uint32_t value;
+    if (width == 1) {
+        uint8_t v;
+        __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+        value = v;
+    } else if (width == 2) {
+        uint16_t v;
+        __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+        value = v;
+    } else {
+        __asm__ volatile("inl %1, %0" : "=a"(value) : "Nd"(port));
+    }
+    return value;
+}
+
+void ath_arch_port_out(uint16_t port, unsigned width, uint32_t value)
+{
+    if (width == 1)
+        __asm__ volatile("outb %0, %1" : : "a"((uint8_t)value), "Nd"(port));
+    else if (width == 2)
+        __asm__ volatile("outw %0, %1" : : "a"((uint16_t)value), "Nd"(port));
+    else
+        __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port));
+}
+
+static int random_kind = -1;                /* -1 unknown, 0 none, 1 RDRAND, 2 RDSEED */
+
+const char *ath_arch_random_source(void)
+{
+    if (random_kind < 0) {
+        uint32_t a, b, c, d;
+        x86_cpuid(1, &a, &b, &c, &d);
+        bool rdrand = c & (1u << 30);
+        x86_cpuid(0, &a, &b, &c, &d);
+        bool rdseed = false;
+        if (a >= 7) {
+            x86_cpuid_sub(7, 0, &a, &b, &c, &d);
+            rdseed = b & (1u << 18);
+        }
+        random_kind = rdrand ? 1 : rdseed ? 2 : 0;
+    }
+    return random_kind == 1 ? "RDRAND" : random_kind == 2 ? "RDSEED" : NULL;
+}
+
+bool ath_arch_random64(uint64_t *out)
+{
+    if (!ath_arch_random_source())
+        return false;
+    for (int attempt = 0; attempt < 64; attempt++) {
+        uint8_t ok;
+        if (random_kind == 1)
+            __asm__ volatile("rdrand %0\n\tsetc %1" : "=r"(*out), "=qm"(ok));
+        else
+            __asm__ volatile("rdseed %0\n\tsetc %1" : "=r"(*out), "=qm"(ok));
+        if (ok)
+            return true;
+        x86_pause();
+    }
+    return false;
+}

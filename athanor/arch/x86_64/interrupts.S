@@ -1,0 +1,81 @@
+/*
+ * Entry stubs for hardware interrupts: vectors 32..47 (the two 8259 PICs, remapped) and 255
+ * (the local APIC's spurious vector). Each builds the same struct ath_trap_frame as an
+ * exception (machine.h) and calls x86_interrupt(frame) (interrupt.c).
+ *
+ * Unlike exceptions, an interrupt may arrive while compiled Wasm code runs and may switch to
+ * another task before returning, so the entry also saves the SSE state (fxsave, 512 bytes,
+ * 16-byte aligned) below the frame and restores it last. Interrupts stay off (interrupt gates)
+ * until iretq restores the interrupted rflags.
+ *
+ *   frame ->  r15 .. rax | cr2 (0) | vector | error (0) | rip cs rflags rsp ss
+ *             (below it: padding, then the 512-byte fxsave area at a 16-byte boundary)
+ */
+    .text
+    .code64
+
+.macro IRQ_VECTOR n
+    .balign 16
+irq_vector_\n:
+    pushq $0                /* error */
+    pushq $\n
+    jmp irq_common
+.endm
+
+    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,255
+    IRQ_VECTOR \n
+    .endr
+
+irq_common:
+    pushq $0                /* cr2 */
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    cld
+    movq %rsp, %rbx         /* the frame; callee-saved, and kept across a task switch */
+    subq $512, %rsp
+    andq $-16, %rsp
+    fxsave (%rsp)
+    movq %rbx, %rdi
+    call x86_interrupt
+    fxrstor (%rsp)
+    movq %rbx, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    addq $24, %rsp          /* cr2, vector, error */
+    iretq
+
+    .section .rodata
+    .balign 8
+    .globl x86_irq_vectors
+x86_irq_vectors:            /* 32..47, then 255 */
+    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,255
+    .quad irq_vector_\n
+    .endr
+
+    .section .note.GNU-stack, "", @progbits

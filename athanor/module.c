@@ -1,0 +1,160 @@
+/*
+ * A module's life: loaded once at boot (its code mapped read+execute in place, its imports
+ * bound to kernel functions, one instance made), then run as a task: its start function and
+ * `_start`, and when that ends, by a return or a trap, its supervisor decides (supervisor.c).
+ * A restart makes a fresh instance from the image: new linear memory from the data segments,
+ * new globals and tables, same code.
+ */
+#include "loader.h"
+
+static ATH_NORETURN void module_failed(const struct ath_task *task, const char *what)
+{
+    ath_kprintf("[athanor] module %s: %s\n", task->record.name, what);
+    ath_fail(ATH_FAIL_APPLIANCE);
+}
+
+/* Binds each import to its kernel function; the image says which (build.py checked grants),
+ * and the kernel checks the type once more against its own table. */
+static void link_imports(struct ath_task *task, uint32_t count)
+{
+    uint32_t function = 0;
+    char what[160];
+    for (uint32_t i = 0; i < count; i++) {
+        alk_object_import imp = alk_object_import_at(&task->object, i);
+        if (imp.kind != 0 || function >= task->record.import_count)
+            module_failed(task, "imports something other than kernel functions");
+        uint32_t id = ath_image_import_id(task->image, task->record.import_first + function++);
+        const struct ath_abi_function *f = ath_abi_function(id);
+        alk_str sig = alk_object_type(&task->object, imp.index);
+        size_t params = strlen(f ? f->params : ""), results = strlen(f ? f->results : "");
+        bool same = f && sig.length == params + 1 + results &&
+                    !memcmp(sig.bytes, f->params, params) && sig.bytes[params] == ':' &&
+                    !memcmp(sig.bytes + params + 1, f->results, results);
+        if (!same) {
+            ath_snprintf(what, sizeof what, "import %.*s.%.*s does not match kernel function #%u",
+                         (int)imp.module.length, imp.module.bytes, (int)imp.field.length,
+                         imp.field.bytes, id);
+            module_failed(task, what);
+        }
+        task->imports[i].kind = 0;
+        task->imports[i].as.function.code = f->code;
+        task->imports[i].as.function.vmctx = NULL;   /* kernel functions get the caller's vmctx */
+        task->imports[i].as.function.type_id = ath_wasm_platform.type_id(NULL, sig.bytes,
+                                                                         sig.length);
+    }
+    if (function != task->record.import_count)
+        module_failed(task, "import map does not match its imports");
+}
+
+void ath_module_load(struct ath_task *task, const struct ath_image *image, uint32_t index)
+{
+    task->image = image;
+    ath_image_module_at(image, index, &task->record);
+    const struct ath_image_module *m = &task->record;
+    const char *problem = alk_object_open(&task->object, image->bytes + m->object_offset,
+                                          (size_t)m->object_size);
+    if (problem)
+        module_failed(task, problem);
+    if (((task->object.flags & 1) != 0) != ((image->flags & 1) != 0))
+        module_failed(task, "compiled for another bounds mode than the image's");
+
+    /* The code runs in place: its pages become read+execute, nothing else is executable. */
+    const alk_section_view *code = &task->object.sections[ALK_SECTION_CODE];
+    uintptr_t start = (uintptr_t)code->data, size = ATH_ALIGN_UP(code->size, ATH_PAGE_SIZE);
+    if (start % ATH_PAGE_SIZE || code->size == 0)
+        module_failed(task, "code section is not page-aligned");
+    if (ath_vm_protect(start, size, ATH_VM_READ | ATH_VM_EXEC) != ATH_OK)
+        module_failed(task, "cannot map its code");
+    if (ath_code_region_add(start, start + size, m->name) != ATH_OK)
+        module_failed(task, "too many code regions");
+
+    uint32_t count = alk_object_count(&task->object, ALK_SECTION_IMPORTS);
+    if (count > ATH_IMPORTS_MAX)
+        module_failed(task, "too many imports");
+    task->imports = ath_alloc((count ? count : 1) * sizeof *task->imports);
+    if (!task->imports)
+        module_failed(task, "out of memory for its imports");
+    link_imports(task, count);
+    problem = ath_module_reinstantiate(task);
+    if (problem)
+        module_failed(task, problem);
+}
+
+const char *ath_module_reinstantiate(struct ath_task *task)
+{
+    static char why[128];
+    if (task->instantiated) {
+        alk_instance_free(&task->instance);
+        task->instantiated = false;
+    }
+    task->steps[ATH_STEP_FREED] = ath_arch_cycles();
+    const alk_section_view *code = &task->object.sections[ALK_SECTION_CODE];
+    alk_instantiate_result r = alk_instantiate(&task->instance, &task->object, code->data,
+                                               &ath_wasm_platform, task->imports,
+                                               (uint32_t)(task->record.max_memory >> 16), task);
+    if (r.status == ALK_INSTANTIATE_TRAP) {
+        ath_snprintf(why, sizeof why, "trapped while instantiating: %s",
+                     ath_trap_name(r.trap_code));
+        return why;
+    }
+    if (r.status) {
+        ath_snprintf(why, sizeof why, "cannot instantiate: %s", r.message);
+        return why;
+    }
+    /* Wasm frames stay ALK_STACK_RESERVE above the guard page: kernel functions, interrupt
+     * entries and the trap path use that room. */
+    *(uint64_t *)(task->instance.vmctx + ALK_VMCTX_STACK_LIMIT) =
+        task->stack_bottom + ALK_STACK_RESERVE;
+    task->instantiated = true;
+    task->steps[ATH_STEP_INSTANTIATED] = ath_arch_cycles();
+    return NULL;
+}
+
+/* The start function, then `_start` if it is exported as [] -> []. 0 or the trap code. */
+static uint32_t run_entry(struct ath_task *task)
+{
+    if (task->object.start != UINT32_MAX) {
+        uint32_t code = ath_wasm_invoke(task, task->object.start);
+        if (code)
+            return code;
+    }
+    int64_t entry = alk_object_find_export(&task->object, "_start", 6, 0);
+    if (entry < 0)
+        return 0;
+    uint32_t type = alk_object_function_type(&task->object, (uint32_t)entry);
+    alk_str sig = alk_object_type(&task->object, type);
+    if (sig.length != 1)   /* ":" : no parameters, no results */
+        return ALK_TRAP_SIGNATURE_MISMATCH;
+    return ath_wasm_invoke(task, (uint32_t)entry);
+}
+
+void ath_module_main(void *arg)
+{
+    struct ath_task *task = arg;
+    ath_arch_irq_enable();
+    for (;;) {
+        if (!task->instantiated) {
+            const char *problem = ath_module_reinstantiate(task);
+            if (problem)
+                module_failed(task, problem);
+        }
+        ath_trace(ATH_TRACE_START, task->index, task->restarts, 0);
+        task->trap_code = 0;
+        uint32_t code = run_entry(task);
+        uint64_t now = ath_arch_cycles();
+        ath_arch_irq_enable();          /* whatever the unwound code left */
+        if (!code) {
+            task->steps[ATH_STEP_TRAP] = now;
+            ath_trace(ATH_TRACE_EXIT, task->index, 0, 0);
+        }
+        task->trap_code = code;
+        task->steps[ATH_STEP_UNWOUND] = now;
+        ath_supervise(task);            /* returns when the module must run again */
+    }
+}
+
+void ath_module_report_trap(const struct ath_task *task)
+{
+    ath_kprintf("[athanor] module %s: trapped: %s\n", task->record.name,
+                ath_trap_name(task->trap_code));
+}
