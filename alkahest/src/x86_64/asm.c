@@ -314,6 +314,17 @@ void x64_mov_ri(x64_code *c, int w, x64_reg dst, uint64_t imm)
     }
 }
 
+void x64_mov_ri_keep_flags(x64_code *c, int w, x64_reg dst, uint64_t imm)
+{
+    if ((w == 4 ? (uint32_t)imm : imm) != 0) {
+        x64_mov_ri(c, w, dst, imm);
+        return;
+    }
+    emit_rex_rr(c, false, 0, dst, false);          /* mov r32, 0 */
+    x64_byte(c, (uint8_t)(0xB8 + (dst & 7)));
+    x64_u32(c, 0);
+}
+
 void x64_load(x64_code *c, int w, x64_reg dst, x64_mem src, int size, bool sign_extend)
 {
     switch (size) {

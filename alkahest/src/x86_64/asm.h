@@ -93,6 +93,8 @@ void x64_test_ri(x64_code *c, int w, x64_reg a, int32_t imm);
 void x64_mov_rr(x64_code *c, int w, x64_reg dst, x64_reg src);
 /* dst := imm, zero-extended (w = 4) or the full 64-bit value (w = 8), shortest encoding. */
 void x64_mov_ri(x64_code *c, int w, x64_reg dst, uint64_t imm);
+/* The same, never as `xor` (which clobbers the flags): for code between a compare and its use. */
+void x64_mov_ri_keep_flags(x64_code *c, int w, x64_reg dst, uint64_t imm);
 /* Loads of 1, 2, 4 or 8 bytes into a 32/64-bit register: zero- or sign-extended to w. */
 void x64_load(x64_code *c, int w, x64_reg dst, x64_mem src, int size, bool sign_extend);
 void x64_store(x64_code *c, int size, x64_mem dst, x64_reg src);

@@ -19,6 +19,14 @@ static void local_set(codegen *g, uint32_t local, bool tee)
         return;
     }
     cg_spill_local_refs(g, local);
+    int pinned = cg_local_reg(g, local);
+    if (pinned >= 0) {
+        cg_load_into(g, v, pinned);
+        cg_free(g, v);
+        if (tee)
+            cg_push(g, (value){ .loc = LOC_LOCAL, .type = v.type, .local = local });
+        return;
+    }
     x64_mem at = cg_local(g, local);
     if (cg_is_float(v.type) && v.loc == LOC_REG) {
         x64_movs_store(g->code, v.type == ALK_F32 ? 4 : 8, at, v.reg);
@@ -52,21 +60,38 @@ static void select_op(codegen *g)
         cg_push(g, keep);
         return;
     }
+    /* Operands into registers with moves only, so that a compare's flags survive; else test. */
+    x64_cond keep_a;
+    int flag = -1;
+    if (cond.loc != LOC_FLAGS)
+        flag = cg_into_reg(g, cond);
     int dst = cg_into_reg(g, a);
     int src = cg_into_reg(g, b);
-    int flag = cg_into_reg(g, cond);
-    x64_test_rr(c, 4, (x64_reg)flag, (x64_reg)flag);
+    if (cond.loc == LOC_FLAGS) {
+        keep_a = (x64_cond)cond.reg;
+    } else {
+        x64_test_rr(c, 4, (x64_reg)flag, (x64_reg)flag);
+        keep_a = CC_NE;
+    }
     if (cg_is_float(a.type)) {
         uint32_t keep = x64_new_label(c);
-        x64_jcc(c, CC_NE, keep);
+        x64_jcc(c, keep_a, keep);
         x64_movaps(c, dst, src);
         x64_bind(c, keep);
     } else {
-        x64_cmov(c, CC_E, cg_width(a.type), (x64_reg)dst, (x64_reg)src);
+        x64_cmov(c, x64_invert(keep_a), cg_width(a.type), (x64_reg)dst, (x64_reg)src);
     }
-    cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)flag });
+    if (flag >= 0)
+        cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)flag });
     cg_free(g, (value){ .loc = LOC_REG, .type = b.type, .reg = (uint8_t)src });
     cg_push_reg(g, a.type, dst);
+}
+
+/* Which instructions consume a compare's flags directly. */
+static bool uses_flags(alk_opcode op)
+{
+    return op == ALK_OP_BR_IF || op == ALK_OP_IF || op == ALK_OP_SELECT ||
+           op == ALK_OP_SELECT_T || op == ALK_OP_I32_EQZ;
 }
 
 static bool variable_instr(codegen *g, const alk_instr *in)
@@ -82,8 +107,83 @@ static bool variable_instr(codegen *g, const alk_instr *in)
     }
 }
 
+/* Counts each local's uses, weighted by the depth of loops around them, to pick the locals that
+ * live in registers. One extra walk over the body; returns false on a decode error (which
+ * validation makes impossible). */
+static bool choose_pinned_locals(codegen *g, const alk_function *function)
+{
+    const alk_module *m = g->module;
+    const alk_allocator *a = &m->allocator;
+    uint32_t *weight = a->alloc(a->user, (g->local_count ? g->local_count : 1) * sizeof *weight);
+    if (!weight)
+        return false;
+    alk_memset(weight, 0, (g->local_count ? g->local_count : 1) * sizeof *weight);
+    alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
+    uint32_t nesting = 0, loops = 0;
+    uint64_t loop_levels = 0;      /* bit n: the block at nesting n is a loop (n < 64) */
+    while (reader.cursor < reader.end) {
+        alk_instr in;
+        if (alk_read_instr(&reader, &in, g->diag)) {
+            a->free(a->user, weight);
+            return false;
+        }
+        switch (in.op) {
+        case ALK_OP_BLOCK: case ALK_OP_IF: case ALK_OP_LOOP:
+            if (nesting < 64 && in.op == ALK_OP_LOOP) {
+                loop_levels |= 1ull << nesting;
+                loops++;
+            }
+            nesting++;
+            break;
+        case ALK_OP_END:
+            if (nesting) {
+                nesting--;
+                if (nesting < 64 && (loop_levels >> nesting & 1)) {
+                    loop_levels &= ~(1ull << nesting);
+                    loops--;
+                }
+            }
+            break;
+        case ALK_OP_LOCAL_GET: case ALK_OP_LOCAL_SET: case ALK_OP_LOCAL_TEE:
+            if (in.imm.index < g->local_count) {
+                uint32_t add = 1u << (loops < 5 ? 2 * loops : 10);
+                weight[in.imm.index] = weight[in.imm.index] > UINT32_MAX - add
+                                           ? UINT32_MAX : weight[in.imm.index] + add;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    /* Greedy: the heaviest integer locals get rbx, r12, r13; the heaviest floats xmm8.. */
+    for (int round = 0; round < PINNED_GPR_COUNT + PINNED_XMM_COUNT; round++) {
+        bool want_float = round >= PINNED_GPR_COUNT;
+        uint32_t best = UINT32_MAX, best_weight = 1;
+        for (uint32_t i = 0; i < g->local_count; i++) {
+            alk_valtype t = g->locals[i].type;
+            if (g->locals[i].reg != X64_NO_REG || t == ALK_V128 || cg_is_float(t) != want_float)
+                continue;
+            if (weight[i] > best_weight) {
+                best = i;
+                best_weight = weight[i];
+            }
+        }
+        if (best == UINT32_MAX)
+            continue;
+        if (want_float) {
+            int reg = PINNED_XMM_FIRST + (round - PINNED_GPR_COUNT);
+            g->locals[best].reg = (uint8_t)reg;
+            g->pinned_xmms |= 1u << reg;
+        } else {
+            g->locals[best].reg = (uint8_t)x64_pinned_gprs[g->pinned_gprs++];
+        }
+    }
+    a->free(a->user, weight);
+    return true;
+}
+
 /* Frame slots for parameters passed in registers and for declared locals; parameters passed
- * on the stack stay in the caller's frame. */
+ * on the stack stay in the caller's frame. Then the hottest locals get registers. */
 static bool lay_out_locals(codegen *g, const alk_function *function)
 {
     const alk_allocator *a = &g->module->allocator;
@@ -93,11 +193,12 @@ static bool lay_out_locals(codegen *g, const alk_function *function)
         cg_fail(g, ALK_E090, function->body_offset, "");
         return false;
     }
-    int32_t below = -16;   /* [rbp-8] holds the vmctx */
+    int32_t below = -FRAME_LOCALS_BASE;
     uint32_t gprs = 0, xmms = 0, stack = 0;
     for (uint32_t i = 0; i < g->type->param_count; i++) {
         alk_valtype t = g->type->params[i];
         g->locals[i].type = t;
+        g->locals[i].reg = X64_NO_REG;
         bool in_register = cg_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
         if (in_register) {
             g->locals[i].offset = below;
@@ -111,12 +212,19 @@ static bool lay_out_locals(codegen *g, const alk_function *function)
     for (uint32_t i = 0; i < function->local_group_count; i++) {
         for (uint32_t k = 0; k < function->local_groups[i].count; k++) {
             g->locals[local].type = function->local_groups[i].type;
+            g->locals[local].reg = X64_NO_REG;
             g->locals[local].offset = below;
             below -= 8;
             local++;
         }
     }
     g->slots_base = (uint32_t)(-below - 8);
+    g->pinned_gprs = 0;
+    g->pinned_xmms = 0;
+    if (!choose_pinned_locals(g, function)) {
+        cg_fail(g, ALK_E100, function->body_offset, ": cannot re-read the body");
+        return false;
+    }
     return true;
 }
 
@@ -157,6 +265,8 @@ static int compile_function(codegen *g, uint32_t index)
             g->error = code;
             break;
         }
+        if (!uses_flags(in.op))
+            cg_settle_flags(g);
         if (cg_control_instr(g, &in) || variable_instr(g, &in) || cg_memory_instr(g, &in) ||
             cg_integer_instr(g, &in) || cg_float_instr(g, &in))
             continue;

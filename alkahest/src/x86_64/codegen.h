@@ -9,10 +9,17 @@
  *
  * Frame, growing down from rbp (docs/abi.md):
  *     [rbp+16 ...]   incoming stack arguments, then the caller's return area
- *     [rbp+8]        return address;  [rbp] saved rbp;  [rbp-8] the vmctx (r15)
- *     [rbp-16-8i]    local i (parameters passed in registers and declared locals)
+ *     [rbp+8]        return address;  [rbp] saved rbp
+ *     [rbp-8]        the vmctx (r15), stored before calls that may change r15
+ *     [rbp-16..-32]  the caller's rbx, r12, r13 when this function pins locals in them
+ *     [rbp-40-8i]    local i (parameters passed in registers and declared locals)
  *     below          canonical slot of operand-stack position s: [rbp - slots_base - 8(s+1)]
  *     [rsp ...]      outgoing stack arguments and return areas of calls
+ *
+ * Hot locals (by a pre-pass that counts uses, weighted by loop depth) live in registers for the
+ * whole function: integers in rbx, r12, r13 (callee-saved in our convention, so they survive
+ * calls), floats in xmm8..xmm13 (saved to their frame slot around calls). A pinned local's
+ * register is its home; LOC_LOCAL entries read it lazily like any local.
  */
 #ifndef ALK_X64_CODEGEN_H
 #define ALK_X64_CODEGEN_H
@@ -31,6 +38,9 @@ typedef enum loc_kind {
     LOC_REG,    /* in a register (GPR for integers and references, XMM for floats) */
     LOC_CONST,  /* a constant, not yet materialised */
     LOC_LOCAL,  /* the current value of a local, not yet read */
+    LOC_FLAGS,  /* an i32 0/1 that is the condition `reg` (x64_cond) of the flags just set by a
+                   compare: only ever the top entry, and settled into a register before any
+                   instruction that is not its consumer (br_if, if, select, i32.eqz) */
 } loc_kind;
 
 typedef struct value {
@@ -59,7 +69,14 @@ typedef struct control {
 typedef struct local_info {
     alk_valtype type;
     int32_t offset;        /* from rbp */
+    uint8_t reg;           /* pinned register (GPR or XMM by type), or X64_NO_REG */
 } local_info;
+
+#define PINNED_GPR_COUNT 3
+#define PINNED_XMM_FIRST 8
+#define PINNED_XMM_COUNT 6
+#define FRAME_LOCALS_BASE 40   /* bytes below rbp where local 0's slot starts (see above) */
+extern const x64_reg x64_pinned_gprs[PINNED_GPR_COUNT];
 
 typedef enum trap_kind {
     TRAP_UNREACHABLE = 1, TRAP_MEMORY = 2, TRAP_TABLE_UNDEFINED = 3, TRAP_NULL = 4,
@@ -93,6 +110,8 @@ typedef struct codegen {
     uint32_t trap_labels[TRAP_KIND_COUNT];
     uint32_t *function_labels;     /* internal entry of every defined function */
     uint32_t dead_depth;           /* blocks opened inside unreachable code */
+    uint8_t pinned_gprs;           /* how many of x64_pinned_gprs hold locals (saved in prologue) */
+    uint32_t pinned_xmms;          /* bit per xmm register holding a local */
     int error;                     /* first error (ALK_E*), or 0 */
 } codegen;
 
@@ -100,7 +119,15 @@ typedef struct codegen {
 bool cg_is_float(alk_valtype type);
 int cg_width(alk_valtype type);               /* 4 or 8: the GPR operation width */
 x64_mem cg_slot(codegen *g, uint32_t position);
-x64_mem cg_local(codegen *g, uint32_t local);
+x64_mem cg_local(codegen *g, uint32_t local);   /* the local's frame slot */
+/* The register a local is pinned to, or -1. */
+static inline int cg_local_reg(const codegen *g, uint32_t local)
+{
+    return g->locals[local].reg == X64_NO_REG ? -1 : g->locals[local].reg;
+}
+/* Before a call: pinned float locals to their slots; after it: back (caller-saved xmm). */
+void cg_save_float_pins(codegen *g);
+void cg_restore_float_pins(codegen *g);
 void cg_push(codegen *g, value v);
 void cg_push_reg(codegen *g, alk_valtype type, int reg);
 void cg_push_const(codegen *g, alk_valtype type, uint64_t bits);
@@ -119,7 +146,11 @@ int cg_into_reg(codegen *g, value v);
 void cg_load_into(codegen *g, value v, int reg);
 void cg_store_to(codegen *g, value v, x64_mem dst);
 void cg_spill_entry(codegen *g, uint32_t position);
-void cg_spill_all(codegen *g);
+void cg_spill_all(codegen *g);    /* emits only moves: keeps the flags */
+/* Pushes the result of a compare as the condition cc of the flags. */
+void cg_push_flags(codegen *g, x64_cond cc);
+/* Turns a LOC_FLAGS top entry into a register (before instructions that are not consumers). */
+void cg_settle_flags(codegen *g);
 void cg_spill_local_refs(codegen *g, uint32_t local);
 uint32_t cg_trap_label(codegen *g, trap_kind kind);
 /* Records the first error: the code's summary, then ": detail" unless detail is "". */

@@ -29,27 +29,52 @@ void cg_prologue(codegen *g)
     x64_alu_rm(c, ALU_CMP, 8, RAX, x64_at(R15, ALK_VMCTX_STACK_LIMIT));
     x64_jcc(c, CC_B, cg_trap_label(g, TRAP_STACK));
     x64_mov_rr(c, 8, RSP, RAX);
-    x64_store(c, 8, x64_at(RBP, -8), R15);
+    /* The caller's rbx/r12/r13, when this function keeps locals in them. */
+    for (int i = 0; i < g->pinned_gprs; i++)
+        x64_store(c, 8, x64_at(RBP, -16 - 8 * i), x64_pinned_gprs[i]);
 
-    /* Parameters passed in registers move to their local slots. */
+    /* Parameters: pinned ones into their registers, the others passed in registers to their
+     * slots (the rest stay where the caller put them). */
     int gprs = 0, xmms = 0;
     for (uint32_t i = 0; i < g->type->param_count; i++) {
         alk_valtype t = g->type->params[i];
+        int size = t == ALK_F32 ? 4 : 8;
+        int pinned = cg_local_reg(g, i);
         if (cg_is_float(t)) {
-            if (xmms < ARG_XMM_COUNT)
-                x64_movs_store(c, t == ALK_F32 ? 4 : 8, cg_local(g, i), xmms++);
-        } else if (gprs < ARG_GPR_COUNT) {
-            x64_store(c, 8, cg_local(g, i), x64_arg_gprs[gprs++]);
+            int from = xmms < ARG_XMM_COUNT ? xmms++ : -1;
+            if (pinned >= 0 && from >= 0)
+                x64_movaps(c, pinned, from);
+            else if (pinned >= 0)
+                x64_movs_load(c, size, pinned, cg_local(g, i));
+            else if (from >= 0)
+                x64_movs_store(c, size, cg_local(g, i), from);
+        } else {
+            int from = gprs < ARG_GPR_COUNT ? (int)x64_arg_gprs[gprs++] : -1;
+            if (pinned >= 0 && from >= 0)
+                x64_mov_rr(c, 8, (x64_reg)pinned, (x64_reg)from);
+            else if (pinned >= 0)
+                x64_load(c, 8, (x64_reg)pinned, cg_local(g, i), 8, false);
+            else if (from >= 0)
+                x64_store(c, 8, cg_local(g, i), (x64_reg)from);
         }
     }
-    /* Declared locals start at zero. They occupy consecutive slots below the parameters. */
+    /* Declared locals start at zero: their slots (consecutive, below the parameters' slots)
+     * and their registers. */
     uint32_t first = g->type->param_count, count = g->local_count - first;
     if (count == 0)
         return;
+    for (uint32_t i = first; i < g->local_count; i++) {
+        int pinned = cg_local_reg(g, i);
+        if (pinned >= 0 && cg_is_float(g->locals[i].type))
+            x64_sse_logic(c, SSE_XOR, pinned, pinned);
+        else if (pinned >= 0)
+            x64_alu_rr(c, ALU_XOR, 4, (x64_reg)pinned, (x64_reg)pinned);
+    }
     x64_alu_rr(c, ALU_XOR, 4, RAX, RAX);
     if (count <= 8) {
         for (uint32_t i = first; i < g->local_count; i++)
-            x64_store(c, 8, cg_local(g, i), RAX);
+            if (cg_local_reg(g, i) < 0)
+                x64_store(c, 8, cg_local(g, i), RAX);
     } else {
         x64_lea(c, 8, RDI, cg_local(g, g->local_count - 1));
         x64_mov_ri(c, 4, RCX, count);
@@ -94,6 +119,8 @@ static void emit_return(codegen *g)
         value v = peek(g, n - 1);
         cg_load_into(g, v, cg_is_float(v.type) ? 0 : RAX);
     }
+    for (int i = 0; i < g->pinned_gprs; i++)
+        x64_load(g->code, 8, x64_pinned_gprs[i], x64_at(RBP, -16 - 8 * i), 8, false);
     x64_leave(g->code);
     x64_ret(g->code);
 }
@@ -333,6 +360,23 @@ static void end_block(codegen *g, const alk_instr *in)
     reset_stack(g, saved.height, saved.result_count, saved.results);
 }
 
+/* Pops an i32 condition, spills the stack (as every edge to a label needs), and leaves the
+ * flags so that the returned condition holds when the value is non-zero (or zero, when
+ * `when_zero`). A compare just before is used as is (compare and branch fused). */
+static x64_cond pop_condition(codegen *g, bool when_zero)
+{
+    value cond = cg_pop(g);
+    if (cond.loc == LOC_FLAGS) {
+        cg_spill_all(g);                    /* moves only: the compare's flags survive */
+        return when_zero ? x64_invert((x64_cond)cond.reg) : (x64_cond)cond.reg;
+    }
+    int reg = cg_into_reg(g, cond);
+    cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)reg });
+    cg_spill_all(g);
+    x64_test_rr(g->code, 4, (x64_reg)reg, (x64_reg)reg);
+    return when_zero ? CC_E : CC_NE;
+}
+
 bool cg_control_instr(codegen *g, const alk_instr *in)
 {
     x64_code *c = g->code;
@@ -361,17 +405,13 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
         return true;
     }
     case ALK_OP_IF: {
-        value cond = cg_pop(g);
-        int reg = cg_into_reg(g, cond);
-        cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)reg });
-        cg_spill_all(g);
+        x64_cond jump_if_false = pop_condition(g, true);
         control *f = push_control(g, CTRL_IF, in);
         if (!f)
             return true;
         f->label = x64_new_label(c);
         f->else_label = x64_new_label(c);
-        x64_test_rr(c, 4, (x64_reg)reg, (x64_reg)reg);
-        x64_jcc(c, CC_E, f->else_label);
+        x64_jcc(c, jump_if_false, f->else_label);
         return true;
     }
     case ALK_OP_ELSE: {
@@ -398,20 +438,16 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
     }
     case ALK_OP_BR_IF: {
         control *target = label_target(g, in->imm.index);
-        value cond = cg_pop(g);
-        int reg = cg_into_reg(g, cond);
-        cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)reg });
-        cg_spill_all(g);
-        x64_test_rr(c, 4, (x64_reg)reg, (x64_reg)reg);
+        x64_cond taken = pop_condition(g, false);
         if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
             uint32_t skip = x64_new_label(c);
-            x64_jcc(c, CC_E, skip);
+            x64_jcc(c, x64_invert(taken), skip);
             emit_branch(g, target);
             x64_bind(c, skip);
         } else {
             if (target->kind != CTRL_LOOP)
                 target->targeted = true;
-            x64_jcc(c, CC_NE, target->label);
+            x64_jcc(c, taken, target->label);
         }
         return true;
     }
@@ -435,9 +471,147 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
 
 /* ---- Calls ------------------------------------------------------------------------------------ */
 
-/* Everything is spilled; the top param_count slots are the arguments. Places them per the
- * calling convention and returns the bytes of stack arguments. */
+/* Registers do not survive calls (except the pinned rbx/r12/r13): values below the arguments
+ * that live in one go to their slots. Constants and lazy locals stay as they are. */
+static void spill_registers_below(codegen *g, uint32_t base)
+{
+    for (uint32_t i = 0; i < base; i++)
+        if (g->stack[i].loc == LOC_REG)
+            cg_spill_entry(g, i);
+}
+
+/* Puts the top param_count values where the callee expects them (docs/abi.md) and returns the
+ * bytes of stack arguments. An argument whose register is another argument's target goes
+ * through its slot; every other one moves straight into place. */
 static uint32_t place_arguments(codegen *g, const alk_functype *type)
+{
+    x64_code *c = g->code;
+    uint32_t n = type->param_count, base = g->height - n;
+    spill_registers_below(g, base);
+    uint32_t gprs = 0, xmms = 0, stack = 0, gpr_targets = 0, xmm_targets = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        alk_valtype t = type->params[i];
+        if (cg_is_float(t) && xmms < ARG_XMM_COUNT)
+            xmm_targets |= 1u << xmms++;
+        else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT)
+            gpr_targets |= 1u << x64_arg_gprs[gprs++];
+    }
+    /* Stack arguments first: they only use the scratch register. */
+    gprs = xmms = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        alk_valtype t = type->params[i];
+        bool in_register = cg_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
+        if (in_register)
+            continue;
+        value v = *cg_top(g, n - 1 - i);
+        v.position = base + i;
+        if (v.loc == LOC_REG && cg_is_float(t)) {
+            x64_movs_store(c, 8, x64_at(RSP, (int32_t)(8 * stack)), v.reg);
+        } else {
+            value bits = v;
+            if (cg_is_float(t) && v.loc != LOC_LOCAL)
+                bits.type = t == ALK_F32 ? ALK_I32 : ALK_I64;
+            cg_store_to(g, bits, x64_at(RSP, (int32_t)(8 * stack)));
+        }
+        stack++;
+    }
+    /* A register argument sitting in another argument's target register moves to its slot. */
+    gprs = xmms = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        alk_valtype t = type->params[i];
+        value *v = cg_top(g, n - 1 - i);
+        int target = -1;
+        if (cg_is_float(t) && xmms < ARG_XMM_COUNT)
+            target = (int)xmms++;
+        else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT)
+            target = x64_arg_gprs[gprs++];
+        if (target < 0 || v->loc != LOC_REG || v->reg == target)
+            continue;
+        uint32_t targets = cg_is_float(t) ? xmm_targets : gpr_targets;
+        if (targets & (1u << v->reg))
+            cg_spill_entry(g, base + i);
+    }
+    gprs = xmms = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        alk_valtype t = type->params[i];
+        value v = *cg_top(g, n - 1 - i);
+        v.position = base + i;
+        if (cg_is_float(t) && xmms < ARG_XMM_COUNT)
+            cg_load_into(g, v, (int)xmms++);
+        else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT)
+            cg_load_into(g, v, x64_arg_gprs[gprs++]);
+    }
+    uint32_t extra_results = type->result_count > 1 ? type->result_count - 1 : 0;
+    uint32_t outgoing = 8 * (stack + extra_results);
+    if (outgoing > g->outgoing_max)
+        g->outgoing_max = outgoing;
+    return 8 * stack;
+}
+
+static void take_results(codegen *g, const alk_functype *type, uint32_t stack_bytes)
+{
+    uint32_t base = g->height - type->param_count;
+    for (uint32_t i = 0; i < base; i++)
+        if (g->stack[i].loc == LOC_REG || g->stack[i].loc == LOC_FLAGS)
+            cg_fail(g, ALK_E100, 0, ": value in a register across a call");
+    for (uint32_t i = base; i < g->height; i++)
+        cg_free(g, g->stack[i]);
+    g->height = base;
+    cg_restore_float_pins(g);
+    for (uint32_t i = 0; i < type->result_count; i++) {
+        alk_valtype t = type->results[i];
+        if (i == 0) {
+            if (cg_is_float(t)) {
+                g->xmm_used |= 1u;
+                cg_push_reg(g, t, 0);
+            } else {
+                g->gpr_used |= 1u << RAX;
+                cg_push_reg(g, t, RAX);
+            }
+            continue;
+        }
+        x64_load(g->code, 8, SCRATCH_GPR, x64_at(RSP, (int32_t)(stack_bytes + 8 * (i - 1))), 8,
+                 false);
+        x64_store(g->code, 8, cg_slot(g, g->height), SCRATCH_GPR);
+        cg_push(g, (value){ .loc = LOC_SLOT, .type = t });
+    }
+}
+
+/* Calls through a function reference may enter another instance, which sets r15/r14 for
+ * itself, and may reach a C function, whose i32 result is defined in eax only. i32 values
+ * must be zero-extended (guard-mode addressing uses the whole register). */
+static void before_foreign_call(codegen *g)
+{
+    x64_store(g->code, 8, x64_at(RBP, -8), R15);
+}
+
+static void after_foreign_call(codegen *g, const alk_functype *type)
+{
+    x64_load(g->code, 8, R15, x64_at(RBP, -8), 8, false);
+    x64_load(g->code, 8, R14, x64_at(R15, ALK_VMCTX_MEMORY_BASE), 8, false);
+    if (type->result_count > 0 && type->results[0] == ALK_I32)
+        x64_mov_rr(g->code, 4, RAX, RAX);
+}
+
+void cg_call(codegen *g, uint32_t function)
+{
+    const alk_functype *type = alk_function_type(g->module, function);
+    uint32_t stack_bytes = place_arguments(g, type);
+    cg_save_float_pins(g);
+    if (function < g->module->imported_function_count) {
+        int32_t record = (int32_t)alk_layout_function_ref(g->layout, function);
+        before_foreign_call(g);
+        x64_load(g->code, 8, RDI, x64_at(R15, record + ALK_FUNCREF_VMCTX), 8, false);
+        x64_call_mem(g->code, x64_at(R15, record + ALK_FUNCREF_CODE));
+        after_foreign_call(g, type);
+    } else {
+        x64_call_label(g->code, g->function_labels[function - g->module->imported_function_count]);
+    }
+    take_results(g, type, stack_bytes);
+}
+
+/* The old simple way for call_indirect: everything in slots, then the checks use rax/r10. */
+static uint32_t place_arguments_from_slots(codegen *g, const alk_functype *type)
 {
     x64_code *c = g->code;
     uint32_t n = type->param_count, base = g->height - n;
@@ -461,58 +635,6 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
     return 8 * stack;
 }
 
-static void take_results(codegen *g, const alk_functype *type, uint32_t stack_bytes)
-{
-    for (uint32_t i = 0; i < g->height; i++)
-        if (g->stack[i].loc != LOC_SLOT)
-            cg_fail(g, ALK_E100, 0, "value live across a call");
-    g->height -= type->param_count;
-    for (uint32_t i = 0; i < type->result_count; i++) {
-        alk_valtype t = type->results[i];
-        if (i == 0) {
-            if (cg_is_float(t)) {
-                g->xmm_used |= 1u;
-                cg_push_reg(g, t, 0);
-            } else {
-                g->gpr_used |= 1u << RAX;
-                cg_push_reg(g, t, RAX);
-            }
-            continue;
-        }
-        x64_load(g->code, 8, SCRATCH_GPR, x64_at(RSP, (int32_t)(stack_bytes + 8 * (i - 1))), 8,
-                 false);
-        x64_store(g->code, 8, cg_slot(g, g->height), SCRATCH_GPR);
-        cg_push(g, (value){ .loc = LOC_SLOT, .type = t });
-    }
-}
-
-/* After a call through a function reference: the callee may belong to another instance, and
- * may be a C function, whose i32 result is defined in eax only. i32 values must be
- * zero-extended (guard-mode addressing uses the whole register). */
-static void after_foreign_call(codegen *g, const alk_functype *type)
-{
-    x64_load(g->code, 8, R15, x64_at(RBP, -8), 8, false);
-    x64_load(g->code, 8, R14, x64_at(R15, ALK_VMCTX_MEMORY_BASE), 8, false);
-    if (type->result_count > 0 && type->results[0] == ALK_I32)
-        x64_mov_rr(g->code, 4, RAX, RAX);
-}
-
-void cg_call(codegen *g, uint32_t function)
-{
-    const alk_functype *type = alk_function_type(g->module, function);
-    cg_spill_all(g);
-    uint32_t stack_bytes = place_arguments(g, type);
-    if (function < g->module->imported_function_count) {
-        int32_t record = (int32_t)alk_layout_function_ref(g->layout, function);
-        x64_load(g->code, 8, RDI, x64_at(R15, record + ALK_FUNCREF_VMCTX), 8, false);
-        x64_call_mem(g->code, x64_at(R15, record + ALK_FUNCREF_CODE));
-        after_foreign_call(g, type);
-    } else {
-        x64_call_label(g->code, g->function_labels[function - g->module->imported_function_count]);
-    }
-    take_results(g, type, stack_bytes);
-}
-
 void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
 {
     x64_code *c = g->code;
@@ -530,7 +652,9 @@ void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
     x64_load(c, 4, RAX, x64_at(R15, (int32_t)alk_layout_type_id(g->layout, type_index)), 4, false);
     x64_alu_rm(c, ALU_CMP, 4, RAX, x64_at(R10, ALK_FUNCREF_TYPE_ID));
     x64_jcc(c, CC_NE, cg_trap_label(g, TRAP_SIGNATURE));
-    uint32_t stack_bytes = place_arguments(g, type);
+    uint32_t stack_bytes = place_arguments_from_slots(g, type);
+    cg_save_float_pins(g);
+    before_foreign_call(g);
     x64_load(c, 8, RDI, x64_at(R10, ALK_FUNCREF_VMCTX), 8, false);
     x64_call_mem(c, x64_at(R10, ALK_FUNCREF_CODE));
     after_foreign_call(g, type);
@@ -541,26 +665,27 @@ void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
                      alk_valtype result_type)
 {
     x64_code *c = g->code;
-    /* Arguments were popped: park them in their slots, then spill the rest. */
+    /* Arguments were popped: park those in registers in their slots; registers below too. */
     for (int i = 0; i < arg_count; i++) {
         value v = args[i];
-        if (v.loc != LOC_SLOT && v.loc != LOC_CONST) {
+        if (v.loc == LOC_REG) {
             cg_store_to(g, v, cg_slot(g, v.position));
             cg_free(g, v);
         }
     }
-    cg_spill_all(g);
+    spill_registers_below(g, g->height);
     for (int i = 0; i < arg_count; i++) {
         /* builtins take integers only: rsi, rdx, rcx, r8, r9 */
-        int w = cg_width(args[i].type);
-        if (args[i].loc == LOC_CONST)
-            x64_mov_ri(c, w, x64_arg_gprs[i], args[i].bits);
-        else
-            x64_load(c, w, x64_arg_gprs[i], cg_slot(g, args[i].position), w, false);
+        value v = args[i];
+        if (v.loc == LOC_REG)
+            v.loc = LOC_SLOT;
+        cg_load_into(g, v, x64_arg_gprs[i]);
     }
+    cg_save_float_pins(g);
     x64_mov_rr(c, 8, RDI, R15);
     x64_load(c, 8, RAX, x64_at(R15, ALK_VMCTX_BUILTINS), 8, false);
     x64_call_mem(c, x64_at(RAX, 8 * index));
+    cg_restore_float_pins(g);
     if (result_type == ALK_I32)
         x64_mov_rr(c, 4, RAX, RAX);     /* a C int32_t result is defined in eax only */
     if (result_type) {

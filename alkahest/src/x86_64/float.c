@@ -47,6 +47,8 @@ static void binary(codegen *g, alk_valtype type, uint8_t opcode)
     uint8_t prefix = type == ALK_F32 ? SSE_SINGLE : SSE_DOUBLE;
     if (rhs.loc == LOC_SLOT) {
         x64_sse_rm(g->code, SSE(prefix, opcode), dst, cg_slot(g, rhs.position));
+    } else if (rhs.loc == LOC_LOCAL && cg_local_reg(g, rhs.local) >= 0) {
+        x64_sse_rr(g->code, SSE(prefix, opcode), dst, cg_local_reg(g, rhs.local));
     } else if (rhs.loc == LOC_LOCAL) {
         x64_sse_rm(g->code, SSE(prefix, opcode), dst, cg_local(g, rhs.local));
     } else {
@@ -173,27 +175,28 @@ static void compare(codegen *g, alk_valtype type, alk_opcode op)
     value rhs = cg_pop(g), lhs = cg_pop(g);
     int a = cg_into_reg(g, lhs);
     int b = cg_into_reg(g, rhs);
+    int kind = (op - (type == ALK_F32 ? ALK_OP_F32_EQ : ALK_OP_F64_EQ)); /* eq ne lt gt le ge */
+    if (kind >= 2) {
+        /* "above" conditions are false when unordered, as the spec wants: flags suffice */
+        bool swap = kind == 2 || kind == 4;           /* lt, le: b above a */
+        x64_ucomis(c, size, swap ? b : a, swap ? a : b);
+        release(g, type, a);
+        release(g, type, b);
+        cg_push_flags(g, kind <= 3 ? CC_A : CC_AE);
+        return;
+    }
     int dst = cg_alloc_gpr(g);
     x64_alu_rr(c, ALU_XOR, 4, (x64_reg)dst, (x64_reg)dst);
     x64_alu_rr(c, ALU_XOR, 4, SCRATCH_GPR, SCRATCH_GPR);
-    int kind = (op - (type == ALK_F32 ? ALK_OP_F32_EQ : ALK_OP_F64_EQ)); /* eq ne lt gt le ge */
-    switch (kind) {
-    case 0: /* eq: ordered and equal */
-        x64_ucomis(c, size, a, b);
+    x64_ucomis(c, size, a, b);
+    if (kind == 0) {         /* eq: ordered and equal */
         x64_setcc(c, CC_E, (x64_reg)dst);
         x64_setcc(c, CC_NP, SCRATCH_GPR);
         x64_alu_rr(c, ALU_AND, 4, (x64_reg)dst, SCRATCH_GPR);
-        break;
-    case 1: /* ne: unordered or different */
-        x64_ucomis(c, size, a, b);
+    } else {                 /* ne: unordered or different */
         x64_setcc(c, CC_NE, (x64_reg)dst);
         x64_setcc(c, CC_P, SCRATCH_GPR);
         x64_alu_rr(c, ALU_OR, 4, (x64_reg)dst, SCRATCH_GPR);
-        break;
-    case 2: x64_ucomis(c, size, b, a); x64_setcc(c, CC_A, (x64_reg)dst); break;   /* lt */
-    case 3: x64_ucomis(c, size, a, b); x64_setcc(c, CC_A, (x64_reg)dst); break;   /* gt */
-    case 4: x64_ucomis(c, size, b, a); x64_setcc(c, CC_AE, (x64_reg)dst); break;  /* le */
-    default: x64_ucomis(c, size, a, b); x64_setcc(c, CC_AE, (x64_reg)dst); break; /* ge */
     }
     release(g, type, a);
     release(g, type, b);

@@ -6,8 +6,11 @@
 
 const x64_reg x64_arg_gprs[ARG_GPR_COUNT] = { RSI, RDX, RCX, R8, R9 };
 
-/* Allocation order: registers that no instruction or call needs in particular come first. */
-static const x64_reg allocatable_gprs[] = { RBX, R12, R13, R10, R9, R8, RDI, RSI, RAX, RDX, RCX };
+const x64_reg x64_pinned_gprs[PINNED_GPR_COUNT] = { RBX, R12, R13 };
+
+/* Allocation order: registers that no instruction or call needs in particular come first.
+ * rbx, r12 and r13 are for pinned locals; xmm8..xmm13 too (when a function pins floats). */
+static const x64_reg allocatable_gprs[] = { R10, R9, R8, RDI, RSI, RAX, RDX, RCX };
 #define ALLOCATABLE_GPR_COUNT (sizeof allocatable_gprs / sizeof allocatable_gprs[0])
 #define ALLOCATABLE_XMM_COUNT 15   /* xmm0..xmm14; xmm15 is scratch */
 
@@ -121,8 +124,21 @@ void cg_spill_entry(codegen *g, uint32_t position)
             x64_store(g->code, 8, slot, SCRATCH_GPR);
         }
         break;
-    case LOC_LOCAL:
-        x64_load(g->code, 8, SCRATCH_GPR, cg_local(g, v->local), cg_width(v->type), false);
+    case LOC_LOCAL: {
+        int pinned = cg_local_reg(g, v->local);
+        if (pinned >= 0 && cg_is_float(v->type)) {
+            x64_movs_store(g->code, v->type == ALK_F32 ? 4 : 8, slot, pinned);
+        } else if (pinned >= 0) {
+            x64_store(g->code, 8, slot, (x64_reg)pinned);
+        } else {
+            x64_load(g->code, 8, SCRATCH_GPR, cg_local(g, v->local), cg_width(v->type), false);
+            x64_store(g->code, 8, slot, SCRATCH_GPR);
+        }
+        break;
+    }
+    case LOC_FLAGS:
+        x64_setcc(g->code, (x64_cond)v->reg, SCRATCH_GPR);
+        x64_movzx8_rr(g->code, SCRATCH_GPR, SCRATCH_GPR);
         x64_store(g->code, 8, slot, SCRATCH_GPR);
         break;
     }
@@ -186,7 +202,7 @@ int cg_alloc_xmm(codegen *g)
 {
     for (;;) {
         for (int r = 0; r < ALLOCATABLE_XMM_COUNT; r++) {
-            if (!(g->xmm_used & (1u << r))) {
+            if (!((g->xmm_used | g->pinned_xmms) & (1u << r))) {
                 g->xmm_used |= 1u << r;
                 return r;
             }
@@ -247,7 +263,12 @@ void cg_load_into(codegen *g, value v, int reg)
             x64_movs_load(c, size, reg, cg_slot(g, v.position));
             break;
         case LOC_LOCAL:
-            x64_movs_load(c, size, reg, cg_local(g, v.local));
+            if (cg_local_reg(g, v.local) >= 0) {
+                if (cg_local_reg(g, v.local) != reg)
+                    x64_movaps(c, reg, cg_local_reg(g, v.local));
+            } else {
+                x64_movs_load(c, size, reg, cg_local(g, v.local));
+            }
             break;
         }
         return;
@@ -259,15 +280,39 @@ void cg_load_into(codegen *g, value v, int reg)
             x64_mov_rr(c, 8, (x64_reg)reg, (x64_reg)v.reg);
         break;
     case LOC_CONST:
-        x64_mov_ri(c, w, (x64_reg)reg, v.bits);
+        x64_mov_ri_keep_flags(c, w, (x64_reg)reg, v.bits);
         break;
     case LOC_SLOT:
         x64_load(c, w, (x64_reg)reg, cg_slot(g, v.position), w, false);
         break;
     case LOC_LOCAL:
-        x64_load(c, w, (x64_reg)reg, cg_local(g, v.local), w, false);
+        if (cg_local_reg(g, v.local) >= 0) {
+            if (cg_local_reg(g, v.local) != reg)
+                x64_mov_rr(c, w, (x64_reg)reg, (x64_reg)cg_local_reg(g, v.local));
+        } else {
+            x64_load(c, w, (x64_reg)reg, cg_local(g, v.local), w, false);
+        }
+        break;
+    case LOC_FLAGS:
+        x64_setcc(c, (x64_cond)v.reg, (x64_reg)reg);
+        x64_movzx8_rr(c, (x64_reg)reg, (x64_reg)reg);
         break;
     }
+}
+
+void cg_push_flags(codegen *g, x64_cond cc)
+{
+    cg_push(g, (value){ .loc = LOC_FLAGS, .type = ALK_I32, .reg = (uint8_t)cc });
+}
+
+void cg_settle_flags(codegen *g)
+{
+    if (g->height == 0 || g->stack[g->height - 1].loc != LOC_FLAGS)
+        return;
+    value v = cg_pop(g);
+    int reg = cg_alloc_gpr(g);          /* may spill: stores only, the flags survive */
+    cg_load_into(g, v, reg);
+    cg_push_reg(g, ALK_I32, reg);
 }
 
 int cg_into_reg(codegen *g, value v)
@@ -288,6 +333,10 @@ void cg_store_to(codegen *g, value v, x64_mem dst)
             return;
         }
     }
+    if (v.loc == LOC_LOCAL && cg_local_reg(g, v.local) >= 0) {
+        v.loc = LOC_REG;
+        v.reg = (uint8_t)cg_local_reg(g, v.local);
+    }
     if (v.loc == LOC_REG) {
         if (cg_is_float(v.type))
             x64_movs_store(g->code, size, dst, v.reg);
@@ -307,4 +356,18 @@ uint32_t cg_trap_label(codegen *g, trap_kind kind)
     if (!g->trap_labels[kind])
         g->trap_labels[kind] = x64_new_label(g->code);
     return g->trap_labels[kind];
+}
+
+void cg_save_float_pins(codegen *g)
+{
+    for (uint32_t i = 0; i < g->local_count && g->pinned_xmms; i++)
+        if (cg_is_float(g->locals[i].type) && g->locals[i].reg != X64_NO_REG)
+            x64_movs_store(g->code, 8, cg_local(g, i), g->locals[i].reg);
+}
+
+void cg_restore_float_pins(codegen *g)
+{
+    for (uint32_t i = 0; i < g->local_count && g->pinned_xmms; i++)
+        if (cg_is_float(g->locals[i].type) && g->locals[i].reg != X64_NO_REG)
+            x64_movs_load(g->code, 8, g->locals[i].reg, cg_local(g, i));
 }

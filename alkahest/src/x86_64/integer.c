@@ -54,6 +54,8 @@ static void binary_alu(codegen *g, alk_opcode op, x64_alu alu, alk_valtype type)
         x64_alu_ri(g->code, alu, w, (x64_reg)dst, (int32_t)rhs.bits);
     } else if (rhs.loc == LOC_SLOT) {
         x64_alu_rm(g->code, alu, w, (x64_reg)dst, cg_slot(g, rhs.position));
+    } else if (rhs.loc == LOC_LOCAL && cg_local_reg(g, rhs.local) >= 0) {
+        x64_alu_rr(g->code, alu, w, (x64_reg)dst, (x64_reg)cg_local_reg(g, rhs.local));
     } else if (rhs.loc == LOC_LOCAL) {
         x64_alu_rm(g->code, alu, w, (x64_reg)dst, cg_local(g, rhs.local));
     } else {
@@ -89,11 +91,24 @@ static void compare(codegen *g, x64_cond cc, alk_valtype type)
 {
     int w = cg_width(type);
     value rhs = cg_pop(g), lhs = cg_pop(g);
+    if (lhs.loc == LOC_LOCAL && cg_local_reg(g, lhs.local) >= 0 && fits_imm32(&rhs, w)) {
+        x64_alu_ri(g->code, ALU_CMP, w, (x64_reg)cg_local_reg(g, lhs.local), (int32_t)rhs.bits);
+        cg_push_flags(g, cc);
+        return;
+    }
+    if ((lhs.loc == LOC_LOCAL || lhs.loc == LOC_SLOT) && fits_imm32(&rhs, w)) {
+        x64_mem at = lhs.loc == LOC_LOCAL ? cg_local(g, lhs.local) : cg_slot(g, lhs.position);
+        x64_alu_mi(g->code, ALU_CMP, w, at, (int32_t)rhs.bits);
+        cg_push_flags(g, cc);
+        return;
+    }
     int dst = cg_into_reg(g, lhs);
     if (fits_imm32(&rhs, w)) {
         x64_alu_ri(g->code, ALU_CMP, w, (x64_reg)dst, (int32_t)rhs.bits);
     } else if (rhs.loc == LOC_SLOT) {
         x64_alu_rm(g->code, ALU_CMP, w, (x64_reg)dst, cg_slot(g, rhs.position));
+    } else if (rhs.loc == LOC_LOCAL && cg_local_reg(g, rhs.local) >= 0) {
+        x64_alu_rr(g->code, ALU_CMP, w, (x64_reg)dst, (x64_reg)cg_local_reg(g, rhs.local));
     } else if (rhs.loc == LOC_LOCAL) {
         x64_alu_rm(g->code, ALU_CMP, w, (x64_reg)dst, cg_local(g, rhs.local));
     } else {
@@ -101,19 +116,21 @@ static void compare(codegen *g, x64_cond cc, alk_valtype type)
         x64_alu_rr(g->code, ALU_CMP, w, (x64_reg)dst, (x64_reg)src);
         cg_free(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)src });
     }
-    x64_setcc(g->code, cc, (x64_reg)dst);
-    x64_movzx8_rr(g->code, (x64_reg)dst, (x64_reg)dst);
-    cg_push_reg(g, ALK_I32, dst);
+    cg_free(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)dst });
+    cg_push_flags(g, cc);
 }
 
 static void eqz(codegen *g, alk_valtype type)
 {
     value v = cg_pop(g);
+    if (v.loc == LOC_FLAGS) {
+        cg_push_flags(g, x64_invert((x64_cond)v.reg));
+        return;
+    }
     int reg = cg_into_reg(g, v);
     x64_test_rr(g->code, cg_width(type), (x64_reg)reg, (x64_reg)reg);
-    x64_setcc(g->code, CC_E, (x64_reg)reg);
-    x64_movzx8_rr(g->code, (x64_reg)reg, (x64_reg)reg);
-    cg_push_reg(g, ALK_I32, reg);
+    cg_free(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)reg });
+    cg_push_flags(g, CC_E);
 }
 
 static void shift(codegen *g, alk_opcode op, x64_shift kind, alk_valtype type)
