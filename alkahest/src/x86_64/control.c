@@ -52,8 +52,8 @@ void cg_prologue(codegen *g)
             int from = gprs < ARG_GPR_COUNT ? (int)x64_arg_gprs[gprs++] : -1;
             if (pinned >= 0 && from >= 0)
                 x64_mov_rr(c, 8, (x64_reg)pinned, (x64_reg)from);
-            else if (pinned >= 0)
-                x64_load(c, 8, (x64_reg)pinned, cg_local(g, i), 8, false);
+            else if (pinned >= 0)   /* an i32 must arrive zero-extended: load 4 bytes */
+                x64_load(c, cg_width(t), (x64_reg)pinned, cg_local(g, i), cg_width(t), false);
             else if (from >= 0)
                 x64_store(c, 8, cg_local(g, i), (x64_reg)from);
         }
@@ -505,15 +505,22 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
             continue;
         value v = *cg_top(g, n - 1 - i);
         v.position = base + i;
-        if (v.loc == LOC_REG && cg_is_float(t)) {
-            x64_movs_store(c, 8, x64_at(RSP, (int32_t)(8 * stack)), v.reg);
-        } else {
-            value bits = v;
-            if (cg_is_float(t) && v.loc != LOC_LOCAL)
-                bits.type = t == ALK_F32 ? ALK_I32 : ALK_I64;
-            cg_store_to(g, bits, x64_at(RSP, (int32_t)(8 * stack)));
+        x64_mem at = x64_at(RSP, (int32_t)(8 * stack++));
+        if (cg_is_float(t) && (v.loc == LOC_REG ||
+                               (v.loc == LOC_LOCAL && cg_local_reg(g, v.local) >= 0))) {
+            x64_movs_store(c, 8, at, v.loc == LOC_REG ? v.reg : cg_local_reg(g, v.local));
+            continue;
         }
-        stack++;
+        /* all 8 bytes, an i32 zero-extended (docs/abi.md) */
+        value bits = v;
+        if (cg_is_float(t))
+            bits.type = t == ALK_F32 ? ALK_I32 : ALK_I64;
+        if (bits.loc == LOC_LOCAL && cg_is_float(t)) {
+            x64_load(c, 8, SCRATCH_GPR, cg_local(g, v.local), cg_width(t), false);
+        } else {
+            cg_load_into(g, bits, SCRATCH_GPR);
+        }
+        x64_store(c, 8, at, SCRATCH_GPR);
     }
     /* A register argument sitting in another argument's target register moves to its slot. */
     gprs = xmms = 0;
@@ -610,54 +617,34 @@ void cg_call(codegen *g, uint32_t function)
     take_results(g, type, stack_bytes);
 }
 
-/* The old simple way for call_indirect: everything in slots, then the checks use rax/r10. */
-static uint32_t place_arguments_from_slots(codegen *g, const alk_functype *type)
-{
-    x64_code *c = g->code;
-    uint32_t n = type->param_count, base = g->height - n;
-    uint32_t gprs = 0, xmms = 0, stack = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        alk_valtype t = type->params[i];
-        x64_mem slot = cg_slot(g, base + i);
-        if (cg_is_float(t) && xmms < ARG_XMM_COUNT) {
-            x64_movs_load(c, t == ALK_F32 ? 4 : 8, (int)xmms++, slot);
-        } else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT) {
-            x64_load(c, cg_width(t), x64_arg_gprs[gprs++], slot, cg_width(t), false);
-        } else {
-            x64_load(c, 8, SCRATCH_GPR, slot, 8, false);
-            x64_store(c, 8, x64_at(RSP, (int32_t)(8 * stack++)), SCRATCH_GPR);
-        }
-    }
-    uint32_t extra_results = type->result_count > 1 ? type->result_count - 1 : 0;
-    uint32_t outgoing = 8 * (stack + extra_results);
-    if (outgoing > g->outgoing_max)
-        g->outgoing_max = outgoing;
-    return 8 * stack;
-}
-
+/* The function reference is found and checked first (in r10, claimed for the call), then
+ * the arguments move into place as for a direct call. */
 void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
 {
     x64_code *c = g->code;
     const alk_functype *type = &g->module->types[type_index];
-    cg_spill_all(g);
+    cg_claim_gpr(g, R10);
     value index = cg_pop(g);
-    x64_load(c, 4, RAX, cg_slot(g, index.position), 4, false);
+    int reg = cg_into_reg(g, index);
     x64_load(c, 8, R10, x64_at(R15, (int32_t)alk_layout_table(g->layout, table)), 8, false);
-    x64_alu_rm(c, ALU_CMP, 4, RAX, x64_at(R10, ALK_TABLE_SIZE));
+    x64_alu_rm(c, ALU_CMP, 4, (x64_reg)reg, x64_at(R10, ALK_TABLE_SIZE));
     x64_jcc(c, CC_AE, cg_trap_label(g, TRAP_TABLE_UNDEFINED));
     x64_load(c, 8, R10, x64_at(R10, ALK_TABLE_ENTRIES), 8, false);
-    x64_load(c, 8, R10, x64_at_index(R10, RAX, 8, 0), 8, false);
+    x64_load(c, 8, R10, x64_at_index(R10, (x64_reg)reg, 8, 0), 8, false);
+    cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)reg });
     x64_test_rr(c, 8, R10, R10);
     x64_jcc(c, CC_E, cg_trap_label(g, TRAP_NULL));
-    x64_load(c, 4, RAX, x64_at(R15, (int32_t)alk_layout_type_id(g->layout, type_index)), 4, false);
-    x64_alu_rm(c, ALU_CMP, 4, RAX, x64_at(R10, ALK_FUNCREF_TYPE_ID));
+    x64_load(c, 4, SCRATCH_GPR, x64_at(R15, (int32_t)alk_layout_type_id(g->layout, type_index)),
+             4, false);
+    x64_alu_rm(c, ALU_CMP, 4, SCRATCH_GPR, x64_at(R10, ALK_FUNCREF_TYPE_ID));
     x64_jcc(c, CC_NE, cg_trap_label(g, TRAP_SIGNATURE));
-    uint32_t stack_bytes = place_arguments_from_slots(g, type);
+    uint32_t stack_bytes = place_arguments(g, type);   /* never touches r10 */
     cg_save_float_pins(g);
     before_foreign_call(g);
     x64_load(c, 8, RDI, x64_at(R10, ALK_FUNCREF_VMCTX), 8, false);
     x64_call_mem(c, x64_at(R10, ALK_FUNCREF_CODE));
     after_foreign_call(g, type);
+    cg_release_gpr(g, R10);
     take_results(g, type, stack_bytes);
 }
 

@@ -117,7 +117,9 @@ void cg_spill_entry(codegen *g, uint32_t position)
         cg_free(g, *v);
         break;
     case LOC_CONST:
-        if ((int64_t)v->bits >= INT32_MIN && (int64_t)v->bits <= INT32_MAX) {
+        /* 32-bit values are kept zero-extended in all 8 bytes of a slot, like in registers */
+        if ((int64_t)v->bits >= INT32_MIN && (int64_t)v->bits <= INT32_MAX &&
+            !(cg_width(v->type) == 4 && v->bits > INT32_MAX)) {
             x64_store_imm(g->code, 8, slot, (int32_t)v->bits);
         } else {
             x64_mov_ri(g->code, 8, SCRATCH_GPR, v->bits);

@@ -43,10 +43,16 @@ static x64_mem address(codegen *g, value index, uint32_t offset, int size)
     return x64_at_index(R14, SCRATCH_GPR, 1, -size);
 }
 
-/* Puts a popped i32 index in a register unless it is a constant. */
-static value index_operand(codegen *g)
+/* Puts a popped i32 index in a register unless it is a constant. A pinned local is used in
+ * its own register, which then must not be written: *borrowed says so. */
+static value index_operand(codegen *g, bool *borrowed)
 {
     value index = cg_pop(g);
+    *borrowed = false;
+    if (index.loc == LOC_LOCAL && cg_local_reg(g, index.local) >= 0) {
+        *borrowed = true;
+        return (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)cg_local_reg(g, index.local) };
+    }
     if (index.loc != LOC_CONST && index.loc != LOC_REG) {
         int reg = cg_into_reg(g, index);
         index = (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)reg };
@@ -56,16 +62,18 @@ static value index_operand(codegen *g)
 
 static void load(codegen *g, const alk_instr *in, alk_valtype type, int size, bool sign)
 {
-    value index = index_operand(g);
+    bool borrowed;
+    value index = index_operand(g, &borrowed);
     x64_mem at = address(g, index, in->imm.memarg.offset, size);
     if (cg_is_float(type)) {
         int reg = cg_alloc_xmm(g);
         x64_movs_load(g->code, size, reg, at);
-        cg_free(g, index);
+        if (!borrowed)
+            cg_free(g, index);
         cg_push_reg(g, type, reg);
         return;
     }
-    int reg = index.loc == LOC_REG ? index.reg : cg_alloc_gpr(g);
+    int reg = index.loc == LOC_REG && !borrowed ? index.reg : cg_alloc_gpr(g);
     x64_load(g->code, cg_width(type), (x64_reg)reg, at, size, sign);
     cg_push_reg(g, type, reg);
 }
@@ -73,11 +81,15 @@ static void load(codegen *g, const alk_instr *in, alk_valtype type, int size, bo
 static void store(codegen *g, const alk_instr *in, int size)
 {
     value v = cg_pop(g);
-    if (v.loc != LOC_REG && !(v.loc == LOC_CONST && !cg_is_float(v.type))) {
+    bool value_borrowed = false, borrowed;
+    if (v.loc == LOC_LOCAL && cg_local_reg(g, v.local) >= 0) {
+        v = (value){ .loc = LOC_REG, .type = v.type, .reg = (uint8_t)cg_local_reg(g, v.local) };
+        value_borrowed = true;
+    } else if (v.loc != LOC_REG && !(v.loc == LOC_CONST && !cg_is_float(v.type))) {
         int reg = cg_into_reg(g, v);
         v = (value){ .loc = LOC_REG, .type = v.type, .reg = (uint8_t)reg };
     }
-    value index = index_operand(g);
+    value index = index_operand(g, &borrowed);
     x64_mem at = address(g, index, in->imm.memarg.offset, size);
     if (v.loc == LOC_CONST) {
         if (size == 8 && !((int64_t)v.bits >= INT32_MIN && (int64_t)v.bits <= INT32_MAX)) {
@@ -94,8 +106,10 @@ static void store(codegen *g, const alk_instr *in, int size)
     } else {
         x64_store(g->code, size, at, (x64_reg)v.reg);
     }
-    cg_free(g, v);
-    cg_free(g, index);
+    if (!value_borrowed)
+        cg_free(g, v);
+    if (!borrowed)
+        cg_free(g, index);
 }
 
 static void global_get(codegen *g, uint32_t index)
