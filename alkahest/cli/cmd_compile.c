@@ -51,7 +51,7 @@ int alk_cli_write_file(const char *path, const uint8_t *bytes, size_t size)
 int alk_cmd_compile(int argc, char **argv)
 {
     const char *input = NULL, *output = NULL;
-    alk_compile_options options = { .bounds = ALK_BOUNDS_GUARD };
+    alk_compile_options options = alk_cli_compile_options(ALK_BOUNDS_GUARD);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) {
             output = argv[++i];

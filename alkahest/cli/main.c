@@ -2,8 +2,10 @@
  * alkahest: subcommand dispatch and the helpers the subcommands share.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -33,6 +35,49 @@ static void cli_free(void *user, void *ptr)
 }
 
 const alk_allocator alk_cli_allocator = {cli_alloc, cli_free, NULL};
+
+typedef struct task {
+    void (*run)(void *argument);
+    void *argument;
+} task;
+
+static void *run_task(void *argument)
+{
+    task *t = argument;
+    t->run(t->argument);
+    return NULL;
+}
+
+/* Runs task(argument[i]) for every i, on threads, and waits for all. If a thread cannot be
+ * started its task runs here, so everything runs whatever happens. */
+static void run_parallel(void *user, void (*run)(void *), void **arguments, unsigned count)
+{
+    (void)user;
+    task tasks[16];
+    pthread_t threads[16];
+    bool started[16] = { false };
+    if (count > 16)
+        count = 16;
+    for (unsigned i = 1; i < count; i++) {
+        tasks[i] = (task){ run, arguments[i] };
+        started[i] = pthread_create(&threads[i], NULL, run_task, &tasks[i]) == 0;
+        if (!started[i])
+            run(arguments[i]);
+    }
+    run(arguments[0]);
+    for (unsigned i = 1; i < count; i++)
+        if (started[i])
+            pthread_join(threads[i], NULL);
+}
+
+alk_compile_options alk_cli_compile_options(alk_bounds_mode bounds)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    alk_compile_options options = { .bounds = bounds };
+    options.parallelism = cpus > 1 ? (unsigned)(cpus > 8 ? 8 : cpus) : 1;
+    options.run_parallel = run_parallel;
+    return options;
+}
 
 int alk_cli_read_file(const char *path, uint8_t **bytes, size_t *size)
 {

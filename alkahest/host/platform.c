@@ -183,7 +183,8 @@ int alk_host_load(const uint8_t *wasm, size_t size, alk_bounds_mode bounds, alk_
 {
     extern const alk_allocator alk_cli_allocator;
     memset(out, 0, sizeof *out);
-    alk_compile_options options = { .bounds = bounds };
+    alk_compile_options alk_cli_compile_options(alk_bounds_mode bounds);
+    alk_compile_options options = alk_cli_compile_options(bounds);
     int code = alk_build(wasm, size, &options, &alk_cli_allocator, &out->object_bytes,
                          &out->object_size, diag);
     if (code)

@@ -74,6 +74,14 @@ typedef enum alk_bounds_mode {
 
 typedef struct alk_compile_options {
     alk_bounds_mode bounds;
+    /* Optional parallelism: the compiler splits the functions into `parallelism` chunks and
+     * asks run_parallel to run one task per chunk, possibly at the same time, returning when
+     * all have finished. NULL (or parallelism <= 1): one chunk, compiled here. The output is the
+     * same byte for byte whatever the parallelism. */
+    unsigned parallelism;
+    void (*run_parallel)(void *user, void (*task)(void *argument), void **arguments,
+                         unsigned count);
+    void *parallel_user;
 } alk_compile_options;
 
 /* Compiles a validated module and serialises the object (docs/object-format.md) into a buffer

@@ -1,24 +1,18 @@
 /*
- * Freestanding helpers: the few libc routines the core needs, so that it links into the kernel
- * as it is. Simple loops; the C compiler may turn them into its builtins.
+ * Freestanding helpers: the few libc routines the core needs. memcpy and memset go to the
+ * compiler's builtins, which call the environment's memcpy/memset (libc when hosted; the kernel
+ * brings its own): byte loops cost a tenth of the compile time on large modules.
  */
 #include "alk_internal.h"
 
 void *alk_memcpy(void *dst, const void *src, size_t n)
 {
-    uint8_t *d = dst;
-    const uint8_t *s = src;
-    while (n--)
-        *d++ = *s++;
-    return dst;
+    return __builtin_memcpy(dst, src, n);
 }
 
 void *alk_memset(void *dst, int value, size_t n)
 {
-    uint8_t *d = dst;
-    while (n--)
-        *d++ = (uint8_t)value;
-    return dst;
+    return __builtin_memset(dst, value, n);
 }
 
 int alk_memcmp(const void *a, const void *b, size_t n)

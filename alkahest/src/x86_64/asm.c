@@ -52,7 +52,7 @@ void x64_code_free(x64_code *c)
     c->fixups = NULL;
 }
 
-void x64_byte(x64_code *c, uint8_t byte)
+void x64_byte_slow(x64_code *c, uint8_t byte)
 {
     if (c->size == c->capacity &&
         !grow(c, (void **)&c->bytes, &c->capacity, c->size + 1, 1))
@@ -60,8 +60,24 @@ void x64_byte(x64_code *c, uint8_t byte)
     c->bytes[c->size++] = byte;
 }
 
+void x64_reserve(x64_code *c, uint32_t bytes)
+{
+    if (bytes > UINT32_MAX - c->size)
+        return;
+    grow(c, (void **)&c->bytes, &c->capacity, c->size + bytes, 1);
+}
+
 void x64_u32(x64_code *c, uint32_t value)
 {
+    if (c->capacity - c->size >= 4) {
+        uint8_t *p = c->bytes + c->size;
+        p[0] = (uint8_t)value;
+        p[1] = (uint8_t)(value >> 8);
+        p[2] = (uint8_t)(value >> 16);
+        p[3] = (uint8_t)(value >> 24);
+        c->size += 4;
+        return;
+    }
     for (int i = 0; i < 4; i++)
         x64_byte(c, (uint8_t)(value >> (8 * i)));
 }

@@ -72,7 +72,16 @@ void x64_bind(x64_code *code, uint32_t label);
 bool x64_is_bound(const x64_code *code, uint32_t label);
 /* Patches every recorded use; false if a used label was never bound (an internal bug). */
 bool x64_resolve(x64_code *code);
-void x64_byte(x64_code *code, uint8_t byte);
+void x64_byte_slow(x64_code *code, uint8_t byte);
+static inline void x64_byte(x64_code *code, uint8_t byte)
+{
+    if (code->size < code->capacity)
+        code->bytes[code->size++] = byte;
+    else
+        x64_byte_slow(code, byte);
+}
+/* Makes room for `bytes` more without reallocating (a size hint; failure is sticky). */
+void x64_reserve(x64_code *code, uint32_t bytes);
 void x64_u32(x64_code *code, uint32_t value);
 void x64_align(x64_code *code, uint32_t alignment, uint8_t fill);
 /* A 32-bit slot to patch later (frame sizes). */

@@ -114,6 +114,28 @@ static bool choose_pinned_locals(codegen *g, const alk_function *function)
 {
     const alk_module *m = g->module;
     const alk_allocator *a = &m->allocator;
+    /* Few enough locals for the registers: all of them, without counting. */
+    uint32_t integers = 0, floats = 0;
+    for (uint32_t i = 0; i < g->local_count; i++) {
+        alk_valtype t = g->locals[i].type;
+        integers += !cg_is_float(t) && t != ALK_V128;
+        floats += cg_is_float(t);
+    }
+    if (integers <= PINNED_GPR_COUNT && floats <= PINNED_XMM_COUNT) {
+        for (uint32_t i = 0; i < g->local_count; i++) {
+            alk_valtype t = g->locals[i].type;
+            if (t == ALK_V128)
+                continue;
+            if (cg_is_float(t)) {
+                int reg = PINNED_XMM_FIRST + (int)__builtin_popcount(g->pinned_xmms);
+                g->locals[i].reg = (uint8_t)reg;
+                g->pinned_xmms |= 1u << reg;
+            } else {
+                g->locals[i].reg = (uint8_t)x64_pinned_gprs[g->pinned_gprs++];
+            }
+        }
+        return true;
+    }
     uint32_t *weight = a->alloc(a->user, (g->local_count ? g->local_count : 1) * sizeof *weight);
     if (!weight)
         return false;
@@ -265,10 +287,15 @@ static int compile_function(codegen *g, uint32_t index)
             g->error = code;
             break;
         }
-        if (!uses_flags(in.op))
+        if (g->controls[g->control_count - 1].unreachable) {
+            cg_control_instr(g, &in);       /* skips dead code, sees its end */
+            continue;
+        }
+        if (g->height && g->stack[g->height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
             cg_settle_flags(g);
-        if (cg_control_instr(g, &in) || variable_instr(g, &in) || cg_memory_instr(g, &in) ||
-            cg_integer_instr(g, &in) || cg_float_instr(g, &in))
+        /* the commonest kinds first */
+        if (variable_instr(g, &in) || cg_integer_instr(g, &in) || cg_memory_instr(g, &in) ||
+            cg_control_instr(g, &in) || cg_float_instr(g, &in))
             continue;
         g->error = alk_fail(g->diag, ALK_E101, in.offset, index,
                             alk_opcode_infos[in.op].prefix == 0xFD ? ": %s (SIMD, v128)" : ": %s",
@@ -310,6 +337,103 @@ static int check_no_v128(const alk_module *m, alk_diag *diag)
     return ALK_OK;
 }
 
+/* ---- Chunks: functions compiled independently (maybe in parallel), then linked ------------ */
+
+typedef struct call_fixup {
+    uint32_t at;        /* the rel32 field, from the start of the chunk */
+    uint32_t callee;    /* function index */
+} call_fixup;
+
+typedef struct chunk {
+    const alk_module *module;
+    const alk_compile_options *options;
+    const alk_layout *layout;
+    uint32_t first, end;            /* defined functions [first, end) */
+    x64_code code;
+    uint32_t *starts;               /* external entry of each, within the chunk */
+    call_fixup *calls;
+    uint32_t call_count;
+    int error;
+    alk_diag diag;
+} chunk;
+
+/* The internal entry follows the external one's two instructions (below). */
+#define INTERNAL_ENTRY_OFFSET 6
+
+void cg_emit_direct_call(codegen *g, uint32_t function)
+{
+    if (g->call_count == g->call_capacity) {
+        uint32_t capacity = g->call_capacity ? g->call_capacity * 2 : 64;
+        call_fixup *fresh = g->module->allocator.alloc(g->module->allocator.user,
+                                                       capacity * sizeof *fresh);
+        if (!fresh) {
+            g->code->failed = true;
+            return;
+        }
+        if (g->calls) {
+            alk_memcpy(fresh, g->calls, g->call_count * sizeof *fresh);
+            g->module->allocator.free(g->module->allocator.user, g->calls);
+        }
+        g->calls = fresh;
+        g->call_capacity = capacity;
+    }
+    x64_byte(g->code, 0xE8);
+    g->calls[g->call_count++] = (call_fixup){ x64_position(g->code), function };
+    x64_u32(g->code, 0);
+}
+
+static void compile_chunk(void *argument)
+{
+    chunk *k = argument;
+    const alk_module *module = k->module;
+    const alk_allocator *a = &module->allocator;
+    x64_code_init(&k->code, a);
+    codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
+                  .diag = &k->diag };
+    uint32_t count = k->end - k->first;
+    k->starts = a->alloc(a->user, (count ? count : 1) * sizeof *k->starts);
+    if (!k->starts) {
+        k->error = alk_fail(&k->diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
+        return;
+    }
+    uint64_t bytes = 0;
+    for (uint32_t i = k->first; i < k->end; i++) {
+        const alk_function *f = &module->functions[module->imported_function_count + i];
+        bytes += f->body_end - f->body_offset;
+    }
+    /* about 2-3 bytes of machine code per byte of Wasm code: one allocation, not log2(n) */
+    uint64_t estimate = 3 * bytes + 4096;
+    x64_reserve(&k->code, estimate > (1u << 30) ? (1u << 30) : (uint32_t)estimate);
+    for (uint32_t i = k->first; i < k->end && !k->error; i++) {
+        x64_align(&k->code, 16, 0xCC);
+        k->starts[i - k->first] = x64_position(&k->code);
+        /* external entry: establish the pinned registers, then the internal entry */
+        x64_mov_rr(&k->code, 8, R15, RDI);
+        x64_load(&k->code, 8, R14, x64_at(R15, ALK_VMCTX_MEMORY_BASE), 8, false);
+        if (x64_position(&k->code) - k->starts[i - k->first] != INTERNAL_ENTRY_OFFSET)
+            k->error = alk_fail(&k->diag, ALK_E100, 0, ALK_NO_FUNCTION, ": entry size");
+        if (!k->error)
+            k->error = compile_function(&g, module->imported_function_count + i);
+    }
+    x64_align(&k->code, 16, 0xCC);
+    if (!k->error && !x64_resolve(&k->code))
+        k->error = k->code.failed ? alk_fail(&k->diag, ALK_E090, 0, ALK_NO_FUNCTION, "")
+                                  : alk_fail(&k->diag, ALK_E100, 0, ALK_NO_FUNCTION,
+                                             ": unbound label");
+    k->calls = g.calls;
+    k->call_count = g.call_count;
+}
+
+static void free_chunk(chunk *k)
+{
+    const alk_allocator *a = &k->module->allocator;
+    x64_code_free(&k->code);
+    a->free(a->user, k->starts);
+    a->free(a->user, k->calls);
+}
+
+#define MAX_CHUNKS 16
+
 int alk_x64_compile(const alk_module *module, const alk_compile_options *options,
                     alk_compiled *out, alk_diag *diag)
 {
@@ -317,50 +441,104 @@ int alk_x64_compile(const alk_module *module, const alk_compile_options *options
     if (unsupported)
         return unsupported;
     const alk_allocator *a = &module->allocator;
-    x64_code code;
-    x64_code_init(&code, a);
-    codegen g = { .code = &code, .module = module, .options = options, .layout = &out->layout,
-                  .diag = diag };
     uint32_t defined = module->function_count - module->imported_function_count;
-    g.function_labels = a->alloc(a->user, (defined ? defined : 1) * sizeof(uint32_t));
-    out->functions = a->alloc(a->user, (defined ? defined : 1) * sizeof *out->functions);
-    int error = 0;
-    if (!g.function_labels || !out->functions) {
-        error = alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
-        goto done;
-    }
-    for (uint32_t i = 0; i < defined; i++)
-        g.function_labels[i] = x64_new_label(&code);
+    unsigned chunks = options->run_parallel && options->parallelism > 1 ? options->parallelism : 1;
+    if (chunks > MAX_CHUNKS)
+        chunks = MAX_CHUNKS;
+    if (chunks > defined)
+        chunks = defined ? defined : 1;
 
-    for (uint32_t i = 0; i < defined && !error; i++) {
-        x64_align(&code, 16, 0xCC);
-        uint32_t start = x64_position(&code);
-        /* external entry: establish the pinned registers, then the internal entry */
-        x64_mov_rr(&code, 8, R15, RDI);
-        x64_load(&code, 8, R14, x64_at(R15, ALK_VMCTX_MEMORY_BASE), 8, false);
-        x64_bind(&code, g.function_labels[i]);
-        error = compile_function(&g, module->imported_function_count + i);
-        out->functions[i].offset = start;
-        out->functions[i].size = x64_position(&code) - start;
+    /* Split by body size, in index order. */
+    chunk parts[MAX_CHUNKS];
+    void *arguments[MAX_CHUNKS];
+    alk_memset(parts, 0, sizeof parts);
+    uint64_t total = 0, so_far = 0;
+    for (uint32_t i = 0; i < defined; i++) {
+        const alk_function *f = &module->functions[module->imported_function_count + i];
+        total += f->body_end - f->body_offset;
     }
+    uint32_t next = 0;
+    for (unsigned c = 0; c < chunks; c++) {
+        chunk *k = &parts[c];
+        k->module = module;
+        k->options = options;
+        k->layout = &out->layout;
+        k->first = next;
+        uint64_t goal = total * (c + 1) / chunks;
+        while (next < defined && (so_far < goal || c == chunks - 1)) {
+            const alk_function *f = &module->functions[module->imported_function_count + next];
+            so_far += f->body_end - f->body_offset;
+            next++;
+        }
+        k->end = next;
+        arguments[c] = k;
+    }
+    if (chunks > 1)
+        options->run_parallel(options->parallel_user, compile_chunk, arguments, chunks);
+    else
+        compile_chunk(&parts[0]);
+
+    int error = 0;
+    for (unsigned c = 0; c < chunks && !error; c++) {
+        if (parts[c].error) {
+            error = parts[c].error;
+            *diag = parts[c].diag;
+        }
+    }
+    /* Link: lay the chunks end to end, then patch every direct call. */
+    uint32_t *base = NULL;
+    uint8_t *code = NULL;
+    uint64_t size = 0;
     if (!error) {
-        x64_align(&code, 4096, 0xCC);
-        if (!x64_resolve(&code))
-            error = code.failed ? alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "")
-                                : alk_fail(diag, ALK_E100, 0, ALK_NO_FUNCTION,
-                                           ": unbound label");
+        base = a->alloc(a->user, chunks * sizeof *base);
+        out->functions = a->alloc(a->user, (defined ? defined : 1) * sizeof *out->functions);
+        for (unsigned c = 0; c < chunks; c++) {
+            if (base)
+                base[c] = (uint32_t)size;
+            size += parts[c].code.size;
+        }
+        uint64_t mapped = (size + 4095) & ~4095ull;
+        if (mapped > (1u << 30))
+            error = alk_fail(diag, ALK_E102, 0, ALK_NO_FUNCTION, ": more than 1 GiB of code");
+        else if (!base || !out->functions || !(code = a->alloc(a->user, mapped ? mapped : 4096)))
+            error = alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
+        else {
+            alk_memset(code, 0xCC, mapped ? mapped : 4096);
+            for (unsigned c = 0; c < chunks; c++) {
+                chunk *k = &parts[c];
+                alk_memcpy(code + base[c], k->code.bytes, k->code.size);
+                for (uint32_t i = k->first; i < k->end; i++) {
+                    uint32_t start = base[c] + k->starts[i - k->first];
+                    uint32_t end = i + 1 < k->end ? base[c] + k->starts[i + 1 - k->first]
+                                                  : base[c] + k->code.size;
+                    out->functions[i] = (alk_compiled_function){ start, end - start };
+                }
+            }
+            for (unsigned c = 0; c < chunks; c++) {
+                chunk *k = &parts[c];
+                for (uint32_t i = 0; i < k->call_count; i++) {
+                    uint32_t at = base[c] + k->calls[i].at;
+                    uint32_t target = out->functions[k->calls[i].callee -
+                                                     module->imported_function_count].offset +
+                                      INTERNAL_ENTRY_OFFSET;
+                    uint32_t rel = target - (at + 4);
+                    for (int b = 0; b < 4; b++)
+                        code[at + b] = (uint8_t)(rel >> (8 * b));
+                }
+            }
+            size = mapped ? mapped : 4096;
+        }
     }
-done:
-    a->free(a->user, g.function_labels);
+    for (unsigned c = 0; c < chunks; c++)
+        free_chunk(&parts[c]);
+    a->free(a->user, base);
     if (error) {
-        x64_code_free(&code);
+        a->free(a->user, code);
         a->free(a->user, out->functions);
         out->functions = NULL;
         return error;
     }
-    out->code = code.bytes;
-    out->code_size = code.size;
-    code.bytes = NULL;
-    x64_code_free(&code);
+    out->code = code;
+    out->code_size = (uint32_t)size;
     return ALK_OK;
 }

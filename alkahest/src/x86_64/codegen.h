@@ -108,7 +108,9 @@ typedef struct codegen {
     uint32_t stack_param_bytes;    /* incoming stack arguments of this function */
     uint32_t frame_patch;          /* position of the frame-size displacement in the prologue */
     uint32_t trap_labels[TRAP_KIND_COUNT];
-    uint32_t *function_labels;     /* internal entry of every defined function */
+    /* direct calls, patched once every function's place is known (codegen.c) */
+    struct call_fixup *calls;
+    uint32_t call_count, call_capacity;
     uint32_t dead_depth;           /* blocks opened inside unreachable code */
     uint8_t pinned_gprs;           /* how many of x64_pinned_gprs hold locals (saved in prologue) */
     uint32_t pinned_xmms;          /* bit per xmm register holding a local */
@@ -128,11 +130,28 @@ static inline int cg_local_reg(const codegen *g, uint32_t local)
 /* Before a call: pinned float locals to their slots; after it: back (caller-saved xmm). */
 void cg_save_float_pins(codegen *g);
 void cg_restore_float_pins(codegen *g);
-void cg_push(codegen *g, value v);
+bool cg_grow_stack(codegen *g);
+static inline void cg_push(codegen *g, value v)
+{
+    if (g->height == g->stack_capacity && !cg_grow_stack(g))
+        return;
+    g->stack[g->height++] = v;
+    if (g->height > g->max_height)
+        g->max_height = g->height;
+}
 void cg_push_reg(codegen *g, alk_valtype type, int reg);
 void cg_push_const(codegen *g, alk_valtype type, uint64_t bits);
-value cg_pop(codegen *g);
-value *cg_top(codegen *g, uint32_t depth);     /* 0 = top */
+/* Validation guarantees the operands are there. */
+static inline value cg_pop(codegen *g)
+{
+    value v = g->stack[--g->height];
+    v.position = g->height;
+    return v;
+}
+static inline value *cg_top(codegen *g, uint32_t depth)     /* 0 = top */
+{
+    return &g->stack[g->height - 1 - depth];
+}
 int cg_alloc_gpr(codegen *g);
 int cg_alloc_xmm(codegen *g);
 void cg_free(codegen *g, value v);             /* releases the register a popped value held */
@@ -155,6 +174,9 @@ void cg_spill_local_refs(codegen *g, uint32_t local);
 uint32_t cg_trap_label(codegen *g, trap_kind kind);
 /* Records the first error: the code's summary, then ": detail" unless detail is "". */
 void cg_fail(codegen *g, int code, uint32_t offset, const char *detail);
+
+/* codegen.c: a direct call to a defined function (rel32 patched at link time). */
+void cg_emit_direct_call(codegen *g, uint32_t function);
 
 /* control.c */
 void cg_begin_function(codegen *g);

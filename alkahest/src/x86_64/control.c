@@ -612,7 +612,7 @@ void cg_call(codegen *g, uint32_t function)
         x64_call_mem(g->code, x64_at(R15, record + ALK_FUNCREF_CODE));
         after_foreign_call(g, type);
     } else {
-        x64_call_label(g->code, g->function_labels[function - g->module->imported_function_count]);
+        cg_emit_direct_call(g, function);
     }
     take_results(g, type, stack_bytes);
 }

@@ -40,7 +40,7 @@ x64_mem cg_local(codegen *g, uint32_t local)
     return x64_at(RBP, g->locals[local].offset);
 }
 
-static bool grow_stack(codegen *g)
+bool cg_grow_stack(codegen *g)
 {
     if (g->height < g->stack_capacity)
         return true;
@@ -59,15 +59,6 @@ static bool grow_stack(codegen *g)
     return true;
 }
 
-void cg_push(codegen *g, value v)
-{
-    if (!grow_stack(g))
-        return;
-    g->stack[g->height++] = v;
-    if (g->height > g->max_height)
-        g->max_height = g->height;
-}
-
 void cg_push_reg(codegen *g, alk_valtype type, int reg)
 {
     cg_push(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)reg });
@@ -78,23 +69,6 @@ void cg_push_const(codegen *g, alk_valtype type, uint64_t bits)
     if (type == ALK_I32 || type == ALK_F32)
         bits = (uint32_t)bits;
     cg_push(g, (value){ .loc = LOC_CONST, .type = type, .bits = bits });
-}
-
-value cg_pop(codegen *g)
-{
-    if (g->height == 0) {
-        /* Validation makes this impossible; keep going with a harmless value. */
-        cg_fail(g, ALK_E100, 0, "operand stack underflow");
-        return (value){ .loc = LOC_CONST, .type = ALK_I32 };
-    }
-    value v = g->stack[--g->height];
-    v.position = g->height;
-    return v;
-}
-
-value *cg_top(codegen *g, uint32_t depth)
-{
-    return &g->stack[g->height - 1 - depth];
 }
 
 static void store_reg(codegen *g, alk_valtype type, int reg, x64_mem dst)
