@@ -127,7 +127,9 @@ static bool choose_pinned_locals(codegen *g, const alk_function *function)
             if (t == ALK_V128)
                 continue;
             if (cg_is_float(t)) {
-                int reg = PINNED_XMM_FIRST + (int)__builtin_popcount(g->pinned_xmms);
+                int reg = PINNED_XMM_FIRST;
+                while (g->pinned_xmms & (1u << reg))
+                    reg++;
                 g->locals[i].reg = (uint8_t)reg;
                 g->pinned_xmms |= 1u << reg;
             } else {

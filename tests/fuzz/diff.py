@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Differential execution: Alkahest's machine code against Binaryen's interpreter.
 
-For each seed: `wasm-opt -ttf` turns random bytes into a valid module (MVP plus the 2.0
-features Binaryen 108 generates in their standard form: bulk memory, multi-value, sign
-extension, saturating conversions, mutable globals; reference types are left out since
-Binaryen's are a pre-standard variant), optimised four ways by seed. `--fuzz-exec-before`
+For each seed: `wasm-opt -ttf` turns random bytes into a module (MVP plus sign extension,
+saturating conversions, bulk memory, multi-value, mutable globals and reference types),
+optimised four ways by seed. Binaryen 108's reference types are a pre-standard variant (typed
+function references, funcref as a subtype of anyref), so some of its modules are not
+WebAssembly 2.0: WABT's `wasm-validate` (an independent validator) decides which; those are
+regenerated from the same seed without reference types when Alkahest rejects them too, and count
+as a divergence when Alkahest accepts them (or rejects what WABT accepts). `--fuzz-exec-before`
 calls every export in order, with zero arguments, and prints results, traps and the values
 logged through the "fuzzing-support" imports. The same calls, on one instance, become a
 wast2json-style script for `alkahest spec`:
@@ -19,12 +22,15 @@ wast2json-style script for `alkahest spec`:
 A seed whose run reaches Binaryen's call-depth limit stops being compared there (Alkahest's
 stack is deeper). `hangLimitInitializer` is called before each export, as Binaryen does.
 
-    tests/fuzz_exec.py [--alkahest PATH] [--bounds checked|guard] FIRST_SEED [COUNT]
+    tests/fuzz/diff.py --count N --seed S [--bounds checked|guard|both] [--alkahest PATH]
 
-Prints each failing seed (its files stay in build/fuzz-exec/SEED/) and a summary; exits 1 if
-any seed failed.
+Runs seeds S .. S+N-1, each module in both bounds modes by default. Prints each divergence
+(its files stay in build/fuzz-exec/SEED/ and are copied to tests/fuzz/regressions/ as a
+regression test), then `N modules, D divergences` (and how many were skipped); exits 1 on any
+divergence or harness failure.
 """
 import argparse
+import concurrent.futures
 import json
 import random
 import re
@@ -34,9 +40,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 WORK = ROOT / "build" / "fuzz-exec"
-FEATURES = ["--disable-simd", "--disable-reference-types", "--enable-bulk-memory",
+REGRESSIONS = Path(__file__).resolve().parent / "regressions"
+FEATURES = ["--disable-simd", "--enable-reference-types", "--enable-bulk-memory",
             "--enable-multivalue", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
             "--enable-mutable-globals"]
 OPTIMISATIONS = [[], ["-O3"], ["-Oz"], ["--flatten", "--rereloop", "-O1"]]
@@ -193,51 +200,100 @@ def script(calls, exports):
     return commands
 
 
-def check(seed, alkahest, bounds, work=WORK):
-    """Runs one seed; returns (status, detail): "ok", "FAIL" or "error"."""
-    d = work / str(seed)
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir(parents=True)
+def generate(seed, d, features):
+    """The seed's module, or None when Binaryen cannot make one (its flattening pass does not
+    handle every reference type: then without the optimisations)."""
     rng = random.Random(seed)
     (d / "input.dat").write_bytes(rng.randbytes(rng.randint(500, 30000)))
     wasm = d / "module.wasm"
-    generated = run(["wasm-opt", "-ttf", str(d / "input.dat"), "-o", str(wasm), *FEATURES,
-                     "--denan", *OPTIMISATIONS[seed % len(OPTIMISATIONS)]])
-    if generated.returncode:
-        return "error", "wasm-opt: " + generated.stderr.strip()[-300:]
+    for passes in (OPTIMISATIONS[seed % len(OPTIMISATIONS)], []):
+        generated = run(["wasm-opt", "-ttf", str(d / "input.dat"), "-o", str(wasm), *features,
+                         "--denan", *passes])
+        if generated.returncode == 0:
+            return wasm
+    return None
+
+
+def check(seed, alkahest, bounds, work=WORK):
+    """Runs one seed in the given modes ("checked", "guard" or "both"); returns (status,
+    detail): "ok", "FAIL" (a divergence), "skip" (not WebAssembly 2.0, or no module) or
+    "error" (the harness itself failed)."""
+    d = work / str(seed)
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    # With reference types first; Binaryen's may not be WebAssembly 2.0 (both validators must
+    # then reject the module), and the seed is tried again without them.
+    for features in (FEATURES, [f for f in FEATURES if f != "--enable-reference-types"] +
+                     ["--disable-reference-types"]):
+        wasm = generate(seed, d, features)
+        if wasm is None:
+            continue
+        wabt = run(["wasm-validate", str(wasm)])
+        ours = run([str(alkahest), "validate", str(wasm)])
+        if wabt.returncode == 0 and ours.returncode != 0:
+            return "FAIL", f"rejected: {ours.stderr.strip()}"
+        if wabt.returncode != 0 and ours.returncode == 0:
+            return "FAIL", "Alkahest accepts a module WABT rejects: " + wabt.stderr.strip()[-300:]
+        if wabt.returncode == 0:
+            break
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+        return "skip", "no WebAssembly 2.0 module from this seed"
     (d / "helper.wat").write_text(HELPER_WAT)
-    run(["wat2wasm", str(d / "helper.wat"), "-o", str(d / "helper.wasm")], check=True)
     try:
+        run(["wat2wasm", str(d / "helper.wat"), "-o", str(d / "helper.wasm")], check=True)
         exports = exports_of(alkahest, wasm, d)
-    except RuntimeError as error:
-        return "FAIL", f"rejected: {error}"
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        return "error", f"harness: {error}"
     commands = script(binaryen_calls(wasm), exports)
     (d / "module.json").write_text(json.dumps({"source_filename": f"seed{seed}.wast",
                                                "commands": commands}, indent=0))
-    result = run([str(alkahest), "spec", str(d / "module.json"), "--bounds", bounds],
-                 timeout=120)
-    if result.returncode == 0:
+    failures = []
+    for mode in (("checked", "guard") if bounds == "both" else (bounds,)):
+        result = run([str(alkahest), "spec", str(d / "module.json"), "--bounds", mode],
+                     timeout=120)
+        if result.returncode != 0:
+            lines = [line for line in result.stdout.splitlines() if ": FAIL" in line]
+            failures.append(f"[{mode}] " + ("\n".join(lines[:10]) or
+                                            (result.stdout + result.stderr)[-800:]))
+    if not failures:
         shutil.rmtree(d, ignore_errors=True)
         return "ok", ""
-    failures = [line for line in result.stdout.splitlines() if ": FAIL" in line]
-    return "FAIL", "\n".join(failures[:10]) or (result.stdout + result.stderr)[-800:]
+    return "FAIL", "\n".join(failures)
+
+
+def keep_regression(seed, work=WORK):
+    """Copies a divergent seed's module and script into tests/fuzz/regressions/."""
+    source, target = work / str(seed), REGRESSIONS / f"seed{seed}"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("module.wasm", "helper.wasm", "module.json"):
+        if (source / name).exists():
+            shutil.copyfile(source / name, target / name)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alkahest", type=Path, default=ROOT / "alkahest" / "build" / "alkahest")
-    parser.add_argument("--bounds", choices=("checked", "guard"), default="guard")
-    parser.add_argument("first", type=int)
-    parser.add_argument("count", type=int, nargs="?", default=1)
+    parser.add_argument("--bounds", choices=("checked", "guard", "both"), default="both")
+    parser.add_argument("--seed", type=int, default=1, help="first seed")
+    parser.add_argument("--count", type=int, default=100, help="modules to generate")
+    parser.add_argument("--jobs", type=int, default=2, help="seeds run at once")
     args = parser.parse_args()
-    tally = {}
-    for seed in range(args.first, args.first + args.count):
-        status, detail = check(seed, args.alkahest, args.bounds)
-        tally[status] = tally.get(status, 0) + 1
-        if status != "ok":
-            print(f"seed {seed}: {status} ({WORK / str(seed)})\n{detail}\n", flush=True)
-    print(", ".join(f"{n} {s}" for s, n in sorted(tally.items())))
-    sys.exit(0 if set(tally) <= {"ok"} else 1)
+    subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest")], check=True)
+    tally = {"ok": 0, "FAIL": 0, "skip": 0, "error": 0}
+    seeds = range(args.seed, args.seed + args.count)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for seed, (status, detail) in zip(seeds, pool.map(
+                lambda s: check(s, args.alkahest, args.bounds), seeds)):
+            tally[status] += 1
+            if status in ("FAIL", "error"):
+                print(f"seed {seed}: {status} ({WORK / str(seed)})\n{detail}\n", flush=True)
+            if status == "FAIL":
+                keep_regression(seed)
+    print(f"{args.count} modules, {tally['FAIL']} divergences "
+          f"({tally['skip']} seeds gave no WebAssembly 2.0 module, {tally['error']} harness "
+          "failures)")
+    sys.exit(0 if tally["FAIL"] == 0 and tally["error"] == 0 else 1)
 
 
 if __name__ == "__main__":
