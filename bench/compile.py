@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Compile throughput: `alkahest compile` (decode, validate, compile, write the object) on SQLite.
+
+The module is bench/validate.py's (SQLite's amalgamation for wasm32-wasi, ~2.3 MB of code),
+built once into build/bench/. Whole process, median of --runs runs after a warm-up, MB/s of code
+section (1 MB = 10^6 bytes), in both bounds modes, with the CLI's default parallelism (one
+compile task per CPU) and with one thread (taskset to one CPU).
+
+    bench/compile.py [--runs N] [--module FILE.wasm]
+"""
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate import MODULE, ROOT, build_module, code_section_size, median_seconds, run  # noqa
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--module", type=Path, default=MODULE)
+    args = parser.parse_args()
+    if args.module == MODULE and not MODULE.exists():
+        build_module()
+    run(["make", "-s", "-C", ROOT / "alkahest"], capture_output=True)
+    alkahest = ROOT / "alkahest" / "build" / "alkahest"
+    out = ROOT / "build" / "bench" / "compile-throughput.alko"
+    code = code_section_size(args.module.read_bytes())
+    print(f"module: {args.module} ({args.module.stat().st_size / 1e6:.2f} MB, "
+          f"{code / 1e6:.2f} MB of code), median of {args.runs} runs, whole process")
+    single = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+    for bounds in ("guard", "checked"):
+        argv = [alkahest, "compile", args.module, "-o", out, "--bounds", bounds]
+        for label, prefix in (("all CPUs", []), ("one CPU", single)):
+            if label == "one CPU" and not prefix:
+                continue
+            seconds = median_seconds([*prefix, *argv], args.runs)
+            print(f"  alkahest compile --bounds {bounds:7} {label:8} {seconds * 1e3:8.2f} ms "
+                  f"{code / seconds / 1e6:8.1f} MB/s")
+    print(f"object: {out.stat().st_size / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    main()
