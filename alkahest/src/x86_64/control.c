@@ -174,6 +174,41 @@ void cg_begin_function(codegen *g)
 }
 
 /* Resets the operand stack to `height` entries plus `count` values of `types` in slots. */
+/* A block with one result and no parameters merges its result in a register (rax or xmm0)
+ * rather than in its slot: every edge into its end label leaves the value there. */
+static bool result_in_register(const control *f)
+{
+    return (f->kind == CTRL_BLOCK || f->kind == CTRL_IF || f->kind == CTRL_ELSE) &&
+           f->result_count == 1 && f->param_count == 0;
+}
+
+static int result_register(const control *f)
+{
+    return cg_is_float(f->results[0]) ? 0 : RAX;
+}
+
+/* Resets the operand stack to `height` entries plus the block's values: in slots, or the one
+ * result in its register. */
+static void reset_stack_to(codegen *g, uint32_t height, const control *f, bool results)
+{
+    for (uint32_t i = 0; i < g->height; i++)
+        cg_free(g, g->stack[i]);
+    g->height = height;
+    uint32_t count = results ? f->result_count : f->param_count;
+    const alk_valtype *types = results ? f->results : f->params;
+    if (results && result_in_register(f)) {
+        int reg = result_register(f);
+        if (cg_is_float(types[0]))
+            g->xmm_used |= 1u << reg;
+        else
+            g->gpr_used |= 1u << reg;
+        cg_push_reg(g, types[0], reg);
+        return;
+    }
+    for (uint32_t i = 0; i < count; i++)
+        cg_push(g, (value){ .loc = LOC_SLOT, .type = types[i] });
+}
+
 static void reset_stack(codegen *g, uint32_t height, uint32_t count, const alk_valtype *types)
 {
     for (uint32_t i = 0; i < g->height; i++)
@@ -181,6 +216,15 @@ static void reset_stack(codegen *g, uint32_t height, uint32_t count, const alk_v
     g->height = height;
     for (uint32_t i = 0; i < count; i++)
         cg_push(g, (value){ .loc = LOC_SLOT, .type = types[i] });
+}
+
+/* Before an edge into a label: every entry in its slot, except the top one when the label
+ * takes it in a register (it moves there as the edge is taken). */
+static void spill_for_edge(codegen *g, const control *target)
+{
+    uint32_t keep = target->kind != CTRL_FUNCTION && result_in_register(target) ? 1 : 0;
+    for (uint32_t i = 0; i + keep < g->height; i++)
+        cg_spill_entry(g, i);
 }
 
 static uint32_t branch_arity(const control *target)
@@ -203,7 +247,8 @@ static void move_branch_values(codegen *g, const control *target)
 
 static bool needs_moves(codegen *g, const control *target)
 {
-    return target->kind != CTRL_FUNCTION && g->height - branch_arity(target) != target->height;
+    return target->kind != CTRL_FUNCTION &&
+           (result_in_register(target) || g->height - branch_arity(target) != target->height);
 }
 
 /* Emits the jump (or return) of a branch to `target`; everything already in slots. */
@@ -213,7 +258,10 @@ static void emit_branch(codegen *g, control *target)
         emit_return(g);
         return;
     }
-    move_branch_values(g, target);
+    if (result_in_register(target))
+        cg_load_into(g, peek(g, 0), result_register(target));
+    else
+        move_branch_values(g, target);
     if (target->kind != CTRL_LOOP)
         target->targeted = true;
     x64_jmp(g->code, target->label);
@@ -350,14 +398,17 @@ static void end_block(codegen *g, const alk_instr *in)
         }
         return;
     }
-    if (reachable)
-        cg_spill_all(g);
+    if (reachable) {
+        spill_for_edge(g, f);
+        if (result_in_register(f))
+            cg_load_into(g, peek(g, 0), result_register(f));
+    }
     if (has_false_path)
         x64_bind(g->code, f->else_label);   /* if without else: params pass through */
     x64_bind(g->code, f->label);
     control saved = *f;
     g->control_count--;
-    reset_stack(g, saved.height, saved.result_count, saved.results);
+    reset_stack_to(g, saved.height, &saved, true);
 }
 
 /* Pops an i32 condition, spills the stack (as every edge to a label needs), and leaves the
@@ -417,7 +468,9 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
     case ALK_OP_ELSE: {
         control *f = &g->controls[g->control_count - 1];
         if (!f->unreachable) {
-            cg_spill_all(g);
+            spill_for_edge(g, f);
+            if (result_in_register(f))
+                cg_load_into(g, peek(g, 0), result_register(f));
             x64_jmp(c, f->label);
             f->targeted = true;
         }
@@ -431,8 +484,12 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
         end_block(g, in);
         return true;
     case ALK_OP_BR: {
-        cg_spill_all(g);
-        emit_branch(g, label_target(g, in->imm.index));
+        control *target = label_target(g, in->imm.index);
+        if (target->kind == CTRL_FUNCTION)
+            cg_spill_all(g);
+        else
+            spill_for_edge(g, target);
+        emit_branch(g, target);
         mark_unreachable(g);
         return true;
     }
