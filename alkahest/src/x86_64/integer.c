@@ -37,8 +37,26 @@ static bool fold_binary(alk_opcode op, bool wide, uint64_t a, uint64_t b, uint64
     return true;
 }
 
-/* dst := lhs (op) rhs for the two-operand ALU forms, with an immediate or a memory operand
- * for rhs when it has one. */
+/* dst := dst (op) rhs, with rhs as an immediate, a memory operand or a register, whichever
+ * it already is. */
+static void alu_operand(codegen *g, x64_alu alu, int w, x64_reg dst, value rhs)
+{
+    if (fits_imm32(&rhs, w)) {
+        x64_alu_ri(g->code, alu, w, dst, (int32_t)rhs.bits);
+    } else if (rhs.loc == LOC_SLOT) {
+        x64_alu_rm(g->code, alu, w, dst, cg_slot(g, rhs.position));
+    } else if (rhs.loc == LOC_LOCAL && cg_local_reg(g, rhs.local) >= 0) {
+        x64_alu_rr(g->code, alu, w, dst, (x64_reg)cg_local_reg(g, rhs.local));
+    } else if (rhs.loc == LOC_LOCAL) {
+        x64_alu_rm(g->code, alu, w, dst, cg_local(g, rhs.local));
+    } else {
+        int src = cg_into_reg(g, rhs);
+        x64_alu_rr(g->code, alu, w, dst, (x64_reg)src);
+        cg_free(g, (value){ .loc = LOC_REG, .type = rhs.type, .reg = (uint8_t)src });
+    }
+}
+
+/* dst := lhs (op) rhs for the two-operand ALU forms. */
 static void binary_alu(codegen *g, alk_opcode op, x64_alu alu, alk_valtype type)
 {
     int w = cg_width(type);
@@ -50,19 +68,7 @@ static void binary_alu(codegen *g, alk_opcode op, x64_alu alu, alk_valtype type)
         return;
     }
     int dst = cg_into_reg(g, lhs);
-    if (fits_imm32(&rhs, w)) {
-        x64_alu_ri(g->code, alu, w, (x64_reg)dst, (int32_t)rhs.bits);
-    } else if (rhs.loc == LOC_SLOT) {
-        x64_alu_rm(g->code, alu, w, (x64_reg)dst, cg_slot(g, rhs.position));
-    } else if (rhs.loc == LOC_LOCAL && cg_local_reg(g, rhs.local) >= 0) {
-        x64_alu_rr(g->code, alu, w, (x64_reg)dst, (x64_reg)cg_local_reg(g, rhs.local));
-    } else if (rhs.loc == LOC_LOCAL) {
-        x64_alu_rm(g->code, alu, w, (x64_reg)dst, cg_local(g, rhs.local));
-    } else {
-        int src = cg_into_reg(g, rhs);
-        x64_alu_rr(g->code, alu, w, (x64_reg)dst, (x64_reg)src);
-        cg_free(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)src });
-    }
+    alu_operand(g, alu, w, (x64_reg)dst, rhs);
     cg_push_reg(g, type, dst);
 }
 
@@ -87,36 +93,24 @@ static void multiply(codegen *g, alk_opcode op, alk_valtype type)
     cg_push_reg(g, type, dst);
 }
 
+/* A compare only reads its operands: a pinned local or a slot is compared in place. */
 static void compare(codegen *g, x64_cond cc, alk_valtype type)
 {
     int w = cg_width(type);
     value rhs = cg_pop(g), lhs = cg_pop(g);
-    if (lhs.loc == LOC_LOCAL && cg_local_reg(g, lhs.local) >= 0 && fits_imm32(&rhs, w)) {
-        x64_alu_ri(g->code, ALU_CMP, w, (x64_reg)cg_local_reg(g, lhs.local), (int32_t)rhs.bits);
-        cg_push_flags(g, cc);
-        return;
+    if ((lhs.loc == LOC_LOCAL && cg_local_reg(g, lhs.local) < 0) || lhs.loc == LOC_SLOT) {
+        if (fits_imm32(&rhs, w)) {
+            x64_mem at = lhs.loc == LOC_LOCAL ? cg_local(g, lhs.local) : cg_slot(g, lhs.position);
+            x64_alu_mi(g->code, ALU_CMP, w, at, (int32_t)rhs.bits);
+            cg_push_flags(g, cc);
+            return;
+        }
     }
-    if ((lhs.loc == LOC_LOCAL || lhs.loc == LOC_SLOT) && fits_imm32(&rhs, w)) {
-        x64_mem at = lhs.loc == LOC_LOCAL ? cg_local(g, lhs.local) : cg_slot(g, lhs.position);
-        x64_alu_mi(g->code, ALU_CMP, w, at, (int32_t)rhs.bits);
-        cg_push_flags(g, cc);
-        return;
-    }
-    int dst = cg_into_reg(g, lhs);
-    if (fits_imm32(&rhs, w)) {
-        x64_alu_ri(g->code, ALU_CMP, w, (x64_reg)dst, (int32_t)rhs.bits);
-    } else if (rhs.loc == LOC_SLOT) {
-        x64_alu_rm(g->code, ALU_CMP, w, (x64_reg)dst, cg_slot(g, rhs.position));
-    } else if (rhs.loc == LOC_LOCAL && cg_local_reg(g, rhs.local) >= 0) {
-        x64_alu_rr(g->code, ALU_CMP, w, (x64_reg)dst, (x64_reg)cg_local_reg(g, rhs.local));
-    } else if (rhs.loc == LOC_LOCAL) {
-        x64_alu_rm(g->code, ALU_CMP, w, (x64_reg)dst, cg_local(g, rhs.local));
-    } else {
-        int src = cg_into_reg(g, rhs);
-        x64_alu_rr(g->code, ALU_CMP, w, (x64_reg)dst, (x64_reg)src);
-        cg_free(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)src });
-    }
-    cg_free(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)dst });
+    bool borrowed = lhs.loc == LOC_LOCAL && cg_local_reg(g, lhs.local) >= 0;
+    int dst = borrowed ? cg_local_reg(g, lhs.local) : cg_into_reg(g, lhs);
+    alu_operand(g, ALU_CMP, w, (x64_reg)dst, rhs);
+    if (!borrowed)
+        cg_free(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)dst });
     cg_push_flags(g, cc);
 }
 
