@@ -36,6 +36,27 @@ def command_build(args):
     return 0
 
 
+class _Passthrough:
+    """Writes the console's bytes to our stdout as they come, from the kernel's first output
+    on (firmware and GRUB output before it is dropped unless -v)."""
+    MARK = b"[athanor]"
+
+    def __init__(self):
+        self.started = tools.VERBOSE
+        self.pending = b""
+
+    def __call__(self, chunk):
+        if not self.started:
+            self.pending += chunk
+            at = self.pending.find(self.MARK)
+            if at < 0:
+                self.pending = self.pending[-len(self.MARK):]
+                return
+            self.started, chunk, self.pending = True, self.pending[at:], b""
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+
+
 def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=None,
                     cmdline="", cpu=None):
     """Boots, streams the console to stdout, prints the timing breakdown on stderr and returns
@@ -52,6 +73,10 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
         if started or tools.VERBOSE:
             print(text, flush=True)
 
+    # At a terminal the console passes through byte by byte (what is typed is echoed by the
+    # appliance before the line ends), from the kernel's first output on.
+    passthrough = _Passthrough() if sys.stdout.isatty() else None
+
     # The serial console reads our stdin (interactive appliances such as echo). At a terminal
     # there is no time limit unless one is asked for; otherwise the default one.
     if timeout is None:
@@ -60,7 +85,8 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
         timeout = None
     result = qemu.boot(kind, kernel=appliance.KERNEL, image=image, iso=iso, cmdline=cmdline,
                        memory_mib=memory_mib, timeout=timeout, cpu=cpu or qemu.DEFAULT_CPU,
-                       on_line=show, verbose=tools.VERBOSE, stdin=None)
+                       on_line=None if passthrough else show, on_chunk=passthrough,
+                       verbose=tools.VERBOSE, stdin=None)
     parts = []
     if build_seconds is not None:
         parts.append(f"build {build_seconds:.2f} s")

@@ -115,7 +115,7 @@ int32_t ath_abi_random(void *vmctx, uint32_t out, uint32_t len)
     (void)ath_caller(vmctx);
     uint8_t *buffer = ath_user_memory(vmctx, out, len);
     if (!buffer)
-        return ATH_E_FAULT;
+        return ath_refuse(ATH_E_FAULT);
     ath_random_fill(buffer, len);
     return 0;
 }

@@ -2,10 +2,12 @@
  * Athanor public kernel API: what the appliance loader (appliance.c and
  * whatever it grows into) and the crypto code may call.
  *
- * Model: one address space, ring 0 only, one CPU, interrupts off. Physical
- * RAM is identity-mapped (virtual == physical), so a physical address
- * returned by the page allocator can be dereferenced directly.
- * Nothing here takes locks: there is nothing to race with.
+ * Model: one address space, ring 0 only, one CPU. Physical RAM is
+ * identity-mapped (virtual == physical), so a physical address returned by
+ * the page allocator can be dereferenced directly. Interrupts are off until
+ * the appliance's tasks start (docs/runtime.md); interrupt handlers then
+ * touch only the scheduler's and the devices' state, never what is declared
+ * here. Nothing here takes locks: kernel code is never preempted.
  *
  * Two error channels (STYLE.md): calls that can fail for a reason the caller
  * can handle return an enum ath_error (0 = ATH_OK, negative = error); a

@@ -39,18 +39,18 @@ int32_t ath_handle_new(struct ath_task *task, uint8_t kind, uint8_t flags, uint6
 int32_t ath_handle_get(struct ath_task *task, int32_t handle, uint8_t kind, struct ath_handle **out)
 {
     if (handle <= 0)
-        return ATH_E_BADHANDLE;
+        return ath_refuse(ATH_E_BADHANDLE);
     uint32_t slot = (uint32_t)handle & ((1u << SLOT_BITS) - 1);
     uint32_t generation = (uint32_t)handle >> SLOT_BITS;
     if (slot >= ATH_HANDLES_MAX || generation == 0)
-        return ATH_E_BADHANDLE;
+        return ath_refuse(ATH_E_BADHANDLE);
     struct ath_handle *h = &task->handles[slot];
     uint32_t current = h->generation ? h->generation : 1;
     if (generation != current || h->kind == ATH_HANDLE_FREE)
         /* an older generation of this slot was issued once; a newer one never was */
-        return generation < current ? ATH_E_STALE : ATH_E_BADHANDLE;
+        return ath_refuse(generation < current ? ATH_E_STALE : ATH_E_BADHANDLE);
     if (h->kind != kind)
-        return ATH_E_TYPE;
+        return ath_refuse(ATH_E_TYPE);
     *out = h;
     return 0;
 }
@@ -89,7 +89,7 @@ int32_t ath_abi_handle_close(void *vmctx, uint32_t handle)
 {
     struct ath_task *task = ath_caller(vmctx);
     if ((int32_t)handle <= 0)
-        return ATH_E_BADHANDLE;
+        return ath_refuse(ATH_E_BADHANDLE);
     struct ath_handle *h = NULL;
     uint32_t slot = handle & ((1u << SLOT_BITS) - 1);
     int32_t error = ath_handle_get(task, (int32_t)handle,
@@ -117,16 +117,18 @@ int32_t ath_abi_wait(void *vmctx, uint32_t handles, uint32_t count, uint64_t tim
         return ATH_E_INVALID;
     const uint8_t *words = ath_user_memory(vmctx, handles, 4ull * count);
     if (!words)
-        return ATH_E_FAULT;
+        return ath_refuse(ATH_E_FAULT);
     struct ath_handle *resolved[ATH_WAIT_HANDLES_MAX];
     uint64_t wait_send = 0, wait_receive = 0;
     uint32_t wait_irqs = 0;
     for (uint32_t i = 0; i < count; i++) {
         int32_t handle;
         memcpy(&handle, words + 4 * i, 4);
-        int32_t error = ath_handle_get(task, handle, ATH_HANDLE_CHANNEL, &resolved[i]);
-        if (error == ATH_E_TYPE)
-            error = ath_handle_get(task, handle, ATH_HANDLE_IRQ, &resolved[i]);
+        uint32_t slot = (uint32_t)handle & ((1u << SLOT_BITS) - 1);
+        uint8_t kind = handle > 0 && slot < ATH_HANDLES_MAX &&
+                       task->handles[slot].kind == ATH_HANDLE_IRQ ? ATH_HANDLE_IRQ
+                                                                  : ATH_HANDLE_CHANNEL;
+        int32_t error = ath_handle_get(task, handle, kind, &resolved[i]);
         if (error)
             return error;
         const struct ath_handle *h = resolved[i];

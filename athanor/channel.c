@@ -154,13 +154,13 @@ int32_t ath_abi_channel_open(void *vmctx, uint32_t name, uint32_t len)
         return ATH_E_INVALID;
     const char *text = (const char *)ath_user_memory(vmctx, name, len);
     if (!text)
-        return ATH_E_FAULT;
+        return ath_refuse(ATH_E_FAULT);
     for (uint32_t i = 0; i < channel_count; i++) {
         if (strlen(channels[i].record.name) != len || memcmp(channels[i].record.name, text, len))
             continue;
         struct ath_image_resource r;
         if (!ath_resource_find(task, ATH_RESOURCE_CHANNEL, i, i, &r))
-            return ATH_E_DENIED;
+            return ath_refuse(ATH_E_DENIED);
         return ath_handle_new(task, ATH_HANDLE_CHANNEL, (uint8_t)r.flags, i, i);
     }
     return ATH_E_NOENT;
@@ -179,7 +179,7 @@ int32_t ath_abi_channel_send(void *vmctx, uint32_t handle, uint32_t ptr, uint32_
         return ATH_E_TOOBIG;
     const uint8_t *bytes = ath_user_memory(vmctx, ptr, len);
     if (!bytes)
-        return ATH_E_FAULT;
+        return ath_refuse(ATH_E_FAULT);
     if ((error = wait_for(task, c, true, flags)))
         return error;
     push(c, bytes, len);
@@ -199,7 +199,7 @@ int32_t ath_abi_channel_recv(void *vmctx, uint32_t handle, uint32_t out, uint32_
         return error;
     uint8_t *buffer = ath_user_memory(vmctx, out, capacity);
     if (!buffer)
-        return ATH_E_FAULT;
+        return ath_refuse(ATH_E_FAULT);
     if ((error = wait_for(task, c, false, flags)))
         return error;
     const uint8_t *s = slot(c, 0);
@@ -220,7 +220,7 @@ static int32_t batch_buffer(void *vmctx, uint32_t ptr, uint32_t count, uint32_t 
     if (count > ATH_BATCH_MAX || slot_size < 4)
         return ATH_E_INVALID;
     *out = ath_user_memory(vmctx, ptr, (uint64_t)count * slot_size);
-    return *out ? 0 : ATH_E_FAULT;
+    return *out ? 0 : ath_refuse(ATH_E_FAULT);
 }
 
 /* athanor.channel_send_batch(handle, ptr, count, slot_size, flags): how many were sent (at

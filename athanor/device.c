@@ -86,10 +86,10 @@ int32_t ath_abi_port_open(void *vmctx, uint32_t first, uint32_t count)
     if (count == 0)
         return ATH_E_INVALID;
     if (first > 0xffff || count > 0x10000 - first)
-        return ATH_E_RANGE;
+        return ath_refuse(ATH_E_RANGE);
     struct ath_image_resource r;
     if (!ath_resource_find(task, ATH_RESOURCE_PORT, first, first + count - 1, &r))
-        return ATH_E_DENIED;
+        return ath_refuse(ATH_E_DENIED);
     return ath_handle_new(task, ATH_HANDLE_PORT, 0, first, first + count - 1);
 }
 
@@ -102,7 +102,7 @@ static int32_t port_of(void *vmctx, uint32_t handle, uint32_t port, uint32_t wid
     if (width != 1 && width != 2 && width != 4)
         return ATH_E_INVALID;
     if (port < h->first || (uint64_t)port + width - 1 > h->last)
-        return ATH_E_RANGE;
+        return ath_refuse(ATH_E_RANGE);
     return 0;
 }
 
@@ -170,10 +170,10 @@ int32_t ath_abi_irq_open(void *vmctx, uint32_t line)
 {
     struct ath_task *task = ath_caller(vmctx);
     if (line >= IRQ_LINES)
-        return ATH_E_RANGE;
+        return ath_refuse(ATH_E_RANGE);
     struct ath_image_resource r;
     if (!ath_resource_find(task, ATH_RESOURCE_IRQ, line, line, &r))
-        return ATH_E_DENIED;
+        return ath_refuse(ATH_E_DENIED);
     if (lines[line].owner && lines[line].owner != task)
         return ATH_E_BUSY;
     int32_t handle = ath_handle_new(task, ATH_HANDLE_IRQ, 0, line, line);
@@ -212,10 +212,10 @@ int32_t ath_abi_mmio_open(void *vmctx, uint64_t base, uint32_t size)
     if (size == 0)
         return ATH_E_INVALID;
     if (base + size < base)
-        return ATH_E_RANGE;
+        return ath_refuse(ATH_E_RANGE);
     struct ath_image_resource r;
     if (!ath_resource_find(task, ATH_RESOURCE_MMIO, base, base + size - 1, &r))
-        return ATH_E_DENIED;
+        return ath_refuse(ATH_E_DENIED);
     int32_t handle = ath_handle_new(task, ATH_HANDLE_MMIO, 0, base, base + size - 1);
     if (handle < 0)
         return handle;
@@ -240,7 +240,7 @@ static int32_t mmio_of(void *vmctx, uint32_t handle, uint32_t offset, uint32_t w
     if (width != 1 && width != 2 && width != 4)
         return ATH_E_INVALID;
     if (offset % width || (uint64_t)offset + width - 1 > h->last - h->first)
-        return ATH_E_RANGE;
+        return ath_refuse(ATH_E_RANGE);
     *out = (volatile void *)(uintptr_t)(h->first + offset);
     return 0;
 }

@@ -92,6 +92,9 @@ void ath_arch_paging_activate(void);
 int ath_arch_map(uintptr_t virt, uint64_t phys, size_t size, unsigned flags, bool owned);
 int ath_arch_unmap(uintptr_t virt, size_t size);
 int ath_arch_protect(uintptr_t virt, size_t size, unsigned flags);
+/* Whether the 4 KiB page at virt was written since the last call (the CPU's dirty bit), and
+ * clears it. False for pages not mapped with 4 KiB pages. */
+bool ath_arch_take_dirty(uintptr_t virt);
 /* The mapping of virt: its physical address, ATH_VM_* flags and page size. */
 bool ath_arch_translate(uintptr_t virt, uint64_t *phys, unsigned *flags, size_t *page_size);
 

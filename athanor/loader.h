@@ -119,6 +119,9 @@ extern const alk_platform ath_wasm_platform;
 /* Calls a task's function through the entry trampoline; returns 0 or the trap code. */
 uint32_t ath_wasm_invoke(struct ath_task *task, uint32_t function);
 void ath_wasm_install_fault_hook(void);
+/* Between ath_wasm_recycle(true) and (false), a memory freed is kept for the next instance
+ * (a restart: the same module freed and instantiated again). */
+void ath_wasm_recycle(bool on);
 const char *ath_trap_name(uint32_t code);
 
 /* ---- cap.c: the per-module capability table ----------------------------------------------------- */
@@ -192,6 +195,7 @@ struct ath_task {
     bool instantiated;
     alk_entry_frame entry;             /* where a trap unwinds to */
     uint32_t trap_code;                /* 0: returned normally */
+    uintptr_t trap_pc;                 /* where it trapped (a return address into its code) */
     uint64_t steps[ATH_STEP_COUNT];    /* cycles at each step of its last end and restart */
 
     /* cap.c */
@@ -222,7 +226,6 @@ void ath_task_wake(struct ath_task *task);
 ATH_NORETURN void ath_task_exit(void);
 /* Forgets whatever a task that is not running was doing (it will not run until started). */
 void ath_task_stop(struct ath_task *task);
-uint64_t ath_sched_ticks(void);
 /* Interrupts off, from an interrupt handler that woke a task: switch to it now if the
  * interrupted code is module code. */
 void ath_sched_interrupted(struct ath_trap_frame *frame);
@@ -236,7 +239,8 @@ void ath_module_load(struct ath_task *task, const struct ath_image *image, uint3
 const char *ath_module_reinstantiate(struct ath_task *task);
 /* The task body: runs the module's start function and `_start`, then asks its supervisor. */
 void ath_module_main(void *task);
-/* Prints "[athanor] module NAME: trapped: KIND" (at FUNCTION+OFFSET when known). */
+/* Prints "[athanor] module NAME: trapped: KIND (in FUNCTION+OFFSET)", the function when the
+ * trap came from the module's own code. */
 void ath_module_report_trap(const struct ath_task *task);
 
 /* ---- channel.c -------------------------------------------------------------------------------- */
@@ -275,10 +279,14 @@ enum ath_trace_event {
     ATH_TRACE_IRQ,                     /* a = line */
     ATH_TRACE_SWITCH,                  /* task = to, a = from (ATH_TRACE_IDLE: the scheduler) */
     ATH_TRACE_ESCALATE,                /* task = supervisor index, a = restarts in the window */
+    ATH_TRACE_REFUSED,                 /* a kernel function refused a module: a = the error */
 };
 #define ATH_TRACE_IDLE 0xffffffffu
 /* Records an event; safe in interrupt handlers (a slot is claimed with one atomic add). */
 void ath_trace(enum ath_trace_event event, uint32_t task, uint64_t a, uint64_t b);
+/* Records that the running module was refused (a forged or stale handle, a grant it lacks, a
+ * range outside its memory) and returns the error, for `return ath_refuse(ATH_E_...)`. */
+int32_t ath_refuse(int32_t error);
 /* Prints the last `count` events, oldest first. */
 void ath_trace_print(unsigned count);
 void ath_trace_init(void);

@@ -83,6 +83,7 @@ void ath_module_load(struct ath_task *task, const struct ath_image *image, uint3
 const char *ath_module_reinstantiate(struct ath_task *task)
 {
     static char why[128];
+    ath_wasm_recycle(true);             /* the old memory's pages serve the new instance */
     if (task->instantiated) {
         alk_instance_free(&task->instance);
         task->instantiated = false;
@@ -92,6 +93,7 @@ const char *ath_module_reinstantiate(struct ath_task *task)
     alk_instantiate_result r = alk_instantiate(&task->instance, &task->object, code->data,
                                                &ath_wasm_platform, task->imports,
                                                (uint32_t)(task->record.max_memory >> 16), task);
+    ath_wasm_recycle(false);
     if (r.status == ALK_INSTANTIATE_TRAP) {
         ath_snprintf(why, sizeof why, "trapped while instantiating: %s",
                      ath_trap_name(r.trap_code));
@@ -155,6 +157,22 @@ void ath_module_main(void *arg)
 
 void ath_module_report_trap(const struct ath_task *task)
 {
-    ath_kprintf("[athanor] module %s: trapped: %s\n", task->record.name,
+    ath_kprintf("[athanor] module %s: trapped: %s", task->record.name,
                 ath_trap_name(task->trap_code));
+    /* The return address into its code names the function: each one's trap stubs follow it. */
+    const alk_object *o = &task->object;
+    uintptr_t code = (uintptr_t)o->sections[ALK_SECTION_CODE].data;
+    uintptr_t pc = task->trap_pc - 1;
+    for (uint32_t i = 0; pc >= code && i < o->function_count - o->imported_function_count; i++) {
+        alk_object_function f = alk_object_function_at(o, i);
+        if (pc - code < f.offset || pc - code >= (uintptr_t)f.offset + f.size)
+            continue;
+        if (f.name.length)
+            ath_kprintf(" (in %.*s", (int)f.name.length, f.name.bytes);
+        else
+            ath_kprintf(" (in function %u", o->imported_function_count + i);
+        ath_kprintf("+0x%lx)", (unsigned long)(pc + 1 - code - f.offset));
+        break;
+    }
+    ath_kprintf("\n");
 }

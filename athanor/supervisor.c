@@ -15,7 +15,8 @@
  * and budget), or, at the root or with on_exhausted = fail, the appliance fails.
  *
  * Restarting a module is: close its handles, drop its instance, make a fresh one from the
- * image (memory, globals, tables), and run `_start` again on a fresh stack. The module that
+ * image (memory, globals, tables), and run `_start` again from its task's entry, nothing of its
+ * old frames left (module.c; the memory's pages are reused, wasm.c). The module that
  * ended does this itself, in its own task, right after the trap unwound it; the others of its
  * group are stopped wherever they were (blocked or preempted: kernel code never holds state
  * across a switch) and restarted the same way. Modules that had finished stay finished.

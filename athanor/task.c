@@ -7,7 +7,8 @@
  * it blocks (a channel, an IRQ line, a deadline), yields, ends, or the tick finds it has used
  * its slice while it was in module code: only module code is preempted, so kernel code never
  * is, and kernel state needs no locks. What interrupt handlers touch (a task's state, a
- * deadline, an IRQ count) is touched elsewhere only with interrupts off. When nothing is ready
+ * deadline, an IRQ count) is touched elsewhere only with interrupts off, or for a task's state
+ * only from blocked to ready, as they do. When nothing is ready
  * the CPU halts in the scheduler's own context (the boot stack) until an interrupt.
  *
  * The appliance ends with exit code 0 when every app has finished and no driver is ready to
@@ -29,7 +30,6 @@ static volatile uint64_t next_deadline;     /* earliest deadline of a blocked ta
 struct ath_task *ath_task_current(void) { return current; }
 struct ath_task *ath_task_at(uint32_t index) { return index < task_count ? &tasks[index] : NULL; }
 uint32_t ath_task_count(void) { return task_count; }
-uint64_t ath_sched_ticks(void) { return ticks; }
 
 void ath_task_set_count(uint32_t count)
 {

@@ -8,6 +8,7 @@
  * events on a panic or an appliance failure, and when a module with the `trace` grant asks.
  */
 #include "loader.h"
+#include "kernel_abi.h"
 
 struct event {
     uint64_t sequence;                 /* n + 1 once slot n % size holds event n; 0 while written */
@@ -49,6 +50,24 @@ void ath_trace(enum ath_trace_event event, uint32_t task, uint64_t a, uint64_t b
     __atomic_store_n(&e->sequence, n + 1, __ATOMIC_RELEASE);
 }
 
+int32_t ath_refuse(int32_t error)
+{
+    struct ath_task *task = ath_task_current();
+    ath_trace(ATH_TRACE_REFUSED, task ? task->index : ATH_TRACE_IDLE, (uint64_t)(int64_t)error, 0);
+    return error;
+}
+
+static const char *error_name(int64_t error)
+{
+    switch (error) {
+#define NAME(value, text) case value: return text;
+        ATH_ABI_ERRORS(NAME)
+#undef NAME
+    default:
+        return "?";
+    }
+}
+
 static const char *task_name(uint32_t index)
 {
     if (index == ATH_TRACE_IDLE)
@@ -88,6 +107,9 @@ static void print_event(const struct event *e)
         break;
     case ATH_TRACE_SWITCH:
         ath_kprintf("switch   %s -> %s\n", task_name((uint32_t)e->a), who);
+        break;
+    case ATH_TRACE_REFUSED:
+        ath_kprintf("refused  %s: %s\n", who, error_name((int64_t)e->a));
         break;
     case ATH_TRACE_ESCALATE:
         ath_kprintf("budget   supervisor #%u spent (%lu restarts)\n", e->task, (unsigned long)e->a);

@@ -22,11 +22,60 @@ static void platform_free(void *user, void *ptr)
     ath_free(ptr);
 }
 
+/*
+ * Recycling a memory across a restart. A restart frees an instance and at once makes a new one
+ * of the same module (module.c brackets the two with ath_wasm_recycle). Rather than unmapping
+ * the old linear memory's reservation page by page and mapping a new one, the platform keeps it
+ * and hands it to the new instance: pages beyond the new initial size are unmapped (in guard
+ * mode an access there must fault), pages written since they were last zeroed — the CPU's
+ * dirty bit says which — are zeroed, missing ones are mapped fresh. The new memory is zero
+ * everywhere, as a fresh one; only what the module touched is paid for.
+ */
+static struct {
+    bool armed, held;
+    uintptr_t base;
+    uint64_t reserve, mapped;
+} recycle;
+
+static int reuse(alk_memory *m, uint64_t size)
+{
+    uintptr_t base = recycle.base;
+    uint64_t mapped = recycle.mapped;
+    recycle.held = false;
+    if (mapped > size) {
+        ath_vm_unmap(base + size, mapped - size);
+        mapped = size;
+    }
+    for (uint64_t at = 0; at < mapped; at += ATH_PAGE_SIZE) {
+        if (ath_arch_take_dirty(base + at)) {
+            memset((void *)(base + at), 0, ATH_PAGE_SIZE);
+            ath_arch_take_dirty(base + at);
+        }
+    }
+    if (size > mapped && ath_vm_map_fresh(base + mapped, size - mapped,
+                                          ATH_VM_READ | ATH_VM_WRITE) != ATH_OK) {
+        ath_vm_release(base);
+        return -1;
+    }
+    m->base = (uint8_t *)base;
+    return 0;
+}
+
+void ath_wasm_recycle(bool on)
+{
+    if (!on && recycle.held)
+        ath_vm_release(recycle.base);
+    recycle.armed = on;
+    recycle.held = false;
+}
+
 static int memory_map(void *user, alk_memory *m, uint64_t reserve, uint64_t size)
 {
     (void)user;
     if (reserve == 0)
         reserve = ATH_PAGE_SIZE;
+    if (recycle.held && recycle.reserve == reserve)
+        return reuse(m, size);
     uintptr_t base = ath_vm_reserve((size_t)reserve);
     if (!base)
         return -1;
@@ -50,6 +99,13 @@ static int memory_grow(void *user, alk_memory *m, uint64_t new_size)
 static void memory_unmap(void *user, alk_memory *m)
 {
     (void)user;
+    if (recycle.armed && !recycle.held) {
+        recycle.held = true;
+        recycle.base = (uintptr_t)m->base;
+        recycle.reserve = m->reserved;
+        recycle.mapped = m->size;
+        return;
+    }
     ath_vm_release((uintptr_t)m->base);
 }
 
@@ -81,7 +137,8 @@ static ATH_NORETURN void trap(void *vmctx, uint32_t code)
         ath_panic("trap %u (%s) outside the running module", code, ath_trap_name(code));
     task->steps[ATH_STEP_TRAP] = now;
     task->trap_code = code;
-    ath_trace(ATH_TRACE_TRAP, task->index, code, (uint64_t)(uintptr_t)__builtin_return_address(0));
+    task->trap_pc = (uintptr_t)__builtin_return_address(0);
+    ath_trace(ATH_TRACE_TRAP, task->index, code, task->trap_pc);
     alk_unwind(&task->entry, code);
 }
 

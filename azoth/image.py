@@ -1,6 +1,7 @@
 """The appliance image (.azi): writing, signing, reading and verifying (docs/image-format.md).
 
-    header (256) | tables (modules, blobs, import maps, strings) | pad | objects, page-aligned
+    header (256) | tables (modules, blobs, import maps, resources, channels, supervisors,
+                   children, strings) | pad | objects, page-aligned
 
 The Ed25519 signature covers the header (minus the signature field) and the tables; the tables
 hold a SHA-256 of every blob, and blobs tile the payload with zero padding between them, so every

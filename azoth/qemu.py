@@ -391,9 +391,12 @@ def _stop(proc: subprocess.Popen) -> None:
 def run(argv: Sequence[str], *, timeout: float | None = DEFAULT_TIMEOUT,
         on_line: Callable[[str], None] | None = None, echo: bool = False,
         stdin: int | None = subprocess.DEVNULL, verbose: bool = False,
-        on_start: Callable[[subprocess.Popen], None] | None = None) -> RunResult:
+        on_start: Callable[[subprocess.Popen], None] | None = None,
+        on_chunk: Callable[[bytes], None] | None = None) -> RunResult:
     """Runs QEMU, streaming the serial console line by line to on_line (the
     raw text) and/or stdout (echo) while recording it with timestamps.
+    on_chunk gets the console's bytes as they arrive, partial lines included
+    (an interactive console echoes what is typed before the line ends).
     Stops QEMU after timeout seconds (None: never). stdin defaults to
     /dev/null; pass None to inherit ours (the console then reads the
     terminal), or subprocess.PIPE and write to proc.stdin from on_start or
@@ -421,6 +424,8 @@ def run(argv: Sequence[str], *, timeout: float | None = DEFAULT_TIMEOUT,
     def read_stdout() -> None:
         pending = b""
         while chunk := proc.stdout.read1(65536):
+            if on_chunk is not None:
+                on_chunk(chunk)
             pending += chunk
             *complete, pending = pending.split(b"\n")
             for data in complete:
@@ -459,12 +464,13 @@ def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.
          cpu: str = DEFAULT_CPU, as_disk: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
          on_line: Callable[[str], None] | None = None, echo: bool = False,
          verbose: bool = False, stdin: int | None = subprocess.DEVNULL,
-         on_start: Callable[[subprocess.Popen], None] | None = None) -> RunResult:
+         on_start: Callable[[subprocess.Popen], None] | None = None,
+         on_chunk: Callable[[bytes], None] | None = None) -> RunResult:
     """One boot of the given kind ("kernel", "bios" or "uefi"). "kernel"
     needs kernel (and image, cmdline); "bios" and "uefi" need an iso made by
-    make_iso (the command line is baked into it). stdin and on_start as for run."""
+    make_iso (the command line is baked into it). stdin, on_start and on_chunk as for run."""
     common = dict(timeout=timeout, on_line=on_line, echo=echo, verbose=verbose, stdin=stdin,
-                  on_start=on_start)
+                  on_start=on_start, on_chunk=on_chunk)
     if kind == "kernel":
         if kernel is None:
             raise ValueError("kernel boot needs kernel=")

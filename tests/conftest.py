@@ -16,9 +16,10 @@ os.environ.setdefault("AZOTH_IMAGES", str(Path(os.environ.get("TMPDIR", "/tmp"))
 
 
 def build_py(*args, timeout=120, env=None):
-    """Runs ./build.py ARGS; returns the CompletedProcess (text, both streams captured)."""
+    """Runs ./build.py ARGS; returns the CompletedProcess (text, both streams captured). Its
+    stdin is /dev/null: `run` hands its stdin to the appliance's serial console."""
     return subprocess.run([sys.executable, str(BUILD_PY), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env=env)
+                          text=True, timeout=timeout, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
 
 
 def write_appliance(directory, manifest, files):

@@ -77,12 +77,20 @@ OUT_OF_BOUNDS_ONCE = """(module
   (data (i32.const 0) "fresh memory")
   (data (i32.const 16) "memory kept a write")
   (func (export "_start")
-    ;; a restart gives fresh memory: the byte written before the trap is gone
-    (if (i32.load8_u (i32.const 100)) (then (call $log (i32.const 16) (i32.const 19))
-                                            (call $exit (i32.const 6))))
-    (i32.store8 (i32.const 100) (i32.const 1))
+    ;; a restart gives fresh memory: what was written before the trap is gone, the memory is
+    ;; back to its initial size, and its data segments are there again
+    (if (i32.or (i32.or (i32.load8_u (i32.const 100)) (i32.load8_u (i32.const 8192)))
+                (i32.ne (memory.size) (i32.const 1)))
+      (then (call $log (i32.const 16) (i32.const 19)) (call $exit (i32.const 6))))
     (if (i32.eqz (call $restart_count))
-      (then (i32.store (i32.const 65535) (i32.const 1))))
+      (then
+        (i32.store8 (i32.const 100) (i32.const 1))
+        (i32.store8 (i32.const 8192) (i32.const 1))
+        (drop (memory.grow (i32.const 2)))
+        (i32.store8 (i32.const 65636) (i32.const 1))
+        (i32.store (i32.const 196607) (i32.const 1))))   ;; out of bounds: the first trap
+    (if (i32.eq (call $restart_count) (i32.const 1))
+      (then (drop (i32.load8_u (i32.const 65636)))))     ;; grown before, out of bounds now
     (call $log (i32.const 0) (i32.const 12))
     (call $exit (i32.const 0))))"""
 TRACER = """(module
@@ -154,6 +162,8 @@ def cases(tmp, tools):
     c["echo"] = lambda: echo_session(["hello, azoth", "x" * 40, "quit"])
     c["recover"] = lambda: run_cli("run", ROOT / "appliances" / "recover")
     c["recover-qemu64"] = lambda: run_cli("run", ROOT / "appliances" / "recover", "--cpu", "qemu64")
+    c["recover-uefi"] = lambda: run_cli("run", ROOT / "appliances" / "recover", "--uefi",
+                                        timeout=180)
     c["pingpong"] = lambda: run_cli("run", ROOT / "appliances" / "pingpong")
     c["hostile"] = lambda: boot(RUNTIME / "hostile", tools, out)
     # the same modules (sources named by absolute path) in checked mode
@@ -262,7 +272,7 @@ def test_echo_reads_the_console_through_the_wasm_driver(runs):
 
 
 def test_recover_restarts_the_worker_while_the_heartbeat_goes_on(runs):
-    for name in ("recover", "recover-qemu64"):
+    for name in ("recover", "recover-qemu64", "recover-uefi"):
         r = result_of(runs, name)
         lines = r.stdout.splitlines()
         assert r.returncode == 0, r.stdout + r.stderr
@@ -296,11 +306,22 @@ def test_pingpong_prints_its_figures(runs):
     assert all(float(values[k]) > 0 for k in FIGURES), line
     ratios = next(t for t in r.stdout.splitlines() if t.startswith("pingpong: ratios"))
     assert len(re.findall(r"\w+=[0-9.]+", ratios)) == len(FIGURES), ratios
-    # orders of magnitude that cannot be wrong however slow the host: a restart re-creates an
-    # instance, a round trip is two switches and four kernel calls
-    assert float(values["restart_us"]) * 1000 > float(values["hostcall_ns"])
-    assert float(values["chan_roundtrip_ns"]) > float(values["hostcall_ns"])
+    # the crasher was restarted once per restart measured
+    assert r.stdout.count("[supervisor] restarted crasher (trap: unreachable)") == 15
     print("\n" + line + "\n" + ratios)
+
+
+def test_linux_anchor_prints_the_same_figures(tmp_path):
+    """The host side of docs/performance.md: the same paths natively (a benchmark, printed)."""
+    binary = tmp_path / "linux_anchor"
+    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", binary,
+                    ROOT / "appliances" / "pingpong" / "linux_anchor.c", "-lpthread"], check=True)
+    out = subprocess.run([binary], capture_output=True, text=True, timeout=120, check=True).stdout
+    line, ratios = out.splitlines()
+    values = dict(re.findall(r"(\w+)=([0-9.]+)", line))
+    assert line.startswith("linux: plaincall_ns=") and set(FIGURES) <= set(values), out
+    assert ratios.startswith("linux: ratios to a plain call:"), out
+    print("\n" + out)
 
 
 # ---- Hostile modules -------------------------------------------------------------------------------
@@ -313,6 +334,9 @@ def test_hostile_module_is_refused_and_harms_no_one(runs, name):
     assert re.search(r"attacker: (\d+) checks, 0 failed", out), out
     assert int(re.search(r"attacker: (\d+) checks", out).group(1)) >= 60
     assert "victim: intact" in out, out
+    # each refusal is reported in the kernel's trace, which the attacker prints halfway
+    refused = set(re.findall(r"refused +attacker: (\w+)", out))
+    assert {"DENIED", "RANGE", "TYPE"} <= refused, out
     assert r.exit.ok, (r.exit, out)
 
 
@@ -380,8 +404,8 @@ def test_rest_for_one_restarts_the_later_children_only(runs):
 def test_out_of_bounds_store_restarts_with_fresh_memory(runs, bounds):
     r = result_of(runs, f"oob-{bounds}")
     out = r.output
-    assert re.search(r"\[supervisor\] restarted memo \(trap: out of bounds memory access\) "
-                     r"in \d+ us", out), out
+    assert len(re.findall(r"\[supervisor\] restarted memo \(trap: out of bounds memory access\) "
+                          r"in \d+ us", out)) == 2, out
     assert re.search(r"\[supervisor\]   memo: unwind \d+ ns, decide \d+ ns, free \d+ ns, "
                      r"instantiate \d+ ns, reset \d+ ns", out), "athanor.profile=restart"
     assert "fresh memory" in r.texts and r.exit.ok, (r.exit, out)

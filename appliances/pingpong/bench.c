@@ -4,8 +4,8 @@
  * measured in the same run (under QEMU's TCG the absolute figures are emulated; the ratios
  * compare with docs/performance.md's Linux anchor on the host).
  *
- *   plaincall_ns           a call to a Wasm function that adds one
- *   hostcall_ns            a call into the kernel (athanor.restart_count)
+ *   plaincall_ns           a call to a Wasm function that adds one (timed by calls.wat)
+ *   hostcall_ns            a call into the kernel, athanor.restart_count (timed by calls.wat)
  *   chan_roundtrip_ns      send 8 bytes to the echoer, receive its 8-byte answer (2 switches)
  *   chan_batch_ns_per_msg  batches of BATCH 64-byte messages, per message, until all are taken
  *   ctxswitch_ns           one task switch: athanor.yield between two tasks, per switch
@@ -19,7 +19,7 @@
 #include "../include/athanor.h"
 
 #define RUNS 11
-#define CALLS 4000
+#define CALLS 4000                      /* as calls.wat's $calls */
 #define ROUNDTRIPS 200
 #define BATCH 32
 #define BATCH_ROUNDS 16
@@ -27,14 +27,8 @@
 #define SWITCHES 400
 #define RESTARTS 15
 
-static int32_t ping, pong, batch, go, crash, restarts;
+static int32_t ping, pong, batch, go, crash, restarts, calls, timed;
 static uint8_t slots[BATCH * BATCH_SLOT];
-static volatile int32_t sink;
-
-__attribute__((noinline)) static int32_t plain(int32_t x)
-{
-    return x + 1;
-}
 
 static int64_t median(int64_t *v, int n)
 {
@@ -48,26 +42,13 @@ static int64_t median(int64_t *v, int n)
 }
 
 /* Each measurer returns picoseconds per operation of one run. */
-static int64_t plain_calls(void)
+static void plain_and_host_calls(int64_t *plain, int64_t *host)
 {
-    int32_t x = 0;
-    int64_t start = ath_clock();
-    for (int i = 0; i < CALLS; i++)
-        x = plain(x);
-    int64_t end = ath_clock();
-    sink = x;
-    return (end - start) * 1000 / CALLS;
-}
-
-static int64_t host_calls(void)
-{
-    int32_t x = 0;
-    int64_t start = ath_clock();
-    for (int i = 0; i < CALLS; i++)
-        x += ath_restart_count();
-    int64_t end = ath_clock();
-    sink = x;
-    return (end - start) * 1000 / CALLS;
+    int64_t durations[2];
+    ath_channel_send(calls, "t", 1, 0);
+    ath_channel_recv(timed, durations, sizeof durations, 0);
+    *plain = durations[0] * 1000 / CALLS;
+    *host = durations[1] * 1000 / CALLS;
 }
 
 static int64_t roundtrips(void)
@@ -155,6 +136,8 @@ int main(void)
     go = open_channel("go");
     crash = open_channel("crash");
     restarts = open_channel("restarts");
+    calls = open_channel("calls");
+    timed = open_channel("timed");
     for (int i = 0; i < BATCH; i++) {
         uint32_t length = 64;
         memcpy(slots + i * BATCH_SLOT, &length, 4);
@@ -162,8 +145,7 @@ int main(void)
 
     int64_t runs[6][RUNS];
     for (int run = 0; run < RUNS; run++) {
-        runs[0][run] = plain_calls();
-        runs[1][run] = host_calls();
+        plain_and_host_calls(&runs[0][run], &runs[1][run]);
         runs[2][run] = roundtrips();
         runs[3][run] = batches();
         runs[4][run] = switches();

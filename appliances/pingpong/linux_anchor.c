@@ -177,8 +177,12 @@ int main(void)
     pid_t child = fork();
     if (child == 0) {
         pin();
+        close(to_child[1]);             /* so that the parent's close ends it */
+        close(to_parent[0]);
         child_echo();
     }
+    close(to_child[0]);
+    close(to_parent[1]);
     double runs[6][RUNS];
     for (int run = 0; run < RUNS; run++) {
         runs[0][run] = plain_calls();

@@ -320,6 +320,17 @@ int ath_arch_protect(uintptr_t virt, size_t size, unsigned flags)
     return ATH_OK;
 }
 
+bool ath_arch_take_dirty(uintptr_t virt)
+{
+    int level;
+    pte_t *e = walk_find(virt, &level);
+    if (!e || level != 0 || !(*e & X86_PTE_DIRTY))
+        return false;
+    *e &= ~X86_PTE_DIRTY;
+    invalidate(virt);           /* the next write walks the tables again and sets it */
+    return true;
+}
+
 /* Answers for the live tables (CR3), so that the exception handler can ask
  * before the final tables exist. */
 bool ath_arch_translate(uintptr_t virt, uint64_t *phys, unsigned *flags, size_t *page_size)

@@ -54,6 +54,7 @@
 #define X86_PTE_W      (1ull << 1)
 #define X86_PTE_PWT    (1ull << 3)
 #define X86_PTE_PCD    (1ull << 4)
+#define X86_PTE_DIRTY  (1ull << 6)
 #define X86_PTE_PS     (1ull << 7)
 #define X86_PTE_OWNED  (1ull << 9)
 #define X86_PTE_NX     (1ull << 63)

@@ -1,10 +1,12 @@
 ;; The victim: fills its memory with a pattern, then takes messages from the attacker until
-;; "done". It exits 0 if it got exactly "hello" then "done" and its pattern is intact, else 4.
+;; "done". It exits 0 if it got exactly "hello" then "done", its pattern is intact, and the IRQ
+;; line both are granted was busy (the attacker holds it open), else 4.
 (module
   (import "athanor" "log" (func $log (param i32 i32)))
   (import "athanor" "exit" (func $exit (param i32)))
   (import "athanor" "channel_open" (func $open (param i32 i32) (result i32)))
   (import "athanor" "channel_recv" (func $recv (param i32 i32 i32 i32) (result i32)))
+  (import "athanor" "irq_open" (func $irq_open (param i32) (result i32)))
   (memory 2)
   (data (i32.const 0) "to-victim")
   (data (i32.const 16) "victim: intact")
@@ -30,10 +32,14 @@
     (local.set $ok (i32.and
       (i32.eq (call $recv (local.get $in) (i32.const 64) (i32.const 32) (i32.const 0)) (i32.const 5))
       (i32.eq (i32.load8_u (i32.const 64)) (i32.const 104))))
+    ;; the attacker, which yields after "hello", holds the IRQ line open: BUSY
+    (local.set $ok (i32.and (local.get $ok)
+      (i32.eq (call $irq_open (i32.const 3)) (i32.const -14))))
     (local.set $ok (i32.and (local.get $ok) (i32.and
       (i32.eq (call $recv (local.get $in) (i32.const 64) (i32.const 32) (i32.const 0)) (i32.const 4))
       (i32.eq (i32.load8_u (i32.const 64)) (i32.const 100)))))
     (local.set $ok (i32.and (local.get $ok) (call $intact)))
+
     (if (local.get $ok)
       (then (call $log (i32.const 16) (i32.const 14)) (call $exit (i32.const 0))))
     (call $log (i32.const 32) (i32.const 15))
