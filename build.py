@@ -13,7 +13,9 @@ Standard library only. Installs missing Debian packages with apt-get when run as
 """
 import argparse
 import os
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,10 +85,39 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
         timeout = None if sys.stdin is not None and sys.stdin.isatty() else qemu.DEFAULT_TIMEOUT
     elif timeout <= 0:
         timeout = None
+    # Input that is not a terminal (a pipe, a file) is held back until the kernel has set up
+    # the UART: bytes QEMU delivered before would be lost when its FIFOs are reset.
+    stdin, on_start, kernel_up = None, None, threading.Event()
+    if sys.stdin is None or not sys.stdin.isatty():
+        stdin = subprocess.PIPE
+
+        def on_start(proc):
+            def pump():
+                kernel_up.wait()
+                try:
+                    while chunk := (sys.stdin.buffer.read1(4096) if sys.stdin else b""):
+                        proc.stdin.write(chunk)
+                        proc.stdin.flush()
+                    proc.stdin.close()
+                except (OSError, ValueError):
+                    pass
+            threading.Thread(target=pump, daemon=True).start()
+
+    def on_line(raw):
+        if qemu.clean_line(raw).startswith(qemu.KERNEL_PREFIX):
+            kernel_up.set()
+        if not passthrough:
+            show(raw)
+
+    def on_chunk(chunk):
+        passthrough(chunk)
+        if passthrough.started:
+            kernel_up.set()
+
     result = qemu.boot(kind, kernel=appliance.KERNEL, image=image, iso=iso, cmdline=cmdline,
                        memory_mib=memory_mib, timeout=timeout, cpu=cpu or qemu.DEFAULT_CPU,
-                       on_line=None if passthrough else show, on_chunk=passthrough,
-                       verbose=tools.VERBOSE, stdin=None)
+                       on_line=on_line, on_chunk=on_chunk if passthrough else None,
+                       on_start=on_start, verbose=tools.VERBOSE, stdin=stdin)
     parts = []
     if build_seconds is not None:
         parts.append(f"build {build_seconds:.2f} s")

@@ -121,3 +121,17 @@ def test_new_appliance_from_template(tools, tmp_path, monkeypatch):
     path = template.create(tmp_path, "demo")
     result = build_py("run", path)
     assert result.returncode == 0 and "Hello from demo" in result.stdout
+
+
+def test_echo_with_piped_input(tools):
+    """All input at once, before the appliance is up: nothing is lost, everything is echoed,
+    and the app's last replies are written before the appliance ends."""
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, str(ROOT / "build.py"), "run",
+                             ROOT / "appliances" / "echo"], input="first\nsecond one\nquit\n",
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "echo: first" in lines and "echo: second one" in lines, lines
+    assert "echo: quit" not in lines
