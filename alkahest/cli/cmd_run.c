@@ -173,8 +173,11 @@ int alk_cmd_run(int argc, char **argv)
     }
     alk_wasi wasi;
     wasi_args[0] = path;
-    alk_wasi_init(&wasi, &alk_host_wasi_platform, wasi_args, arg_count, wasi_env, env_count,
-                  files, file_count);
+    /* Everything a program may have: the console, and "/" when there are files to put in it. */
+    uint32_t grants = ALK_WASI_GRANT_STDIN | ALK_WASI_GRANT_STDOUT |
+                      (file_count ? ALK_WASI_GRANT_FILES : 0u);
+    alk_wasi_init(&wasi, &alk_host_wasi_platform, grants, wasi_args, arg_count, wasi_env,
+                  env_count, files, file_count);
     if (status == ALK_EXIT_OK) {
         instance.wasi = &wasi;
         alk_host_prepare(&instance);

@@ -7,6 +7,14 @@
  * finds its state through the instance: alk_instance_of(vmctx)->wasi. Pointers and lengths from
  * the guest are checked against its linear memory before anything is read or written; a bad
  * one returns EFAULT. Functions outside the subset return ENOSYS.
+ *
+ * Descriptors are capabilities: a module holds only those its grants give it (alk_wasi_init),
+ * and any other descriptor number is EBADF, whatever function it is passed to:
+ *
+ *   fd 0      the console's input        ALK_WASI_GRANT_STDIN
+ *   fd 1, 2   the console's output       ALK_WASI_GRANT_STDOUT
+ *   fd 3      the preopened "/"          ALK_WASI_GRANT_FILES
+ *   fd 4..63  files opened under fd 3 (read-only)
  */
 #ifndef ALKAHEST_WASI_H
 #define ALKAHEST_WASI_H
@@ -18,16 +26,25 @@
 /* errno values of preview1 (a subset) */
 enum {
     ALK_WASI_ESUCCESS = 0, ALK_WASI_EACCES = 2, ALK_WASI_EBADF = 8, ALK_WASI_EFAULT = 21,
-    ALK_WASI_EINVAL = 28, ALK_WASI_EIO = 29, ALK_WASI_EISDIR = 31, ALK_WASI_ENOENT = 44,
+    ALK_WASI_EINVAL = 28, ALK_WASI_EIO = 29, ALK_WASI_EISDIR = 31, ALK_WASI_ENAMETOOLONG = 37,
+    ALK_WASI_ENOENT = 44,
     ALK_WASI_ENOMEM = 48, ALK_WASI_ENOSYS = 52, ALK_WASI_ENOTDIR = 54, ALK_WASI_EOVERFLOW = 61,
     ALK_WASI_EROFS = 69, ALK_WASI_ESPIPE = 70, ALK_WASI_ENOTCAPABLE = 76,
 };
 
 #define ALK_WASI_MAX_FDS 64
+#define ALK_WASI_PATH_MAX 255  /* longest path path_open resolves (bytes), as a file's guest path */
+
+/* Which descriptors a module starts with (above). */
+enum {
+    ALK_WASI_GRANT_STDIN = 1u << 0,
+    ALK_WASI_GRANT_STDOUT = 1u << 1,
+    ALK_WASI_GRANT_FILES = 1u << 2,
+};
 
 /* A read-only file baked into the image (manifest [[file]]). */
 typedef struct alk_wasi_file {
-    const char *path;          /* guest path, absolute ("/etc/motd") */
+    const char *path;          /* guest path, absolute and normal ("/etc/motd": no "//", ".", "..") */
     const uint8_t *data;
     uint64_t size;
 } alk_wasi_file;
@@ -35,7 +52,8 @@ typedef struct alk_wasi_file {
 typedef struct alk_wasi_platform {
     /* Console output (fd 1 and 2); returns bytes written or a negative value on error. */
     int64_t (*write)(void *user, int fd, const uint8_t *bytes, size_t length);
-    /* Console input (fd 0); returns bytes read (0 at end of input) or a negative value. */
+    /* Console input (fd 0); returns bytes read (0 at end of input) or a negative value. May
+     * block until input comes. */
     int64_t (*read)(void *user, uint8_t *buffer, size_t length);
     /* Nanoseconds: clock 0 realtime, 1 monotonic, 2/3 CPU time. */
     uint64_t (*clock)(void *user, uint32_t clock_id);
@@ -43,7 +61,7 @@ typedef struct alk_wasi_platform {
     void (*random)(void *user, uint8_t *buffer, size_t length);
     void (*yield)(void *user);
     void (*sleep)(void *user, uint64_t nanoseconds);
-    /* proc_exit: ends the module (or the appliance); never returns. */
+    /* proc_exit: ends the program (the hosted run, or the appliance); never returns. */
     void (*exit)(void *user, void *vmctx, uint32_t code);
     void *user;
 } alk_wasi_platform;
@@ -66,10 +84,11 @@ typedef struct alk_wasi {
     uint32_t exit_code;        /* set by proc_exit before the platform's exit */
 } alk_wasi;
 
-/* Sets up descriptors 0-2 (console) and 3 (the preopened "/", when there are files). */
-void alk_wasi_init(alk_wasi *wasi, const alk_wasi_platform *platform, const char *const *args,
-                   uint32_t arg_count, const char *const *env, uint32_t env_count,
-                   const alk_wasi_file *files, uint32_t file_count);
+/* A fresh state: the descriptors `grants` gives (ALK_WASI_GRANT_*), nothing opened yet. args
+ * (argv[0] included), env and files are borrowed: they must outlive the state. */
+void alk_wasi_init(alk_wasi *wasi, const alk_wasi_platform *platform, uint32_t grants,
+                   const char *const *args, uint32_t arg_count, const char *const *env,
+                   uint32_t env_count, const alk_wasi_file *files, uint32_t file_count);
 
 /* The implementation of preview1 function FIELD and its signature in object letters
  * ("iiii:i"), or NULL if FIELD is not a preview1 function. Functions outside the subset get an

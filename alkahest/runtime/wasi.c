@@ -21,7 +21,7 @@ static uint8_t *guest(void *vmctx, uint32_t ptr, uint64_t length)
 {
     uint8_t *base = (uint8_t *)(uintptr_t)rt_load64((uint8_t *)vmctx + ALK_VMCTX_MEMORY_BASE);
     uint64_t size = rt_load64((uint8_t *)vmctx + ALK_VMCTX_MEMORY_SIZE);
-    if ((uint64_t)ptr + length > size)
+    if (ptr > size || length > size - ptr)
         return NULL;
     return base + ptr;
 }
@@ -42,9 +42,9 @@ static alk_wasi_descriptor *descriptor(alk_wasi *w, uint32_t fd)
     return &w->fds[fd];
 }
 
-void alk_wasi_init(alk_wasi *w, const alk_wasi_platform *platform, const char *const *args,
-                   uint32_t arg_count, const char *const *env, uint32_t env_count,
-                   const alk_wasi_file *files, uint32_t file_count)
+void alk_wasi_init(alk_wasi *w, const alk_wasi_platform *platform, uint32_t grants,
+                   const char *const *args, uint32_t arg_count, const char *const *env,
+                   uint32_t env_count, const alk_wasi_file *files, uint32_t file_count)
 {
     zero((uint8_t *)w, sizeof *w);
     w->platform = platform;
@@ -54,9 +54,11 @@ void alk_wasi_init(alk_wasi *w, const alk_wasi_platform *platform, const char *c
     w->env_count = env_count;
     w->files = files;
     w->file_count = file_count;
-    for (int fd = 0; fd < 3; fd++)
-        w->fds[fd].kind = KIND_CONSOLE;
-    if (file_count)
+    if (grants & ALK_WASI_GRANT_STDIN)
+        w->fds[0].kind = KIND_CONSOLE;
+    if (grants & ALK_WASI_GRANT_STDOUT)
+        w->fds[1].kind = w->fds[2].kind = KIND_CONSOLE;
+    if (grants & ALK_WASI_GRANT_FILES)
         w->fds[PREOPEN_FD].kind = KIND_DIRECTORY;
 }
 
@@ -317,6 +319,40 @@ static int32_t fd_prestat_dir_name(void *vmctx, uint32_t fd, uint32_t path_ptr, 
     return 0;
 }
 
+/*
+ * The normal form of a path relative to the preopened "/": components joined by single '/',
+ * without "." and empty components, each ".." taking back the component before it. Returns its
+ * length in out, or a negative errno: ".." above "/" escapes the directory (ENOTCAPABLE), and a
+ * normal form longer than ALK_WASI_PATH_MAX cannot name a file (ENAMETOOLONG).
+ */
+static int32_t normalize(const uint8_t *path, uint32_t length, uint8_t out[ALK_WASI_PATH_MAX])
+{
+    uint32_t n = 0;
+    for (uint32_t at = 0; at < length;) {
+        uint32_t end = at;
+        while (end < length && path[end] != '/')
+            end++;
+        uint32_t size = end - at;
+        if (size == 2 && path[at] == '.' && path[at + 1] == '.') {
+            if (n == 0)
+                return -ALK_WASI_ENOTCAPABLE;
+            while (n && out[n - 1] != '/')
+                n--;
+            if (n)
+                n--;                        /* the separator before the dropped component */
+        } else if (size && !(size == 1 && path[at] == '.')) {
+            if ((uint64_t)n + (n ? 1 : 0) + size > ALK_WASI_PATH_MAX)
+                return -ALK_WASI_ENAMETOOLONG;
+            if (n)
+                out[n++] = '/';
+            copy(out + n, path + at, size);
+            n += size;
+        }
+        at = end + 1;
+    }
+    return (int32_t)n;
+}
+
 /* path_open: only existing files under the preopened "/", read-only. */
 static int32_t path_open(void *vmctx, uint32_t dirfd, uint32_t dirflags, uint32_t path_ptr,
                          uint32_t path_length, uint32_t oflags, uint64_t rights_base,
@@ -337,18 +373,18 @@ static int32_t path_open(void *vmctx, uint32_t dirfd, uint32_t dirflags, uint32_
         return ALK_WASI_EROFS;
     if (fdflags & (1 | 2 | 8 | 16))        /* append, dsync, rsync, sync */
         return ALK_WASI_EROFS;
-    while (path_length && path[0] == '/') {
-        path++;
-        path_length--;
-    }
+    uint8_t wanted[ALK_WASI_PATH_MAX];
+    int32_t wanted_length = normalize(path, path_length, wanted);
+    if (wanted_length < 0)
+        return -wanted_length;
     for (uint32_t i = 0; i < w->file_count; i++) {
         const char *name = w->files[i].path;
         while (*name == '/')
             name++;
         uint32_t n = (uint32_t)length_of(name);
-        bool same = n == path_length;
+        bool same = n == (uint32_t)wanted_length;
         for (uint32_t k = 0; same && k < n; k++)
-            same = (uint8_t)name[k] == path[k];
+            same = (uint8_t)name[k] == wanted[k];
         if (!same)
             continue;
         if (oflags & 2)                    /* directory */
@@ -431,6 +467,9 @@ static int32_t poll_oneoff(void *vmctx, uint32_t in_ptr, uint32_t out_ptr, uint3
     uint8_t *out = guest(vmctx, out_ptr, 32ull * count), *nevents = guest(vmctx, events_ptr, 4);
     if (!in || !out || !nevents)
         return ALK_WASI_EFAULT;
+    for (uint32_t i = 0; i < count; i++)        /* clock, fd_read or fd_write */
+        if (in[48 * i + 8] > 2)
+            return ALK_WASI_EINVAL;
     uint64_t now = w->platform->clock(w->platform->user, 1), earliest = UINT64_MAX;
     bool has_fd = false;
     for (uint32_t i = 0; i < count; i++) {

@@ -278,6 +278,10 @@ static int compile_function(codegen *g, uint32_t index)
     alk_memset(g->trap_labels, 0, sizeof g->trap_labels);
     if (!lay_out_locals(g, function))
         return g->error;
+    /* caller-saved pins are never operand registers in this function */
+    for (int i = PINNED_CALLEE_SAVED; i < g->pinned_gprs; i++)
+        g->gpr_used |= 1u << x64_pinned_gprs[i];
+    g->unpinned_count = 0;
 
     cg_begin_function(g);
     cg_prologue(g);

@@ -17,9 +17,10 @@
  *     [rsp ...]      outgoing stack arguments and return areas of calls
  *
  * Hot locals (by a pre-pass that counts uses, weighted by loop depth) live in registers for the
- * whole function: integers in rbx, r12, r13 (callee-saved in our convention, so they survive
- * calls), floats in xmm8..xmm13 (saved to their frame slot around calls). A pinned local's
- * register is its home; LOC_LOCAL entries read it lazily like any local.
+ * whole function: integers in rbx, r12, r13 (callee-saved, so they survive calls), then r10, r9,
+ * floats in xmm8..xmm13 (those caller-saved ones go to their frame slot around each call and
+ * come back after it). A pinned local's register is its home; LOC_LOCAL entries read it lazily
+ * like any local.
  */
 #ifndef ALK_X64_CODEGEN_H
 #define ALK_X64_CODEGEN_H
@@ -72,7 +73,8 @@ typedef struct local_info {
     uint8_t reg;           /* pinned register (GPR or XMM by type), or X64_NO_REG */
 } local_info;
 
-#define PINNED_GPR_COUNT 3
+#define PINNED_GPR_COUNT 5      /* rbx r12 r13 (callee-saved), then r10 r9 (caller-saved) */
+#define PINNED_CALLEE_SAVED 3
 #define PINNED_XMM_FIRST 8
 #define PINNED_XMM_COUNT 6
 #define FRAME_LOCALS_BASE 40   /* bytes below rbp where local 0's slot starts (see above) */
@@ -114,6 +116,8 @@ typedef struct codegen {
     uint32_t dead_depth;           /* blocks opened inside unreachable code */
     uint8_t pinned_gprs;           /* how many of x64_pinned_gprs hold locals (saved in prologue) */
     uint32_t pinned_xmms;          /* bit per xmm register holding a local */
+    uint32_t unpinned[PINNED_GPR_COUNT + 8]; /* locals unpinned around the current call */
+    uint32_t unpinned_count;
     int error;                     /* first error (ALK_E*), or 0 */
 } codegen;
 
@@ -127,9 +131,10 @@ static inline int cg_local_reg(const codegen *g, uint32_t local)
 {
     return g->locals[local].reg == X64_NO_REG ? -1 : g->locals[local].reg;
 }
-/* Before a call: pinned float locals to their slots; after it: back (caller-saved xmm). */
-void cg_save_float_pins(codegen *g);
-void cg_restore_float_pins(codegen *g);
+/* Before a call (before its arguments are placed): locals pinned in caller-saved registers go
+ * to their slots and count as unpinned; after it they are pinned and reloaded again. */
+void cg_unpin_for_call(codegen *g);
+void cg_repin_after_call(codegen *g);
 bool cg_grow_stack(codegen *g);
 static inline void cg_push(codegen *g, value v)
 {

@@ -30,11 +30,12 @@ void cg_prologue(codegen *g)
     x64_jcc(c, CC_B, cg_trap_label(g, TRAP_STACK));
     x64_mov_rr(c, 8, RSP, RAX);
     /* The caller's rbx/r12/r13, when this function keeps locals in them. */
-    for (int i = 0; i < g->pinned_gprs; i++)
+    for (int i = 0; i < g->pinned_gprs && i < PINNED_CALLEE_SAVED; i++)
         x64_store(c, 8, x64_at(RBP, -16 - 8 * i), x64_pinned_gprs[i]);
 
-    /* Parameters: pinned ones into their registers, the others passed in registers to their
-     * slots (the rest stay where the caller put them). */
+    /* Parameters, in two phases because a pin may be an argument register (r9): first every
+     * register argument moves to a pin that is not one, or to its slot; then the other pinned
+     * parameters load from their slots (the caller's, for those passed on the stack). */
     int gprs = 0, xmms = 0;
     for (uint32_t i = 0; i < g->type->param_count; i++) {
         alk_valtype t = g->type->params[i];
@@ -43,19 +44,31 @@ void cg_prologue(codegen *g)
         if (cg_is_float(t)) {
             int from = xmms < ARG_XMM_COUNT ? xmms++ : -1;
             if (pinned >= 0 && from >= 0)
-                x64_movaps(c, pinned, from);
-            else if (pinned >= 0)
-                x64_movs_load(c, size, pinned, cg_local(g, i));
+                x64_movaps(c, pinned, from);    /* xmm8.. are never argument registers */
             else if (from >= 0)
                 x64_movs_store(c, size, cg_local(g, i), from);
         } else {
             int from = gprs < ARG_GPR_COUNT ? (int)x64_arg_gprs[gprs++] : -1;
-            if (pinned >= 0 && from >= 0)
+            bool direct = pinned >= 0 && pinned != R8 && pinned != R9;
+            if (from >= 0 && direct)
                 x64_mov_rr(c, 8, (x64_reg)pinned, (x64_reg)from);
-            else if (pinned >= 0)   /* an i32 must arrive zero-extended: load 4 bytes */
-                x64_load(c, cg_width(t), (x64_reg)pinned, cg_local(g, i), cg_width(t), false);
             else if (from >= 0)
                 x64_store(c, 8, cg_local(g, i), (x64_reg)from);
+        }
+    }
+    gprs = xmms = 0;
+    for (uint32_t i = 0; i < g->type->param_count; i++) {
+        alk_valtype t = g->type->params[i];
+        int pinned = cg_local_reg(g, i);
+        bool in_register = cg_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
+        if (pinned < 0)
+            continue;
+        if (cg_is_float(t)) {
+            if (!in_register)
+                x64_movs_load(c, t == ALK_F32 ? 4 : 8, pinned, cg_local(g, i));
+        } else if (!in_register || pinned == R8 || pinned == R9) {
+            /* an i32 must arrive zero-extended: load 4 bytes */
+            x64_load(c, cg_width(t), (x64_reg)pinned, cg_local(g, i), cg_width(t), false);
         }
     }
     /* Declared locals start at zero: their slots (consecutive, below the parameters' slots)
@@ -119,7 +132,7 @@ static void emit_return(codegen *g)
         value v = peek(g, n - 1);
         cg_load_into(g, v, cg_is_float(v.type) ? 0 : RAX);
     }
-    for (int i = 0; i < g->pinned_gprs; i++)
+    for (int i = 0; i < g->pinned_gprs && i < PINNED_CALLEE_SAVED; i++)
         x64_load(g->code, 8, x64_pinned_gprs[i], x64_at(RBP, -16 - 8 * i), 8, false);
     x64_leave(g->code);
     x64_ret(g->code);
@@ -621,7 +634,7 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
     for (uint32_t i = base; i < g->height; i++)
         cg_free(g, g->stack[i]);
     g->height = base;
-    cg_restore_float_pins(g);
+    cg_repin_after_call(g);
     for (uint32_t i = 0; i < type->result_count; i++) {
         alk_valtype t = type->results[i];
         if (i == 0) {
@@ -660,8 +673,8 @@ static void after_foreign_call(codegen *g, const alk_functype *type)
 void cg_call(codegen *g, uint32_t function)
 {
     const alk_functype *type = alk_function_type(g->module, function);
+    cg_unpin_for_call(g);
     uint32_t stack_bytes = place_arguments(g, type);
-    cg_save_float_pins(g);
     if (function < g->module->imported_function_count) {
         int32_t record = (int32_t)alk_layout_function_ref(g->layout, function);
         before_foreign_call(g);
@@ -680,28 +693,28 @@ void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
 {
     x64_code *c = g->code;
     const alk_functype *type = &g->module->types[type_index];
-    cg_claim_gpr(g, R10);
+    cg_claim_gpr(g, RAX);                   /* the function reference; never an argument */
     value index = cg_pop(g);
     int reg = cg_into_reg(g, index);
-    x64_load(c, 8, R10, x64_at(R15, (int32_t)alk_layout_table(g->layout, table)), 8, false);
-    x64_alu_rm(c, ALU_CMP, 4, (x64_reg)reg, x64_at(R10, ALK_TABLE_SIZE));
+    x64_load(c, 8, RAX, x64_at(R15, (int32_t)alk_layout_table(g->layout, table)), 8, false);
+    x64_alu_rm(c, ALU_CMP, 4, (x64_reg)reg, x64_at(RAX, ALK_TABLE_SIZE));
     x64_jcc(c, CC_AE, cg_trap_label(g, TRAP_TABLE_UNDEFINED));
-    x64_load(c, 8, R10, x64_at(R10, ALK_TABLE_ENTRIES), 8, false);
-    x64_load(c, 8, R10, x64_at_index(R10, (x64_reg)reg, 8, 0), 8, false);
+    x64_load(c, 8, RAX, x64_at(RAX, ALK_TABLE_ENTRIES), 8, false);
+    x64_load(c, 8, RAX, x64_at_index(RAX, (x64_reg)reg, 8, 0), 8, false);
     cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)reg });
-    x64_test_rr(c, 8, R10, R10);
+    x64_test_rr(c, 8, RAX, RAX);
     x64_jcc(c, CC_E, cg_trap_label(g, TRAP_NULL));
     x64_load(c, 4, SCRATCH_GPR, x64_at(R15, (int32_t)alk_layout_type_id(g->layout, type_index)),
              4, false);
-    x64_alu_rm(c, ALU_CMP, 4, SCRATCH_GPR, x64_at(R10, ALK_FUNCREF_TYPE_ID));
+    x64_alu_rm(c, ALU_CMP, 4, SCRATCH_GPR, x64_at(RAX, ALK_FUNCREF_TYPE_ID));
     x64_jcc(c, CC_NE, cg_trap_label(g, TRAP_SIGNATURE));
-    uint32_t stack_bytes = place_arguments(g, type);   /* never touches r10 */
-    cg_save_float_pins(g);
+    cg_unpin_for_call(g);
+    uint32_t stack_bytes = place_arguments(g, type);   /* never touches rax */
     before_foreign_call(g);
-    x64_load(c, 8, RDI, x64_at(R10, ALK_FUNCREF_VMCTX), 8, false);
-    x64_call_mem(c, x64_at(R10, ALK_FUNCREF_CODE));
+    x64_load(c, 8, RDI, x64_at(RAX, ALK_FUNCREF_VMCTX), 8, false);
+    x64_call_mem(c, x64_at(RAX, ALK_FUNCREF_CODE));
     after_foreign_call(g, type);
-    cg_release_gpr(g, R10);
+    cg_release_gpr(g, RAX);
     take_results(g, type, stack_bytes);
 }
 
@@ -718,6 +731,7 @@ void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
         }
     }
     spill_registers_below(g, g->height);
+    cg_unpin_for_call(g);
     for (int i = 0; i < arg_count; i++) {
         /* builtins take integers only: rsi, rdx, rcx, r8, r9 */
         value v = args[i];
@@ -725,11 +739,10 @@ void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
             v.loc = LOC_SLOT;
         cg_load_into(g, v, x64_arg_gprs[i]);
     }
-    cg_save_float_pins(g);
     x64_mov_rr(c, 8, RDI, R15);
     x64_load(c, 8, RAX, x64_at(R15, ALK_VMCTX_BUILTINS), 8, false);
     x64_call_mem(c, x64_at(RAX, 8 * index));
-    cg_restore_float_pins(g);
+    cg_repin_after_call(g);
     if (result_type == ALK_I32)
         x64_mov_rr(c, 4, RAX, RAX);     /* a C int32_t result is defined in eax only */
     if (result_type) {

@@ -6,10 +6,11 @@
 
 const x64_reg x64_arg_gprs[ARG_GPR_COUNT] = { RSI, RDX, RCX, R8, R9 };
 
-const x64_reg x64_pinned_gprs[PINNED_GPR_COUNT] = { RBX, R12, R13 };
+const x64_reg x64_pinned_gprs[PINNED_GPR_COUNT] = { RBX, R12, R13, R10, R9 };
 
 /* Allocation order: registers that no instruction or call needs in particular come first.
- * rbx, r12 and r13 are for pinned locals; xmm8..xmm13 too (when a function pins floats). */
+ * rbx, r12 and r13 are for pinned locals only; r10, r9 and xmm8..xmm13 when a function pins
+ * locals in them (their gpr_used/pinned_xmms bits are then set for the whole function). */
 static const x64_reg allocatable_gprs[] = { R10, R9, R8, RDI, RSI, RAX, RDX, RCX };
 #define ALLOCATABLE_GPR_COUNT (sizeof allocatable_gprs / sizeof allocatable_gprs[0])
 #define ALLOCATABLE_XMM_COUNT 15   /* xmm0..xmm14; xmm15 is scratch */
@@ -334,16 +335,35 @@ uint32_t cg_trap_label(codegen *g, trap_kind kind)
     return g->trap_labels[kind];
 }
 
-void cg_save_float_pins(codegen *g)
+void cg_unpin_for_call(codegen *g)
 {
-    for (uint32_t i = 0; i < g->local_count && g->pinned_xmms; i++)
-        if (cg_is_float(g->locals[i].type) && g->locals[i].reg != X64_NO_REG)
-            x64_movs_store(g->code, 8, cg_local(g, i), g->locals[i].reg);
+    g->unpinned_count = 0;
+    for (uint32_t i = 0; i < g->local_count; i++) {
+        int reg = g->locals[i].reg;
+        if (reg == X64_NO_REG)
+            continue;
+        bool is_float = cg_is_float(g->locals[i].type);
+        if (!is_float && (reg == RBX || reg == R12 || reg == R13))
+            continue;                       /* callee-saved: survives the call */
+        if (is_float)
+            x64_movs_store(g->code, 8, cg_local(g, i), reg);
+        else
+            x64_store(g->code, 8, cg_local(g, i), (x64_reg)reg);
+        g->locals[i].reg = X64_NO_REG;
+        g->unpinned[g->unpinned_count++] = i | (uint32_t)reg << 24;
+    }
 }
 
-void cg_restore_float_pins(codegen *g)
+void cg_repin_after_call(codegen *g)
 {
-    for (uint32_t i = 0; i < g->local_count && g->pinned_xmms; i++)
-        if (cg_is_float(g->locals[i].type) && g->locals[i].reg != X64_NO_REG)
-            x64_movs_load(g->code, 8, g->locals[i].reg, cg_local(g, i));
+    for (uint32_t k = 0; k < g->unpinned_count; k++) {
+        uint32_t i = g->unpinned[k] & 0xffffff;
+        int reg = (int)(g->unpinned[k] >> 24);
+        g->locals[i].reg = (uint8_t)reg;
+        if (cg_is_float(g->locals[i].type))
+            x64_movs_load(g->code, 8, reg, cg_local(g, i));
+        else
+            x64_load(g->code, 8, (x64_reg)reg, cg_local(g, i), 8, false);
+    }
+    g->unpinned_count = 0;
 }
