@@ -189,10 +189,12 @@ void cg_prologue(codegen *g);
 uint32_t cg_frame_size(codegen *g);
 void cg_emit_trap_stubs(codegen *g);
 bool cg_control_instr(codegen *g, const alk_instr *in);  /* false: not a control op */
+
+/* call.c */
 void cg_call(codegen *g, uint32_t function);
 void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table);
-/* Calls builtin `index` of docs/abi.md with the top `arg_count` values (already popped into
- * args) after spilling everything; pushes a result of `result_type` unless 0. */
+/* Calls builtin `index` of docs/abi.md with `arg_count` values (already popped into args)
+ * after spilling the registers; pushes a result of `result_type` unless 0. */
 void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
                      alk_valtype result_type);
 
