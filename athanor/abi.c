@@ -1,9 +1,10 @@
 /*
- * The kernel ABI: the table of functions a module may import from the `athanor` namespace
- * (docs/kernel-abi.md), the checks every one of them shares, and the small ones (exit, log,
- * clock, yield, sleep, restart count, random, trace). Which functions exist, their ids and
- * types come from manifest/capabilities.toml through build/kernel_abi.h; build.py links only
- * those a module's grants allow, and the kernel checks each import's type once more at load.
+ * The kernel ABI: the table of functions a module may import (docs/kernel-abi.md) — the
+ * `athanor` namespace and WASI preview1, whose functions alkahest/runtime/wasi.c provides —
+ * the checks every one of them shares, the clocks, and the small functions (exit, log, clock,
+ * yield, sleep, restart count, random, trace). Which functions exist, their ids and types come
+ * from manifest/capabilities.toml through build/kernel_abi.h; build.py links only those a
+ * module's grants allow, and the kernel checks each import's type once more at load.
  *
  * Each function is called from compiled code with the caller's vmctx first (docs/abi.md): it
  * checks every pointer and length against the caller's linear memory and every handle against
@@ -15,6 +16,7 @@
 
 static uint64_t clock_origin;               /* cycles at the first call */
 static uint64_t ns_multiplier;              /* ns per cycle << 32 */
+static uint64_t wall_clock_at_boot;         /* ns since 1970 at clock_origin (0: no RTC) */
 
 uint64_t ath_cycles_to_ns(uint64_t cycles)
 {
@@ -32,6 +34,30 @@ uint64_t ath_clock_ns(void)
     if (!clock_origin)
         clock_origin = now;
     return ath_cycles_to_ns(now - clock_origin);
+}
+
+void ath_clock_init(void)
+{
+    (void)ath_clock_ns();
+    wall_clock_at_boot = ath_arch_wall_clock() * 1000000000ull;
+}
+
+uint64_t ath_realtime_ns(void)
+{
+    return wall_clock_at_boot + ath_clock_ns();
+}
+
+void ath_sleep_ns(int64_t ns)
+{
+    if (ns <= 0) {
+        ath_sched_yield();
+        return;
+    }
+    uint64_t deadline = ath_clock_ns() + (uint64_t)ns;
+    uint64_t state = ath_arch_irq_save();
+    while (ath_clock_ns() < deadline)
+        ath_sched_block(deadline);
+    ath_arch_irq_restore(state);
 }
 
 struct ath_task *ath_caller(void *vmctx)
@@ -89,15 +115,7 @@ void ath_abi_yield(void *vmctx)
 void ath_abi_sleep(void *vmctx, uint64_t ns)
 {
     (void)ath_caller(vmctx);
-    if ((int64_t)ns <= 0) {
-        ath_sched_yield();
-        return;
-    }
-    uint64_t deadline = ath_clock_ns() + ns;
-    uint64_t state = ath_arch_irq_save();
-    while (ath_clock_ns() < deadline)
-        ath_sched_block(deadline);
-    ath_arch_irq_restore(state);
+    ath_sleep_ns((int64_t)ns);
 }
 
 int32_t ath_abi_restart_count(void *vmctx)
@@ -133,9 +151,34 @@ static const struct ath_abi_function functions[ATH_ABI_IMPORT_LIMIT] = {
 #undef ATH_ABI_IMPORT
 };
 
+/* WASI preview1: the shared implementation's functions, by the catalogue's ids (ath_abi_init). */
+static struct ath_abi_function wasi_functions[ATH_ABI_IMPORT_LIMIT];
+
+static void add_wasi(uint32_t id, const char *field, const char *params, const char *results)
+{
+    const char *signature = NULL;
+    const void *code = alk_wasi_function(field, (uint32_t)strlen(field), &signature);
+    size_t p = strlen(params), r = strlen(results);
+    if (!code || strlen(signature) != p + 1 + r || memcmp(signature, params, p) ||
+        signature[p] != ':' || memcmp(signature + p + 1, results, r))
+        ath_panic("WASI function %s: the catalogue says %s:%s, alkahest/runtime/wasi.c %s",
+                  field, params, results, code ? signature : "(none)");
+    wasi_functions[id] = (struct ath_abi_function){ "wasi_snapshot_preview1", field, code,
+                                                    params, results };
+}
+
+void ath_abi_init(void)
+{
+#define ATH_ABI_WASI_IMPORT(id, field, params, results) add_wasi(id, field, params, results);
+    ATH_ABI_WASI_IMPORTS(ATH_ABI_WASI_IMPORT)
+#undef ATH_ABI_WASI_IMPORT
+}
+
 const struct ath_abi_function *ath_abi_function(uint32_t id)
 {
-    if (id >= ATH_ABI_IMPORT_LIMIT || !functions[id].code)
+    if (id >= ATH_ABI_IMPORT_LIMIT)
         return NULL;
-    return &functions[id];
+    if (functions[id].code)
+        return &functions[id];
+    return wasi_functions[id].code ? &wasi_functions[id] : NULL;
 }

@@ -1,9 +1,10 @@
 /*
- * Booting an appliance, top to bottom: find the image, verify it (image.c), start the clock,
- * interrupts and the trace, load every module (module.c: code mapped read+execute in place,
- * imports linked, one instance each), check the channels, devices and supervision tree, give
- * each module a task (task.c), then run the scheduler until the appliance ends: a module calls
- * exit, every app has finished (exit 0), or a failure no supervisor absorbs.
+ * Booting an appliance, top to bottom: find the image, verify it (image.c), start the clocks,
+ * interrupts and the trace, the import table and the image's files (abi.c, wasi.c), load every
+ * module (module.c: code mapped read+execute in place, imports linked, one instance each),
+ * check the channels, devices and supervision tree, give each module a task (task.c), then run
+ * the scheduler until the appliance ends: a module calls exit, every app has finished (exit
+ * 0), or a failure no supervisor absorbs.
  */
 #include "loader.h"
 
@@ -51,12 +52,14 @@ void ath_appliance_boot(const struct ath_boot_info *info)
         ath_fail(ATH_FAIL_BOOT);
     }
 
-    /* Time and interrupts (still off), the trace, random numbers. */
+    /* Time and interrupts (still off), the trace, random numbers, the import table, files. */
     ath_arch_interrupts_init(ATH_TICK_HZ);
-    (void)ath_clock_ns();
+    ath_clock_init();
     ath_trace_init();
     ath_random_init();
     ath_wasm_install_fault_hook();
+    ath_abi_init();
+    ath_wasi_init(&image);
 
     /* Every module loaded and instantiated before any runs, drivers first (image order). */
     ath_task_set_count(image.module_count);

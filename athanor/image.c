@@ -3,9 +3,10 @@
  *
  *   1. the header's own fields are in bounds (they are signed too, but must be safe to read);
  *   2. the Ed25519 signature over header[0, 192) || tables, with the key built into the kernel;
- *   3. every blob's SHA-256, blobs in order inside the payload, and every byte between and after
- *      them zero, so that no byte of the image escapes verification;
- *   4. every table record points inside the image.
+ *   3. every blob's SHA-256 (module sections and files' contents), blobs in order inside the
+ *      payload, and every byte between and after them zero, so that no byte of the image
+ *      escapes verification;
+ *   4. every table record points inside the image, every string it names is whole.
  * Only then does the loader read a record.
  */
 #include "loader.h"
@@ -13,14 +14,15 @@
 
 #define HEADER_SIZE 256
 #define SIGNATURE_OFFSET 192
-#define RESERVED_OFFSET 124
+#define RESERVED_OFFSET 128
 #define MODULE_RECORD 128
 #define BLOB_RECORD 64
 #define RESOURCE_RECORD 32
 #define CHANNEL_RECORD 64
 #define SUPERVISOR_RECORD 64
+#define FILE_RECORD 16
 #define PAGE 4096
-#define FORMAT_VERSION 2
+#define FORMAT_VERSION 3
 
 static uint32_t u32(const uint8_t *p)
 {
@@ -35,6 +37,8 @@ static const char *blob_names[] = {
 
 static const char *blob_name(uint32_t kind)
 {
+    if (kind == ATH_BLOB_FILE)
+        return "file";
     return kind < ATH_ARRAY_SIZE(blob_names) ? blob_names[kind] : "unknown";
 }
 
@@ -129,6 +133,49 @@ uint32_t ath_image_import_id(const struct ath_image *image, uint32_t index)
     return u32(image->import_map + 4 * (size_t)index);
 }
 
+/* String pool entry:  u32 length | bytes | NUL | zero padding to 4 */
+const char *ath_image_string(const struct ath_image *image, uint32_t offset, uint32_t *next)
+{
+    uint32_t length = u32(image->strings + offset);
+    *next = (uint32_t)ATH_ALIGN_UP((uint64_t)offset + 4 + length + 1, 4);
+    return (const char *)image->strings + offset + 4;
+}
+
+void ath_image_file_at(const struct ath_image *image, uint32_t index, struct ath_image_file *out)
+{
+    const uint8_t *r = image->files + (size_t)index * FILE_RECORD;
+    const uint8_t *blob = image->blobs + (size_t)u32(r + 4) * BLOB_RECORD;
+    uint32_t next;
+    out->path = ath_image_string(image, u32(r), &next);
+    out->data = image->bytes + u64(blob + 8);
+    out->size = u64(blob + 16);
+}
+
+/* `count` strings of the pool from `offset`, each inside it, NUL-terminated, without a NUL
+ * within (so that a C string and its recorded length agree); the longest length in *longest. */
+static bool strings_ok(const struct ath_image *image, uint32_t offset, uint32_t count,
+                       uint32_t *longest)
+{
+    uint64_t at = offset;
+    *longest = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (at + 4 > image->strings_size)
+            return false;
+        uint32_t length = u32(image->strings + at);
+        if ((uint64_t)length + 5 > image->strings_size - at)
+            return false;
+        const uint8_t *bytes = image->strings + at + 4;
+        if (bytes[length] != 0)
+            return false;
+        for (uint32_t k = 0; k < length; k++)
+            if (bytes[k] == 0)
+                return false;
+        *longest = ATH_MAX(*longest, length);
+        at = ATH_ALIGN_UP(at + 4 + length + 1, 4);
+    }
+    return true;
+}
+
 static bool check_signature(const uint8_t *b, uint64_t tables_size)
 {
     size_t length = SIGNATURE_OFFSET + (size_t)tables_size;
@@ -160,7 +207,7 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
     uint32_t strings_offset = u32(b + 100);
     uint32_t import_count = u32(b + 104), resource_count = u32(b + 108);
     uint32_t channel_count = u32(b + 112), supervisor_count = u32(b + 116);
-    uint32_t children_count = u32(b + 120);
+    uint32_t children_count = u32(b + 120), file_count = u32(b + 124);
     if (image_size != size) {
         ath_snprintf(what, sizeof what, "image size %lu in the header, %lu loaded",
                      (unsigned long)image_size, (unsigned long)size);
@@ -169,12 +216,14 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
     if (tables_offset != HEADER_SIZE || (uint64_t)tables_offset + tables_size > payload ||
         payload > size || payload % PAGE)
         return fail("header: tables or payload out of bounds");
-    /* modules | blobs | import map | pad to 8 | resources | channels | supervisors | children */
+    /* modules | blobs | import map | pad to 8 | resources | channels | supervisors | children |
+     * files */
     uint64_t maps = (uint64_t)module_count * MODULE_RECORD + (uint64_t)blob_count * BLOB_RECORD;
     uint64_t after_imports = ATH_ALIGN_UP(maps + 4ull * import_count, 8);
     uint64_t fixed = after_imports + (uint64_t)resource_count * RESOURCE_RECORD +
                      (uint64_t)channel_count * CHANNEL_RECORD +
-                     (uint64_t)supervisor_count * SUPERVISOR_RECORD + 4ull * children_count;
+                     (uint64_t)supervisor_count * SUPERVISOR_RECORD + 4ull * children_count +
+                     (uint64_t)file_count * FILE_RECORD;
     if (fixed > tables_size || strings_offset > tables_size || strings_offset < fixed)
         return fail("header: tables too small for their records");
     if (!all_zero(b + RESERVED_OFFSET, SIGNATURE_OFFSET - RESERVED_OFFSET))
@@ -205,6 +254,8 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
     out->supervisor_count = supervisor_count;
     out->children = out->supervisors + (size_t)supervisor_count * SUPERVISOR_RECORD;
     out->children_count = children_count;
+    out->files = out->children + 4 * (size_t)children_count;
+    out->file_count = file_count;
     out->strings = b + tables_offset + strings_offset;
     out->strings_size = tables_size - strings_offset;
 
@@ -216,24 +267,29 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
         const uint8_t *r = out->blobs + (size_t)i * BLOB_RECORD;
         uint32_t module = u32(r), kind = u32(r + 4);
         uint64_t offset = u64(r + 8), length = u64(r + 16);
+        /* a module's blob, or a file's (no module) */
+        bool file = module == ATH_IMAGE_NO_MODULE;
         struct ath_image_module m = { .name = "?" };
         if (module < module_count)
             ath_image_module_at(out, module, &m);
-        if (module >= module_count || offset < position || offset > size || length > size - offset) {
-            ath_snprintf(what, sizeof what, "blob %u (module %s, %s) out of order or out of bounds",
-                         i, m.name, blob_name(kind));
+        char owner[64];
+        if (file)
+            ath_snprintf(owner, sizeof owner, "file contents (blob %u)", i);
+        else
+            ath_snprintf(owner, sizeof owner, "module %s, blob %s", m.name, blob_name(kind));
+        if ((file ? kind != ATH_BLOB_FILE : (module >= module_count || kind == ATH_BLOB_FILE)) ||
+            offset < position || offset > size || length > size - offset) {
+            ath_snprintf(what, sizeof what, "blob %u (%s) out of order or out of bounds", i, owner);
             return fail(what);
         }
         if (!all_zero(b + position, offset - position)) {
-            ath_snprintf(what, sizeof what, "non-zero unsigned bytes before module %s, blob %s",
-                         m.name, blob_name(kind));
+            ath_snprintf(what, sizeof what, "non-zero unsigned bytes before %s", owner);
             return fail(what);
         }
         uint8_t digest[ATH_SHA256_DIGEST_SIZE];
         ath_sha256(b + offset, (size_t)length, digest);
         if (memcmp(digest, r + 24, sizeof digest)) {
-            ath_snprintf(what, sizeof what, "module %s, blob %s: SHA-256 mismatch", m.name,
-                         blob_name(kind));
+            ath_snprintf(what, sizeof what, "%s: SHA-256 mismatch", owner);
             return fail(what);
         }
         position = offset + length;
@@ -246,7 +302,16 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
         return fail("no supervisor (the root is supervisor 0)");
     for (uint32_t i = 0; i < module_count; i++) {
         struct ath_image_module m;
+        uint32_t longest;
         ath_image_module_at(out, i, &m);
+        bool blobs_ok = (uint64_t)m.first_blob + m.blob_count <= blob_count;
+        for (uint32_t k = 0; blobs_ok && k < m.blob_count; k++)
+            blobs_ok = u32(out->blobs + (size_t)(m.first_blob + k) * BLOB_RECORD) == i;
+        if (!blobs_ok || !strings_ok(out, m.args_offset, m.args_count, &longest) ||
+            !strings_ok(out, m.env_offset, m.env_count, &longest)) {
+            ath_snprintf(what, sizeof what, "module %s: blobs, args or env out of bounds", m.name);
+            return fail(what);
+        }
         if (m.object_offset % PAGE || m.object_offset < payload || m.object_size > size ||
             m.object_offset > size - m.object_size ||
             (uint64_t)m.first_blob + m.blob_count > blob_count ||
@@ -285,6 +350,17 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
         uint32_t index = c & ~ATH_IMAGE_CHILD_SUPERVISOR;
         if (index >= ((c & ATH_IMAGE_CHILD_SUPERVISOR) ? supervisor_count : module_count))
             return fail("supervision tree: a child that does not exist");
+    }
+    for (uint32_t i = 0; i < file_count; i++) {
+        const uint8_t *r = out->files + (size_t)i * FILE_RECORD;
+        uint32_t path = u32(r), blob = u32(r + 4), length;
+        if (blob >= blob_count ||
+            u32(out->blobs + (size_t)blob * BLOB_RECORD) != ATH_IMAGE_NO_MODULE ||
+            !strings_ok(out, path, 1, &length) || length < 2 || length > ATH_FILE_PATH_MAX ||
+            out->strings[path + 4] != '/') {
+            ath_snprintf(what, sizeof what, "file %u: record out of bounds", i);
+            return fail(what);
+        }
     }
     return true;
 }

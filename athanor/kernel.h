@@ -33,6 +33,8 @@ struct ath_kstack {
  * interrupt controllers. First thing ath_main calls. */
 void ath_arch_init(void);
 void ath_arch_console_putc(char c);
+/* A byte received on the console, if one is waiting (never blocks). */
+bool ath_arch_console_getc(char *c);
 /* Flushes the console and leaves the machine with exit value v (QEMU's
  * debug-exit device on x86); halts forever if that does not end it. */
 ATH_NORETURN void ath_arch_exit(unsigned value);
@@ -62,6 +64,9 @@ void ath_arch_idle(void);
 /* Time: a cycle counter that never goes back, and its calibrated rate. */
 uint64_t ath_arch_cycles(void);
 uint64_t ath_arch_cycles_per_second(void);
+/* The wall clock (a real-time clock chip), in seconds since 1970-01-01 00:00 UTC; 0 if the
+ * machine has none that reads sensibly. Slow (port I/O, waits out an update): read it once. */
+uint64_t ath_arch_wall_clock(void);
 
 /* Context switch (arch/<arch>/switch.S). Saves the callee-saved registers on the current stack,
  * stores the stack pointer in *save, loads next and returns into what it saved. Only general

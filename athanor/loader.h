@@ -11,6 +11,7 @@
 
 #include "kernel.h"
 #include "alkahest_runtime.h"
+#include "alkahest_wasi.h"
 
 /* ---- heap.c ---------------------------------------------------------------------------------- */
 void *ath_alloc(size_t size);          /* 16-byte aligned; NULL when out of memory */
@@ -20,6 +21,8 @@ void ath_free(void *ptr);              /* NULL is fine */
 #define ATH_IMAGE_NAME_MAX 32
 #define ATH_IMAGE_NO_PARENT 0xffffffffu
 #define ATH_IMAGE_CHILD_SUPERVISOR 0x80000000u     /* a children entry naming a supervisor */
+#define ATH_IMAGE_NO_MODULE 0xffffffffu            /* a blob of no module: a file's contents */
+#define ATH_BLOB_FILE 256u                         /* the kind of a file's blob */
 
 struct ath_image {
     const uint8_t *bytes;
@@ -41,6 +44,8 @@ struct ath_image {
     uint32_t supervisor_count;
     const uint8_t *children;           /* u32 each */
     uint32_t children_count;
+    const uint8_t *files;              /* 16 bytes each */
+    uint32_t file_count;
     const uint8_t *strings;
     uint32_t strings_size;
 };
@@ -75,6 +80,13 @@ struct ath_image_channel {
 enum ath_strategy { ATH_ONE_FOR_ONE = 0, ATH_ONE_FOR_ALL = 1, ATH_REST_FOR_ONE = 2 };
 enum ath_on_exhausted { ATH_EXHAUSTED_ESCALATE = 0, ATH_EXHAUSTED_FAIL = 1 };
 
+/* A read-only file for WASI (manifest [[file]]): its contents are a verified blob. */
+struct ath_image_file {
+    const char *path;                  /* absolute, NUL-terminated, in the string pool */
+    const uint8_t *data;
+    uint64_t size;
+};
+
 struct ath_image_supervisor {
     char name[ATH_IMAGE_NAME_MAX + 1];
     uint32_t parent;                   /* ATH_IMAGE_NO_PARENT: the root */
@@ -97,6 +109,10 @@ void ath_image_channel_at(const struct ath_image *image, uint32_t index,
 void ath_image_supervisor_at(const struct ath_image *image, uint32_t index,
                              struct ath_image_supervisor *out);
 uint32_t ath_image_child(const struct ath_image *image, uint32_t index);
+void ath_image_file_at(const struct ath_image *image, uint32_t index, struct ath_image_file *out);
+/* The string at `offset` of the pool (verified: inside it, NUL-terminated, no NUL within), and
+ * in *next the offset of the string after it. */
+const char *ath_image_string(const struct ath_image *image, uint32_t offset, uint32_t *next);
 
 /* ---- abi.c: the kernel functions modules import, and their checks ------------------------------ */
 struct ath_abi_function {
@@ -110,9 +126,19 @@ const struct ath_abi_function *ath_abi_function(uint32_t id);
 struct ath_task *ath_caller(void *vmctx);
 /* [ptr, ptr + length) of the caller's linear memory, or NULL when it is not all inside it. */
 uint8_t *ath_user_memory(void *vmctx, uint64_t ptr, uint64_t length);
+/* Builds the import table's WASI part from alkahest/runtime/wasi.c, checking each function's
+ * type against the catalogue's (a mismatch is a build defect: panic). Once, before loading. */
+void ath_abi_init(void);
+/* Starts the clocks: the monotonic origin and the wall clock (read once from the RTC). */
+void ath_clock_init(void);
 /* Nanoseconds since boot. */
 uint64_t ath_clock_ns(void);
+/* Nanoseconds since 1970-01-01 UTC: the RTC's reading at boot plus the time since; with no RTC,
+ * the time since boot (so 1970-01-01 is boot). */
+uint64_t ath_realtime_ns(void);
 uint64_t ath_cycles_to_ns(uint64_t cycles);
+/* Blocks the running task for at least ns (to the next tick after it); 0 or less yields. */
+void ath_sleep_ns(int64_t ns);
 
 /* ---- wasm.c: the runtime core's platform in the kernel ------------------------------------------ */
 extern const alk_platform ath_wasm_platform;
@@ -184,6 +210,8 @@ struct ath_task {
     uint64_t wait_send, wait_receive;  /* blocked: the channels (bits) it waits on */
     uint32_t wait_irqs;                /* blocked: the IRQ lines (bits) it waits on */
     uint64_t slice_start;              /* tick at which it last got the CPU */
+    uint64_t cpu_cycles;               /* cycles it ran before its last switch in */
+    uint64_t switched_in;              /* cycles at its last switch in */
     uintptr_t stack_reservation, stack_bottom, stack_top;
 
     /* module.c */
@@ -200,6 +228,11 @@ struct ath_task {
 
     /* cap.c */
     struct ath_handle handles[ATH_HANDLES_MAX];
+
+    /* wasi.c */
+    alk_wasi wasi;                     /* made afresh with each instance */
+    const char **wasi_args, **wasi_env;
+    uint64_t wasi_cpu_origin;          /* ath_task_cpu_ns when the state was made */
 
     /* supervisor.c */
     uint32_t restarts;
@@ -229,6 +262,8 @@ void ath_task_stop(struct ath_task *task);
 /* Interrupts off, from an interrupt handler that woke a task: switch to it now if the
  * interrupted code is module code. */
 void ath_sched_interrupted(struct ath_trap_frame *frame);
+/* Nanoseconds the task has run (its CPU time, interrupts taken meanwhile included). */
+uint64_t ath_task_cpu_ns(const struct ath_task *task);
 
 /* ---- module.c: a module's life ----------------------------------------------------------------- */
 /* Loads module `index` of the image into `task` (code mapped read+execute, imports linked) and
@@ -290,6 +325,16 @@ int32_t ath_refuse(int32_t error);
 /* Prints the last `count` events, oldest first. */
 void ath_trace_print(unsigned count);
 void ath_trace_init(void);
+
+/* ---- wasi.c: WASI preview1 in the kernel (docs/kernel-abi.md) -------------------------------- */
+/* The image's files, and the console-input rule (no `stdin` grant while a module owns the
+ * console UART's ports); fails the boot if it is broken. */
+void ath_wasi_init(const struct ath_image *image);
+/* Once per module at load: its argv (its name, then its args) and environment from the image. */
+void ath_wasi_load(struct ath_task *task);
+/* A fresh WASI state for the task's new instance: the descriptors its grants give, nothing
+ * open, its CPU time from zero. Returns it, for the instance's `wasi`. */
+alk_wasi *ath_wasi_reset(struct ath_task *task);
 
 /* ---- random.c ---------------------------------------------------------------------------------- */
 void ath_random_init(void);

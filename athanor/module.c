@@ -3,7 +3,7 @@
  * bound to kernel functions, one instance made), then run as a task: its start function and
  * `_start`, and when that ends, by a return or a trap, its supervisor decides (supervisor.c).
  * A restart makes a fresh instance from the image: new linear memory from the data segments,
- * new globals and tables, same code.
+ * new globals and tables, a new WASI state (wasi.c), same code.
  */
 #include "loader.h"
 
@@ -75,6 +75,7 @@ void ath_module_load(struct ath_task *task, const struct ath_image *image, uint3
     if (!task->imports)
         module_failed(task, "out of memory for its imports");
     link_imports(task, count);
+    ath_wasi_load(task);
     problem = ath_module_reinstantiate(task);
     if (problem)
         module_failed(task, problem);
@@ -107,6 +108,7 @@ const char *ath_module_reinstantiate(struct ath_task *task)
      * entries and the trap path use that room. */
     *(uint64_t *)(task->instance.vmctx + ALK_VMCTX_STACK_LIMIT) =
         task->stack_bottom + ALK_STACK_RESERVE;
+    task->instance.wasi = ath_wasi_reset(task);
     task->instantiated = true;
     task->steps[ATH_STEP_INSTANTIATED] = ath_arch_cycles();
     return NULL;

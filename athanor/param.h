@@ -57,5 +57,8 @@
 #define ATH_BATCH_MAX            256     /* messages of one batched send or receive */
 #define ATH_RESTART_HISTORY_MAX  10000   /* a supervisor's max_restarts */
 #define ATH_LOG_LINE_MAX         4096
+#define ATH_FILE_PATH_MAX        255     /* bytes of a [[file]]'s guest path, its '/' included */
+#define ATH_CONSOLE_LINE_MAX     1024    /* WASI stdin: longest line (a longer one is split) */
+#define ATH_CONSOLE_POLL_NS      1000000 /* WASI stdin: how often a waiting read polls the UART */
 
 #endif

@@ -73,11 +73,15 @@ static void switch_to(struct ath_task *next)
         return;
     uint64_t *save = prev ? &prev->sp : &scheduler_sp;
     uint64_t to = next ? next->sp : scheduler_sp;
+    uint64_t now = ath_arch_cycles();
     current = next;
     need_resched = false;
+    if (prev)
+        prev->cpu_cycles += now - prev->switched_in;
     if (next) {
         next->state = ATH_TASK_RUNNING;
         next->slice_start = ticks;
+        next->switched_in = now;
         last_run = next->index;
     }
     ath_trace(ATH_TRACE_SWITCH, next ? next->index : ATH_TRACE_IDLE,
@@ -177,6 +181,16 @@ void ath_task_stop(struct ath_task *task)
     task->wait_send = task->wait_receive = 0;
     task->wait_irqs = 0;
     ath_arch_irq_restore(state);
+}
+
+uint64_t ath_task_cpu_ns(const struct ath_task *task)
+{
+    uint64_t state = ath_arch_irq_save();
+    uint64_t cycles = task->cpu_cycles;
+    if (task == current)
+        cycles += ath_arch_cycles() - task->switched_in;
+    ath_arch_irq_restore(state);
+    return ath_cycles_to_ns(cycles);
 }
 
 /* ---- The tick ---------------------------------------------------------------------------------- */

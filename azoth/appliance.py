@@ -1,4 +1,5 @@
-"""Builds an appliance: manifest -> sources -> Wasm -> objects (Alkahest) -> linked, signed image.
+"""Builds an appliance: manifest -> sources -> Wasm -> objects (Alkahest) -> linked, signed image
+(with the manifest's files).
 
 Each step has one place here, in data-path order. Nothing is written into images/ unless every
 step succeeded; files are written whole (temp file + rename).
@@ -81,17 +82,24 @@ def link_imports(manifest, module, obj, catalogue):
                 "functions only")
         kernel = catalogue.lookup(imp.module, imp.field)
         if kernel is None:
-            known = ", ".join(sorted(catalogue.imports))
+            same = sorted(k.field for k in catalogue.imports.values() if k.module == imp.module)
+            modules = sorted({k.module for k in catalogue.imports.values()})
+            known = f"{imp.module} provides: {', '.join(same)}" if same else \
+                f"it provides the modules {', '.join(modules)}"
             raise manifest_module.import_error(
                 manifest, module, "AZ-M010",
                 f"module {module.name!r} imports {imp.name}, which the kernel does not provide "
-                f"(it provides: {known})")
-        if kernel.grant not in granted:
+                f"({known})")
+        if not granted & set(kernel.grants):
+            needs = "capability" if len(kernel.grants) == 1 else "one of the capabilities"
+            caps = [catalogue.capabilities[g] for g in kernel.grants]
+            how = f"add {kernel.grants_text()} to its grants" if \
+                all(c.parameter is None for c in caps) else \
+                " or ".join(_how_to_grant(c) for c in caps)
             raise manifest_module.import_error(
                 manifest, module, "AZ-M008",
                 f"module {module.name!r} imports {imp.name}, which no grant covers (it needs "
-                f"capability {kernel.grant!r}): "
-                f"{_how_to_grant(catalogue.capabilities[kernel.grant])}")
+                f"{needs} {kernel.grants_text()}): {how}")
         if (imp.params, imp.results) != (kernel.params, kernel.results):
             raise manifest_module.import_error(
                 manifest, module, "AZ-M011",
@@ -184,9 +192,10 @@ def build(directory, key=None, make=True, iso=True, images=None):
             module.name, module.kind, module.restart, bitmap, module.memory, obj, import_ids,
             module.args, module.env, supervisor_index(manifest, module.supervisor),
             resources_of(manifest, module, catalogue), module.stack))
+    files = [image_module.ImageFile(f.guest, f.host.read_bytes()) for f in manifest.files]
     data = image_module.build(manifest.name, manifest.version, manifest.memory, manifest.bounds,
                               modules, signing.signer(key), channels_of(manifest),
-                              supervisors_of(manifest))
+                              supervisors_of(manifest), files)
     images = Path(images) if images else IMAGES
     image_path = images / f"{manifest.name}.azi"
     if not (image_path.exists() and image_path.read_bytes() == data):

@@ -3,6 +3,7 @@
 One source of truth: build.py checks imports against it, the image's import maps use its ids, and
 manifest/gen_kernel_abi.py turns it into the kernel's table of import functions.
 """
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "manifest" / "capabilities.toml"
 VALUE_TYPES = ("i32", "i64", "f32", "f64", "v128", "funcref", "externref")
 ALWAYS = "always"
+WASI_MODULE = "wasi_snapshot_preview1"   # alkahest/runtime/wasi.c implements it, not kernel=
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,8 @@ class KernelImport:
     id: int
     params: tuple
     results: tuple
-    grant: str             # capability name, or "always"
-    kernel: str            # implementing C function
+    grants: tuple          # capability names any one of which links it, or ("always",)
+    kernel: str            # implementing C function (None for WASI: alkahest/runtime/wasi.c)
     summary: str
     names: tuple = ()      # parameter names (docs, generated headers)
 
@@ -31,6 +33,18 @@ class KernelImport:
     @property
     def field(self):
         return self.name.split(".", 1)[1]
+
+    @property
+    def is_wasi(self):
+        return self.module == WASI_MODULE
+
+    @property
+    def always(self):
+        return self.grants == (ALWAYS,)
+
+    def grants_text(self):
+        """'stdin' or 'files', as docs and error messages write it."""
+        return " or ".join(f"'{g}'" for g in self.grants)
 
     def signature(self):
         return f"({', '.join(self.params)}) -> ({', '.join(self.results)})"
@@ -49,6 +63,7 @@ class Capability:
     resource: int = 0      # run-time resource kind in the image (parameterised capabilities)
     limit: int = 0         # largest parameter value
     reserved: tuple = ()   # ((first, last), ...) the kernel keeps for itself
+    excludes: tuple = ()   # ((capability name, first, last), ...) no module may hold meanwhile
 
 
 @dataclass(frozen=True)
@@ -153,9 +168,17 @@ def load(path=CATALOGUE_PATH):
     for name, entry in data.get("import", {}).items():
         if "." not in name:
             _fail(f"import {name!r} must be written module.field")
-        for key in ("id", "params", "results", "grant", "kernel", "summary"):
+        wasi = name.split(".", 1)[0] == WASI_MODULE
+        for key in ("id", "params", "results", "grant", "summary") + (() if wasi else ("kernel",)):
             if key not in entry:
                 _fail(f"import {name!r} lacks {key!r}")
+        if wasi and "kernel" in entry:
+            _fail(f"import {name!r}: WASI functions are alkahest/runtime/wasi.c's, not kernel=")
+        grants = entry["grant"]
+        grants = (grants,) if isinstance(grants, str) else tuple(grants)
+        if not grants or not all(isinstance(g, str) for g in grants) or len(set(grants)) != \
+                len(grants) or (ALWAYS in grants and len(grants) > 1):
+            _fail(f"import {name!r}: grant must be a capability, a list of them, or 'always'")
         if entry["id"] in ids:
             _fail(f"import id {entry['id']} used twice")
         ids.add(entry["id"])
@@ -166,22 +189,24 @@ def load(path=CATALOGUE_PATH):
         if len(names) != len(entry["params"]):
             _fail(f"import {name!r}: {len(names)} names for {len(entry['params'])} params")
         imports[name] = KernelImport(name, entry["id"], tuple(entry["params"]),
-                                     tuple(entry["results"]), entry["grant"], entry["kernel"],
+                                     tuple(entry["results"]), grants, entry.get("kernel"),
                                      entry["summary"], names)
     capabilities = {}
     resources = set()
     for bit, (name, entry) in enumerate(sorted(data.get("capability", {}).items())):
         if name == ALWAYS:
             _fail("'always' is reserved")
-        unknown = set(entry) - {"summary", "imports", "parameter", "resource", "limit", "reserved"}
+        unknown = set(entry) - {"summary", "imports", "parameter", "resource", "limit", "reserved",
+                                "excludes"}
         if unknown:
             _fail(f"capability {name!r}: unknown keys {sorted(unknown)}")
         listed = tuple(entry.get("imports", ()))
         for imp in listed:
             if imp not in imports:
                 _fail(f"capability {name!r} lists unknown import {imp!r}")
-            if imports[imp].grant != name:
-                _fail(f"capability {name!r} lists {imp!r}, whose grant is {imports[imp].grant!r}")
+            if name not in imports[imp].grants:
+                _fail(f"capability {name!r} lists {imp!r}, whose grant is "
+                      f"{imports[imp].grants_text()}")
         parameter = entry.get("parameter")
         resource = entry.get("resource", 0)
         if parameter is not None:
@@ -198,13 +223,27 @@ def load(path=CATALOGUE_PATH):
             reserved.append(parsed)
         capabilities[name] = Capability(name, entry.get("summary", ""), listed, bit, parameter,
                                         resource, entry.get("limit", 0), tuple(reserved))
+    catalogue = Catalogue(capabilities, imports)
+    for name, entry in data.get("capability", {}).items():
+        excludes = []
+        for text in entry.get("excludes", ()):
+            try:
+                grant = catalogue.parse_grant(text)
+            except (LookupError, ValueError) as e:
+                _fail(f"capability {name!r}: bad excludes entry {text!r}: {e}")
+            if grant.capability.parameter not in ("range", "number"):
+                _fail(f"capability {name!r}: excludes must name ranges or numbers")
+            excludes.append((grant.capability.name, grant.first, grant.last))
+        if excludes:
+            capabilities[name] = dataclasses.replace(capabilities[name], excludes=tuple(excludes))
     if len(capabilities) > 64:
         _fail("more than 64 capabilities: the image's grant bitmap is 64 bits")
     for imp in imports.values():
-        if imp.grant != ALWAYS and imp.grant not in capabilities:
-            _fail(f"import {imp.name!r} names unknown grant {imp.grant!r}")
-        if imp.grant != ALWAYS and imp.name not in capabilities[imp.grant].imports:
-            _fail(f"import {imp.name!r} is not listed by its capability {imp.grant!r}")
+        for grant in imp.grants:
+            if grant != ALWAYS and grant not in capabilities:
+                _fail(f"import {imp.name!r} names unknown grant {grant!r}")
+            if grant != ALWAYS and imp.name not in capabilities[grant].imports:
+                _fail(f"import {imp.name!r} is not listed by its capability {grant!r}")
     errors = []
     for name, entry in data.get("error", {}).items():
         value = entry.get("value")

@@ -1,7 +1,7 @@
 """The appliance image (.azi): writing, signing, reading and verifying (docs/image-format.md).
 
     header (256) | tables (modules, blobs, import maps, resources, channels, supervisors,
-                   children, strings) | pad | objects, page-aligned
+                   children, files, strings) | pad | objects, page-aligned | files' contents
 
 The Ed25519 signature covers the header (minus the signature field) and the tables; the tables
 hold a SHA-256 of every blob, and blobs tile the payload with zero padding between them, so every
@@ -15,18 +15,21 @@ from .alko import ObjectFile
 from .errors import AzothError
 
 MAGIC = b"AZOTHIMG"
-VERSION = 2
+VERSION = 3
 PAGE = 4096
 HEADER_SIZE = 256
 SIGNATURE_OFFSET = 192
 SIGNATURE_SIZE = 64
 HEADER = struct.Struct("<8sIIQIIIIIII32s16s")        # the fields before the reserved bytes
 HEADER_COUNTS = struct.Struct("<IIIIIII")             # at 100: strings offset, then the counts
+                                                      # (imports, resources, channels,
+                                                      # supervisors, children, files)
 MODULE = struct.Struct("<32sIIQQIIIIIIIIIIIIII16s")   # 128 bytes
 BLOB = struct.Struct("<IIQQ32s8s")                     # 64 bytes
 RESOURCE = struct.Struct("<IIQQQ")                     # 32 bytes
 CHANNEL = struct.Struct("<32sIIII16s")                 # 64 bytes
 SUPERVISOR = struct.Struct("<32sIIIIQII")              # 64 bytes
+FILE = struct.Struct("<II8s")                          # 16 bytes
 MODULE_KINDS = ("driver", "app")
 RESTART_POLICIES = ("never", "on-failure", "always")
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
@@ -35,9 +38,12 @@ FLAG_BOUNDS_GUARD = 1
 NO_PARENT = 0xFFFFFFFF
 CHILD_SUPERVISOR = 1 << 31          # a children-table entry naming a supervisor
 RESOURCE_SEND, RESOURCE_RECEIVE = 1, 2   # channel resource flags
+NO_MODULE = 0xFFFFFFFF              # a blob that belongs to no module: a file's contents
+BLOB_FILE = 256                     # the kind of a file's blob
+FILE_ALIGN = 16                     # where each file's contents start in the payload
 
 assert MODULE.size == 128 and BLOB.size == 64 and RESOURCE.size == 32
-assert CHANNEL.size == 64 and SUPERVISOR.size == 64
+assert CHANNEL.size == 64 and SUPERVISOR.size == 64 and FILE.size == 16
 
 
 def align(value, to):
@@ -78,6 +84,12 @@ class ImageChannel:
 
 
 @dataclass
+class ImageFile:
+    path: str                  # the guest path, absolute ("/etc/motd")
+    data: bytes
+
+
+@dataclass
 class ImageSupervisor:
     name: str
     parent: int                # NO_PARENT for the root (index 0)
@@ -102,7 +114,8 @@ class _Strings:
         return offset
 
 
-def build(name, version, memory_bytes, bounds, modules, sign, channels=(), supervisors=()):
+def build(name, version, memory_bytes, bounds, modules, sign, channels=(), supervisors=(),
+          files=()):
     """Lays out and signs an image. sign(message: bytes) -> 64-byte signature."""
     strings = _Strings()
     import_map = []
@@ -132,11 +145,13 @@ def build(name, version, memory_bytes, bounds, modules, sign, channels=(), super
         child_slots.append((len(children), len(sup.children)))
         children.extend((CHILD_SUPERVISOR if is_sup else 0) | index
                         for is_sup, index in sup.children)
+    file_paths = [strings.add(f.path) for f in files]
 
-    blob_count = sum(1 + len(m.object.sections) for m in modules)
+    blob_count = sum(1 + len(m.object.sections) for m in modules) + len(files)
     tables_size = (len(modules) * MODULE.size + blob_count * BLOB.size + 4 * len(import_map))
     tables_size = align(tables_size, 8) + len(resources) * RESOURCE.size + \
-        len(channels) * CHANNEL.size + len(supervisors) * SUPERVISOR.size + 4 * len(children)
+        len(channels) * CHANNEL.size + len(supervisors) * SUPERVISOR.size + 4 * len(children) + \
+        len(files) * FILE.size
     tables_size = align(tables_size, 8) + len(strings.data)
     tables_size_estimate = align(tables_size, 8)
     payload_offset = align(HEADER_SIZE + tables_size_estimate, PAGE)
@@ -158,6 +173,14 @@ def build(name, version, memory_bytes, bounds, modules, sign, channels=(), super
             arg_slots[index][0], arg_slots[index][1], env_slots[index][0], env_slots[index][1],
             m.supervisor, resource_slots[index][0], resource_slots[index][1], m.stack,
             b"\0" * 16))
+    file_records = []
+    for f, path_offset in zip(files, file_paths):
+        offset = align(position, FILE_ALIGN)
+        file_records.append(FILE.pack(path_offset, len(blob_records), b"\0" * 8))
+        blob_records.append(BLOB.pack(NO_MODULE, BLOB_FILE, offset, len(f.data),
+                                      hashlib.sha256(f.data).digest(), b"\0" * 8))
+        payload.append((offset, f.data))
+        position = offset + len(f.data)
     image_size = align(position, PAGE)
 
     tables = bytearray()
@@ -175,6 +198,7 @@ def build(name, version, memory_bytes, bounds, modules, sign, channels=(), super
                                   sup.max_restarts, ON_EXHAUSTED.index(sup.on_exhausted),
                                   sup.window_ns, first, count)
     tables += b"".join(struct.pack("<I", c) for c in children)
+    tables += b"".join(file_records)
     tables += b"\0" * (align(len(tables), 8) - len(tables))
     strings_offset = len(tables)
     tables += strings.data
@@ -187,7 +211,7 @@ def build(name, version, memory_bytes, bounds, modules, sign, channels=(), super
                      len(blob_records), HEADER_SIZE, len(tables), payload_offset,
                      memory_bytes >> 20, name.encode(), version.encode())
     HEADER_COUNTS.pack_into(header, HEADER.size, strings_offset, len(import_map), len(resources),
-                            len(channels), len(supervisors), len(children), 0)
+                            len(channels), len(supervisors), len(children), len(files))
     signature = sign(bytes(header[:SIGNATURE_OFFSET]) + bytes(tables))
     if len(signature) != SIGNATURE_SIZE:
         raise AzothError("AZ-I003", f"signer returned {len(signature)} bytes, expected 64")
@@ -227,13 +251,14 @@ class Image:
         if version != VERSION or header_size != HEADER_SIZE:
             self._bad(f"image format version {version}, this tool reads {VERSION}")
         (self.strings_offset, import_count, resource_count, channel_count, supervisor_count,
-         children_count, _) = HEADER_COUNTS.unpack_from(self.data, HEADER.size)
+         children_count, file_count) = HEADER_COUNTS.unpack_from(self.data, HEADER.size)
         self.name = name.rstrip(b"\0").decode(errors="replace")
         self.version = version_string.rstrip(b"\0").decode(errors="replace")
         self.signature = self.data[SIGNATURE_OFFSET:HEADER_SIZE]
         fixed = module_count * MODULE.size + blob_count * BLOB.size + 4 * import_count
         fixed = align(fixed, 8) + resource_count * RESOURCE.size + \
-            channel_count * CHANNEL.size + supervisor_count * SUPERVISOR.size + 4 * children_count
+            channel_count * CHANNEL.size + supervisor_count * SUPERVISOR.size + \
+            4 * children_count + file_count * FILE.size
         if self.tables_offset != HEADER_SIZE or \
                 self.tables_offset + self.tables_size > len(self.data) or \
                 fixed > self.strings_offset or self.strings_offset > self.tables_size:
@@ -266,6 +291,9 @@ class Image:
             supervisor_records.append(SUPERVISOR.unpack_from(self.data, at))
             at += SUPERVISOR.size
         children = struct.unpack_from(f"<{children_count}I", self.data, at)
+        at += 4 * children_count
+        self.file_records = [FILE.unpack_from(self.data, at + FILE.size * i)[:2]
+                             for i in range(file_count)]
         self.supervisors = []
         for name, parent, strategy, max_restarts, on_exhausted, window, first, count in \
                 supervisor_records:
@@ -292,14 +320,25 @@ class Image:
             return self.modules[index][0].rstrip(b"\0").decode(errors="replace")
         return f"#{index}"
 
+    @property
+    def files(self):
+        """ImageFile for each file record, in order."""
+        out = []
+        for path_offset, blob in self.file_records:
+            (path,) = self.strings(path_offset, 1)
+            b = self.blobs[blob]
+            out.append(ImageFile(path, self.data[b.offset:b.offset + b.size]))
+        return out
+
     def check_blobs(self):
         """Hashes and tiling, as the kernel checks them. Returns a list of problems."""
         problems = []
         position = self.payload_offset
         if self.size != len(self.data):
             problems.append(f"image size {self.size} in the header, {len(self.data)} in the file")
-        for blob in self.blobs:
-            label = f"module {self.module_name(blob.module)}, blob {blob_name(blob.kind)}"
+        for index, blob in enumerate(self.blobs):
+            label = f"file contents (blob {index})" if blob.module == NO_MODULE else \
+                f"module {self.module_name(blob.module)}, blob {blob_name(blob.kind)}"
             if blob.offset < position or blob.offset + blob.size > len(self.data):
                 problems.append(f"{label}: out of order or out of bounds")
                 continue
@@ -341,4 +380,6 @@ class Image:
 
 def blob_name(kind):
     from .alko import SECTION_NAMES
+    if kind == BLOB_FILE:
+        return "file"
     return "object-header" if kind == 0 else SECTION_NAMES.get(kind, f"kind-{kind}")

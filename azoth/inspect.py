@@ -84,6 +84,18 @@ def main(path):
             if blob.module == index:
                 print(f"    {blob_name(blob.kind):14} {blob.offset:#10x} {blob.size:8}  "
                       f"{blob.sha256.hex()}")
+    if image.file_records:
+        readers = [image.module_name(i) for i, rec in enumerate(image.modules)
+                   if "files" in catalogue.capabilities and
+                   rec[3] >> catalogue.capabilities["files"].bit & 1]
+        print(f"\nfiles      {len(image.file_records)}, read-only, for "
+              f"{', '.join(readers) or 'no module (none is granted files)'}")
+    for path_offset, blob_index in image.file_records:
+        (path,) = image.strings(path_offset, 1)
+        blob = image.blobs[blob_index] if blob_index < len(image.blobs) else None
+        size, where, digest = (blob.size, f"{blob.offset:#x}", blob.sha256.hex()) if blob \
+            else (0, "?", "?")
+        print(f"file {path}  {_size(size)} at {where}  {digest}")
     if image.channels:
         print()
     for channel in image.channels:

@@ -22,13 +22,16 @@ SIZE_UNITS = {None: 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 2
               "G": 1 << 30, "GiB": 1 << 30}
 SOURCE_SUFFIXES = (".wat", ".wasm", ".c")
 WASM_PAGE = 65536
+FILES_MAX = 256
+FILE_PATH_MAX = 255               # bytes of a guest path, '/' included (ATH_FILE_PATH_MAX)
+FILE_SIZE_MAX = 256 << 20
 
 
 # ---- Schema ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Key:
-    kind: str            # "name", "string", "size", "choice", "list", "table", "source",
-                         # "channel", "integer", "duration"
+    kind: str            # "name", "string", "text", "size", "choice", "list", "table",
+                         # "source", "channel", "integer", "duration"
     default: object      # None: required
     choices: tuple = ()
     doc: str = ""
@@ -47,6 +50,7 @@ MODULE_KEYS = {
     "memory": Key("size", "64M", doc="largest linear memory the module may have"),
     "args": Key("list", [], doc="command-line arguments (argv[1..])"),
     "env": Key("table", {}, doc="environment variables"),
+    "cflags": Key("list", [], doc="extra clang flags for C sources"),
     "restart": Key("choice", "never", ("never", "on-failure", "always"),
                    doc="restart policy when the module traps or exits"),
     "stack": Key("size", "256K", doc="native stack of the module's task"),
@@ -68,8 +72,12 @@ SUPERVISOR_KEYS = {
     "on_exhausted": Key("choice", "escalate", ("escalate", "fail"),
                         doc="what happens when the budget is spent"),
 }
+FILE_KEYS = {
+    "host": Key("text", None, doc="the file on the build machine, relative to the manifest"),
+    "guest": Key("text", None, doc="its absolute path for modules granted `files`"),
+}
 SECTIONS = {"appliance": APPLIANCE_KEYS, "driver": MODULE_KEYS, "app": MODULE_KEYS,
-            "channel": CHANNEL_KEYS, "supervisor": SUPERVISOR_KEYS}
+            "channel": CHANNEL_KEYS, "supervisor": SUPERVISOR_KEYS, "file": FILE_KEYS}
 MODULE_KINDS = ("driver", "app")
 STRATEGIES = SUPERVISOR_KEYS["strategy"].choices
 CHANNEL_DEPTH_MAX = 1024
@@ -94,6 +102,7 @@ class Module:
     env: dict
     restart: str
     stack: int = 256 << 10
+    cflags: list = field(default_factory=list)
     parsed_grants: list = field(default_factory=list)   # catalogue.Grant, in grants order
     capabilities: set = field(default_factory=set)      # capability names, channel included
     supervisor: str = ROOT_SUPERVISOR
@@ -111,6 +120,13 @@ class Channel:
     receiver: str
     depth: int
     message_size: int
+
+
+@dataclass
+class File:
+    index: int
+    host: Path                 # resolved: the manifest's directory / host
+    guest: str                 # absolute and normal: "/etc/motd"
 
 
 @dataclass
@@ -136,6 +152,7 @@ class Manifest:
     modules: list = field(default_factory=list)
     channels: list = field(default_factory=list)
     supervisors: list = field(default_factory=list)   # the root first
+    files: list = field(default_factory=list)
 
     def module(self, name):
         return next((m for m in self.modules if m.name == name), None)
@@ -275,6 +292,10 @@ class _Checker:
             if len(value.encode()) > 15:
                 raise self.error("AZ-M005", "expected at most 15 bytes", section, index, name)
             return value
+        if kind == "text":
+            if not isinstance(value, str):
+                raise wrong("a string")
+            return value
         if kind == "choice":
             if not isinstance(value, str):
                 raise wrong("a string")
@@ -329,7 +350,8 @@ def load(directory, catalogue=None):
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise check.error("AZ-M002", f"unknown table {unknown[0]!r} (expected [appliance], "
-                          "[[driver]], [[app]], [[channel]] or [[supervisor]])", unknown[0],
+                          "[[driver]], [[app]], [[channel]], [[supervisor]] or [[file]])",
+                          unknown[0],
                           0 if isinstance(data[unknown[0]], list) else None)
     if "appliance" not in data or not isinstance(data["appliance"], dict):
         raise AzothError("AZ-M004", "missing the [appliance] table", file=path)
@@ -345,7 +367,8 @@ def load(directory, catalogue=None):
         for index, entry in enumerate(_entries(check, data, kind)):
             values = check.table(kind, index, entry, MODULE_KEYS)
             module = Module(kind, index, values["name"], [], values["grants"], values["memory"],
-                            values["args"], values["env"], values["restart"], values["stack"])
+                            values["args"], values["env"], values["restart"], values["stack"],
+                            values["cflags"])
             if module.name in names:
                 raise check.error("AZ-M006", f"duplicate module name {module.name!r} (also "
                                   f"{names[module.name]})", kind, index, "name")
@@ -370,14 +393,20 @@ def load(directory, catalogue=None):
             if len(module.sources) > 1 and suffixes != {".c"}:
                 raise check.error("AZ-M005", "several sources are allowed only for C",
                                   kind, index, "source")
+            if module.cflags and suffixes != {".c"}:
+                raise check.error("AZ-M005", "cflags apply to C sources only",
+                                  kind, index, "cflags")
+            _args_and_env(check, module)
             manifest.modules.append(module)
     if not manifest.modules:
         raise AzothError("AZ-M004", "the appliance has no [[driver]] or [[app]]", file=path)
     if len(manifest.modules) > MODULES_MAX:
         raise AzothError("AZ-M005", f"{len(manifest.modules)} modules, at most {MODULES_MAX}",
                          file=path)
+    _exclusions(check, manifest)
     _channels(check, data, manifest, catalogue)
     _supervisors(check, data, manifest)
+    _files(check, data, manifest)
     return manifest
 
 
@@ -406,6 +435,90 @@ def _grants(check, catalogue, module):
         seen.add(grant)
         module.parsed_grants.append(parsed)
         module.capabilities.add(parsed.capability.name)
+
+
+def _args_and_env(check, module):
+    """Strings that become C strings in the guest: no NUL inside; environment names as POSIX
+    has them (non-empty, no '=')."""
+    for arg in module.args:
+        if "\0" in arg:
+            raise check.error("AZ-M005", f"argument {arg!r} contains a NUL byte",
+                              module.kind, module.index, "args")
+    for key, value in module.env.items():
+        if not key or "=" in key or "\0" in key:
+            raise check.error("AZ-M005", f"environment variable name {key!r}: expected a "
+                              "non-empty name without '=' or NUL", module.kind, module.index,
+                              "env")
+        if "\0" in value:
+            raise check.error("AZ-M005", f"environment variable {key!r}: its value contains a "
+                              "NUL byte", module.kind, module.index, "env")
+
+
+def _exclusions(check, manifest):
+    """A capability's `excludes` (the catalogue): while a module holds it, no module may hold a
+    grant overlapping those ranges (stdin: the kernel polls the console UART, so no driver may
+    own its ports)."""
+    for holder in manifest.modules:
+        for grant in holder.parsed_grants:
+            for name, first, last in grant.capability.excludes:
+                for other in manifest.modules:
+                    for g in other.parsed_grants:
+                        if g.capability.name == name and g.first <= last and first <= g.last:
+                            raise check.error(
+                                "AZ-M017", f"{grant.text!r}: the kernel reads stdin from the "
+                                f"console UART, whose ports {other.key} ({other.name}) is "
+                                f"granted ({g.text!r}); give the console to one or the other"
+                                if grant.capability.name == "stdin" else
+                                f"{grant.text!r} excludes {g.text!r}, which {other.key} "
+                                f"({other.name}) is granted", holder.kind, holder.index, "grants")
+
+
+def _guest_path_problem(path):
+    """Why a [[file]]'s guest path is not an absolute, normal path, or None."""
+    if not path.startswith("/"):
+        return "expected an absolute path, starting with '/'"
+    if "\0" in path:
+        return "a path cannot contain a NUL byte"
+    if len(path.encode()) > FILE_PATH_MAX:
+        return f"path too long: {len(path.encode())} bytes, at most {FILE_PATH_MAX}"
+    parts = path[1:].split("/")
+    if path == "/" or any(p in ("", ".", "..") for p in parts):
+        return "expected a normal path to a file: no empty, '.' or '..' component, no " \
+               "trailing '/'"
+    return None
+
+
+def _files(check, data, manifest):
+    """[[file]]: read-only files for the modules granted `files`, at their guest paths."""
+    by_guest = {}
+    for index, entry in enumerate(_entries(check, data, "file")):
+        values = check.table("file", index, entry, FILE_KEYS)
+        host = manifest.directory / values["host"]
+        if not host.is_file():
+            raise check.error("AZ-M007", f"file {values['host']!r} not found (looked for "
+                              f"{host})", "file", index, "host")
+        if host.stat().st_size > FILE_SIZE_MAX:
+            raise check.error("AZ-M005", f"file {values['host']!r} is {host.stat().st_size} "
+                              f"bytes, at most {FILE_SIZE_MAX >> 20} MiB", "file", index, "host")
+        guest = values["guest"]
+        problem = _guest_path_problem(guest)
+        if problem:
+            raise check.error("AZ-M005", f"guest path {guest!r}: {problem}", "file", index,
+                              "guest")
+        if guest in by_guest:
+            raise check.error("AZ-M006", f"duplicate guest path {guest!r} (also "
+                              f"file[{by_guest[guest]}])", "file", index, "guest")
+        for other in by_guest:
+            shorter, longer = sorted((guest, other), key=len)
+            if longer.startswith(shorter + "/"):
+                raise check.error("AZ-M005", f"guest path {guest!r}: {shorter!r} would be both "
+                                  f"a file and the directory of {longer!r}", "file", index,
+                                  "guest")
+        by_guest[guest] = index
+        manifest.files.append(File(index, host, guest))
+    if len(manifest.files) > FILES_MAX:
+        raise AzothError("AZ-M005", f"{len(manifest.files)} files, at most {FILES_MAX}",
+                         file=manifest.path)
 
 
 def _channels(check, data, manifest, catalogue):

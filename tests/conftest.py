@@ -29,6 +29,7 @@ def write_appliance(directory, manifest, files):
     (directory / "appliance.toml").write_text(manifest)
     for name, text in files.items():
         path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(text, bytes):
             path.write_bytes(text)
         else:

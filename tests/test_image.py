@@ -21,6 +21,38 @@ def hello_image(tools, tmp_path_factory):
     return out / "hello.azi"
 
 
+FILES_MANIFEST = """[appliance]
+name = "withfiles"
+
+[[app]]
+name = "reader"
+source = "a.wat"
+grants = ["files", "args", "env"]
+args = ["--one", "two"]
+env = { LANG = "C", B = "2" }
+
+[[file]]
+host = "motd.txt"
+guest = "/etc/motd"
+
+[[file]]
+host = "empty.txt"
+guest = "/data/empty"
+"""
+
+
+@pytest.fixture(scope="module")
+def files_image(tools, tmp_path_factory):
+    """An image with files (one of them empty), args and env: everything in the string pool
+    and the file table gets corrupted too."""
+    from conftest import write_appliance
+    directory = write_appliance(tmp_path_factory.mktemp("withfiles"), FILES_MANIFEST,
+                                {"a.wat": '(module (func (export "_start")))',
+                                 "motd.txt": "Welcome to Azoth\n", "empty.txt": ""})
+    tools.build(directory, iso=False, images=directory / "out")
+    return directory / "out" / "withfiles.azi"
+
+
 def test_layout_and_signature(hello_image):
     data = hello_image.read_bytes()
     image = image_module.Image(data)
@@ -68,18 +100,51 @@ def test_inspect_reports_tampering(hello_image, tmp_path):
     assert "module hello, blob code: SHA-256 mismatch" in result.stdout
 
 
-def test_every_flipped_byte_is_refused_by_the_kernel_verifier(hello_image, tmp_path):
+@pytest.mark.parametrize("which", ["hello", "files"])
+def test_every_flipped_byte_is_refused_by_the_kernel_verifier(hello_image, files_image, tmp_path,
+                                                              which):
     """athanor/image.c built for the host, tried on every single-byte corruption."""
+    image = hello_image if which == "hello" else files_image
     subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "kernel_host")], check=True)
     key = tmp_path / "key.raw"
     key.write_bytes(signing.public_key_raw(signing.key_path()))
     tool = str(ROOT / "build" / "kernel_host" / "verify_image")
-    assert subprocess.run([tool, str(hello_image), str(key)]).returncode == 0
-    result = subprocess.run([tool, str(hello_image), str(key), "--flip-all"],
+    assert subprocess.run([tool, str(image), str(key)]).returncode == 0
+    result = subprocess.run([tool, str(image), str(key), "--flip-all"],
                             capture_output=True, text=True)
-    assert result.stdout.strip().endswith(f"0 of {hello_image.stat().st_size} corrupted images "
+    assert result.stdout.strip().endswith(f"0 of {image.stat().st_size} corrupted images "
                                           "accepted"), result.stdout[-2000:]
     assert result.returncode == 0
+
+
+def test_files_in_the_image(files_image):
+    image = image_module.Image(files_image.read_bytes())
+    assert image.check_blobs() == []
+    assert [(f.path, f.data) for f in image.files] == [("/etc/motd", b"Welcome to Azoth\n"),
+                                                       ("/data/empty", b"")]
+    file_blobs = [b for b in image.blobs if b.module == image_module.NO_MODULE]
+    assert [b.kind for b in file_blobs] == [image_module.BLOB_FILE] * 2
+    assert file_blobs[0].offset >= max(b.offset + b.size for b in image.blobs if b.module == 0)
+    rec = image.modules[0]
+    assert image.strings(rec[11], rec[12]) == ["--one", "two"]
+    assert image.strings(rec[13], rec[14]) == ["B=2", "LANG=C"]
+    shown = build_py("inspect", files_image).stdout
+    assert "files      2, read-only, for reader" in shown
+    assert "file /etc/motd  17 B at" in shown and "file /data/empty  0 B at" in shown
+    assert "args      ['--one', 'two']" in shown
+
+
+def test_a_tampered_file_does_not_boot(files_image, tmp_path, tools):
+    data = bytearray(files_image.read_bytes())
+    image = image_module.Image(bytes(data))
+    blob = next(b for b in image.blobs if b.module == image_module.NO_MODULE and b.size)
+    data[blob.offset + 3] ^= 0x20
+    bad = tmp_path / "bad.azi"
+    bad.write_bytes(data)
+    result = qemu.boot("kernel", kernel=tools.KERNEL, image=bad, memory_mib=64, timeout=30)
+    assert result.exit.failure == "verify", result.output
+    index = image.blobs.index(blob)
+    assert f"file contents (blob {index}): SHA-256 mismatch" in result.output
 
 
 def regions(image):

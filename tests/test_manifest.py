@@ -154,3 +154,93 @@ def test_initial_memory_beyond_the_limit(tmp_path, out_dir, tools):
     app = write_appliance(tmp_path / "app", text, {"a.wat": wat})
     result = build_py("build", app, "--out", out_dir)
     assert result.returncode == 1 and "AZ-M013" in result.stderr and "4 pages" in result.stderr
+
+
+# ---- [[file]], args, env, cflags, and grants that exclude each other ----------------------------
+
+FILE_APP = '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "a.wat"\ngrants = ["files"]\n'
+
+
+def test_files_load_with_their_guest_paths(tmp_path):
+    write_appliance(tmp_path, FILE_APP + '[[file]]\nhost = "m.txt"\nguest = "/etc/motd"\n'
+                    '[[file]]\nhost = "sub/d.bin"\nguest = "/data/d.bin"\n',
+                    {"a.wat": HELLO, "m.txt": "hi\n", "sub/d.bin": b"\0\1"})
+    m = manifest_module.load(tmp_path)
+    assert [(f.host, f.guest) for f in m.files] == [(tmp_path / "m.txt", "/etc/motd"),
+                                                     (tmp_path / "sub" / "d.bin", "/data/d.bin")]
+
+
+@pytest.mark.parametrize("entry, code, key, words", [
+    ('host = "none.txt"\nguest = "/x"', "AZ-M007", "host", "'none.txt' not found"),
+    ('host = "m.txt"\nguest = "etc/motd"', "AZ-M005", "guest", "absolute path"),
+    ('host = "m.txt"\nguest = "/etc/../motd"', "AZ-M005", "guest", "normal path"),
+    ('host = "m.txt"\nguest = "/etc//motd"', "AZ-M005", "guest", "normal path"),
+    ('host = "m.txt"\nguest = "/etc/"', "AZ-M005", "guest", "trailing '/'"),
+    ('host = "m.txt"\nguest = "/"', "AZ-M005", "guest", "normal path"),
+    (f'host = "m.txt"\nguest = "/{"a" * 255}"', "AZ-M005", "guest", "path too long: 256 bytes"),
+    ('host = "m.txt"', "AZ-M004", None, "'guest'"),
+    ('host = "m.txt"\nguest = 7', "AZ-M003", "guest", "expected a string"),
+    ('host = "m.txt"\nguest = "/a"\nmode = "rw"', "AZ-M002", "mode", "unknown key 'mode'"),
+])
+def test_bad_files(tmp_path, entry, code, key, words):
+    e = load_error(tmp_path, FILE_APP + f"[[file]]\n{entry}\n", {"a.wat": HELLO, "m.txt": "hi"})
+    assert e.code == code and words in e.message, e
+    assert e.key == (f"file[0].{key}" if key else "file[0]") and e.line is not None, e
+
+
+def test_duplicate_and_nested_guest_paths(tmp_path):
+    files = {"a.wat": HELLO, "m.txt": "hi"}
+    e = load_error(tmp_path, FILE_APP + '[[file]]\nhost = "m.txt"\nguest = "/etc/motd"\n'
+                   '[[file]]\nhost = "m.txt"\nguest = "/etc/motd"\n', files)
+    assert e.code == "AZ-M006" and e.key == "file[1].guest" and e.line == 12
+    assert "duplicate guest path '/etc/motd' (also file[0])" in e.message
+    e = load_error(tmp_path, FILE_APP + '[[file]]\nhost = "m.txt"\nguest = "/etc/motd"\n'
+                   '[[file]]\nhost = "m.txt"\nguest = "/etc"\n', files)
+    assert e.code == "AZ-M005" and "'/etc' would be both a file and the directory" in e.message
+
+
+@pytest.mark.parametrize("extra, key, words", [
+    ('env = { "A=B" = "x" }', "env", "without '='"),
+    ('env = { "" = "x" }', "env", "non-empty"),
+    ('env = { A = "x\\u0000y" }', "env", "NUL"),
+    ('args = ["a\\u0000b"]', "args", "NUL"),
+    ('cflags = ["-O3"]', "cflags", "C sources only"),
+    ('cflags = "-O3"', "cflags", "a list of strings"),
+])
+def test_bad_args_env_and_cflags(tmp_path, extra, key, words):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "a.wat"\n'
+                   + extra + "\n")
+    assert words in e.message and e.key == f"app[0].{key}" and e.line == 6, e
+
+
+def test_stdin_and_a_driver_on_the_console_exclude_each_other(tmp_path):
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n[[driver]]\nname = "console"\n'
+                   'source = "a.wat"\ngrants = ["port:0x3f8-0x3ff", "irq:4"]\n'
+                   '[[app]]\nname = "a"\nsource = "a.wat"\ngrants = ["stdin", "stdout"]\n')
+    assert e.code == "AZ-M017" and e.key == "app[0].grants" and e.line == 10, e
+    assert "driver[0] (console)" in e.message and "'port:0x3f8-0x3ff'" in e.message
+    write_appliance(tmp_path, '[appliance]\nname = "x"\n[[driver]]\nname = "com2"\n'
+                    'source = "a.wat"\ngrants = ["port:0x2f8-0x2ff"]\n'
+                    '[[app]]\nname = "a"\nsource = "a.wat"\ngrants = ["stdin"]\n',
+                    {"a.wat": HELLO})
+    assert manifest_module.load(tmp_path).modules[1].capabilities == {"stdin"}
+
+
+NEEDS_FLAG = ("#ifndef GREETING\n#error GREETING is not defined\n#endif\n"
+              "const char *greeting(void) { return GREETING; }\n")
+MAIN = ('#include <stdio.h>\nconst char *greeting(void);\n'
+        'int main(void) { puts(greeting()); return 0; }\n')
+
+
+def test_several_c_sources_and_cflags(tmp_path, out_dir, tools):
+    text = ('[appliance]\nname = "flags"\n[[app]]\nname = "a"\nsource = ["main.c", "greeting.c"]\n'
+            'grants = ["stdout"]\ncflags = ["-DGREETING=\\"hi\\"", "-Wall"]\n')
+    app = write_appliance(tmp_path / "app", text, {"main.c": MAIN, "greeting.c": NEEDS_FLAG})
+    result = build_py("build", app, "--out", out_dir, "--no-iso")
+    assert result.returncode == 0, result.stderr
+    # the flags are part of what is cached: without them the same sources no longer build
+    (app / "appliance.toml").write_text(text.replace('cflags = ["-DGREETING=\\"hi\\"", "-Wall"]\n',
+                                                     ""))
+    result = build_py("build", app, "--out", out_dir, "--no-iso")
+    assert result.returncode == 1 and "AZ-S001" in result.stderr
+    assert "GREETING is not defined" in result.stderr

@@ -8,15 +8,16 @@ from conftest import ROOT
 
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 HERE = ROOT / "tests" / "wasi"
+SHOWCASE = ROOT / "appliances" / "showcase" / "showcase.c"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest")], check=True)
     out = tmp_path_factory.mktemp("wasi")
-    subprocess.run(["gcc", "-O2", str(HERE / "showcase.c"), "-o", str(out / "showcase")],
+    subprocess.run(["gcc", "-O2", str(SHOWCASE), "-o", str(out / "showcase")],
                    check=True)
-    subprocess.run(["clang", "--target=wasm32-wasi", "-O2", str(HERE / "showcase.c"), "-o",
+    subprocess.run(["clang", "--target=wasm32-wasi", "-O2", str(SHOWCASE), "-o",
                     str(out / "showcase.wasm")], check=True)
     subprocess.run(["wat2wasm", str(HERE / "hostile.wat"), "-o", str(out / "hostile.wasm")],
                    check=True)

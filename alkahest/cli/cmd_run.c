@@ -7,7 +7,9 @@
  * as TYPE:VALUE, in wast2json's encoding (integers as unsigned decimal, floats as the unsigned
  * decimal of their bits). A trap prints `trap: KIND` on stderr and exits 134; a WASI proc_exit
  * ends the process with its code. ARGS become argv[1..] of a WASI program (argv[0] is FILE),
- * --env its environment and --file a read-only file at GUEST.
+ * --env its environment and --file a read-only file at GUEST. The program holds every WASI
+ * descriptor an appliance's grants could give it: stdin, stdout and stderr, and the preopened
+ * "/" when there are files.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -44,7 +44,7 @@ enum {
 
 /* A read-only file baked into the image (manifest [[file]]). */
 typedef struct alk_wasi_file {
-    const char *path;          /* guest path, absolute and normal ("/etc/motd": no "//", ".", "..") */
+    const char *path;          /* absolute, normal: "/etc/motd" (no "//", "." or "..") */
     const uint8_t *data;
     uint64_t size;
 } alk_wasi_file;

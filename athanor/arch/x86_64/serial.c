@@ -1,6 +1,7 @@
 /*
  * COM1 (0x3f8), 115200 baud 8N1, polled, no interrupts. If no UART answers
- * (line status reads 0xff), output is dropped rather than waited for.
+ * (line status reads 0xff), output is dropped rather than waited for. Input is
+ * polled too (WASI stdin, athanor/wasi.c), never while a Wasm driver owns the UART.
  */
 #include "kernel.h"
 #include "x86.h"
@@ -12,6 +13,7 @@
 #define UART_LCR        3
 #define UART_MCR        4
 #define UART_LSR        5
+#define UART_LSR_DATA   0x01    /* a received byte is waiting */
 #define UART_LSR_THRE   0x20    /* transmit holding register empty */
 #define UART_LSR_TEMT   0x40    /* transmitter completely empty */
 #define SPIN_LIMIT      1000000
@@ -55,4 +57,12 @@ void x86_serial_flush(void)
 {
     if (present)
         wait_for(UART_LSR_TEMT);
+}
+
+bool ath_arch_console_getc(char *c)
+{
+    if (!present || !(x86_inb(COM1 + UART_LSR) & UART_LSR_DATA))
+        return false;
+    *c = (char)x86_inb(COM1 + UART_DATA);
+    return true;
 }

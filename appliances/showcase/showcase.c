@@ -1,5 +1,7 @@
-/* An ordinary C program: printf, malloc, qsort, args, environment, clock_gettime and a file.
- * tests/test_wasi.py runs it natively and under Alkahest and compares what both print. */
+/* An ordinary C program: printf, malloc, qsort, args, environment, clock_gettime and a file
+ * (argv[1] names it). As an appliance (appliance.toml: grants stdout, args, env, clock, files)
+ * it prints under ./build.py run exactly what its native build (gcc -O2) prints, and its exit
+ * code, 7, comes back; tests/test_wasi.py checks that, and the same under `alkahest run`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
