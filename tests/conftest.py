@@ -1,4 +1,5 @@
 """Shared helpers for the tests: running build.py, and writing throw-away appliances."""
+import hashlib
 import os
 import subprocess
 import sys
@@ -11,8 +12,9 @@ sys.path.insert(0, str(ROOT))
 
 BUILD_PY = ROOT / "build.py"
 # Throw-away appliances must not land in the project's images/.
-os.environ.setdefault("AZOTH_IMAGES", str(Path(os.environ.get("TMPDIR", "/tmp")) /
-                                          f"azoth-test-images-{os.getuid()}"))
+os.environ.setdefault("AZOTH_IMAGES", str(
+    Path(os.environ.get("TMPDIR", "/tmp")) /
+    f"azoth-test-images-{os.getuid()}-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"))
 
 
 def build_py(*args, timeout=120, env=None):
