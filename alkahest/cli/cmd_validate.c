@@ -34,8 +34,11 @@ static int validate_file(const char *path, const options *opts)
     alk_diag diag;
     alk_module *module = NULL;
     int code = alk_decode(bytes, size, &alk_cli_allocator, &module, &diag);
-    if (code == ALK_OK)
-        code = alk_validate(module, &diag);
+    if (code == ALK_OK) {
+        /* large modules: function bodies are checked on every CPU */
+        alk_compile_options parallel = alk_cli_compile_options(ALK_BOUNDS_GUARD);
+        code = alk_validate_with(module, size > (1u << 20) ? &parallel : NULL, &diag);
+    }
 
     int status = code == ALK_OK ? ALK_EXIT_OK : ALK_EXIT_INVALID;
     if (!opts->quiet) {

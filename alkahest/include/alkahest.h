@@ -62,6 +62,10 @@ int alk_decode(const uint8_t *bytes, size_t size, const alk_allocator *allocator
 
 /* Validates a decoded module against the WebAssembly 2.0 rules. */
 int alk_validate(alk_module *module, alk_diag *diag);
+/* The same, checking function bodies with the options' parallelism (alk_compile_options). */
+struct alk_compile_options;
+int alk_validate_with(alk_module *module, const struct alk_compile_options *options,
+                      alk_diag *diag);
 
 void alk_module_free(alk_module *module);
 

@@ -469,7 +469,9 @@ ALK_ALWAYS_INLINE int alk_read_instr(alk_reader *reader, alk_instr *out, alk_dia
 /* ---- Function bodies (validate_code.c) ---------------------------------------------------- */
 /* Decodes and type-checks every defined function's body (appendix/algorithm.rst), once the
  * module-level rules hold (alk_validate calls it last); diag->function is the failing one. */
-int alk_validate_code(const alk_module *module, alk_diag *diag);
+/* Validates every function body, in parallel chunks when the options give a runner. */
+int alk_validate_code(const alk_module *module, const alk_compile_options *options,
+                      alk_diag *diag);
 
 /* ---- Diagnostics helper (diag.c) ------------------------------------------------------------ */
 /* Fills diag (which may be NULL) and returns code. The message is the code's summary followed by

@@ -51,7 +51,7 @@ int alk_build(const uint8_t *wasm, size_t wasm_size, const alk_compile_options *
     alk_module *module = NULL;
     int error = alk_decode(wasm, wasm_size, allocator, &module, diag);
     if (!error)
-        error = alk_validate(module, diag);
+        error = alk_validate_with(module, options, diag);
     if (!error)
         error = alk_compile(module, options, object_out, object_size, diag);
     if (module)

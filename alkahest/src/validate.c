@@ -235,7 +235,7 @@ static int check_data(checker *c)
 
 /* ---- Entry ---------------------------------------------------------------------------------- */
 
-static int check_module(checker *c)
+static int check_module(checker *c, const alk_compile_options *options)
 {
     const alk_module *module = c->module;
     TRY(check_imports(c));
@@ -244,7 +244,7 @@ static int check_module(checker *c)
     TRY(check_start(c));
     TRY(check_elements(c));
     TRY(check_data(c));
-    return alk_validate_code(module, c->diag);
+    return alk_validate_code(module, options, c->diag);
 }
 
 static void name_function(const alk_module *module, alk_diag *diag)
@@ -265,6 +265,11 @@ static void name_function(const alk_module *module, alk_diag *diag)
 
 int alk_validate(alk_module *module, alk_diag *diag)
 {
+    return alk_validate_with(module, NULL, diag);
+}
+
+int alk_validate_with(alk_module *module, const alk_compile_options *options, alk_diag *diag)
+{
     alk_diag scratch;
     if (!diag)
         diag = &scratch;
@@ -276,7 +281,7 @@ int alk_validate(alk_module *module, alk_diag *diag)
 
     checker c = {module, diag, module->allocator};
     module->validated = false;
-    int code = check_module(&c);
+    int code = check_module(&c, options);
     if (code != ALK_OK) {
         name_function(module, diag);
         return code;

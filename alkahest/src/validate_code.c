@@ -793,22 +793,74 @@ static int check_function(checker *c, uint32_t index)
     return ALK_OK;
 }
 
-int alk_validate_code(const alk_module *module, alk_diag *diag)
+/* Function bodies are independent of each other: a range of them is one task. */
+typedef struct body_range {
+    const alk_module *module;
+    uint32_t first, end;
+    int code;
+    alk_diag diag;
+} body_range;
+
+static void check_range(void *argument)
 {
+    body_range *range = argument;
+    const alk_module *module = range->module;
     checker c;
     alk_memset(&c, 0, sizeof c);
     c.module = module;
-    c.diag = diag;
+    c.diag = &range->diag;
     c.allocator = module->allocator;
-    int code = ALK_OK;
-    for (uint32_t i = module->imported_function_count; i < module->function_count; i++) {
+    range->code = ALK_OK;
+    for (uint32_t i = range->first; i < range->end; i++) {
         c.function = i;
-        code = check_function(&c, i);
-        if (code != ALK_OK) {
-            diag->function = i; /* alk_read_instr does not know the function */
+        range->code = check_function(&c, i);
+        if (range->code != ALK_OK) {
+            range->diag.function = i; /* alk_read_instr does not know the function */
             break;
         }
     }
     release(&c);
-    return code;
+}
+
+#define MAX_RANGES 16
+
+int alk_validate_code(const alk_module *module, const alk_compile_options *options,
+                      alk_diag *diag)
+{
+    uint32_t first = module->imported_function_count, count = module->function_count - first;
+    unsigned parts = options && options->run_parallel && options->parallelism > 1
+                         ? options->parallelism : 1;
+    if (parts > MAX_RANGES)
+        parts = MAX_RANGES;
+    if (parts > count)
+        parts = count ? count : 1;
+    body_range ranges[MAX_RANGES];
+    void *arguments[MAX_RANGES];
+    /* Split by body size, in index order. */
+    uint64_t total = 0, so_far = 0;
+    for (uint32_t i = first; i < module->function_count; i++)
+        total += module->functions[i].body_end - module->functions[i].body_offset;
+    uint32_t next = first;
+    for (unsigned p = 0; p < parts; p++) {
+        ranges[p] = (body_range){ .module = module, .first = next, .diag = *diag };
+        uint64_t goal = total * (p + 1) / parts;
+        while (next < module->function_count && (so_far < goal || p == parts - 1)) {
+            so_far += module->functions[next].body_end - module->functions[next].body_offset;
+            next++;
+        }
+        ranges[p].end = next;
+        arguments[p] = &ranges[p];
+    }
+    if (parts > 1)
+        options->run_parallel(options->parallel_user, check_range, arguments, parts);
+    else
+        check_range(&ranges[0]);
+    /* The first invalid function in index order is the one reported, whatever the split. */
+    for (unsigned p = 0; p < parts; p++) {
+        if (ranges[p].code != ALK_OK) {
+            *diag = ranges[p].diag;
+            return ranges[p].code;
+        }
+    }
+    return ALK_OK;
 }
