@@ -175,7 +175,7 @@ def test_sanitizer_build(alkahest_asan, converted):
 
 
 def test_own_scripts_both_modes(alkahest, alkahest_asan, own_converted):
-    assert {"calls", "control", "pressure"} <= set(own_converted)
+    assert {"calls", "control", "deep", "pressure"} <= set(own_converted)
     jobs = [(n, p, m) for n, p in own_converted.items() for m in MODES]
     assert_no_failures(run_all(alkahest, jobs))
     assert_no_failures(run_all(alkahest_asan, jobs))

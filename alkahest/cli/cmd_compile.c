@@ -89,7 +89,7 @@ int alk_cmd_compile(int argc, char **argv)
         return ALK_EXIT_INVALID;
     }
     error = alk_cli_write_file(output, object, object_size);
-    free(object);
+    alk_cli_allocator.free(NULL, object);
     if (error) {
         fprintf(stderr, "alkahest compile: %s: %s\n", output, strerror(error));
         return ALK_EXIT_USAGE;

@@ -614,7 +614,7 @@ static outcome command_reject(spec_run *run, const alk_json *command, verdict *v
     alk_diag diag;
     int code = alk_build(wasm, size, &options, &alk_cli_allocator, &object, &object_size, &diag);
     free(wasm);
-    free(object);
+    alk_cli_allocator.free(NULL, object);
     if (!code)
         return set(v, FAIL, "%s: accepted, expected \"%s\"", filename,
                    alk_json_string(command, "text") ? alk_json_string(command, "text") : "?");

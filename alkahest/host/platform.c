@@ -15,6 +15,8 @@
 
 #include "host.h"
 
+extern const alk_allocator alk_cli_allocator;   /* cli/main.c: what objects are made with */
+
 #define STACK_BUDGET (6u << 20)   /* bytes of native stack Wasm may use below the entry */
 
 static _Thread_local alk_entry_frame *current_frame;
@@ -181,7 +183,6 @@ void alk_host_init(void)
 int alk_host_load(const uint8_t *wasm, size_t size, alk_bounds_mode bounds, alk_host_module *out,
                   alk_diag *diag)
 {
-    extern const alk_allocator alk_cli_allocator;
     memset(out, 0, sizeof *out);
     alk_compile_options alk_cli_compile_options(alk_bounds_mode bounds);
     alk_compile_options options = alk_cli_compile_options(bounds);
@@ -193,7 +194,7 @@ int alk_host_load(const uint8_t *wasm, size_t size, alk_bounds_mode bounds, alk_
     if (problem) {
         snprintf(diag->message, sizeof diag->message, "internal error: %s", problem);
         diag->code = ALK_E100;
-        free(out->object_bytes);
+        alk_cli_allocator.free(NULL, out->object_bytes);
         return ALK_E100;
     }
     const alk_section_view *text = &out->object.sections[ALK_SECTION_CODE];
@@ -202,7 +203,7 @@ int alk_host_load(const uint8_t *wasm, size_t size, alk_bounds_mode bounds, alk_
         mapping = 4096;
     void *map = mmap(NULL, mapping, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) {
-        free(out->object_bytes);
+        alk_cli_allocator.free(NULL, out->object_bytes);
         diag->code = ALK_E090;
         snprintf(diag->message, sizeof diag->message, "cannot map code");
         return ALK_E090;
@@ -221,7 +222,7 @@ void alk_host_unload(alk_host_module *module)
         remove_range(code_ranges, code_range_count, (uintptr_t)module->code);
         munmap(module->code, module->code_mapping);
     }
-    free(module->object_bytes);
+    alk_cli_allocator.free(NULL, module->object_bytes);
     memset(module, 0, sizeof *module);
 }
 

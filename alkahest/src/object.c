@@ -149,6 +149,15 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
     put_u32(&strings, 0);   /* offset 0: the empty string */
     put_u32(&strings, 0);
 
+    /* One allocation: the code and data bytes dominate; records and strings are small. */
+    uint64_t estimate = (uint64_t)compiled->code_size + 3 * 4096 + 64ull * (m->type_count +
+                        m->import_count + m->function_count + m->export_count + m->global_count +
+                        m->element_count + m->data_segment_count) + (m->size > 65536 ? m->size / 8 : 8192);
+    for (uint32_t i = 0; i < m->data_segment_count; i++)
+        estimate += m->data_segments[i].size;
+    if (estimate < (1u << 30))
+        reserve(&file, (size_t)estimate);
+
     /* Header and section table are written last, over this space. */
     put_fill(&file, 0, HEADER_SIZE + SECTION_COUNT * 16);
 

@@ -152,6 +152,10 @@ static control *push_control(codegen *g, control_kind kind, const alk_instr *in)
         }
         if (g->controls) {
             alk_memcpy(fresh, g->controls, g->control_count * sizeof *fresh);
+            /* a one-value block type lives in the entry itself: follow it to its new place */
+            for (uint32_t i = 0; i < g->control_count; i++)
+                if (g->controls[i].results == &g->controls[i].single)
+                    fresh[i].results = &fresh[i].single;
             g->module->allocator.free(g->module->allocator.user, g->controls);
         }
         g->controls = fresh;
@@ -393,6 +397,8 @@ static void end_block(codegen *g, const alk_instr *in)
     if (f->kind == CTRL_LOOP) {
         /* Nothing branches to a loop's end: it is reached by falling through only. */
         control saved = *f;
+        if (saved.results == &f->single)
+            saved.results = &saved.single;
         g->control_count--;
         if (!reachable) {
             reset_stack(g, saved.height, 0, NULL);
@@ -404,6 +410,8 @@ static void end_block(codegen *g, const alk_instr *in)
     if (!f->targeted && !has_false_path) {
         /* A block nobody branches to: its values stay where they are. */
         control saved = *f;
+        if (saved.results == &f->single)
+            saved.results = &saved.single;
         g->control_count--;
         if (!reachable) {
             reset_stack(g, saved.height, 0, NULL);
@@ -420,6 +428,8 @@ static void end_block(codegen *g, const alk_instr *in)
         x64_bind(g->code, f->else_label);   /* if without else: params pass through */
     x64_bind(g->code, f->label);
     control saved = *f;
+    if (saved.results == &f->single)
+        saved.results = &saved.single;
     g->control_count--;
     reset_stack_to(g, saved.height, &saved, true);
 }
