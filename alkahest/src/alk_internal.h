@@ -122,6 +122,8 @@ typedef struct alk_local_group {
     alk_valtype type;
 } alk_local_group;
 
+#define ALK_HOT_LOCALS 11   /* up to 5 integer-class and 6 float locals */
+
 typedef struct alk_function {
     uint32_t type_index;
     alk_name name;            /* from the name section; length 0 when absent */
@@ -132,6 +134,11 @@ typedef struct alk_function {
     uint32_t local_group_count;
     const alk_local_group *local_groups;
     uint32_t local_count;     /* declared locals, excluding parameters */
+    /* Set by validation: the locals used most (each use weighted by the loops around it),
+     * heaviest first, integer-class ones then floats; the code generator keeps them in
+     * registers. Only locals used more than once are listed. */
+    uint32_t hot_locals[ALK_HOT_LOCALS];
+    uint8_t hot_integer_count, hot_float_count;
 } alk_function;
 
 typedef struct alk_global {

@@ -51,6 +51,11 @@ typedef struct checker {
     uint32_t group_capacity;
     uint32_t param_count;
     const alk_function *current;
+
+    /* Use counts of the dense locals, weighted by loop depth, for alk_function.hot_locals. */
+    uint32_t *weights;
+    uint32_t weight_capacity;
+    uint32_t loops;
 } checker;
 
 #define FAIL(c, code, offset, ...) alk_fail((c)->diag, code, offset, (c)->function, __VA_ARGS__)
@@ -115,6 +120,7 @@ static void release(checker *c)
     c->allocator.free(c->allocator.user, c->frames);
     c->allocator.free(c->allocator.user, c->locals);
     c->allocator.free(c->allocator.user, c->group_ends);
+    c->allocator.free(c->allocator.user, c->weights);
 }
 
 /* ---- Operand stack -------------------------------------------------------------------------- */
@@ -360,6 +366,11 @@ static int set_up_locals(checker *c, const alk_function *function, const alk_fun
             c->group_ends[g] = end;
         }
     }
+    if (!c->weights || dense_count > c->weight_capacity)
+        TRY(grow(c, (void **)&c->weights, &c->weight_capacity, 0, dense_count ? dense_count : 1,
+                 sizeof(uint32_t), function->code_offset));
+    alk_memset(c->weights, 0, (size_t)dense_count * sizeof(uint32_t));
+    c->loops = 0;
     c->current = function;
     c->param_count = type->param_count;
     c->dense_local_count = dense_count;
@@ -391,6 +402,48 @@ static inline int local_type(checker *c, const alk_instr *in, alk_valtype *type)
     else
         return FAIL(c, ALK_E046, in->offset, " %u", index);
     return ALK_OK;
+}
+
+static inline void weigh(checker *c, uint32_t index)
+{
+    if (index >= c->dense_local_count)
+        return;   /* functions with very many locals: only the dense ones are counted */
+    uint32_t add = 1u << (c->loops < 5 ? 2 * c->loops : 10);
+    c->weights[index] = c->weights[index] > UINT32_MAX - add ? UINT32_MAX
+                                                             : c->weights[index] + add;
+}
+
+/* The heaviest locals of a class, heaviest first, into hot[]; returns how many (at most max). */
+static uint32_t heaviest(const checker *c, bool floats, uint32_t max, uint32_t *hot)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < c->dense_local_count; i++) {
+        alk_valtype t = c->locals[i];
+        bool is_float = t == ALK_F32 || t == ALK_F64;
+        if (t == ALK_V128 || is_float != floats || c->weights[i] < 2)
+            continue;
+        /* insertion into the sorted short list */
+        uint32_t at = count < max ? count++ : max;
+        while (at > 0 && c->weights[hot[at - 1]] < c->weights[i]) {
+            if (at < max)
+                hot[at] = hot[at - 1];
+            at--;
+        }
+        if (at < max)
+            hot[at] = i;
+    }
+    return count;
+}
+
+static void record_hot_locals(checker *c, alk_function *function)
+{
+    uint32_t hot[ALK_HOT_LOCALS];
+    uint32_t integers = heaviest(c, false, 5, hot);
+    uint32_t floats = heaviest(c, true, 6, hot + integers);
+    for (uint32_t i = 0; i < integers + floats; i++)
+        function->hot_locals[i] = hot[i];
+    function->hot_integer_count = (uint8_t)integers;
+    function->hot_float_count = (uint8_t)floats;
 }
 
 /* ---- Simple instructions: from the table ---------------------------------------------------- */
@@ -634,11 +687,17 @@ static int check_special(checker *c, const alk_instr *in)
     case ALK_OP_BLOCK:
     case ALK_OP_LOOP:
     case ALK_OP_IF:
-        return check_block(c, in);
+        TRY(check_block(c, in));
+        c->loops += in->op == ALK_OP_LOOP;
+        return ALK_OK;
     case ALK_OP_ELSE:
         return check_else(c, in);
-    case ALK_OP_END:
-        return check_end(c, in);
+    case ALK_OP_END: {
+        bool loop = top_frame(c)->opcode == ALK_OP_LOOP;
+        TRY(check_end(c, in));
+        c->loops -= loop;
+        return ALK_OK;
+    }
     case ALK_OP_BR:
         TRY(label(c, in, in->imm.index, &target));
         label_types(target, &count, &types);
@@ -684,12 +743,15 @@ static int check_special(checker *c, const alk_instr *in)
         return push(c, in->imm.select.type, in->offset);
     case ALK_OP_LOCAL_GET:
         TRY(local_type(c, in, &type));
+        weigh(c, in->imm.index);
         return push(c, type, in->offset);
     case ALK_OP_LOCAL_SET:
         TRY(local_type(c, in, &type));
+        weigh(c, in->imm.index);
         return pop(c, in, type);
     case ALK_OP_LOCAL_TEE:
         TRY(local_type(c, in, &type));
+        weigh(c, in->imm.index);
         TRY(pop(c, in, type));
         return push(c, type, in->offset);
     case ALK_OP_GLOBAL_GET:
@@ -790,6 +852,7 @@ static int check_function(checker *c, uint32_t index)
     if (r.cursor != r.end)
         return FAIL(c, ALK_E007, alk_reader_offset(&r),
                     ": %u bytes after the end of the function", (unsigned)(r.end - r.cursor));
+    record_hot_locals(c, &module->functions[index]);
     return ALK_OK;
 }
 

@@ -107,103 +107,23 @@ static bool variable_instr(codegen *g, const alk_instr *in)
     }
 }
 
-/* Counts each local's uses, weighted by the depth of loops around them, to pick the locals that
- * live in registers. One extra walk over the body; returns false on a decode error (which
- * validation makes impossible). */
-static bool choose_pinned_locals(codegen *g, const alk_function *function)
+/* The locals validation found hottest (alk_function.hot_locals: loop-weighted use counts)
+ * get the registers: integers rbx, r12, r13, r10, r9 in that order, floats xmm8.. */
+static void choose_pinned_locals(codegen *g, const alk_function *function)
 {
-    const alk_module *m = g->module;
-    const alk_allocator *a = &m->allocator;
-    /* Few enough locals for the registers: all of them, without counting. */
-    uint32_t integers = 0, floats = 0;
-    for (uint32_t i = 0; i < g->local_count; i++) {
-        alk_valtype t = g->locals[i].type;
-        integers += !cg_is_float(t) && t != ALK_V128;
-        floats += cg_is_float(t);
+    for (uint32_t k = 0; k < function->hot_integer_count; k++) {
+        uint32_t local = function->hot_locals[k];
+        if (local < g->local_count && g->pinned_gprs < PINNED_GPR_COUNT)
+            g->locals[local].reg = (uint8_t)x64_pinned_gprs[g->pinned_gprs++];
     }
-    if (integers <= PINNED_GPR_COUNT && floats <= PINNED_XMM_COUNT) {
-        for (uint32_t i = 0; i < g->local_count; i++) {
-            alk_valtype t = g->locals[i].type;
-            if (t == ALK_V128)
-                continue;
-            if (cg_is_float(t)) {
-                int reg = PINNED_XMM_FIRST;
-                while (g->pinned_xmms & (1u << reg))
-                    reg++;
-                g->locals[i].reg = (uint8_t)reg;
-                g->pinned_xmms |= 1u << reg;
-            } else {
-                g->locals[i].reg = (uint8_t)x64_pinned_gprs[g->pinned_gprs++];
-            }
-        }
-        return true;
-    }
-    uint32_t *weight = a->alloc(a->user, (g->local_count ? g->local_count : 1) * sizeof *weight);
-    if (!weight)
-        return false;
-    alk_memset(weight, 0, (g->local_count ? g->local_count : 1) * sizeof *weight);
-    alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
-    uint32_t nesting = 0, loops = 0;
-    uint64_t loop_levels = 0;      /* bit n: the block at nesting n is a loop (n < 64) */
-    while (reader.cursor < reader.end) {
-        alk_instr in;
-        if (alk_read_instr(&reader, &in, g->diag)) {
-            a->free(a->user, weight);
-            return false;
-        }
-        switch (in.op) {
-        case ALK_OP_BLOCK: case ALK_OP_IF: case ALK_OP_LOOP:
-            if (nesting < 64 && in.op == ALK_OP_LOOP) {
-                loop_levels |= 1ull << nesting;
-                loops++;
-            }
-            nesting++;
-            break;
-        case ALK_OP_END:
-            if (nesting) {
-                nesting--;
-                if (nesting < 64 && (loop_levels >> nesting & 1)) {
-                    loop_levels &= ~(1ull << nesting);
-                    loops--;
-                }
-            }
-            break;
-        case ALK_OP_LOCAL_GET: case ALK_OP_LOCAL_SET: case ALK_OP_LOCAL_TEE:
-            if (in.imm.index < g->local_count) {
-                uint32_t add = 1u << (loops < 5 ? 2 * loops : 10);
-                weight[in.imm.index] = weight[in.imm.index] > UINT32_MAX - add
-                                           ? UINT32_MAX : weight[in.imm.index] + add;
-            }
-            break;
-        default:
-            break;
-        }
-    }
-    /* Greedy: the heaviest integer locals get rbx, r12, r13; the heaviest floats xmm8.. */
-    for (int round = 0; round < PINNED_GPR_COUNT + PINNED_XMM_COUNT; round++) {
-        bool want_float = round >= PINNED_GPR_COUNT;
-        uint32_t best = UINT32_MAX, best_weight = 1;
-        for (uint32_t i = 0; i < g->local_count; i++) {
-            alk_valtype t = g->locals[i].type;
-            if (g->locals[i].reg != X64_NO_REG || t == ALK_V128 || cg_is_float(t) != want_float)
-                continue;
-            if (weight[i] > best_weight) {
-                best = i;
-                best_weight = weight[i];
-            }
-        }
-        if (best == UINT32_MAX)
-            continue;
-        if (want_float) {
-            int reg = PINNED_XMM_FIRST + (round - PINNED_GPR_COUNT);
-            g->locals[best].reg = (uint8_t)reg;
+    for (uint32_t k = 0; k < function->hot_float_count; k++) {
+        uint32_t local = function->hot_locals[function->hot_integer_count + k];
+        int reg = PINNED_XMM_FIRST + (int)k;
+        if (local < g->local_count && k < PINNED_XMM_COUNT) {
+            g->locals[local].reg = (uint8_t)reg;
             g->pinned_xmms |= 1u << reg;
-        } else {
-            g->locals[best].reg = (uint8_t)x64_pinned_gprs[g->pinned_gprs++];
         }
     }
-    a->free(a->user, weight);
-    return true;
 }
 
 /* Frame slots for parameters passed in registers and for declared locals; parameters passed
@@ -245,10 +165,7 @@ static bool lay_out_locals(codegen *g, const alk_function *function)
     g->slots_base = (uint32_t)(-below - 8);
     g->pinned_gprs = 0;
     g->pinned_xmms = 0;
-    if (!choose_pinned_locals(g, function)) {
-        cg_fail(g, ALK_E100, function->body_offset, ": cannot re-read the body");
-        return false;
-    }
+    choose_pinned_locals(g, function);
     return true;
 }
 
