@@ -122,45 +122,56 @@ static int32_t environ_get(void *vmctx, uint32_t environ, uint32_t buffer)
 
 /* ---- descriptors ------------------------------------------------------------------------------- */
 
-/* Checks an iovec array and every buffer it names; the total is returned in *total. */
-static int32_t check_iovecs(void *vmctx, uint32_t iovs, uint32_t count, uint64_t *total)
+/* The part fd_read and fd_write share, all checks before any effect: the descriptor, the
+ * iovec array and every buffer it names, and the result word. */
+typedef struct io_request {
+    alk_wasi *wasi;
+    alk_wasi_descriptor *descriptor;
+    const uint8_t *iovecs;
+    uint8_t *result;
+} io_request;
+
+static int32_t begin_io(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count,
+                        uint32_t result_ptr, io_request *io)
 {
+    io->wasi = state(vmctx);
+    io->descriptor = descriptor(io->wasi, fd);
+    if (!io->descriptor)
+        return ALK_WASI_EBADF;
     if (count > 1024)
         return ALK_WASI_EINVAL;
-    const uint8_t *v = guest(vmctx, iovs, 8ull * count);
-    if (!v)
+    io->iovecs = guest(vmctx, iovs, 8ull * count);
+    if (!io->iovecs)
         return ALK_WASI_EFAULT;
-    *total = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        if (!guest(vmctx, get32(v + 8 * i), get32(v + 8 * i + 4)))
+    for (uint32_t i = 0; i < count; i++)
+        if (!guest(vmctx, get32(io->iovecs + 8 * i), get32(io->iovecs + 8 * i + 4)))
             return ALK_WASI_EFAULT;
-        *total += get32(v + 8 * i + 4);
-    }
-    return 0;
+    io->result = guest(vmctx, result_ptr, 4);
+    return io->result ? 0 : ALK_WASI_EFAULT;
+}
+
+static uint8_t *iovec_buffer(void *vmctx, const io_request *io, uint32_t i, uint32_t *length)
+{
+    *length = get32(io->iovecs + 8 * i + 4);
+    return guest(vmctx, get32(io->iovecs + 8 * i), *length);
 }
 
 static int32_t fd_write(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count, uint32_t written_ptr)
 {
-    alk_wasi *w = state(vmctx);
-    alk_wasi_descriptor *d = descriptor(w, fd);
-    uint64_t total;
-    if (!d)
-        return ALK_WASI_EBADF;
-    int32_t error = check_iovecs(vmctx, iovs, count, &total);
+    io_request io;
+    int32_t error = begin_io(vmctx, fd, iovs, count, written_ptr, &io);
     if (error)
         return error;
-    uint8_t *written = guest(vmctx, written_ptr, 4);
-    if (!written)
-        return ALK_WASI_EFAULT;
-    if (d->kind != KIND_CONSOLE || fd == 0)
-        return d->kind == KIND_FILE ? ALK_WASI_EROFS : ALK_WASI_EBADF;
-    const uint8_t *v = guest(vmctx, iovs, 8ull * count);
+    if (io.descriptor->kind != KIND_CONSOLE || fd == 0)
+        return io.descriptor->kind == KIND_FILE ? ALK_WASI_EROFS : ALK_WASI_EBADF;
+    const alk_wasi_platform *p = io.wasi->platform;
     uint64_t done = 0;
     for (uint32_t i = 0; i < count; i++) {
-        uint32_t length = get32(v + 8 * i + 4);
+        uint32_t length;
+        uint8_t *buffer = iovec_buffer(vmctx, &io, i, &length);
         if (!length)
             continue;
-        int64_t n = w->platform->write(w->platform->user, (int)fd, guest(vmctx, get32(v + 8 * i), length), length);
+        int64_t n = p->write(p->user, (int)fd, buffer, length);
         if (n < 0) {
             if (done)
                 break;
@@ -170,42 +181,37 @@ static int32_t fd_write(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count,
         if ((uint64_t)n < length)
             break;
     }
-    put32(written, (uint32_t)done);
+    put32(io.result, (uint32_t)done);
     return 0;
 }
 
 static int32_t fd_read(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count, uint32_t read_ptr)
 {
-    alk_wasi *w = state(vmctx);
-    alk_wasi_descriptor *d = descriptor(w, fd);
-    uint64_t total;
-    if (!d)
-        return ALK_WASI_EBADF;
-    int32_t error = check_iovecs(vmctx, iovs, count, &total);
+    io_request io;
+    int32_t error = begin_io(vmctx, fd, iovs, count, read_ptr, &io);
     if (error)
         return error;
-    uint8_t *nread = guest(vmctx, read_ptr, 4);
-    if (!nread)
-        return ALK_WASI_EFAULT;
-    const uint8_t *v = guest(vmctx, iovs, 8ull * count);
+    alk_wasi_descriptor *d = io.descriptor;
     uint64_t done = 0;
     if (d->kind == KIND_FILE) {
-        const alk_wasi_file *f = &w->files[d->file];
+        const alk_wasi_file *f = &io.wasi->files[d->file];
         for (uint32_t i = 0; i < count && d->offset < f->size; i++) {
-            uint64_t n = get32(v + 8 * i + 4);
-            if (n > f->size - d->offset)
-                n = f->size - d->offset;
-            copy(guest(vmctx, get32(v + 8 * i), n), f->data + d->offset, n);
+            uint32_t length;
+            uint8_t *buffer = iovec_buffer(vmctx, &io, i, &length);
+            uint64_t n = length < f->size - d->offset ? length : f->size - d->offset;
+            copy(buffer, f->data + d->offset, n);
             d->offset += n;
             done += n;
         }
     } else if (d->kind == KIND_CONSOLE && fd == 0) {
         /* one read from the console: what is there, at most the first buffer */
+        const alk_wasi_platform *p = io.wasi->platform;
         for (uint32_t i = 0; i < count; i++) {
-            uint32_t length = get32(v + 8 * i + 4);
+            uint32_t length;
+            uint8_t *buffer = iovec_buffer(vmctx, &io, i, &length);
             if (!length)
                 continue;
-            int64_t n = w->platform->read(w->platform->user, guest(vmctx, get32(v + 8 * i), length), length);
+            int64_t n = p->read(p->user, buffer, length);
             if (n < 0)
                 return ALK_WASI_EIO;
             done = (uint64_t)n;
@@ -214,7 +220,7 @@ static int32_t fd_read(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count, 
     } else {
         return d->kind == KIND_DIRECTORY ? ALK_WASI_EISDIR : ALK_WASI_EBADF;
     }
-    put32(nread, (uint32_t)done);
+    put32(io.result, (uint32_t)done);
     return 0;
 }
 
