@@ -67,6 +67,15 @@ static void binary_alu(codegen *g, alk_opcode op, x64_alu alu, alk_valtype type)
         cg_push_const(g, type, folded);
         return;
     }
+    /* pinned local + constant: one lea into a fresh register, the local stays as it is */
+    if ((alu == ALU_ADD || alu == ALU_SUB) && fits_imm32(&rhs, w) && lhs.loc == LOC_LOCAL &&
+        cg_local_reg(g, lhs.local) >= 0 && (int32_t)rhs.bits != INT32_MIN) {
+        int32_t imm = alu == ALU_ADD ? (int32_t)rhs.bits : -(int32_t)rhs.bits;
+        int dst = cg_alloc_gpr(g);
+        x64_lea(g->code, w, (x64_reg)dst, x64_at((x64_reg)cg_local_reg(g, lhs.local), imm));
+        cg_push_reg(g, type, dst);
+        return;
+    }
     int dst = cg_into_reg(g, lhs);
     alu_operand(g, alu, w, (x64_reg)dst, rhs);
     cg_push_reg(g, type, dst);
