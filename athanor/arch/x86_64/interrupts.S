@@ -11,6 +11,8 @@
  *   frame ->  r15 .. rax | cr2 (0) | vector | error (0) | rip cs rflags rsp ss
  *             (below it: padding, then the 512-byte fxsave area at a 16-byte boundary)
  */
+#include "frame.inc"
+
     .text
     .code64
 
@@ -28,21 +30,7 @@ irq_vector_\n:
 
 irq_common:
     pushq $0                /* cr2 */
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    PUSH_GENERAL_REGISTERS
     cld
     movq %rsp, %rbx         /* the frame; callee-saved, and kept across a task switch */
     subq $512, %rsp
@@ -52,21 +40,7 @@ irq_common:
     call x86_interrupt
     fxrstor (%rsp)
     movq %rbx, %rsp
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %r11
-    popq %r10
-    popq %r9
-    popq %r8
-    popq %rbp
-    popq %rdi
-    popq %rsi
-    popq %rdx
-    popq %rcx
-    popq %rbx
-    popq %rax
+    POP_GENERAL_REGISTERS
     addq $24, %rsp          /* cr2, vector, error */
     iretq
 

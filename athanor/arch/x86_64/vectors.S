@@ -8,6 +8,8 @@
  * The CPU aligns the stack to 16 bytes before pushing its frame; the stub
  * re-aligns anyway before the call, so an edited frame cannot misalign it.
  */
+#include "frame.inc"
+
     .text
     .code64
 
@@ -57,42 +59,14 @@ vector_\n:
 
 trap_common:
     pushq $0                /* cr2 */
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    PUSH_GENERAL_REGISTERS
     cld
     movq %rsp, %rdi
     movq %rsp, %rbx         /* callee-saved: survives the call */
     andq $-16, %rsp
     call ath_trap
     movq %rbx, %rsp
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %r11
-    popq %r10
-    popq %r9
-    popq %r8
-    popq %rbp
-    popq %rdi
-    popq %rsi
-    popq %rdx
-    popq %rcx
-    popq %rbx
-    popq %rax
+    POP_GENERAL_REGISTERS
     addq $24, %rsp          /* cr2, vector, error */
     iretq
 
