@@ -229,7 +229,7 @@ static int compile_function(codegen *g, uint32_t index)
     if (!g->error) {
         cg_emit_trap_stubs(g);
         uint32_t frame = cg_frame_size(g);
-        x64_patch_u32(g->code, g->frame_patch, (uint32_t)-(int32_t)frame);
+        x64_patch_u32(g->code, g->frame_patch, frame);
     }
     release(g);
     return g->error;
