@@ -91,7 +91,7 @@ void ath_abi_log(void *vmctx, uint32_t ptr, uint32_t len)
     (void)ath_caller(vmctx);
     const char *text = (const char *)ath_user_memory(vmctx, ptr, len);
     if (!text)
-        ath_wasm_platform.trap(vmctx, ALK_TRAP_MEMORY_OUT_OF_BOUNDS);
+        ath_wasm_trap(vmctx, ALK_TRAP_MEMORY_OUT_OF_BOUNDS);
     if (len > ATH_LOG_LINE_MAX)
         len = ATH_LOG_LINE_MAX;
     while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
@@ -144,9 +144,9 @@ void ath_abi_trace(void *vmctx)
     ath_trace_print(ATH_TRACE_PRINT);
 }
 
-static const struct ath_abi_function functions[ATH_ABI_IMPORT_LIMIT] = {
+static struct ath_abi_function functions[ATH_ABI_IMPORT_LIMIT] = {
 #define ATH_ABI_IMPORT(id, module, field, function, params, results) \
-    [id] = { module, field, (const void *)function, params, results },
+    [id] = { module, field, (const void *)function, NULL, params, results },
     ATH_ABI_IMPORTS(ATH_ABI_IMPORT)
 #undef ATH_ABI_IMPORT
 };
@@ -164,7 +164,7 @@ static void add_wasi(uint32_t id, const char *field, const char *params, const c
         ath_panic("WASI function %s: the catalogue says %s:%s, alkahest/runtime/wasi.c %s",
                   field, params, results, code ? signature : "(none)");
     wasi_functions[id] = (struct ath_abi_function){ "wasi_snapshot_preview1", field, code,
-                                                    params, results };
+                                                    NULL, params, results };
 }
 
 void ath_abi_init(void)
@@ -172,6 +172,13 @@ void ath_abi_init(void)
 #define ATH_ABI_WASI_IMPORT(id, field, params, results) add_wasi(id, field, params, results);
     ATH_ABI_WASI_IMPORTS(ATH_ABI_WASI_IMPORT)
 #undef ATH_ABI_WASI_IMPORT
+    /* Modules call every one of them through a kernel call entry (kcall.c). */
+    for (uint32_t id = 0; id < ATH_ABI_IMPORT_LIMIT; id++) {
+        struct ath_abi_function *f = functions[id].code ? &functions[id]
+                                     : wasi_functions[id].code ? &wasi_functions[id] : NULL;
+        if (f)
+            f->entry = ath_kcall_entry(f->code, f->params);
+    }
 }
 
 const struct ath_abi_function *ath_abi_function(uint32_t id)

@@ -57,7 +57,7 @@ void ath_appliance_boot(const struct ath_boot_info *info)
     ath_clock_init();
     ath_trace_init();
     ath_random_init();
-    ath_wasm_install_fault_hook();
+    ath_wasm_init();
     ath_abi_init();
     ath_wasi_init(&image);
 
@@ -67,7 +67,7 @@ void ath_appliance_boot(const struct ath_boot_info *info)
         struct ath_task *task = ath_task_at(i);
         struct ath_image_module record;
         ath_image_module_at(&image, i, &record);
-        ath_task_init(task, i, record.stack_size);
+        ath_task_init(task, i, record.name, record.stack_size);
         ath_module_load(task, &image, i);
     }
     ath_channels_init(&image);

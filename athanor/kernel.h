@@ -68,6 +68,10 @@ uint64_t ath_arch_cycles_per_second(void);
  * machine has none that reads sensibly. Slow (port I/O, waits out an update): read it once. */
 uint64_t ath_arch_wall_clock(void);
 
+/* The kernel stack code entered from module code runs on (kernel calls, interrupts, faults):
+ * the running task's; NULL: the boot stack, the scheduler's. Interrupts off. */
+void ath_arch_use_kernel_stack(const struct ath_kstack *stack);
+
 /* Context switch (arch/<arch>/switch.S). Saves the callee-saved registers on the current stack,
  * stores the stack pointer in *save, loads next and returns into what it saved. Only general
  * registers: a switch happens at a call boundary, where compiled code keeps no value in vector
@@ -129,8 +133,10 @@ uintptr_t ath_vm_window_base(void);
 /* ---- fault.c ----------------------------------------------------------- */
 /* Prints " in module NAME+0xOFF", " in kernel" or nothing for addr. */
 void ath_fault_describe_address(uintptr_t addr);
-/* The kernel stack whose guard page holds addr, or NULL. */
+/* The stack whose guard page holds addr (the kernel's own, or a task's), or NULL. */
 const struct ath_kstack *ath_fault_guard_stack(uintptr_t addr);
+/* Registers a task's stack for that question; stacks live as long as the kernel. */
+void ath_fault_add_stack(const struct ath_kstack *stack);
 
 /* ---- selftest.c -------------------------------------------------------- */
 /* Runs the named in-kernel test; never returns. */

@@ -37,7 +37,7 @@ static void link_imports(struct ath_task *task, uint32_t count)
             module_failed(task, what);
         }
         task->imports[i].kind = 0;
-        task->imports[i].as.function.code = f->code;
+        task->imports[i].as.function.code = f->entry;
         task->imports[i].as.function.vmctx = NULL;   /* kernel functions get the caller's vmctx */
         task->imports[i].as.function.type_id = ath_wasm_platform.type_id(NULL, sig.bytes,
                                                                          sig.length);
@@ -71,6 +71,9 @@ void ath_module_load(struct ath_task *task, const struct ath_image *image, uint3
     uint32_t count = alk_object_count(&task->object, ALK_SECTION_IMPORTS);
     if (count > ATH_IMPORTS_MAX)
         module_failed(task, "too many imports");
+    if (!ath_wasm_signatures_fit(&task->object))
+        module_failed(task, "its function signatures and the other modules' are more than "
+                            "the kernel's limit of distinct signatures (ATH_SIGNATURES_MAX)");
     task->imports = ath_alloc((count ? count : 1) * sizeof *task->imports);
     if (!task->imports)
         module_failed(task, "out of memory for its imports");
@@ -81,35 +84,50 @@ void ath_module_load(struct ath_task *task, const struct ath_image *image, uint3
         module_failed(task, problem);
 }
 
+/*
+ * A fresh instance in place of the old one, in the task's own context: free the old instance
+ * (its memory goes back to the task), prepare the memory, instantiate. The first and the
+ * long steps are preemptible; a task stopped anywhere in them (a restart of its group) starts
+ * over with nothing lost: `instantiated` covers a half-made instance too, and the memory's
+ * record is always true (wasm.c).
+ */
 const char *ath_module_reinstantiate(struct ath_task *task)
 {
-    static char why[128];
-    ath_wasm_recycle(true);             /* the old memory's pages serve the new instance */
     if (task->instantiated) {
         alk_instance_free(&task->instance);
         task->instantiated = false;
     }
     task->steps[ATH_STEP_FREED] = ath_arch_cycles();
+    uint32_t limit_pages = (uint32_t)(task->record.max_memory >> 16);
+    uint64_t reserve, initial;
+    if (alk_memory_plan(&task->object, limit_pages, &reserve, &initial) &&
+        ath_wasm_memory_prepare(task, reserve, initial) != ATH_OK) {
+        ath_snprintf(task->problem, sizeof task->problem,
+                     "cannot instantiate: no memory for its %lu KiB linear memory",
+                     (unsigned long)(initial >> 10));
+        return task->problem;
+    }
     const alk_section_view *code = &task->object.sections[ALK_SECTION_CODE];
+    task->instantiated = true;          /* from here a half-made instance is freed as a whole */
     alk_instantiate_result r = alk_instantiate(&task->instance, &task->object, code->data,
-                                               &ath_wasm_platform, task->imports,
-                                               (uint32_t)(task->record.max_memory >> 16), task);
-    ath_wasm_recycle(false);
-    if (r.status == ALK_INSTANTIATE_TRAP) {
-        ath_snprintf(why, sizeof why, "trapped while instantiating: %s",
-                     ath_trap_name(r.trap_code));
-        return why;
-    }
+                                               &ath_wasm_platform, task->imports, limit_pages,
+                                               task);
     if (r.status) {
-        ath_snprintf(why, sizeof why, "cannot instantiate: %s", r.message);
-        return why;
+        task->instantiated = false;     /* alk_instantiate freed it */
+        if (r.status == ALK_INSTANTIATE_TRAP)
+            ath_snprintf(task->problem, sizeof task->problem, "trapped while instantiating: %s",
+                         ath_trap_name(r.trap_code));
+        else
+            ath_snprintf(task->problem, sizeof task->problem, "cannot instantiate: %s", r.message);
+        return task->problem;
     }
-    /* Wasm frames stay ALK_STACK_RESERVE above the guard page: kernel functions, interrupt
-     * entries and the trap path use that room. */
+    /* Wasm frames stay ATH_WASM_STACK_SLACK above the guard page: room for the return
+     * addresses pushed before a function's limit check (docs/abi.md). Kernel code never runs
+     * down there: kernel calls, interrupts and faults move to the kernel stack. */
     *(uint64_t *)(task->instance.vmctx + ALK_VMCTX_STACK_LIMIT) =
-        task->stack_bottom + ALK_STACK_RESERVE;
+        task->stack.bottom + ATH_WASM_STACK_SLACK;
     task->instance.wasi = ath_wasi_reset(task);
-    task->instantiated = true;
+    task->fresh_needed = false;
     task->steps[ATH_STEP_INSTANTIATED] = ath_arch_cycles();
     return NULL;
 }
@@ -137,10 +155,9 @@ void ath_module_main(void *arg)
     struct ath_task *task = arg;
     ath_arch_irq_enable();
     for (;;) {
-        if (!task->instantiated) {
+        if (task->fresh_needed) {
             const char *problem = ath_module_reinstantiate(task);
-            if (problem)
-                module_failed(task, problem);
+            ath_supervisor_restarted(task, problem);
         }
         ath_trace(ATH_TRACE_START, task->index, task->restarts, 0);
         task->trap_code = 0;

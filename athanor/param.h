@@ -15,9 +15,10 @@
 /* Physical address the kernel image is linked and loaded at (identity). */
 #define ATH_KERNEL_BASE          0x100000
 
-/* The boot (and only) kernel stack, and each exception (IST) stack. Every
- * stack has one unmapped guard page below it. */
+/* The boot stack (the scheduler's), each task's kernel stack, and each IST stack (exceptions,
+ * interrupts). Every stack has one unmapped guard page below it. */
 #define ATH_KSTACK_SIZE          (64 * 1024)
+#define ATH_TASK_KSTACK_SIZE     (64 * 1024)
 #define ATH_IST_STACK_SIZE       (16 * 1024)
 
 /* Boot information limits (struct ath_boot_info is a fixed-size copy). */
@@ -49,6 +50,7 @@
 #define ATH_SUPERVISORS_MAX      32
 #define ATH_HANDLES_MAX          32      /* per module; a handle's slot is 8 bits */
 #define ATH_IMPORTS_MAX          256     /* per module */
+#define ATH_SIGNATURES_MAX       4096    /* distinct function signatures of an appliance */
 #define ATH_TICK_HZ              1000    /* the scheduler's tick */
 #define ATH_SLICE_TICKS          10      /* a task runs at most this long before another */
 #define ATH_TRACE_EVENTS         256     /* power of two */
@@ -60,5 +62,8 @@
 #define ATH_FILE_PATH_MAX        255     /* bytes of a [[file]]'s guest path, its '/' included */
 #define ATH_CONSOLE_LINE_MAX     1024    /* WASI stdin: longest line (a longer one is split) */
 #define ATH_CONSOLE_POLL_NS      1000000 /* WASI stdin: how often a waiting read polls the UART */
+#define ATH_KCALLS_MAX           128     /* kernel functions compiled code may call (kcall.c) */
+#define ATH_WASM_STACK_SLACK     4096    /* vmctx->stack_limit above a task stack's guard page */
+#define ATH_CONSOLE_CHUNK        128     /* console bytes a module writes between preemption points */
 
 #endif

@@ -165,8 +165,8 @@ static void pit_start(unsigned hz)
 void ath_arch_interrupts_init(unsigned tick_hz)
 {
     for (unsigned i = 0; i < IRQ_LINES; i++)
-        x86_idt_set(IRQ_BASE + i, x86_irq_vectors[i], 0);
-    x86_idt_set(SPURIOUS_VECTOR, x86_irq_vectors[IRQ_LINES], 0);
+        x86_idt_set(IRQ_BASE + i, x86_irq_vectors[i], X86_IST_INTERRUPT);
+    x86_idt_set(SPURIOUS_VECTOR, x86_irq_vectors[IRQ_LINES], X86_IST_INTERRUPT);
     pic_init();
     lapic_virtual_wire();
     cycles_per_second = calibrate_cycles();
