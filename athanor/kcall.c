@@ -23,7 +23,8 @@ _Static_assert(sizeof(struct ath_kcall) == 16, "kcall.S indexes ath_kcalls by 16
 struct ath_kcall ath_kcalls[ATH_KCALLS_MAX];
 static unsigned kcall_count;
 
-extern const uint8_t ath_arch_kcall_stubs[];   /* kcall.S: 16 bytes each */
+extern const uint8_t ath_arch_kcall_stubs[];   /* kcall.S: 64 bytes each */
+#define STUB_SIZE 64
 
 /* Arguments the System V convention of docs/abi.md passes on the stack: integers after the
  * vmctx and five more, floats after eight. */
@@ -44,11 +45,11 @@ const void *ath_kcall_entry(const void *target, const char *params)
     uint64_t words = stack_words(params);
     for (unsigned i = 0; i < kcall_count; i++)
         if (ath_kcalls[i].target == target && ath_kcalls[i].stack_words == words)
-            return ath_arch_kcall_stubs + 16 * i;
+            return ath_arch_kcall_stubs + STUB_SIZE * i;
     if (kcall_count == ATH_KCALLS_MAX)
         ath_panic("more than %d kernel calls (ATH_KCALLS_MAX)", ATH_KCALLS_MAX);
     ath_kcalls[kcall_count] = (struct ath_kcall){ target, words };
-    return ath_arch_kcall_stubs + 16 * kcall_count++;
+    return ath_arch_kcall_stubs + STUB_SIZE * kcall_count++;
 }
 
 uintptr_t ath_kcall_return_address(void)

@@ -149,6 +149,9 @@ uint64_t ath_realtime_ns(void);
 uint64_t ath_cycles_to_ns(uint64_t cycles);
 /* Blocks the running task for at least ns (to the next tick after it); 0 or less yields. */
 void ath_sleep_ns(int64_t ns);
+/* Bytes from a module's memory to the console, copied a chunk at a time, preemptible (the
+ * kernel's own messages use ath_console_write). */
+void ath_console_write_guest(const uint8_t *bytes, size_t length);
 
 /* ---- wasm.c: the runtime core's platform in the kernel ------------------------------------------ */
 extern alk_platform ath_wasm_platform;
