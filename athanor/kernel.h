@@ -53,6 +53,9 @@ const struct ath_kstack *ath_arch_kstacks(unsigned *count);
  * ath_sched_tick() for every tick and ath_device_interrupt() for every device line, after
  * masking that line and acknowledging the controller, with interrupts off. */
 void ath_arch_interrupts_init(unsigned tick_hz);
+/* The tick every min_us..max_us microseconds (a random interval each time when they differ)
+ * instead of tick_hz: the interrupt-storm mode of tests. 2 <= min_us <= max_us <= 50000. */
+void ath_arch_tick_storm(unsigned min_us, unsigned max_us);
 void ath_arch_irq_mask(unsigned line);
 void ath_arch_irq_unmask(unsigned line);
 uint64_t ath_arch_irq_save(void);           /* interrupts off; returns the previous state */

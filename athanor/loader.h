@@ -18,7 +18,6 @@ void *ath_alloc(size_t size);          /* 16-byte aligned; NULL when out of memo
 void ath_free(void *ptr);              /* NULL is fine */
 
 /* ---- image.c: the appliance image (docs/image-format.md) -------------------------------------- */
-#define ATH_IMAGE_NAME_MAX 32
 #define ATH_IMAGE_NO_PARENT 0xffffffffu
 #define ATH_IMAGE_CHILD_SUPERVISOR 0x80000000u     /* a children entry naming a supervisor */
 #define ATH_IMAGE_NO_MODULE 0xffffffffu            /* a blob of no module: a file's contents */

@@ -7,10 +7,12 @@
  */
 #include "loader.h"
 
+/* The kernel refuses to load a module of a verified image: it names the module and why, and
+ * the boot fails (build.py checks all of this beforehand: docs/runtime.md, "Limits"). */
 static ATH_NORETURN void module_failed(const struct ath_task *task, const char *what)
 {
-    ath_kprintf("[athanor] module %s: %s\n", task->record.name, what);
-    ath_fail(ATH_FAIL_APPLIANCE);
+    ath_kprintf("[athanor] boot error: module %s: %s\n", task->record.name, what);
+    ath_fail(ATH_FAIL_BOOT);
 }
 
 /* Binds each import to its kernel function; the image says which (build.py checked grants),
