@@ -112,6 +112,8 @@ bool ath_arch_translate(uintptr_t virt, uint64_t *phys, unsigned *flags, size_t 
 
 /* Called by the arch with interrupts off (task.c, device.c). */
 void ath_sched_tick(struct ath_trap_frame *frame);
+/* Ticks taken since the tick started (task.c). */
+uint64_t ath_sched_ticks(void);
 void ath_device_interrupt(unsigned line, struct ath_trap_frame *frame);
 
 /* ---- cmdline.c --------------------------------------------------------- */

@@ -28,6 +28,7 @@ static volatile bool need_resched;          /* a task was woken while another ra
 static volatile uint64_t next_deadline;     /* earliest deadline of a blocked task (0: none) */
 
 struct ath_task *ath_task_current(void) { return current; }
+uint64_t ath_sched_ticks(void) { return ticks; }
 struct ath_task *ath_task_at(uint32_t index) { return index < task_count ? &tasks[index] : NULL; }
 uint32_t ath_task_count(void) { return task_count; }
 
