@@ -3,7 +3,7 @@
 Codes (listed with their meaning in manifest/README.md and docs/build.md):
   AZ-M0xx  the manifest             AZ-S0xx  turning sources into Wasm
   AZ-C0xx  compiling / linking      AZ-I0xx  reading or writing images
-  AZ-T0xx  tools and set-up
+  AZ-T0xx  tools and set-up         AZ-L0xx  the kernel's limits (azoth/limits.py)
 """
 
 
