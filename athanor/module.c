@@ -95,6 +95,7 @@ void ath_module_load(struct ath_task *task, const struct ath_image *image, uint3
  */
 const char *ath_module_reinstantiate(struct ath_task *task)
 {
+    ath_sched_preempt_point();          /* a trap loop is no way to keep the CPU */
     if (task->instantiated) {
         alk_instance_free(&task->instance);
         task->instantiated = false;

@@ -241,10 +241,23 @@ void ath_page_free(uint64_t phys)
         hint = p;
 }
 
+/* The checks of ath_page_free once for the whole run, then a bit per page. */
 void ath_page_free_contiguous(uint64_t phys, size_t count)
 {
-    for (size_t i = 0; i < count; i++)
-        ath_page_free(phys + (uint64_t)i * ATH_PAGE_SIZE);
+    size_t first = phys >> PAGE_SHIFT;
+    if (phys & (ATH_PAGE_SIZE - 1))
+        ath_panic("freeing unaligned page address 0x%lx", phys);
+    if (first + count > page_count || first + count < first ||
+        ath_page_is_excluded(phys, (uint64_t)count * ATH_PAGE_SIZE))
+        ath_panic("freeing pages 0x%lx+%zu that the allocator never hands out", phys, count);
+    for (size_t p = first; p < first + count; p++) {
+        if (!bit_get(p))
+            ath_panic("double free of page 0x%lx", (uint64_t)p << PAGE_SHIFT);
+        bit_clear(p);
+    }
+    free_pages += count;
+    if (first < hint)
+        hint = first;
 }
 
 size_t ath_page_free_count(void)

@@ -110,6 +110,10 @@ HOGS = {
         (local.set $at (i32.add (local.get $at) (i32.const 4096)))
         (br_if $dirty (i32.lt_u (local.get $at) (i32.const MB256))))
       (unreachable)"""),
+    # a table grown to ten million entries (80 MB of kernel heap), then a trap frees it
+    "table_grow": (1, ["log"], """
+      (drop (table.grow $t (ref.null func) (i32.const 9999999)))
+      (unreachable)"""),
     # grows by 256 MiB, then traps: the restart unmaps it all again
     "memory_grow": (1, ["log"], """
       (drop (memory.grow (i32.const 4096)))
@@ -131,7 +135,8 @@ SINK = """(module
 def hog(name):
     pages, _grants, body = HOGS[name]
     body = body.replace("MB256", str(MB256)).replace("MB255", str(MB256 - 4096))
-    table = "(table $t 1000000 funcref)" if name == "table" else ""
+    table = {"table": "(table $t 1000000 funcref)",
+             "table_grow": "(table $t 1 10000000 funcref)"}.get(name, "")
     used = "\n  ".join(text for key, text in IMPORTS.items()
                        if f"${key}" in body or key in ("log", "restarts"))
     return f"""(module

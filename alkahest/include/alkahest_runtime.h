@@ -126,6 +126,8 @@ typedef struct alk_table {           /* layout fixed by ALK_TABLE_* */
     uint32_t capacity;
     uint8_t element;
     bool has_max;
+    uint64_t *growing;              /* table.grow's new entries while it copies (freed with
+                                       the table if the grow never finishes) */
 } alk_table;
 
 typedef struct alk_function_ref {    /* layout fixed by ALK_FUNCREF_* */

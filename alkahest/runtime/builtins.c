@@ -106,32 +106,43 @@ static void data_drop(void *vmctx, uint32_t segment)
     instance(vmctx)->dropped_data[segment] = 1;
 }
 
+void alk_rt_fill_entries(const alk_platform *p, uint64_t *entries, uint64_t from, uint64_t to,
+                         uint64_t value)
+{
+    for (uint64_t i = from; i < to; i++) {
+        entries[i] = value;
+        if ((i + 1) % (ALK_RT_CHUNK / 8) == 0 && i + 1 < to)
+            preempt(p);
+    }
+}
+
+/* The table's size changes only at the end: until then the module (which waits in this call)
+ * and a restart that stops it see the table as it was, the new entries held in `growing`. */
 static int32_t table_grow(void *vmctx, uint32_t index, uint64_t init, uint32_t delta)
 {
     alk_instance *inst = instance(vmctx);
+    const alk_platform *p = inst->platform;
     alk_table *t = inst->tables[index];
     uint32_t old = t->size;
     uint64_t size = (uint64_t)old + delta;
     if (size > t->max || size > ALK_RT_MAX_TABLE)
         return -1;
     if (size > t->capacity) {
-        const alk_platform *p = inst->platform;
         uint64_t capacity = t->capacity ? t->capacity : 8;
         while (capacity < size)
             capacity *= 2;
         if (capacity > ALK_RT_MAX_TABLE)
             capacity = ALK_RT_MAX_TABLE;
-        uint64_t *entries = p->alloc(p->user, (size_t)capacity * sizeof *entries);
-        if (!entries)
+        t->growing = p->alloc(p->user, (size_t)capacity * sizeof *t->growing);
+        if (!t->growing)
             return -1;
-        for (uint32_t i = 0; i < old; i++)
-            entries[i] = t->entries[i];
+        copy_bytes(p, (uint8_t *)t->growing, (const uint8_t *)t->entries, 8ull * old);
         p->free(p->user, t->entries);
-        t->entries = entries;
+        t->entries = t->growing;
+        t->growing = NULL;
         t->capacity = (uint32_t)capacity;
     }
-    for (uint64_t i = old; i < size; i++)
-        t->entries[i] = init;
+    alk_rt_fill_entries(p, t->entries, old, size, init);
     t->size = (uint32_t)size;
     return (int32_t)old;
 }
@@ -141,11 +152,7 @@ static void table_fill(void *vmctx, uint32_t index, uint32_t i, uint64_t value, 
     alk_table *t = instance(vmctx)->tables[index];
     if ((uint64_t)i + n > t->size)
         trap(vmctx, ALK_TRAP_TABLE_OUT_OF_BOUNDS);
-    for (uint32_t k = 0; k < n; k++) {
-        t->entries[i + k] = value;
-        if (k % (ALK_RT_CHUNK / 8) == ALK_RT_CHUNK / 8 - 1 && k + 1 < n)
-            preempt(instance(vmctx)->platform);
-    }
+    alk_rt_fill_entries(instance(vmctx)->platform, t->entries, i, (uint64_t)i + n, value);
 }
 
 static void table_copy(void *vmctx, uint32_t dst, uint32_t src, uint32_t d, uint32_t s, uint32_t n)

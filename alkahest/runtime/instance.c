@@ -182,23 +182,37 @@ static alk_instantiate_result create_memory(alk_instance *inst, const alk_object
     return failure(ALK_INSTANTIATE_OK, 0, "");
 }
 
-alk_table *alk_table_new(const alk_platform *p, uint8_t element, uint32_t min, bool has_max,
-                            uint32_t max)
+/* A table of `min` entries whose entries are not set yet (size 0): the caller attaches it, then
+ * fills it (alk_rt_table_fill), so that a long fill can stop at a preemption point with nothing
+ * left behind. */
+static alk_table *table_make(const alk_platform *p, uint8_t element, uint32_t min, bool has_max,
+                             uint32_t max)
 {
     if (min > ALK_RT_MAX_TABLE)
         return NULL;
     alk_table *t = zalloc(p, sizeof *t);
     if (!t)
         return NULL;
-    t->entries = zalloc(p, (size_t)min * sizeof(uint64_t));
+    t->entries = p->alloc(p->user, (size_t)(min ? min : 1) * sizeof(uint64_t));
     if (!t->entries) {
         p->free(p->user, t);
         return NULL;
     }
-    t->size = t->capacity = min;
+    t->capacity = min;
     t->max = has_max ? max : UINT32_MAX;
     t->has_max = has_max;
     t->element = element;
+    return t;
+}
+
+alk_table *alk_table_new(const alk_platform *p, uint8_t element, uint32_t min, bool has_max,
+                         uint32_t max)
+{
+    alk_table *t = table_make(p, element, min, has_max, max);
+    if (t) {
+        alk_rt_fill_entries(p, t->entries, 0, min, 0);
+        t->size = min;
+    }
     return t;
 }
 
@@ -207,6 +221,7 @@ void alk_rt_table_free(const alk_platform *p, alk_table *t)
     if (!t)
         return;
     p->free(p->user, t->entries);
+    p->free(p->user, t->growing);
     p->free(p->user, t);
 }
 
@@ -304,15 +319,20 @@ alk_instantiate_result alk_instantiate(alk_instance *inst, const alk_object *o, 
         ref->vmctx = vm;
         ref->type_id = rt_load32(vm + o->vmctx_type_ids + 4 * def.type_index);
     }
-    /* Defined tables */
+    /* Defined tables: made and attached first, then filled with nulls (a chunk at a time) */
     for (uint32_t t = table; t < tables; t++) {
         alk_object_table decl = alk_object_table_at(o, t);
-        inst->tables[t] = alk_table_new(p, decl.element, decl.min, decl.has_max, decl.max);
+        inst->tables[t] = table_make(p, decl.element, decl.min, decl.has_max, decl.max);
         if (!inst->tables[t]) {
             alk_instance_free(inst);
             return failure(ALK_INSTANTIATE_RESOURCE, 0, "cannot create table");
         }
         inst->owned_tables[t] = 1;
+    }
+    for (uint32_t t = table; t < tables; t++) {
+        alk_table *made = inst->tables[t];
+        alk_rt_fill_entries(p, made->entries, 0, made->capacity, 0);
+        made->size = made->capacity;
     }
     /* Defined memory */
     alk_object_memory memory;

@@ -28,6 +28,9 @@ static inline uint8_t *rt_global_slot(alk_instance *inst, uint32_t global)
 uint64_t alk_rt_constant(alk_instance *instance, const alk_constant *c, uint64_t *high);
 bool alk_rt_memory_add_user(const alk_platform *p, alk_memory *m, void *vmctx);
 void alk_rt_table_free(const alk_platform *p, alk_table *t);
+/* entries[from, to) = value, a chunk at a time with the platform's preemption point between. */
+void alk_rt_fill_entries(const alk_platform *p, uint64_t *entries, uint64_t from, uint64_t to,
+                         uint64_t value);
 /* table.init / memory.init semantics; return 0 or the trap code (nothing written on a trap). */
 uint32_t alk_rt_table_init(alk_instance *inst, uint32_t table, uint32_t segment, uint32_t d,
                            uint32_t s, uint32_t n);
