@@ -17,7 +17,7 @@ from . import signing
 from .alko import ObjectFile
 from .errors import AzothError
 from .sources import to_wasm, up_to_date
-from .tools import atomic_write, run
+from .tools import atomic_write, progress, run
 
 ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
@@ -38,9 +38,11 @@ class BuildResult:
 
 def make_tools(key):
     """Builds the compiler and the kernel (make does nothing when they are up to date)."""
-    run(["make", "-s", "-C", ROOT / "alkahest"])
+    with progress("building the compiler, Alkahest (the first time: about 30 s)"):
+        run(["make", "-s", "-C", ROOT / "alkahest"])
     signing.write_public_key(key, PUBKEY)
-    run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
+    with progress("building the kernel, Athanor"):
+        run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
 
 
 def compile_module(wasm, bounds, out_dir, module):
@@ -49,8 +51,9 @@ def compile_module(wasm, bounds, out_dir, module):
     if up_to_date(out, [wasm, ALKAHEST]):
         return out
     tmp = out.with_name(out.name + ".tmp")
-    result = run([ALKAHEST, "compile", wasm, "-o", tmp, "--bounds", bounds],
-                 capture=True, check=False)
+    with progress(f"compiling {module.name} with Alkahest"):
+        result = run([ALKAHEST, "compile", wasm, "-o", tmp, "--bounds", bounds],
+                     capture=True, check=False)
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         message = result.stderr.decode(errors="replace").strip() or f"exit {result.returncode}"
@@ -213,7 +216,8 @@ def make_iso_cached(image_path, iso_path):
     stamp = iso_path.with_name(f".{iso_path.name}.sha256")
     if iso_path.exists() and stamp.exists() and stamp.read_text() == digest:
         return iso_path
-    qemu.make_iso(KERNEL, image_path, iso_path)
+    with progress(f"making {iso_path.name} (GRUB, BIOS and UEFI)"):
+        qemu.make_iso(KERNEL, image_path, iso_path)
     iso_path.chmod(0o644)
     atomic_write(stamp, digest.encode())
     return iso_path

@@ -378,6 +378,17 @@ def _restore_terminal(state):
             pass
 
 
+def _die_with_parent() -> None:
+    """In QEMU's process before exec: end it when whoever started it dies (build.py killed by a
+    script's own time limit must not leave a guest running forever; Linux's PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM first (QEMU then restores the terminal), SIGKILL if it lingers."""
     proc.terminate()
@@ -408,7 +419,8 @@ def run(argv: Sequence[str], *, timeout: float | None = DEFAULT_TIMEOUT,
     stderr_chunks: list[bytes] = []
     terminal = _terminal_state(stdin)
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_die_with_parent)
     if on_start is not None:
         on_start(proc)
 

@@ -4,6 +4,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from .errors import AzothError
@@ -44,6 +46,46 @@ PACKAGES = {
 
 def log(message):
     print(f"[build] {message}", file=sys.stderr, flush=True)
+
+
+class progress:
+    """`with progress("building the kernel"):` a step that may take a while. On a terminal, once
+    it has run for a second, one line says what it is doing and, when it ends, how long it took;
+    quick steps, and every step when stderr is not a terminal, print nothing."""
+    DELAY = 1.0
+
+    def __init__(self, message):
+        self.message = message
+        self.shown = False
+        self.lock = threading.Lock()
+        self.timer = None
+
+    def _show(self):
+        with self.lock:
+            if self.timer is not None:
+                self.shown = True
+                sys.stderr.write(f"[build] {self.message} ...")
+                sys.stderr.flush()
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        if sys.stderr.isatty() and not VERBOSE:
+            self.timer = threading.Timer(self.DELAY, self._show)
+            self.timer.daemon = True
+            self.timer.start()
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        with self.lock:
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            if self.shown:             # (once: a step may be ended early, then again)
+                self.shown = False
+                outcome = "failed" if kind else "done"
+                sys.stderr.write(f" {outcome} in {time.monotonic() - self.started:.1f} s\n")
+                sys.stderr.flush()
+        return False
 
 
 def missing_packages(groups):

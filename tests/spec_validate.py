@@ -27,8 +27,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import testdata
+
 ROOT = Path(__file__).resolve().parent.parent
-TESTSUITE = Path(os.environ.get("WASM_TESTSUITE", ROOT.parent / "shared" / "wasm-testsuite"))
+# None when absent: tests/testdata.py says where it looks and how to get it
+TESTSUITE = testdata.TESTSUITE.find()
 CACHE = ROOT / "build" / "spectest"
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 ALKAHEST_ASAN = ROOT / "alkahest" / "build" / "alkahest-asan"
@@ -188,6 +191,8 @@ def main():
     if args.convert_only:
         collect(args.names)
         return
+    if TESTSUITE is None:
+        sys.exit(testdata.TESTSUITE.missing_message())
     if not args.alkahest.exists():
         sys.exit(f"{args.alkahest} not found: run `make -C alkahest` first")
     _, failures = run(args.alkahest, args.names, args.jobs, verbose=args.verbose)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from spec_validate import ROOT, TESTSUITE, built, convert
+from spec_validate import ROOT, built, convert
 
 OWN_SCRIPTS = ROOT / "tests" / "alkahest_spec"
 OWN_CACHE = ROOT / "build" / "spectest-alkahest"
@@ -43,17 +43,17 @@ SANITIZED = ("linking", "imports", "call_indirect", "memory_grow", "bulk", "tabl
              "float_exprs", "skip-stack-guard-page")
 
 
-def scripts():
-    return sorted(w.stem for w in TESTSUITE.glob("*.wast") if not w.stem.startswith("simd_"))
+def scripts(testsuite):
+    return sorted(w.stem for w in testsuite.glob("*.wast") if not w.stem.startswith("simd_"))
 
 
 @pytest.fixture(scope="module")
-def converted():
+def converted(testsuite):
     """{name: JSON path} for every non-SIMD script, converting what the cache lacks."""
-    names = scripts()
-    assert len(names) == 90, f"expected the 90 non-SIMD scripts, found {len(names)}"
+    names = scripts(testsuite)
+    assert len(names) == 90, f"expected the 90 non-SIMD scripts in {testsuite}, found {len(names)}"
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        paths = list(pool.map(lambda n: convert(TESTSUITE / f"{n}.wast"), names))
+        paths = list(pool.map(lambda n: convert(testsuite / f"{n}.wast"), names))
     return dict(zip(names, paths))
 
 
@@ -189,9 +189,9 @@ def test_pressure_script_is_generated():
         "pressure.wast is stale: regenerate it with gen_pressure.py"
 
 
-def test_simd_is_skipped_not_failed(alkahest):
+def test_simd_is_skipped_not_failed(alkahest, testsuite):
     """The back end has no v128 yet: SIMD modules and their actions count as skipped."""
-    jobs = [(n, convert(TESTSUITE / f"{n}.wast"), m) for n in ("simd_const", "simd_lane")
+    jobs = [(n, convert(testsuite / f"{n}.wast"), m) for n in ("simd_const", "simd_lane")
             for m in MODES]
     results = run_all(alkahest, jobs)
     assert_no_failures(results)
