@@ -175,7 +175,7 @@ def command_inspect(args):
 
 def command_new(args):
     from azoth import template
-    path = template.create(ROOT / "appliances", args.name)
+    path = template.create(ROOT / "appliances", args.name, args.lang)
     print(path.relative_to(ROOT))
     return 0
 
@@ -215,7 +215,7 @@ def test_argv(args):
 
 
 def command_test(args):
-    tools.ensure_packages(["build", "boot", "test"])
+    tools.ensure_packages(tools.TEST_GROUPS)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     argv = test_argv(args)
     if tools.VERBOSE:
@@ -252,8 +252,14 @@ def main(argv=None):
     p.add_argument("image", help="the image (images/NAME.azi)")
     p.set_defaults(func=command_inspect, needs=["build"])
 
-    p = sub.add_parser("new", help="create appliances/NAME from a template")
-    p.add_argument("name")
+    from azoth import template
+    p = sub.add_parser("new", help="create appliances/NAME from a template",
+                       description="Creates appliances/NAME: a program in LANG that reads its "
+                       "args, its environment and a file, ready to build and run.")
+    p.add_argument("name", help="the appliance's name (a-z, 0-9, _ or -, starting with a letter)")
+    p.add_argument("--lang", default=template.DEFAULT_LANGUAGE, choices=template.languages(),
+                   help=f"the program's language (default {template.DEFAULT_LANGUAGE}; "
+                   "manifest/README.md, Languages)")
     p.set_defaults(func=command_new, needs=[])
 
     p = sub.add_parser("bench", help="run the benchmarks (docs/performance.md)",

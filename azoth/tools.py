@@ -41,7 +41,29 @@ PACKAGES = {
         "nodejs": "/usr/bin/node",
         "valgrind": "/usr/bin/valgrind",
     },
+    # Languages beyond C and WAT (azoth/sources.py), installed when a module needs them.
+    "cpp": {
+        "libc++-14-dev-wasm32": "/usr/lib/llvm-14/lib/wasm32-wasi/libc++.a",
+        "libc++abi-14-dev-wasm32": "/usr/lib/llvm-14/lib/wasm32-wasi/libc++abi.a",
+    },
+    "rust": {
+        "rustc": "/usr/bin/rustc",
+        "libstd-rust-dev-wasm32": "/usr/lib/rustlib/wasm32-wasi/lib",
+        "cargo": "/usr/bin/cargo",
+    },
+    "as": {                      # AssemblyScript itself comes from npm (azoth/sources.py)
+        "nodejs": "/usr/bin/node",
+        "npm": "/usr/bin/npm",
+    },
+    "bench": {                   # bench/run.py: wasm2c is WABT's; SQLite comes through npm
+        "nodejs": "/usr/bin/node",
+        "npm": "/usr/bin/npm",
+        "wabt": "/usr/bin/wasm2c",
+        "libc6-dev": "/usr/include/stdio.h",
+    },
 }
+# What `./build.py test` installs: everything a test may use.
+TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as"]
 
 
 def log(message):
@@ -89,8 +111,9 @@ class progress:
 
 
 def missing_packages(groups):
-    return [pkg for group in groups for pkg, probe in PACKAGES[group].items()
-            if not os.path.exists(probe)]
+    missing = [pkg for group in groups for pkg, probe in PACKAGES[group].items()
+               if not os.path.exists(probe)]
+    return list(dict.fromkeys(missing))
 
 
 def ensure_packages(groups):
@@ -111,14 +134,14 @@ def ensure_packages(groups):
         raise AzothError("AZ-T002", "apt-get could not install: " + " ".join(still or missing))
 
 
-def run(argv, capture=False, log=None, cwd=None, check=True, input=None):
+def run(argv, capture=False, log=None, cwd=None, check=True, input=None, env=None):
     """Runs a command; prints it first with -v. A failure raises AzothError with its output."""
     argv = [str(a) for a in argv]
     if VERBOSE:
         print("+ " + shlex.join(argv), file=sys.stderr, flush=True)
     if not shutil.which(argv[0]) and not os.path.exists(argv[0]):
         raise AzothError("AZ-T003", f"{argv[0]}: command not found")
-    result = subprocess.run(argv, cwd=cwd, input=input,
+    result = subprocess.run(argv, cwd=cwd, input=input, env=env,
                             stdout=subprocess.PIPE if capture or not VERBOSE else None,
                             stderr=subprocess.PIPE if capture or not VERBOSE else None)
     if check and result.returncode != 0:
