@@ -180,7 +180,9 @@ class _Locator:
         if line is None or element is None:
             return line
         quoted = (f'"{element}"', f"'{element}'") if isinstance(element, str) else ()
-        bare = re.compile(rf"(^|[{{,\s]){re.escape(str(element))}\s*=")
+        word = re.escape(str(element).lower() if isinstance(element, bool) else str(element))
+        bare = re.compile(rf"(^|[{{,\s]){word}\s*=" if isinstance(element, str) else
+                          rf"(^|[\[,\s]){word}\s*(,|\]|$)")      # a key, or a bare value
         for number in range(line, len(self.lines) + 1):
             text = self.lines[number - 1]
             if number > line and (self.HEADER.match(text) or self.KEY.match(text)):
