@@ -224,6 +224,8 @@ struct ath_task {
     alk_entry_frame entry;             /* where a trap unwinds to */
     uint32_t trap_code;                /* 0: returned normally */
     uintptr_t trap_pc;                 /* where it trapped (a return address into its code) */
+    uint32_t trap_frames[ATH_TRAP_FRAMES_MAX];  /* its Wasm frames then, as code offsets */
+    uint32_t trap_frame_count;
     uint64_t steps[ATH_STEP_COUNT];    /* cycles at each step of its last end and restart */
 
     /* cap.c */
@@ -275,8 +277,11 @@ const char *ath_module_reinstantiate(struct ath_task *task);
 /* The task body: runs the module's start function and `_start`, then asks its supervisor. */
 void ath_module_main(void *task);
 /* Prints "[athanor] module NAME: trapped: KIND (in FUNCTION+OFFSET)", the function when the
- * trap came from the module's own code. */
+ * trap came from the module's own code, then one line per Wasm frame (its backtrace). */
 void ath_module_report_trap(const struct ath_task *task);
+/* At the trap, before the stack unwinds: records the module's Wasm frames from task->trap_pc
+ * and the trapping frame's rbp (the trap handler's caller's frame pointer). */
+void ath_module_record_frames(struct ath_task *task, uintptr_t rbp);
 
 /* ---- channel.c -------------------------------------------------------------------------------- */
 void ath_channels_init(const struct ath_image *image);

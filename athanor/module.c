@@ -157,6 +157,21 @@ void ath_module_main(void *arg)
     }
 }
 
+static void record_frame(void *user, uint32_t depth, uint32_t code_offset, bool from_host)
+{
+    struct ath_task *task = user;
+    (void)from_host;
+    task->trap_frames[depth] = code_offset;
+    task->trap_frame_count = depth + 1;
+}
+
+void ath_module_record_frames(struct ath_task *task, uintptr_t rbp)
+{
+    task->trap_frame_count = 0;
+    alk_backtrace(&task->object, task->instance.code, task->trap_pc, rbp, task->stack_bottom,
+                  task->stack_top, ATH_TRAP_FRAMES_MAX, record_frame, task);
+}
+
 void ath_module_report_trap(const struct ath_task *task)
 {
     ath_kprintf("[athanor] module %s: trapped: %s", task->record.name,
@@ -169,12 +184,22 @@ void ath_module_report_trap(const struct ath_task *task)
         alk_object_function f = alk_object_function_at(o, i);
         if (pc - code < f.offset || pc - code >= (uintptr_t)f.offset + f.size)
             continue;
-        if (f.name.length)
-            ath_kprintf(" (in %.*s", (int)f.name.length, f.name.bytes);
+        alk_str name = alk_object_function_name(o, o->imported_function_count + i);
+        if (name.length)
+            ath_kprintf(" (in %.*s", (int)name.length, name.bytes);
         else
             ath_kprintf(" (in function %u", o->imported_function_count + i);
         ath_kprintf("+0x%lx)", (unsigned long)(pc + 1 - code - f.offset));
         break;
     }
     ath_kprintf("\n");
+    /* The backtrace, innermost first: the shared format of the hosted runtime's. */
+    for (uint32_t i = 0; i < task->trap_frame_count; i++) {
+        alk_frame_info frame;
+        char line[160];
+        alk_frame_describe(o, task->trap_frames[i], &frame);
+        alk_frame_format(&frame, i, line, sizeof line);
+        bool from_host = i == 0 && task->trap_pc - code >= o->sections[ALK_SECTION_CODE].size;
+        ath_kprintf("[athanor]   %s%s\n", line, from_host ? " (in what it called)" : "");
+    }
 }

@@ -49,6 +49,7 @@
 #define ATH_SUPERVISORS_MAX      32
 #define ATH_HANDLES_MAX          32      /* per module; a handle's slot is 8 bits */
 #define ATH_IMPORTS_MAX          256     /* per module */
+#define ATH_TRAP_FRAMES_MAX      16      /* Wasm frames of a trap's backtrace */
 #define ATH_TICK_HZ              1000    /* the scheduler's tick */
 #define ATH_SLICE_TICKS          10      /* a task runs at most this long before another */
 #define ATH_TRACE_EVENTS         256     /* power of two */

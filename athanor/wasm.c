@@ -138,6 +138,7 @@ static ATH_NORETURN void trap(void *vmctx, uint32_t code)
     task->steps[ATH_STEP_TRAP] = now;
     task->trap_code = code;
     task->trap_pc = (uintptr_t)__builtin_return_address(0);
+    ath_module_record_frames(task, *(const uintptr_t *)__builtin_frame_address(0));
     ath_trace(ATH_TRACE_TRAP, task->index, code, task->trap_pc);
     alk_unwind(&task->entry, code);
 }

@@ -3,6 +3,7 @@ the one table of them), then runs wasm-opt when the manifest asks for it.
 
     .wat                  WABT's wat2wasm (names kept: a trap names the function)
     .c                    clang --target=wasm32-wasi -O2, wasi-libc; several files link together
+                          (-g: DWARF line information, so that a trap names file:line)
     .cpp .cc .cxx         clang++ the same, libc++ and libc++abi, -fno-exceptions
     .rs                   Debian's rustc --target wasm32-wasi -C opt-level=2, one crate root
     Cargo.toml            Debian's cargo build --offline --release (crates from the network: no)
@@ -19,6 +20,14 @@ from .errors import AzothError
 from .tools import atomic_write, ensure_packages, progress, run
 
 ROOT = Path(__file__).resolve().parent.parent
+# clang runs Binaryen's wasm-opt -O2 on what it links whenever it finds one beside itself or in
+# PATH (LLVM's WebAssembly driver). That pass strips the name section (a trap could not name its
+# functions) and leaves DWARF stale (file:line would lie), and the design runs wasm-opt only where
+# the manifest asks (`wasm_opt`). So clang runs from LLVM's own folder, with that folder as PATH
+# and the linker named outright: it finds no wasm-opt.
+LLVM_BIN = "/usr/lib/llvm-14/bin"
+CLANG_ENV = {"PATH": LLVM_BIN}
+CLANG_LINKER = "-fuse-ld=/usr/bin/wasm-ld"
 RUSTC = "/usr/bin/rustc"             # Debian's, with libstd-rust-dev-wasm32 (not a rustup one)
 CARGO = "/usr/bin/cargo"
 WASI_TARGET = "wasm32-wasi"
@@ -136,12 +145,13 @@ def command(module, out, work):
     lang = language_of(first)
     if lang.key == "wat":
         return ["wat2wasm", "--debug-names", first, "-o", out], None, out
-    if lang.key == "c":
-        return ["clang", f"--target={WASI_TARGET}", "-O2", *module.cflags, *sources,
-                "-o", out], None, out
-    if lang.key == "cpp":
-        return ["clang++", f"--target={WASI_TARGET}", "-O2", "-fno-exceptions", *module.cflags,
-                *sources, "-o", out], None, out
+    if lang.key in ("c", "cpp"):
+        clang = [f"{LLVM_BIN}/clang"] if lang.key == "c" else \
+            [f"{LLVM_BIN}/clang++", "-fno-exceptions"]
+        # DWARF names the sources relative to the module's folder, not the build machine's
+        return [*clang, f"--target={WASI_TARGET}", "-O2", CLANG_LINKER,
+                f"-fdebug-prefix-map={first.parent}/=", *module.cflags, *sources, "-o", out], \
+            dict(os.environ, **CLANG_ENV), out
     if lang.key == "rust" and first.name == "Cargo.toml":
         target = Path(work) / f"{module.name}.cargo"
         env = dict(os.environ, RUSTC=RUSTC, RUSTFLAGS=" ".join(module.rustflags))
@@ -150,13 +160,15 @@ def command(module, out, work):
                 "--manifest-path", first, "--target-dir", target], env, landed
     if lang.key == "rust":
         return [RUSTC, "--target", WASI_TARGET, "--edition", "2021", "-C", "opt-level=2",
+                "--remap-path-prefix", f"{first.parent}/=",
                 "--crate-type", "bin", "--crate-name", module.name.replace("-", "_"),
                 *module.rustflags, first, "-o", out], None, out
     if lang.key == "as":
         asc, config = _asc()
         # asc 0.27 resolves the shim's "lib" wrongly from an absolute --config: relative paths
         return ["node", asc, first, "--config", os.path.relpath(config), "--path",
-                os.path.relpath(NODE_FOLDER / "node_modules"), "-O2", "--outFile", out], None, out
+                os.path.relpath(NODE_FOLDER / "node_modules"), "-O2", "--debug", "--outFile", out],\
+            None, out
     if lang.key == "wasm":
         return None, None, out
     raise AssertionError(first)
@@ -173,7 +185,9 @@ def to_wasm(module, out_dir, extra_inputs=()):
     tmp = out.with_name(out.name + ".tmp")
     argv, env, landed = command(module, tmp, out_dir)
     stamp = out.with_name(out.name + ".cmd")
-    optimise = ["wasm-opt", *module.wasm_opt, tmp, "-o", tmp] if module.wasm_opt else None
+    # --debuginfo keeps the name section (and what DWARF it can): a trap still names functions
+    optimise = ["wasm-opt", "--debuginfo", *module.wasm_opt, tmp, "-o", tmp] \
+        if module.wasm_opt else None
     described = repr([str(a) for a in argv] if argv else ["copy", str(sources[0])]) + \
         (repr(optimise[:-3]) if optimise else "")
     inputs = [*inputs_of(module), *extra_inputs]

@@ -83,7 +83,7 @@ def test_wasm_opt_passes(tools, tmp_path, out_dir):
     app = write_appliance(tmp_path / "app", text, {"a.wat": wat})
     result = build_py("-v", "run", app)
     assert result.returncode == 0 and "optimised" in result.stdout, result.stderr
-    assert "wasm-opt -O3 --strip-debug" in result.stderr
+    assert "wasm-opt --debuginfo -O3 --strip-debug" in result.stderr
     # a pass wasm-opt does not know fails the build, naming the module
     (app / "appliance.toml").write_text(text.replace('"-O3"', '"--no-such-pass"'))
     result = build_py("build", app, "--out", out_dir)

@@ -5,7 +5,10 @@
  * Compiles FILE in memory, instantiates it with the spectest host module and WASI preview1
  * available, runs its start function, then calls export NAME (or _start) and prints each result
  * as TYPE:VALUE, in wast2json's encoding (integers as unsigned decimal, floats as the unsigned
- * decimal of their bits). A trap prints `trap: KIND` on stderr and exits 134; a WASI proc_exit
+ * decimal of their bits; null references as funcref:null and externref:null, which it also
+ * accepts). A trap prints `trap: KIND` on stderr, then the Wasm frames, innermost first
+ * ("  #0 divide at div.c:5 (wasm 0x1a2)", file:line when the module has DWARF line
+ * information), and exits 134; a WASI proc_exit
  * ends the process with its code. ARGS become argv[1..] of a WASI program (argv[0] is FILE),
  * --env its environment and --file a read-only file at GUEST. The program holds every WASI
  * descriptor an appliance's grants could give it: stdin, stdout and stderr, and the preopened
@@ -191,6 +194,7 @@ int alk_cmd_run(int argc, char **argv)
                 goto done;
             } else if (trap) {
                 fprintf(stderr, "trap: %s\n", alk_host_trap_message(trap));
+                alk_host_print_backtrace(stderr, alk_host_last_trap());
                 status = EXIT_TRAP;
             }
         }
@@ -226,6 +230,7 @@ int alk_cmd_run(int argc, char **argv)
                 } else if (trap) {
                     fflush(stdout);
                     fprintf(stderr, "trap: %s\n", alk_host_trap_message(trap));
+                    alk_host_print_backtrace(stderr, alk_host_last_trap());
                     status = EXIT_TRAP;
                 } else if (!wasi_program) {
                     for (uint32_t r = 0; params + 1 + r < sig.length; r++)

@@ -16,8 +16,8 @@ static const alk_cli_command commands[] = {
      "check that each FILE is a valid WebAssembly 2.0 module"},
     {"compile", alk_cmd_compile, "FILE.wasm -o FILE.alko [--bounds MODE]",
      "compile a module to an object (docs/object-format.md)"},
-    {"inspect", alk_cmd_inspect, "FILE.alko [--disassemble F]",
-     "print an object, or disassemble one function"},
+    {"inspect", alk_cmd_inspect, "FILE.alko [--disassemble F] [--at OFFSET]",
+     "print an object, disassemble a function, or name a code offset's line"},
     {"run", alk_cmd_run, "FILE.wasm [--bounds MODE] [--invoke NAME [TYPE:VALUE...]]",
      "compile and run a module on the host"},
     {"spec", alk_cmd_spec, "FILE.json [--bounds MODE] [-v]",
@@ -124,6 +124,20 @@ alk_compile_options alk_cli_compile_options(alk_bounds_mode bounds)
     options.parallelism = cpus > 1 ? (unsigned)(cpus > 8 ? 8 : cpus) : 1;
     options.run_parallel = run_parallel;
     return options;
+}
+
+int alk_cli_build(const uint8_t *wasm, size_t size, const alk_compile_options *options,
+                  uint8_t **object, size_t *object_size, alk_diag *diag)
+{
+    alk_compile_options with_lines = *options;
+    alk_cli_lines lines;
+    bool has_lines = alk_cli_source_lines(wasm, size, &lines);
+    if (has_lines)
+        with_lines.source_lines = &lines.lines;
+    int code = alk_build(wasm, size, &with_lines, &alk_cli_allocator, object, object_size, diag);
+    if (has_lines)
+        alk_cli_source_lines_free(&lines);
+    return code;
 }
 
 int alk_cli_read_file(const char *path, uint8_t **bytes, size_t *size)
