@@ -165,8 +165,14 @@ def grub_config(cmdline: str = "", with_image: bool = True) -> str:
         "set timeout_style=hidden",
         "# GRUB's messages while loading (under UEFI its console is the firmware's,",
         "# which is COM1) go to COM2 if there is one: azoth/qemu.py gives QEMU a",
-        "# COM2 that discards everything.",
-        "if serial --port=0x2f8 --speed=115200; then terminal_output serial; fi",
+        "# COM2 that discards everything. COM2 is probed through its scratch register",
+        "# first: `serial` on a port that is not there prints an error of its own.",
+        "outb 0x2ff 0x5a",
+        "inb -v com2_scratch 0x2ff",
+        'if [ "$com2_scratch" = "5a" ]; then',
+        "  serial --port=0x2f8 --speed=115200",
+        "  terminal_output serial",
+        "fi",
         f"if {load}; then",
     ]
     if with_image:
