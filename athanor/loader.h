@@ -174,6 +174,12 @@ struct ath_handle {
 };
 
 /* A new handle, or ATH_E_FULL. */
+/* A refusal of something no grant of the module covers (a port, an IRQ line, an MMIO window, a
+ * channel, a WASI descriptor): the first one of each module prints one line naming the module,
+ * the call and what would grant it, FIX as printf formats it ("add \"irq:5\" to its grants");
+ * later ones only go to the trace ring. Returns error, for `return ath_refuse_ungranted(...)`. */
+int32_t ath_refuse_ungranted(struct ath_task *task, int32_t error, const char *call,
+                             const char *fix, ...);
 int32_t ath_handle_new(struct ath_task *task, uint8_t kind, uint8_t flags, uint64_t first,
                        uint64_t last);
 /* The slot of a live handle of that kind: 0 and *out, or ATH_E_BADHANDLE / _STALE / _TYPE. */
@@ -340,6 +346,9 @@ void ath_wasi_load(struct ath_task *task);
 /* A fresh WASI state for the task's new instance: the descriptors its grants give, nothing
  * open, its CPU time from zero. Returns it, for the instance's `wasi`. */
 alk_wasi *ath_wasi_reset(struct ath_task *task);
+/* The code an import of the module binds to: the function's own, or for WASI fd_read in a
+ * module without `stdin`, a wrapper that says which grant descriptor 0 needs when refused. */
+const void *ath_wasi_bind(const struct ath_task *task, const struct ath_abi_function *f);
 
 /* ---- random.c ---------------------------------------------------------------------------------- */
 void ath_random_init(void);

@@ -37,7 +37,7 @@ static void link_imports(struct ath_task *task, uint32_t count)
             module_failed(task, what);
         }
         task->imports[i].kind = 0;
-        task->imports[i].as.function.code = f->code;
+        task->imports[i].as.function.code = ath_wasi_bind(task, f);
         task->imports[i].as.function.vmctx = NULL;   /* kernel functions get the caller's vmctx */
         task->imports[i].as.function.type_id = ath_wasm_platform.type_id(NULL, sig.bytes,
                                                                          sig.length);
