@@ -9,6 +9,7 @@ tests/spec_validate.py keeps; reused while newer than its .wast). Then:
   - the runner can fail: a copy of a script with one expectation changed must fail;
   - a sample of assert_return cases of pure scripts is replayed through
     `alkahest run --invoke` and must print the same results;
+  - every script runs again in both modes compiled as if it had DWARF lines (--lines);
   - the ASan/UBSan build runs a handful of scripts in both modes;
   - our own scripts in tests/alkahest_spec/ (calls, control flow and register pressure in the
     back end, checked against wabt's interpreter when written) run in both modes, converted
@@ -73,10 +74,10 @@ def alkahest_asan():
     return built(asan=True)
 
 
-def run_script(binary: Path, json_path: Path, mode: str):
+def run_script(binary: Path, json_path: Path, mode: str, *extra: str):
     """Runs one script; returns (passed, failed, skipped, report) with the failure lines."""
     try:
-        result = subprocess.run([str(binary), "spec", str(json_path), "--bounds", mode],
+        result = subprocess.run([str(binary), "spec", str(json_path), "--bounds", mode, *extra],
                                 capture_output=True, text=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         return 0, 1, 0, f"timed out after {TIMEOUT} s"
@@ -93,10 +94,10 @@ def run_script(binary: Path, json_path: Path, mode: str):
     return passed, failed, skipped, report
 
 
-def run_all(binary: Path, jobs):
+def run_all(binary: Path, jobs, *extra: str):
     """Runs (name, JSON path, mode) jobs two at a time; returns {(name, mode): result}."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {(name, mode): pool.submit(run_script, binary, path, mode)
+        futures = {(name, mode): pool.submit(run_script, binary, path, mode, *extra)
                    for name, path, mode in jobs}
         return {key: future.result() for key, future in futures.items()}
 
@@ -118,6 +119,15 @@ def test_spec_testsuite_both_modes(alkahest, converted):
         # bounded, so that a command newly skipped cannot pass for a command run.
         assert totals[0] >= 27356, f"{mode}: only {totals[0]} commands passed"
         assert totals[2] <= 567, f"{mode}: {totals[2]} commands skipped, expected at most 567"
+
+
+def test_spec_testsuite_with_lines(alkahest, converted):
+    """The back end's path for modules with DWARF line information (a trap stub per trapping
+    instruction, the lines section) passes the whole suite too."""
+    results = run_all(alkahest, [(n, p, m) for n, p in converted.items() for m in MODES],
+                      "--lines")
+    assert_no_failures(results)
+    assert all(sum(r[0] for (_, m), r in results.items() if m == mode) >= 27356 for mode in MODES)
 
 
 def test_runner_reports_a_wrong_expectation(alkahest, converted, tmp_path):

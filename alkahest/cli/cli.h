@@ -52,7 +52,10 @@ typedef struct alk_cli_lines {
 } alk_cli_lines;
 bool alk_cli_source_lines(const uint8_t *wasm, size_t size, alk_cli_lines *out);
 void alk_cli_source_lines_free(alk_cli_lines *lines);
-/* alk_build with the module's source lines when it has DWARF (the object's lines section). */
+/* alk_build with the module's source lines when it has DWARF (the object's lines section).
+ * With alk_cli_always_lines, modules without DWARF are compiled as if they had some (no rows):
+ * the back end's lines path (a stub per trapping instruction) for `alkahest spec --lines`. */
+extern bool alk_cli_always_lines;
 int alk_cli_build(const uint8_t *wasm, size_t size, const alk_compile_options *options,
                   uint8_t **object, size_t *object_size, alk_diag *diag);
 

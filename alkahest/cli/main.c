@@ -126,14 +126,19 @@ alk_compile_options alk_cli_compile_options(alk_bounds_mode bounds)
     return options;
 }
 
+bool alk_cli_always_lines;
+
 int alk_cli_build(const uint8_t *wasm, size_t size, const alk_compile_options *options,
                   uint8_t **object, size_t *object_size, alk_diag *diag)
 {
     alk_compile_options with_lines = *options;
     alk_cli_lines lines;
+    static const alk_source_lines no_rows = { NULL, 0, NULL, 0 };
     bool has_lines = alk_cli_source_lines(wasm, size, &lines);
     if (has_lines)
         with_lines.source_lines = &lines.lines;
+    else if (alk_cli_always_lines)
+        with_lines.source_lines = &no_rows;
     int code = alk_build(wasm, size, &with_lines, &alk_cli_allocator, object, object_size, diag);
     if (has_lines)
         alk_cli_source_lines_free(&lines);
