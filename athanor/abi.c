@@ -84,20 +84,36 @@ void ath_abi_exit(void *vmctx, uint32_t code)
     ath_exit((int)(code & 0xff));
 }
 
+/* Bytes of a module's memory to the console: copied into kernel memory a chunk at a time
+ * (read once), with a preemption point between chunks (the console is slow). */
+void ath_console_write_guest(const uint8_t *bytes, size_t length)
+{
+    char chunk[ATH_CONSOLE_CHUNK];
+    for (size_t done = 0; done < length;) {
+        size_t n = ATH_MIN(length - done, sizeof chunk);
+        memcpy(chunk, bytes + done, n);
+        ath_console_write(chunk, n);
+        done += n;
+        if (done < length)
+            ath_sched_preempt_point();
+    }
+}
+
 /* athanor.log(ptr, len): one line on the console. A range outside the caller's memory is an
  * out-of-bounds access by the caller, and traps it (the one kernel function that traps). */
 void ath_abi_log(void *vmctx, uint32_t ptr, uint32_t len)
 {
     (void)ath_caller(vmctx);
-    const char *text = (const char *)ath_user_memory(vmctx, ptr, len);
+    const uint8_t *text = ath_user_memory(vmctx, ptr, len);
     if (!text)
-        ath_wasm_platform.trap(vmctx, ALK_TRAP_MEMORY_OUT_OF_BOUNDS);
-    if (len > ATH_LOG_LINE_MAX)
-        len = ATH_LOG_LINE_MAX;
-    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        ath_wasm_trap(vmctx, ALK_TRAP_MEMORY_OUT_OF_BOUNDS);
+    char line[ATH_LOG_LINE_MAX + 1];
+    len = ATH_MIN(len, (uint32_t)ATH_LOG_LINE_MAX);
+    memcpy(line, text, len);                /* read once */
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
-    ath_console_write(text, len);
-    ath_console_write("\n", 1);
+    line[len++] = '\n';
+    ath_console_write_guest((const uint8_t *)line, len);
 }
 
 int64_t ath_abi_clock(void *vmctx)
@@ -134,7 +150,13 @@ int32_t ath_abi_random(void *vmctx, uint32_t out, uint32_t len)
     uint8_t *buffer = ath_user_memory(vmctx, out, len);
     if (!buffer)
         return ath_refuse(ATH_E_FAULT);
-    ath_random_fill(buffer, len);
+    for (uint32_t done = 0; done < len;) {
+        uint32_t n = ATH_MIN(len - done, (uint32_t)ALK_WASI_CHUNK);
+        ath_random_fill(buffer + done, n);
+        done += n;
+        if (done < len)
+            ath_sched_preempt_point();
+    }
     return 0;
 }
 
@@ -144,9 +166,9 @@ void ath_abi_trace(void *vmctx)
     ath_trace_print(ATH_TRACE_PRINT);
 }
 
-static const struct ath_abi_function functions[ATH_ABI_IMPORT_LIMIT] = {
+static struct ath_abi_function functions[ATH_ABI_IMPORT_LIMIT] = {
 #define ATH_ABI_IMPORT(id, module, field, function, params, results) \
-    [id] = { module, field, (const void *)function, params, results },
+    [id] = { module, field, (const void *)function, NULL, params, results },
     ATH_ABI_IMPORTS(ATH_ABI_IMPORT)
 #undef ATH_ABI_IMPORT
 };
@@ -164,7 +186,7 @@ static void add_wasi(uint32_t id, const char *field, const char *params, const c
         ath_panic("WASI function %s: the catalogue says %s:%s, alkahest/runtime/wasi.c %s",
                   field, params, results, code ? signature : "(none)");
     wasi_functions[id] = (struct ath_abi_function){ "wasi_snapshot_preview1", field, code,
-                                                    params, results };
+                                                    NULL, params, results };
 }
 
 void ath_abi_init(void)
@@ -172,6 +194,13 @@ void ath_abi_init(void)
 #define ATH_ABI_WASI_IMPORT(id, field, params, results) add_wasi(id, field, params, results);
     ATH_ABI_WASI_IMPORTS(ATH_ABI_WASI_IMPORT)
 #undef ATH_ABI_WASI_IMPORT
+    /* Modules call every one of them through a kernel call entry (kcall.c). */
+    for (uint32_t id = 0; id < ATH_ABI_IMPORT_LIMIT; id++) {
+        struct ath_abi_function *f = functions[id].code ? &functions[id]
+                                     : wasi_functions[id].code ? &wasi_functions[id] : NULL;
+        if (f)
+            f->entry = ath_kcall_entry(f->code, f->params);
+    }
 }
 
 const struct ath_abi_function *ath_abi_function(uint32_t id)

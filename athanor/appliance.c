@@ -24,6 +24,29 @@ static const uint8_t *image_bytes(const struct ath_boot_info *info, uint64_t *si
     return NULL;
 }
 
+/* athanor.storm=US or =MIN-MAX: the tick every US (or a random MIN..MAX) microseconds. */
+static void interrupt_storm(void)
+{
+    const char *value = ath_cmdline_get("athanor.storm");
+    if (!value)
+        return;
+    char text[32];
+    ath_strlcpy(text, value, sizeof text);
+    char *dash = strchr(text, '-');
+    if (dash)
+        *dash = '\0';
+    uint64_t min, max;
+    bool ok = ath_parse_u64(text, &min) && (dash ? ath_parse_u64(dash + 1, &max) : (max = min, true));
+    if (!ok || min < ATH_STORM_MIN_US || max < min || max > ATH_STORM_MAX_US) {
+        ath_kprintf("[athanor] boot error: athanor.storm=%s: expected US or MIN-MAX microseconds "
+                    "within %d-%d\n", value, ATH_STORM_MIN_US, ATH_STORM_MAX_US);
+        ath_fail(ATH_FAIL_BOOT);
+    }
+    ath_arch_tick_storm((unsigned)min, (unsigned)max);
+    ath_kprintf("[athanor] interrupt storm: the tick every %lu-%lu us\n", (unsigned long)min,
+                (unsigned long)max);
+}
+
 void ath_appliance_boot(const struct ath_boot_info *info)
 {
     uint64_t size = 0;
@@ -54,10 +77,11 @@ void ath_appliance_boot(const struct ath_boot_info *info)
 
     /* Time and interrupts (still off), the trace, random numbers, the import table, files. */
     ath_arch_interrupts_init(ATH_TICK_HZ);
+    interrupt_storm();
     ath_clock_init();
     ath_trace_init();
     ath_random_init();
-    ath_wasm_install_fault_hook();
+    ath_wasm_init();
     ath_abi_init();
     ath_wasi_init(&image);
 
@@ -67,7 +91,7 @@ void ath_appliance_boot(const struct ath_boot_info *info)
         struct ath_task *task = ath_task_at(i);
         struct ath_image_module record;
         ath_image_module_at(&image, i, &record);
-        ath_task_init(task, i, record.stack_size);
+        ath_task_init(task, i, record.name, record.stack_size);
         ath_module_load(task, &image, i);
     }
     ath_channels_init(&image);

@@ -152,9 +152,11 @@ int32_t ath_abi_channel_open(void *vmctx, uint32_t name, uint32_t len)
     struct ath_task *task = ath_caller(vmctx);
     if (len == 0 || len > ATH_IMAGE_NAME_MAX)
         return ATH_E_INVALID;
-    const char *text = (const char *)ath_user_memory(vmctx, name, len);
-    if (!text)
+    const uint8_t *bytes = ath_user_memory(vmctx, name, len);
+    if (!bytes)
         return ath_refuse(ATH_E_FAULT);
+    char text[ATH_IMAGE_NAME_MAX];
+    memcpy(text, bytes, len);               /* read once */
     for (uint32_t i = 0; i < channel_count; i++) {
         if (strlen(channels[i].record.name) != len || memcmp(channels[i].record.name, text, len))
             continue;
@@ -246,9 +248,19 @@ int32_t ath_abi_channel_send_batch(void *vmctx, uint32_t handle, uint32_t ptr, u
         return 0;
     if ((error = wait_for(task, c, true, flags)))
         return error;
+    /* Room only grows while this runs (this module is the channel's one sender), so n
+     * messages fit even across the preemption points. */
     uint32_t n = ATH_MIN(count, c->record.depth - c->count);
-    for (uint32_t i = 0; i < n; i++)
+    uint64_t moved = 0;
+    for (uint32_t i = 0; i < n; i++) {
         push(c, buffer + (size_t)i * slot_size + 4, lengths[i]);
+        moved += lengths[i];
+        if (moved >= ALK_WASI_CHUNK && i + 1 < n) {
+            moved = 0;
+            wake(c, true);
+            ath_sched_preempt_point();
+        }
+    }
     ath_trace(ATH_TRACE_SEND, task->index, (uint64_t)(c - channels), n);
     wake(c, true);
     return (int32_t)n;
@@ -274,10 +286,19 @@ int32_t ath_abi_channel_recv_batch(void *vmctx, uint32_t handle, uint32_t out, u
         n++;
     if (n == 0)
         return ATH_E_SMALL;
+    /* Messages only come in while this runs (this module is the one receiver): the n
+     * found stay, across the preemption points too. */
+    uint64_t moved = 0;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *s = slot(c, 0);
         memcpy(buffer + (size_t)i * slot_size, s, 4 + length_of(s));
+        moved += length_of(s);
         pop(c);
+        if (moved >= ALK_WASI_CHUNK && i + 1 < n) {
+            moved = 0;
+            wake(c, false);
+            ath_sched_preempt_point();
+        }
     }
     ath_trace(ATH_TRACE_RECEIVE, task->index, (uint64_t)(c - channels), n);
     wake(c, false);

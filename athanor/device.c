@@ -222,18 +222,19 @@ int32_t ath_abi_mmio_open(void *vmctx, uint64_t base, uint32_t size)
         return ath_refuse_ungranted(task, ATH_E_DENIED, "mmio_open", "add \"mmio:0x%lx-0x%lx\" "
                                     "to its grants", (unsigned long)base,
                                     (unsigned long)(base + size - 1));
-    int32_t handle = ath_handle_new(task, ATH_HANDLE_MMIO, 0, base, base + size - 1);
-    if (handle < 0)
-        return handle;
+    /* The window's pages, a chunk at a time: each page once mapped stays so (the next open
+     * of a window finds it), so a module stopped in the middle leaves nothing half done. */
     uint64_t first = ATH_ALIGN_DOWN(base, ATH_PAGE_SIZE), end = ATH_ALIGN_UP(base + size, ATH_PAGE_SIZE);
     for (uint64_t page = first; page < end; page += ATH_PAGE_SIZE) {
         uint64_t phys;
         unsigned flags;
         if (!ath_vm_query(page, &phys, &flags) &&
             ath_vm_map(page, page, ATH_PAGE_SIZE, ATH_VM_READ | ATH_VM_WRITE | ATH_VM_NOCACHE))
-            ath_panic("cannot map MMIO page 0x%lx", (unsigned long)page);
+            return ATH_E_NOMEM;
+        if ((page - first) % (256 * ATH_PAGE_SIZE) == 255 * ATH_PAGE_SIZE)
+            ath_sched_preempt_point();
     }
-    return handle;
+    return ath_handle_new(task, ATH_HANDLE_MMIO, 0, base, base + size - 1);
 }
 
 static int32_t mmio_of(void *vmctx, uint32_t handle, uint32_t offset, uint32_t width,

@@ -1,6 +1,6 @@
 /*
  * What the kernel knows about code when something faults: the registered
- * code regions (each module's code, named) and the kernel's own stacks.
+ * code regions (each module's code, named) and the stacks (the kernel's own and the tasks').
  * The exception handler (arch/<arch>/trap.c) asks here to name an address.
  */
 #include "kernel.h"
@@ -52,12 +52,29 @@ void ath_fault_describe_address(uintptr_t addr)
         ath_kprintf(" in kernel");
 }
 
+static const struct ath_kstack *task_stacks[2 * ATH_TASKS_MAX];
+static unsigned task_stack_count;
+
+void ath_fault_add_stack(const struct ath_kstack *stack)
+{
+    if (task_stack_count < ATH_ARRAY_SIZE(task_stacks))
+        task_stacks[task_stack_count++] = stack;
+}
+
+static bool in_guard(const struct ath_kstack *k, uintptr_t addr)
+{
+    return addr >= k->guard && addr < k->guard + ATH_PAGE_SIZE;
+}
+
 const struct ath_kstack *ath_fault_guard_stack(uintptr_t addr)
 {
     unsigned count;
     const struct ath_kstack *k = ath_arch_kstacks(&count);
     for (unsigned i = 0; i < count; i++)
-        if (addr >= k[i].guard && addr < k[i].guard + ATH_PAGE_SIZE)
+        if (in_guard(&k[i], addr))
             return &k[i];
+    for (unsigned i = 0; i < task_stack_count; i++)
+        if (in_guard(task_stacks[i], addr))
+            return task_stacks[i];
     return NULL;
 }

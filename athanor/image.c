@@ -319,8 +319,8 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
             (uint64_t)m.resource_first + m.resource_count > resource_count ||
             m.args_offset > out->strings_size || m.env_offset > out->strings_size ||
             m.kind > ATH_MODULE_APP || m.restart > ATH_RESTART_ALWAYS ||
-            m.max_memory > (4ull << 30) || m.supervisor >= supervisor_count ||
-            m.stack_size % PAGE || m.stack_size < (64u << 10) || m.stack_size > (16u << 20)) {
+            m.max_memory > ATH_MODULE_MEMORY_MAX || m.supervisor >= supervisor_count ||
+            m.stack_size % PAGE || m.stack_size < ATH_STACK_MIN || m.stack_size > ATH_STACK_MAX) {
             ath_snprintf(what, sizeof what, "module %s: record out of bounds", m.name);
             return fail(what);
         }
@@ -329,7 +329,9 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
         struct ath_image_channel c;
         ath_image_channel_at(out, i, &c);
         if (c.sender >= module_count || c.receiver >= module_count || c.depth == 0 ||
-            c.depth > 1024 || c.message_size == 0 || c.message_size > 65536) {
+            c.depth > ATH_CHANNEL_DEPTH_MAX || c.message_size == 0 ||
+            c.message_size > ATH_CHANNEL_MESSAGE_MAX ||
+            (uint64_t)c.depth * c.message_size > ATH_CHANNEL_BYTES_MAX) {
             ath_snprintf(what, sizeof what, "channel %s: record out of bounds", c.name);
             return fail(what);
         }

@@ -53,6 +53,9 @@ const struct ath_kstack *ath_arch_kstacks(unsigned *count);
  * ath_sched_tick() for every tick and ath_device_interrupt() for every device line, after
  * masking that line and acknowledging the controller, with interrupts off. */
 void ath_arch_interrupts_init(unsigned tick_hz);
+/* The tick every min_us..max_us microseconds (a random interval each time when they differ)
+ * instead of tick_hz: the interrupt-storm mode of tests. 2 <= min_us <= max_us <= 50000. */
+void ath_arch_tick_storm(unsigned min_us, unsigned max_us);
 void ath_arch_irq_mask(unsigned line);
 void ath_arch_irq_unmask(unsigned line);
 uint64_t ath_arch_irq_save(void);           /* interrupts off; returns the previous state */
@@ -67,6 +70,10 @@ uint64_t ath_arch_cycles_per_second(void);
 /* The wall clock (a real-time clock chip), in seconds since 1970-01-01 00:00 UTC; 0 if the
  * machine has none that reads sensibly. Slow (port I/O, waits out an update): read it once. */
 uint64_t ath_arch_wall_clock(void);
+
+/* The kernel stack code entered from module code runs on (kernel calls, interrupts, faults):
+ * the running task's; NULL: the boot stack, the scheduler's. Interrupts off. */
+void ath_arch_use_kernel_stack(const struct ath_kstack *stack);
 
 /* Context switch (arch/<arch>/switch.S). Saves the callee-saved registers on the current stack,
  * stores the stack pointer in *save, loads next and returns into what it saved. Only general
@@ -105,6 +112,8 @@ bool ath_arch_translate(uintptr_t virt, uint64_t *phys, unsigned *flags, size_t 
 
 /* Called by the arch with interrupts off (task.c, device.c). */
 void ath_sched_tick(struct ath_trap_frame *frame);
+/* Ticks taken since the tick started (task.c). */
+uint64_t ath_sched_ticks(void);
 void ath_device_interrupt(unsigned line, struct ath_trap_frame *frame);
 
 /* ---- cmdline.c --------------------------------------------------------- */
@@ -129,8 +138,10 @@ uintptr_t ath_vm_window_base(void);
 /* ---- fault.c ----------------------------------------------------------- */
 /* Prints " in module NAME+0xOFF", " in kernel" or nothing for addr. */
 void ath_fault_describe_address(uintptr_t addr);
-/* The kernel stack whose guard page holds addr, or NULL. */
+/* The stack whose guard page holds addr (the kernel's own, or a task's), or NULL. */
 const struct ath_kstack *ath_fault_guard_stack(uintptr_t addr);
+/* Registers a task's stack for that question; stacks live as long as the kernel. */
+void ath_fault_add_stack(const struct ath_kstack *stack);
 
 /* ---- selftest.c -------------------------------------------------------- */
 /* Runs the named in-kernel test; never returns. */

@@ -18,7 +18,6 @@ void *ath_alloc(size_t size);          /* 16-byte aligned; NULL when out of memo
 void ath_free(void *ptr);              /* NULL is fine */
 
 /* ---- image.c: the appliance image (docs/image-format.md) -------------------------------------- */
-#define ATH_IMAGE_NAME_MAX 32
 #define ATH_IMAGE_NO_PARENT 0xffffffffu
 #define ATH_IMAGE_CHILD_SUPERVISOR 0x80000000u     /* a children entry naming a supervisor */
 #define ATH_IMAGE_NO_MODULE 0xffffffffu            /* a blob of no module: a file's contents */
@@ -114,10 +113,20 @@ void ath_image_file_at(const struct ath_image *image, uint32_t index, struct ath
  * in *next the offset of the string after it. */
 const char *ath_image_string(const struct ath_image *image, uint32_t offset, uint32_t *next);
 
+/* ---- kcall.c: the entries compiled code calls kernel functions through ------------------------- */
+/* The entry for target (registered on first use): switches to the running task's kernel stack,
+ * calls target with the same arguments, switches back. params: the function's Wasm parameter
+ * letters after the vmctx (they say which arguments are on the stack). Boot time only. */
+const void *ath_kcall_entry(const void *target, const char *params);
+/* In a kernel function entered from module code: the return address into the module's code
+ * of that call (0 when the running task did not come from its module's code). */
+uintptr_t ath_kcall_return_address(void);
+
 /* ---- abi.c: the kernel functions modules import, and their checks ------------------------------ */
 struct ath_abi_function {
     const char *module, *field;
     const void *code;
+    const void *entry;                 /* what an import is bound to: code's kernel call entry */
     const char *params, *results;      /* type letters as in object signatures */
 };
 /* The kernel function with that id, or NULL (docs/kernel-abi.md, manifest/capabilities.toml). */
@@ -139,15 +148,26 @@ uint64_t ath_realtime_ns(void);
 uint64_t ath_cycles_to_ns(uint64_t cycles);
 /* Blocks the running task for at least ns (to the next tick after it); 0 or less yields. */
 void ath_sleep_ns(int64_t ns);
+/* Bytes from a module's memory to the console, copied a chunk at a time, preemptible (the
+ * kernel's own messages use ath_console_write). */
+void ath_console_write_guest(const uint8_t *bytes, size_t length);
 
 /* ---- wasm.c: the runtime core's platform in the kernel ------------------------------------------ */
-extern const alk_platform ath_wasm_platform;
+extern alk_platform ath_wasm_platform;
+/* The kernel call entries of the trap handler and the builtins, and the fault hook. Once. */
+void ath_wasm_init(void);
 /* Calls a task's function through the entry trampoline; returns 0 or the trap code. */
 uint32_t ath_wasm_invoke(struct ath_task *task, uint32_t function);
-void ath_wasm_install_fault_hook(void);
-/* Between ath_wasm_recycle(true) and (false), a memory freed is kept for the next instance
- * (a restart: the same module freed and instantiated again). */
-void ath_wasm_recycle(bool on);
+/* Traps the running module (kernel code entered from it: builtins, athanor.log). */
+ATH_NORETURN void ath_wasm_trap(void *vmctx, uint32_t code);
+/* Makes the task's linear memory ready for its next instance: `reserve` bytes of address
+ * space, [0, size) mapped and zero, nothing mapped above. Preemptible; returns an ath_error. */
+int ath_wasm_memory_prepare(struct ath_task *task, uint64_t reserve, uint64_t size);
+/* Unmaps and releases the task's linear memory (the module finished). Preemptible. */
+void ath_wasm_memory_release(struct ath_task *task);
+/* Whether the distinct signatures of the object, with those already registered, stay within
+ * ATH_SIGNATURES_MAX. */
+bool ath_wasm_signatures_fit(const alk_object *object);
 const char *ath_trap_name(uint32_t code);
 
 /* ---- cap.c: the per-module capability table ----------------------------------------------------- */
@@ -218,7 +238,18 @@ struct ath_task {
     uint64_t slice_start;              /* tick at which it last got the CPU */
     uint64_t cpu_cycles;               /* cycles it ran before its last switch in */
     uint64_t switched_in;              /* cycles at its last switch in */
-    uintptr_t stack_reservation, stack_bottom, stack_top;
+    /* Its stack (the task's own bookkeeping at the top, then Wasm frames) and its kernel
+     * stack (kernel calls, interrupts and faults from its module's code). */
+    struct ath_kstack stack, kstack;
+    char stack_names[2][ATH_IMAGE_NAME_MAX + 24];
+
+    /* wasm.c: its linear memory, for the task's whole life */
+    struct ath_task_memory {
+        uintptr_t base;                /* the reservation (0: none yet) */
+        uint64_t reserve, mapped;      /* bytes reserved; bytes mapped from base */
+        uint64_t prepared;             /* the size ath_wasm_memory_prepare made it */
+        bool lent;                     /* an instance uses it */
+    } memory;
 
     /* module.c */
     const struct ath_image *image;
@@ -226,12 +257,15 @@ struct ath_task {
     alk_object object;
     alk_extern *imports;
     alk_instance instance;
-    bool instantiated;
+    bool instantiated;                 /* `instance` holds something to free (maybe half-made) */
+    bool fresh_needed;                 /* it must be instantiated afresh before it runs again */
+    char problem[128];                 /* why it could not be (ath_module_reinstantiate) */
     alk_entry_frame entry;             /* where a trap unwinds to */
     uint32_t trap_code;                /* 0: returned normally */
     uintptr_t trap_pc;                 /* where it trapped (a return address into its code) */
     uint32_t trap_frames[ATH_TRAP_FRAMES_MAX];  /* its Wasm frames then, as code offsets */
     uint32_t trap_frame_count;
+    bool trap_from_host;               /* a kernel function it called trapped it */
     uint64_t steps[ATH_STEP_COUNT];    /* cycles at each step of its last end and restart */
 
     /* cap.c */
@@ -245,9 +279,16 @@ struct ath_task {
     /* supervisor.c */
     uint32_t restarts;
     uint64_t restart_ns;               /* the last restart, end to running again */
+    bool finishing;                    /* ended for good; its memory is being given back */
+    struct {                           /* the restart under way (fresh_needed) */
+        uint32_t failed;               /* the module whose end caused it */
+        uint32_t trap_code;            /* its trap (0: it returned) */
+        uint64_t since;                /* cycles at its end */
+    } restart;
 };
 
-void ath_task_init(struct ath_task *task, uint32_t index, size_t stack_size);
+/* Its stack and kernel stack, each with a guard page, in reservations of their own. */
+void ath_task_init(struct ath_task *task, uint32_t index, const char *name, size_t stack_size);
 /* Gives the task a fresh context on its own stack that runs entry(task) when it is switched to. */
 void ath_task_start(struct ath_task *task, void (*entry)(void *));
 struct ath_task *ath_task_current(void);              /* NULL in the scheduler */
@@ -267,6 +308,14 @@ void ath_task_wake(struct ath_task *task);
 ATH_NORETURN void ath_task_exit(void);
 /* Forgets whatever a task that is not running was doing (it will not run until started). */
 void ath_task_stop(struct ath_task *task);
+/*
+ * A kernel function doing long work for the running module calls this between chunks, at a
+ * point where it holds nothing (no allocation, no half-made change that another task could
+ * see or that a restart would leave behind): when the module's slice is spent or another task
+ * was woken, the others run first. So no kernel call keeps a sibling from running for more
+ * than a chunk (docs/runtime.md, "Bounded kernel work"). A no-op at boot.
+ */
+void ath_sched_preempt_point(void);
 /* Interrupts off, from an interrupt handler that woke a task: switch to it now if the
  * interrupted code is module code. */
 void ath_sched_interrupted(struct ath_trap_frame *frame);
@@ -277,17 +326,18 @@ uint64_t ath_task_cpu_ns(const struct ath_task *task);
 /* Loads module `index` of the image into `task` (code mapped read+execute, imports linked) and
  * instantiates it; fails the appliance with the reason if it cannot. */
 void ath_module_load(struct ath_task *task, const struct ath_image *image, uint32_t index);
-/* A fresh instance (memory from its data segments, globals, tables) in place of the old one.
- * Returns NULL or why it could not. */
+/* A fresh instance (memory from its data segments, globals, tables) in place of the old one,
+ * in the task's own context, preemptible. Returns NULL or why it could not. */
 const char *ath_module_reinstantiate(struct ath_task *task);
 /* The task body: runs the module's start function and `_start`, then asks its supervisor. */
 void ath_module_main(void *task);
 /* Prints "[athanor] module NAME: trapped: KIND (in FUNCTION+OFFSET)", the function when the
  * trap came from the module's own code, then one line per Wasm frame (its backtrace). */
 void ath_module_report_trap(const struct ath_task *task);
-/* At the trap, before the stack unwinds: records the module's Wasm frames from task->trap_pc
- * and the trapping frame's rbp (the trap handler's caller's frame pointer). */
-void ath_module_record_frames(struct ath_task *task, uintptr_t rbp);
+/* At the trap, before the stacks unwind: records the module's Wasm frames from task->trap_pc,
+ * finding the module's frame pointer through the kernel stack's frame chain from kernel_rbp
+ * (the frame pointer of the trap path's own function). */
+void ath_module_record_frames(struct ath_task *task, uintptr_t kernel_rbp);
 
 /* ---- channel.c -------------------------------------------------------------------------------- */
 void ath_channels_init(const struct ath_image *image);
@@ -310,9 +360,12 @@ void ath_irq_release(struct ath_task *task, uint64_t line);
 /* ---- supervisor.c ------------------------------------------------------------------------------ */
 void ath_supervisors_init(const struct ath_image *image);
 /* The running task's module ended (trap_code 0: it returned). Decides what happens next, in its
- * own context: returns when the task must run again (it was re-instantiated); otherwise the
- * task is done or the appliance ends. */
+ * own context: returns when the task must run again (fresh_needed: module.c makes its new
+ * instance); otherwise the task is done or the appliance ends. */
 void ath_supervise(struct ath_task *task);
+/* The running task made its new instance after a restart (problem: NULL, or why it could
+ * not, which ends the appliance): counts and reports the restart. */
+void ath_supervisor_restarted(struct ath_task *task, const char *problem);
 
 /* ---- trace.c: the kernel's event ring ---------------------------------------------------------- */
 enum ath_trace_event {
@@ -346,8 +399,9 @@ void ath_wasi_load(struct ath_task *task);
 /* A fresh WASI state for the task's new instance: the descriptors its grants give, nothing
  * open, its CPU time from zero. Returns it, for the instance's `wasi`. */
 alk_wasi *ath_wasi_reset(struct ath_task *task);
-/* The code an import of the module binds to: the function's own, or for WASI fd_read in a
- * module without `stdin`, a wrapper that says which grant descriptor 0 needs when refused. */
+/* The entry an import of the module binds to: the function's kernel call entry, or for WASI
+ * fd_read in a module without `stdin`, a wrapper's that says which grant descriptor 0 needs
+ * when refused. Boot time only (kernel call entries are registered then). */
 const void *ath_wasi_bind(const struct ath_task *task, const struct ath_abi_function *f);
 
 /* ---- random.c ---------------------------------------------------------------------------------- */

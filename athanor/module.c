@@ -7,10 +7,12 @@
  */
 #include "loader.h"
 
+/* The kernel refuses to load a module of a verified image: it names the module and why, and
+ * the boot fails (build.py checks all of this beforehand: docs/runtime.md, "Limits"). */
 static ATH_NORETURN void module_failed(const struct ath_task *task, const char *what)
 {
-    ath_kprintf("[athanor] module %s: %s\n", task->record.name, what);
-    ath_fail(ATH_FAIL_APPLIANCE);
+    ath_kprintf("[athanor] boot error: module %s: %s\n", task->record.name, what);
+    ath_fail(ATH_FAIL_BOOT);
 }
 
 /* Binds each import to its kernel function; the image says which (build.py checked grants),
@@ -71,6 +73,9 @@ void ath_module_load(struct ath_task *task, const struct ath_image *image, uint3
     uint32_t count = alk_object_count(&task->object, ALK_SECTION_IMPORTS);
     if (count > ATH_IMPORTS_MAX)
         module_failed(task, "too many imports");
+    if (!ath_wasm_signatures_fit(&task->object))
+        module_failed(task, "its function signatures and the other modules' are more than "
+                            "the kernel's limit of distinct signatures (ATH_SIGNATURES_MAX)");
     task->imports = ath_alloc((count ? count : 1) * sizeof *task->imports);
     if (!task->imports)
         module_failed(task, "out of memory for its imports");
@@ -81,35 +86,50 @@ void ath_module_load(struct ath_task *task, const struct ath_image *image, uint3
         module_failed(task, problem);
 }
 
+/*
+ * A fresh instance in place of the old one, in the task's own context: free the old instance
+ * (its memory goes back to the task), prepare the memory, instantiate. The first and the
+ * long steps are preemptible; a task stopped anywhere in them (a restart of its group) starts
+ * over with nothing lost: `instantiated` covers a half-made instance too, and the memory's
+ * record is always true (wasm.c).
+ */
 const char *ath_module_reinstantiate(struct ath_task *task)
 {
-    static char why[128];
-    ath_wasm_recycle(true);             /* the old memory's pages serve the new instance */
     if (task->instantiated) {
         alk_instance_free(&task->instance);
         task->instantiated = false;
     }
     task->steps[ATH_STEP_FREED] = ath_arch_cycles();
+    uint32_t limit_pages = (uint32_t)(task->record.max_memory >> 16);
+    uint64_t reserve, initial;
+    if (alk_memory_plan(&task->object, limit_pages, &reserve, &initial) &&
+        ath_wasm_memory_prepare(task, reserve, initial) != ATH_OK) {
+        ath_snprintf(task->problem, sizeof task->problem,
+                     "cannot instantiate: no memory for its %lu KiB linear memory",
+                     (unsigned long)(initial >> 10));
+        return task->problem;
+    }
     const alk_section_view *code = &task->object.sections[ALK_SECTION_CODE];
+    task->instantiated = true;          /* from here a half-made instance is freed as a whole */
     alk_instantiate_result r = alk_instantiate(&task->instance, &task->object, code->data,
-                                               &ath_wasm_platform, task->imports,
-                                               (uint32_t)(task->record.max_memory >> 16), task);
-    ath_wasm_recycle(false);
-    if (r.status == ALK_INSTANTIATE_TRAP) {
-        ath_snprintf(why, sizeof why, "trapped while instantiating: %s",
-                     ath_trap_name(r.trap_code));
-        return why;
-    }
+                                               &ath_wasm_platform, task->imports, limit_pages,
+                                               task);
     if (r.status) {
-        ath_snprintf(why, sizeof why, "cannot instantiate: %s", r.message);
-        return why;
+        task->instantiated = false;     /* alk_instantiate freed it */
+        if (r.status == ALK_INSTANTIATE_TRAP)
+            ath_snprintf(task->problem, sizeof task->problem, "trapped while instantiating: %s",
+                         ath_trap_name(r.trap_code));
+        else
+            ath_snprintf(task->problem, sizeof task->problem, "cannot instantiate: %s", r.message);
+        return task->problem;
     }
-    /* Wasm frames stay ALK_STACK_RESERVE above the guard page: kernel functions, interrupt
-     * entries and the trap path use that room. */
+    /* Wasm frames stay ATH_WASM_STACK_SLACK above the guard page: room for the return
+     * addresses pushed before a function's limit check (docs/abi.md). Kernel code never runs
+     * down there: kernel calls, interrupts and faults move to the kernel stack. */
     *(uint64_t *)(task->instance.vmctx + ALK_VMCTX_STACK_LIMIT) =
-        task->stack_bottom + ALK_STACK_RESERVE;
+        task->stack.bottom + ATH_WASM_STACK_SLACK;
     task->instance.wasi = ath_wasi_reset(task);
-    task->instantiated = true;
+    task->fresh_needed = false;
     task->steps[ATH_STEP_INSTANTIATED] = ath_arch_cycles();
     return NULL;
 }
@@ -137,10 +157,9 @@ void ath_module_main(void *arg)
     struct ath_task *task = arg;
     ath_arch_irq_enable();
     for (;;) {
-        if (!task->instantiated) {
+        if (task->fresh_needed) {
             const char *problem = ath_module_reinstantiate(task);
-            if (problem)
-                module_failed(task, problem);
+            ath_supervisor_restarted(task, problem);
         }
         ath_trace(ATH_TRACE_START, task->index, task->restarts, 0);
         task->trap_code = 0;
@@ -165,11 +184,25 @@ static void record_frame(void *user, uint32_t depth, uint32_t code_offset, bool 
     task->trap_frame_count = depth + 1;
 }
 
-void ath_module_record_frames(struct ath_task *task, uintptr_t rbp)
+void ath_module_record_frames(struct ath_task *task, uintptr_t kernel_rbp)
 {
+    /* The module's frame pointer when it entered the kernel: kernel calls and fault entries
+     * leave rbp alone, so the first frame pointer the kernel stack's chain saved that points
+     * outside the kernel stack is the trapping Wasm function's (docs/abi.md). */
+    uintptr_t rbp = kernel_rbp;
+    for (int i = 0; i < 64 && rbp >= task->kstack.bottom && rbp + 16 <= task->kstack.top; i++)
+        rbp = *(const uintptr_t *)rbp;
+    /* Where it trapped: a trap stub's call returns to its ud2 (docs/abi.md), a fault's pc is
+     * the faulting instruction; a kernel function that trapped (athanor.log given a bad
+     * pointer) returns after the module's call to it, which is then frame 0. */
+    const uint8_t *pc = (const uint8_t *)task->trap_pc;
+    const alk_section_view *code = &task->object.sections[ALK_SECTION_CODE];
+    bool in_code = task->trap_pc - (uintptr_t)task->instance.code + 2 <= code->size;
+    task->trap_from_host = in_code && task->trap_pc == ath_kcall_return_address() &&
+                           !(pc[0] == 0x0f && pc[1] == 0x0b);
     task->trap_frame_count = 0;
-    alk_backtrace(&task->object, task->instance.code, task->trap_pc, rbp, task->stack_bottom,
-                  task->stack_top, ATH_TRAP_FRAMES_MAX, record_frame, task);
+    alk_backtrace(&task->object, task->instance.code, task->trap_pc - task->trap_from_host, rbp,
+                  task->stack.bottom, task->stack.top, ATH_TRAP_FRAMES_MAX, record_frame, task);
 }
 
 void ath_module_report_trap(const struct ath_task *task)
@@ -199,7 +232,7 @@ void ath_module_report_trap(const struct ath_task *task)
         char line[160];
         alk_frame_describe(o, task->trap_frames[i], &frame);
         alk_frame_format(&frame, i, line, sizeof line);
-        bool from_host = i == 0 && task->trap_pc - code >= o->sections[ALK_SECTION_CODE].size;
+        bool from_host = i == 0 && task->trap_from_host;
         ath_kprintf("[athanor]   %s%s\n", line, from_host ? " (in what it called)" : "");
     }
 }

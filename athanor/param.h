@@ -7,6 +7,11 @@
 #ifndef ATH_PARAM_H
 #define ATH_PARAM_H
 
+/* The limits build.py checks appliances against, generated from manifest/limits.toml:
+ * ATH_TASKS_MAX, ATH_CHANNELS_MAX, ATH_HANDLES_MAX, ATH_IMPORTS_MAX, ATH_SIGNATURES_MAX,
+ * ATH_IMAGE_NAME_MAX, ATH_FILE_PATH_MAX, ATH_TASK_KSTACK_SIZE, ATH_LOG_LINE_MAX, ... */
+#include "kernel_limits.h"
+
 #define ATH_VERSION              "0.1.0"
 
 #define ATH_PAGE_SIZE            4096
@@ -15,8 +20,8 @@
 /* Physical address the kernel image is linked and loaded at (identity). */
 #define ATH_KERNEL_BASE          0x100000
 
-/* The boot (and only) kernel stack, and each exception (IST) stack. Every
- * stack has one unmapped guard page below it. */
+/* The boot stack (the scheduler's) and each IST stack (exceptions, interrupts); each task's
+ * kernel stack is ATH_TASK_KSTACK_SIZE. Every stack has one unmapped guard page below it. */
 #define ATH_KSTACK_SIZE          (64 * 1024)
 #define ATH_IST_STACK_SIZE       (16 * 1024)
 
@@ -44,22 +49,17 @@
 #define ATH_VM_RESERVATIONS_MAX  256
 
 /* The appliance runtime (docs/runtime.md). */
-#define ATH_TASKS_MAX            64      /* modules of an appliance */
-#define ATH_CHANNELS_MAX         64
-#define ATH_SUPERVISORS_MAX      32
-#define ATH_HANDLES_MAX          32      /* per module; a handle's slot is 8 bits */
-#define ATH_IMPORTS_MAX          256     /* per module */
 #define ATH_TRAP_FRAMES_MAX      16      /* Wasm frames of a trap's backtrace */
 #define ATH_TICK_HZ              1000    /* the scheduler's tick */
 #define ATH_SLICE_TICKS          10      /* a task runs at most this long before another */
+#define ATH_STORM_MIN_US         2       /* athanor.storm: the shortest tick interval */
+#define ATH_STORM_MAX_US         50000   /*   and the longest (the PIT's 16-bit count) */
 #define ATH_TRACE_EVENTS         256     /* power of two */
 #define ATH_TRACE_PRINT          32      /* events printed on a panic or on request */
-#define ATH_WAIT_HANDLES_MAX     16      /* handles of one athanor.wait */
-#define ATH_BATCH_MAX            256     /* messages of one batched send or receive */
-#define ATH_RESTART_HISTORY_MAX  10000   /* a supervisor's max_restarts */
-#define ATH_LOG_LINE_MAX         4096
-#define ATH_FILE_PATH_MAX        255     /* bytes of a [[file]]'s guest path, its '/' included */
 #define ATH_CONSOLE_LINE_MAX     1024    /* WASI stdin: longest line (a longer one is split) */
 #define ATH_CONSOLE_POLL_NS      1000000 /* WASI stdin: how often a waiting read polls the UART */
+#define ATH_KCALLS_MAX           128     /* kernel functions compiled code may call (kcall.c) */
+#define ATH_WASM_STACK_SLACK     4096    /* vmctx->stack_limit above a task stack's guard page */
+#define ATH_CONSOLE_CHUNK        128     /* console bytes a module writes between preemption points */
 
 #endif

@@ -394,6 +394,50 @@ static void test_paging(const struct ath_boot_info *info)
     ath_snprintf(detail, sizeof detail, "guard fault at 0x%lx caught by the hook", guard);
 }
 
+/* ---- interrupts never use the interrupted stack ----------------------------- */
+
+/* With the stack pointer on an unmapped page (as a module's could be, were compiled code to
+ * move it past its stack) and interrupts on, ticks come every few microseconds for 20 ms:
+ * each is taken on the interrupt IST stack and moved to the kernel stack (interrupts.S), so
+ * none pushes a byte at the interrupted rsp. Pushing there would fault with no stack to
+ * report it on: a triple fault. */
+static void test_interrupt_stack(const struct ath_boot_info *info)
+{
+    (void)info;
+    static uint8_t scratch[16384] __attribute__((aligned(16)));
+    const struct ath_kstack kernel_stack = {
+        "selftest kernel stack", (uintptr_t)scratch - ATH_PAGE_SIZE, (uintptr_t)scratch,
+        (uintptr_t)scratch + sizeof scratch,
+    };
+    ath_arch_interrupts_init(ATH_TICK_HZ);
+    ath_arch_tick_storm(5, 40);
+    ath_arch_use_kernel_stack(&kernel_stack);
+    uint64_t before = ath_sched_ticks(), cycles = ath_arch_cycles_per_second() / 50;
+    __asm__ volatile(
+        "mov %%rsp, %%r12\n\t"
+        "mov $0x800, %%rsp\n\t"           /* inside the unmapped null page */
+        "rdtsc\n\t"
+        "shl $32, %%rdx\n\t"
+        "or %%rax, %%rdx\n\t"
+        "mov %%rdx, %%r13\n\t"
+        "sti\n"
+        "1:\n\t"
+        "rdtsc\n\t"
+        "shl $32, %%rdx\n\t"
+        "or %%rax, %%rdx\n\t"
+        "sub %%r13, %%rdx\n\t"
+        "cmp %0, %%rdx\n\t"
+        "jb 1b\n\t"
+        "cli\n\t"
+        "mov %%r12, %%rsp\n\t"
+        : : "r"(cycles) : "rax", "rdx", "r12", "r13", "memory", "cc");
+    ath_arch_use_kernel_stack(NULL);
+    uint64_t taken = ath_sched_ticks() - before;
+    expect(taken > 100);
+    ath_snprintf(detail, sizeof detail, "%lu interrupts taken with rsp at 0x800",
+                 (unsigned long)taken);
+}
+
 /* ---- information and exit protocol ----------------------------------------- */
 
 static uint32_t fnv1a(const uint8_t *p, uint64_t n)
@@ -466,6 +510,7 @@ static const struct selftest {
     { "stackoverflow", test_stackoverflow, "page fault on the kernel stack guard, reported from an IST stack" },
     { "nested",        test_nested,        "nested exception (a fault in the fault hook), panic status" },
     { "panic",         test_panic,         "panic, panic status" },
+    { "interrupts",    test_interrupt_stack, "ok: interrupts taken while rsp points at an unmapped page" },
     { "alloc",         test_alloc,         "ok" },
     { "paging",        test_paging,        "ok" },
     { "bootinfo",      test_bootinfo,      "ok, boot information printed" },

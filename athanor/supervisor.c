@@ -18,8 +18,9 @@
  * image (memory, globals, tables), and run `_start` again from its task's entry, nothing of its
  * old frames left (module.c; the memory's pages are reused, wasm.c). The module that
  * ended does this itself, in its own task, right after the trap unwound it; the others of its
- * group are stopped wherever they were (blocked or preempted: kernel code never holds state
- * across a switch) and restarted the same way. Modules that had finished stay finished.
+ * group are stopped wherever they were (blocked, preempted, or at a preemption point of a
+ * kernel function: none holds state across a switch) and make their new instance themselves
+ * when they run next. Modules that had finished stay finished.
  */
 #include "loader.h"
 
@@ -146,40 +147,52 @@ static void print_profile(const struct ath_task *t)
                 (unsigned long)ns[ATH_STEP_INSTANTIATED], (unsigned long)ns[ATH_STEP_READY]);
 }
 
-static ATH_NORETURN void restart_failed(const struct ath_task *t, const char *what)
-{
-    ath_kprintf("[supervisor] cannot restart %s: %s\n", t->record.name, what);
-    ath_fail(ATH_FAIL_APPLIANCE);
-}
-
-/* Fresh handles and instance for t; `failed` is the module whose end caused it. */
+/* t restarts because `failed` ended: its handles go now (nothing it opened survives, even if it
+ * is stopped in a kernel function); its new instance is made by its own task when it runs
+ * next (module.c), a preemptible piece of work that counts as its own. */
 static void restart(struct ath_task *t, const struct ath_task *failed)
 {
     ath_handles_reset(t);
-    const char *problem = ath_module_reinstantiate(t);
-    if (problem)
-        restart_failed(t, problem);
-    t->steps[ATH_STEP_READY] = ath_arch_cycles();
-    t->restarts++;
-    t->restart_ns = ath_cycles_to_ns(t->steps[ATH_STEP_READY] - failed->steps[ATH_STEP_TRAP]);
-    ath_trace(ATH_TRACE_RESTART, t->index, t->restart_ns, 0);
-    const char *kind = failed->trap_code ? ath_trap_name(failed->trap_code) : "returned";
-    if (t == failed)
-        ath_kprintf("[supervisor] restarted %s (%s%s) in %lu us\n", t->record.name,
-                    failed->trap_code ? "trap: " : "", kind, (unsigned long)((t->restart_ns + 500) / 1000));
-    else
-        ath_kprintf("[supervisor] restarted %s (with %s, %s%s) in %lu us\n", t->record.name,
-                    failed->record.name, failed->trap_code ? "trap: " : "", kind,
-                    (unsigned long)((t->restart_ns + 500) / 1000));
+    t->fresh_needed = true;
+    t->restart.failed = failed->index;
+    t->restart.trap_code = failed->trap_code;
+    t->restart.since = failed->steps[ATH_STEP_TRAP];
 }
 
+void ath_supervisor_restarted(struct ath_task *t, const char *problem)
+{
+    if (problem) {
+        ath_kprintf("[supervisor] cannot restart %s: %s\n", t->record.name, problem);
+        ath_fail(ATH_FAIL_APPLIANCE);
+    }
+    const struct ath_task *failed = ath_task_at(t->restart.failed);
+    t->steps[ATH_STEP_READY] = ath_arch_cycles();
+    t->restarts++;
+    t->restart_ns = ath_cycles_to_ns(t->steps[ATH_STEP_READY] - t->restart.since);
+    ath_trace(ATH_TRACE_RESTART, t->index, t->restart_ns, 0);
+    const char *kind = t->restart.trap_code ? ath_trap_name(t->restart.trap_code) : "returned";
+    const char *trap = t->restart.trap_code ? "trap: " : "";
+    unsigned long us = (unsigned long)((t->restart_ns + 500) / 1000);
+    if (failed == t)
+        ath_kprintf("[supervisor] restarted %s (%s%s) in %lu us\n", t->record.name, trap, kind, us);
+    else
+        ath_kprintf("[supervisor] restarted %s (with %s, %s%s) in %lu us\n", t->record.name,
+                    failed->record.name, trap, kind, us);
+    if (profile && failed == t)
+        print_profile(t);
+}
+
+/* The module ended for good: its handles, instance and memory go (the memory a chunk at a
+ * time: preemptible). A restart of its group meanwhile leaves it alone. */
 static ATH_NORETURN void finish(struct ath_task *t)
 {
+    t->finishing = true;
     ath_handles_reset(t);
     if (t->instantiated) {
         alk_instance_free(&t->instance);
         t->instantiated = false;
     }
+    ath_wasm_memory_release(t);
     ath_task_exit();
 }
 
@@ -217,13 +230,12 @@ void ath_supervise(struct ath_task *task)
     uint64_t group = group_of(&supervisors[at], failed);
     task->steps[ATH_STEP_DECIDED] = ath_arch_cycles();
 
-    /* Itself first (its restart time is the one that matters), then the rest of the group. */
+    /* Itself (when supervise returns, module.c makes its new instance), then the rest of the
+     * group: stopped wherever they were and started afresh. */
     restart(task, task);
-    if (profile)
-        print_profile(task);
     for (uint32_t i = 0; i < ath_task_count(); i++) {
         struct ath_task *t = ath_task_at(i);
-        if (t == task || !(group >> i & 1) || t->state == ATH_TASK_DONE)
+        if (t == task || !(group >> i & 1) || t->state == ATH_TASK_DONE || t->finishing)
             continue;
         ath_task_stop(t);
         restart(t, task);

@@ -28,6 +28,7 @@ static volatile bool need_resched;          /* a task was woken while another ra
 static volatile uint64_t next_deadline;     /* earliest deadline of a blocked task (0: none) */
 
 struct ath_task *ath_task_current(void) { return current; }
+uint64_t ath_sched_ticks(void) { return ticks; }
 struct ath_task *ath_task_at(uint32_t index) { return index < task_count ? &tasks[index] : NULL; }
 uint32_t ath_task_count(void) { return task_count; }
 
@@ -38,26 +39,38 @@ void ath_task_set_count(uint32_t count)
     last_run = count ? count - 1 : 0;      /* the round robin starts with task 0 */
 }
 
-void ath_task_init(struct ath_task *task, uint32_t index, size_t stack_size)
+/* A stack of `size` bytes with an unmapped guard page below it, in a reservation of its own
+ * (so unmapped gaps part it from every other stack and every linear memory, vm.c). */
+static void stack_new(struct ath_kstack *stack, const char *name, size_t size)
 {
-    size_t size = ATH_ALIGN_UP(stack_size, ATH_PAGE_SIZE);
+    size = ATH_ALIGN_UP(size, ATH_PAGE_SIZE);
     uintptr_t base = ath_vm_reserve(size + ATH_PAGE_SIZE);
     if (!base || ath_vm_map_fresh(base + ATH_PAGE_SIZE, size, ATH_VM_READ | ATH_VM_WRITE)) {
-        ath_kprintf("[athanor] boot error: no memory for a %lu KiB module stack\n",
-                    (unsigned long)(size >> 10));
+        ath_kprintf("[athanor] boot error: no memory for the %lu KiB %s\n",
+                    (unsigned long)(size >> 10), name);
         ath_fail(ATH_FAIL_BOOT);
     }
+    stack->name = name;
+    stack->guard = base;
+    stack->bottom = base + ATH_PAGE_SIZE;
+    stack->top = stack->bottom + size;
+    ath_fault_add_stack(stack);
+}
+
+void ath_task_init(struct ath_task *task, uint32_t index, const char *name, size_t stack_size)
+{
     task->index = index;
-    task->stack_reservation = base;
-    task->stack_bottom = base + ATH_PAGE_SIZE;       /* the page below is the guard */
-    task->stack_top = task->stack_bottom + size;
+    ath_snprintf(task->stack_names[0], sizeof task->stack_names[0], "stack of %s", name);
+    ath_snprintf(task->stack_names[1], sizeof task->stack_names[1], "kernel stack of %s", name);
+    stack_new(&task->stack, task->stack_names[0], stack_size);
+    stack_new(&task->kstack, task->stack_names[1], ATH_TASK_KSTACK_SIZE);
     task->state = ATH_TASK_NEW;
 }
 
 void ath_task_start(struct ath_task *task, void (*entry)(void *))
 {
     uint64_t state = ath_arch_irq_save();
-    task->sp = ath_arch_stack_init(task->stack_top, entry, task);
+    task->sp = ath_arch_stack_init(task->stack.top, entry, task);
     task->deadline = 0;
     task->wait_send = task->wait_receive = 0;
     task->wait_irqs = 0;
@@ -86,6 +99,7 @@ static void switch_to(struct ath_task *next)
     }
     ath_trace(ATH_TRACE_SWITCH, next ? next->index : ATH_TRACE_IDLE,
               prev ? prev->index : ATH_TRACE_IDLE, 0);
+    ath_arch_use_kernel_stack(next ? &next->kstack : NULL);
     ath_arch_switch(save, to);
 }
 
@@ -162,6 +176,15 @@ void ath_sched_yield(void)
     current->state = ATH_TASK_READY;
     reschedule();
     ath_arch_irq_restore(state);
+}
+
+void ath_sched_preempt_point(void)
+{
+    if (!current)
+        return;
+    if (!need_resched && ticks - current->slice_start < ATH_SLICE_TICKS)
+        return;
+    ath_sched_yield();
 }
 
 void ath_task_exit(void)

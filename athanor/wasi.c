@@ -32,7 +32,7 @@ static ATH_NORETURN void boot_error(const char *what, const char *name)
 static int64_t console_write(void *user, int fd, const uint8_t *bytes, size_t length)
 {
     (void)user, (void)fd;
-    ath_console_write((const char *)bytes, length);
+    ath_console_write_guest(bytes, length);
     return (int64_t)length;
 }
 
@@ -166,9 +166,16 @@ static void exit_appliance(void *user, void *vmctx, uint32_t code)
     ath_exit((int)(code & 0xff));
 }
 
+static void preempt(void *user)
+{
+    (void)user;
+    ath_sched_preempt_point();
+}
+
 static const alk_wasi_platform platform = {
-    console_write, console_read, clock_now, clock_resolution, random_bytes, yield, sleep,
-    exit_appliance, NULL,
+    .write = console_write, .read = console_read, .clock = clock_now,
+    .clock_resolution = clock_resolution, .random = random_bytes, .yield = yield,
+    .sleep = sleep, .exit = exit_appliance, .preempt = preempt,
 };
 
 /* ---- Per module ------------------------------------------------------------------------------ */
@@ -253,9 +260,9 @@ const void *ath_wasi_bind(const struct ath_task *task, const struct ath_abi_func
 {
     if (strcmp(f->module, "wasi_snapshot_preview1") || strcmp(f->field, "fd_read") ||
         granted(&task->record, ATH_CAPABILITY_STDIN))
-        return f->code;
+        return f->entry;
     shared_fd_read = (fd_read_function)f->code;
-    return (const void *)fd_read_without_stdin;
+    return ath_kcall_entry((const void *)fd_read_without_stdin, f->params);
 }
 
 alk_wasi *ath_wasi_reset(struct ath_task *task)

@@ -7,9 +7,7 @@
  */
 #include "loader.h"
 
-#define TYPE_IDS_MAX 512
-
-/* ---- Allocation and memories -------------------------------------------------------------- */
+/* ---- Allocation --------------------------------------------------------------------------- */
 static void *platform_alloc(void *user, size_t size)
 {
     (void)user;
@@ -22,114 +20,197 @@ static void platform_free(void *user, void *ptr)
     ath_free(ptr);
 }
 
-/*
- * Recycling a memory across a restart. A restart frees an instance and at once makes a new one
- * of the same module (module.c brackets the two with ath_wasm_recycle). Rather than unmapping
- * the old linear memory's reservation page by page and mapping a new one, the platform keeps it
- * and hands it to the new instance: pages beyond the new initial size are unmapped (in guard
- * mode an access there must fault), pages written since they were last zeroed — the CPU's
- * dirty bit says which — are zeroed, missing ones are mapped fresh. The new memory is zero
- * everywhere, as a fresh one; only what the module touched is paid for.
+/* ---- Memories --------------------------------------------------------------------------------
+ *
+ * A module's linear memory belongs to its task for the task's whole life: one reservation, made
+ * at the first instantiation and lent to every instance after it (struct ath_task_memory). A
+ * restart prepares it for the next instance beforehand, at a pace that lets others run
+ * (ath_wasm_memory_prepare): pages beyond the new initial size are unmapped (in guard mode an
+ * access there must fault), the pages the module wrote since they were last zeroed (the CPU's
+ * dirty bit says which) are zeroed, missing ones mapped fresh. The new memory is zero
+ * everywhere, as a fresh one; only what the module touched is paid for. Every step goes in
+ * chunks with preemption points between them, and `mapped` is always what is mapped, so a
+ * task stopped in the middle (a restart of its group) simply starts over.
  */
-static struct {
-    bool armed, held;
-    uintptr_t base;
-    uint64_t reserve, mapped;
-} recycle;
+#define MEMORY_CHUNK (1u << 20)        /* bytes mapped, unmapped or scanned between preemptions */
 
-static int reuse(alk_memory *m, uint64_t size)
+static int map_chunked(struct ath_task_memory *tm, uint64_t size)
 {
-    uintptr_t base = recycle.base;
-    uint64_t mapped = recycle.mapped;
-    recycle.held = false;
-    if (mapped > size) {
-        ath_vm_unmap(base + size, mapped - size);
-        mapped = size;
+    while (tm->mapped < size) {
+        uint64_t n = ATH_MIN(size - tm->mapped, (uint64_t)MEMORY_CHUNK);
+        int error = ath_vm_map_fresh(tm->base + tm->mapped, (size_t)n, ATH_VM_READ | ATH_VM_WRITE);
+        if (error)
+            return error;
+        tm->mapped += n;
+        ath_sched_preempt_point();
     }
-    for (uint64_t at = 0; at < mapped; at += ATH_PAGE_SIZE) {
-        if (ath_arch_take_dirty(base + at)) {
-            memset((void *)(base + at), 0, ATH_PAGE_SIZE);
-            ath_arch_take_dirty(base + at);
-        }
-    }
-    if (size > mapped && ath_vm_map_fresh(base + mapped, size - mapped,
-                                          ATH_VM_READ | ATH_VM_WRITE) != ATH_OK) {
-        ath_vm_release(base);
-        return -1;
-    }
-    m->base = (uint8_t *)base;
-    return 0;
+    return ATH_OK;
 }
 
-void ath_wasm_recycle(bool on)
+static void unmap_chunked(struct ath_task_memory *tm, uint64_t size)
 {
-    if (!on && recycle.held)
-        ath_vm_release(recycle.base);
-    recycle.armed = on;
-    recycle.held = false;
+    while (tm->mapped > size) {
+        uint64_t n = ATH_MIN(tm->mapped - size, (uint64_t)MEMORY_CHUNK);
+        ath_vm_unmap(tm->base + tm->mapped - n, (size_t)n);
+        tm->mapped -= n;
+        ath_sched_preempt_point();
+    }
+}
+
+int ath_wasm_memory_prepare(struct ath_task *task, uint64_t reserve, uint64_t size)
+{
+    struct ath_task_memory *tm = &task->memory;
+    ath_assert(!tm->lent);
+    if (tm->base && tm->reserve != reserve)
+        ath_wasm_memory_release(task);
+    if (!tm->base) {
+        tm->base = ath_vm_reserve((size_t)(reserve ? reserve : ATH_PAGE_SIZE));
+        if (!tm->base)
+            return ATH_ERR_NOMEM;
+        tm->reserve = reserve;
+        tm->mapped = 0;
+    }
+    unmap_chunked(tm, size);
+    for (uint64_t at = 0; at < tm->mapped; at += ATH_PAGE_SIZE) {
+        if (ath_arch_take_dirty(tm->base + at)) {
+            memset((void *)(tm->base + at), 0, ATH_PAGE_SIZE);
+            ath_arch_take_dirty(tm->base + at);
+        }
+        if ((at + ATH_PAGE_SIZE) % MEMORY_CHUNK == 0)
+            ath_sched_preempt_point();
+    }
+    int error = map_chunked(tm, size);
+    if (!error)
+        tm->prepared = size;
+    return error;
+}
+
+void ath_wasm_memory_release(struct ath_task *task)
+{
+    struct ath_task_memory *tm = &task->memory;
+    ath_assert(!tm->lent);
+    if (!tm->base)
+        return;
+    unmap_chunked(tm, 0);
+    ath_vm_release(tm->base);
+    *tm = (struct ath_task_memory){ 0 };
+}
+
+/* The memory's task: the runtime hands memory_map the creating instance's user (the task). */
+static struct ath_task *owner(const alk_memory *m)
+{
+    return m->platform_data;
 }
 
 static int memory_map(void *user, alk_memory *m, uint64_t reserve, uint64_t size)
 {
     (void)user;
-    if (reserve == 0)
-        reserve = ATH_PAGE_SIZE;
-    if (recycle.held && recycle.reserve == reserve)
-        return reuse(m, size);
-    uintptr_t base = ath_vm_reserve((size_t)reserve);
-    if (!base)
-        return -1;
-    if (size && ath_vm_map_fresh(base, (size_t)size, ATH_VM_READ | ATH_VM_WRITE) != ATH_OK) {
-        ath_vm_release(base);
-        return -1;
-    }
-    m->base = (uint8_t *)base;
+    struct ath_task *task = owner(m);
+    struct ath_task_memory *tm = &task->memory;
+    /* Prepared by ath_wasm_memory_prepare (module.c) for exactly this; anything else is the
+     * loader's mistake. */
+    if (tm->lent || !tm->base || tm->reserve != reserve || tm->prepared != size ||
+        tm->mapped != size)
+        ath_panic("module %s: linear memory not prepared for its instance", task->record.name);
+    tm->lent = true;
+    tm->prepared = UINT64_MAX;
+    m->base = (uint8_t *)tm->base;
     return 0;
 }
 
+/* memory.grow: maps the new pages a chunk at a time. On failure the pages mapped meanwhile go
+ * again (in guard mode an access beyond the size must fault). */
 static int memory_grow(void *user, alk_memory *m, uint64_t new_size)
 {
     (void)user;
+    struct ath_task_memory *tm = &owner(m)->memory;
     if (new_size <= m->size)
         return 0;
-    return ath_vm_map_fresh((uintptr_t)m->base + m->size, (size_t)(new_size - m->size),
-                            ATH_VM_READ | ATH_VM_WRITE) == ATH_OK ? 0 : -1;
+    if (map_chunked(tm, new_size) == ATH_OK)
+        return 0;
+    unmap_chunked(tm, m->size);
+    return -1;
 }
 
+/* The instance is freed: the memory goes back to its task (ath_wasm_memory_release frees it). */
 static void memory_unmap(void *user, alk_memory *m)
 {
     (void)user;
-    if (recycle.armed && !recycle.held) {
-        recycle.held = true;
-        recycle.base = (uintptr_t)m->base;
-        recycle.reserve = m->reserved;
-        recycle.mapped = m->size;
-        return;
-    }
-    ath_vm_release((uintptr_t)m->base);
+    owner(m)->memory.lent = false;
 }
 
-/* ---- Signatures ------------------------------------------------------------------------------ */
-static struct { const char *text; uint32_t length; } signatures[TYPE_IDS_MAX];
+/* ---- Signatures ------------------------------------------------------------------------------
+ * Canonical ids for signature strings ("ii:I"), equal strings equal ids, across every module
+ * and the kernel's functions: an open-addressing hash table of ATH_SIGNATURES_MAX entries at
+ * most (half full at worst). build.py counts an appliance's distinct signatures and refuses
+ * one with more; the loader checks again before it instantiates a module (module.c). */
+#define SIGNATURE_SLOTS (2 * ATH_SIGNATURES_MAX)
+_Static_assert((SIGNATURE_SLOTS & (SIGNATURE_SLOTS - 1)) == 0, "a power of two");
+
+static struct { const char *text; uint32_t length, id; } signatures[SIGNATURE_SLOTS];
 static uint32_t signature_count;
+
+static uint32_t hash(const char *text, uint32_t length)
+{
+    uint32_t h = 2166136261u;                      /* FNV-1a */
+    for (uint32_t i = 0; i < length; i++)
+        h = (h ^ (uint8_t)text[i]) * 16777619u;
+    return h;
+}
+
+/* The slot holding that signature, or the empty slot where it belongs. */
+static uint32_t signature_slot(const char *text, uint32_t length)
+{
+    uint32_t at = hash(text, length) & (SIGNATURE_SLOTS - 1);
+    while (signatures[at].text && (signatures[at].length != length ||
+                                   memcmp(signatures[at].text, text, length)))
+        at = (at + 1) & (SIGNATURE_SLOTS - 1);
+    return at;
+}
+
+bool ath_wasm_signatures_fit(const alk_object *object)
+{
+    uint32_t added = 0;
+    uint32_t types = alk_object_count(object, ALK_SECTION_TYPES);
+    for (uint32_t t = 0; t < types; t++) {
+        alk_str sig = alk_object_type(object, t);
+        bool seen = signatures[signature_slot(sig.bytes, sig.length)].text != NULL;
+        for (uint32_t k = 0; !seen && k < t; k++) {    /* repeated within the object */
+            alk_str other = alk_object_type(object, k);
+            seen = other.length == sig.length && !memcmp(other.bytes, sig.bytes, sig.length);
+        }
+        added += !seen;
+        if (signature_count + added > ATH_SIGNATURES_MAX)
+            return false;
+    }
+    return true;
+}
 
 static uint32_t type_id(void *user, const char *text, uint32_t length)
 {
     (void)user;
-    for (uint32_t i = 0; i < signature_count; i++)
-        if (signatures[i].length == length && !memcmp(signatures[i].text, text, length))
-            return i;
-    if (signature_count == TYPE_IDS_MAX)
-        ath_panic("more than %d distinct function signatures", TYPE_IDS_MAX);
-    /* the text lives in the image or in the kernel: it outlives the table */
-    signatures[signature_count].text = text;
-    signatures[signature_count].length = length;
-    return signature_count++;
+    uint32_t at = signature_slot(text, length);
+    if (!signatures[at].text) {
+        /* module.c checked the module's signatures fit before instantiating it */
+        if (signature_count == ATH_SIGNATURES_MAX)
+            ath_panic("more than %d distinct function signatures", ATH_SIGNATURES_MAX);
+        /* the text lives in the image or in the kernel: it outlives the table */
+        signatures[at].text = text;
+        signatures[at].length = length;
+        signatures[at].id = signature_count++;
+    }
+    return signatures[at].id;
 }
 
-/* ---- Traps ------------------------------------------------------------------------------------- */
-/* vmctx->trap_handler: records where and unwinds the running task to its entry frame. */
-static ATH_NORETURN void trap(void *vmctx, uint32_t code)
+/* ---- Traps -------------------------------------------------------------------------------------
+ * Every way a module's code traps ends in trap_at, on the task's kernel stack: compiled code
+ * calls vmctx->trap_handler through its kernel call entry; the runtime's builtins and kernel
+ * functions (athanor.log) call ath_wasm_trap, already on the kernel stack; a fault in the
+ * module's code (a guard page of its memory, a divide error) resumes in trap_from_fault,
+ * which module_fault starts on the kernel stack as if the faulting instruction had called it.
+ * trap_at records where and unwinds the task to its entry frame: the module's frames and the
+ * kernel stack's are simply dropped. */
+static ATH_NORETURN void trap_at(void *vmctx, uint32_t code, uintptr_t pc)
 {
     uint64_t now = ath_arch_cycles();
     struct ath_task *task = ath_task_current();
@@ -137,15 +218,21 @@ static ATH_NORETURN void trap(void *vmctx, uint32_t code)
         ath_panic("trap %u (%s) outside the running module", code, ath_trap_name(code));
     task->steps[ATH_STEP_TRAP] = now;
     task->trap_code = code;
-    task->trap_pc = (uintptr_t)__builtin_return_address(0);
-    ath_module_record_frames(task, *(const uintptr_t *)__builtin_frame_address(0));
+    task->trap_pc = pc;
+    ath_module_record_frames(task, (uintptr_t)__builtin_frame_address(0));
     ath_trace(ATH_TRACE_TRAP, task->index, code, task->trap_pc);
     alk_unwind(&task->entry, code);
 }
 
-const alk_platform ath_wasm_platform = {
-    platform_alloc, platform_free, memory_map, memory_grow, memory_unmap, type_id, trap, NULL,
-};
+void ath_wasm_trap(void *vmctx, uint32_t code)
+{
+    trap_at(vmctx, code, ath_kcall_return_address());
+}
+
+static ATH_NORETURN void trap_from_fault(void *vmctx, uint32_t code, uintptr_t pc)
+{
+    trap_at(vmctx, code, pc);
+}
 
 const char *ath_trap_name(uint32_t code)
 {
@@ -159,8 +246,9 @@ const char *ath_trap_name(uint32_t code)
 }
 
 /* A fault by the running module's code that the module's own semantics explain: a page fault
- * inside its memory reservation (guard mode) or a divide error. Resume in the trap handler as
- * if the faulting instruction had called it, with the module's vmctx (r15, docs/abi.md). */
+ * inside its memory reservation (guard mode) or a divide error. Resumes in trap_from_fault on
+ * the task's kernel stack (empty while module code runs), with the module's vmctx (r15,
+ * docs/abi.md); nothing is written to the module's stack. */
 static bool module_fault(struct ath_trap_frame *frame)
 {
     struct ath_task *task = ath_task_current();
@@ -184,16 +272,41 @@ static bool module_fault(struct ath_trap_frame *frame)
     } else {
         return false;
     }
-    frame->rsp -= 8;
-    *(uint64_t *)(uintptr_t)frame->rsp = frame->rip;
+    /* As a kernel call's entry leaves the kernel stack (kcall.S): the module's rsp at the top,
+     * then a return address (none: trap_from_fault never returns) at a call's alignment. */
+    uint64_t *top = (uint64_t *)task->kstack.top;
+    top[-1] = frame->rsp;
+    top[-3] = 0;
+    frame->rsp = (uint64_t)(uintptr_t)&top[-3];
     frame->rdi = frame->r15;
     frame->rsi = trap_code;
-    frame->rip = (uint64_t)(uintptr_t)trap;
+    frame->rdx = frame->rip;
+    frame->rip = (uint64_t)(uintptr_t)trap_from_fault;
     return true;
 }
 
-void ath_wasm_install_fault_hook(void)
+/* ---- The platform ------------------------------------------------------------------------------
+ * Compiled code reaches the trap handler and the builtins through kernel call entries
+ * (kcall.c), filled in by ath_wasm_init. */
+static const void *builtin_entries[ALK_BUILTIN_COUNT];
+
+static void preempt(void *user)
 {
+    (void)user;
+    ath_sched_preempt_point();
+}
+
+alk_platform ath_wasm_platform = {
+    .alloc = platform_alloc, .free = platform_free, .memory_map = memory_map,
+    .memory_grow = memory_grow, .memory_unmap = memory_unmap, .type_id = type_id,
+    .trap = ath_wasm_trap, .builtin_entries = builtin_entries, .preempt = preempt,
+};
+
+void ath_wasm_init(void)
+{
+    for (unsigned i = 0; i < ALK_BUILTIN_COUNT; i++)
+        builtin_entries[i] = ath_kcall_entry(alk_builtins[i], "IIIII");
+    ath_wasm_platform.trap_entry = ath_kcall_entry((const void *)ath_wasm_trap, "Ii");
     ath_fault_hook = module_fault;
 }
 

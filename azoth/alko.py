@@ -117,6 +117,19 @@ class ObjectFile:
             result.append((tuple(LETTERS[c] for c in params), tuple(LETTERS[c] for c in results)))
         return result
 
+    def type_signatures(self):
+        """Each type's signature string ("ii:I"), as the kernel gives them canonical ids."""
+        return [self.string(struct.unpack("<II", rec)[0]) for rec in self._records(1, 8)]
+
+    def tables(self):
+        """(initial size, maximum or None, imported) of each table, imported first."""
+        out = []
+        for rec in self._records(6, 16):
+            _element, has_max, imported, _r, minimum, maximum, _r2 = \
+                struct.unpack("<BBBBIII", rec)
+            out.append((minimum, maximum if has_max else None, bool(imported)))
+        return out
+
     def imports(self):
         types = self.types()
         result = []

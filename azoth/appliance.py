@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import catalogue as catalogue_module
+from . import limits
 from . import image as image_module
 from . import manifest as manifest_module
 from . import signing
@@ -205,7 +206,7 @@ def build(directory, key=None, make=True, iso=True, images=None):
     # Cached Wasm and objects, per manifest location (two appliances may share a name).
     where = hashlib.sha256(str(manifest.directory.resolve()).encode()).hexdigest()[:10]
     work = WORK / f"{manifest.name}-{where}"
-    modules = []
+    modules, objects = [], []
     for module in manifest.modules:
         wasm = to_wasm(module, work, [GUEST_HEADER])
         obj_path = compile_module(wasm, manifest.bounds, work, module)
@@ -213,12 +214,17 @@ def build(directory, key=None, make=True, iso=True, images=None):
         import_ids = link_imports(manifest, module, obj, catalogue)
         check_memory(manifest, module, obj)
         warn_without_entry(manifest, module, obj)
+        objects.append(obj)
         bitmap = sum(1 << catalogue.capabilities[c].bit for c in module.capabilities)
         modules.append(image_module.ImageModule(
             module.name, module.kind, module.restart, bitmap, module.memory, obj, import_ids,
             module.args, module.env, supervisor_index(manifest, module.supervisor),
             resources_of(manifest, module, catalogue), module.stack))
     files = [image_module.ImageFile(f.guest, f.host.read_bytes()) for f in manifest.files]
+    limits.check_appliance(manifest, objects,
+                           image_bytes=sum(len(o.data) for o in objects) +
+                           sum(len(f.data) for f in files),
+                           kernel_bytes=KERNEL.stat().st_size if KERNEL.exists() else 0)
     data = image_module.build(manifest.name, manifest.version, manifest.memory, manifest.bounds,
                               modules, signing.signer(key), channels_of(manifest),
                               supervisors_of(manifest), files)

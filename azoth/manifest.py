@@ -12,19 +12,21 @@ from pathlib import Path
 from . import catalogue as catalogue_module
 from . import sources as sources_module
 from .errors import AzothError, AzothErrors, did_you_mean
+from .limits import LIMITS
 
 MANIFEST_NAME = "appliance.toml"
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
-CHANNEL_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,30}$")
+# Names fit the image's fields: at most LIMITS.name bytes with their NUL.
+NAME_PATTERN = re.compile(rf"^[a-z][a-z0-9_-]{{0,{LIMITS.name - 2}}}$")
+CHANNEL_PATTERN = re.compile(rf"^[a-z][a-z0-9_.-]{{0,{LIMITS.name - 2}}}$")
 DURATION_PATTERN = re.compile(r"^([0-9]+)\s*(ms|s|m)$")
 DURATION_UNITS = {"ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
 SIZE_PATTERN = re.compile(r"^([0-9]+)\s*(K|KiB|M|MiB|G|GiB)?$")
 SIZE_UNITS = {None: 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
               "G": 1 << 30, "GiB": 1 << 30}
 WASM_PAGE = 65536
-FILES_MAX = 256
-FILE_PATH_MAX = 255               # bytes of a guest path, '/' included (ATH_FILE_PATH_MAX)
-FILE_SIZE_MAX = 256 << 20
+FILES_MAX = LIMITS.files
+FILE_PATH_MAX = LIMITS.file_path   # bytes of a guest path, '/' included
+FILE_SIZE_MAX = LIMITS.file_size
 
 
 # ---- Schema ---------------------------------------------------------------------------------
@@ -83,13 +85,13 @@ SECTIONS = {"appliance": APPLIANCE_KEYS, "driver": MODULE_KEYS, "app": MODULE_KE
             "channel": CHANNEL_KEYS, "supervisor": SUPERVISOR_KEYS, "file": FILE_KEYS}
 MODULE_KINDS = ("driver", "app")
 STRATEGIES = SUPERVISOR_KEYS["strategy"].choices
-CHANNEL_DEPTH_MAX = 1024
-CHANNEL_MESSAGE_MAX = 65536
-CHANNEL_BYTES_MAX = 1 << 20
-CHANNELS_MAX = 64
-SUPERVISORS_MAX = 32
-MODULES_MAX = 64
-MAX_RESTARTS = 10000              # the kernel's ATH_RESTART_HISTORY_MAX
+CHANNEL_DEPTH_MAX = LIMITS.channel_depth
+CHANNEL_MESSAGE_MAX = LIMITS.channel_message
+CHANNEL_BYTES_MAX = LIMITS.channel_bytes
+CHANNELS_MAX = LIMITS.channels
+SUPERVISORS_MAX = LIMITS.supervisors
+MODULES_MAX = LIMITS.modules
+MAX_RESTARTS = LIMITS.restarts
 ROOT_SUPERVISOR = "root"          # the implicit one, when the manifest declares none
 
 
@@ -456,10 +458,10 @@ def _module(check, catalogue, manifest, kind, index, entry, names):
                                  f"{names[module.name]})", kind, index, "name"))
         return
     names[module.name] = module.key
-    if module.memory % WASM_PAGE or module.memory > 1 << 32:
+    if module.memory % WASM_PAGE or module.memory > LIMITS.module_memory:
         check.report(check.error("AZ-M005", "expected a multiple of 64K, at most 4G",
                                  kind, index, "memory"))
-    if module.stack % 4096 or not 64 << 10 <= module.stack <= 16 << 20:
+    if module.stack % 4096 or not LIMITS.stack_min <= module.stack <= LIMITS.stack_max:
         check.report(check.error("AZ-M005", "expected a multiple of 4K between 64K and 16M",
                                  kind, index, "stack"))
     _grants(check, catalogue, module)

@@ -44,6 +44,13 @@ DEFAULT_TIMEOUT = 60.0
 
 BOOT_KINDS = ("kernel", "bios", "uefi")
 
+# The interrupt-storm mode of the tests (docs/runtime.md): the kernel's tick every few
+# microseconds, at random (athanor.storm=MIN-MAX), and QEMU counting instructions (1 ns each)
+# so that an interrupt lands at an instruction boundary rather than at the end of a block of
+# translated code: the windows of a few instructions that a race needs are hit that way.
+STORM_CMDLINE = "athanor.storm=5-40"
+STORM_QEMU_ARGS = ("-icount", "shift=0,sleep=off")
+
 # ---- exit protocol --------------------------------------------------------
 
 FAILURES = {2: "verify", 3: "panic", 4: "boot", 5: "appliance"}
@@ -483,16 +490,17 @@ def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.
          on_line: Callable[[str], None] | None = None, echo: bool = False,
          verbose: bool = False, stdin: int | None = subprocess.DEVNULL,
          on_start: Callable[[subprocess.Popen], None] | None = None,
-         on_chunk: Callable[[bytes], None] | None = None) -> RunResult:
+         on_chunk: Callable[[bytes], None] | None = None, extra: Sequence[str] = ()) -> RunResult:
     """One boot of the given kind ("kernel", "bios" or "uefi"). "kernel"
     needs kernel (and image, cmdline); "bios" and "uefi" need an iso made by
-    make_iso (the command line is baked into it). stdin, on_start and on_chunk as for run."""
+    make_iso (the command line is baked into it). stdin, on_start and on_chunk as for run;
+    extra: more QEMU options ("kernel" boots only)."""
     common = dict(timeout=timeout, on_line=on_line, echo=echo, verbose=verbose, stdin=stdin,
                   on_start=on_start, on_chunk=on_chunk)
     if kind == "kernel":
         if kernel is None:
             raise ValueError("kernel boot needs kernel=")
-        argv = kernel_argv(kernel, image, cmdline, memory_mib=memory_mib, cpu=cpu)
+        argv = kernel_argv(kernel, image, cmdline, memory_mib=memory_mib, cpu=cpu, extra=extra)
         return run(argv, **common)
     if kind not in BOOT_KINDS:
         raise ValueError(f"boot kind {kind!r}: expected one of {', '.join(BOOT_KINDS)}")

@@ -28,7 +28,7 @@ ATHANOR = ROOT / "athanor"
 KERNEL = ATHANOR / "build" / "athanor.elf"
 TIMEOUT = 30.0
 UEFI_TIMEOUT = 60.0
-CHECKS = "bootinfo,alloc,paging"   # the self-tests that end with exit code 0
+CHECKS = "bootinfo,alloc,paging,interrupts"   # the self-tests that end with exit code 0
 
 
 def fnv1a(data: bytes) -> int:
@@ -248,7 +248,7 @@ FAULTS = {
     "codefault": [r"exception: vector 6 \(invalid opcode #UD\)", r"rip 0x[0-9a-f]+ in module fakemod\+0x0"],
     "divzero": [r"exception: vector 0 \(divide error #DE\)"],
     "stackoverflow": [r"exception: vector 14 \(page fault #PF\)",
-                      r"kernel stack overflow: guard page of the kernel stack",
+                      r"stack overflow: guard page of the boot stack",
                       r"reported from the page-fault IST stack"],
     "nested": [r"nested exception: vector 14 .* while handling vector 0"],
     "panic": [r"\[athanor\] panic: selftest\.c:\d+: selftest panic"],

@@ -1,5 +1,6 @@
 /*
  * alkahest run FILE.wasm [--bounds checked|guard] [--env KEY=VALUE]... [--file GUEST=HOST]...
+ *                        [--repeat N] [--stress-signals US]
  *                        [--invoke NAME [TYPE:VALUE...] | -- ARGS...]
  *
  * Compiles FILE in memory, instantiates it with the spectest host module and WASI preview1
@@ -13,12 +14,16 @@
  * --env its environment and --file a read-only file at GUEST. References: TYPE:null,
  * externref:N (an opaque host value), funcref:N (function N of this module). The program holds every WASI
  * descriptor an appliance's grants could give it: stdin, stdout and stderr, and the preopened
- * "/" when there are files.
+ * "/" when there are files. --repeat calls NAME N times and counts the traps; --stress-signals
+ * delivers SIGALRM every US microseconds meanwhile (a test of the stack-limit check).
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "cli.h"
 #include "../host/host.h"
@@ -119,6 +124,27 @@ static void print_value(const alk_instance *instance, char type, uint64_t bits)
     }
 }
 
+/* --stress-signals: SIGALRM every few microseconds, taken on whatever stack the code it
+ * interrupts is on (no sigaltstack), as a timer interrupt would be: a function whose stack
+ * pointer ever stood beyond its stack would have the signal frame pushed there and kill the
+ * process. The handler only counts. */
+static volatile sig_atomic_t signals_taken;
+
+static void count_signal(int signal)
+{
+    (void)signal;
+    signals_taken++;
+}
+
+static void start_signal_storm(long microseconds)
+{
+    struct sigaction action = { .sa_handler = count_signal, .sa_flags = SA_RESTART };
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGALRM, &action, NULL);
+    struct itimerval every = { { 0, microseconds }, { 0, microseconds } };
+    setitimer(ITIMER_REAL, &every, NULL);
+}
+
 int alk_cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *export_name = "_start";
@@ -129,8 +155,21 @@ int alk_cmd_run(int argc, char **argv)
     alk_wasi_file *files = calloc((size_t)argc + 1, sizeof *files);
     uint32_t arg_count = 1, env_count = 0, file_count = 0;
     bool wasi_program = true;
+    long repeat = 1, storm_us = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--env") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
+            repeat = strtol(argv[++i], NULL, 10);
+            if (repeat < 1) {
+                fprintf(stderr, "alkahest run: --repeat takes a count of at least 1\n");
+                return ALK_EXIT_USAGE;
+            }
+        } else if (!strcmp(argv[i], "--stress-signals") && i + 1 < argc) {
+            storm_us = strtol(argv[++i], NULL, 10);
+            if (storm_us < 1 || storm_us > 999999) {
+                fprintf(stderr, "alkahest run: --stress-signals takes 1..999999 microseconds\n");
+                return ALK_EXIT_USAGE;
+            }
+        } else if (!strcmp(argv[i], "--env") && i + 1 < argc) {
             wasi_env[env_count++] = argv[++i];
         } else if (!strcmp(argv[i], "--file") && i + 1 < argc) {
             char *spec = argv[++i], *eq = strchr(spec, '=');
@@ -168,8 +207,8 @@ int alk_cmd_run(int argc, char **argv)
         }
     }
     if (!path) {
-        fprintf(stderr, "usage: alkahest run FILE.wasm [--bounds checked|guard] "
-                        "[--invoke NAME [TYPE:VALUE...]]\n");
+        fprintf(stderr, "usage: alkahest run FILE.wasm [--bounds checked|guard] [--repeat N] "
+                        "[--stress-signals US] [--invoke NAME [TYPE:VALUE...]]\n");
         return ALK_EXIT_USAGE;
     }
     uint8_t *wasm;
@@ -266,7 +305,25 @@ int alk_cmd_run(int argc, char **argv)
                     status = ALK_EXIT_USAGE;
                 }
             }
-            if (status == ALK_EXIT_OK) {
+            if (status == ALK_EXIT_OK && repeat > 1) {
+                /* --repeat: the call N times, traps counted rather than fatal */
+                if (storm_us)
+                    start_signal_storm(storm_us);
+                long traps = 0;
+                uint32_t last = 0;
+                for (long k = 0; k < repeat; k++) {
+                    uint32_t trap = alk_host_invoke(&instance, (uint32_t)function, args, results);
+                    traps += trap != 0;
+                    last = trap ? trap : last;
+                }
+                if (storm_us)
+                    start_signal_storm(0);
+                printf("repeat: %ld calls, %ld trapped%s%s, %ld signals taken\n", repeat, traps,
+                       last ? ": " : "", last ? alk_host_trap_message(last) : "",
+                       (long)signals_taken);
+            } else if (status == ALK_EXIT_OK) {
+                if (storm_us)
+                    start_signal_storm(storm_us);
                 uint32_t trap = alk_host_invoke(&instance, (uint32_t)function, args, results);
                 fflush(stdout);
                 if (trap == ALK_TRAP_EXIT) {

@@ -169,8 +169,9 @@ _Noreturn void alk_host_trap(void *vmctx, uint32_t code)
 }
 
 const alk_platform alk_host_platform = {
-    host_alloc, host_free, host_memory_map, host_memory_grow, host_memory_unmap, host_type_id,
-    alk_host_trap, NULL,
+    .alloc = host_alloc, .free = host_free, .memory_map = host_memory_map,
+    .memory_grow = host_memory_grow, .memory_unmap = host_memory_unmap,
+    .type_id = host_type_id, .trap = alk_host_trap,
 };
 
 /* ---- Faults ------------------------------------------------------------------------------ */

@@ -99,8 +99,9 @@ static void host_exit(void *user, void *vmctx, uint32_t code)
 }
 
 const alk_wasi_platform alk_host_wasi_platform = {
-    host_write, host_read, host_clock, host_clock_resolution, host_random, host_yield,
-    host_sleep, host_exit, NULL,
+    .write = host_write, .read = host_read, .clock = host_clock,
+    .clock_resolution = host_clock_resolution, .random = host_random, .yield = host_yield,
+    .sleep = host_sleep, .exit = host_exit,
 };
 
 bool alk_host_wasi_resolve(const char *field, uint32_t length, uint32_t kind, alk_extern *out)

@@ -156,7 +156,8 @@ typedef struct alk_memory {
     bool guard;
     void **users;                   /* vmctx of every instance using it: their memory_size */
     uint32_t user_count, user_capacity;
-    void *platform_data;
+    void *platform_data;            /* the creating instance's `user` when memory_map is
+                                       called; the platform may keep or replace it */
 } alk_memory;
 
 typedef struct alk_table {           /* layout fixed by ALK_TABLE_* */
@@ -189,6 +190,10 @@ typedef struct alk_extern {
     } as;
 } alk_extern;
 
+/* Bytes (or table entries times 8) a bulk builtin handles between two calls of
+ * alk_platform.preempt. */
+#define ALK_RT_CHUNK (64u * 1024u)
+
 typedef struct alk_platform {
     void *(*alloc)(void *user, size_t size);
     void (*free)(void *user, void *ptr);
@@ -200,9 +205,19 @@ typedef struct alk_platform {
     void (*memory_unmap)(void *user, alk_memory *memory);
     /* The canonical id of a signature ("ii:I"): equal strings, equal ids; never 0xFFFFFFFF. */
     uint32_t (*type_id)(void *user, const char *signature, uint32_t length);
-    /* vmctx->trap_handler: unwinds to the current entry frame; never returns. */
+    /* Unwinds to the current entry frame; never returns. The runtime's own C code (builtins)
+     * calls it when an operation traps. */
     void (*trap)(void *vmctx, uint32_t code);
     void *user;
+    /* What compiled code calls: vmctx->trap_handler and vmctx->builtins. NULL: `trap` and
+     * alk_builtins themselves. An embedder that runs its own code on another stack than Wasm
+     * code (the kernel: docs/runtime.md) passes entry points that switch to it. */
+    const void *trap_entry;
+    const void *const *builtin_entries;
+    /* Called by long operations (bulk memory and table builtins) between chunks of
+     * ALK_RT_CHUNK bytes or entries, where they hold nothing: an embedder may let other work
+     * run there. NULL: never. */
+    void (*preempt)(void *user);
 } alk_platform;
 
 typedef struct alk_instance {
@@ -245,6 +260,12 @@ alk_instantiate_result alk_instantiate(alk_instance *instance, const alk_object 
                                        const alk_extern *imports, uint32_t memory_limit_pages,
                                        void *user);
 void alk_instance_free(alk_instance *instance);
+
+/* What alk_instantiate will ask memory_map for when it instantiates `object` with that
+ * memory_limit_pages: the bytes to reserve and the initial size. False when the object
+ * defines no memory. (An embedder may prepare the memory beforehand, at its own pace.) */
+bool alk_memory_plan(const alk_object *object, uint32_t memory_limit_pages, uint64_t *reserve,
+                     uint64_t *initial);
 
 /* A table for an embedder to export (e.g. spectest's); NULL when out of memory. */
 alk_table *alk_table_new(const alk_platform *platform, uint8_t element, uint32_t min, bool has_max,

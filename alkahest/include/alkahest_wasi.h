@@ -34,6 +34,10 @@ enum {
 
 #define ALK_WASI_MAX_FDS 64
 #define ALK_WASI_PATH_MAX 255  /* longest path path_open resolves (bytes), as a file's guest path */
+#define ALK_WASI_PATH_INPUT_MAX 4096     /* longest path path_open accepts before resolving it */
+#define ALK_WASI_IOVECS_MAX 1024         /* iovecs of one fd_read / fd_write (as Linux's IOV_MAX) */
+#define ALK_WASI_SUBSCRIPTIONS_MAX 256   /* subscriptions of one poll_oneoff */
+#define ALK_WASI_CHUNK (64u * 1024u)     /* bytes copied between two preemption points */
 
 /* Which descriptors a module starts with (above). */
 enum {
@@ -64,6 +68,9 @@ typedef struct alk_wasi_platform {
     /* proc_exit: ends the program (the hosted run, or the appliance); never returns. */
     void (*exit)(void *user, void *vmctx, uint32_t code);
     void *user;
+    /* Called between chunks of long work, where the call holds nothing: the platform may run
+     * others there (the kernel's preemption point). NULL: never. */
+    void (*preempt)(void *user);
 } alk_wasi_platform;
 
 typedef struct alk_wasi_descriptor {

@@ -14,14 +14,30 @@ static _Noreturn void trap(void *vmctx, uint32_t code)
     }
 }
 
-static void copy_bytes(uint8_t *dst, const uint8_t *src, uint64_t n)
+/* Between chunks of a long operation, where it holds nothing: the embedder may run other work. */
+static void preempt(const alk_platform *p)
 {
-    if (dst < src) {
-        for (uint64_t i = 0; i < n; i++)
-            dst[i] = src[i];
-    } else {
-        for (uint64_t i = n; i > 0; i--)
-            dst[i - 1] = src[i - 1];
+    if (p->preempt)
+        p->preempt(p->user);
+}
+
+/* memmove in chunks of ALK_RT_CHUNK bytes, each chunk in the direction that keeps an
+ * overlapping source intact. */
+static void copy_bytes(const alk_platform *p, uint8_t *dst, const uint8_t *src, uint64_t n)
+{
+    uint64_t done = 0;
+    while (done < n) {
+        uint64_t k = n - done < ALK_RT_CHUNK ? n - done : ALK_RT_CHUNK;
+        if (dst < src) {
+            for (uint64_t i = done; i < done + k; i++)
+                dst[i] = src[i];
+        } else {
+            for (uint64_t i = n - done; i > n - done - k; i--)
+                dst[i - 1] = src[i - 1];
+        }
+        done += k;
+        if (done < n)
+            preempt(p);
     }
 }
 
@@ -48,8 +64,14 @@ static void memory_fill(void *vmctx, uint32_t d, uint32_t value, uint32_t n)
     alk_memory *m = instance(vmctx)->memory;
     if ((uint64_t)d + n > m->size)
         trap(vmctx, ALK_TRAP_MEMORY_OUT_OF_BOUNDS);
-    for (uint32_t i = 0; i < n; i++)
-        m->base[(uint64_t)d + i] = (uint8_t)value;
+    for (uint64_t done = 0; done < n;) {
+        uint64_t k = n - done < ALK_RT_CHUNK ? n - done : ALK_RT_CHUNK;
+        for (uint64_t i = done; i < done + k; i++)
+            m->base[d + i] = (uint8_t)value;
+        done += k;
+        if (done < n)
+            preempt(instance(vmctx)->platform);
+    }
 }
 
 static void memory_copy(void *vmctx, uint32_t d, uint32_t s, uint32_t n)
@@ -57,7 +79,7 @@ static void memory_copy(void *vmctx, uint32_t d, uint32_t s, uint32_t n)
     alk_memory *m = instance(vmctx)->memory;
     if ((uint64_t)d + n > m->size || (uint64_t)s + n > m->size)
         trap(vmctx, ALK_TRAP_MEMORY_OUT_OF_BOUNDS);
-    copy_bytes(m->base + d, m->base + s, n);
+    copy_bytes(instance(vmctx)->platform, m->base + d, m->base + s, n);
 }
 
 uint32_t alk_rt_memory_init(alk_instance *inst, uint32_t segment, uint32_t d, uint32_t s,
@@ -68,7 +90,7 @@ uint32_t alk_rt_memory_init(alk_instance *inst, uint32_t segment, uint32_t d, ui
     alk_memory *m = inst->memory;
     if ((uint64_t)s + n > size || !m || (uint64_t)d + n > m->size)
         return ALK_TRAP_MEMORY_OUT_OF_BOUNDS;
-    copy_bytes(m->base + d, seg.bytes + s, n);
+    copy_bytes(inst->platform, m->base + d, seg.bytes + s, n);
     return 0;
 }
 
@@ -119,8 +141,11 @@ static void table_fill(void *vmctx, uint32_t index, uint32_t i, uint64_t value, 
     alk_table *t = instance(vmctx)->tables[index];
     if ((uint64_t)i + n > t->size)
         trap(vmctx, ALK_TRAP_TABLE_OUT_OF_BOUNDS);
-    for (uint32_t k = 0; k < n; k++)
+    for (uint32_t k = 0; k < n; k++) {
         t->entries[i + k] = value;
+        if (k % (ALK_RT_CHUNK / 8) == ALK_RT_CHUNK / 8 - 1 && k + 1 < n)
+            preempt(instance(vmctx)->platform);
+    }
 }
 
 static void table_copy(void *vmctx, uint32_t dst, uint32_t src, uint32_t d, uint32_t s, uint32_t n)
@@ -129,7 +154,7 @@ static void table_copy(void *vmctx, uint32_t dst, uint32_t src, uint32_t d, uint
     alk_table *to = inst->tables[dst], *from = inst->tables[src];
     if ((uint64_t)d + n > to->size || (uint64_t)s + n > from->size)
         trap(vmctx, ALK_TRAP_TABLE_OUT_OF_BOUNDS);
-    copy_bytes((uint8_t *)(to->entries + d), (const uint8_t *)(from->entries + s),
+    copy_bytes(inst->platform, (uint8_t *)(to->entries + d), (const uint8_t *)(from->entries + s),
                (uint64_t)n * sizeof(uint64_t));
 }
 
@@ -145,6 +170,8 @@ uint32_t alk_rt_table_init(alk_instance *inst, uint32_t index, uint32_t segment,
         alk_constant item = alk_object_item_at(inst->object, seg.first_item + s + k);
         uint64_t high;
         t->entries[d + k] = alk_rt_constant(inst, &item, &high);
+        if (k % (ALK_RT_CHUNK / 8) == ALK_RT_CHUNK / 8 - 1 && k + 1 < n)
+            preempt(inst->platform);
     }
     return 0;
 }

@@ -128,15 +128,37 @@ uint64_t alk_rt_constant(alk_instance *instance, const alk_constant *c, uint64_t
     }
 }
 
+/* The most pages a defined memory may grow to (declared maximum capped by the embedder's
+ * limit), and the address space memory_map reserves for it. */
+static uint32_t max_pages(const alk_object_memory *decl, uint32_t memory_limit_pages)
+{
+    uint32_t max = decl->has_max ? decl->max : 65536u;
+    return memory_limit_pages && max > memory_limit_pages ? memory_limit_pages : max;
+}
+
+static uint64_t reservation(const alk_object *o, uint32_t max)
+{
+    return (o->flags & 1) ? ALK_GUARD_RESERVATION : (uint64_t)max * ALK_PAGE;
+}
+
+bool alk_memory_plan(const alk_object *o, uint32_t memory_limit_pages, uint64_t *reserve,
+                     uint64_t *initial)
+{
+    alk_object_memory decl;
+    if (!alk_object_memory_of(o, &decl) || decl.imported)
+        return false;
+    *reserve = reservation(o, max_pages(&decl, memory_limit_pages));
+    *initial = (uint64_t)decl.min * ALK_PAGE;
+    return true;
+}
+
 static alk_instantiate_result create_memory(alk_instance *inst, const alk_object_memory *decl)
 {
     const alk_platform *p = inst->platform;
     alk_memory *m = zalloc(p, sizeof *m);
     if (!m)
         return failure(ALK_INSTANTIATE_RESOURCE, 0, "out of memory");
-    uint32_t max = decl->has_max ? decl->max : 65536u;
-    if (inst->memory_limit_pages && max > inst->memory_limit_pages)
-        max = inst->memory_limit_pages;
+    uint32_t max = max_pages(decl, inst->memory_limit_pages);
     if (decl->min > max) {
         p->free(p->user, m);
         return failure(ALK_INSTANTIATE_RESOURCE, 0, "initial memory exceeds the memory limit");
@@ -145,7 +167,8 @@ static alk_instantiate_result create_memory(alk_instance *inst, const alk_object
     m->has_max = decl->has_max;
     m->declared_max = decl->max;
     m->guard = inst->object->flags & 1;
-    uint64_t reserve = m->guard ? ALK_GUARD_RESERVATION : (uint64_t)max * ALK_PAGE;
+    m->platform_data = inst->user;
+    uint64_t reserve = reservation(inst->object, max);
     if (p->memory_map(p->user, m, reserve, (uint64_t)decl->min * ALK_PAGE)) {
         p->free(p->user, m);
         return failure(ALK_INSTANTIATE_RESOURCE, 0, "cannot reserve linear memory");
@@ -224,8 +247,10 @@ alk_instantiate_result alk_instantiate(alk_instance *inst, const alk_object *o, 
     uint8_t *vm = (uint8_t *)(((uintptr_t)inst->vmctx_allocation + 15) & ~(uintptr_t)15);
     inst->vmctx = vm;
     inst->tables = (alk_table **)(vm + o->vmctx_tables);
-    rt_store64(vm + ALK_VMCTX_TRAP_HANDLER, (uint64_t)(uintptr_t)p->trap);
-    rt_store64(vm + ALK_VMCTX_BUILTINS, (uint64_t)(uintptr_t)alk_builtins);
+    rt_store64(vm + ALK_VMCTX_TRAP_HANDLER,
+               (uint64_t)(uintptr_t)(p->trap_entry ? p->trap_entry : (const void *)p->trap));
+    rt_store64(vm + ALK_VMCTX_BUILTINS,
+               (uint64_t)(uintptr_t)(p->builtin_entries ? p->builtin_entries : alk_builtins));
     rt_store64(vm + ALK_VMCTX_EMBEDDER, (uint64_t)(uintptr_t)inst);
     rt_store64(vm + ALK_VMCTX_STACK_LIMIT, UINT64_MAX);   /* the embedder sets it per call */
 

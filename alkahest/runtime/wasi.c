@@ -3,8 +3,13 @@
  *
  * Each function checks its arguments fully (descriptors, every pointer/length against the
  * caller's linear memory) and only then acts, so a bad call changes nothing and returns an
- * errno. Files are read-only and live in memory (baked into the image); the only directory is
- * the preopened "/" at descriptor 3.
+ * errno. What a function reads from the guest to decide what to do (iovec arrays, paths,
+ * subscriptions) it reads once, into its own memory, checks there and acts on that copy
+ * only: writing into the guest's memory while it works cannot change what it was asked
+ * (docs/kernel-abi.md, "Read once"). Long work (console output, file reads, random bytes)
+ * goes in chunks with the platform's preemption point between them. Files are read-only and
+ * live in memory (baked into the image); the only directory is the preopened "/" at
+ * descriptor 3.
  */
 #include "alkahest_wasi.h"
 #include "runtime.h"
@@ -33,6 +38,30 @@ static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 
 
 static void zero(uint8_t *p, size_t n) { for (size_t i = 0; i < n; i++) p[i] = 0; }
 static void copy(uint8_t *d, const uint8_t *s, uint64_t n) { for (uint64_t i = 0; i < n; i++) d[i] = s[i]; }
+
+static void preempt(const alk_wasi *w)
+{
+    if (w->platform->preempt)
+        w->platform->preempt(w->platform->user);
+}
+
+/* copy() in chunks of ALK_WASI_CHUNK bytes with a preemption point between them. */
+static void copy_long(const alk_wasi *w, uint8_t *d, const uint8_t *s, uint64_t n)
+{
+    for (uint64_t done = 0; done < n;) {
+        uint64_t k = n - done < ALK_WASI_CHUNK ? n - done : ALK_WASI_CHUNK;
+        copy(d + done, s + done, k);
+        done += k;
+        if (done < n)
+            preempt(w);
+    }
+}
+
+/* Whether [a, a + a_length) and [b, b + b_length) share a byte. */
+static bool overlap(uint64_t a, uint64_t a_length, uint64_t b, uint64_t b_length)
+{
+    return a_length && b_length && a < b + b_length && b < a + a_length;
+}
 static size_t length_of(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
 
 static alk_wasi_descriptor *descriptor(alk_wasi *w, uint32_t fd)
@@ -123,50 +152,64 @@ static int32_t environ_get(void *vmctx, uint32_t environ, uint32_t buffer)
 /* ---- descriptors ------------------------------------------------------------------------------- */
 
 /* The part fd_read and fd_write share, all checks before any effect: the descriptor, the
- * iovec array and every buffer it names, and the result word. */
+ * iovec array (copied once into `iovecs`), every buffer it names, their total, and the
+ * result word. A read's buffer may not overlap the iovec array itself (EFAULT): filling it
+ * would rewrite the request while it is carried out. */
 typedef struct io_request {
     alk_wasi *wasi;
     alk_wasi_descriptor *descriptor;
-    const uint8_t *iovecs;
+    struct { uint32_t ptr, length; } iovecs[ALK_WASI_IOVECS_MAX];
+    uint32_t count;
     uint8_t *result;
 } io_request;
 
 static int32_t begin_io(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count,
-                        uint32_t result_ptr, io_request *io)
+                        uint32_t result_ptr, bool reading, io_request *io)
 {
     io->wasi = state(vmctx);
     io->descriptor = descriptor(io->wasi, fd);
     if (!io->descriptor)
         return ALK_WASI_EBADF;
-    if (count > 1024)
+    if (count > ALK_WASI_IOVECS_MAX)
         return ALK_WASI_EINVAL;
-    io->iovecs = guest(vmctx, iovs, 8ull * count);
-    if (!io->iovecs)
+    const uint8_t *array = guest(vmctx, iovs, 8ull * count);
+    if (!array)
         return ALK_WASI_EFAULT;
-    for (uint32_t i = 0; i < count; i++)
-        if (!guest(vmctx, get32(io->iovecs + 8 * i), get32(io->iovecs + 8 * i + 4)))
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        io->iovecs[i].ptr = get32(array + 8 * i);
+        io->iovecs[i].length = get32(array + 8 * i + 4);
+    }
+    io->count = count;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t ptr = io->iovecs[i].ptr, length = io->iovecs[i].length;
+        if (!guest(vmctx, ptr, length) || (reading && overlap(ptr, length, iovs, 8ull * count)))
             return ALK_WASI_EFAULT;
+        total += length;
+    }
+    if (total > UINT32_MAX)
+        return ALK_WASI_EINVAL;             /* the count of bytes done must fit its u32 */
     io->result = guest(vmctx, result_ptr, 4);
     return io->result ? 0 : ALK_WASI_EFAULT;
 }
 
 static uint8_t *iovec_buffer(void *vmctx, const io_request *io, uint32_t i, uint32_t *length)
 {
-    *length = get32(io->iovecs + 8 * i + 4);
-    return guest(vmctx, get32(io->iovecs + 8 * i), *length);
+    *length = io->iovecs[i].length;
+    return guest(vmctx, io->iovecs[i].ptr, *length);
 }
 
 static int32_t fd_write(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count, uint32_t written_ptr)
 {
     io_request io;
-    int32_t error = begin_io(vmctx, fd, iovs, count, written_ptr, &io);
+    int32_t error = begin_io(vmctx, fd, iovs, count, written_ptr, false, &io);
     if (error)
         return error;
     if (io.descriptor->kind != KIND_CONSOLE || fd == 0)
         return io.descriptor->kind == KIND_FILE ? ALK_WASI_EROFS : ALK_WASI_EBADF;
     const alk_wasi_platform *p = io.wasi->platform;
     uint64_t done = 0;
-    for (uint32_t i = 0; i < count; i++) {
+    for (uint32_t i = 0; i < io.count; i++) {
         uint32_t length;
         uint8_t *buffer = iovec_buffer(vmctx, &io, i, &length);
         if (!length)
@@ -188,25 +231,25 @@ static int32_t fd_write(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count,
 static int32_t fd_read(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count, uint32_t read_ptr)
 {
     io_request io;
-    int32_t error = begin_io(vmctx, fd, iovs, count, read_ptr, &io);
+    int32_t error = begin_io(vmctx, fd, iovs, count, read_ptr, true, &io);
     if (error)
         return error;
     alk_wasi_descriptor *d = io.descriptor;
     uint64_t done = 0;
     if (d->kind == KIND_FILE) {
         const alk_wasi_file *f = &io.wasi->files[d->file];
-        for (uint32_t i = 0; i < count && d->offset < f->size; i++) {
+        for (uint32_t i = 0; i < io.count && d->offset < f->size; i++) {
             uint32_t length;
             uint8_t *buffer = iovec_buffer(vmctx, &io, i, &length);
             uint64_t n = length < f->size - d->offset ? length : f->size - d->offset;
-            copy(buffer, f->data + d->offset, n);
+            copy_long(io.wasi, buffer, f->data + d->offset, n);
             d->offset += n;
             done += n;
         }
     } else if (d->kind == KIND_CONSOLE && fd == 0) {
         /* one read from the console: what is there, at most the first buffer */
         const alk_wasi_platform *p = io.wasi->platform;
-        for (uint32_t i = 0; i < count; i++) {
+        for (uint32_t i = 0; i < io.count; i++) {
             uint32_t length;
             uint8_t *buffer = iovec_buffer(vmctx, &io, i, &length);
             if (!length)
@@ -375,12 +418,15 @@ static int32_t path_open(void *vmctx, uint32_t dirfd, uint32_t dirflags, uint32_
     uint8_t *result = guest(vmctx, fd_ptr, 4);
     if (!path || !result)
         return ALK_WASI_EFAULT;
+    if (path_length > ALK_WASI_PATH_INPUT_MAX)
+        return ALK_WASI_ENAMETOOLONG;
     if (oflags & (1 | 4 | 8))              /* creat, excl, trunc */
         return ALK_WASI_EROFS;
     if (fdflags & (1 | 2 | 8 | 16))        /* append, dsync, rsync, sync */
         return ALK_WASI_EROFS;
-    uint8_t wanted[ALK_WASI_PATH_MAX];
-    int32_t wanted_length = normalize(path, path_length, wanted);
+    uint8_t given[ALK_WASI_PATH_INPUT_MAX], wanted[ALK_WASI_PATH_MAX];
+    copy(given, path, path_length);         /* read once */
+    int32_t wanted_length = normalize(given, path_length, wanted);
     if (wanted_length < 0)
         return -wanted_length;
     for (uint32_t i = 0; i < w->file_count; i++) {
@@ -439,7 +485,13 @@ static int32_t random_get(void *vmctx, uint32_t buffer_ptr, uint32_t length)
     uint8_t *buffer = guest(vmctx, buffer_ptr, length);
     if (!buffer)
         return ALK_WASI_EFAULT;
-    w->platform->random(w->platform->user, buffer, length);
+    for (uint32_t done = 0; done < length;) {
+        uint32_t k = length - done < ALK_WASI_CHUNK ? length - done : ALK_WASI_CHUNK;
+        w->platform->random(w->platform->user, buffer + done, k);
+        done += k;
+        if (done < length)
+            preempt(w);
+    }
     return 0;
 }
 
@@ -460,64 +512,68 @@ static _Noreturn void proc_exit(void *vmctx, uint32_t code)
 }
 
 /* poll_oneoff with clock subscriptions: sleeps until the earliest deadline, then reports every
- * clock subscription that is due. fd subscriptions are answered ENOSYS in their event. */
+ * clock subscription that is due. fd subscriptions are answered ENOSYS in their event. The
+ * subscriptions are read once, into `subs`, before anything else. */
+typedef struct subscription {
+    uint64_t userdata, timeout;
+    uint32_t clock;
+    uint8_t type;                           /* 0 clock, 1 fd_read, 2 fd_write */
+    bool absolute;
+} subscription;
+
 static int32_t poll_oneoff(void *vmctx, uint32_t in_ptr, uint32_t out_ptr, uint32_t count,
                            uint32_t events_ptr)
 {
     alk_wasi *w = state(vmctx);
-    if (count == 0)
-        return ALK_WASI_EINVAL;
-    if (count > 4096)
+    if (count == 0 || count > ALK_WASI_SUBSCRIPTIONS_MAX)
         return ALK_WASI_EINVAL;
     const uint8_t *in = guest(vmctx, in_ptr, 48ull * count);
     uint8_t *out = guest(vmctx, out_ptr, 32ull * count), *nevents = guest(vmctx, events_ptr, 4);
     if (!in || !out || !nevents)
         return ALK_WASI_EFAULT;
-    for (uint32_t i = 0; i < count; i++)        /* clock, fd_read or fd_write */
-        if (in[48 * i + 8] > 2)
-            return ALK_WASI_EINVAL;
-    uint64_t now = w->platform->clock(w->platform->user, 1), earliest = UINT64_MAX;
-    bool has_fd = false;
+    subscription subs[ALK_WASI_SUBSCRIPTIONS_MAX];
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *s = in + 48 * i;
-        if (s[8] != 0) {
-            has_fd = true;
-            continue;
-        }
-        uint32_t clock = get32(s + 16);
-        uint64_t timeout = get64(s + 24), deadline;
-        bool absolute = (get32(s + 40) & 1) != 0;
-        if (clock > 3)
+        subs[i] = (subscription){ get64(s), get64(s + 24), get32(s + 16), s[8],
+                                  (get32(s + 40) & 1) != 0 };
+    }
+    bool has_fd = false;
+    for (uint32_t i = 0; i < count; i++) {
+        if (subs[i].type > 2 || (subs[i].type == 0 && subs[i].clock > 3))
             return ALK_WASI_EINVAL;
-        if (absolute) {
-            uint64_t clock_now = w->platform->clock(w->platform->user, clock);
-            deadline = now + (timeout > clock_now ? timeout - clock_now : 0);
+        has_fd |= subs[i].type != 0;
+    }
+    uint64_t now = w->platform->clock(w->platform->user, 1), earliest = UINT64_MAX;
+    for (uint32_t i = 0; i < count; i++) {
+        const subscription *s = &subs[i];
+        if (s->type != 0)
+            continue;
+        uint64_t deadline;
+        if (s->absolute) {
+            uint64_t clock_now = w->platform->clock(w->platform->user, s->clock);
+            deadline = now + (s->timeout > clock_now ? s->timeout - clock_now : 0);
         } else {
-            deadline = now + timeout;
+            deadline = s->timeout > UINT64_MAX - now ? UINT64_MAX : now + s->timeout;
         }
         if (deadline < earliest)
             earliest = deadline;
     }
     if (!has_fd && earliest > now)
         w->platform->sleep(w->platform->user, earliest - now);
-    now = w->platform->clock(w->platform->user, 1);
     uint32_t events = 0;
     for (uint32_t i = 0; i < count; i++) {
-        const uint8_t *s = in + 48 * i;
+        const subscription *s = &subs[i];
         uint8_t *e = out + 32 * events;
-        if (s[8] == 0) {
-            uint32_t clock = get32(s + 16);
-            uint64_t timeout = get64(s + 24);
-            bool absolute = (get32(s + 40) & 1) != 0;
-            bool due = absolute ? w->platform->clock(w->platform->user, clock) >= timeout
-                                : has_fd ? timeout == 0 : true;
+        if (s->type == 0) {
+            bool due = s->absolute ? w->platform->clock(w->platform->user, s->clock) >= s->timeout
+                                   : has_fd ? s->timeout == 0 : true;
             if (!due)
                 continue;
         }
         zero(e, 32);
-        put64(e, get64(s));
-        e[10] = s[8];
-        if (s[8] != 0)
+        put64(e, s->userdata);
+        e[10] = s->type;
+        if (s->type != 0)
             e[8] = ALK_WASI_ENOSYS;
         events++;
     }

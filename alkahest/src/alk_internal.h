@@ -51,6 +51,7 @@ const char *alk_valtype_name(alk_valtype type); /* "i32"; "unknown" for anything
 #define ALK_MAX_RESULTS 1000u            /* per function type */
 #define ALK_MAX_FUNCTION_SIZE 7654321u   /* bytes of one code entry */
 #define ALK_MAX_OPERAND_STACK 1000000u   /* values on a function's operand stack */
+#define ALK_MAX_FRAME_SIZE (1u << 30)    /* bytes of one native frame (a disp32 of the prologue) */
 
 /* ---- Module structure ---------------------------------------------------------------------- */
 

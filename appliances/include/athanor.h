@@ -74,6 +74,7 @@ ATH_IMPORT(mmio_write) int32_t ath_mmio_write(int32_t handle, int32_t offset, in
 #define ATH_E_TIMEOUT (-12)   /* the wait ended with nothing ready */
 #define ATH_E_NOENT (-13)   /* no channel has that name */
 #define ATH_E_BUSY (-14)   /* another module holds that IRQ line open */
+#define ATH_E_NOMEM (-15)   /* the kernel has no memory left for it (page tables of an MMIO window) */
 
 #define ATH_NONBLOCK 1        /* channel flags: do not block */
 #define ATH_FOREVER (-1LL)    /* wait: no timeout */

@@ -230,8 +230,11 @@ static int compile_function(codegen *g, uint32_t index)
         g->error = alk_fail(g->diag, ALK_E090, function->body_offset, index, "");
     if (!g->error) {
         cg_emit_trap_stubs(g);
+        /* at most ~8.4 MB by the decoder's limits (locals, operand stack, parameters) */
         uint32_t frame = cg_frame_size(g);
-        x64_patch_u32(g->code, g->frame_patch, frame);
+        if (frame > ALK_MAX_FRAME_SIZE)
+            cg_fail(g, ALK_E100, function->body_offset, "frame larger than 1 GiB");
+        x64_patch_u32(g->code, g->frame_patch, (uint32_t)-(int32_t)frame);
     }
     release(g);
     return g->error;

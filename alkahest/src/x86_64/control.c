@@ -19,16 +19,18 @@ void cg_prologue(codegen *g)
     x64_code *c = g->code;
     x64_push(c, RBP);
     x64_mov_rr(c, 8, RBP, RSP);
-    /* sub rsp, frame (imm32 always, patched once the frame size is known), then the limit:
-     * nothing below rbp has been touched yet, and the stack-exhaustion stub goes back to rbp
-     * before it calls anything (the frame may reach past the guard page). */
+    /* lea rax, [rsp - frame] (disp32 always, patched once the frame size is known); the limit
+     * is checked before rsp moves, so rsp is never below the limit at an instruction boundary
+     * (docs/abi.md, "Stack limit"): a frame of any size traps with nothing written below it. */
     x64_byte(c, 0x48);
-    x64_byte(c, 0x81);
-    x64_byte(c, 0xEC);
+    x64_byte(c, 0x8D);
+    x64_byte(c, 0x84);
+    x64_byte(c, 0x24);
     g->frame_patch = x64_position(c);
     x64_u32(c, 0);
-    x64_alu_rm(c, ALU_CMP, 8, RSP, x64_at(R15, ALK_VMCTX_STACK_LIMIT));
+    x64_alu_rm(c, ALU_CMP, 8, RAX, x64_at(R15, ALK_VMCTX_STACK_LIMIT));
     x64_jcc(c, CC_B, cg_trap_label(g, TRAP_STACK));
+    x64_mov_rr(c, 8, RSP, RAX);
     /* The caller's rbx/r12/r13, when this function keeps locals in them. */
     for (int i = 0; i < g->pinned_gprs && i < PINNED_CALLEE_SAVED; i++)
         x64_store(c, 8, x64_at(RBP, -16 - 8 * i), x64_pinned_gprs[i]);
@@ -106,8 +108,6 @@ uint32_t cg_frame_size(codegen *g)
 void cg_emit_trap_stub(codegen *g, trap_kind kind)
 {
     x64_code *c = g->code;
-    if (kind == TRAP_STACK)
-        x64_mov_rr(c, 8, RSP, RBP);    /* only the prologue comes here */
     x64_mov_rr(c, 8, RDI, R15);
     x64_mov_ri(c, 4, RSI, (uint32_t)kind);
     x64_call_mem(c, x64_at(R15, ALK_VMCTX_TRAP_HANDLER));

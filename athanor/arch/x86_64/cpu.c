@@ -47,7 +47,8 @@ struct x86_ist_stack {
 extern const uint64_t x86_trap_vectors[32];   /* vectors.S */
 extern char ath_boot_stack_guard[], ath_boot_stack_bottom[], ath_boot_stack_top[];   /* boot.S */
 
-static struct x86_ist_stack ist_double_fault, ist_page_fault, ist_nmi_mce;
+static struct x86_ist_stack ist_double_fault, ist_page_fault, ist_nmi_mce, ist_exception,
+                            ist_interrupt;
 static struct x86_tss tss __attribute__((aligned(16)));
 static struct x86_idt_gate idt[256] __attribute__((aligned(16)));
 
@@ -60,7 +61,17 @@ static uint64_t gdt[5] __attribute__((aligned(16))) = {
     0, 0,
 };
 
-static struct ath_kstack kstacks[4];
+static struct ath_kstack kstacks[6];
+
+uint64_t x86_kernel_stack_bottom, x86_kernel_stack_top;
+
+void ath_arch_use_kernel_stack(const struct ath_kstack *k)
+{
+    if (!k)
+        k = &kstacks[0];
+    x86_kernel_stack_bottom = k->bottom;
+    x86_kernel_stack_top = k->top;
+}
 
 static uintptr_t stack_top(struct x86_ist_stack *s) { return (uintptr_t)(s->stack + sizeof s->stack); }
 
@@ -121,23 +132,26 @@ void x86_idt_set(unsigned vector, uint64_t handler, unsigned ist)
 }
 
 /*
- * Exceptions that may arrive with a broken stack run on their own IST
- * stacks: double fault, page fault (a kernel stack overflow is a page fault
- * on the stack's guard page, and pushing its frame on the same stack would
- * turn it into a double fault, then a triple fault), NMI and machine check.
- * An IST stack restarts at its top on every entry, so a page fault inside
- * the page fault handler overwrites the outer frame: ath_trap treats any
- * nested exception as fatal, so nothing needs that frame again.
+ * Every exception and interrupt is taken on an IST stack, never on the interrupted one: module
+ * code's stack is not the kernel's to push on (docs/runtime.md, "Stacks"), and a kernel stack
+ * that overflowed cannot take a frame either. Double fault, page fault (a kernel stack overflow
+ * is a page fault on its guard page), NMI and machine check have stacks of their own; every
+ * other exception shares one. An IST stack restarts at its top on every entry, so an exception
+ * inside the handler of one on the same stack overwrites the outer frame: ath_trap treats any
+ * nested exception as fatal, so nothing needs that frame again. Interrupts leave their IST
+ * stack at once for the right kernel stack (interrupts.S), because they may switch tasks.
  */
 static void idt_load(void)
 {
     tss.ist[X86_IST_DOUBLE_FAULT - 1] = stack_top(&ist_double_fault);
     tss.ist[X86_IST_PAGE_FAULT - 1] = stack_top(&ist_page_fault);
     tss.ist[X86_IST_NMI_MCE - 1] = stack_top(&ist_nmi_mce);
+    tss.ist[X86_IST_EXCEPTION - 1] = stack_top(&ist_exception);
+    tss.ist[X86_IST_INTERRUPT - 1] = stack_top(&ist_interrupt);
     tss.iomap_base = sizeof tss;    /* no I/O permission bitmap */
 
     for (unsigned v = 0; v < 32; v++) {
-        unsigned ist = 0;
+        unsigned ist = X86_IST_EXCEPTION;
         if (v == 8)
             ist = X86_IST_DOUBLE_FAULT;
         else if (v == 14)
@@ -179,10 +193,13 @@ static void pic_mask(void)
 
 void x86_cpu_init(void)
 {
-    kstack_set(&kstacks[0], "kernel", (uintptr_t)ath_boot_stack_guard, (uintptr_t)ath_boot_stack_top);
-    kstack_set(&kstacks[1], "double-fault IST", (uintptr_t)ist_double_fault.guard, stack_top(&ist_double_fault));
-    kstack_set(&kstacks[2], "page-fault IST", (uintptr_t)ist_page_fault.guard, stack_top(&ist_page_fault));
-    kstack_set(&kstacks[3], "NMI/machine-check IST", (uintptr_t)ist_nmi_mce.guard, stack_top(&ist_nmi_mce));
+    kstack_set(&kstacks[0], "boot stack", (uintptr_t)ath_boot_stack_guard, (uintptr_t)ath_boot_stack_top);
+    kstack_set(&kstacks[1], "double-fault IST stack", (uintptr_t)ist_double_fault.guard, stack_top(&ist_double_fault));
+    kstack_set(&kstacks[2], "page-fault IST stack", (uintptr_t)ist_page_fault.guard, stack_top(&ist_page_fault));
+    kstack_set(&kstacks[3], "NMI/machine-check IST stack", (uintptr_t)ist_nmi_mce.guard, stack_top(&ist_nmi_mce));
+    kstack_set(&kstacks[4], "exception IST stack", (uintptr_t)ist_exception.guard, stack_top(&ist_exception));
+    kstack_set(&kstacks[5], "interrupt IST stack", (uintptr_t)ist_interrupt.guard, stack_top(&ist_interrupt));
+    ath_arch_use_kernel_stack(NULL);
     gdt_load();
     idt_load();
     pic_mask();

@@ -162,11 +162,52 @@ static void pit_start(unsigned hz)
     x86_outb(PIT_CHANNEL0, (uint8_t)(divisor >> 8));
 }
 
+/* ---- Interrupt storms (athanor.storm: docs/runtime.md) -------------------------------------------
+ * The tick every few microseconds, at a fixed or a random interval, so that tests hit the
+ * windows of a few instructions where an interrupt could find a stack or a task half-way. A
+ * random interval re-arms the PIT in one-shot mode (mode 0) at every tick. */
+static struct {
+    uint32_t min_count, max_count;          /* PIT counts; 0: no storm */
+    uint64_t state;                         /* xorshift64 */
+} storm;
+
+static uint32_t storm_count(void)
+{
+    if (storm.min_count == storm.max_count)
+        return storm.min_count;
+    storm.state ^= storm.state << 13;
+    storm.state ^= storm.state >> 7;
+    storm.state ^= storm.state << 17;
+    return storm.min_count + (uint32_t)(storm.state % (storm.max_count - storm.min_count + 1));
+}
+
+static void storm_arm(void)
+{
+    uint32_t count = storm_count();
+    x86_outb(PIT_COMMAND, 0x30);            /* channel 0, low then high byte, one-shot */
+    x86_outb(PIT_CHANNEL0, (uint8_t)count);
+    x86_outb(PIT_CHANNEL0, (uint8_t)(count >> 8));
+}
+
+void ath_arch_tick_storm(unsigned min_us, unsigned max_us)
+{
+    storm.min_count = (uint32_t)((uint64_t)min_us * PIT_HZ / 1000000);
+    storm.max_count = (uint32_t)((uint64_t)max_us * PIT_HZ / 1000000);
+    storm.state = x86_rdtsc() | 1;
+    if (storm.min_count == storm.max_count) {
+        x86_outb(PIT_COMMAND, 0x34);        /* a fixed interval: the rate generator */
+        x86_outb(PIT_CHANNEL0, (uint8_t)storm.min_count);
+        x86_outb(PIT_CHANNEL0, (uint8_t)(storm.min_count >> 8));
+    } else {
+        storm_arm();
+    }
+}
+
 void ath_arch_interrupts_init(unsigned tick_hz)
 {
     for (unsigned i = 0; i < IRQ_LINES; i++)
-        x86_idt_set(IRQ_BASE + i, x86_irq_vectors[i], 0);
-    x86_idt_set(SPURIOUS_VECTOR, x86_irq_vectors[IRQ_LINES], 0);
+        x86_idt_set(IRQ_BASE + i, x86_irq_vectors[i], X86_IST_INTERRUPT);
+    x86_idt_set(SPURIOUS_VECTOR, x86_irq_vectors[IRQ_LINES], X86_IST_INTERRUPT);
     pic_init();
     lapic_virtual_wire();
     cycles_per_second = calibrate_cycles();
@@ -190,6 +231,8 @@ void x86_interrupt(struct ath_trap_frame *frame)
         return;
     }
     if (line == 0) {
+        if (storm.min_count != storm.max_count)
+            storm_arm();
         pic_eoi(0);
         ath_sched_tick(frame);
         return;

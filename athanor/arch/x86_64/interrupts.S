@@ -3,10 +3,18 @@
  * (the local APIC's spurious vector). Each builds the same struct ath_trap_frame as an
  * exception (machine.h) and calls x86_interrupt(frame) (interrupt.c).
  *
- * Unlike exceptions, an interrupt may arrive while compiled Wasm code runs and may switch to
- * another task before returning, so the entry also saves the SSE state (fxsave, 512 bytes,
- * 16-byte aligned) below the frame and restores it last. Interrupts stay off (interrupt gates)
- * until iretq restores the interrupted rflags.
+ * Every interrupt arrives on the interrupt IST stack (cpu.c), never on the interrupted one:
+ * when it interrupts module code, that is the module's stack, where the kernel must push
+ * nothing (docs/runtime.md, "Stacks"). The entry moves at once to the kernel stack of the
+ * running task (x86_kernel_stack_*, the boot stack in the scheduler): below the interrupted
+ * rsp when that was on this kernel stack already (a kernel function was interrupted), else at
+ * its top (the module's code, or the task's bookkeeping on its own stack, was interrupted:
+ * the kernel stack is empty then). So the frame lives on a stack that belongs to the task,
+ * and the handler may switch tasks: the IST stack is free again before interrupts come back.
+ *
+ * Unlike exceptions, an interrupt may switch to another task before returning, so the entry
+ * also saves the SSE state (fxsave, 512 bytes, 16-byte aligned) below the frame and restores
+ * it last. Interrupts stay off (interrupt gates) until iretq restores the interrupted rflags.
  *
  *   frame ->  r15 .. rax | cr2 (0) | vector | error (0) | rip cs rflags rsp ss
  *             (below it: padding, then the 512-byte fxsave area at a 16-byte boundary)
@@ -29,6 +37,28 @@ irq_vector_\n:
     .endr
 
 irq_common:
+    /* On the IST stack: vector error rip cs rflags rsp ss, then rax and rcx saved here. */
+    pushq %rax
+    pushq %rcx
+    movq 56(%rsp), %rax     /* the interrupted rsp */
+    cmpq x86_kernel_stack_bottom(%rip), %rax
+    jb 1f
+    cmpq x86_kernel_stack_top(%rip), %rax
+    ja 1f
+    andq $-16, %rax         /* on the kernel stack already: below it, aligned as the CPU would */
+    jmp 2f
+1:  movq x86_kernel_stack_top(%rip), %rax
+2:  movq %rsp, %rcx
+    movq %rax, %rsp
+    pushq 64(%rcx)          /* ss */
+    pushq 56(%rcx)          /* rsp */
+    pushq 48(%rcx)          /* rflags */
+    pushq 40(%rcx)          /* cs */
+    pushq 32(%rcx)          /* rip */
+    pushq 24(%rcx)          /* error */
+    pushq 16(%rcx)          /* vector */
+    movq 8(%rcx), %rax
+    movq (%rcx), %rcx
     pushq $0                /* cr2 */
     PUSH_GENERAL_REGISTERS
     cld

@@ -93,7 +93,7 @@ static void print_page_fault_detail(const struct ath_trap_frame *f)
 
     const struct ath_kstack *k = ath_fault_guard_stack(f->cr2);
     if (k)
-        ath_kprintf("[athanor]   kernel stack overflow: guard page of the %s stack [0x%lx, 0x%lx)\n",
+        ath_kprintf("[athanor]   stack overflow: guard page of the %s [0x%lx, 0x%lx)\n",
                     k->name, k->guard, k->guard + ATH_PAGE_SIZE);
     uintptr_t base;
     size_t size;
@@ -140,7 +140,7 @@ static const char *current_stack_name(void)
     for (unsigned i = 0; i < count; i++)
         if (here >= k[i].bottom && here < k[i].top)
             return k[i].name;
-    return "an unknown";
+    return "an unknown stack";
 }
 
 static void print_report(const struct ath_trap_frame *f)
@@ -173,7 +173,7 @@ static void print_report(const struct ath_trap_frame *f)
                 f->r9, f->r10, f->r11, f->r12);
     ath_kprintf("[athanor]   r13 0x%016lx  r14 0x%016lx  r15 0x%016lx\n", f->r13, f->r14, f->r15);
     print_backtrace(f->rbp);
-    ath_kprintf("[athanor]   (reported from the %s stack)\n", current_stack_name());
+    ath_kprintf("[athanor]   (reported from the %s)\n", current_stack_name());
 }
 
 void ath_trap(struct ath_trap_frame *f)

@@ -18,6 +18,8 @@
 #define X86_IST_DOUBLE_FAULT 1
 #define X86_IST_PAGE_FAULT   2
 #define X86_IST_NMI_MCE      3
+#define X86_IST_EXCEPTION    4    /* every other exception */
+#define X86_IST_INTERRUPT    5    /* device interrupts and the tick (interrupts.S moves off it) */
 
 #define X86_CR0_PE  (1ull << 0)
 #define X86_CR0_MP  (1ull << 1)
@@ -106,6 +108,9 @@ static inline void x86_cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *
 
 /* cpu.c */
 void x86_cpu_init(void);
+/* The kernel stack that code entered from a module runs on (interrupts.S, kcall.S): the
+ * running task's, or the boot stack in the scheduler (ath_arch_use_kernel_stack). */
+extern uint64_t x86_kernel_stack_bottom, x86_kernel_stack_top;
 /* An interrupt gate (clears IF) for vector, on IST slot ist (0: the current stack). */
 void x86_idt_set(unsigned vector, uint64_t handler, unsigned ist);
 /* serial.c */

@@ -1,0 +1,141 @@
+"""Attack class: the native stack. A module drives its stack pointer as far as compiled code
+lets it: frames larger than its whole stack (past the guard page, across the gap, into the
+neighbouring module's linear memory), and recursion without end. The stack-limit check must
+trap before the stack pointer moves (docs/abi.md, "Stack limit"), and nothing the kernel does
+(interrupts, faults, kernel calls) may ever be pushed where a module's stack pointer points
+(docs/runtime.md, "Stacks"). Booted in both bounds modes under the interrupt-storm mode, where
+an interrupt can land between any two instructions; and hosted, under a storm of signals.
+"""
+import subprocess
+
+import pytest
+
+from attacks import (ALKAHEST, BOUNDS, appliance, assert_clean_exit, boot, huge_frame_function,
+                     lines_of, wat2wasm)
+
+ROUNDS = 1200
+# Frame sizes, each past the attacker's 64 KiB stack: into the unmapped rest of its stack's
+# reservation, across the 2 MiB gap into the victim's linear memory (the reservation just
+# below it), and far beyond.
+FRAMES = {"gap": 300 << 10, "neighbour": 3 << 20, "far": 8 << 20}
+
+VICTIM = """(module
+  (import "athanor" "log" (func $log (param i32 i32)))
+  (import "athanor" "exit" (func $exit (param i32)))
+  (import "athanor" "channel_open" (func $open (param i32 i32) (result i32)))
+  (import "athanor" "channel_recv" (func $recv (param i32 i32 i32 i32) (result i32)))
+  (memory 64 64)
+  (data (i32.const 0) "done")
+  (data (i32.const 8) "victim memory intact")
+  (data (i32.const 32) "victim memory changed")
+  (func (export "_start") (local $at i32)
+    ;; every word of its 4 MiB (past its first 64 bytes) holds a pattern while the attacks go on
+    (local.set $at (i32.const 64))
+    (loop $fill
+      (i64.store (local.get $at) (i64.const 0xa5a5a5a5a5a5a5a5))
+      (local.set $at (i32.add (local.get $at) (i32.const 8)))
+      (br_if $fill (i32.lt_u (local.get $at) (i32.const 0x400000))))
+    (drop (call $recv (call $open (i32.const 0) (i32.const 4)) (i32.const 48) (i32.const 4)
+                      (i32.const 0)))
+    (local.set $at (i32.const 64))
+    (loop $check
+      (if (i64.ne (i64.load (local.get $at)) (i64.const 0xa5a5a5a5a5a5a5a5))
+        (then (call $log (i32.const 32) (i32.const 21)) (call $exit (i32.const 3))))
+      (local.set $at (i32.add (local.get $at) (i32.const 8)))
+      (br_if $check (i32.lt_u (local.get $at) (i32.const 0x400000))))
+    (call $log (i32.const 8) (i32.const 20))
+    (call $exit (i32.const 0))))
+"""
+
+
+def attacker(rounds):
+    """Round n (its restart count) calls one huge-frame function or recurses without end; every
+    round must trap with "call stack exhausted". After `rounds`, it tells the victim."""
+    calls = "".join(f"""
+          (call ${name}) (unreachable))""" for name in FRAMES)
+    return f"""(module
+  (import "athanor" "restart_count" (func $restarts (result i32)))
+  (import "athanor" "channel_open" (func $open (param i32 i32) (result i32)))
+  (import "athanor" "channel_send" (func $send (param i32 i32 i32 i32) (result i32)))
+  (import "athanor" "log" (func $log (param i32 i32)))
+  (memory 1)
+  (data (i32.const 0) "done")
+  (data (i32.const 16) "stack attacks over")
+  {"".join(huge_frame_function(name, size) for name, size in FRAMES.items())}
+  (func $deep (param $n i32) (result i32)
+    (i32.add (call $deep (i32.add (local.get $n) (i32.const 1))) (i32.const 1)))
+  (func (export "_start") (local $n i32)
+    (local.set $n (call $restarts))
+    (if (i32.lt_u (local.get $n) (i32.const {rounds}))
+      (then
+        (block (block (block (block
+          (br_table 0 1 2 3 (i32.rem_u (local.get $n) (i32.const 4))))
+          {calls}
+          (drop (call $deep (i32.const 0))) (unreachable)))
+    (call $log (i32.const 16) (i32.const 18))
+    (drop (call $send (call $open (i32.const 0) (i32.const 4)) (i32.const 0) (i32.const 4)
+                      (i32.const 0)))))
+"""
+
+
+MANIFEST = """memory = "256M"
+
+[[app]]
+name = "victim"
+source = "victim.wat"
+grants = ["log"]
+memory = "4M"
+
+[[app]]
+name = "attacker"
+source = "attacker.wat"
+grants = ["log"]
+memory = "64K"
+stack = "64K"
+restart = "on-failure"
+
+[[channel]]
+name = "done"
+from = "attacker"
+to = "victim"
+depth = 1
+message_size = 4
+
+[[supervisor]]
+name = "root"
+max_restarts = 10000
+within = "10ms"
+children = ["victim", "attacker"]
+"""
+
+
+@pytest.mark.parametrize("bounds", BOUNDS)
+def test_huge_frames_and_endless_recursion_trap_under_an_interrupt_storm(tmp_path, tools, bounds):
+    directory = appliance(tmp_path, "stack", bounds, MANIFEST,
+                          {"victim.wat": VICTIM, "attacker.wat": attacker(ROUNDS)})
+    result = boot(directory, tools, storm=True)
+    lines = lines_of(result)
+    assert_clean_exit(result, 0)
+    assert "victim memory intact" in lines and "stack attacks over" in lines
+    restarts = [line for line in lines if line.startswith("[supervisor] restarted attacker")]
+    assert len(restarts) == ROUNDS, restarts[-5:]
+    assert all("(trap: call stack exhausted)" in line for line in restarts), \
+        [line for line in restarts if "call stack exhausted" not in line][:5]
+
+
+@pytest.mark.parametrize("bounds", BOUNDS)
+def test_huge_frame_traps_hosted_under_a_signal_storm(tmp_path, bounds):
+    """Hosted: SIGALRM every 10 us, taken on the stack in use (no sigaltstack), as a timer
+    interrupt would be, while a function whose frame is past the whole stack (8 MiB: past the
+    main thread's stack limit) is called 200000 times. Were the stack pointer ever moved
+    before the limit check, a signal would land out there and kill the process."""
+    wasm = tmp_path / "huge.wasm"
+    wasm.write_bytes(wat2wasm(f"(module {huge_frame_function('huge', 8_400_000)})"))
+    done = subprocess.run([str(ALKAHEST), "run", str(wasm), "--bounds", bounds, "--repeat",
+                           "200000", "--stress-signals", "10", "--invoke", "huge"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    words = done.stdout.split()
+    assert done.stdout.startswith("repeat: 200000 calls, 200000 trapped: call stack exhausted"), \
+        done.stdout
+    assert int(words[words.index("signals") - 1]) > 100, done.stdout
