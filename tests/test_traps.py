@@ -166,3 +166,35 @@ def test_booted_trap_in_a_kernel_function(tools, tmp_path):
 def test_the_object_format_documents_lines():
     doc = (ROOT / "docs" / "object-format.md").read_text()
     assert "| 14 | `lines` |" in doc and "**lines** (16" in doc
+
+
+NESTED_WAT = """(module (memory 1)
+ (func $deep {body})
+ (func $shallow (call $deep))
+ (func (export "_start") (call $shallow)))"""
+BODIES = {
+    # a store past the end: a guard-page fault, or the explicit check in checked mode
+    "store": ("(i32.store (i32.const 70000) (i32.const 1))", False),
+    # memory.fill past the end: the runtime's builtin traps, called from deep
+    "fill": ("(memory.fill (i32.const 65530) (i32.const 0) (i32.const 100))", True),
+}
+
+
+@pytest.mark.parametrize("bounds", ["checked", "guard"])
+@pytest.mark.parametrize("what", sorted(BODIES))
+def test_nested_out_of_bounds_hosted_and_booted(tools, tmp_path, bounds, what):
+    body, in_callee = BODIES[what]
+    wat = NESTED_WAT.format(body=body)
+    (tmp_path / "m.wat").write_text(wat)
+    subprocess.run(["wat2wasm", "--debug-names", str(tmp_path / "m.wat"), "-o",
+                    str(tmp_path / "m.wasm")], check=True)
+    hosted = subprocess.run([str(built()), "run", str(tmp_path / "m.wasm"), "--bounds", bounds],
+                            capture_output=True, text=True, timeout=60)
+    app = write_appliance(tmp_path / "app", f'[appliance]\nname = "oob"\nbounds = "{bounds}"\n'
+                          '[[app]]\nname = "oob"\nsource = "m.wat"\n', {"m.wat": wat})
+    booted = build_py("run", app)
+    assert booted.returncode == 125, booted.stdout + booted.stderr
+    for text in (hosted.stderr, booted.stdout):
+        assert "out of bounds memory access" in text
+        assert [n for _, n, _, _ in frames(text)] == ["deep", "shallow", "_start"], text
+        assert ("(in what it called)" in text) == in_callee, text
