@@ -16,11 +16,12 @@ static const alk_cli_command commands[] = {
      "check that each FILE is a valid WebAssembly 2.0 module"},
     {"compile", alk_cmd_compile, "FILE.wasm -o FILE.alko [--bounds MODE]",
      "compile a module to an object (docs/object-format.md)"},
-    {"inspect", alk_cmd_inspect, "FILE.alko [--disassemble F] [--at OFFSET]",
+    {"inspect", alk_cmd_inspect, "FILE.alko [--disassemble F] [--at OFFSET]...",
      "print an object, disassemble a function, or name a code offset's line"},
-    {"run", alk_cmd_run, "FILE.wasm [--bounds MODE] [--invoke NAME [TYPE:VALUE...]]",
+    {"run", alk_cmd_run, "FILE.wasm [--bounds MODE] [--env K=V]... [--file GUEST=HOST]... "
+     "[--repeat N] [--stress-signals US] [--invoke NAME [TYPE:VALUE...] | -- ARGS...]",
      "compile and run a module on the host"},
-    {"spec", alk_cmd_spec, "FILE.json [--bounds MODE] [-v]",
+    {"spec", alk_cmd_spec, "FILE.json [--bounds MODE] [--lines] [-v]",
      "run a wast2json script of the spec testsuite on the host"},
 };
 
@@ -210,9 +211,17 @@ int main(int argc, char **argv)
         printf("alkahest %s\n", ALK_VERSION);
         return ALK_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name))
+            continue;
+        if (argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            printf("usage: alkahest %s %s\n\n%s\n(alkahest/cli/cmd_%s.c describes each "
+                   "option)\n", commands[i].name, commands[i].arguments, commands[i].summary,
+                   commands[i].name);
+            return ALK_EXIT_OK;
+        }
+        return commands[i].run(argc - 1, argv + 1);
+    }
     fprintf(stderr, "alkahest: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return ALK_EXIT_USAGE;
