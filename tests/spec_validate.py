@@ -188,11 +188,14 @@ def main():
                         help="only bring the wast2json cache up to date")
     parser.add_argument("names", nargs="*", help="only these .wast files (by name)")
     args = parser.parse_args()
-    if args.convert_only:
-        collect(args.names)
+    if TESTSUITE is None and args.convert_only:
+        print(f"nothing to convert: {testdata.TESTSUITE.missing_message()}", file=sys.stderr)
         return
     if TESTSUITE is None:
         sys.exit(testdata.TESTSUITE.missing_message())
+    if args.convert_only:
+        collect(args.names)
+        return
     if not args.alkahest.exists():
         sys.exit(f"{args.alkahest} not found: run `make -C alkahest` first")
     _, failures = run(args.alkahest, args.names, args.jobs, verbose=args.verbose)
