@@ -110,3 +110,12 @@ def test_an_app_without_start_is_a_warning(tools, tmp_path, out_dir):
     assert "warning AZ-W001: app[0].source: app 'a' exports no '_start' function" in result.stderr
     assert "(its exported functions: _star): is '_star' a misspelt '_start'?" in result.stderr
     assert f"{app / 'appliance.toml'}:8: warning" in result.stderr
+
+
+def test_manifest_readme_lists_every_language():
+    readme = (ROOT / "manifest" / "README.md").read_text()
+    for lang in sources.LANGUAGES:
+        for suffix in lang.suffixes:
+            assert f"`{suffix}`" in readme, f"manifest/README.md lacks {suffix} ({lang.name})"
+        if lang.key != "wasm":
+            assert f"| `{lang.key}` |" in readme, f"manifest/README.md lacks --lang {lang.key}"

@@ -53,26 +53,31 @@ grants = ["stdout", "files"]
         [("reader", "fd_read(0)", 'add "stdin" to its grants')], result.stdout
 
 
-def test_a_port_and_a_channel_no_grant_gives(tools, tmp_path):
-    app = write_appliance(tmp_path, """[appliance]
-name = "prober"
+def prober(tmp_path, name, wat):
+    """An appliance whose module NAME (granted ports 0x70-0x71, and the sending end of channel
+    "mine") runs WAT, next to a module `other` that owns channel "elsewhere"."""
+    return write_appliance(tmp_path, f"""[appliance]
+name = "{name}"
 [[app]]
-name = "prober"
-source = "prober.wat"
+name = "{name}"
+source = "{name}.wat"
 grants = ["port:0x70-0x71"]
 [[app]]
 name = "other"
 source = "other.wat"
 [[channel]]
 name = "mine"
-from = "prober"
+from = "{name}"
 to = "other"
 [[channel]]
 name = "elsewhere"
 from = "other"
 to = "other"
-""", {"prober.wat": OPENS_PORT_WAT, "other.wat": '(module (func (export "_start")))'})
-    result = build_py("run", app)
+""", {f"{name}.wat": wat, "other.wat": '(module (func (export "_start")))'})
+
+
+def test_a_port_and_a_channel_no_grant_gives(tools, tmp_path):
+    result = build_py("run", prober(tmp_path, "prober", OPENS_PORT_WAT))
     assert result.returncode == 5, result.stdout + result.stderr
     # the first refusal only: the second port and the channel are refused quietly
     assert HINT.findall(result.stdout) == \
@@ -80,28 +85,10 @@ to = "other"
 
 
 def test_the_first_refusal_of_each_module(tools, tmp_path):
-    channel_wat = OPENS_PORT_WAT.replace("(call $port_open (i32.const 0x60) (i32.const 1))",
-                                         "(i32.const -1)").replace(
+    channel_only = OPENS_PORT_WAT.replace("(call $port_open (i32.const 0x60) (i32.const 1))",
+                                          "(i32.const -1)").replace(
         "(call $port_open (i32.const 0x60) (i32.const 4))", "(i32.const -1)")
-    app = write_appliance(tmp_path, """[appliance]
-name = "asker"
-[[app]]
-name = "asker"
-source = "asker.wat"
-grants = ["port:0x70-0x71"]
-[[app]]
-name = "other"
-source = "other.wat"
-[[channel]]
-name = "mine"
-from = "asker"
-to = "other"
-[[channel]]
-name = "elsewhere"
-from = "other"
-to = "other"
-""", {"asker.wat": channel_wat, "other.wat": '(module (func (export "_start")))'})
-    result = build_py("run", app)
+    result = build_py("run", prober(tmp_path, "asker", channel_only))
     assert result.returncode == 5, result.stdout + result.stderr
     assert HINT.findall(result.stdout) == \
         [("asker", "channel_open",
