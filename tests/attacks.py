@@ -26,9 +26,10 @@ def appliance(tmp, name, bounds, body, files):
     return write_appliance(tmp / full, head + body, files)
 
 
-def boot(directory, tools, *, storm=False, cpu="max", timeout=300, cmdline=""):
+def boot(directory, tools, *, storm=False, icount=False, cpu="max", timeout=300, cmdline=""):
     """Builds the appliance with the test kernel and boots it with -kernel; storm: under the
-    interrupt-storm mode (qemu.STORM_CMDLINE, QEMU counting instructions)."""
+    interrupt-storm mode (qemu.STORM_CMDLINE, QEMU counting instructions); icount: QEMU
+    counting instructions (1 ns each: the modules' clock is virtual, unmoved by host load)."""
     out = directory / "images"
     out.mkdir(exist_ok=True)
     result = tools.build(directory, iso=False, images=out)
@@ -36,7 +37,7 @@ def boot(directory, tools, *, storm=False, cpu="max", timeout=300, cmdline=""):
         cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()
     return qemu.boot("kernel", kernel=tools.KERNEL, image=result.image, cmdline=cmdline,
                      memory_mib=result.manifest.memory >> 20, cpu=cpu, timeout=timeout,
-                     extra=qemu.STORM_QEMU_ARGS if storm else ())
+                     extra=qemu.STORM_QEMU_ARGS if storm or icount else ())
 
 
 def lines_of(result):
@@ -72,3 +73,98 @@ def wat2wasm(text):
     done = subprocess.run(["wat2wasm", "-", "--output=-"], input=text.encode(),
                           capture_output=True, check=True)
     return done.stdout
+
+
+ROUNDS_MANIFEST = """memory = "256M"
+
+[[app]]
+name = "victim"
+source = "victim.wat"
+grants = ["log"]
+memory = "{victim_memory}"
+
+[[app]]
+name = "attacker"
+source = "attacker.wat"
+grants = ["log"]
+memory = "{attacker_memory}"
+restart = "on-failure"
+
+[[channel]]
+name = "done"
+from = "attacker"
+to = "victim"
+depth = 1
+message_size = 4
+
+[[supervisor]]
+name = "root"
+max_restarts = 10000
+within = "10ms"
+children = ["victim", "attacker"]
+"""
+
+
+def victim(pages):
+    """A module that fills its memory (past its first 64 bytes) with a pattern, waits for the
+    attacker's "done", and ends the appliance: 0 when every byte is as it left it, else 3."""
+    end = pages * 65536
+    return f"""(module
+  (import "athanor" "log" (func $log (param i32 i32)))
+  (import "athanor" "exit" (func $exit (param i32)))
+  (import "athanor" "channel_open" (func $open (param i32 i32) (result i32)))
+  (import "athanor" "channel_recv" (func $recv (param i32 i32 i32 i32) (result i32)))
+  (memory {pages} {pages})
+  (data (i32.const 0) "done")
+  (data (i32.const 8) "victim memory intact")
+  (data (i32.const 32) "victim memory changed")
+  (func (export "_start") (local $at i32)
+    (local.set $at (i32.const 64))
+    (loop $fill
+      (i64.store (local.get $at) (i64.const 0xa5a5a5a5a5a5a5a5))
+      (local.set $at (i32.add (local.get $at) (i32.const 8)))
+      (br_if $fill (i32.lt_u (local.get $at) (i32.const {end}))))
+    (drop (call $recv (call $open (i32.const 0) (i32.const 4)) (i32.const 48) (i32.const 4)
+                      (i32.const 0)))
+    (local.set $at (i32.const 64))
+    (loop $check
+      (if (i64.ne (i64.load (local.get $at)) (i64.const 0xa5a5a5a5a5a5a5a5))
+        (then (call $log (i32.const 32) (i32.const 21)) (call $exit (i32.const 3))))
+      (local.set $at (i32.add (local.get $at) (i32.const 8)))
+      (br_if $check (i32.lt_u (local.get $at) (i32.const {end}))))
+    (call $log (i32.const 8) (i32.const 20))
+    (call $exit (i32.const 0))))
+"""
+
+
+def rounds_attacker(declarations, first, rounds):
+    """An attacker that runs `first` on its first start (code that must not trap, ending in
+    `unreachable`), then one of `rounds` per restart (each must trap), then tells the victim.
+    declarations: its memory, tables, types, functions (WAT). Imports: restart_count, log,
+    channel_open, channel_send as $restarts, $log, $open, $send."""
+    blocks = "(block " * (len(rounds) + 2)
+    arms = "".join(f"\n        {code} (unreachable))" for code in rounds)
+    targets = " ".join(str(i) for i in range(len(rounds) + 2))   # the last: every round done
+    return f"""(module
+  (import "athanor" "restart_count" (func $restarts (result i32)))
+  (import "athanor" "log" (func $log (param i32 i32)))
+  (import "athanor" "channel_open" (func $open (param i32 i32) (result i32)))
+  (import "athanor" "channel_send" (func $send (param i32 i32 i32 i32) (result i32)))
+  {declarations}
+  (func $attack (param $n i32)
+    {blocks}
+      (br_table {targets} (local.get $n)))
+      {first} (unreachable)){arms}
+    ;; every round done
+    (call $log (i32.const 0) (i32.const 12))
+    (drop (call $send (call $open (i32.const 16) (i32.const 4)) (i32.const 16) (i32.const 4)
+                      (i32.const 0))))
+  (func (export "_start") (call $attack (call $restarts))))
+"""
+
+
+def restart_kinds(lines, module="attacker"):
+    """The trap kind of each "[supervisor] restarted MODULE (trap: KIND)" line, in order."""
+    prefix = f"[supervisor] restarted {module} (trap: "
+    return [line[len(prefix):line.index(")", len(prefix))] for line in lines
+            if line.startswith(prefix)]
