@@ -39,13 +39,18 @@ def command_build(args):
 
 
 class _Passthrough:
-    """Writes the console's bytes to our stdout as they come, from the kernel's first output
-    on (firmware and GRUB output before it is dropped unless -v)."""
+    """Writes the console's bytes to our stdout as they come, from the kernel's first output on
+    (firmware and GRUB output before it is dropped unless -v). Byte for byte: the serial line
+    ends each line with CR LF where the guest wrote LF, so when stdout is not a terminal the CR
+    is taken back out and a program's output arrives exactly as it wrote it."""
     MARK = b"[athanor]"
 
-    def __init__(self):
+    def __init__(self, on_kernel_up):
         self.started = tools.VERBOSE
         self.pending = b""
+        self.on_kernel_up = on_kernel_up
+        self.translate = not sys.stdout.isatty()
+        self.carriage_return = False        # a CR at the end of the last chunk, held back
 
     def __call__(self, chunk):
         if not self.started:
@@ -55,39 +60,45 @@ class _Passthrough:
                 self.pending = self.pending[-len(self.MARK):]
                 return
             self.started, chunk, self.pending = True, self.pending[at:], b""
+            self.on_kernel_up()
+        if self.translate:
+            if self.carriage_return:
+                chunk = b"\r" + chunk
+            self.carriage_return = chunk.endswith(b"\r")
+            if self.carriage_return:
+                chunk = chunk[:-1]
+            chunk = chunk.replace(b"\r\n", b"\n")
         sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
+
+    def finish(self):
+        if self.carriage_return:
+            sys.stdout.buffer.write(b"\r")
+            sys.stdout.buffer.flush()
 
 
 def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=None,
                     cmdline="", cpu=None):
     """Boots, streams the console to stdout, prints the timing breakdown on stderr and returns
-    the appliance's exit code (or EXIT_BOOT_FAILURE)."""
+    the appliance's exit code (or EXIT_BOOT_FAILURE). No time limit unless one is given: an
+    appliance may serve for as long as it likes, from a terminal or from a script."""
     from azoth import appliance, qemu
     kind = "uefi" if uefi else "bios" if iso else "kernel"
-    started = False
-
-    def show(raw):
-        # Firmware and GRUB paint the screen first: show the console from the kernel's first line.
-        nonlocal started
-        text = qemu.clean_line(raw)
-        started = started or text.startswith(qemu.KERNEL_PREFIX)
-        if started or tools.VERBOSE:
-            print(text, flush=True)
-
-    # At a terminal the console passes through byte by byte (what is typed is echoed by the
-    # appliance before the line ends), from the kernel's first output on.
-    passthrough = _Passthrough() if sys.stdout.isatty() else None
-
-    # The serial console reads our stdin (interactive appliances such as echo). At a terminal
-    # there is no time limit unless one is asked for; otherwise the default one.
-    if timeout is None:
-        timeout = None if sys.stdin is not None and sys.stdin.isatty() else qemu.DEFAULT_TIMEOUT
-    elif timeout <= 0:
+    if timeout is not None and timeout <= 0:
         timeout = None
-    # Input that is not a terminal (a pipe, a file) is held back until the kernel has set up
-    # the UART: bytes QEMU delivered before would be lost when its FIFOs are reset.
-    stdin, on_start, kernel_up = None, None, threading.Event()
+    firmware = tools.progress("waiting for the UEFI firmware (OVMF, about 10 s)") if uefi else None
+    kernel_up = threading.Event()
+
+    def on_kernel_up():
+        if firmware:
+            firmware.__exit__(None, None, None)
+        kernel_up.set()
+
+    passthrough = _Passthrough(on_kernel_up)
+    # The serial console reads our stdin (interactive appliances such as echo). Input that is
+    # not a terminal (a pipe, a file) is held back until the kernel has set up the UART: bytes
+    # QEMU delivered before would be lost when its FIFOs are reset.
+    stdin, on_start = None, None
     if sys.stdin is None or not sys.stdin.isatty():
         stdin = subprocess.PIPE
 
@@ -103,21 +114,17 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
                     pass
             threading.Thread(target=pump, daemon=True).start()
 
-    def on_line(raw):
-        if qemu.clean_line(raw).startswith(qemu.KERNEL_PREFIX):
-            kernel_up.set()
-        if not passthrough:
-            show(raw)
-
-    def on_chunk(chunk):
-        passthrough(chunk)
-        if passthrough.started:
-            kernel_up.set()
-
-    result = qemu.boot(kind, kernel=appliance.KERNEL, image=image, iso=iso, cmdline=cmdline,
-                       memory_mib=memory_mib, timeout=timeout, cpu=cpu or qemu.DEFAULT_CPU,
-                       on_line=on_line, on_chunk=on_chunk if passthrough else None,
-                       on_start=on_start, verbose=tools.VERBOSE, stdin=stdin)
+    if firmware:
+        firmware.__enter__()
+    try:
+        result = qemu.boot(kind, kernel=appliance.KERNEL, image=image, iso=iso, cmdline=cmdline,
+                           memory_mib=memory_mib, timeout=timeout, cpu=cpu or qemu.DEFAULT_CPU,
+                           on_chunk=passthrough, on_start=on_start, verbose=tools.VERBOSE,
+                           stdin=stdin)
+    finally:
+        if firmware:
+            firmware.__exit__(None, None, None)
+        passthrough.finish()
     parts = []
     if build_seconds is not None:
         parts.append(f"build {build_seconds:.2f} s")
@@ -128,7 +135,8 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
     tools.log(", ".join(parts))
     if result.exit.outcome is qemu.Outcome.EXIT:
         return result.exit.code
-    tools.log(f"error: {result.exit}")
+    tools.log(f"error: {result.exit}" + (f" after {timeout:g} s (--timeout)"
+                                         if result.exit.outcome is qemu.Outcome.TIMEOUT else ""))
     if result.stderr.strip():
         tools.log(result.stderr.strip())
     return EXIT_BOOT_FAILURE
@@ -167,23 +175,49 @@ def command_inspect(args):
 
 def command_new(args):
     from azoth import template
-    path = template.create(ROOT / "appliances", args.name)
+    path = template.create(ROOT / "appliances", args.name, args.lang)
     print(path.relative_to(ROOT))
     return 0
 
 
+def _bench_module():
+    """bench/run.py, which defines the benchmark's options once for both entry points."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("azoth_bench", ROOT / "bench" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def command_bench(args):
-    argv = [sys.executable, str(ROOT / "bench" / "run.py"), *args.bench_args]
-    if tools.VERBOSE:
-        print("+ " + " ".join(argv), file=sys.stderr)
-    return os.spawnv(os.P_WAIT, argv[0], argv)
+    try:
+        return _bench_module().run_benchmarks(args)
+    except ValueError as e:
+        raise AzothError("AZ-T007", f"bench: {e}") from None
+
+
+def test_argv(args):
+    """pytest's command line: only the PATHs asked for (else tests/), -k, -x, the rest as is."""
+    targets = []
+    for target in args.paths:
+        path, sep, node = target.partition("::")
+        resolved = Path(path).resolve()
+        if not resolved.exists():
+            raise AzothError("AZ-T006", f"no such test file or folder: {path}")
+        targets.append(str(resolved) + sep + node)
+    argv = ["/usr/bin/python3", "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+            *(targets or [str(ROOT / "tests")])]
+    if args.k:
+        argv += ["-k", args.k]
+    if args.exitfirst:
+        argv.append("-x")
+    return argv + args.pytest_args
 
 
 def command_test(args):
-    tools.ensure_packages(["build", "boot", "test"])
+    tools.ensure_packages(tools.TEST_GROUPS)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    argv = ["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            str(ROOT / "tests"), *args.pytest_args]
+    argv = test_argv(args)
     if tools.VERBOSE:
         print("+ " + " ".join(argv), file=sys.stderr)
     return os.spawnve(os.P_WAIT, argv[0], argv, env)
@@ -195,41 +229,59 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("build", help="build images/NAME.azi and images/NAME.iso")
-    p.add_argument("directory")
+    p.add_argument("directory", help="the appliance's folder (it holds appliance.toml)")
     p.add_argument("--no-iso", action="store_true", help="skip the GRUB ISO")
     p.add_argument("--out", help="write the image and ISO here instead of images/")
     p.set_defaults(func=command_build, needs=["build"])
 
     for name, func, target in (("run", command_run, "directory"), ("boot", command_boot, "image")):
         p = sub.add_parser(name, help="build and boot" if name == "run" else "boot an image")
-        p.add_argument(target)
+        p.add_argument(target, help="the appliance's folder (it holds appliance.toml)"
+                       if name == "run" else "an image built before (images/NAME.azi)")
         p.add_argument("--iso", action="store_true", help="boot the GRUB ISO instead of -kernel")
         p.add_argument("--uefi", action="store_true", help="with --iso: boot under OVMF (UEFI)")
-        p.add_argument("--timeout", type=float, default=None,
-                       help="seconds (default: 60, none when stdin is a terminal; 0: none)")
-        p.add_argument("--append", default="", help="extra kernel command line")
-        p.add_argument("--cpu", default=None, help="QEMU CPU model (default: max; qemu64 lacks "
+        p.add_argument("--timeout", type=float, default=None, metavar="S",
+                       help="stop QEMU after S seconds and exit 125 (default: no limit)")
+        p.add_argument("--append", default="", metavar="TEXT",
+                       help="extra kernel command line (docs/boot.md)")
+        p.add_argument("--cpu", default=None, metavar="MODEL", help="QEMU CPU model (default: max; qemu64 lacks "
                        "SSE4.1, POPCNT and LZCNT)")
         p.set_defaults(func=func, needs=["build", "boot"])
 
     p = sub.add_parser("inspect", help="print an image's modules, hashes and signature status")
-    p.add_argument("image")
+    p.add_argument("image", help="the image (images/NAME.azi)")
     p.set_defaults(func=command_inspect, needs=["build"])
 
-    p = sub.add_parser("new", help="create appliances/NAME from a template")
-    p.add_argument("name")
+    from azoth import template
+    p = sub.add_parser("new", help="create appliances/NAME from a template",
+                       description="Creates appliances/NAME: a program in LANG that reads its "
+                       "args, its environment and a file, ready to build and run.")
+    p.add_argument("name", help="the appliance's name (a-z, 0-9, _ or -, starting with a letter)")
+    p.add_argument("--lang", default=template.DEFAULT_LANGUAGE, choices=template.languages(),
+                   help=f"the program's language (default {template.DEFAULT_LANGUAGE}; "
+                   "manifest/README.md, Languages)")
     p.set_defaults(func=command_new, needs=[])
 
-    p = sub.add_parser("bench", help="run the benchmarks (extra arguments go to bench/run.py)")
-    p.set_defaults(func=command_bench, needs=["build", "boot", "test"])
+    p = sub.add_parser("bench", help="run the benchmarks (docs/performance.md)",
+                       description="Benchmarks: C programs native vs Alkahest (both bounds "
+                       "modes) vs node vs wasm2c, compile throughput, boot times.")
+    _bench_module().add_arguments(p)
+    p.set_defaults(func=command_bench, needs=["build", "boot", "test", "bench"])
 
-    p = sub.add_parser("test", help="run the test suite (extra arguments go to pytest)")
+    p = sub.add_parser("test", help="run the test suite, or only the PATHs / -k asked for",
+                       description="Runs the test suite with pytest (Debian's python3-pytest): "
+                       "every file of tests/, or only the PATHs given. Options pytest knows "
+                       "that are not listed here pass through to it.")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="a test file or folder, or FILE::TEST (default: all of tests/)")
+    p.add_argument("-k", metavar="EXPR", help="only tests whose name matches EXPR (pytest -k)")
+    p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("bench", "test"):
+    if extra and args.command != "test":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.bench_args = args.pytest_args = extra
+    args.pytest_args = extra
     tools.VERBOSE = args.verbose
     try:
         if args.needs:

@@ -18,6 +18,24 @@ static uint32_t next_generation(uint32_t generation)
     return generation + 1 < GENERATION_LIMIT ? generation + 1 : 1;
 }
 
+int32_t ath_refuse_ungranted(struct ath_task *task, int32_t error, const char *call,
+                             const char *fix, ...)
+{
+    static uint64_t told;                    /* bit per module index: its first refusal said */
+    _Static_assert(ATH_TASKS_MAX <= 64, "one bit per module");
+    if (!(told >> task->index & 1)) {
+        told |= 1ull << task->index;
+        char how[128];
+        va_list ap;
+        va_start(ap, fix);
+        ath_vsnprintf(how, sizeof how, fix, ap);
+        va_end(ap);
+        ath_kprintf("[athanor] module %s: %s refused: no grant covers it; %s\n",
+                    task->record.name, call, how);
+    }
+    return ath_refuse(error);
+}
+
 int32_t ath_handle_new(struct ath_task *task, uint8_t kind, uint8_t flags, uint64_t first,
                        uint64_t last)
 {

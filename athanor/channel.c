@@ -162,7 +162,9 @@ int32_t ath_abi_channel_open(void *vmctx, uint32_t name, uint32_t len)
             continue;
         struct ath_image_resource r;
         if (!ath_resource_find(task, ATH_RESOURCE_CHANNEL, i, i, &r))
-            return ath_refuse(ATH_E_DENIED);
+            return ath_refuse_ungranted(task, ATH_E_DENIED, "channel_open", "make it the 'from' "
+                                        "or 'to' module of [[channel]] \"%s\"",
+                                        channels[i].record.name);
         return ath_handle_new(task, ATH_HANDLE_CHANNEL, (uint8_t)r.flags, i, i);
     }
     return ATH_E_NOENT;

@@ -89,7 +89,10 @@ int32_t ath_abi_port_open(void *vmctx, uint32_t first, uint32_t count)
         return ath_refuse(ATH_E_RANGE);
     struct ath_image_resource r;
     if (!ath_resource_find(task, ATH_RESOURCE_PORT, first, first + count - 1, &r))
-        return ath_refuse(ATH_E_DENIED);
+        return ath_refuse_ungranted(task, ATH_E_DENIED, "port_open",
+                                    count == 1 ? "add \"port:0x%x\" to its grants"
+                                               : "add \"port:0x%x-0x%x\" to its grants",
+                                    first, first + count - 1);
     return ath_handle_new(task, ATH_HANDLE_PORT, 0, first, first + count - 1);
 }
 
@@ -173,7 +176,8 @@ int32_t ath_abi_irq_open(void *vmctx, uint32_t line)
         return ath_refuse(ATH_E_RANGE);
     struct ath_image_resource r;
     if (!ath_resource_find(task, ATH_RESOURCE_IRQ, line, line, &r))
-        return ath_refuse(ATH_E_DENIED);
+        return ath_refuse_ungranted(task, ATH_E_DENIED, "irq_open", "add \"irq:%u\" to its grants",
+                                    line);
     if (lines[line].owner && lines[line].owner != task)
         return ATH_E_BUSY;
     int32_t handle = ath_handle_new(task, ATH_HANDLE_IRQ, 0, line, line);
@@ -215,7 +219,9 @@ int32_t ath_abi_mmio_open(void *vmctx, uint64_t base, uint32_t size)
         return ath_refuse(ATH_E_RANGE);
     struct ath_image_resource r;
     if (!ath_resource_find(task, ATH_RESOURCE_MMIO, base, base + size - 1, &r))
-        return ath_refuse(ATH_E_DENIED);
+        return ath_refuse_ungranted(task, ATH_E_DENIED, "mmio_open", "add \"mmio:0x%lx-0x%lx\" "
+                                    "to its grants", (unsigned long)base,
+                                    (unsigned long)(base + size - 1));
     /* The window's pages, a chunk at a time: each page once mapped stays so (the next open
      * of a window finds it), so a module stopped in the middle leaves nothing half done. */
     uint64_t first = ATH_ALIGN_DOWN(base, ATH_PAGE_SIZE), end = ATH_ALIGN_UP(base + size, ATH_PAGE_SIZE);

@@ -32,7 +32,7 @@ static uint64_t u64(const uint8_t *p) { return u32(p) | (uint64_t)u32(p + 4) << 
 
 static const char *blob_names[] = {
     "object-header", "types", "imports", "functions", "exports", "memory", "tables", "globals",
-    "elements", "element-items", "data", "data-bytes", "code", "strings",
+    "elements", "element-items", "data", "data-bytes", "code", "strings", "lines",
 };
 
 static const char *blob_name(uint32_t kind)

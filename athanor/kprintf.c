@@ -15,10 +15,20 @@ struct sink {
     size_t length;      /* bytes produced so far, stored or not */
 };
 
+/* The last byte the console got: a kernel line ("[athanor] ...") that would continue a line a
+ * module left unfinished starts a line of its own, so the host tells the two apart. */
+static char console_last = '\n';
+
+static void console_put(char c)
+{
+    console_last = c;
+    ath_arch_console_putc(c);
+}
+
 static void emit(struct sink *s, char c)
 {
     if (!s->buf)
-        ath_arch_console_putc(c);
+        console_put(c);
     else if (s->length + 1 < s->size)
         s->buf[s->length] = c;
     s->length++;
@@ -184,6 +194,8 @@ static void format(struct sink *s, const char *fmt, va_list ap)
 void ath_vkprintf(const char *fmt, va_list ap)
 {
     struct sink s = { NULL, 0, 0 };
+    if (fmt[0] == '[' && console_last != '\n')
+        console_put('\n');
     format(&s, fmt, ap);
 }
 
@@ -217,5 +229,5 @@ int ath_snprintf(char *buf, size_t size, const char *fmt, ...)
 void ath_console_write(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        ath_arch_console_putc(s[i]);
+        console_put(s[i]);
 }

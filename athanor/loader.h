@@ -194,6 +194,12 @@ struct ath_handle {
 };
 
 /* A new handle, or ATH_E_FULL. */
+/* A refusal of something no grant of the module covers (a port, an IRQ line, an MMIO window, a
+ * channel, a WASI descriptor): the first one of each module prints one line naming the module,
+ * the call and what would grant it, FIX as printf formats it ("add \"irq:5\" to its grants");
+ * later ones only go to the trace ring. Returns error, for `return ath_refuse_ungranted(...)`. */
+int32_t ath_refuse_ungranted(struct ath_task *task, int32_t error, const char *call,
+                             const char *fix, ...);
 int32_t ath_handle_new(struct ath_task *task, uint8_t kind, uint8_t flags, uint64_t first,
                        uint64_t last);
 /* The slot of a live handle of that kind: 0 and *out, or ATH_E_BADHANDLE / _STALE / _TYPE. */
@@ -257,6 +263,9 @@ struct ath_task {
     alk_entry_frame entry;             /* where a trap unwinds to */
     uint32_t trap_code;                /* 0: returned normally */
     uintptr_t trap_pc;                 /* where it trapped (a return address into its code) */
+    uint32_t trap_frames[ATH_TRAP_FRAMES_MAX];  /* its Wasm frames then, as code offsets */
+    uint32_t trap_frame_count;
+    bool trap_from_host;               /* a kernel function it called trapped it */
     uint64_t steps[ATH_STEP_COUNT];    /* cycles at each step of its last end and restart */
 
     /* cap.c */
@@ -323,8 +332,12 @@ const char *ath_module_reinstantiate(struct ath_task *task);
 /* The task body: runs the module's start function and `_start`, then asks its supervisor. */
 void ath_module_main(void *task);
 /* Prints "[athanor] module NAME: trapped: KIND (in FUNCTION+OFFSET)", the function when the
- * trap came from the module's own code. */
+ * trap came from the module's own code, then one line per Wasm frame (its backtrace). */
 void ath_module_report_trap(const struct ath_task *task);
+/* At the trap, before the stacks unwind: records the module's Wasm frames from task->trap_pc,
+ * finding the module's frame pointer through the kernel stack's frame chain from kernel_rbp
+ * (the frame pointer of the trap path's own function). */
+void ath_module_record_frames(struct ath_task *task, uintptr_t kernel_rbp);
 
 /* ---- channel.c -------------------------------------------------------------------------------- */
 void ath_channels_init(const struct ath_image *image);
@@ -386,6 +399,10 @@ void ath_wasi_load(struct ath_task *task);
 /* A fresh WASI state for the task's new instance: the descriptors its grants give, nothing
  * open, its CPU time from zero. Returns it, for the instance's `wasi`. */
 alk_wasi *ath_wasi_reset(struct ath_task *task);
+/* The entry an import of the module binds to: the function's kernel call entry, or for WASI
+ * fd_read in a module without `stdin`, a wrapper's that says which grant descriptor 0 needs
+ * when refused. Boot time only (kernel call entries are registered then). */
+const void *ath_wasi_bind(const struct ath_task *task, const struct ath_abi_function *f);
 
 /* ---- random.c ---------------------------------------------------------------------------------- */
 void ath_random_init(void);

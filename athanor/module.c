@@ -39,7 +39,7 @@ static void link_imports(struct ath_task *task, uint32_t count)
             module_failed(task, what);
         }
         task->imports[i].kind = 0;
-        task->imports[i].as.function.code = f->entry;
+        task->imports[i].as.function.code = ath_wasi_bind(task, f);
         task->imports[i].as.function.vmctx = NULL;   /* kernel functions get the caller's vmctx */
         task->imports[i].as.function.type_id = ath_wasm_platform.type_id(NULL, sig.bytes,
                                                                          sig.length);
@@ -177,6 +177,35 @@ void ath_module_main(void *arg)
     }
 }
 
+static void record_frame(void *user, uint32_t depth, uint32_t code_offset, bool from_host)
+{
+    struct ath_task *task = user;
+    (void)from_host;
+    task->trap_frames[depth] = code_offset;
+    task->trap_frame_count = depth + 1;
+}
+
+void ath_module_record_frames(struct ath_task *task, uintptr_t kernel_rbp)
+{
+    /* The module's frame pointer when it entered the kernel: kernel calls and fault entries
+     * leave rbp alone, so the first frame pointer the kernel stack's chain saved that points
+     * outside the kernel stack is the trapping Wasm function's (docs/abi.md). */
+    uintptr_t rbp = kernel_rbp;
+    for (int i = 0; i < 64 && rbp >= task->kstack.bottom && rbp + 16 <= task->kstack.top; i++)
+        rbp = *(const uintptr_t *)rbp;
+    /* Where it trapped: a trap stub's call returns to its ud2 (docs/abi.md), a fault's pc is
+     * the faulting instruction; a kernel function that trapped (athanor.log given a bad
+     * pointer) returns after the module's call to it, which is then frame 0. */
+    const uint8_t *pc = (const uint8_t *)task->trap_pc;
+    const alk_section_view *code = &task->object.sections[ALK_SECTION_CODE];
+    bool in_code = task->trap_pc - (uintptr_t)task->instance.code + 2 <= code->size;
+    task->trap_from_host = in_code && task->trap_pc == ath_kcall_return_address() &&
+                           !(pc[0] == 0x0f && pc[1] == 0x0b);
+    task->trap_frame_count = 0;
+    alk_backtrace(&task->object, task->instance.code, task->trap_pc - task->trap_from_host, rbp,
+                  task->stack.bottom, task->stack.top, ATH_TRAP_FRAMES_MAX, record_frame, task);
+}
+
 void ath_module_report_trap(const struct ath_task *task)
 {
     ath_kprintf("[athanor] module %s: trapped: %s", task->record.name,
@@ -189,12 +218,22 @@ void ath_module_report_trap(const struct ath_task *task)
         alk_object_function f = alk_object_function_at(o, i);
         if (pc - code < f.offset || pc - code >= (uintptr_t)f.offset + f.size)
             continue;
-        if (f.name.length)
-            ath_kprintf(" (in %.*s", (int)f.name.length, f.name.bytes);
+        alk_str name = alk_object_function_name(o, o->imported_function_count + i);
+        if (name.length)
+            ath_kprintf(" (in %.*s", (int)name.length, name.bytes);
         else
             ath_kprintf(" (in function %u", o->imported_function_count + i);
         ath_kprintf("+0x%lx)", (unsigned long)(pc + 1 - code - f.offset));
         break;
     }
     ath_kprintf("\n");
+    /* The backtrace, innermost first: the shared format of the hosted runtime's. */
+    for (uint32_t i = 0; i < task->trap_frame_count; i++) {
+        alk_frame_info frame;
+        char line[160];
+        alk_frame_describe(o, task->trap_frames[i], &frame);
+        alk_frame_format(&frame, i, line, sizeof line);
+        bool from_host = i == 0 && task->trap_from_host;
+        ath_kprintf("[athanor]   %s%s\n", line, from_host ? " (in what it called)" : "");
+    }
 }

@@ -49,6 +49,7 @@
 #define ATH_VM_RESERVATIONS_MAX  256
 
 /* The appliance runtime (docs/runtime.md). */
+#define ATH_TRAP_FRAMES_MAX      16      /* Wasm frames of a trap's backtrace */
 #define ATH_TICK_HZ              1000    /* the scheduler's tick */
 #define ATH_SLICE_TICKS          10      /* a task runs at most this long before another */
 #define ATH_STORM_MIN_US         2       /* athanor.storm: the shortest tick interval */

@@ -240,6 +240,31 @@ void ath_wasi_load(struct ath_task *task)
         task->wasi_env[i] = ath_image_string(task->image, at, &at);
 }
 
+/* fd_read in a module without `stdin`: descriptor 0 is not its own, and the shared
+ * implementation says EBADF; the first time, the kernel also says which grant would give it. */
+typedef int32_t (*fd_read_function)(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count,
+                                    uint32_t nread);
+static fd_read_function shared_fd_read;
+
+static int32_t fd_read_without_stdin(void *vmctx, uint32_t fd, uint32_t iovs, uint32_t count,
+                                     uint32_t nread)
+{
+    int32_t error = shared_fd_read(vmctx, fd, iovs, count, nread);
+    if (fd == 0 && error == ALK_WASI_EBADF)
+        return ath_refuse_ungranted(ath_caller(vmctx), error, "fd_read(0)",
+                                    "add \"stdin\" to its grants");
+    return error;
+}
+
+const void *ath_wasi_bind(const struct ath_task *task, const struct ath_abi_function *f)
+{
+    if (strcmp(f->module, "wasi_snapshot_preview1") || strcmp(f->field, "fd_read") ||
+        granted(&task->record, ATH_CAPABILITY_STDIN))
+        return f->entry;
+    shared_fd_read = (fd_read_function)f->code;
+    return ath_kcall_entry((const void *)fd_read_without_stdin, f->params);
+}
+
 alk_wasi *ath_wasi_reset(struct ath_task *task)
 {
     const struct ath_image_module *m = &task->record;

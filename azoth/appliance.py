@@ -4,6 +4,7 @@
 Each step has one place here, in data-path order. Nothing is written into images/ unless every
 step succeeded; files are written whole (temp file + rename).
 """
+import difflib
 import hashlib
 import os
 import time
@@ -16,9 +17,10 @@ from . import image as image_module
 from . import manifest as manifest_module
 from . import signing
 from .alko import ObjectFile
+from . import tools
 from .errors import AzothError
 from .sources import to_wasm, up_to_date
-from .tools import atomic_write, run
+from .tools import atomic_write, progress, run
 
 ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
@@ -27,6 +29,7 @@ PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
 GUEST_HEADER = ROOT / "appliances" / "include" / "athanor.h"   # C modules include it
 IMAGES = Path(os.environ.get("AZOTH_IMAGES") or ROOT / "images")   # tests redirect it
 WORK = ROOT / "build" / "appliances"
+ENTRY = "_start"                     # what the kernel calls after the start function
 
 
 @dataclass
@@ -39,9 +42,11 @@ class BuildResult:
 
 def make_tools(key):
     """Builds the compiler and the kernel (make does nothing when they are up to date)."""
-    run(["make", "-s", "-C", ROOT / "alkahest"])
+    with progress("building the compiler, Alkahest (the first time: about 30 s)"):
+        run(["make", "-s", "-C", ROOT / "alkahest"])
     signing.write_public_key(key, PUBKEY)
-    run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
+    with progress("building the kernel, Athanor"):
+        run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
 
 
 def compile_module(wasm, bounds, out_dir, module):
@@ -50,8 +55,9 @@ def compile_module(wasm, bounds, out_dir, module):
     if up_to_date(out, [wasm, ALKAHEST]):
         return out
     tmp = out.with_name(out.name + ".tmp")
-    result = run([ALKAHEST, "compile", wasm, "-o", tmp, "--bounds", bounds],
-                 capture=True, check=False)
+    with progress(f"compiling {module.name} with Alkahest"):
+        result = run([ALKAHEST, "compile", wasm, "-o", tmp, "--bounds", bounds],
+                     capture=True, check=False)
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         message = result.stderr.decode(errors="replace").strip() or f"exit {result.returncode}"
@@ -171,6 +177,25 @@ def check_memory(manifest, module, obj):
                             module.kind, module.index, "memory")
 
 
+def warn_without_entry(manifest, module, obj):
+    """An app that exports no `_start` and has no start function runs nothing at all: most
+    likely a misspelt export. A warning (AZ-W001), not an error: a driver, or an app that only
+    serves through its start function, is legitimate."""
+    if module.kind != "app" or obj.start is not None:
+        return
+    exports = [name for name, kind, _ in obj.exports() if kind == "function"]
+    if ENTRY in exports:
+        return
+    checker = manifest_module._Checker(manifest.path, manifest.path.read_text())
+    where = checker.error("AZ-W001", "", module.kind, module.index, "source")
+    listed = ", ".join(exports) if exports else "none"
+    close = difflib.get_close_matches(ENTRY, exports, n=1, cutoff=0.6)
+    hint = f": is {close[0]!r} a misspelt {ENTRY!r}?" if close else ""
+    tools.log(f"{where.file}:{where.line}: warning AZ-W001: {where.key}: app {module.name!r} "
+              f"exports no {ENTRY!r} function and has no start function, so it runs nothing "
+              f"(its exported functions: {listed}){hint}")
+
+
 def build(directory, key=None, make=True, iso=True, images=None):
     started = time.monotonic()
     catalogue = catalogue_module.load()
@@ -188,6 +213,7 @@ def build(directory, key=None, make=True, iso=True, images=None):
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
         import_ids = link_imports(manifest, module, obj, catalogue)
         check_memory(manifest, module, obj)
+        warn_without_entry(manifest, module, obj)
         objects.append(obj)
         bitmap = sum(1 << catalogue.capabilities[c].bit for c in module.capabilities)
         modules.append(image_module.ImageModule(
@@ -219,7 +245,8 @@ def make_iso_cached(image_path, iso_path):
     stamp = iso_path.with_name(f".{iso_path.name}.sha256")
     if iso_path.exists() and stamp.exists() and stamp.read_text() == digest:
         return iso_path
-    qemu.make_iso(KERNEL, image_path, iso_path)
+    with progress(f"making {iso_path.name} (GRUB, BIOS and UEFI)"):
+        qemu.make_iso(KERNEL, image_path, iso_path)
     iso_path.chmod(0o644)
     atomic_write(stamp, digest.encode())
     return iso_path

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import catalogue as catalogue_module
-from .errors import AzothError
+from . import sources as sources_module
+from .errors import AzothError, AzothErrors, did_you_mean
 from .limits import LIMITS
 
 MANIFEST_NAME = "appliance.toml"
@@ -22,7 +23,6 @@ DURATION_UNITS = {"ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
 SIZE_PATTERN = re.compile(r"^([0-9]+)\s*(K|KiB|M|MiB|G|GiB)?$")
 SIZE_UNITS = {None: 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
               "G": 1 << 30, "GiB": 1 << 30}
-SOURCE_SUFFIXES = (".wat", ".wasm", ".c")
 WASM_PAGE = 65536
 FILES_MAX = LIMITS.files
 FILE_PATH_MAX = LIMITS.file_path   # bytes of a guest path, '/' included
@@ -47,12 +47,15 @@ APPLIANCE_KEYS = {
 }
 MODULE_KEYS = {
     "name": Key("name", None, doc="module name, unique in the appliance"),
-    "source": Key("source", None, doc=".wat, .wasm or .c file(s), relative to the manifest"),
+    "source": Key("source", None, doc="source file(s) in one language, relative to the "
+                  "manifest (azoth/sources.py: .wat .c .cpp .rs Cargo.toml .ts .wasm)"),
     "grants": Key("list", [], doc="capabilities granted to the module"),
     "memory": Key("size", "64M", doc="largest linear memory the module may have"),
     "args": Key("list", [], doc="command-line arguments (argv[1..])"),
     "env": Key("table", {}, doc="environment variables"),
-    "cflags": Key("list", [], doc="extra clang flags for C sources"),
+    "cflags": Key("list", [], doc="extra clang flags for C and C++ sources"),
+    "rustflags": Key("list", [], doc="extra rustc flags for Rust sources"),
+    "wasm_opt": Key("list", [], doc="wasm-opt passes run on the module's Wasm before Alkahest"),
     "restart": Key("choice", "never", ("never", "on-failure", "always"),
                    doc="restart policy when the module traps or exits"),
     "stack": Key("size", "256K", doc="native stack of the module's task"),
@@ -105,6 +108,8 @@ class Module:
     restart: str
     stack: int = 256 << 10
     cflags: list = field(default_factory=list)
+    rustflags: list = field(default_factory=list)
+    wasm_opt: list = field(default_factory=list)
     parsed_grants: list = field(default_factory=list)   # catalogue.Grant, in grants order
     capabilities: set = field(default_factory=set)      # capability names, channel included
     supervisor: str = ROOT_SUPERVISOR
@@ -170,7 +175,25 @@ class _Locator:
     def __init__(self, text):
         self.lines = text.splitlines()
 
-    def line_of(self, section, index=None, key=None):
+    def line_of(self, section, index=None, key=None, element=None):
+        """The line of [section] / the index-th [[section]], of its key, or of one element of
+        the key's value (a list item or an inline table's key) when it spans several lines."""
+        line = self._line_of(section, index, key)
+        if line is None or element is None:
+            return line
+        quoted = (f'"{element}"', f"'{element}'") if isinstance(element, str) else ()
+        word = re.escape(str(element).lower() if isinstance(element, bool) else str(element))
+        bare = re.compile(rf"(^|[{{,\s]){word}\s*=" if isinstance(element, str) else
+                          rf"(^|[\[,\s]){word}\s*(,|\]|$)")      # a key, or a bare value
+        for number in range(line, len(self.lines) + 1):
+            text = self.lines[number - 1]
+            if number > line and (self.HEADER.match(text) or self.KEY.match(text)):
+                break
+            if any(q in text for q in quoted) or bare.search(text):
+                return number
+        return line
+
+    def _line_of(self, section, index=None, key=None):
         seen = -1
         inside = section is None
         for number, line in enumerate(self.lines, 1):
@@ -226,32 +249,57 @@ def _type_name(value):
 
 
 class _Checker:
+    """Checks values and gathers every problem: the manifest's errors are reported all at once
+    (AzothErrors), each at the line of what is wrong, not only the first."""
+
     def __init__(self, path, text):
         self.path = path
         self.locator = _Locator(text)
+        self.errors = []
 
-    def error(self, code, message, section=None, index=None, key=None):
-        line = self.locator.line_of(section, index, key) if section else None
+    def error(self, code, message, section=None, index=None, key=None, element=None):
+        line = self.locator.line_of(section, index, key, element) if section else None
         if line is None and section:
             line = self.locator.line_of(section, index)
         label = section if index is None else f"{section}[{index}]"
         if key:
             label = f"{label}.{key}" if label else key
+        if isinstance(element, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", element) and \
+                key in SECTIONS.get(section, {}) and SECTIONS[section][key].kind == "table":
+            label = f"{label}.{element}"        # env.PORT
         return AzothError(code, message, file=self.path, line=line, key=label)
 
+    def report(self, error):
+        self.errors.append(error)
+
+    def finish(self):
+        """Raises what was found, if anything."""
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise AzothErrors(self.errors)
+
     def table(self, section, index, table, keys):
-        unknown = sorted(set(table) - set(keys))
-        if unknown:
-            raise self.error("AZ-M002", f"unknown key {unknown[0]!r} (expected one of: "
-                             f"{', '.join(keys)})", section, index, unknown[0])
+        """The table's values by the schema; a bad or missing value is reported and stands
+        as its default (None for a required key) so that checking goes on."""
+        for unknown in sorted(set(table) - set(keys)):
+            self.report(self.error("AZ-M002", f"unknown key {unknown!r}"
+                                   f"{did_you_mean(unknown, keys)} (expected one of: "
+                                   f"{', '.join(keys)})", section, index, unknown))
         values = {}
         for name, spec in keys.items():
-            if name not in table:
-                if spec.default is None:
-                    raise self.error("AZ-M004", f"missing required key {name!r}", section, index)
-                values[name] = self.value(section, index, name, spec, spec.default)
+            if name not in table and spec.default is None:
+                self.report(self.error("AZ-M004", f"missing required key {name!r}", section,
+                                       index))
+                values[name] = None
                 continue
-            values[name] = self.value(section, index, name, spec, table[name])
+            try:
+                values[name] = self.value(section, index, name, spec,
+                                          table.get(name, spec.default))
+            except AzothError as e:
+                self.report(e)
+                values[name] = None if spec.default is None else \
+                    self.value(section, index, name, spec, spec.default)
         return values
 
     def value(self, section, index, name, spec, value):
@@ -311,12 +359,24 @@ class _Checker:
                 raise wrong('a size such as "64M", "512K" or a number of bytes')
             return size
         if kind == "list":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            if not isinstance(value, list):
                 raise wrong("a list of strings")
+            for i, item in enumerate(value):
+                if not isinstance(item, str):
+                    raise self.error("AZ-M003", f"item {i + 1}: expected a string, got "
+                                     f"{_type_name(item)} {item!r}", section, index, name,
+                                     item if isinstance(item, (int, float)) else None)
             return list(value)
         if kind == "table":
-            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            if not isinstance(value, dict):
                 raise wrong('a table of strings such as { KEY = "value" }')
+            for key, item in value.items():
+                if not isinstance(item, str):
+                    quoted = f'{key} = "{item}"' if isinstance(item, (int, float)) and \
+                        not isinstance(item, bool) else f'{key} = "..."'
+                    raise self.error("AZ-M003", f"expected a string, got "
+                                     f"{_type_name(item)} {item!r} (write {quoted})",
+                                     section, index, name, key)
             return dict(value)
         if kind == "source":
             if isinstance(value, str):
@@ -329,7 +389,8 @@ class _Checker:
 
 
 def load(directory, catalogue=None):
-    """Loads and checks DIRECTORY/appliance.toml; returns a Manifest."""
+    """Loads and checks DIRECTORY/appliance.toml; returns a Manifest. Every problem found is
+    reported at once (AzothErrors), each at its line."""
     directory = Path(directory)
     path = directory / MANIFEST_NAME if directory.is_dir() else directory
     directory = path.parent
@@ -349,73 +410,111 @@ def load(directory, catalogue=None):
         catalogue = catalogue_module.load()
     check = _Checker(path, text)
 
-    unknown = sorted(set(data) - set(SECTIONS))
-    if unknown:
-        raise check.error("AZ-M002", f"unknown table {unknown[0]!r} (expected [appliance], "
-                          "[[driver]], [[app]], [[channel]], [[supervisor]] or [[file]])",
-                          unknown[0],
-                          0 if isinstance(data[unknown[0]], list) else None)
+    for unknown in sorted(set(data) - set(SECTIONS)):
+        check.report(check.error(
+            "AZ-M002", f"unknown table {unknown!r}{did_you_mean(unknown, SECTIONS)} (expected "
+            "[appliance], [[driver]], [[app]], [[channel]], [[supervisor]] or [[file]])",
+            unknown, 0 if isinstance(data[unknown], list) else None))
     if "appliance" not in data or not isinstance(data["appliance"], dict):
-        raise AzothError("AZ-M004", "missing the [appliance] table", file=path)
-    top = check.table("appliance", None, data["appliance"], APPLIANCE_KEYS)
+        check.report(AzothError("AZ-M004", "missing the [appliance] table", file=path))
+        top = {k: (None if v.default is None else check.value("appliance", None, k, v, v.default))
+               for k, v in APPLIANCE_KEYS.items()}
+    else:
+        top = check.table("appliance", None, data["appliance"], APPLIANCE_KEYS)
     if top["memory"] < 16 << 20 or top["memory"] % (1 << 20):
-        raise check.error("AZ-M005", "guest memory must be a whole number of MiB, at least 16M",
-                          "appliance", None, "memory")
+        check.report(check.error("AZ-M005", "guest memory must be a whole number of MiB, at "
+                                 "least 16M", "appliance", None, "memory"))
     manifest = Manifest(path, directory, top["name"], top["version"], top["memory"],
                         top["bounds"])
 
     names = {}
     for kind in MODULE_KINDS:
         for index, entry in enumerate(_entries(check, data, kind)):
-            values = check.table(kind, index, entry, MODULE_KEYS)
-            module = Module(kind, index, values["name"], [], values["grants"], values["memory"],
-                            values["args"], values["env"], values["restart"], values["stack"],
-                            values["cflags"])
-            if module.name in names:
-                raise check.error("AZ-M006", f"duplicate module name {module.name!r} (also "
-                                  f"{names[module.name]})", kind, index, "name")
-            names[module.name] = module.key
-            if module.memory % WASM_PAGE or module.memory > LIMITS.module_memory:
-                raise check.error("AZ-M005", "expected a multiple of 64K, at most 4G",
-                                  kind, index, "memory")
-            if module.stack % 4096 or not LIMITS.stack_min <= module.stack <= LIMITS.stack_max:
-                raise check.error("AZ-M005", "expected a multiple of 4K between 64K and 16M",
-                                  kind, index, "stack")
-            _grants(check, catalogue, module)
-            for source in values["source"]:
-                source_path = (directory / source)
-                if Path(source).suffix not in SOURCE_SUFFIXES:
-                    raise check.error("AZ-M005", f"source {source!r}: expected a .wat, .wasm "
-                                      "or .c file", kind, index, "source")
-                if not source_path.is_file():
-                    raise check.error("AZ-M007", f"source file {source!r} not found "
-                                      f"(looked for {source_path})", kind, index, "source")
-                module.sources.append(source_path)
-            suffixes = {p.suffix for p in module.sources}
-            if len(module.sources) > 1 and suffixes != {".c"}:
-                raise check.error("AZ-M005", "several sources are allowed only for C",
-                                  kind, index, "source")
-            if module.cflags and suffixes != {".c"}:
-                raise check.error("AZ-M005", "cflags apply to C sources only",
-                                  kind, index, "cflags")
-            _args_and_env(check, module)
-            manifest.modules.append(module)
-    if not manifest.modules:
-        raise AzothError("AZ-M004", "the appliance has no [[driver]] or [[app]]", file=path)
+            _module(check, catalogue, manifest, kind, index, entry, names)
+    if not manifest.modules and not check.errors:
+        check.report(AzothError("AZ-M004", "the appliance has no [[driver]] or [[app]]",
+                                file=path))
     if len(manifest.modules) > MODULES_MAX:
-        raise AzothError("AZ-M005", f"{len(manifest.modules)} modules, at most {MODULES_MAX}",
-                         file=path)
+        check.report(AzothError("AZ-M005", f"{len(manifest.modules)} modules, at most "
+                                f"{MODULES_MAX}", file=path))
     _exclusions(check, manifest)
     _channels(check, data, manifest, catalogue)
     _supervisors(check, data, manifest)
     _files(check, data, manifest)
+    check.finish()
     return manifest
+
+
+def _module(check, catalogue, manifest, kind, index, entry, names):
+    """One [[driver]] or [[app]]: its values, then what they must satisfy together."""
+    values = check.table(kind, index, entry, MODULE_KEYS)
+    if values["name"] is None:
+        return
+    module = Module(kind, index, values["name"], [], values["grants"], values["memory"],
+                    values["args"], values["env"], values["restart"], values["stack"],
+                    values["cflags"], values["rustflags"], values["wasm_opt"])
+    if module.name in names:
+        check.report(check.error("AZ-M006", f"duplicate module name {module.name!r} (also "
+                                 f"{names[module.name]})", kind, index, "name"))
+        return
+    names[module.name] = module.key
+    if module.memory % WASM_PAGE or module.memory > LIMITS.module_memory:
+        check.report(check.error("AZ-M005", "expected a multiple of 64K, at most 4G",
+                                 kind, index, "memory"))
+    if module.stack % 4096 or not LIMITS.stack_min <= module.stack <= LIMITS.stack_max:
+        check.report(check.error("AZ-M005", "expected a multiple of 4K between 64K and 16M",
+                                 kind, index, "stack"))
+    _grants(check, catalogue, module)
+    _sources(check, manifest, module, values["source"] or [])
+    _args_and_env(check, module)
+    manifest.modules.append(module)
+
+
+def _sources(check, manifest, module, names):
+    """The module's source files: they exist, and are of one language that takes them all."""
+    kind, index = module.kind, module.index
+    languages = set()
+    for source in names:
+        source_path = manifest.directory / source
+        language = sources_module.language_of(source)
+        if language is None:
+            known = ", ".join(s for lang in sources_module.LANGUAGES for s in lang.suffixes)
+            check.report(check.error("AZ-M005", f"source {source!r}: not a language build.py "
+                                     f"knows (by its name: {known})", kind, index, "source",
+                                     source))
+            continue
+        languages.add(language)
+        if not source_path.is_file():
+            check.report(check.error("AZ-M007", f"source file {source!r} not found (looked "
+                                     f"for {source_path})", kind, index, "source", source))
+            continue
+        module.sources.append(source_path)
+    if len(languages) > 1:
+        check.report(check.error("AZ-M005", "the sources mix languages ("
+                                 f"{', '.join(sorted(lang.name for lang in languages))}): a "
+                                 "module is built from one", kind, index, "source"))
+        return
+    language = languages.pop() if languages else None
+    if language and len(names) > 1 and not language.several:
+        several = " and ".join(lang.name for lang in sources_module.LANGUAGES if lang.several)
+        check.report(check.error("AZ-M005", f"several sources are allowed only for {several} "
+                                 f"({language.name} has one root file)", kind, index, "source"))
+    for key in ("cflags", "rustflags"):
+        if getattr(module, key) and (language is None or language.flags != key):
+            takes = [lang.name for lang in sources_module.LANGUAGES if lang.flags == key]
+            check.report(check.error("AZ-M005", f"{key} apply to {' and '.join(takes)} sources "
+                                     "only", kind, index, key))
+    if module.wasm_opt and any(not f.startswith("-") for f in module.wasm_opt):
+        bad = next(f for f in module.wasm_opt if not f.startswith("-"))
+        check.report(check.error("AZ-M005", f"{bad!r}: expected wasm-opt options such as "
+                                 '"-O3" or "--strip-debug"', kind, index, "wasm_opt", bad))
 
 
 def _entries(check, data, kind):
     entries = data.get(kind, [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise check.error("AZ-M003", f"expected [[{kind}]] tables", kind)
+        check.report(check.error("AZ-M003", f"expected [[{kind}]] tables", kind))
+        return []
     return entries
 
 
@@ -423,17 +522,21 @@ def _grants(check, catalogue, module):
     """Parses each grant against the catalogue (capability, parameter, reserved ranges)."""
     seen = set()
     for grant in module.grants:
+        where = (module.kind, module.index, "grants", grant)
         try:
             parsed = catalogue.parse_grant(grant)
         except LookupError:
-            raise check.error("AZ-M009", f"unknown capability {grant.partition(':')[0]!r} "
-                              f"(known: {', '.join(sorted(catalogue.capabilities))})",
-                              module.kind, module.index, "grants") from None
+            name = grant.partition(':')[0]
+            check.report(check.error("AZ-M009", f"unknown capability {name!r}"
+                                     f"{did_you_mean(name, catalogue.capabilities)} (known: "
+                                     f"{', '.join(sorted(catalogue.capabilities))})", *where))
+            continue
         except ValueError as e:
-            raise check.error("AZ-M015", str(e), module.kind, module.index, "grants") from None
+            check.report(check.error("AZ-M015", str(e), *where))
+            continue
         if grant in seen:
-            raise check.error("AZ-M006", f"capability {grant!r} granted twice",
-                              module.kind, module.index, "grants")
+            check.report(check.error("AZ-M006", f"capability {grant!r} granted twice", *where))
+            continue
         seen.add(grant)
         module.parsed_grants.append(parsed)
         module.capabilities.add(parsed.capability.name)
@@ -444,16 +547,17 @@ def _args_and_env(check, module):
     has them (non-empty, no '=')."""
     for arg in module.args:
         if "\0" in arg:
-            raise check.error("AZ-M005", f"argument {arg!r} contains a NUL byte",
-                              module.kind, module.index, "args")
+            check.report(check.error("AZ-M005", f"argument {arg!r} contains a NUL byte",
+                                     module.kind, module.index, "args"))
     for key, value in module.env.items():
         if not key or "=" in key or "\0" in key:
-            raise check.error("AZ-M005", f"environment variable name {key!r}: expected a "
-                              "non-empty name without '=' or NUL", module.kind, module.index,
-                              "env")
-        if "\0" in value:
-            raise check.error("AZ-M005", f"environment variable {key!r}: its value contains a "
-                              "NUL byte", module.kind, module.index, "env")
+            check.report(check.error("AZ-M005", f"environment variable name {key!r}: expected "
+                                     "a non-empty name without '=' or NUL", module.kind,
+                                     module.index, "env", key))
+        elif "\0" in value:
+            check.report(check.error("AZ-M005", f"environment variable {key!r}: its value "
+                                     "contains a NUL byte", module.kind, module.index, "env",
+                                     key))
 
 
 def _exclusions(check, manifest):
@@ -466,13 +570,14 @@ def _exclusions(check, manifest):
                 for other in manifest.modules:
                     for g in other.parsed_grants:
                         if g.capability.name == name and g.first <= last and first <= g.last:
-                            raise check.error(
+                            check.report(check.error(
                                 "AZ-M017", f"{grant.text!r}: the kernel reads stdin from the "
                                 f"console UART, whose ports {other.key} ({other.name}) is "
                                 f"granted ({g.text!r}); give the console to one or the other"
                                 if grant.capability.name == "stdin" else
                                 f"{grant.text!r} excludes {g.text!r}, which {other.key} "
-                                f"({other.name}) is granted", holder.kind, holder.index, "grants")
+                                f"({other.name}) is granted", holder.kind, holder.index,
+                                "grants", grant.text))
 
 
 def _guest_path_problem(path):
@@ -495,32 +600,42 @@ def _files(check, data, manifest):
     by_guest = {}
     for index, entry in enumerate(_entries(check, data, "file")):
         values = check.table("file", index, entry, FILE_KEYS)
+        if values["host"] is None or values["guest"] is None:
+            continue
         host = manifest.directory / values["host"]
         if not host.is_file():
-            raise check.error("AZ-M007", f"file {values['host']!r} not found (looked for "
-                              f"{host})", "file", index, "host")
+            check.report(check.error("AZ-M007", f"file {values['host']!r} not found (looked "
+                                     f"for {host})", "file", index, "host"))
+            continue
         if host.stat().st_size > FILE_SIZE_MAX:
-            raise check.error("AZ-M005", f"file {values['host']!r} is {host.stat().st_size} "
-                              f"bytes, at most {FILE_SIZE_MAX >> 20} MiB", "file", index, "host")
+            check.report(check.error("AZ-M005", f"file {values['host']!r} is "
+                                     f"{host.stat().st_size} bytes, at most "
+                                     f"{FILE_SIZE_MAX >> 20} MiB", "file", index, "host"))
+            continue
         guest = values["guest"]
         problem = _guest_path_problem(guest)
         if problem:
-            raise check.error("AZ-M005", f"guest path {guest!r}: {problem}", "file", index,
-                              "guest")
+            check.report(check.error("AZ-M005", f"guest path {guest!r}: {problem}", "file",
+                                     index, "guest"))
+            continue
         if guest in by_guest:
-            raise check.error("AZ-M006", f"duplicate guest path {guest!r} (also "
-                              f"file[{by_guest[guest]}])", "file", index, "guest")
-        for other in by_guest:
-            shorter, longer = sorted((guest, other), key=len)
-            if longer.startswith(shorter + "/"):
-                raise check.error("AZ-M005", f"guest path {guest!r}: {shorter!r} would be both "
-                                  f"a file and the directory of {longer!r}", "file", index,
-                                  "guest")
+            check.report(check.error("AZ-M006", f"duplicate guest path {guest!r} (also "
+                                     f"file[{by_guest[guest]}])", "file", index, "guest"))
+            continue
+        clash = next((other for other in by_guest
+                      if max(guest, other, key=len).startswith(min(guest, other, key=len) + "/")),
+                     None)
+        if clash is not None:
+            shorter, longer = sorted((guest, clash), key=len)
+            check.report(check.error("AZ-M005", f"guest path {guest!r}: {shorter!r} would be "
+                                     f"both a file and the directory of {longer!r}", "file",
+                                     index, "guest"))
+            continue
         by_guest[guest] = index
         manifest.files.append(File(index, host, guest))
     if len(manifest.files) > FILES_MAX:
-        raise AzothError("AZ-M005", f"{len(manifest.files)} files, at most {FILES_MAX}",
-                         file=manifest.path)
+        check.report(AzothError("AZ-M005", f"{len(manifest.files)} files, at most {FILES_MAX}",
+                                file=manifest.path))
 
 
 def _channels(check, data, manifest, catalogue):
@@ -528,34 +643,43 @@ def _channels(check, data, manifest, catalogue):
     seen = {}
     for index, entry in enumerate(_entries(check, data, "channel")):
         values = check.table("channel", index, entry, CHANNEL_KEYS)
+        if None in (values["name"], values["from"], values["to"]):
+            continue
         channel = Channel(index, values["name"], values["from"], values["to"], values["depth"],
                           values["message_size"])
         if channel.name in seen:
-            raise check.error("AZ-M006", f"duplicate channel name {channel.name!r}",
-                              "channel", index, "name")
+            check.report(check.error("AZ-M006", f"duplicate channel name {channel.name!r}",
+                                     "channel", index, "name"))
+            continue
         seen[channel.name] = channel
+        missing = False
         for key, module_name in (("from", channel.sender), ("to", channel.receiver)):
             if manifest.module(module_name) is None:
-                raise check.error("AZ-M014", f"no module named {module_name!r} (modules: "
-                                  f"{', '.join(m.name for m in manifest.modules)})",
-                                  "channel", index, key)
-        if not 1 <= channel.depth <= CHANNEL_DEPTH_MAX:
-            raise check.error("AZ-M005", f"expected 1 to {CHANNEL_DEPTH_MAX} messages",
-                              "channel", index, "depth")
-        if not 1 <= channel.message_size <= CHANNEL_MESSAGE_MAX:
-            raise check.error("AZ-M005", f"expected 1 to {CHANNEL_MESSAGE_MAX} bytes",
-                              "channel", index, "message_size")
-        if channel.depth * channel.message_size > CHANNEL_BYTES_MAX:
-            total = channel.depth * channel.message_size
-            raise check.error("AZ-M005", f"depth x message_size is {total} bytes, at most "
-                              f"{CHANNEL_BYTES_MAX}",
-                              "channel", index, "depth")
+                names = [m.name for m in manifest.modules]
+                check.report(check.error("AZ-M014", f"no module named {module_name!r}"
+                                         f"{did_you_mean(module_name, names)} (modules: "
+                                         f"{', '.join(names)})", "channel", index, key))
+                missing = True
+        problems = [(not 1 <= channel.depth <= CHANNEL_DEPTH_MAX, "depth",
+                     f"expected 1 to {CHANNEL_DEPTH_MAX} messages"),
+                    (not 1 <= channel.message_size <= CHANNEL_MESSAGE_MAX, "message_size",
+                     f"expected 1 to {CHANNEL_MESSAGE_MAX} bytes")]
+        if not any(bad for bad, _, _ in problems) and \
+                channel.depth * channel.message_size > CHANNEL_BYTES_MAX:
+            problems.append((True, "depth", f"depth x message_size is "
+                             f"{channel.depth * channel.message_size} bytes, at most "
+                             f"{CHANNEL_BYTES_MAX}"))
+        for bad, key, message in problems:
+            if bad:
+                check.report(check.error("AZ-M005", message, "channel", index, key))
+        if missing:
+            continue
         manifest.channels.append(channel)
         for module_name in (channel.sender, channel.receiver):
             manifest.module(module_name).capabilities.add("channel")
     if len(manifest.channels) > CHANNELS_MAX:
-        raise AzothError("AZ-M005", f"{len(manifest.channels)} channels, at most {CHANNELS_MAX}",
-                         file=manifest.path)
+        check.report(AzothError("AZ-M005", f"{len(manifest.channels)} channels, at most "
+                                f"{CHANNELS_MAX}", file=manifest.path))
 
 
 def _supervisors(check, data, manifest):
@@ -572,42 +696,50 @@ def _supervisors(check, data, manifest):
     declared = []
     for index, entry in enumerate(entries):
         values = check.table("supervisor", index, entry, SUPERVISOR_KEYS)
+        if values["name"] is None:
+            continue
         sup = Supervisor(index, values["name"], values["strategy"], values["max_restarts"],
                          values["within"], values["children"], values["on_exhausted"])
         if manifest.module(sup.name) or any(s.name == sup.name for s in declared):
-            raise check.error("AZ-M006", f"duplicate name {sup.name!r} (names are shared by "
-                              "modules and supervisors)", "supervisor", index, "name")
+            check.report(check.error("AZ-M006", f"duplicate name {sup.name!r} (names are shared "
+                                     "by modules and supervisors)", "supervisor", index, "name"))
+            continue
         if not 1_000_000 <= sup.within_ns <= 3_600_000_000_000:
-            raise check.error("AZ-M005", "expected a window between 1ms and 60m",
-                              "supervisor", index, "within")
+            check.report(check.error("AZ-M005", "expected a window between 1ms and 60m",
+                                     "supervisor", index, "within"))
         if sup.max_restarts > MAX_RESTARTS:
-            raise check.error("AZ-M005", f"expected at most {MAX_RESTARTS}", "supervisor", index,
-                              "max_restarts")
+            check.report(check.error("AZ-M005", f"expected at most {MAX_RESTARTS}",
+                                     "supervisor", index, "max_restarts"))
         declared.append(sup)
     if len(declared) > SUPERVISORS_MAX:
-        raise AzothError("AZ-M005", f"{len(declared)} supervisors, at most {SUPERVISORS_MAX}",
-                         file=manifest.path)
+        check.report(AzothError("AZ-M005", f"{len(declared)} supervisors, at most "
+                                f"{SUPERVISORS_MAX}", file=manifest.path))
+    if not declared:
+        return
     by_name = {s.name: s for s in declared}
     parent_of = {}
     for sup in declared:
         for child in sup.children:
+            where = ("supervisor", sup.index, "children", child)
             if child not in by_name and manifest.module(child) is None:
-                raise check.error("AZ-M014", f"child {child!r} is neither a module nor a "
-                                  "supervisor", "supervisor", sup.index, "children")
-            if child == sup.name:
-                raise check.error("AZ-M016", f"{child!r} supervises itself",
-                                  "supervisor", sup.index, "children")
-            if child in parent_of:
-                raise check.error("AZ-M016", f"{child!r} is listed by two supervisors "
-                                  f"({parent_of[child]} and {sup.name})",
-                                  "supervisor", sup.index, "children")
-            parent_of[child] = sup.name
+                known = [m.name for m in manifest.modules] + list(by_name)
+                check.report(check.error("AZ-M014", f"child {child!r} is neither a module nor a "
+                                         f"supervisor{did_you_mean(child, known)}", *where))
+            elif child == sup.name:
+                check.report(check.error("AZ-M016", f"{child!r} supervises itself", *where))
+            elif child in parent_of:
+                check.report(check.error("AZ-M016", f"{child!r} is listed by two supervisors "
+                                         f"({parent_of[child]} and {sup.name})", *where))
+            else:
+                parent_of[child] = sup.name
     roots = [s for s in declared if s.name not in parent_of]
     if len(roots) != 1:
         which = ", ".join(s.name for s in roots) if roots else "none (a cycle)"
-        raise check.error("AZ-M016", f"the supervision tree needs exactly one root supervisor "
-                          f"(one that no other lists); found {which}", "supervisor",
-                          (roots[1] if len(roots) > 1 else declared[0]).index, "children")
+        check.report(check.error("AZ-M016", f"the supervision tree needs exactly one root "
+                                 f"supervisor (one that no other lists); found {which}",
+                                 "supervisor", (roots[1] if len(roots) > 1 else declared[0]).index,
+                                 "children"))
+        return
     root = roots[0]
     # every supervisor must hang below the root (no cycles apart from it)
     reachable, stack = set(), [root.name]
@@ -619,8 +751,8 @@ def _supervisors(check, data, manifest):
         stack.extend(c for c in by_name[name].children if c in by_name)
     for sup in declared:
         if sup.name not in reachable:
-            raise check.error("AZ-M016", f"supervisor {sup.name!r} is not below the root "
-                              f"{root.name!r} (a cycle)", "supervisor", sup.index, "name")
+            check.report(check.error("AZ-M016", f"supervisor {sup.name!r} is not below the root "
+                                     f"{root.name!r} (a cycle)", "supervisor", sup.index, "name"))
         sup.parent = parent_of.get(sup.name)
     for module in manifest.modules:
         if module.name not in parent_of:
@@ -630,7 +762,7 @@ def _supervisors(check, data, manifest):
     manifest.supervisors = [root] + [s for s in declared if s is not root]
 
 
-def import_error(manifest, module, code, message):
+def import_error(manifest, module, code, message, element=None):
     """An error about one module's imports, located at its `grants` key (or its table)."""
     checker = _Checker(manifest.path, manifest.path.read_text(encoding="utf-8"))
-    return checker.error(code, message, module.kind, module.index, "grants")
+    return checker.error(code, message, module.kind, module.index, "grants", element)

@@ -172,8 +172,14 @@ def grub_config(cmdline: str = "", with_image: bool = True) -> str:
         "set timeout_style=hidden",
         "# GRUB's messages while loading (under UEFI its console is the firmware's,",
         "# which is COM1) go to COM2 if there is one: azoth/qemu.py gives QEMU a",
-        "# COM2 that discards everything.",
-        "if serial --port=0x2f8 --speed=115200; then terminal_output serial; fi",
+        "# COM2 that discards everything. COM2 is probed through its scratch register",
+        "# first: `serial` on a port that is not there prints an error of its own.",
+        "outb 0x2ff 0x5a",
+        "inb -v com2_scratch 0x2ff",
+        'if [ "$com2_scratch" = "5a" ]; then',
+        "  serial --port=0x2f8 --speed=115200",
+        "  terminal_output serial",
+        "fi",
         f"if {load}; then",
     ]
     if with_image:
@@ -385,6 +391,17 @@ def _restore_terminal(state):
             pass
 
 
+def _die_with_parent() -> None:
+    """In QEMU's process before exec: end it when whoever started it dies (build.py killed by a
+    script's own time limit must not leave a guest running forever; Linux's PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM first (QEMU then restores the terminal), SIGKILL if it lingers."""
     proc.terminate()
@@ -415,7 +432,8 @@ def run(argv: Sequence[str], *, timeout: float | None = DEFAULT_TIMEOUT,
     stderr_chunks: list[bytes] = []
     terminal = _terminal_state(stdin)
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_die_with_parent)
     if on_start is not None:
         on_start(proc)
 

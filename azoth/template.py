@@ -1,35 +1,38 @@
-"""`./build.py new NAME`: a new appliance with one WAT app that logs a line."""
+"""`./build.py new NAME [--lang LANG]`: a new appliance, a copy of the example appliance of that
+language (appliances/lang-LANG: a program that reads its args, env and a file), renamed."""
+import re
+import shutil
+from pathlib import Path
+
+from . import sources
 from .errors import AzothError
-from .manifest import NAME_PATTERN
+from .manifest import MANIFEST_NAME, NAME_PATTERN
 
-MANIFEST = """[appliance]
-name = "{name}"
-version = "0.1.0"
-bounds = "guard"
-
-[[app]]
-name = "main"
-source = "main.wat"
-grants = ["log"]
-"""
-
-APP = """(module
-  (import "athanor" "log" (func $log (param i32 i32)))
-  (memory 1)
-  (data (i32.const 0) "Hello from {name}")
-  (func (export "_start")
-    (call $log (i32.const 0) (i32.const {length}))))
-"""
+EXAMPLES = Path(__file__).resolve().parent.parent / "appliances"
+DEFAULT_LANGUAGE = "c"
 
 
-def create(appliances, name):
+def languages():
+    """The --lang choices: every language with an example appliance."""
+    return [lang.key for lang in sources.LANGUAGES if (EXAMPLES / f"lang-{lang.key}").is_dir()]
+
+
+def create(appliances, name, lang=DEFAULT_LANGUAGE):
     if not NAME_PATTERN.match(name):
         raise AzothError("AZ-M005", f"invalid appliance name {name!r}: 1-31 characters of a-z, "
                          "0-9, '_' or '-', starting with a letter")
-    path = appliances / name
+    if lang not in languages():
+        raise AzothError("AZ-M005", f"no template for language {lang!r} (languages: "
+                         f"{', '.join(languages())})")
+    path = Path(appliances) / name
     if path.exists():
         raise AzothError("AZ-M006", f"{path} already exists")
-    path.mkdir(parents=True)
-    (path / "appliance.toml").write_text(MANIFEST.format(name=name))
-    (path / "main.wat").write_text(APP.format(name=name, length=len(f"Hello from {name}")))
+    example = EXAMPLES / f"lang-{lang}"
+    shutil.copytree(example, path, ignore=shutil.ignore_patterns("target", "node_modules"))
+    manifest = path / MANIFEST_NAME
+    text, count = re.subn(r'(?m)^name = "lang-[a-z]+"$', f'name = "{name}"',
+                          manifest.read_text(), count=1)
+    if count != 1:
+        raise AssertionError(f"{example / MANIFEST_NAME} has no name line to rename")
+    manifest.write_text(text)
     return path

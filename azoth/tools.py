@@ -4,6 +4,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from .errors import AzothError
@@ -39,16 +41,79 @@ PACKAGES = {
         "nodejs": "/usr/bin/node",
         "valgrind": "/usr/bin/valgrind",
     },
+    # Languages beyond C and WAT (azoth/sources.py), installed when a module needs them.
+    "cpp": {
+        "libc++-14-dev-wasm32": "/usr/lib/llvm-14/lib/wasm32-wasi/libc++.a",
+        "libc++abi-14-dev-wasm32": "/usr/lib/llvm-14/lib/wasm32-wasi/libc++abi.a",
+    },
+    "rust": {
+        "rustc": "/usr/bin/rustc",
+        "libstd-rust-dev-wasm32": "/usr/lib/rustlib/wasm32-wasi/lib",
+        "cargo": "/usr/bin/cargo",
+    },
+    "as": {                      # AssemblyScript itself comes from npm (azoth/sources.py)
+        "nodejs": "/usr/bin/node",
+        "npm": "/usr/bin/npm",
+    },
+    "bench": {                   # bench/run.py: wasm2c is WABT's; SQLite comes through npm
+        "nodejs": "/usr/bin/node",
+        "npm": "/usr/bin/npm",
+        "wabt": "/usr/bin/wasm2c",
+        "libc6-dev": "/usr/include/stdio.h",
+    },
 }
+# What `./build.py test` installs: everything a test may use.
+TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as"]
 
 
 def log(message):
     print(f"[build] {message}", file=sys.stderr, flush=True)
 
 
+class progress:
+    """`with progress("building the kernel"):` a step that may take a while. On a terminal, once
+    it has run for a second, one line says what it is doing and, when it ends, how long it took;
+    quick steps, and every step when stderr is not a terminal, print nothing."""
+    DELAY = 1.0
+
+    def __init__(self, message):
+        self.message = message
+        self.shown = False
+        self.lock = threading.Lock()
+        self.timer = None
+
+    def _show(self):
+        with self.lock:
+            if self.timer is not None:
+                self.shown = True
+                sys.stderr.write(f"[build] {self.message} ...")
+                sys.stderr.flush()
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        if sys.stderr.isatty() and not VERBOSE:
+            self.timer = threading.Timer(self.DELAY, self._show)
+            self.timer.daemon = True
+            self.timer.start()
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        with self.lock:
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            if self.shown:             # (once: a step may be ended early, then again)
+                self.shown = False
+                outcome = "failed" if kind else "done"
+                sys.stderr.write(f" {outcome} in {time.monotonic() - self.started:.1f} s\n")
+                sys.stderr.flush()
+        return False
+
+
 def missing_packages(groups):
-    return [pkg for group in groups for pkg, probe in PACKAGES[group].items()
-            if not os.path.exists(probe)]
+    missing = [pkg for group in groups for pkg, probe in PACKAGES[group].items()
+               if not os.path.exists(probe)]
+    return list(dict.fromkeys(missing))
 
 
 def ensure_packages(groups):
@@ -69,14 +134,14 @@ def ensure_packages(groups):
         raise AzothError("AZ-T002", "apt-get could not install: " + " ".join(still or missing))
 
 
-def run(argv, capture=False, log=None, cwd=None, check=True, input=None):
+def run(argv, capture=False, log=None, cwd=None, check=True, input=None, env=None):
     """Runs a command; prints it first with -v. A failure raises AzothError with its output."""
     argv = [str(a) for a in argv]
     if VERBOSE:
         print("+ " + shlex.join(argv), file=sys.stderr, flush=True)
     if not shutil.which(argv[0]) and not os.path.exists(argv[0]):
         raise AzothError("AZ-T003", f"{argv[0]}: command not found")
-    result = subprocess.run(argv, cwd=cwd, input=input,
+    result = subprocess.run(argv, cwd=cwd, input=input, env=env,
                             stdout=subprocess.PIPE if capture or not VERBOSE else None,
                             stderr=subprocess.PIPE if capture or not VERBOSE else None)
     if check and result.returncode != 0:

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from azoth.tools import progress  # noqa: E402
 PROGRAMS = ROOT / "bench" / "programs"
 OUT = ROOT / "build" / "bench"
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
@@ -82,6 +84,17 @@ def build(name):
     }
 
 
+def describe(result, expected):
+    """Why a run does not count: its exit status and the first lines of what it printed."""
+    status, output = expected
+    text = (result.stderr or b"").decode(errors="replace").strip().splitlines()
+    if result.returncode != status:
+        why = f"exit status {result.returncode}, expected {status}"
+    else:
+        why = "its output differs from the native build's"
+    return why + "".join(f"\n      {line}" for line in text[:4])
+
+
 def timed(argv):
     start = time.perf_counter()
     result = subprocess.run([str(a) for a in argv], capture_output=True)
@@ -129,60 +142,96 @@ def qemu_first_output(appliance, runs):
     return statistics.median(times) if times else None
 
 
+def add_arguments(parser):
+    """The options, for this script and `./build.py bench` alike."""
+    names = ", ".join(sorted(p.stem for p in PROGRAMS.glob("*.c")))
+    parser.add_argument("--runs", type=int, default=3, metavar="N",
+                        help="runs of each program per engine; the median is shown (default 3)")
+    parser.add_argument("--only", metavar="P,...", help=f"only these programs (of {names})")
+    parser.add_argument("--engines", default=",".join(ENGINES), metavar="E,...",
+                        help=f"engines to run, native first (default {','.join(ENGINES)})")
+    parser.add_argument("--no-extras", action="store_true",
+                        help="skip the compile-throughput and QEMU boot figures")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", help="comma-separated program names")
-    parser.add_argument("--engines", default=",".join(ENGINES))
+    add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        return run_benchmarks(args)
+    except ValueError as e:
+        parser.error(str(e))
+
+
+def run_benchmarks(args):
+    """The whole run, from parsed options (add_arguments); ValueError for bad ones."""
     engines = [e for e in args.engines.split(",") if e]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise ValueError(f"unknown engine {unknown[0]!r} (engines: {', '.join(ENGINES)})")
+    if args.runs < 1:
+        raise ValueError("--runs must be at least 1")
     for tool in ("gcc", "clang", "wasm2c", "node"):
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} not found (./build.py bench installs what is missing)")
     subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest")], check=True)
     names = sorted(p.stem for p in PROGRAMS.glob("*.c"))
     if args.only:
-        names = [n for n in names if n in args.only.split(",")]
+        wanted = [n for n in args.only.split(",") if n]
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise ValueError(f"unknown program {unknown[0]!r} (programs: {', '.join(names)})")
+        names = [n for n in names if n in wanted]
 
     print(f"{'program':12}" + "".join(f"{e:>18}" for e in engines))
     ratios = {e: [] for e in engines}
-    failures = 0
+    failures = []
     for name in names:
-        commands = build(name)
+        with progress(f"building {name} (gcc, clang, wasm2c)"):
+            commands = build(name)
         expected = None
         row = f"{name:12}"
         base = None
         for engine in engines:
-            times, outputs = [], set()
+            times, outcomes = [], []
             for _ in range(args.runs):
                 elapsed, result = timed(commands[engine])
                 times.append(elapsed)
-                outputs.add((result.returncode, result.stdout))
+                outcomes.append(result)
             median = statistics.median(times)
-            (status, output), = outputs if len(outputs) == 1 else [(None, None)]
+            distinct = {(r.returncode, r.stdout) for r in outcomes}
             if expected is None:
-                expected = (status, output)
-            ok = (status, output) == expected
-            if not ok:
-                failures += 1
+                expected = (outcomes[0].returncode, outcomes[0].stdout)
+            wrong = next((r for r in outcomes if (r.returncode, r.stdout) != expected), None)
+            if len(distinct) > 1 and wrong is None:
+                wrong = outcomes[0]
+            if wrong is not None:
+                failures.append(f"{name} under {engine}: " + describe(wrong, expected))
             if engine == "native":
                 base = median
             ratio = median / base if base else float("nan")
             if engine != "native":
                 ratios[engine].append(ratio)
-            row += f"{median:9.3f}s {ratio:5.2f}x" + ("" if ok else "!") 
+            row += f"{median:9.3f}s {ratio:5.2f}x" + ("!" if wrong is not None else "")
         print(row, flush=True)
     print(f"{'geomean':12}" + "".join(
         f"{'':10} {math.exp(statistics.fmean(map(math.log, ratios[e]))):5.2f}x" if ratios[e]
         else f"{'':10} {1.0:5.2f}x" for e in engines))
     if failures:
-        print(f"{failures} outputs differed from the native build's (marked !)")
+        print(f"{len(failures)} runs differed from the native build's (marked !):")
+        for failure in failures:
+            print("  " + failure)
 
-    print("\n" + compile_throughput(max(args.runs, 5)))
-    for appliance in ("hello", "fib"):
-        first = qemu_first_output(appliance, max(args.runs, 5))
-        print(f"QEMU start to first output, {appliance}: "
-              f"{first * 1000:.0f} ms" if first else f"{appliance}: no output")
+    if not args.no_extras:
+        with progress("compile throughput (alkahest compile on SQLite)"):
+            throughput = compile_throughput(max(args.runs, 5))
+        print("\n" + throughput)
+        for appliance in ("hello", "fib"):
+            with progress(f"booting {appliance} in QEMU"):
+                first = qemu_first_output(appliance, max(args.runs, 5))
+            print(f"QEMU start to first output, {appliance}: "
+                  f"{first * 1000:.0f} ms" if first else f"{appliance}: no output")
     return 1 if failures else 0
 
 

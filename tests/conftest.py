@@ -19,8 +19,13 @@ os.environ.setdefault("AZOTH_IMAGES", str(
 
 def build_py(*args, timeout=120, env=None):
     """Runs ./build.py ARGS; returns the CompletedProcess (text, both streams captured). Its
-    stdin is /dev/null: `run` hands its stdin to the appliance's serial console."""
-    return subprocess.run([sys.executable, str(BUILD_PY), *map(str, args)], capture_output=True,
+    stdin is /dev/null: `run` hands its stdin to the appliance's serial console. `run` and
+    `boot` have no time limit of their own: they get TIMEOUT less a margin for the build."""
+    args = [str(a) for a in args]
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command in ("run", "boot") and "--timeout" not in args:
+        args += ["--timeout", str(max(timeout - 30, timeout / 2))]
+    return subprocess.run([sys.executable, str(BUILD_PY), *args], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
 
 
@@ -45,6 +50,21 @@ def tools():
     from azoth import appliance, signing
     appliance.make_tools(signing.ensure_key())
     return appliance
+
+
+@pytest.fixture(scope="session")
+def testsuite():
+    """The WebAssembly spec testsuite's folder; skips in one line when it is absent
+    (tests/testdata.py: where it looks, how to fetch it; a failure under .ci/run)."""
+    import testdata
+    return testdata.require(testdata.TESTSUITE)
+
+
+@pytest.fixture(scope="session")
+def spec_text():
+    """The spec's document/core folder (binary/, valid/, ...), as testsuite."""
+    import testdata
+    return testdata.require(testdata.SPEC)
 
 
 @pytest.fixture

@@ -27,8 +27,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import testdata
+
 ROOT = Path(__file__).resolve().parent.parent
-TESTSUITE = Path(os.environ.get("WASM_TESTSUITE", ROOT.parent / "shared" / "wasm-testsuite"))
+# None when absent: tests/testdata.py says where it looks and how to get it
+TESTSUITE = testdata.TESTSUITE.find()
 CACHE = ROOT / "build" / "spectest"
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 ALKAHEST_ASAN = ROOT / "alkahest" / "build" / "alkahest-asan"
@@ -185,6 +188,11 @@ def main():
                         help="only bring the wast2json cache up to date")
     parser.add_argument("names", nargs="*", help="only these .wast files (by name)")
     args = parser.parse_args()
+    if TESTSUITE is None and args.convert_only:
+        print(f"nothing to convert: {testdata.TESTSUITE.missing_message()}", file=sys.stderr)
+        return
+    if TESTSUITE is None:
+        sys.exit(testdata.TESTSUITE.missing_message())
     if args.convert_only:
         collect(args.names)
         return

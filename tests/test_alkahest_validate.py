@@ -57,19 +57,19 @@ def report(failures):
                      f"got {verdict}" for case, verdict in failures)
 
 
-def test_testsuite_verdicts(alkahest, capsys):
+def test_testsuite_verdicts(alkahest, capsys, testsuite):
     passed, failures = spec_validate.run(alkahest)
     assert not failures, report(failures)
     assert passed == 4592, "expected the 4,592 binary modules of the 146 files"
 
 
-def test_testsuite_verdicts_under_sanitizers(alkahest_asan):
+def test_testsuite_verdicts_under_sanitizers(alkahest_asan, testsuite):
     passed, failures = spec_validate.run(alkahest_asan)
     assert not failures, report(failures)
     assert passed == 4592
 
 
-def test_a_wrong_expectation_is_a_failure(alkahest, monkeypatch):
+def test_a_wrong_expectation_is_a_failure(alkahest, monkeypatch, testsuite):
     """The conformance check can fail: flip what `module` commands expect."""
     monkeypatch.setattr(spec_validate, "ACCEPT", spec_validate.ACCEPT - {"module"})
     monkeypatch.setattr(spec_validate, "REJECT", spec_validate.REJECT | {"module"})

@@ -116,13 +116,6 @@ def test_memory_grow_up_to_the_manifest_limit(tools, tmp_path):
     assert result.returncode == 7, result.stdout + result.stderr
 
 
-def test_new_appliance_from_template(tools, tmp_path, monkeypatch):
-    from azoth import template
-    path = template.create(tmp_path, "demo")
-    result = build_py("run", path)
-    assert result.returncode == 0 and "Hello from demo" in result.stdout
-
-
 def test_echo_with_piped_input(tools):
     """All input at once, before the appliance is up: nothing is lost, everything is echoed,
     and the app's last replies are written before the appliance ends."""

@@ -212,6 +212,19 @@ def test_iso_uefi_boot(checks_iso, image):
     assert not any("video mode" in line.text or "WARNING" in line.text for line in r.lines), r.output
 
 
+def test_iso_uefi_boot_without_com2(checks_iso, image, tmp_path):
+    """The ISO booted outside build.py, on a machine with COM1 only: GRUB probes for COM2
+    instead of asking `serial` for it, which printed "error: serial port `port2f8' isn't
+    found" on the console."""
+    argv = qemu.iso_uefi_argv(checks_iso, qemu.ovmf_vars_copy(tmp_path))
+    at = argv.index("null")
+    assert argv[at - 1] == "-serial"
+    del argv[at - 1:at + 1]
+    r = qemu.run(argv, timeout=UEFI_TIMEOUT)
+    assert_checks_passed(r, "multiboot2", image)
+    assert "serial port" not in r.output and "port2f8" not in r.output, r.output
+
+
 def test_no_module_is_boot_error(kernel):
     r = boot_kernel(kernel, None)
     assert r.banner is not None, r.output

@@ -204,13 +204,13 @@ def test_duplicate_and_nested_guest_paths(tmp_path):
     ('env = { "" = "x" }', "env", "non-empty"),
     ('env = { A = "x\\u0000y" }', "env", "NUL"),
     ('args = ["a\\u0000b"]', "args", "NUL"),
-    ('cflags = ["-O3"]', "cflags", "C sources only"),
+    ('cflags = ["-O3"]', "cflags", "C and C++ sources only"),
     ('cflags = "-O3"', "cflags", "a list of strings"),
 ])
 def test_bad_args_env_and_cflags(tmp_path, extra, key, words):
     e = load_error(tmp_path, '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "a.wat"\n'
                    + extra + "\n")
-    assert words in e.message and e.key == f"app[0].{key}" and e.line == 6, e
+    assert words in e.message and e.key in (f"app[0].{key}", f"app[0].{key}.A") and e.line == 6, e
 
 
 def test_stdin_and_a_driver_on_the_console_exclude_each_other(tmp_path):
@@ -244,3 +244,65 @@ def test_several_c_sources_and_cflags(tmp_path, out_dir, tools):
     result = build_py("build", app, "--out", out_dir, "--no-iso")
     assert result.returncode == 1 and "AZ-S001" in result.stderr
     assert "GREETING is not defined" in result.stderr
+
+
+# ---- Every error at once, each at its element, with suggestions -------------------------------
+
+SEVERAL_ERRORS = """[appliance]
+name = "x"
+
+[[app]]
+name = "a"
+source = "a.wat"
+grnats = ["log"]
+env = { PORT = 8080, HOST = "h" }
+
+[[app]]
+name = "b"
+source = "a.wat"
+grants = [
+  "log",
+  "clocks",
+  "environment",
+]
+
+[[channel]]
+name = "c"
+from = "a"
+to = "bb"
+
+[[apps]]
+name = "c"
+"""
+
+
+def test_all_errors_at_once_each_at_its_line(tmp_path):
+    e = load_error(tmp_path, SEVERAL_ERRORS)
+    found = [(x.line, x.code, x.key) for x in e.errors]
+    assert found == [(7, "AZ-M002", "app[0].grnats"), (8, "AZ-M003", "app[0].env.PORT"),
+                     (15, "AZ-M009", "app[1].grants"), (16, "AZ-M009", "app[1].grants"),
+                     (22, "AZ-M014", "channel[0].to"), (24, "AZ-M002", "apps[0]")], found
+    text = str(e).splitlines()
+    assert len(text) == 6 and all(line.startswith(f"{tmp_path / 'appliance.toml'}:")
+                                  for line in text)
+    assert "unknown key 'grnats' (did you mean 'grants'?)" in text[0]
+    assert "expected a string, got an integer 8080 (write PORT = \"8080\")" in text[1]
+    assert "unknown capability 'clocks' (did you mean 'clock'?)" in text[2]
+    assert "unknown capability 'environment' (did you mean 'env'?)" in text[3]
+    assert "no module named 'bb' (did you mean 'b'?)" in text[4]
+    assert "unknown table 'apps' (did you mean 'app'?)" in text[5]
+
+
+def test_errors_stop_at_a_limit(tmp_path):
+    grants = ", ".join(f'"nope{i}"' for i in range(30))
+    e = load_error(tmp_path, manifest_for("x", [("a", "a.wat", [])]).replace(
+        "grants = []", f"grants = [{grants}]"))
+    assert len(e.errors) == 30
+    lines = str(e).splitlines()
+    assert len(lines) == 21 and lines[-1] == "... and 10 more errors"
+
+
+def test_a_list_item_of_the_wrong_type_is_named(tmp_path):
+    e = load_error(tmp_path, manifest_for("x", [("a", "a.wat", [])]) + "args = [\n  \"a\",\n  7,\n]\n")
+    assert e.code == "AZ-M003" and "item 2: expected a string, got an integer 7" in e.message
+    assert e.line == 12

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD_PY, ROOT, write_appliance
+from conftest import BUILD_PY, ROOT, build_py, write_appliance
 from azoth import qemu
 
 RUNTIME = ROOT / "tests" / "runtime"
@@ -109,9 +109,8 @@ def boot(directory, tools, out, cpu="max", cmdline="", timeout=60):
 
 
 def run_cli(*args, timeout=120):
-    """./build.py ARGS with stdin from /dev/null."""
-    return subprocess.run([sys.executable, str(BUILD_PY), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL)
+    """./build.py ARGS with stdin from /dev/null (and a time limit for run)."""
+    return build_py(*args, timeout=timeout)
 
 
 def echo_session(lines, timeout=60):

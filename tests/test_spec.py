@@ -9,6 +9,7 @@ tests/spec_validate.py keeps; reused while newer than its .wast). Then:
   - the runner can fail: a copy of a script with one expectation changed must fail;
   - a sample of assert_return cases of pure scripts is replayed through
     `alkahest run --invoke` and must print the same results;
+  - every script runs again in both modes compiled as if it had DWARF lines (--lines);
   - the ASan/UBSan build runs a handful of scripts in both modes;
   - our own scripts in tests/alkahest_spec/ (calls, control flow and register pressure in the
     back end, checked against wabt's interpreter when written) run in both modes, converted
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from spec_validate import ROOT, TESTSUITE, built, convert
+from spec_validate import ROOT, built, convert
 
 OWN_SCRIPTS = ROOT / "tests" / "alkahest_spec"
 OWN_CACHE = ROOT / "build" / "spectest-alkahest"
@@ -43,17 +44,17 @@ SANITIZED = ("linking", "imports", "call_indirect", "memory_grow", "bulk", "tabl
              "float_exprs", "skip-stack-guard-page")
 
 
-def scripts():
-    return sorted(w.stem for w in TESTSUITE.glob("*.wast") if not w.stem.startswith("simd_"))
+def scripts(testsuite):
+    return sorted(w.stem for w in testsuite.glob("*.wast") if not w.stem.startswith("simd_"))
 
 
 @pytest.fixture(scope="module")
-def converted():
+def converted(testsuite):
     """{name: JSON path} for every non-SIMD script, converting what the cache lacks."""
-    names = scripts()
-    assert len(names) == 90, f"expected the 90 non-SIMD scripts, found {len(names)}"
+    names = scripts(testsuite)
+    assert len(names) == 90, f"expected the 90 non-SIMD scripts in {testsuite}, found {len(names)}"
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        paths = list(pool.map(lambda n: convert(TESTSUITE / f"{n}.wast"), names))
+        paths = list(pool.map(lambda n: convert(testsuite / f"{n}.wast"), names))
     return dict(zip(names, paths))
 
 
@@ -73,10 +74,10 @@ def alkahest_asan():
     return built(asan=True)
 
 
-def run_script(binary: Path, json_path: Path, mode: str):
+def run_script(binary: Path, json_path: Path, mode: str, *extra: str):
     """Runs one script; returns (passed, failed, skipped, report) with the failure lines."""
     try:
-        result = subprocess.run([str(binary), "spec", str(json_path), "--bounds", mode],
+        result = subprocess.run([str(binary), "spec", str(json_path), "--bounds", mode, *extra],
                                 capture_output=True, text=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         return 0, 1, 0, f"timed out after {TIMEOUT} s"
@@ -93,10 +94,10 @@ def run_script(binary: Path, json_path: Path, mode: str):
     return passed, failed, skipped, report
 
 
-def run_all(binary: Path, jobs):
+def run_all(binary: Path, jobs, *extra: str):
     """Runs (name, JSON path, mode) jobs two at a time; returns {(name, mode): result}."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {(name, mode): pool.submit(run_script, binary, path, mode)
+        futures = {(name, mode): pool.submit(run_script, binary, path, mode, *extra)
                    for name, path, mode in jobs}
         return {key: future.result() for key, future in futures.items()}
 
@@ -114,8 +115,19 @@ def test_spec_testsuite_both_modes(alkahest, converted):
     for mode in MODES:
         totals = [sum(r[i] for (_, m), r in results.items() if m == mode) for i in range(3)]
         print(f"{mode}: {totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
-        # Only text-form assert_malformed is skipped outside the SIMD scripts.
-        assert totals[0] > 27000, f"{mode}: only {totals[0]} commands passed"
+        # Only text-form assert_malformed is skipped outside the SIMD scripts: both counts are
+        # bounded, so that a command newly skipped cannot pass for a command run.
+        assert totals[0] >= 27356, f"{mode}: only {totals[0]} commands passed"
+        assert totals[2] <= 567, f"{mode}: {totals[2]} commands skipped, expected at most 567"
+
+
+def test_spec_testsuite_with_lines(alkahest, converted):
+    """The back end's path for modules with DWARF line information (a trap stub per trapping
+    instruction, the lines section) passes the whole suite too."""
+    results = run_all(alkahest, [(n, p, m) for n, p in converted.items() for m in MODES],
+                      "--lines")
+    assert_no_failures(results)
+    assert all(sum(r[0] for (_, m), r in results.items() if m == mode) >= 27356 for mode in MODES)
 
 
 def test_runner_reports_a_wrong_expectation(alkahest, converted, tmp_path):
@@ -189,9 +201,9 @@ def test_pressure_script_is_generated():
         "pressure.wast is stale: regenerate it with gen_pressure.py"
 
 
-def test_simd_is_skipped_not_failed(alkahest):
+def test_simd_is_skipped_not_failed(alkahest, testsuite):
     """The back end has no v128 yet: SIMD modules and their actions count as skipped."""
-    jobs = [(n, convert(TESTSUITE / f"{n}.wast"), m) for n in ("simd_const", "simd_lane")
+    jobs = [(n, convert(testsuite / f"{n}.wast"), m) for n in ("simd_const", "simd_lane")
             for m in MODES]
     results = run_all(alkahest, jobs)
     assert_no_failures(results)

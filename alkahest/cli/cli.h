@@ -43,4 +43,20 @@ int alk_cli_parse_bounds(const char *text, alk_bounds_mode *out);
 /* Writes a whole file through a temporary and a rename; returns 0 or an errno value. */
 int alk_cli_write_file(const char *path, const uint8_t *bytes, size_t size);
 
+/* Source lines from a module's DWARF .debug_line (dwarf.c), for alk_compile_options. False
+ * when the module has none (or none that could be read); free with alk_cli_source_lines_free. */
+typedef struct alk_cli_lines {
+    alk_source_lines lines;
+    alk_source_line *rows;
+    char **files;
+} alk_cli_lines;
+bool alk_cli_source_lines(const uint8_t *wasm, size_t size, alk_cli_lines *out);
+void alk_cli_source_lines_free(alk_cli_lines *lines);
+/* alk_build with the module's source lines when it has DWARF (the object's lines section).
+ * With alk_cli_always_lines, modules without DWARF are compiled as if they had some (no rows):
+ * the back end's lines path (a stub per trapping instruction) for `alkahest spec --lines`. */
+extern bool alk_cli_always_lines;
+int alk_cli_build(const uint8_t *wasm, size_t size, const alk_compile_options *options,
+                  uint8_t **object, size_t *object_size, alk_diag *diag);
+
 #endif

@@ -81,7 +81,7 @@ int alk_cmd_compile(int argc, char **argv)
     uint8_t *object = NULL;
     size_t object_size = 0;
     alk_diag diag;
-    int code = alk_build(wasm, size, &options, &alk_cli_allocator, &object, &object_size, &diag);
+    int code = alk_cli_build(wasm, size, &options, &object, &object_size, &diag);
     free(wasm);
     if (code) {
         fprintf(stderr, "%s: ", input);

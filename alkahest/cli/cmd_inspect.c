@@ -1,8 +1,10 @@
 /*
- * alkahest inspect FILE.alko [--disassemble NAME|INDEX]
+ * alkahest inspect FILE.alko [--disassemble NAME|INDEX] [--at CODE_OFFSET...]
  *
  * Prints an object's header, sections, imports, exports and functions (with code offsets and
- * names); --disassemble shows one function's machine code through objdump.
+ * names); --disassemble shows one function's machine code through objdump; --at says what each
+ * code offset is (a trap's "+0x..." or a disassembly's address): its function and, when the
+ * object has a lines section (DWARF at compile time), its Wasm offset, file and line.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,7 +17,7 @@
 
 static const char *section_names[ALK_SECTION_LIMIT] = {
     "", "types", "imports", "functions", "exports", "memory", "tables", "globals", "elements",
-    "element-items", "data", "data-bytes", "code", "strings",
+    "element-items", "data", "data-bytes", "code", "strings", "lines",
 };
 static const char *kinds[] = { "function", "table", "memory", "global" };
 
@@ -74,21 +76,70 @@ static int disassemble(const alk_object *o, const char *which)
     return status == 0 ? ALK_EXIT_OK : ALK_EXIT_USAGE;
 }
 
+#define USAGE "usage: alkahest inspect FILE.alko [--disassemble NAME|INDEX] " \
+              "[--at CODE_OFFSET|FUNCTION+OFFSET...]\n"
+
+/* The defined function named NAME (name section or export) with its code offset, or -1. */
+static int64_t function_named(const alk_object *o, const char *name, size_t length)
+{
+    for (uint32_t i = 0; i < alk_object_count(o, ALK_SECTION_FUNCTIONS); i++) {
+        alk_str n = alk_object_function_name(o, o->imported_function_count + i);
+        if (n.length == length && !memcmp(n.bytes, name, length))
+            return alk_object_function_at(o, i).offset;
+    }
+    return -1;
+}
+
+/* --at: "code+0x1a2 divide at div.c:6 (wasm 0x1f)", one line per offset: a code offset, or
+ * FUNCTION+OFFSET as a trap names it. */
+static int describe(const alk_object *o, char **offsets, int count)
+{
+    int status = ALK_EXIT_OK;
+    for (int i = 0; i < count; i++) {
+        char *end, *plus = strrchr(offsets[i], '+');
+        int64_t base = plus ? function_named(o, offsets[i], (size_t)(plus - offsets[i])) : 0;
+        errno = 0;
+        unsigned long long offset = strtoull(plus ? plus + 1 : offsets[i], &end, 0);
+        if (base < 0)
+            end = "?";                          /* no such function: refused below */
+        offset += (unsigned long long)(base > 0 ? base : 0);
+        alk_frame_info frame;
+        if (*end || errno || end == offsets[i] ||
+            offset >= o->sections[ALK_SECTION_CODE].size ||
+            !alk_frame_describe(o, (uint32_t)offset, &frame)) {
+            fprintf(stderr, "alkahest inspect: --at %s: not an offset inside a function's code\n",
+                    offsets[i]);
+            status = ALK_EXIT_USAGE;
+            continue;
+        }
+        char line[512];
+        alk_frame_format(&frame, 0, line, sizeof line);
+        printf("code+0x%llx %s\n", offset, line + 3);   /* without the "#0 " */
+    }
+    return status;
+}
+
 int alk_cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL, *which = NULL;
+    char **offsets = calloc((size_t)argc, sizeof *offsets);
+    int offset_count = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--disassemble") && i + 1 < argc)
             which = argv[++i];
+        else if (!strcmp(argv[i], "--at") && i + 1 < argc)
+            offsets[offset_count++] = argv[++i];
         else if (argv[i][0] != '-' && !path)
             path = argv[i];
         else {
-            fprintf(stderr, "usage: alkahest inspect FILE.alko [--disassemble NAME|INDEX]\n");
+            fprintf(stderr, USAGE);
+            free(offsets);
             return ALK_EXIT_USAGE;
         }
     }
     if (!path) {
-        fprintf(stderr, "usage: alkahest inspect FILE.alko [--disassemble NAME|INDEX]\n");
+        fprintf(stderr, USAGE);
+        free(offsets);
         return ALK_EXIT_USAGE;
     }
     uint8_t *bytes;
@@ -96,6 +147,7 @@ int alk_cmd_inspect(int argc, char **argv)
     int error = alk_cli_read_file(path, &bytes, &size);
     if (error) {
         fprintf(stderr, "alkahest inspect: %s: %s\n", path, strerror(error));
+        free(offsets);
         return ALK_EXIT_USAGE;
     }
     alk_object o;
@@ -103,12 +155,16 @@ int alk_cmd_inspect(int argc, char **argv)
     if (problem) {
         fprintf(stderr, "alkahest inspect: %s: %s\n", path, problem);
         free(bytes);
+        free(offsets);
         return ALK_EXIT_INVALID;
     }
     int status = ALK_EXIT_OK;
-    if (which) {
-        status = disassemble(&o, which);
+    if (which || offset_count) {
+        status = offset_count ? describe(&o, offsets, offset_count) : ALK_EXIT_OK;
+        if (which && status == ALK_EXIT_OK)
+            status = disassemble(&o, which);
         free(bytes);
+        free(offsets);
         return status;
     }
     printf("object     %s (%zu bytes), bounds %s\n", path, size, o.flags & 1 ? "guard" : "checked");
@@ -151,5 +207,6 @@ int alk_cmd_inspect(int argc, char **argv)
         printf("\n");
     }
     free(bytes);
+    free(offsets);
     return status;
 }

@@ -6,9 +6,13 @@
  * Compiles FILE in memory, instantiates it with the spectest host module and WASI preview1
  * available, runs its start function, then calls export NAME (or _start) and prints each result
  * as TYPE:VALUE, in wast2json's encoding (integers as unsigned decimal, floats as the unsigned
- * decimal of their bits). A trap prints `trap: KIND` on stderr and exits 134; a WASI proc_exit
+ * decimal of their bits; null references as funcref:null and externref:null, which it also
+ * accepts). A trap prints `trap: KIND` on stderr, then the Wasm frames, innermost first
+ * ("  #0 divide at div.c:5 (wasm 0x1a2)", file:line when the module has DWARF line
+ * information), and exits 134; a WASI proc_exit
  * ends the process with its code. ARGS become argv[1..] of a WASI program (argv[0] is FILE),
- * --env its environment and --file a read-only file at GUEST. The program holds every WASI
+ * --env its environment and --file a read-only file at GUEST. References: TYPE:null,
+ * externref:N (an opaque host value), funcref:N (function N of this module). The program holds every WASI
  * descriptor an appliance's grants could give it: stdin, stdout and stderr, and the preopened
  * "/" when there are files. --repeat calls NAME N times and counts the traps; --stress-signals
  * delivers SIGALRM every US microseconds meanwhile (a test of the stack-limit check).
@@ -40,8 +44,17 @@ static const char *type_name(char letter)
     }
 }
 
-/* "i32:42", "f64:4611686018427387904" (bits) or "f64:1.5" (a literal). */
-static int parse_value(const char *text, char want, uint64_t *out)
+/* References as `alkahest spec` has them (wast2json's encoding): null is the word 0; externref
+ * N is the word N + 1; funcref N is function N of this instance (its reference record). */
+static uint64_t function_ref(const alk_instance *instance, uint64_t index)
+{
+    return (uint64_t)(uintptr_t)(instance->vmctx + instance->object->vmctx_function_refs +
+                                 ALK_FUNCREF_SIZE * index);
+}
+
+/* "i32:42", "f64:4611686018427387904" (bits), "f64:1.5" (a literal), "funcref:null",
+ * "externref:7", "funcref:3" (function 3). */
+static int parse_value(const alk_instance *instance, const char *text, char want, uint64_t *out)
 {
     const char *colon = strchr(text, ':');
     if (!colon || strncmp(text, type_name(want), (size_t)(colon - text)) ||
@@ -50,6 +63,20 @@ static int parse_value(const char *text, char want, uint64_t *out)
     const char *v = colon + 1;
     char *end;
     errno = 0;
+    if (want == 'r' || want == 'e') {
+        if (!strcmp(v, "null")) {
+            *out = 0;
+            return 0;
+        }
+        if (*v < '0' || *v > '9')
+            return -1;
+        uint64_t n = strtoull(v, &end, 10);
+        if (*end || errno || n == UINT64_MAX ||
+            (want == 'r' && n >= instance->object->function_count))
+            return -1;
+        *out = want == 'e' ? n + 1 : function_ref(instance, n);
+        return 0;
+    }
     if ((want == 'f' || want == 'F') && strpbrk(v, ".eEinfa")) {
         double d = strtod(v, &end);
         if (*end)
@@ -75,6 +102,26 @@ static int parse_value(const char *text, char want, uint64_t *out)
     if (want == 'i' || want == 'f')
         *out &= UINT32_MAX;
     return 0;
+}
+
+/* A result as parse_value reads it back. */
+static void print_value(const alk_instance *instance, char type, uint64_t bits)
+{
+    if ((type == 'r' || type == 'e') && bits == 0) {
+        printf("%s:null\n", type_name(type));
+    } else if (type == 'e') {
+        printf("externref:%" PRIu64 "\n", bits - 1);
+    } else if (type == 'r') {
+        uint64_t base = function_ref(instance, 0);
+        uint64_t index = (bits - base) / ALK_FUNCREF_SIZE;
+        if (bits >= base && (bits - base) % ALK_FUNCREF_SIZE == 0 &&
+            index < instance->object->function_count)
+            printf("funcref:%" PRIu64 "\n", index);
+        else
+            printf("funcref:foreign\n");    /* another instance's function */
+    } else {
+        printf("%s:%" PRIu64 "\n", type_name(type), bits);
+    }
 }
 
 /* --stress-signals: SIGALRM every few microseconds, taken on whatever stack the code it
@@ -230,6 +277,7 @@ int alk_cmd_run(int argc, char **argv)
                 goto done;
             } else if (trap) {
                 fprintf(stderr, "trap: %s\n", alk_host_trap_message(trap));
+                alk_host_print_backtrace(stderr, alk_host_last_trap());
                 status = EXIT_TRAP;
             }
         }
@@ -251,7 +299,7 @@ int alk_cmd_run(int argc, char **argv)
                 status = ALK_EXIT_USAGE;
             }
             for (uint32_t i = 0; i < params && status == ALK_EXIT_OK; i++) {
-                if (parse_value(argv[first_value + (int)i], sig.bytes[i], &args[i])) {
+                if (parse_value(&instance, argv[first_value + (int)i], sig.bytes[i], &args[i])) {
                     fprintf(stderr, "alkahest run: argument %u: expected %s:VALUE, got %s\n",
                             i + 1, type_name(sig.bytes[i]), argv[first_value + (int)i]);
                     status = ALK_EXIT_USAGE;
@@ -283,11 +331,11 @@ int alk_cmd_run(int argc, char **argv)
                 } else if (trap) {
                     fflush(stdout);
                     fprintf(stderr, "trap: %s\n", alk_host_trap_message(trap));
+                    alk_host_print_backtrace(stderr, alk_host_last_trap());
                     status = EXIT_TRAP;
                 } else if (!wasi_program) {
                     for (uint32_t r = 0; params + 1 + r < sig.length; r++)
-                        printf("%s:%" PRIu64 "\n", type_name(sig.bytes[params + 1 + r]),
-                               results[r]);
+                        print_value(&instance, sig.bytes[params + 1 + r], results[r]);
                 }
             }
             free(args);

@@ -1,5 +1,9 @@
 /*
- * alkahest spec FILE.json [--bounds checked|guard] [-v]
+ * alkahest spec FILE.json [--bounds checked|guard] [--lines] [-v]
+ *
+ * --lines compiles every module as if it carried DWARF line information: a trap stub per
+ * trapping instruction and a lines section (docs/object-format.md), the code path that modules
+ * built with -g take.
  *
  * Runs one script of the WebAssembly spec testsuite, as converted by wast2json, against the
  * hosted runtime: every command is compiled, instantiated and run on the host over the same
@@ -710,7 +714,7 @@ static void finish(spec_run *run)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: alkahest spec FILE.json [--bounds checked|guard] [-v]\n");
+    fprintf(stderr, "usage: alkahest spec FILE.json [--bounds checked|guard] [--lines] [-v]\n");
     return ALK_EXIT_USAGE;
 }
 
@@ -724,6 +728,8 @@ int alk_cmd_spec(int argc, char **argv)
                 return usage();
         } else if (!strcmp(argv[i], "-v")) {
             run.verbose = true;
+        } else if (!strcmp(argv[i], "--lines")) {
+            alk_cli_always_lines = true;        /* the back end's path for modules with DWARF */
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {

@@ -16,11 +16,12 @@ static const alk_cli_command commands[] = {
      "check that each FILE is a valid WebAssembly 2.0 module"},
     {"compile", alk_cmd_compile, "FILE.wasm -o FILE.alko [--bounds MODE]",
      "compile a module to an object (docs/object-format.md)"},
-    {"inspect", alk_cmd_inspect, "FILE.alko [--disassemble F]",
-     "print an object, or disassemble one function"},
-    {"run", alk_cmd_run, "FILE.wasm [--bounds MODE] [--invoke NAME [TYPE:VALUE...]]",
+    {"inspect", alk_cmd_inspect, "FILE.alko [--disassemble F] [--at OFFSET]...",
+     "print an object, disassemble a function, or name a code offset's line"},
+    {"run", alk_cmd_run, "FILE.wasm [--bounds MODE] [--env K=V]... [--file GUEST=HOST]... "
+     "[--repeat N] [--stress-signals US] [--invoke NAME [TYPE:VALUE...] | -- ARGS...]",
      "compile and run a module on the host"},
-    {"spec", alk_cmd_spec, "FILE.json [--bounds MODE] [-v]",
+    {"spec", alk_cmd_spec, "FILE.json [--bounds MODE] [--lines] [-v]",
      "run a wast2json script of the spec testsuite on the host"},
 };
 
@@ -126,6 +127,25 @@ alk_compile_options alk_cli_compile_options(alk_bounds_mode bounds)
     return options;
 }
 
+bool alk_cli_always_lines;
+
+int alk_cli_build(const uint8_t *wasm, size_t size, const alk_compile_options *options,
+                  uint8_t **object, size_t *object_size, alk_diag *diag)
+{
+    alk_compile_options with_lines = *options;
+    alk_cli_lines lines;
+    static const alk_source_lines no_rows = { NULL, 0, NULL, 0 };
+    bool has_lines = alk_cli_source_lines(wasm, size, &lines);
+    if (has_lines)
+        with_lines.source_lines = &lines.lines;
+    else if (alk_cli_always_lines)
+        with_lines.source_lines = &no_rows;
+    int code = alk_build(wasm, size, &with_lines, &alk_cli_allocator, object, object_size, diag);
+    if (has_lines)
+        alk_cli_source_lines_free(&lines);
+    return code;
+}
+
 int alk_cli_read_file(const char *path, uint8_t **bytes, size_t *size)
 {
     FILE *file = fopen(path, "rb");
@@ -191,9 +211,17 @@ int main(int argc, char **argv)
         printf("alkahest %s\n", ALK_VERSION);
         return ALK_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name))
+            continue;
+        if (argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            printf("usage: alkahest %s %s\n\n%s\n(alkahest/cli/cmd_%s.c describes each "
+                   "option)\n", commands[i].name, commands[i].arguments, commands[i].summary,
+                   commands[i].name);
+            return ALK_EXIT_OK;
+        }
+        return commands[i].run(argc - 1, argv + 1);
+    }
     fprintf(stderr, "alkahest: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return ALK_EXIT_USAGE;

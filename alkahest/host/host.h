@@ -6,6 +6,8 @@
 #ifndef ALK_HOST_H
 #define ALK_HOST_H
 
+#include <stdio.h>
+
 #include "alkahest.h"
 #include "alkahest_runtime.h"
 
@@ -37,6 +39,18 @@ _Noreturn void alk_host_trap(void *vmctx, uint32_t code);
 const char *alk_host_trap_message(uint32_t code);
 /* Applies the stack limit to a fresh instance. */
 void alk_host_prepare(alk_instance *instance);
+
+/* The Wasm frames of the last trap on this thread (alk_backtrace, walked at the trap, before
+ * the stack unwound), and printing them one per line, "  #0 divide at div.c:5 (wasm 0x1a2)". */
+#define ALK_HOST_BACKTRACE_MAX 64
+typedef struct alk_host_trap_site {
+    const alk_object *object;
+    uint32_t frames[ALK_HOST_BACKTRACE_MAX];   /* code offsets, innermost first */
+    uint32_t frame_count;
+    bool from_host;                            /* frame 0 called a host function that trapped */
+} alk_host_trap_site;
+const alk_host_trap_site *alk_host_last_trap(void);
+void alk_host_print_backtrace(FILE *out, const alk_host_trap_site *site);
 
 /* WASI preview1 on Linux (wasi_host.c): binds ("wasi_snapshot_preview1", field). */
 struct alk_wasi_platform;

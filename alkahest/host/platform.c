@@ -14,6 +14,7 @@
 #include <ucontext.h>
 
 #include "host.h"
+#include "../cli/cli.h"
 
 extern const alk_allocator alk_cli_allocator;   /* cli/main.c: what objects are made with */
 
@@ -121,9 +122,45 @@ static uint32_t host_type_id(void *user, const char *signature, uint32_t length)
     return signature_count++;
 }
 
+/* ---- Backtraces ------------------------------------------------------------------------------ */
+static _Thread_local alk_host_trap_site last_trap;
+
+static void record_frame(void *user, uint32_t depth, uint32_t code_offset, bool from_host)
+{
+    alk_host_trap_site *site = user;
+    site->frames[depth] = code_offset;
+    site->frame_count = depth + 1;
+    site->from_host |= from_host;
+}
+
+const alk_host_trap_site *alk_host_last_trap(void)
+{
+    return &last_trap;
+}
+
+void alk_host_print_backtrace(FILE *out, const alk_host_trap_site *site)
+{
+    for (uint32_t i = 0; site->object && i < site->frame_count; i++) {
+        alk_frame_info frame;
+        char line[512];
+        alk_frame_describe(site->object, site->frames[i], &frame);
+        alk_frame_format(&frame, i, line, sizeof line);
+        fprintf(out, "  %s%s\n", line, i == 0 && site->from_host ? " (in what it called)" : "");
+    }
+}
+
+/* vmctx->trap_handler. The frame pointer makes its caller's rbp readable at [its own rbp]:
+ * the trapping Wasm function's (docs/abi.md), or a host function's that trapped. */
 _Noreturn void alk_host_trap(void *vmctx, uint32_t code)
 {
-    (void)vmctx;
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    uintptr_t rbp = *(const uintptr_t *)__builtin_frame_address(0);
+    const alk_instance *instance = vmctx ? alk_instance_of(vmctx) : NULL;
+    last_trap = (alk_host_trap_site){ instance ? instance->object : NULL, { 0 }, 0, false };
+    if (instance && current_frame)
+        alk_backtrace(instance->object, instance->code, pc, rbp, (uintptr_t)&pc,
+                      (uintptr_t)current_frame->registers[6], ALK_HOST_BACKTRACE_MAX,
+                      record_frame, &last_trap);
     if (!current_frame) {
         fprintf(stderr, "alkahest: trap %u outside of any call\n", code);
         abort();
@@ -146,7 +183,8 @@ static void on_fault(int signal, siginfo_t *info, void *context)
     uintptr_t address = (uintptr_t)info->si_addr;
     if (current_frame && in_ranges(code_ranges, code_range_count, pc) &&
         in_ranges(memory_ranges, memory_range_count, address)) {
-        /* Resume in the trap handler as if the faulting instruction had called it. */
+        /* Resume in the trap handler as if the faulting instruction had called it (its
+         * "return address" is that instruction: a backtrace names it, docs/abi.md). */
         regs[REG_RSP] -= 8;
         *(uint64_t *)regs[REG_RSP] = pc;
         regs[REG_RDI] = regs[REG_R15];
@@ -185,10 +223,8 @@ int alk_host_load(const uint8_t *wasm, size_t size, alk_bounds_mode bounds, alk_
                   alk_diag *diag)
 {
     memset(out, 0, sizeof *out);
-    alk_compile_options alk_cli_compile_options(alk_bounds_mode bounds);
     alk_compile_options options = alk_cli_compile_options(bounds);
-    int code = alk_build(wasm, size, &options, &alk_cli_allocator, &out->object_bytes,
-                         &out->object_size, diag);
+    int code = alk_cli_build(wasm, size, &options, &out->object_bytes, &out->object_size, diag);
     if (code)
         return code;
     const char *problem = alk_object_open(&out->object, out->object_bytes, out->object_size);
@@ -255,6 +291,7 @@ uint32_t alk_host_invoke(alk_instance *instance, uint32_t function, const uint64
                          uint64_t *results)
 {
     alk_host_prepare(instance);
+    last_trap.object = NULL;
     alk_entry_frame frame, *outer = current_frame;
     current_frame = &frame;
     uint32_t code = alk_invoke(instance, function, args, results, &frame);

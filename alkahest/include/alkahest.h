@@ -76,8 +76,29 @@ typedef enum alk_bounds_mode {
     ALK_BOUNDS_GUARD = 1,   /* 8 GiB reservation with guard pages; faults become traps */
 } alk_bounds_mode;
 
+/* Source lines of the Wasm code, from a module's DWARF .debug_line (parsed by the embedder:
+ * cli/dwarf.c). A row says that code from `address` (an offset in the Wasm code section, as
+ * DWARF counts it) up to the next row's comes from line `line` (0: none, as after an end of
+ * sequence) of files[file]. Rows are sorted by address. */
+typedef struct alk_source_line {
+    uint32_t address;
+    uint32_t file;
+    uint32_t line;
+} alk_source_line;
+
+typedef struct alk_source_lines {
+    const alk_source_line *rows;
+    uint32_t row_count;
+    const char *const *files;       /* NUL-terminated names */
+    uint32_t file_count;
+} alk_source_lines;
+
 typedef struct alk_compile_options {
     alk_bounds_mode bounds;
+    /* Optional: the object gets a `lines` section mapping its machine code back to these
+     * source lines (docs/object-format.md), and every trapping instruction a stub of its own
+     * so that a trap names its line. NULL: neither (the default, smaller code). */
+    const alk_source_lines *source_lines;
     /* Optional parallelism: the compiler splits the functions into `parallelism` chunks and
      * asks run_parallel to run one task per chunk, possibly at the same time, returning when
      * all have finished. NULL (or parallelism <= 1): one chunk, compiled here. The output is the

@@ -22,7 +22,7 @@ enum alk_section_id {
     ALK_SECTION_TYPES = 1, ALK_SECTION_IMPORTS, ALK_SECTION_FUNCTIONS, ALK_SECTION_EXPORTS,
     ALK_SECTION_MEMORY, ALK_SECTION_TABLES, ALK_SECTION_GLOBALS, ALK_SECTION_ELEMENTS,
     ALK_SECTION_ELEMENT_ITEMS, ALK_SECTION_DATA, ALK_SECTION_DATA_BYTES, ALK_SECTION_CODE,
-    ALK_SECTION_STRINGS, ALK_SECTION_LIMIT
+    ALK_SECTION_STRINGS, ALK_SECTION_LINES, ALK_SECTION_LIMIT
 };
 
 typedef struct alk_section_view {
@@ -100,6 +100,47 @@ int64_t alk_object_find_export(const alk_object *object, const char *name, uint3
                                uint32_t kind);
 /* Type index of function `function` (imports included), or UINT32_MAX. */
 uint32_t alk_object_function_type(const alk_object *object, uint32_t function);
+
+/* ---- Backtraces (backtrace.c) -------------------------------------------------------------- */
+
+/* What a place in an object's code is: its function and, when the object has a `lines` section
+ * (a module built with DWARF line information), its Wasm offset, source file and line. */
+typedef struct alk_frame_info {
+    uint32_t function;              /* index in the function space; UINT32_MAX: in no function */
+    alk_str name;                   /* the name section's, else an export's, else empty */
+    uint32_t function_offset;       /* bytes from the function's external entry */
+    uint32_t wasm_offset;           /* in the Wasm code section (DWARF's), UINT32_MAX: unknown */
+    alk_str file;                   /* empty: unknown */
+    uint32_t line;                  /* 0: unknown */
+} alk_frame_info;
+
+/* The function's name: from the name section, else the first export of it, else empty. */
+alk_str alk_object_function_name(const alk_object *object, uint32_t function);
+
+/* Describes code offset `code_offset` (an instruction's own address, not a return address).
+ * False when it lies in no function (a stub between functions). */
+bool alk_frame_describe(const alk_object *object, uint32_t code_offset, alk_frame_info *out);
+
+/* Frame `depth` as one line of text: "#0 divide at div.c:5 (wasm 0x1a2)", or "#1 outer+0x3c"
+ * without line information, "#2 function 7+0x10" without a name. Returns the length
+ * (truncated to size - 1, always terminated). Hosted runtime and kernel print the same. */
+uint32_t alk_frame_format(const alk_frame_info *frame, uint32_t depth, char *out, uint32_t size);
+
+/* Walks the Wasm frames of a trap (docs/abi.md: every compiled function keeps an rbp chain),
+ * innermost first, calling visit() with each frame's code offset, ready for
+ * alk_frame_describe(): frame 0 where it trapped, then the call instruction of each caller.
+ * pc: the trap handler's return address (a trap stub's call, or the faulting instruction that
+ * a fault handler made it return to); rbp: the trapping function's frame pointer, as it was
+ * when the handler was entered. When pc lies outside the code (a host function called from
+ * Wasm trapped), the walk starts at the first caller in the code, at most a few frames up, and
+ * from_host says so. Frame pointers are read only inside [stack_low, stack_high), 8-aligned
+ * and strictly ascending, and the walk stops at the first return address outside the code
+ * (the entry trampoline) or after max_frames. Returns the number of frames visited. */
+typedef void (*alk_frame_visitor)(void *user, uint32_t depth, uint32_t code_offset,
+                                  bool from_host);
+uint32_t alk_backtrace(const alk_object *object, const void *code, uintptr_t pc, uintptr_t rbp,
+                       uintptr_t stack_low, uintptr_t stack_high, uint32_t max_frames,
+                       alk_frame_visitor visit, void *user);
 
 /* ---- Instances --------------------------------------------------------------------------------- */
 

@@ -11,7 +11,7 @@ static const uint32_t record_size[ALK_SECTION_LIMIT] = {
     [ALK_SECTION_TYPES] = 8,        [ALK_SECTION_IMPORTS] = 32,  [ALK_SECTION_FUNCTIONS] = 16,
     [ALK_SECTION_EXPORTS] = 12,     [ALK_SECTION_MEMORY] = 16,   [ALK_SECTION_TABLES] = 16,
     [ALK_SECTION_GLOBALS] = 32,     [ALK_SECTION_ELEMENTS] = 40, [ALK_SECTION_ELEMENT_ITEMS] = 24,
-    [ALK_SECTION_DATA] = 40,
+    [ALK_SECTION_DATA] = 40,        [ALK_SECTION_LINES] = 16,
 };
 
 static uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }

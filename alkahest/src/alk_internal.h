@@ -219,6 +219,7 @@ struct alk_module {
 
     alk_name module_name;      /* name section; length 0 when absent */
     uint32_t code_section_size; /* bytes of the code section, for throughput figures */
+    uint32_t code_section_offset; /* where its contents start: DWARF's addresses count from here */
     bool validated;
 };
 

@@ -34,13 +34,15 @@ int alk_compile(const alk_module *module, const alk_compile_options *options,
         return alk_fail(diag, ALK_E102, 0, ALK_NO_FUNCTION,
                         ": its instance context would be %llu bytes",
                         (unsigned long long)context);
-    alk_compiled compiled = { .module = module, .bounds = options->bounds };
+    alk_compiled compiled = { .module = module, .bounds = options->bounds,
+                              .source_lines = options->source_lines };
     alk_layout_compute(module, &compiled.layout);
     int error = alk_x64_compile(module, options, &compiled, diag);
     if (!error)
         error = alk_object_write(&compiled, object_out, object_size, diag);
     module->allocator.free(module->allocator.user, compiled.code);
     module->allocator.free(module->allocator.user, compiled.functions);
+    module->allocator.free(module->allocator.user, compiled.pcs);
     return error;
 }
 

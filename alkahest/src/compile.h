@@ -22,6 +22,12 @@ typedef struct alk_compiled_function {
     uint32_t size;
 } alk_compiled_function;
 
+/* Where the machine code of a Wasm instruction starts: code offset -> module byte offset. */
+typedef struct alk_pc {
+    uint32_t code;
+    uint32_t wasm;
+} alk_pc;
+
 typedef struct alk_compiled {
     const alk_module *module;
     alk_layout layout;
@@ -29,6 +35,9 @@ typedef struct alk_compiled {
     uint8_t *code;                     /* from the module's allocator */
     uint32_t code_size;
     alk_compiled_function *functions;  /* defined functions only */
+    const alk_source_lines *source_lines; /* options->source_lines */
+    alk_pc *pcs;                       /* with source lines: ascending code offsets */
+    uint32_t pc_count;
 } alk_compiled;
 
 static inline uint32_t alk_layout_function_ref(const alk_layout *layout, uint32_t function)

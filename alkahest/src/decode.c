@@ -499,6 +499,7 @@ static int decode_code(decoder *d, alk_reader *r)
                         ": %u functions, %u bodies", d->defined_function_count, count);
     d->has_code_section = true;
     module->code_section_size = (uint32_t)remaining(r);
+    module->code_section_offset = count_offset;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t index = module->imported_function_count + i;
         alk_function *function = &module->functions[index];

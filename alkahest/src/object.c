@@ -8,7 +8,8 @@
 enum {
     SECTION_TYPES = 1, SECTION_IMPORTS, SECTION_FUNCTIONS, SECTION_EXPORTS, SECTION_MEMORY,
     SECTION_TABLES, SECTION_GLOBALS, SECTION_ELEMENTS, SECTION_ELEMENT_ITEMS, SECTION_DATA,
-    SECTION_DATA_BYTES, SECTION_CODE, SECTION_STRINGS, SECTION_COUNT = SECTION_STRINGS
+    SECTION_DATA_BYTES, SECTION_CODE, SECTION_STRINGS, SECTION_LINES,
+    SECTION_COUNT = SECTION_LINES
 };
 #define HEADER_SIZE 64
 #define CODE_ALIGN 4096
@@ -135,6 +136,74 @@ static void put_constexpr(buffer *b, const alk_constexpr *e)
     put_u64(b, e->bits[1]);
 }
 
+/* The source line of Wasm code-section offset `address`: the last row at or before it. */
+static const alk_source_line *line_of(const alk_source_lines *lines, uint32_t address)
+{
+    uint32_t low = 0, high = lines->row_count;     /* rows [low, high) may hold it */
+    while (high - low > 1) {
+        uint32_t middle = low + (high - low) / 2;
+        if (lines->rows[middle].address <= address)
+            low = middle;
+        else
+            high = middle;
+    }
+    if (lines->row_count == 0 || lines->rows[low].address > address || lines->rows[low].line == 0 ||
+        lines->rows[low].file >= lines->file_count)
+        return NULL;
+    return &lines->rows[low];
+}
+
+static uint32_t string_length(const char *text)
+{
+    uint32_t n = 0;
+    while (text[n])
+        n++;
+    return n;
+}
+
+/* lines (16 bytes, ascending code offsets): code offset, Wasm code-section offset, file
+ * string, line. A record covers the code up to the next one; consecutive marks on the same
+ * line make one record. */
+static uint32_t put_lines(buffer *file, buffer *strings, const alk_compiled *compiled)
+{
+    const alk_source_lines *lines = compiled->source_lines;
+    const alk_module *m = compiled->module;
+    const alk_allocator *a = &m->allocator;
+    uint32_t *file_strings = a->alloc(a->user, (lines->file_count ? lines->file_count : 1) * 4);
+    if (!file_strings) {
+        file->failed = true;
+        return 0;
+    }
+    for (uint32_t i = 0; i < lines->file_count; i++)
+        file_strings[i] = UINT32_MAX;             /* interned on first use */
+    uint32_t count = 0, last_file = UINT32_MAX, last_line = UINT32_MAX;
+    for (uint32_t i = 0; i < compiled->pc_count; i++) {
+        const alk_pc *pc = &compiled->pcs[i];
+        uint32_t address = pc->wasm - m->code_section_offset;
+        const alk_source_line *row = line_of(lines, address);
+        uint32_t string = 0, line = 0;
+        if (row) {
+            if (file_strings[row->file] == UINT32_MAX)
+                file_strings[row->file] = put_string(
+                    strings, (const uint8_t *)lines->files[row->file],
+                    string_length(lines->files[row->file]));
+            string = file_strings[row->file];
+            line = row->line;
+        }
+        if (string == last_file && line == last_line)
+            continue;
+        put_u32(file, pc->code);
+        put_u32(file, address);
+        put_u32(file, string);
+        put_u32(file, line);
+        last_file = string;
+        last_line = line;
+        count++;
+    }
+    a->free(a->user, file_strings);
+    return count;
+}
+
 typedef struct section_entry {
     uint32_t id, offset, size, count;
 } section_entry;
@@ -159,7 +228,8 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
         reserve(&file, (size_t)estimate);
 
     /* Header and section table are written last, over this space. */
-    put_fill(&file, 0, HEADER_SIZE + SECTION_COUNT * 16);
+    bool with_lines = compiled->source_lines != NULL;
+    put_fill(&file, 0, HEADER_SIZE + (SECTION_COUNT - (with_lines ? 0 : 1)) * 16);
 
 #define BEGIN(id_, count_)                                                         \
     do {                                                                           \
@@ -312,6 +382,12 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
         data_bytes += d->size;
     }
     END();
+
+    if (with_lines) {
+        BEGIN(SECTION_LINES, 0);
+        sections[section_count].count = put_lines(&file, &strings, compiled);
+        END();
+    }
 
     BEGIN(SECTION_STRINGS, 0);
     put_bytes(&file, strings.bytes, strings.size);

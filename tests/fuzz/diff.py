@@ -214,10 +214,11 @@ def generate(seed, d, features):
     return None
 
 
-def check(seed, alkahest, bounds, work=WORK):
+def check(seed, alkahest, bounds, work=WORK, keep_files=False):
     """Runs one seed in the given modes ("checked", "guard" or "both"); returns (status,
     detail): "ok", "FAIL" (a divergence), "skip" (not WebAssembly 2.0, or no module) or
-    "error" (the harness itself failed)."""
+    "error" (the harness itself failed). An agreeing seed's files are removed unless
+    keep_files."""
     d = work / str(seed)
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
@@ -257,18 +258,28 @@ def check(seed, alkahest, bounds, work=WORK):
             failures.append(f"[{mode}] " + ("\n".join(lines[:10]) or
                                             (result.stdout + result.stderr)[-800:]))
     if not failures:
-        shutil.rmtree(d, ignore_errors=True)
+        if not keep_files:
+            shutil.rmtree(d, ignore_errors=True)
         return "ok", ""
     return "FAIL", "\n".join(failures)
 
 
-def keep_regression(seed, work=WORK):
-    """Copies a divergent seed's module and script into tests/fuzz/regressions/."""
-    source, target = work / str(seed), REGRESSIONS / f"seed{seed}"
+def keep_regression(seed, work=WORK, regressions=None):
+    """Copies a divergent seed's module and script into tests/fuzz/regressions/ (commit it:
+    tests/test_fuzz_exec.py runs every kept one). Returns the folder."""
+    source, target = work / str(seed), (regressions or REGRESSIONS) / f"seed{seed}"
     target.mkdir(parents=True, exist_ok=True)
     for name in ("module.wasm", "helper.wasm", "module.json"):
         if (source / name).exists():
             shutil.copyfile(source / name, target / name)
+    return target
+
+
+def run_kept(case, alkahest, bounds):
+    """Runs a kept regression (a folder with module.json); returns (passed, output)."""
+    result = run([str(alkahest), "spec", str(case / "module.json"), "--bounds", bounds],
+                 cwd=case, timeout=120)
+    return result.returncode == 0, result.stdout[-2000:] + result.stderr[-1000:]
 
 
 def main():

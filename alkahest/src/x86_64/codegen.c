@@ -200,6 +200,7 @@ static int compile_function(codegen *g, uint32_t index)
         g->gpr_used |= 1u << x64_pinned_gprs[i];
     g->unpinned_count = 0;
 
+    cg_mark(g, function->code_offset);  /* the prologue: the function's first line */
     cg_begin_function(g);
     cg_prologue(g);
     alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
@@ -210,6 +211,7 @@ static int compile_function(codegen *g, uint32_t index)
             g->error = code;
             break;
         }
+        cg_mark(g, in.offset);
         if (g->controls[g->control_count - 1].unreachable) {
             cg_control_instr(g, &in);       /* skips dead code, sees its end */
             continue;
@@ -279,6 +281,7 @@ typedef struct chunk {
     uint32_t *starts;               /* external entry of each, within the chunk */
     call_fixup *calls;
     uint32_t call_count;
+    cg_lines *lines;                /* with source lines only */
     int error;
     alk_diag diag;
 } chunk;
@@ -316,6 +319,10 @@ static void compile_chunk(void *argument)
     x64_code_init(&k->code, a);
     codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
                   .diag = &k->diag };
+    if (k->options->source_lines && !(g.lines = k->lines = cg_lines_new(a))) {
+        k->error = alk_fail(&k->diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
+        return;
+    }
     uint32_t count = k->end - k->first;
     k->starts = a->alloc(a->user, (count ? count : 1) * sizeof *k->starts);
     if (!k->starts) {
@@ -356,6 +363,7 @@ static void free_chunk(chunk *k)
     x64_code_free(&k->code);
     a->free(a->user, k->starts);
     a->free(a->user, k->calls);
+    cg_lines_free(k->lines);
 }
 
 #define MAX_CHUNKS 16
@@ -452,6 +460,9 @@ int alk_x64_compile(const alk_module *module, const alk_compile_options *options
                         code[at + b] = (uint8_t)(rel >> (8 * b));
                 }
             }
+            for (unsigned c = 0; c < chunks && !error; c++)
+                if (!cg_lines_append(parts[c].lines, base[c], &out->pcs, &out->pc_count, a))
+                    error = alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
             size = mapped ? mapped : 4096;
         }
     }

@@ -119,6 +119,10 @@ typedef struct codegen {
     uint32_t unpinned[PINNED_GPR_COUNT + 8]; /* locals unpinned around the current call */
     uint32_t unpinned_count;
     int error;                     /* first error (ALK_E*), or 0 */
+    /* with source lines (lines.c): where each instruction's code starts, and a trap stub per
+     * trapping instruction; NULL without */
+    struct cg_lines *lines;
+    uint32_t wasm_offset;          /* module byte offset of the instruction being compiled */
 } codegen;
 
 /* frame.c: the operand stack, registers, spills, locals */
@@ -188,6 +192,22 @@ void cg_begin_function(codegen *g);
 void cg_prologue(codegen *g);
 uint32_t cg_frame_size(codegen *g);
 void cg_emit_trap_stubs(codegen *g);
+void cg_emit_trap_stub(codegen *g, trap_kind kind);   /* one stub's body, at the bound label */
+
+/* lines.c: the map from machine code back to Wasm instructions, when the module has source
+ * lines (alk_compile_options.source_lines). A chunk owns one cg_lines; g->lines points at it. */
+typedef struct cg_lines cg_lines;
+cg_lines *cg_lines_new(const alk_allocator *allocator);
+void cg_lines_free(cg_lines *lines);
+/* The instruction at module byte offset `wasm` starts here (g->wasm_offset := wasm). */
+void cg_mark(codegen *g, uint32_t wasm);
+/* A fresh trap label for the instruction being compiled (shared by its own checks only). */
+uint32_t cg_trap_site(codegen *g, trap_kind kind);
+/* At the end of a function: binds every site's label to a stub marked with its instruction. */
+void cg_emit_site_stubs(codegen *g);
+/* The chunk's marks, code offsets moved by `base`, appended to out (from the allocator). */
+bool cg_lines_append(const cg_lines *lines, uint32_t base, alk_pc **out, uint32_t *count,
+                     const alk_allocator *allocator);
 bool cg_control_instr(codegen *g, const alk_instr *in);  /* false: not a control op */
 
 /* call.c */

@@ -330,6 +330,8 @@ void cg_store_to(codegen *g, value v, x64_mem dst)
 
 uint32_t cg_trap_label(codegen *g, trap_kind kind)
 {
+    if (g->lines)
+        return cg_trap_site(g, kind);  /* a stub per trapping instruction: a trap names its line */
     if (!g->trap_labels[kind])
         g->trap_labels[kind] = x64_new_label(g->code);
     return g->trap_labels[kind];
