@@ -168,3 +168,23 @@ def restart_kinds(lines, module="attacker"):
     prefix = f"[supervisor] restarted {module} (trap: "
     return [line[len(prefix):line.index(")", len(prefix))] for line in lines
             if line.startswith(prefix)]
+
+
+def run_rounds(tmp_path, tools, name, bounds, declarations, first, rounds, victim_pages=16,
+               attacker_memory="64K"):
+    """Boots rounds_attacker(declarations, first, rounds) beside victim(victim_pages) and checks
+    the end: the appliance exits 0, the victim's memory is intact, every round ran. Returns the
+    trap kind of each restart: the first start's ("unreachable": every access of `first`
+    worked) and then one per round."""
+    directory = appliance(tmp_path, name, bounds,
+                          ROUNDS_MANIFEST.format(victim_memory=f"{victim_pages * 64}K",
+                                                 attacker_memory=attacker_memory),
+                          {"victim.wat": victim(victim_pages),
+                           "attacker.wat": rounds_attacker(declarations, first, rounds)})
+    result = boot(directory, tools)
+    lines = lines_of(result)
+    assert_clean_exit(result, 0)
+    assert "victim memory intact" in lines and "rounds over" in lines
+    kinds = restart_kinds(lines)
+    assert kinds[:1] == ["unreachable"], text_of(result)[-2000:]
+    return kinds[1:]

@@ -12,7 +12,7 @@ module's memory, and a sibling's memory, stay as they were.
 """
 import pytest
 
-from attacks import BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of
+from attacks import BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of, victim
 from azoth import catalogue as catalogue_module
 
 MEMORY = 65536                   # the fuzzer's one page
@@ -166,35 +166,6 @@ def fuzzer(imports):
 """
 
 
-# Fills its memory, waits for the fuzzer to be done, checks it and ends the appliance.
-SIBLING = """(module
-  (import "athanor" "log" (func $log (param i32 i32)))
-  (import "athanor" "exit" (func $exit (param i32)))
-  (import "athanor" "channel_open" (func $open (param i32 i32) (result i32)))
-  (import "athanor" "channel_recv" (func $recv (param i32 i32 i32 i32) (result i32)))
-  (memory 1 1)
-  (data (i32.const 0) "done")
-  (data (i32.const 8) "sibling intact")
-  (data (i32.const 32) "sibling changed")
-  (func (export "_start") (local $at i32)
-    (local.set $at (i32.const 64))
-    (loop $fill
-      (i64.store (local.get $at) (i64.const 0x3c3c3c3c3c3c3c3c))
-      (local.set $at (i32.add (local.get $at) (i32.const 8)))
-      (br_if $fill (i32.lt_u (local.get $at) (i32.const 65536))))
-    (drop (call $recv (call $open (i32.const 0) (i32.const 4)) (i32.const 48) (i32.const 4)
-                      (i32.const 0)))
-    (local.set $at (i32.const 64))
-    (loop $check
-      (if (i64.ne (i64.load (local.get $at)) (i64.const 0x3c3c3c3c3c3c3c3c))
-        (then (call $log (i32.const 32) (i32.const 15)) (call $exit (i32.const 4))))
-      (local.set $at (i32.add (local.get $at) (i32.const 8)))
-      (br_if $check (i32.lt_u (local.get $at) (i32.const 65536))))
-    (call $log (i32.const 8) (i32.const 14))
-    (call $exit (i32.const 0))))
-"""
-
-
 def imports_to_fuzz():
     cat = catalogue_module.load()
     return [imp for imp in sorted(cat.imports.values(), key=lambda i: i.id)
@@ -237,11 +208,11 @@ message_size = 4
 [[file]]
 guest = "/data"
 host = "data"
-""", {"fuzzer.wat": fuzzer(imports), "sibling.wat": SIBLING, "data": "fuzz data\n" * 10})
+""", {"fuzzer.wat": fuzzer(imports), "sibling.wat": victim(1), "data": "fuzz data\n" * 10})
     result = boot(directory, tools, timeout=300)
     lines = lines_of(result)
     assert "fuzz: done" in lines, text_of(result)[-3000:]
     assert not [line for line in lines if "succeeded" in line]
     assert not [line for line in lines if "trapped" in line]
-    assert "sibling intact" in lines
+    assert "victim memory intact" in lines
     assert_clean_exit(result, 0)

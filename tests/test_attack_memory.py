@@ -8,8 +8,7 @@ modes; a sibling's memory is checked byte by byte afterwards.
 """
 import pytest
 
-from attacks import (BOUNDS, ROUNDS_MANIFEST, appliance, assert_clean_exit, boot, lines_of,
-                     restart_kinds, rounds_attacker, text_of, victim)
+from attacks import BOUNDS, run_rounds
 
 PAGES = 2
 SIZE = PAGES * 65536
@@ -78,16 +77,7 @@ DECLARATIONS = f"""(memory {PAGES} 8)
 @pytest.mark.parametrize("bounds", BOUNDS)
 def test_every_access_past_the_edge_traps_and_none_before_it(tmp_path, tools, bounds):
     rounds = out_of_bounds()
-    directory = appliance(tmp_path, "memory", bounds,
-                          ROUNDS_MANIFEST.format(victim_memory="4M", attacker_memory="512K"),
-                          {"victim.wat": victim(64),
-                           "attacker.wat": rounds_attacker(DECLARATIONS, in_bounds(), rounds)})
-    result = boot(directory, tools)
-    lines = lines_of(result)
-    assert_clean_exit(result, 0)
-    assert "victim memory intact" in lines and "rounds over" in lines
-    kinds = restart_kinds(lines)
-    # the first start does every in-bounds access, then reaches its `unreachable`
-    assert kinds[0] == "unreachable", text_of(result)[-2000:]
-    assert kinds[1:] == ["out of bounds memory access"] * len(rounds), \
-        [(i, k) for i, k in enumerate(kinds[1:]) if k != "out of bounds memory access"]
+    kinds = run_rounds(tmp_path, tools, "memory", bounds, DECLARATIONS, in_bounds(), rounds,
+                       victim_pages=64, attacker_memory="512K")
+    assert kinds == ["out of bounds memory access"] * len(rounds), \
+        [(i, k) for i, k in enumerate(kinds) if k != "out of bounds memory access"]

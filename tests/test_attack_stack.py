@@ -11,42 +11,13 @@ import subprocess
 import pytest
 
 from attacks import (ALKAHEST, BOUNDS, appliance, assert_clean_exit, boot, huge_frame_function,
-                     lines_of, wat2wasm)
+                     lines_of, victim, wat2wasm)
 
 ROUNDS = 1200
 # Frame sizes, each past the attacker's 64 KiB stack: into the unmapped rest of its stack's
 # reservation, across the 2 MiB gap into the victim's linear memory (the reservation just
 # below it), and far beyond.
 FRAMES = {"gap": 300 << 10, "neighbour": 3 << 20, "far": 8 << 20}
-
-VICTIM = """(module
-  (import "athanor" "log" (func $log (param i32 i32)))
-  (import "athanor" "exit" (func $exit (param i32)))
-  (import "athanor" "channel_open" (func $open (param i32 i32) (result i32)))
-  (import "athanor" "channel_recv" (func $recv (param i32 i32 i32 i32) (result i32)))
-  (memory 64 64)
-  (data (i32.const 0) "done")
-  (data (i32.const 8) "victim memory intact")
-  (data (i32.const 32) "victim memory changed")
-  (func (export "_start") (local $at i32)
-    ;; every word of its 4 MiB (past its first 64 bytes) holds a pattern while the attacks go on
-    (local.set $at (i32.const 64))
-    (loop $fill
-      (i64.store (local.get $at) (i64.const 0xa5a5a5a5a5a5a5a5))
-      (local.set $at (i32.add (local.get $at) (i32.const 8)))
-      (br_if $fill (i32.lt_u (local.get $at) (i32.const 0x400000))))
-    (drop (call $recv (call $open (i32.const 0) (i32.const 4)) (i32.const 48) (i32.const 4)
-                      (i32.const 0)))
-    (local.set $at (i32.const 64))
-    (loop $check
-      (if (i64.ne (i64.load (local.get $at)) (i64.const 0xa5a5a5a5a5a5a5a5))
-        (then (call $log (i32.const 32) (i32.const 21)) (call $exit (i32.const 3))))
-      (local.set $at (i32.add (local.get $at) (i32.const 8)))
-      (br_if $check (i32.lt_u (local.get $at) (i32.const 0x400000))))
-    (call $log (i32.const 8) (i32.const 20))
-    (call $exit (i32.const 0))))
-"""
-
 
 def attacker(rounds):
     """Round n (its restart count) calls one huge-frame function or recurses without end; every
@@ -112,7 +83,7 @@ children = ["victim", "attacker"]
 @pytest.mark.parametrize("bounds", BOUNDS)
 def test_huge_frames_and_endless_recursion_trap_under_an_interrupt_storm(tmp_path, tools, bounds):
     directory = appliance(tmp_path, "stack", bounds, MANIFEST,
-                          {"victim.wat": VICTIM, "attacker.wat": attacker(ROUNDS)})
+                          {"victim.wat": victim(64), "attacker.wat": attacker(ROUNDS)})
     result = boot(directory, tools, storm=True)
     lines = lines_of(result)
     assert_clean_exit(result, 0)

@@ -7,8 +7,7 @@ modes.
 """
 import pytest
 
-from attacks import (BOUNDS, ROUNDS_MANIFEST, appliance, assert_clean_exit, boot, lines_of,
-                     restart_kinds, rounds_attacker, text_of, victim)
+from attacks import BOUNDS, run_rounds
 
 DECLARATIONS = """(import "athanor" "restart_count" (func $kernel (result i32)))
   (memory 1)
@@ -65,15 +64,6 @@ ROUNDS = [
 
 @pytest.mark.parametrize("bounds", BOUNDS)
 def test_table_confusion_traps_with_its_own_kind(tmp_path, tools, bounds):
-    directory = appliance(tmp_path, "tables", bounds,
-                          ROUNDS_MANIFEST.format(victim_memory="1M", attacker_memory="64K"),
-                          {"victim.wat": victim(16),
-                           "attacker.wat": rounds_attacker(DECLARATIONS, FIRST,
-                                                           [code for code, _ in ROUNDS])})
-    result = boot(directory, tools)
-    lines = lines_of(result)
-    assert_clean_exit(result, 0)
-    assert "victim memory intact" in lines and "rounds over" in lines
-    kinds = restart_kinds(lines)
-    assert kinds[0] == "unreachable", text_of(result)[-2000:]
-    assert kinds[1:] == [kind for _, kind in ROUNDS], list(zip(kinds[1:], ROUNDS))
+    kinds = run_rounds(tmp_path, tools, "tables", bounds, DECLARATIONS, FIRST,
+                       [code for code, _ in ROUNDS])
+    assert kinds == [kind for _, kind in ROUNDS], list(zip(kinds, ROUNDS))
