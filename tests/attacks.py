@@ -88,6 +88,7 @@ name = "attacker"
 source = "attacker.wat"
 grants = ["log"]
 memory = "{attacker_memory}"
+stack = "{attacker_stack}"
 restart = "on-failure"
 
 [[channel]]
@@ -178,7 +179,8 @@ def run_rounds(tmp_path, tools, name, bounds, declarations, first, rounds, victi
     worked) and then one per round."""
     directory = appliance(tmp_path, name, bounds,
                           ROUNDS_MANIFEST.format(victim_memory=f"{victim_pages * 64}K",
-                                                 attacker_memory=attacker_memory),
+                                                 attacker_memory=attacker_memory,
+                                                 attacker_stack="256K"),
                           {"victim.wat": victim(victim_pages),
                            "attacker.wat": rounds_attacker(declarations, first, rounds)})
     result = boot(directory, tools)

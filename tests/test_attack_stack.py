@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from attacks import (ALKAHEST, BOUNDS, appliance, assert_clean_exit, boot, huge_frame_function,
-                     lines_of, victim, wat2wasm)
+from attacks import (ALKAHEST, BOUNDS, ROUNDS_MANIFEST, appliance, assert_clean_exit, boot,
+                     huge_frame_function, lines_of, victim, wat2wasm)
 
 ROUNDS = 1200
 # Frame sizes, each past the attacker's 64 KiB stack: into the unmapped rest of its stack's
@@ -49,35 +49,8 @@ def attacker(rounds):
 """
 
 
-MANIFEST = """memory = "256M"
-
-[[app]]
-name = "victim"
-source = "victim.wat"
-grants = ["log"]
-memory = "4M"
-
-[[app]]
-name = "attacker"
-source = "attacker.wat"
-grants = ["log"]
-memory = "64K"
-stack = "64K"
-restart = "on-failure"
-
-[[channel]]
-name = "done"
-from = "attacker"
-to = "victim"
-depth = 1
-message_size = 4
-
-[[supervisor]]
-name = "root"
-max_restarts = 10000
-within = "10ms"
-children = ["victim", "attacker"]
-"""
+# The attacker's stack is the smallest there is, right above the victim's memory reservation.
+MANIFEST = ROUNDS_MANIFEST.format(victim_memory="4M", attacker_memory="64K", attacker_stack="64K")
 
 
 @pytest.mark.parametrize("bounds", BOUNDS)
