@@ -241,8 +241,8 @@ static void list(const struct ath_pci_function *f)
     for (unsigned i = 0; i < 6; i++) {
         const struct ath_pci_bar *b = &f->bars[i];
         if (b->kind == PCI_BAR_MEMORY || b->kind == PCI_BAR_IO)
-            ath_kprintf(" bar%u %s %luK", i, b->kind == PCI_BAR_IO ? "io" : "mem",
-                        (unsigned long)((b->size + 1023) >> 10));
+            ath_kprintf(" bar%u %s 0x%lx+%luK", i, b->kind == PCI_BAR_IO ? "io" : "mem",
+                        (unsigned long)b->base, (unsigned long)((b->size + 1023) >> 10));
     }
     if (f->msix.cap)
         ath_kprintf(" msi-x %u", f->msix.count);

@@ -1,0 +1,168 @@
+"""Shared by the device and network tests: appliances around the virtio-net driver and netdump
+(appliances/drivers/virtio-net, appliances/netdump), or around a test module of tests/devices/,
+booted with QEMU devices; and a Linux network namespace joined to a tap by a bridge.
+
+    write(tmp, name, args=..., bounds=..., driver_cflags=...)   a netdump appliance
+    boot(directory, tools, net="user", device_options="", machine="q35", devices=())
+    namespace()                                                  context manager: Namespace
+"""
+import contextlib
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT, write_appliance
+from azoth import qemu
+
+DRIVERS = ROOT / "appliances" / "drivers"
+VIRTIO_LIBRARY = [DRIVERS / "virtio" / "virtio.c", DRIVERS / "virtio" / "virtio_pci.c"]
+DRIVER_SOURCES = [DRIVERS / "virtio-net" / "virtio_net.c", *VIRTIO_LIBRARY]
+NETDUMP = ROOT / "appliances" / "netdump" / "netdump.c"
+DEVICES = ROOT / "tests" / "devices"
+GATEWAY = "10.0.2.2"                    # QEMU's user networking: it answers ARP and ping
+
+
+def _list(items):
+    return "[" + ", ".join(f'"{i}"' for i in items) + "]"
+
+
+CHANNELS = """
+[[channel]]
+name = "net.rx"
+from = "net"
+to = "netdump"
+depth = 256
+message_size = "2K"
+
+[[channel]]
+name = "net.tx"
+from = "netdump"
+to = "net"
+depth = 256
+message_size = "2K"
+
+[[channel]]
+name = "net.status"
+from = "net"
+to = "netdump"
+depth = 8
+message_size = 64
+"""
+
+
+def manifest(name, args=(), bounds="guard", driver_cflags=(), driver_grants=None, extra=""):
+    grants = driver_grants or ["pci:1af4:1041", "dma:1M"]
+    return f"""[appliance]
+name = "{name}"
+bounds = "{bounds}"
+memory = "64M"
+network = "virtio-net"
+
+[[driver]]
+name = "net"
+source = {_list(DRIVER_SOURCES)}
+grants = {_list(grants)}
+memory = "4M"
+restart = "always"
+cflags = {_list(driver_cflags)}
+
+[[app]]
+name = "netdump"
+source = "{NETDUMP}"
+grants = ["stdout", "args", "clock"]
+args = {_list(args)}
+{CHANNELS}
+{extra}"""
+
+
+def write(tmp, name, **options):
+    """A netdump appliance in tmp/NAME (options: those of manifest())."""
+    return write_appliance(tmp / name, manifest(name, **options), {})
+
+
+def boot(directory, tools, *, net="user", device_options="", machine="q35", devices=(),
+         cmdline="", timeout=120, on_start=None, network=True):
+    """Builds with the test kernel and boots with -kernel, a virtio-net device on `net` (none
+    without `network`) and `devices` (more QEMU options)."""
+    out = directory / "images"
+    out.mkdir(exist_ok=True)
+    result = tools.build(directory, iso=False, images=out)
+    extra = list(devices)
+    if network:
+        extra = qemu.network_argv("virtio-net", net, device_options) + extra
+    return qemu.boot("kernel", kernel=tools.KERNEL, image=result.image, cmdline=cmdline,
+                     memory_mib=result.manifest.memory >> 20, timeout=timeout, extra=extra,
+                     machine=machine, on_start=on_start)
+
+
+def lines(result):
+    return [line.text for line in result.lines]
+
+
+def text(result):
+    return "\n".join(lines(result))
+
+
+# ---- A network namespace, a tap and a bridge -----------------------------------------------------
+class Namespace:
+    """A network namespace whose veth end (host_ip/24) is bridged with a tap device that QEMU
+    opens (tap:TAP): the appliance (appliance_ip) is on the namespace's link."""
+
+    def __init__(self, tag):
+        self.ns = f"azns{tag}"
+        self.bridge, self.tap = f"azbr{tag}", f"aztap{tag}"
+        self.veth, self.peer = f"azv{tag}", f"azw{tag}"
+        self.host_ip, self.appliance_ip = "10.211.0.1", "10.211.0.2"
+
+    def run(self, *argv, check=True, timeout=60):
+        return subprocess.run(["ip", "netns", "exec", self.ns, *argv], capture_output=True,
+                              text=True, check=check, timeout=timeout)
+
+    def popen(self, *argv):
+        return subprocess.Popen(["ip", "netns", "exec", self.ns, *argv], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def up(self):
+        steps = [["ip", "netns", "add", self.ns],
+                 ["ip", "link", "add", self.bridge, "type", "bridge"],
+                 ["ip", "tuntap", "add", "dev", self.tap, "mode", "tap"],
+                 ["ip", "link", "set", self.tap, "master", self.bridge],
+                 ["ip", "link", "add", self.veth, "type", "veth", "peer", "name", self.peer],
+                 ["ip", "link", "set", self.peer, "netns", self.ns],
+                 ["ip", "link", "set", self.veth, "master", self.bridge],
+                 ["ip", "link", "set", self.bridge, "up"],
+                 ["ip", "link", "set", self.tap, "up"],
+                 ["ip", "link", "set", self.veth, "up"],
+                 ["ip", "netns", "exec", self.ns, "ip", "addr", "add", f"{self.host_ip}/24",
+                  "dev", self.peer],
+                 ["ip", "netns", "exec", self.ns, "ip", "link", "set", self.peer, "up"],
+                 ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"]]
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode != 0:
+                return f"{' '.join(step)}: {done.stderr.strip()}"
+        return None
+
+    def down(self):
+        for step in (["ip", "link", "del", self.tap], ["ip", "link", "del", self.veth],
+                     ["ip", "link", "del", self.bridge], ["ip", "netns", "del", self.ns]):
+            subprocess.run(step, capture_output=True)
+
+
+@contextlib.contextmanager
+def namespace():
+    """Makes a Namespace (root only; skips in one line where that is not permitted) and
+    removes it afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("a network namespace, tap and bridge need root: run the tests as root")
+    net = Namespace(str(os.getpid() % 100000))
+    net.down()                          # leftovers of a run that was killed
+    problem = net.up()
+    if problem:
+        net.down()
+        pytest.skip(f"cannot make a network namespace, tap and bridge here ({problem})")
+    try:
+        yield net
+    finally:
+        net.down()
