@@ -194,7 +194,8 @@ static bool inside(const struct region *r, unsigned bar, uint64_t offset, unsign
 
 /* The common configuration's registers a driver writes itself: feature selection and feature
  * bits, the MSI-X vectors' numbers, the status, the queue selector. Not the queue size,
- * enable and addresses: athanor.virtq_setup writes those. */
+ * enable and addresses: athanor.virtq_setup writes those (and the addresses are not even
+ * read: they are kernel memory). */
 static bool common_writable(unsigned offset, unsigned width)
 {
     switch (offset) {
@@ -215,9 +216,9 @@ int32_t ath_virtio_bar_access(const struct ath_pci_function *f, unsigned bar, ui
 {
     const struct ath_virtio *v = f->virtio;
     if (inside(&v->common, bar, offset, width)) {
-        if (!write)
-            return 0;
         unsigned at = (unsigned)(offset - v->common.offset);
+        if (!write)     /* where the kernel put the device's rings is the kernel's to know */
+            return at + width > COMMON_QUEUE_DESC && at < COMMON_SIZE ? ATH_E_DENIED : 0;
         if (!common_writable(at, width))
             return ATH_E_DENIED;
         if (at == COMMON_DRIVER_FEATURE) {
@@ -476,9 +477,12 @@ int32_t ath_abi_virtq_sync(void *vmctx, uint32_t handle, uint32_t queue)
         return ath_refuse(ATH_E_INVALID);
     error = check(task, q, driver_desc, driver_avail, count);
     if (error) {
-        if (error == ATH_E_RANGE)
+        static uint64_t told;           /* bit per module: its first such refusal said */
+        if (error == ATH_E_RANGE && !(told >> task->index & 1)) {
+            told |= 1ull << task->index;
             ath_kprintf("[athanor] module %s: virtq_sync refused: a descriptor of queue %u "
                         "points outside its DMA region\n", task->record.name, queue);
+        }
         return ath_refuse(error);
     }
     for (uint16_t i = 0; i < q->size && count; i++) {

@@ -53,16 +53,16 @@ struct net_hdr {
 };
 #define HDR_NEEDS_CSUM 1
 
-/* The DMA region: receive and transmit slots, their headers. */
+/* The DMA region: receive and transmit slots, their headers. Whole pages: dma_map takes them
+ * over, and nothing else of the module may share one. */
 struct dma_area {
     uint8_t rx[BUFFERS][SLOT];
     uint8_t tx[BUFFERS][SLOT];
     struct net_hdr rx_hdr[BUFFERS];
     struct net_hdr tx_hdr;              /* all zero: every frame goes out complete */
-};
-#define DMA_BYTES ((sizeof(struct dma_area) + 4095) & ~(size_t)4095)
-static struct dma_area dma __attribute__((aligned(4096)));
-_Static_assert(sizeof dma <= DMA_BYTES, "the mapped area covers it");
+} __attribute__((aligned(4096)));
+#define DMA_BYTES sizeof(struct dma_area)
+static struct dma_area dma;
 
 static struct virtio_device dev;
 static struct virtq rx, tx;
