@@ -70,7 +70,7 @@ int main(void)
     /* Descriptors that point outside the region: nothing of it is published. */
     one("the kernel's memory (1 MiB)", 0x100000, 64, 0, 0, ATH_E_RANGE);
     one("the local APIC", 0xfee00000u, 64, 0, 0, ATH_E_RANGE);
-    one("another module's memory (the reservations at 64 GiB)", 0x1000200000ull, 64, 0, 0,
+    one("another module's memory (where the kernel reserves memories: 1 TiB)", 0x10000200000ull, 64, 0, 0,
         ATH_E_RANGE);
     one("the page below the region", base - 4096, 64, 0, 0, ATH_E_RANGE);
     one("across the region's end", base + AREA_BYTES - 8, 16, 0, 0, ATH_E_RANGE);
