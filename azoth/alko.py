@@ -7,6 +7,7 @@ layout (each section becomes a hashed blob of the image) and its exports and nam
 import struct
 from dataclasses import dataclass
 
+from . import formats
 from .errors import AzothError
 
 MAGIC = b"ALKO"
@@ -17,8 +18,7 @@ SECTION_NAMES = {1: "types", 2: "imports", 3: "functions", 4: "exports", 5: "mem
                  6: "tables", 7: "globals", 8: "elements", 9: "element-items", 10: "data",
                  11: "data-bytes", 12: "code", 13: "strings"}
 KINDS = ("function", "table", "memory", "global")
-LETTERS = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "v": "v128", "r": "funcref",
-           "e": "externref"}
+LETTERS = formats.LETTERS           # signature letters: "i" -> "i32" (formats/abi.toml)
 CODE_ALIGN = 4096
 
 

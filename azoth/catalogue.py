@@ -1,7 +1,7 @@
 """The capability catalogue (manifest/capabilities.toml): what each grant links.
 
 One source of truth: build.py checks imports against it, the image's import maps use its ids, and
-manifest/gen_kernel_abi.py turns it into the kernel's table of import functions.
+formats/generate.py turns it into the kernel's table of import functions.
 """
 import dataclasses
 import re
@@ -9,8 +9,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import formats
+
 CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "manifest" / "capabilities.toml"
-VALUE_TYPES = ("i32", "i64", "f32", "f64", "v128", "funcref", "externref")
+VALUE_TYPES = tuple(formats.TYPE_LETTERS)   # "i32", ... (formats/abi.toml)
 ALWAYS = "always"
 WASI_MODULE = "wasi_snapshot_preview1"   # alkahest/runtime/wasi.c implements it, not kernel=
 

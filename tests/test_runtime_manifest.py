@@ -205,15 +205,7 @@ def test_image_carries_resources_channels_and_the_tree(tools, tmp_path):
     assert "stack 128.0 KiB" in shown or "stack 131072 B" in shown
 
 
-# ---- Generated files and docs in step with the catalogue ---------------------------------------
-
-def test_guest_header_is_generated_from_the_catalogue(tmp_path):
-    out = tmp_path / "athanor.h"
-    subprocess.run([sys.executable, ROOT / "manifest" / "gen_kernel_abi.py", "--guest", out],
-                   check=True)
-    assert out.read_text() == (ROOT / "appliances" / "include" / "athanor.h").read_text(), \
-        "run manifest/gen_kernel_abi.py --guest appliances/include/athanor.h"
-
+# ---- Docs in step with the catalogue (the generated files: tests/test_generated.py) -------------
 
 def test_kernel_abi_doc_lists_every_function_and_error():
     doc = (ROOT / "docs" / "kernel-abi.md").read_text()

@@ -90,44 +90,6 @@ static bool grow(void **array, size_t *capacity, size_t count, size_t element)
 
 /* ---- Values --------------------------------------------------------------------------------- */
 
-static const char *type_name(char letter)
-{
-    switch (letter) {
-    case 'i': return "i32";
-    case 'I': return "i64";
-    case 'f': return "f32";
-    case 'F': return "f64";
-    case 'v': return "v128";
-    case 'r': return "funcref";
-    case 'e': return "externref";
-    default: return "?";
-    }
-}
-
-static char type_letter(const char *name)
-{
-    static const char letters[] = "iIfFvre";
-    for (const char *l = letters; *l; l++)
-        if (!strcmp(type_name(*l), name))
-            return *l;
-    return 0;
-}
-
-/* The signature letter of a binary value-type encoding (docs/object-format.md). */
-static char valtype_letter(uint8_t valtype)
-{
-    switch (valtype) {
-    case 0x7f: return 'i';
-    case 0x7e: return 'I';
-    case 0x7d: return 'f';
-    case 0x7c: return 'F';
-    case 0x7b: return 'v';
-    case 0x70: return 'r';
-    case 0x6f: return 'e';
-    default: return 0;
-    }
-}
-
 static bool uses_v128(const alk_json *values)
 {
     for (size_t i = 0; values && values->kind == ALK_JSON_ARRAY && i < values->count; i++) {
@@ -152,7 +114,7 @@ static bool parse_u64(const char *text, uint64_t *out)
 static bool parse_argument(const alk_json *arg, char want, uint64_t *out)
 {
     const char *type = alk_json_string(arg, "type"), *text = alk_json_string(arg, "value");
-    if (!type || type_letter(type) != want || !text)
+    if (!type || alk_letter_of_name(type) != want || !text)
         return false;
     if (want == 'r' || want == 'e') {
         if (!strcmp(text, "null")) {
@@ -166,7 +128,7 @@ static bool parse_argument(const alk_json *arg, char want, uint64_t *out)
     }
     if (!parse_u64(text, out))
         return false;
-    if (want == 'i' || want == 'f')
+    if (alk_letter_bytes(want) == 4)
         return *out <= UINT32_MAX;
     return true;
 }
@@ -199,12 +161,12 @@ static void format_value(char *buf, size_t size, char type, uint64_t bits)
     case 'r':
     case 'e':
         if (!bits)
-            snprintf(buf, size, "%s:null", type_name(type));
+            snprintf(buf, size, "%s:null", alk_letter_name(type));
         else
-            snprintf(buf, size, "%s:%" PRIu64, type_name(type), type == 'e' ? bits - 1 : bits);
+            snprintf(buf, size, "%s:%" PRIu64, alk_letter_name(type), type == 'e' ? bits - 1 : bits);
         break;
     default:
-        snprintf(buf, size, "%s:%" PRIu64, type_name(type), bits);
+        snprintf(buf, size, "%s:%" PRIu64, alk_letter_name(type), bits);
     }
 }
 
@@ -216,9 +178,9 @@ static bool check_result(const alk_json *expected, char type, uint64_t bits, cha
     const char *text = alk_json_string(expected, "value");
     char got[96];
     format_value(got, sizeof got, type, bits);
-    if (!want_type || type_letter(want_type) != type || !text) {
+    if (!want_type || alk_letter_of_name(want_type) != type || !text) {
         snprintf(reason, size, "expected a %s, the function returns %s",
-                 want_type ? want_type : "?", type_name(type));
+                 want_type ? want_type : "?", alk_letter_name(type));
         return false;
     }
     bool ok;
@@ -493,7 +455,7 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
         if (index < 0 || export_kind != 3)
             return set(v, FAIL, "no exported global \"%s\"", field);
         alk_extern e = alk_instance_export(&m->instance, 3, (uint32_t)index);
-        char letter = valtype_letter(e.as.global.type);
+        char letter = alk_letter_of_code(e.as.global.type);
         if (letter == 'v')
             return set(v, SKIP, "v128");
         *results = malloc(sizeof **results);
@@ -502,7 +464,7 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
             return set(v, FAIL, "out of memory");
         uint64_t bits;
         memcpy(&bits, e.as.global.slot, 8);
-        if (letter == 'i' || letter == 'f')
+        if (alk_letter_bytes(letter) == 4)
             bits &= UINT32_MAX;
         (*results)[0] = bits;
         (*types)[0] = letter;
@@ -537,7 +499,7 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
     for (uint32_t i = 0; i < params; i++) {
         if (!parse_argument(&args->items[i], sig.bytes[i], &words[i])) {
             free(words);
-            return set(v, FAIL, "cannot pass argument %u as %s", i + 1, type_name(sig.bytes[i]));
+            return set(v, FAIL, "cannot pass argument %u as %s", i + 1, alk_letter_name(sig.bytes[i]));
         }
     }
     memcpy(*types, sig.bytes + params + 1, result_count);

@@ -23,7 +23,6 @@ uint32_t alk_enter(alk_entry_frame *frame, alk_call *call);
 
 #define MAX_STACK_VALUES 1024
 
-static bool is_float(char letter) { return letter == 'f' || letter == 'F'; }
 
 uint32_t alk_invoke_ref(const alk_function_ref *ref, const char *sig, uint32_t length,
                         const uint64_t *args, uint64_t *results, alk_entry_frame *frame)
@@ -33,9 +32,9 @@ uint32_t alk_invoke_ref(const alk_function_ref *ref, const char *sig, uint32_t l
     uint64_t extra[MAX_STACK_VALUES];
     uint32_t gprs = 0, xmms = 0, i = 0, arg = 0;
     for (; i < length && sig[i] != ':'; i++, arg++) {
-        if (is_float(sig[i]) && xmms < 8)
+        if (alk_letter_is_float(sig[i]) && xmms < 8)
             call.xmms[xmms++] = args[arg];
-        else if (!is_float(sig[i]) && gprs < 5)
+        else if (!alk_letter_is_float(sig[i]) && gprs < 5)
             call.gprs[gprs++] = args[arg];
         else if (call.stack_count < MAX_STACK_VALUES)
             stack[call.stack_count++] = args[arg];
@@ -54,10 +53,10 @@ uint32_t alk_invoke_ref(const alk_function_ref *ref, const char *sig, uint32_t l
         return code;
     for (uint32_t r = 0; r < result_count; r++) {
         if (r == 0)
-            results[0] = is_float(result_types[0]) ? call.xmm0 : call.rax;
+            results[0] = alk_letter_is_float(result_types[0]) ? call.xmm0 : call.rax;
         else
             results[r] = extra[r - 1];
-        if (result_types[r] == 'i' || result_types[r] == 'f')
+        if (alk_letter_bytes(result_types[r]) == 4)
             results[r] &= UINT32_MAX;
     }
     return 0;

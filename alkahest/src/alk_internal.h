@@ -12,17 +12,14 @@
 #include <stdarg.h>
 
 #include "alkahest.h"
+#include "alkahest_abi.h"
 
 /* ---- Value and reference types: their binary encodings ---------------------------------- */
 typedef uint8_t alk_valtype;
-enum {
-    ALK_I32 = 0x7f,
-    ALK_I64 = 0x7e,
-    ALK_F32 = 0x7d,
-    ALK_F64 = 0x7c,
-    ALK_V128 = 0x7b,
-    ALK_FUNCREF = 0x70,
-    ALK_EXTERNREF = 0x6f,
+enum {                                         /* ALK_I32 = 0x7f, ... (formats/abi.toml) */
+#define ALK_VALTYPE_ENUM(type, code, letter, name, is_float, bytes) ALK_##type = code,
+    ALK_VALUE_TYPES(ALK_VALTYPE_ENUM)
+#undef ALK_VALTYPE_ENUM
 };
 bool alk_is_reftype(alk_valtype type);
 bool alk_is_valtype(uint8_t byte);             /* one of the seven encodings above */

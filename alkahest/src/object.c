@@ -116,13 +116,10 @@ static uint32_t put_string(buffer *strings, const uint8_t *bytes, uint32_t lengt
 static char type_letter(alk_valtype t)
 {
     switch (t) {
-    case ALK_I32: return 'i';
-    case ALK_I64: return 'I';
-    case ALK_F32: return 'f';
-    case ALK_F64: return 'F';
-    case ALK_V128: return 'v';
-    case ALK_FUNCREF: return 'r';
-    default: return 'e';
+#define ALK_VALTYPE_LETTER(type, code, letter, name, is_float, bytes) case code: return letter;
+        ALK_VALUE_TYPES(ALK_VALTYPE_LETTER)
+#undef ALK_VALTYPE_LETTER
+    default: return '?';
     }
 }
 
