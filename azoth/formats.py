@@ -33,10 +33,12 @@ def field_size(type_name):
 
 class Record:
     """A fixed-size little-endian record: fields at the offsets the description gives, every
-    byte between them reserved (zero)."""
+    byte between them reserved (zero). A field whose type is another record (`nested`) packs
+    from and unpacks to that record's named tuple."""
 
-    def __init__(self, name, size, fields):
+    def __init__(self, name, size, fields, nested=None):
         self.name, self.size, self.fields = name, size, fields
+        self.nested = nested or {}
         self.offsets = {f["name"]: f["offset"] for f in fields}
         self.tuple = namedtuple(f"{name.title().replace('_', '')}Record",
                                 [f["name"] for f in fields])
@@ -46,21 +48,38 @@ class Record:
                 raise ValueError(f"{name}.{f['name']}: overlaps the field before it")
             fmt += "x" * (f["offset"] - at)
             t = f["type"]
-            fmt += f"{field_size(t)}s" if t.startswith("bytes[") else _CODES[t]
-            at = f["offset"] + field_size(t)
+            size_of = self.nested[t].size if t in self.nested else field_size(t)
+            fmt += f"{size_of}s" if t.startswith("bytes[") or t in self.nested else _CODES[t]
+            at = f["offset"] + size_of
         if at > size:
             raise ValueError(f"{name}: fields past its size {size}")
         self.struct = struct.Struct(fmt + "x" * (size - at))
+
+    def _default(self, f):
+        if f["type"] in self.nested:
+            return self.nested[f["type"]].pack()
+        return b"" if f["type"].startswith("bytes[") else 0
 
     def pack(self, **values):
         unknown = set(values) - set(self.offsets)
         if unknown:
             raise TypeError(f"{self.name}: no field {', '.join(sorted(unknown))}")
-        return self.struct.pack(*(values.get(f["name"], b"" if f["type"].startswith("bytes[")
-                                             else 0) for f in self.fields))
+        out = []
+        for f in self.fields:
+            value = values.get(f["name"])
+            if value is None:
+                value = self._default(f)
+            elif f["type"] in self.nested and not isinstance(value, bytes):
+                value = self.nested[f["type"]].pack(**value._asdict())
+            out.append(value)
+        return self.struct.pack(*out)
 
     def unpack(self, data, offset=0):
-        return self.tuple(*self.struct.unpack_from(data, offset))
+        values = list(self.struct.unpack_from(data, offset))
+        for i, f in enumerate(self.fields):
+            if f["type"] in self.nested:
+                values[i] = self.nested[f["type"]].unpack(values[i])
+        return self.tuple(*values)
 
 
 class Format:
@@ -77,13 +96,21 @@ class Format:
 
     def record(self, name):
         entry = self.table["record"][name]
-        return Record(name, entry["size"], entry["fields"])
+        nested = {f["type"]: self.record(f["type"]) for f in entry["fields"]
+                  if f["type"] in self.table["record"]}
+        return Record(name, entry["size"], entry["fields"], nested)
 
     def constant(self, name):
         return self.table["constants"][name]["value"]
 
+    def enum(self, name):
+        """{value name: value} of one of the description's enums."""
+        return dict(self.table["enum"][name]["values"])
+
 
 ABI = Format(FORMATS / "abi.toml")
+OBJECT = Format(FORMATS / "object.toml")
+IMAGE = Format(FORMATS / "image.toml")
 
 # Signature letters ("ii:I") and value type names, both ways.
 LETTERS = {t["letter"]: t["name"] for t in ABI["value_type"]}

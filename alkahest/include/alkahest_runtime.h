@@ -74,12 +74,8 @@ static inline unsigned alk_letter_bytes(char letter)
 
 /* ---- Objects (docs/object-format.md) ------------------------------------------------------- */
 
-enum alk_section_id {
-    ALK_SECTION_TYPES = 1, ALK_SECTION_IMPORTS, ALK_SECTION_FUNCTIONS, ALK_SECTION_EXPORTS,
-    ALK_SECTION_MEMORY, ALK_SECTION_TABLES, ALK_SECTION_GLOBALS, ALK_SECTION_ELEMENTS,
-    ALK_SECTION_ELEMENT_ITEMS, ALK_SECTION_DATA, ALK_SECTION_DATA_BYTES, ALK_SECTION_CODE,
-    ALK_SECTION_STRINGS, ALK_SECTION_LINES, ALK_SECTION_LIMIT
-};
+/* enum alk_section_id (ALK_SECTION_TYPES, ...) and every record's layout: */
+#include "alkahest_object_format.h"
 
 typedef struct alk_section_view {
     const uint8_t *data;
