@@ -260,7 +260,7 @@ static outcome load(spec_run *run, const char *filename, spec_module *m, verdict
     alk_diag diag;
     int code = alk_host_load(wasm, size, run->bounds, &m->code, &diag);
     free(wasm);
-    if (code == ALK_E101 && strstr(diag.message, "v128")) {
+    if (code == ALK_E_UNSUPPORTED_INSTRUCTION && strstr(diag.message, "v128")) {
         m->skipped = true;
         return set(v, SKIP, "v128");
     }
@@ -584,7 +584,7 @@ static outcome command_reject(spec_run *run, const alk_json *command, verdict *v
     if (!code)
         return set(v, FAIL, "%s: accepted, expected \"%s\"", filename,
                    alk_json_string(command, "text") ? alk_json_string(command, "text") : "?");
-    if (code == ALK_E090 || code >= ALK_E100) {
+    if (code == ALK_E_OUT_OF_MEMORY || code >= ALK_E_INTERNAL) {
         char line[512];
         alk_diag_format(&diag, line, sizeof line);
         return set(v, FAIL, "%s: rejected by the back end, not the front end: %s", filename, line);

@@ -423,8 +423,8 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
     a->free(a->user, strings.bytes);
     if (file.failed || file.size > UINT32_MAX) {
         a->free(a->user, file.bytes);
-        return file.failed ? alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "")
-                           : alk_fail(diag, ALK_E102, 0, ALK_NO_FUNCTION,
+        return file.failed ? alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "")
+                           : alk_fail(diag, ALK_E_MODULE_TOO_LARGE, 0, ALK_NO_FUNCTION,
                                       ": the object would exceed 4 GiB");
     }
 

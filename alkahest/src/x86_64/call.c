@@ -94,7 +94,7 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
     uint32_t base = g->height - type->param_count;
     for (uint32_t i = 0; i < base; i++)
         if (g->stack[i].loc == LOC_REG || g->stack[i].loc == LOC_FLAGS)
-            cg_fail(g, ALK_E100, 0, ": value in a register across a call");
+            cg_fail(g, ALK_E_INTERNAL, 0, ": value in a register across a call");
     for (uint32_t i = base; i < g->height; i++)
         cg_free(g, g->stack[i]);
     g->height = base;

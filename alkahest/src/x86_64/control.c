@@ -156,7 +156,7 @@ static control *push_control(codegen *g, control_kind kind, const alk_instr *in)
         control *fresh = g->module->allocator.alloc(g->module->allocator.user,
                                                     capacity * sizeof *fresh);
         if (!fresh) {
-            cg_fail(g, ALK_E090, in ? in->offset : 0, "");
+            cg_fail(g, ALK_E_OUT_OF_MEMORY, in ? in->offset : 0, "");
             return NULL;
         }
         if (g->controls) {
