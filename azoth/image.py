@@ -12,9 +12,8 @@ import struct
 from dataclasses import dataclass, field
 
 from .alko import ObjectFile
-from .errors import AzothError
-
 from . import formats
+from .errors import AzothError
 
 IMAGE = formats.IMAGE            # the layout: formats/image.toml
 MAGIC = IMAGE.constant("magic").encode()

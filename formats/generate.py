@@ -8,9 +8,13 @@
     manifest/capabilities.toml     appliances/include/athanor.h (modules written in C),
                                    alkahest/runtime/wasi_functions.h (WASI's signatures), and at
                                    the kernel's build athanor/build/kernel_abi.h
-    manifest/limits.toml           at the kernel's build athanor/build/kernel_limits.h
+    manifest/limits.toml           at the kernel's build athanor/build/kernel_limits.h;
+                                   docs/runtime.md's table of limits, and every value written
+                                   `<!-- limit NAME -->64 KiB<!-- -->` in the docs
     alkahest/include/alkahest_diagnostics.def
                                    docs/diagnostics.md
+    azoth/manifest.py's key schema manifest/README.md's key tables
+    azoth/errors.py's CODES        manifest/README.md's table of build.py's error codes
 
     formats/generate.py                    rewrite the generated files kept in git
     formats/generate.py --check            exit 1 naming each one that is out of date
@@ -18,8 +22,10 @@
     formats/generate.py kernel-limits OUT.h  the kernel's limits (athanor's Makefile)
 
 A file is replaced only when its content changes, so make does not rebuild needlessly. Parts of
-documents are generated between the lines `<!-- generated: NAME -->` and `<!-- end -->`.
+documents are generated between the lines `<!-- generated: NAME -->` and `<!-- end -->`, and a
+limit's value in prose between `<!-- limit NAME -->` and `<!-- -->` (in the unit written there).
 """
+import json
 import os
 import re
 import sys
@@ -28,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from azoth import catalogue, formats, limits  # noqa: E402
+from azoth import catalogue, errors, formats, limits, manifest  # noqa: E402
 
 LETTERS = formats.TYPE_LETTERS
 PARAM_TYPES = {"i32": "uint32_t", "i64": "uint64_t", "f32": "float", "f64": "double"}
@@ -101,6 +107,10 @@ def render_abi_header(abi):
     for t in abi["value_type"]:
         out.append(f"    X({_c_name(t['name'])}, {t['code']:#04x}, '{t['letter']}', "
                    f"\"{t['name']}\", {int(t['class'] == 'float')}, {t['bytes']}) \\")
+    out += ["", "/* Each value type's signature letter, by name: ALK_LETTER_I32 = 'i'. */",
+            "enum alk_letter {",
+            "#define ALK_LETTER_ENUM(type, code, l, name, is_float, bytes) ALK_LETTER_##type = l,",
+            "    ALK_VALUE_TYPES(ALK_LETTER_ENUM)", "#undef ALK_LETTER_ENUM", "};"]
     out += ["", "#endif"]
     return "\n".join(out) + "\n"
 
@@ -462,6 +472,53 @@ def splice(text, name, body, path):
     return text[:start] + body.rstrip("\n") + "\n" + text[stop:]
 
 
+def _choices(choices):
+    quoted = [f'`"{c}"`' for c in choices]
+    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}"
+
+
+def render_key_table(keys):
+    """A manifest section's keys, as manifest/README.md shows them."""
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, key in keys.items():
+        kind = key.type or _choices(key.choices)
+        default = "required" if key.default is None else \
+            f"`{json.dumps(key.default, ensure_ascii=False)}`"
+        lines.append(f"| `{name}` | {kind} | {default} | {key.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_code_table(codes):
+    lines = ["| code | meaning |", "|---|---|"]
+    lines += [f"| {code} | {meaning} |" for code, meaning in codes.items()]
+    return "\n".join(lines) + "\n"
+
+
+UNITS = {"": 0, " KiB": 10, " MiB": 20, " GiB": 30}
+LIMIT_MARK = re.compile(r"<!-- limit (\w+) -->([0-9,]+)( KiB| MiB| GiB)?<!-- -->")
+
+
+def fill_limits(text, table, path):
+    """Every `<!-- limit NAME -->VALUE<!-- -->` in TEXT with NAME's value today, in the unit it
+    was written in."""
+    def value(m):
+        if m.group(1) not in table:
+            sys.exit(f"{path}: no limit named {m.group(1)!r} in manifest/limits.toml")
+        unit = m.group(3) or ""
+        number = table[m.group(1)].value
+        if number % (1 << UNITS[unit]):
+            sys.exit(f"{path}: limit {m.group(1)} = {number} is not a whole number of{unit}")
+        return f"<!-- limit {m.group(1)} -->{number >> UNITS[unit]:,}{unit}<!-- -->"
+    return LIMIT_MARK.sub(value, text)
+
+
+def render_limits_table(table):
+    lines = ["| limit | value | what it bounds | checked by build.py |", "|---|---|---|---|"]
+    lines += [f"| `{lim.name}` | {lim.value:,} | {lim.summary} | {'yes' if lim.build else ''} |"
+              for lim in table.values()]
+    return "\n".join(lines) + "\n"
+
+
 def committed():
     """path -> its generated content, for every generated file kept in git."""
     abi = formats.ABI
@@ -491,6 +548,20 @@ def committed():
     doc = ROOT / "docs" / "abi.md"
     text = splice(doc.read_text(), "traps", render_trap_table(abi), doc)
     out[doc] = splice(text, "builtins", render_builtin_table(abi), doc)
+    doc = ROOT / "manifest" / "README.md"
+    text = doc.read_text()
+    for section in ("appliance", "app", "channel", "supervisor", "file"):
+        text = splice(text, f"keys-{section}", render_key_table(manifest.SECTIONS[section]), doc)
+    out[doc] = splice(text, "error-codes", render_code_table(errors.CODES), doc)
+    doc = ROOT / "docs" / "runtime.md"
+    out[doc] = splice(doc.read_text(), "limits", render_limits_table(limits.load()), doc)
+    table = limits.load()
+    for doc in [ROOT / "README.md", ROOT / "manifest" / "README.md",
+                *sorted((ROOT / "docs").glob("*.md"))]:
+        text = out.get(doc) or doc.read_text()
+        filled = fill_limits(text, table, doc)
+        if doc in out or filled != text or LIMIT_MARK.search(text):
+            out[doc] = filled
     return out
 
 

@@ -82,11 +82,11 @@ def test_channel_ends_get_the_channel_grant(tmp_path):
 @pytest.mark.parametrize("channel, code, key, words", [
     ('name = "c"\nfrom = "a"\nto = "nobody"', "AZ-M014", "to", "no module named 'nobody'"),
     ('name = "c"\nto = "a"', "AZ-M004", None, "'from'"),
-    ('name = "c"\nfrom = "a"\nto = "b"\ndepth = 0', "AZ-M005", "depth", "1 to 1024"),
-    ('name = "c"\nfrom = "a"\nto = "b"\nmessage_size = "128K"', "AZ-M005", "message_size", "65536"),
-    ('name = "c"\nfrom = "a"\nto = "b"\ndepth = 1024\nmessage_size = "64K"', "AZ-M005", "depth",
+    ('name = "c"\nfrom = "a"\nto = "b"\ndepth = 0', "AZ-M019", "depth", "1 to 1024"),
+    ('name = "c"\nfrom = "a"\nto = "b"\nmessage_size = "128K"', "AZ-M019", "message_size", "65536"),
+    ('name = "c"\nfrom = "a"\nto = "b"\ndepth = 1024\nmessage_size = "64K"', "AZ-M019", "depth",
      "at most 1048576"),
-    ('name = "Bad"\nfrom = "a"\nto = "b"', "AZ-M005", "name", "invalid channel name"),
+    ('name = "Bad"\nfrom = "a"\nto = "b"', "AZ-M018", "name", "invalid channel name"),
     ('name = "c"\nfrom = "a"\nto = "b"\nsize = 3', "AZ-M002", "size", "unknown key 'size'"),
 ])
 def test_bad_channels(tmp_path, channel, code, key, words):
@@ -153,8 +153,8 @@ def test_a_tree_and_the_modules_it_leaves_out(tmp_path):
     ('name = "a"', "AZ-M006", "duplicate name 'a'"),
     ('name = "s"\nstrategy = "all_for_one"', "AZ-M005", "'one_for_one'"),
     ('name = "s"\nwithin = "soon"', "AZ-M003", "a duration"),
-    ('name = "s"\nwithin = "0ms"', "AZ-M005", "between 1ms and 60m"),
-    ('name = "s"\nmax_restarts = 20000', "AZ-M005", "at most 10000"),
+    ('name = "s"\nwithin = "0ms"', "AZ-M019", "between 1ms and 60m"),
+    ('name = "s"\nmax_restarts = 20000', "AZ-M019", "at most 10000"),
 ])
 def test_bad_supervisors(tmp_path, supervisors, code, words):
     e = load_error(tmp_path, two_apps(f"\n[[supervisor]]\n{supervisors}\n"))

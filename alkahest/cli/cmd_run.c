@@ -50,7 +50,7 @@ static int parse_value(const alk_instance *instance, const char *text, char want
     const char *v = colon + 1;
     char *end;
     errno = 0;
-    if (want == 'r' || want == 'e') {
+    if (want == ALK_LETTER_FUNCREF || want == ALK_LETTER_EXTERNREF) {
         if (!strcmp(v, "null")) {
             *out = 0;
             return 0;
@@ -59,16 +59,16 @@ static int parse_value(const alk_instance *instance, const char *text, char want
             return -1;
         uint64_t n = strtoull(v, &end, 10);
         if (*end || errno || n == UINT64_MAX ||
-            (want == 'r' && n >= instance->object->function_count))
+            (want == ALK_LETTER_FUNCREF && n >= instance->object->function_count))
             return -1;
-        *out = want == 'e' ? n + 1 : function_ref(instance, n);
+        *out = want == ALK_LETTER_EXTERNREF ? n + 1 : function_ref(instance, n);
         return 0;
     }
     if (alk_letter_is_float(want) && strpbrk(v, ".eEinfa")) {
         double d = strtod(v, &end);
         if (*end)
             return -1;
-        if (want == 'f') {
+        if (want == ALK_LETTER_F32) {
             float f = (float)d;
             uint32_t bits;
             memcpy(&bits, &f, 4);
@@ -94,11 +94,11 @@ static int parse_value(const alk_instance *instance, const char *text, char want
 /* A result as parse_value reads it back. */
 static void print_value(const alk_instance *instance, char type, uint64_t bits)
 {
-    if ((type == 'r' || type == 'e') && bits == 0) {
+    if ((type == ALK_LETTER_FUNCREF || type == ALK_LETTER_EXTERNREF) && bits == 0) {
         printf("%s:null\n", alk_letter_name(type));
-    } else if (type == 'e') {
+    } else if (type == ALK_LETTER_EXTERNREF) {
         printf("externref:%" PRIu64 "\n", bits - 1);
-    } else if (type == 'r') {
+    } else if (type == ALK_LETTER_FUNCREF) {
         uint64_t base = function_ref(instance, 0);
         uint64_t index = (bits - base) / ALK_FUNCREF_SIZE;
         if (bits >= base && (bits - base) % ALK_FUNCREF_SIZE == 0 &&

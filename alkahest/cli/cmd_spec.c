@@ -116,12 +116,12 @@ static bool parse_argument(const alk_json *arg, char want, uint64_t *out)
     const char *type = alk_json_string(arg, "type"), *text = alk_json_string(arg, "value");
     if (!type || alk_letter_of_name(type) != want || !text)
         return false;
-    if (want == 'r' || want == 'e') {
+    if (want == ALK_LETTER_FUNCREF || want == ALK_LETTER_EXTERNREF) {
         if (!strcmp(text, "null")) {
             *out = 0;
             return true;
         }
-        if (want == 'r' || !parse_u64(text, out) || *out == UINT64_MAX)
+        if (want == ALK_LETTER_FUNCREF || !parse_u64(text, out) || *out == UINT64_MAX)
             return false;           /* a funcref argument other than null cannot be written */
         *out += 1;
         return true;
@@ -135,8 +135,8 @@ static bool parse_argument(const alk_json *arg, char want, uint64_t *out)
 
 static bool is_nan_kind(uint64_t bits, char type, bool canonical)
 {
-    uint64_t exponent_and_quiet = type == 'f' ? 0x7fc00000u : 0x7ff8000000000000ull;
-    uint64_t magnitude = type == 'f' ? bits & 0x7fffffffu : bits & 0x7fffffffffffffffull;
+    uint64_t exponent_and_quiet = type == ALK_LETTER_F32 ? 0x7fc00000u : 0x7ff8000000000000ull;
+    uint64_t magnitude = type == ALK_LETTER_F32 ? bits & 0x7fffffffu : bits & 0x7fffffffffffffffull;
     if (canonical)
         return magnitude == exponent_and_quiet;
     return (magnitude & exponent_and_quiet) == exponent_and_quiet;
@@ -145,25 +145,26 @@ static bool is_nan_kind(uint64_t bits, char type, bool canonical)
 static void format_value(char *buf, size_t size, char type, uint64_t bits)
 {
     switch (type) {
-    case 'f': {
+    case ALK_LETTER_F32: {
         uint32_t b = (uint32_t)bits;
         float f;
         memcpy(&f, &b, 4);
         snprintf(buf, size, "f32:0x%08" PRIx32 " (%g)", b, (double)f);
         break;
     }
-    case 'F': {
+    case ALK_LETTER_F64: {
         double d;
         memcpy(&d, &bits, 8);
         snprintf(buf, size, "f64:0x%016" PRIx64 " (%g)", bits, d);
         break;
     }
-    case 'r':
-    case 'e':
+    case ALK_LETTER_FUNCREF:
+    case ALK_LETTER_EXTERNREF:
         if (!bits)
             snprintf(buf, size, "%s:null", alk_letter_name(type));
         else
-            snprintf(buf, size, "%s:%" PRIu64, alk_letter_name(type), type == 'e' ? bits - 1 : bits);
+            snprintf(buf, size, "%s:%" PRIu64, alk_letter_name(type),
+                     type == ALK_LETTER_EXTERNREF ? bits - 1 : bits);
         break;
     default:
         snprintf(buf, size, "%s:%" PRIu64, alk_letter_name(type), bits);
@@ -184,9 +185,9 @@ static bool check_result(const alk_json *expected, char type, uint64_t bits, cha
         return false;
     }
     bool ok;
-    if ((type == 'f' || type == 'F') && !strncmp(text, "nan:", 4)) {
+    if ((type == ALK_LETTER_F32 || type == ALK_LETTER_F64) && !strncmp(text, "nan:", 4)) {
         ok = is_nan_kind(bits, type, !strcmp(text, "nan:canonical"));
-    } else if (type == 'r' && strcmp(text, "null")) {
+    } else if (type == ALK_LETTER_FUNCREF && strcmp(text, "null")) {
         ok = bits != 0;             /* any function reference */
     } else {
         uint64_t want;
@@ -456,7 +457,7 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
             return set(v, FAIL, "no exported global \"%s\"", field);
         alk_extern e = alk_instance_export(&m->instance, 3, (uint32_t)index);
         char letter = alk_letter_of_code(e.as.global.type);
-        if (letter == 'v')
+        if (letter == ALK_LETTER_V128)
             return set(v, SKIP, "v128");
         *results = malloc(sizeof **results);
         *types = malloc(1);
@@ -483,7 +484,7 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
     while (params < sig.length && sig.bytes[params] != ':')
         params++;
     uint32_t result_count = params < sig.length ? sig.length - params - 1 : 0;
-    if (memchr(sig.bytes, 'v', sig.length))
+    if (memchr(sig.bytes, ALK_LETTER_V128, sig.length))
         return set(v, SKIP, "v128");
     size_t arg_count = args && args->kind == ALK_JSON_ARRAY ? args->count : 0;
     if (arg_count != params)

@@ -87,4 +87,11 @@ enum alk_trap {
     X(FUNCREF, 0x70, 'r', "funcref", 0, 8) \
     X(EXTERNREF, 0x6f, 'e', "externref", 0, 8) \
 
+/* Each value type's signature letter, by name: ALK_LETTER_I32 = 'i'. */
+enum alk_letter {
+#define ALK_LETTER_ENUM(type, code, l, name, is_float, bytes) ALK_LETTER_##type = l,
+    ALK_VALUE_TYPES(ALK_LETTER_ENUM)
+#undef ALK_LETTER_ENUM
+};
+
 #endif
