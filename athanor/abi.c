@@ -180,11 +180,8 @@ static void add_wasi(uint32_t id, const char *field, const char *params, const c
 {
     const char *signature = NULL;
     const void *code = alk_wasi_function(field, (uint32_t)strlen(field), &signature);
-    size_t p = strlen(params), r = strlen(results);
-    if (!code || strlen(signature) != p + 1 + r || memcmp(signature, params, p) ||
-        signature[p] != ':' || memcmp(signature + p + 1, results, r))
-        ath_panic("WASI function %s: the catalogue says %s:%s, alkahest/runtime/wasi.c %s",
-                  field, params, results, code ? signature : "(none)");
+    if (!code)      /* both come from the catalogue: a broken build */
+        ath_panic("WASI function %s is in the catalogue, not in alkahest/runtime/wasi.c", field);
     wasi_functions[id] = (struct ath_abi_function){ "wasi_snapshot_preview1", field, code,
                                                     NULL, params, results };
 }

@@ -12,17 +12,9 @@
 #include "loader.h"
 #include "crypto/crypto.h"
 
-#define HEADER_SIZE 256
-#define SIGNATURE_OFFSET 192
-#define RESERVED_OFFSET 128
-#define MODULE_RECORD 128
-#define BLOB_RECORD 64
-#define RESOURCE_RECORD 32
-#define CHANNEL_RECORD 64
-#define SUPERVISOR_RECORD 64
-#define FILE_RECORD 16
-#define PAGE 4096
-#define FORMAT_VERSION 3
+#include "image_format.h"
+
+#define HEADER_SIZE ATH_IMG_HEADER_RECORD_SIZE
 
 static uint32_t u32(const uint8_t *p)
 {
@@ -30,16 +22,19 @@ static uint32_t u32(const uint8_t *p)
 }
 static uint64_t u64(const uint8_t *p) { return u32(p) | (uint64_t)u32(p + 4) << 32; }
 
-static const char *blob_names[] = {
-    "object-header", "types", "imports", "functions", "exports", "memory", "tables", "globals",
-    "elements", "element-items", "data", "data-bytes", "code", "strings", "lines",
+/* A module's blob kinds: 0 its object's header and section table, else a section id. */
+static const char *blob_names[ALK_SECTION_LIMIT] = {
+    [0] = "object-header",
+#define BLOB_NAME(name, id, text, size) [id] = text,
+    ALK_OBJ_SECTIONS(BLOB_NAME)
+#undef BLOB_NAME
 };
 
 static const char *blob_name(uint32_t kind)
 {
     if (kind == ATH_BLOB_FILE)
         return "file";
-    return kind < ATH_ARRAY_SIZE(blob_names) ? blob_names[kind] : "unknown";
+    return kind < ATH_ARRAY_SIZE(blob_names) && blob_names[kind] ? blob_names[kind] : "unknown";
 }
 
 static bool fail(const char *what)
@@ -66,71 +61,71 @@ static void copy_name(char *dst, const uint8_t *src, size_t size)
 
 void ath_image_module_at(const struct ath_image *image, uint32_t index, struct ath_image_module *m)
 {
-    const uint8_t *r = image->modules + (size_t)index * MODULE_RECORD;
-    copy_name(m->name, r, ATH_IMAGE_NAME_MAX);
-    m->kind = u32(r + 32);
-    m->restart = u32(r + 36);
-    m->grants = u64(r + 40);
-    m->max_memory = u64(r + 48);
-    m->first_blob = u32(r + 56);
-    m->blob_count = u32(r + 60);
-    m->object_offset = u32(r + 64);
-    m->object_size = u32(r + 68);
-    m->import_first = u32(r + 72);
-    m->import_count = u32(r + 76);
-    m->args_offset = u32(r + 80);
-    m->args_count = u32(r + 84);
-    m->env_offset = u32(r + 88);
-    m->env_count = u32(r + 92);
-    m->supervisor = u32(r + 96);
-    m->resource_first = u32(r + 100);
-    m->resource_count = u32(r + 104);
-    m->stack_size = u32(r + 108);
+    const uint8_t *r = image->modules + (size_t)index * ATH_IMG_MODULE_RECORD_SIZE;
+    copy_name(m->name, r + ATH_IMG_MODULE_NAME, ATH_IMAGE_NAME_MAX);
+    m->kind = u32(r + ATH_IMG_MODULE_KIND);
+    m->restart = u32(r + ATH_IMG_MODULE_RESTART);
+    m->grants = u64(r + ATH_IMG_MODULE_GRANTS);
+    m->max_memory = u64(r + ATH_IMG_MODULE_MAX_MEMORY);
+    m->first_blob = u32(r + ATH_IMG_MODULE_FIRST_BLOB);
+    m->blob_count = u32(r + ATH_IMG_MODULE_BLOB_COUNT);
+    m->object_offset = u32(r + ATH_IMG_MODULE_OBJECT_OFFSET);
+    m->object_size = u32(r + ATH_IMG_MODULE_OBJECT_SIZE);
+    m->import_first = u32(r + ATH_IMG_MODULE_IMPORT_FIRST);
+    m->import_count = u32(r + ATH_IMG_MODULE_IMPORT_COUNT);
+    m->args_offset = u32(r + ATH_IMG_MODULE_ARGS_OFFSET);
+    m->args_count = u32(r + ATH_IMG_MODULE_ARGS_COUNT);
+    m->env_offset = u32(r + ATH_IMG_MODULE_ENV_OFFSET);
+    m->env_count = u32(r + ATH_IMG_MODULE_ENV_COUNT);
+    m->supervisor = u32(r + ATH_IMG_MODULE_SUPERVISOR);
+    m->resource_first = u32(r + ATH_IMG_MODULE_RESOURCE_FIRST);
+    m->resource_count = u32(r + ATH_IMG_MODULE_RESOURCE_COUNT);
+    m->stack_size = u32(r + ATH_IMG_MODULE_STACK_SIZE);
 }
 
 void ath_image_resource_at(const struct ath_image *image, uint32_t index,
                            struct ath_image_resource *out)
 {
-    const uint8_t *r = image->resources + (size_t)index * RESOURCE_RECORD;
-    out->kind = u32(r);
-    out->flags = u32(r + 4);
-    out->first = u64(r + 8);
-    out->last = u64(r + 16);
+    const uint8_t *r = image->resources + (size_t)index * ATH_IMG_RESOURCE_RECORD_SIZE;
+    out->kind = u32(r + ATH_IMG_RESOURCE_KIND);
+    out->flags = u32(r + ATH_IMG_RESOURCE_FLAGS);
+    out->first = u64(r + ATH_IMG_RESOURCE_FIRST);
+    out->last = u64(r + ATH_IMG_RESOURCE_LAST);
 }
 
 void ath_image_channel_at(const struct ath_image *image, uint32_t index,
                           struct ath_image_channel *out)
 {
-    const uint8_t *r = image->channels + (size_t)index * CHANNEL_RECORD;
-    copy_name(out->name, r, ATH_IMAGE_NAME_MAX);
-    out->sender = u32(r + 32);
-    out->receiver = u32(r + 36);
-    out->depth = u32(r + 40);
-    out->message_size = u32(r + 44);
+    const uint8_t *r = image->channels + (size_t)index * ATH_IMG_CHANNEL_RECORD_SIZE;
+    copy_name(out->name, r + ATH_IMG_CHANNEL_NAME, ATH_IMAGE_NAME_MAX);
+    out->sender = u32(r + ATH_IMG_CHANNEL_SENDER);
+    out->receiver = u32(r + ATH_IMG_CHANNEL_RECEIVER);
+    out->depth = u32(r + ATH_IMG_CHANNEL_DEPTH);
+    out->message_size = u32(r + ATH_IMG_CHANNEL_MESSAGE_SIZE);
 }
 
 void ath_image_supervisor_at(const struct ath_image *image, uint32_t index,
                              struct ath_image_supervisor *out)
 {
-    const uint8_t *r = image->supervisors + (size_t)index * SUPERVISOR_RECORD;
-    copy_name(out->name, r, ATH_IMAGE_NAME_MAX);
-    out->parent = u32(r + 32);
-    out->strategy = u32(r + 36);
-    out->max_restarts = u32(r + 40);
-    out->on_exhausted = u32(r + 44);
-    out->window_ns = u64(r + 48);
-    out->first_child = u32(r + 56);
-    out->child_count = u32(r + 60);
+    const uint8_t *r = image->supervisors + (size_t)index * ATH_IMG_SUPERVISOR_RECORD_SIZE;
+    copy_name(out->name, r + ATH_IMG_SUPERVISOR_NAME, ATH_IMAGE_NAME_MAX);
+    out->parent = u32(r + ATH_IMG_SUPERVISOR_PARENT);
+    out->strategy = u32(r + ATH_IMG_SUPERVISOR_STRATEGY);
+    out->max_restarts = u32(r + ATH_IMG_SUPERVISOR_MAX_RESTARTS);
+    out->on_exhausted = u32(r + ATH_IMG_SUPERVISOR_ON_EXHAUSTED);
+    out->window_ns = u64(r + ATH_IMG_SUPERVISOR_WINDOW_NS);
+    out->first_child = u32(r + ATH_IMG_SUPERVISOR_FIRST_CHILD);
+    out->child_count = u32(r + ATH_IMG_SUPERVISOR_CHILD_COUNT);
 }
 
 uint32_t ath_image_child(const struct ath_image *image, uint32_t index)
 {
-    return u32(image->children + 4 * (size_t)index);
+    return u32(image->children + ATH_IMG_CHILD_RECORD_SIZE * (size_t)index + ATH_IMG_CHILD_CHILD);
 }
 
 uint32_t ath_image_import_id(const struct ath_image *image, uint32_t index)
 {
-    return u32(image->import_map + 4 * (size_t)index);
+    return u32(image->import_map + ATH_IMG_IMPORT_RECORD_SIZE * (size_t)index + ATH_IMG_IMPORT_ID);
 }
 
 /* String pool entry:  u32 length | bytes | NUL | zero padding to 4 */
@@ -143,12 +138,13 @@ const char *ath_image_string(const struct ath_image *image, uint32_t offset, uin
 
 void ath_image_file_at(const struct ath_image *image, uint32_t index, struct ath_image_file *out)
 {
-    const uint8_t *r = image->files + (size_t)index * FILE_RECORD;
-    const uint8_t *blob = image->blobs + (size_t)u32(r + 4) * BLOB_RECORD;
+    const uint8_t *r = image->files + (size_t)index * ATH_IMG_FILE_RECORD_SIZE;
+    const uint8_t *blob = image->blobs + (size_t)u32(r + ATH_IMG_FILE_BLOB) *
+                          ATH_IMG_BLOB_RECORD_SIZE;
     uint32_t next;
-    out->path = ath_image_string(image, u32(r), &next);
-    out->data = image->bytes + u64(blob + 8);
-    out->size = u64(blob + 16);
+    out->path = ath_image_string(image, u32(r + ATH_IMG_FILE_PATH), &next);
+    out->data = image->bytes + u64(blob + ATH_IMG_BLOB_OFFSET);
+    out->size = u64(blob + ATH_IMG_BLOB_SIZE);
 }
 
 /* `count` strings of the pool from `offset`, each inside it, NUL-terminated, without a NUL
@@ -178,13 +174,14 @@ static bool strings_ok(const struct ath_image *image, uint32_t offset, uint32_t 
 
 static bool check_signature(const uint8_t *b, uint64_t tables_size)
 {
-    size_t length = SIGNATURE_OFFSET + (size_t)tables_size;
+    size_t length = ATH_IMG_SIGNED_HEADER + (size_t)tables_size;
     uint8_t *message = ath_alloc(length);
     if (!message)
         return fail("out of memory for the signed message");
-    memcpy(message, b, SIGNATURE_OFFSET);
-    memcpy(message + SIGNATURE_OFFSET, b + HEADER_SIZE, (size_t)tables_size);
-    bool ok = ath_ed25519_verify(ath_signing_pubkey, message, length, b + SIGNATURE_OFFSET);
+    memcpy(message, b, ATH_IMG_SIGNED_HEADER);
+    memcpy(message + ATH_IMG_SIGNED_HEADER, b + HEADER_SIZE, (size_t)tables_size);
+    bool ok = ath_ed25519_verify(ath_signing_pubkey, message, length,
+                                 b + ATH_IMG_HEADER_SIGNATURE);
     ath_free(message);
     return ok;
 }
@@ -197,36 +194,46 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
     /* 1. The header, read defensively. */
     if (size < HEADER_SIZE)
         return fail("image shorter than its header");
-    if (memcmp(b, "AZOTHIMG", 8))
+    if (memcmp(b + ATH_IMG_HEADER_MAGIC, ATH_IMG_MAGIC, 8))
         return fail("not an Azoth image (bad magic)");
-    if (u32(b + 8) != FORMAT_VERSION || u32(b + 12) != HEADER_SIZE)
+    if (u32(b + ATH_IMG_HEADER_VERSION) != ATH_IMG_VERSION ||
+        u32(b + ATH_IMG_HEADER_HEADER_SIZE) != HEADER_SIZE)
         return fail("unsupported image format version");
-    uint64_t image_size = u64(b + 16);
-    uint32_t module_count = u32(b + 28), blob_count = u32(b + 32);
-    uint32_t tables_offset = u32(b + 36), tables_size = u32(b + 40), payload = u32(b + 44);
-    uint32_t strings_offset = u32(b + 100);
-    uint32_t import_count = u32(b + 104), resource_count = u32(b + 108);
-    uint32_t channel_count = u32(b + 112), supervisor_count = u32(b + 116);
-    uint32_t children_count = u32(b + 120), file_count = u32(b + 124);
+    uint64_t image_size = u64(b + ATH_IMG_HEADER_IMAGE_SIZE);
+    uint32_t module_count = u32(b + ATH_IMG_HEADER_MODULE_COUNT);
+    uint32_t blob_count = u32(b + ATH_IMG_HEADER_BLOB_COUNT);
+    uint32_t tables_offset = u32(b + ATH_IMG_HEADER_TABLES_OFFSET);
+    uint32_t tables_size = u32(b + ATH_IMG_HEADER_TABLES_SIZE);
+    uint32_t payload = u32(b + ATH_IMG_HEADER_PAYLOAD_OFFSET);
+    uint32_t strings_offset = u32(b + ATH_IMG_HEADER_STRINGS_OFFSET);
+    uint32_t import_count = u32(b + ATH_IMG_HEADER_IMPORT_COUNT);
+    uint32_t resource_count = u32(b + ATH_IMG_HEADER_RESOURCE_COUNT);
+    uint32_t channel_count = u32(b + ATH_IMG_HEADER_CHANNEL_COUNT);
+    uint32_t supervisor_count = u32(b + ATH_IMG_HEADER_SUPERVISOR_COUNT);
+    uint32_t children_count = u32(b + ATH_IMG_HEADER_CHILDREN_COUNT);
+    uint32_t file_count = u32(b + ATH_IMG_HEADER_FILE_COUNT);
     if (image_size != size) {
         ath_snprintf(what, sizeof what, "image size %lu in the header, %lu loaded",
                      (unsigned long)image_size, (unsigned long)size);
         return fail(what);
     }
     if (tables_offset != HEADER_SIZE || (uint64_t)tables_offset + tables_size > payload ||
-        payload > size || payload % PAGE)
+        payload > size || payload % ATH_IMG_PAGE)
         return fail("header: tables or payload out of bounds");
     /* modules | blobs | import map | pad to 8 | resources | channels | supervisors | children |
      * files */
-    uint64_t maps = (uint64_t)module_count * MODULE_RECORD + (uint64_t)blob_count * BLOB_RECORD;
-    uint64_t after_imports = ATH_ALIGN_UP(maps + 4ull * import_count, 8);
-    uint64_t fixed = after_imports + (uint64_t)resource_count * RESOURCE_RECORD +
-                     (uint64_t)channel_count * CHANNEL_RECORD +
-                     (uint64_t)supervisor_count * SUPERVISOR_RECORD + 4ull * children_count +
-                     (uint64_t)file_count * FILE_RECORD;
+    uint64_t maps = (uint64_t)module_count * ATH_IMG_MODULE_RECORD_SIZE +
+                    (uint64_t)blob_count * ATH_IMG_BLOB_RECORD_SIZE;
+    uint64_t after_imports = ATH_ALIGN_UP(maps + (uint64_t)ATH_IMG_IMPORT_RECORD_SIZE * import_count,
+                                          ATH_IMG_TABLE_ALIGN);
+    uint64_t fixed = after_imports + (uint64_t)resource_count * ATH_IMG_RESOURCE_RECORD_SIZE +
+                     (uint64_t)channel_count * ATH_IMG_CHANNEL_RECORD_SIZE +
+                     (uint64_t)supervisor_count * ATH_IMG_SUPERVISOR_RECORD_SIZE +
+                     (uint64_t)children_count * ATH_IMG_CHILD_RECORD_SIZE +
+                     (uint64_t)file_count * ATH_IMG_FILE_RECORD_SIZE;
     if (fixed > tables_size || strings_offset > tables_size || strings_offset < fixed)
         return fail("header: tables too small for their records");
-    if (!all_zero(b + RESERVED_OFFSET, SIGNATURE_OFFSET - RESERVED_OFFSET))
+    if (!all_zero(b + ATH_IMG_RESERVED_HEADER, ATH_IMG_SIGNED_HEADER - ATH_IMG_RESERVED_HEADER))
         return fail("header: reserved bytes are not zero");
 
     /* 2. The signature over header and tables. */
@@ -236,25 +243,25 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
     /* From here the header and tables are authentic; their contents are still checked. */
     out->bytes = b;
     out->size = size;
-    out->flags = u32(b + 24);
+    out->flags = u32(b + ATH_IMG_HEADER_FLAGS);
     out->module_count = module_count;
     out->blob_count = blob_count;
-    out->memory_mib = u32(b + 48);
-    copy_name(out->name, b + 52, ATH_IMAGE_NAME_MAX);
-    copy_name(out->version, b + 84, 16);
+    out->memory_mib = u32(b + ATH_IMG_HEADER_MEMORY_MIB);
+    copy_name(out->name, b + ATH_IMG_HEADER_NAME, ATH_IMAGE_NAME_MAX);
+    copy_name(out->version, b + ATH_IMG_HEADER_VERSION_STRING, sizeof out->version - 1);
     out->modules = b + tables_offset;
-    out->blobs = out->modules + (size_t)module_count * MODULE_RECORD;
-    out->import_map = out->blobs + (size_t)blob_count * BLOB_RECORD;
+    out->blobs = out->modules + (size_t)module_count * ATH_IMG_MODULE_RECORD_SIZE;
+    out->import_map = out->blobs + (size_t)blob_count * ATH_IMG_BLOB_RECORD_SIZE;
     out->import_map_count = import_count;
     out->resources = out->modules + after_imports;
     out->resource_count = resource_count;
-    out->channels = out->resources + (size_t)resource_count * RESOURCE_RECORD;
+    out->channels = out->resources + (size_t)resource_count * ATH_IMG_RESOURCE_RECORD_SIZE;
     out->channel_count = channel_count;
-    out->supervisors = out->channels + (size_t)channel_count * CHANNEL_RECORD;
+    out->supervisors = out->channels + (size_t)channel_count * ATH_IMG_CHANNEL_RECORD_SIZE;
     out->supervisor_count = supervisor_count;
-    out->children = out->supervisors + (size_t)supervisor_count * SUPERVISOR_RECORD;
+    out->children = out->supervisors + (size_t)supervisor_count * ATH_IMG_SUPERVISOR_RECORD_SIZE;
     out->children_count = children_count;
-    out->files = out->children + 4 * (size_t)children_count;
+    out->files = out->children + (size_t)children_count * ATH_IMG_CHILD_RECORD_SIZE;
     out->file_count = file_count;
     out->strings = b + tables_offset + strings_offset;
     out->strings_size = tables_size - strings_offset;
@@ -264,9 +271,9 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
         return fail("non-zero bytes between the tables and the payload");
     uint64_t position = payload;
     for (uint32_t i = 0; i < blob_count; i++) {
-        const uint8_t *r = out->blobs + (size_t)i * BLOB_RECORD;
-        uint32_t module = u32(r), kind = u32(r + 4);
-        uint64_t offset = u64(r + 8), length = u64(r + 16);
+        const uint8_t *r = out->blobs + (size_t)i * ATH_IMG_BLOB_RECORD_SIZE;
+        uint32_t module = u32(r + ATH_IMG_BLOB_MODULE), kind = u32(r + ATH_IMG_BLOB_KIND);
+        uint64_t offset = u64(r + ATH_IMG_BLOB_OFFSET), length = u64(r + ATH_IMG_BLOB_SIZE);
         /* a module's blob, or a file's (no module) */
         bool file = module == ATH_IMAGE_NO_MODULE;
         struct ath_image_module m = { .name = "?" };
@@ -288,7 +295,7 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
         }
         uint8_t digest[ATH_SHA256_DIGEST_SIZE];
         ath_sha256(b + offset, (size_t)length, digest);
-        if (memcmp(digest, r + 24, sizeof digest)) {
+        if (memcmp(digest, r + ATH_IMG_BLOB_SHA256, sizeof digest)) {
             ath_snprintf(what, sizeof what, "%s: SHA-256 mismatch", owner);
             return fail(what);
         }
@@ -306,13 +313,14 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
         ath_image_module_at(out, i, &m);
         bool blobs_ok = (uint64_t)m.first_blob + m.blob_count <= blob_count;
         for (uint32_t k = 0; blobs_ok && k < m.blob_count; k++)
-            blobs_ok = u32(out->blobs + (size_t)(m.first_blob + k) * BLOB_RECORD) == i;
+            blobs_ok = u32(out->blobs + (size_t)(m.first_blob + k) * ATH_IMG_BLOB_RECORD_SIZE +
+                           ATH_IMG_BLOB_MODULE) == i;
         if (!blobs_ok || !strings_ok(out, m.args_offset, m.args_count, &longest) ||
             !strings_ok(out, m.env_offset, m.env_count, &longest)) {
             ath_snprintf(what, sizeof what, "module %s: blobs, args or env out of bounds", m.name);
             return fail(what);
         }
-        if (m.object_offset % PAGE || m.object_offset < payload || m.object_size > size ||
+        if (m.object_offset % ATH_IMG_PAGE || m.object_offset < payload || m.object_size > size ||
             m.object_offset > size - m.object_size ||
             (uint64_t)m.first_blob + m.blob_count > blob_count ||
             (uint64_t)m.import_first + m.import_count > out->import_map_count ||
@@ -320,7 +328,7 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
             m.args_offset > out->strings_size || m.env_offset > out->strings_size ||
             m.kind > ATH_MODULE_APP || m.restart > ATH_RESTART_ALWAYS ||
             m.max_memory > ATH_MODULE_MEMORY_MAX || m.supervisor >= supervisor_count ||
-            m.stack_size % PAGE || m.stack_size < ATH_STACK_MIN || m.stack_size > ATH_STACK_MAX) {
+            m.stack_size % ATH_PAGE_SIZE || m.stack_size < ATH_STACK_MIN || m.stack_size > ATH_STACK_MAX) {
             ath_snprintf(what, sizeof what, "module %s: record out of bounds", m.name);
             return fail(what);
         }
@@ -354,10 +362,11 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
             return fail("supervision tree: a child that does not exist");
     }
     for (uint32_t i = 0; i < file_count; i++) {
-        const uint8_t *r = out->files + (size_t)i * FILE_RECORD;
-        uint32_t path = u32(r), blob = u32(r + 4), length;
+        const uint8_t *r = out->files + (size_t)i * ATH_IMG_FILE_RECORD_SIZE;
+        uint32_t path = u32(r + ATH_IMG_FILE_PATH), blob = u32(r + ATH_IMG_FILE_BLOB), length;
         if (blob >= blob_count ||
-            u32(out->blobs + (size_t)blob * BLOB_RECORD) != ATH_IMAGE_NO_MODULE ||
+            u32(out->blobs + (size_t)blob * ATH_IMG_BLOB_RECORD_SIZE + ATH_IMG_BLOB_MODULE) !=
+                ATH_IMAGE_NO_MODULE ||
             !strings_ok(out, path, 1, &length) || length < 2 || length > ATH_FILE_PATH_MAX ||
             out->strings[path + 4] != '/') {
             ath_snprintf(what, sizeof what, "file %u: record out of bounds", i);

@@ -33,8 +33,7 @@ static uint64_t stack_words(const char *params)
     unsigned integers = 0, floats = 0;
     uint64_t words = 0;
     for (const char *p = params; *p; p++) {
-        bool is_float = *p == 'f' || *p == 'F';
-        if (is_float ? floats++ >= 8 : integers++ >= 5)
+        if (alk_letter_is_float(*p) ? floats++ >= 8 : integers++ >= 5)
             words++;
     }
     return words;

@@ -18,10 +18,11 @@ void *ath_alloc(size_t size);          /* 16-byte aligned; NULL when out of memo
 void ath_free(void *ptr);              /* NULL is fine */
 
 /* ---- image.c: the appliance image (docs/image-format.md) -------------------------------------- */
-#define ATH_IMAGE_NO_PARENT 0xffffffffu
-#define ATH_IMAGE_CHILD_SUPERVISOR 0x80000000u     /* a children entry naming a supervisor */
-#define ATH_IMAGE_NO_MODULE 0xffffffffu            /* a blob of no module: a file's contents */
-#define ATH_BLOB_FILE 256u                         /* the kind of a file's blob */
+#include "image_format.h"                  /* formats/image.toml: the records' layout */
+#define ATH_IMAGE_NO_PARENT ATH_IMG_NO_PARENT
+#define ATH_IMAGE_CHILD_SUPERVISOR ATH_IMG_CHILD_SUPERVISOR   /* a children entry naming a supervisor */
+#define ATH_IMAGE_NO_MODULE ATH_IMG_NO_MODULE      /* a blob of no module: a file's contents */
+#define ATH_BLOB_FILE ATH_IMG_BLOB_FILE            /* the kind of a file's blob */
 
 struct ath_image {
     const uint8_t *bytes;
@@ -49,8 +50,11 @@ struct ath_image {
     uint32_t strings_size;
 };
 
-enum ath_module_kind { ATH_MODULE_DRIVER = 0, ATH_MODULE_APP = 1 };
-enum ath_restart_policy { ATH_RESTART_NEVER = 0, ATH_RESTART_ON_FAILURE = 1, ATH_RESTART_ALWAYS = 2 };
+enum ath_module_kind { ATH_MODULE_DRIVER = ATH_IMG_MODULE_KIND_DRIVER, ATH_MODULE_APP = ATH_IMG_MODULE_KIND_APP };
+enum ath_restart_policy {
+    ATH_RESTART_NEVER = ATH_IMG_RESTART_NEVER, ATH_RESTART_ON_FAILURE = ATH_IMG_RESTART_ON_FAILURE,
+    ATH_RESTART_ALWAYS = ATH_IMG_RESTART_ALWAYS,
+};
 
 struct ath_image_module {
     char name[ATH_IMAGE_NAME_MAX + 1];
@@ -76,8 +80,13 @@ struct ath_image_channel {
     uint32_t depth, message_size;
 };
 
-enum ath_strategy { ATH_ONE_FOR_ONE = 0, ATH_ONE_FOR_ALL = 1, ATH_REST_FOR_ONE = 2 };
-enum ath_on_exhausted { ATH_EXHAUSTED_ESCALATE = 0, ATH_EXHAUSTED_FAIL = 1 };
+enum ath_strategy {
+    ATH_ONE_FOR_ONE = ATH_IMG_STRATEGY_ONE_FOR_ONE, ATH_ONE_FOR_ALL = ATH_IMG_STRATEGY_ONE_FOR_ALL,
+    ATH_REST_FOR_ONE = ATH_IMG_STRATEGY_REST_FOR_ONE,
+};
+enum ath_on_exhausted {
+    ATH_EXHAUSTED_ESCALATE = ATH_IMG_ON_EXHAUSTED_ESCALATE, ATH_EXHAUSTED_FAIL = ATH_IMG_ON_EXHAUSTED_FAIL,
+};
 
 /* A read-only file for WASI (manifest [[file]]): its contents are a verified blob. */
 struct ath_image_file {
@@ -175,8 +184,8 @@ enum ath_handle_kind {
     ATH_HANDLE_FREE = 0, ATH_HANDLE_CHANNEL, ATH_HANDLE_PORT, ATH_HANDLE_IRQ, ATH_HANDLE_MMIO,
     ATH_HANDLE_PCI,
 };
-#define ATH_CHANNEL_SEND    1u
-#define ATH_CHANNEL_RECEIVE 2u
+#define ATH_CHANNEL_SEND    ATH_IMG_CHANNEL_SEND
+#define ATH_CHANNEL_RECEIVE ATH_IMG_CHANNEL_RECEIVE
 #define ATH_HANDLE_RELATIVE 0x80u      /* ports: addressed from the range's start (a BAR) */
 #define ATH_HANDLE_BAR_MASK 0x07u      /* a BAR's handle: which BAR, in the flags */
 

@@ -283,10 +283,10 @@ void ath_pci_init(void)
 }
 
 /* ---- Grants ------------------------------------------------------------------------------------ */
-#define SELECT_ID 1
-#define SELECT_CLASS 2
-#define SELECT_ADDRESS 3
-#define SELECT_OPTIONAL 0x100
+#define SELECT_ID ATH_IMG_PCI_SELECT_ID             /* formats/image.toml */
+#define SELECT_CLASS ATH_IMG_PCI_SELECT_CLASS
+#define SELECT_ADDRESS ATH_IMG_PCI_SELECT_ADDRESS
+#define SELECT_OPTIONAL ATH_IMG_PCI_OPTIONAL
 
 static uint32_t key_of(const struct ath_pci_function *f, uint32_t kind)
 {

@@ -7,19 +7,21 @@ layout (each section becomes a hashed blob of the image) and its exports and nam
 import struct
 from dataclasses import dataclass
 
+from . import formats
 from .errors import AzothError
 
-MAGIC = b"ALKO"
-VERSION = 1
-HEADER = struct.Struct("<4sHHIIIIIIIIIIII8s")
-SECTION = struct.Struct("<IIII")
-SECTION_NAMES = {1: "types", 2: "imports", 3: "functions", 4: "exports", 5: "memory",
-                 6: "tables", 7: "globals", 8: "elements", 9: "element-items", 10: "data",
-                 11: "data-bytes", 12: "code", 13: "strings"}
-KINDS = ("function", "table", "memory", "global")
-LETTERS = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "v": "v128", "r": "funcref",
-           "e": "externref"}
-CODE_ALIGN = 4096
+OBJECT = formats.OBJECT           # the layout: formats/object.toml
+MAGIC = OBJECT.constant("magic").encode()
+VERSION = OBJECT.constant("version")
+CODE_ALIGN = OBJECT.constant("code_align")
+NO_START = OBJECT.constant("no_start")
+HEADER = OBJECT.record("header")
+SECTION = OBJECT.record("section")
+SECTION_NAMES = {s["id"]: s["name"] for s in OBJECT["section"]}
+SECTION_IDS = {s["name"]: s["id"] for s in OBJECT["section"]}
+RECORDS = {s["id"]: OBJECT.record(s["record"]) for s in OBJECT["section"] if "record" in s}
+KINDS = tuple(name for name, _ in OBJECT["enum"]["extern_kind"]["values"])
+LETTERS = formats.LETTERS           # signature letters: "i" -> "i32" (formats/abi.toml)
 
 
 @dataclass
@@ -56,29 +58,29 @@ class ObjectFile:
         self.origin = origin
         if len(self.data) < HEADER.size:
             self._bad("shorter than its header")
-        fields = HEADER.unpack_from(self.data, 0)
-        (magic, version, header_size, self.flags, section_count, table_offset,
-         self.vmctx_size, self.function_count, self.imported_function_count, start,
-         *_rest) = fields
-        self.wasm_code_size = fields[14]
-        if magic != MAGIC:
+        h = HEADER.unpack(self.data)
+        if h.magic != MAGIC:
             self._bad("not an Alkahest object (bad magic)")
-        if version != VERSION or header_size != HEADER.size:
-            self._bad(f"object version {version} (this tool reads version {VERSION})")
-        self.start = None if start == 0xFFFFFFFF else start
-        end_of_table = table_offset + section_count * SECTION.size
-        if table_offset < HEADER.size or end_of_table > len(self.data):
+        if h.version != VERSION or h.header_size != HEADER.size:
+            self._bad(f"object version {h.version} (this tool reads version {VERSION})")
+        self.flags, self.vmctx_size = h.flags, h.vmctx_size
+        self.function_count = h.function_count
+        self.imported_function_count = h.imported_function_count
+        self.wasm_code_size = h.wasm_code_size
+        self.start = None if h.start == NO_START else h.start
+        end_of_table = h.section_table + h.section_count * SECTION.size
+        if h.section_table < HEADER.size or end_of_table > len(self.data):
             self._bad("section table out of bounds")
         self.header_size = end_of_table
         self.sections = {}
-        for i in range(section_count):
-            s = Section(*SECTION.unpack_from(self.data, table_offset + i * SECTION.size))
+        for i in range(h.section_count):
+            s = Section(*SECTION.unpack(self.data, h.section_table + i * SECTION.size))
             if s.offset + s.size > len(self.data) or s.offset < end_of_table:
                 self._bad(f"section {s.name} out of bounds")
             if s.id in self.sections:
                 self._bad(f"section {s.name} appears twice")
             self.sections[s.id] = s
-        code = self.sections.get(12)
+        code = self.sections.get(SECTION_IDS["code"])
         if code and code.offset % CODE_ALIGN:
             self._bad("code section is not page-aligned")
 
@@ -89,16 +91,19 @@ class ObjectFile:
     def bounds(self):
         return "guard" if self.flags & 1 else "checked"
 
-    def _records(self, section_id, size):
+    def _records(self, name):
+        """The records of section NAME, unpacked (named fields)."""
+        section_id = SECTION_IDS[name]
         s = self.sections.get(section_id)
         if s is None:
             return []
-        if s.count * size > s.size:
+        layout = RECORDS[section_id]
+        if s.count * layout.size > s.size:
             self._bad(f"section {s.name}: {s.count} records do not fit")
-        return [self.data[s.offset + i * size: s.offset + (i + 1) * size] for i in range(s.count)]
+        return [layout.unpack(self.data, s.offset + i * layout.size) for i in range(s.count)]
 
     def string(self, offset):
-        s = self.sections.get(13)
+        s = self.sections.get(SECTION_IDS["strings"])
         if s is None or offset + 4 > s.size:
             if offset == 0:
                 return ""
@@ -109,62 +114,51 @@ class ObjectFile:
             self._bad("string out of bounds")
         return self.data[start:start + length].decode("utf-8", errors="replace")
 
+    def type_signatures(self):
+        """Each type's signature string ("ii:I"), as the kernel gives them canonical ids."""
+        return [self.string(rec.signature) for rec in self._records("types")]
+
     def types(self):
         result = []
-        for rec in self._records(1, 8):
-            (sig, _) = struct.unpack("<II", rec)
-            params, _, results = self.string(sig).partition(":")
+        for signature in self.type_signatures():
+            params, _, results = signature.partition(":")
             result.append((tuple(LETTERS[c] for c in params), tuple(LETTERS[c] for c in results)))
         return result
 
-    def type_signatures(self):
-        """Each type's signature string ("ii:I"), as the kernel gives them canonical ids."""
-        return [self.string(struct.unpack("<II", rec)[0]) for rec in self._records(1, 8)]
-
     def tables(self):
         """(initial size, maximum or None, imported) of each table, imported first."""
-        out = []
-        for rec in self._records(6, 16):
-            _element, has_max, imported, _r, minimum, maximum, _r2 = \
-                struct.unpack("<BBBBIII", rec)
-            out.append((minimum, maximum if has_max else None, bool(imported)))
-        return out
+        return [(t.min, t.max if t.has_max else None, bool(t.imported))
+                for t in self._records("tables")]
 
     def imports(self):
         types = self.types()
         result = []
-        for rec in self._records(2, 32):
-            kind, _vt, _mut, _hasmax, mod, field, index, _min, _max, _r1, _r2 = \
-                struct.unpack("<BBBBIIIIIII", rec)
-            imp = Import(KINDS[kind] if kind < 4 else f"kind-{kind}", self.string(mod),
-                         self.string(field))
-            if kind == 0:
-                if index >= len(types):
+        for rec in self._records("imports"):
+            kind = KINDS[rec.kind] if rec.kind < len(KINDS) else f"kind-{rec.kind}"
+            imp = Import(kind, self.string(rec.module), self.string(rec.field))
+            if kind == "function":
+                if rec.index >= len(types):
                     self._bad("import type index out of range")
-                imp.params, imp.results = types[index]
+                imp.params, imp.results = types[rec.index]
             result.append(imp)
         return result
 
     def exports(self):
-        out = []
-        for rec in self._records(4, 12):
-            name, kind, index = struct.unpack("<III", rec)
-            out.append((self.string(name), KINDS[kind] if kind < 4 else str(kind), index))
-        return out
+        return [(self.string(rec.name), KINDS[rec.kind] if rec.kind < len(KINDS) else str(rec.kind),
+                 rec.index) for rec in self._records("exports")]
 
     def functions(self):
-        out = []
-        for rec in self._records(3, 16):
-            type_index, offset, size, name = struct.unpack("<IIII", rec)
-            out.append((type_index, offset, size, self.string(name)))
-        return out
+        return [(rec.type_index, rec.offset, rec.size, self.string(rec.name))
+                for rec in self._records("functions")]
 
     def memory(self):
-        recs = self._records(5, 16)
+        recs = self._records("memory")
         if not recs:
             return None
-        minimum, maximum, flags, _ = struct.unpack("<IIII", recs[0])
-        return minimum, (maximum if flags & 1 else None), bool(flags & 2)
+        flags = OBJECT.enum("memory_flag")
+        m = recs[0]
+        return m.min, (m.max if m.flags & flags["has_max"] else None), \
+            bool(m.flags & flags["imported"])
 
     def blobs(self):
         """The object's hashed regions, in file order: (kind id, name, offset, size).

@@ -1,7 +1,7 @@
 """The capability catalogue (manifest/capabilities.toml): what each grant links.
 
 One source of truth: build.py checks imports against it, the image's import maps use its ids, and
-manifest/gen_kernel_abi.py turns it into the kernel's table of import functions.
+formats/generate.py turns it into the kernel's table of import functions.
 """
 import dataclasses
 import re
@@ -9,8 +9,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import formats
+
 CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "manifest" / "capabilities.toml"
-VALUE_TYPES = ("i32", "i64", "f32", "f64", "v128", "funcref", "externref")
+VALUE_TYPES = tuple(formats.TYPE_LETTERS)   # "i32", ... (formats/abi.toml)
 ALWAYS = "always"
 WASI_MODULE = "wasi_snapshot_preview1"   # alkahest/runtime/wasi.c implements it, not kernel=
 
@@ -54,12 +56,14 @@ PARAMETERS = ("range", "number", "channel", "pci", "size")
 
 # PCI selectors (parameter "pci"): which function a grant names. The image's resource record
 # holds the kind in its flags (with PCI_OPTIONAL), the key in `first` and a mask in `last`: the
-# kernel grants the first function (in bus order) whose key, masked, equals it.
+# kernel grants the first function (in bus order) whose key, masked, equals it. The constants
+# are the image format's (formats/image.toml).
 #   id       VVVV:DDDD        key = vendor << 16 | device
 #   class    class=CC.SS.PP   key = class << 16 | subclass << 8 | programming interface
 #   address  BB:DD.F          key = bus << 8 | device << 3 | function
-PCI_SELECT_ID, PCI_SELECT_CLASS, PCI_SELECT_ADDRESS = 1, 2, 3
-PCI_OPTIONAL = 0x100
+PCI_SELECT_ID, PCI_SELECT_CLASS, PCI_SELECT_ADDRESS, PCI_OPTIONAL = (
+    formats.IMAGE.constant(name) for name in ("pci_select_id", "pci_select_class",
+                                              "pci_select_address", "pci_optional"))
 PAGE = 4096
 SIZE_UNITS = {"": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
               "G": 1 << 30, "GiB": 1 << 30}

@@ -12,38 +12,48 @@ import struct
 from dataclasses import dataclass, field
 
 from .alko import ObjectFile
+from . import formats
 from .errors import AzothError
 
-MAGIC = b"AZOTHIMG"
-VERSION = 3
-PAGE = 4096
-HEADER_SIZE = 256
-SIGNATURE_OFFSET = 192
-SIGNATURE_SIZE = 64
-HEADER = struct.Struct("<8sIIQIIIIIII32s16s")        # the fields before the reserved bytes
-HEADER_COUNTS = struct.Struct("<IIIIIII")             # at 100: strings offset, then the counts
-                                                      # (imports, resources, channels,
-                                                      # supervisors, children, files)
-MODULE = struct.Struct("<32sIIQQIIIIIIIIIIIIII16s")   # 128 bytes
-BLOB = struct.Struct("<IIQQ32s8s")                     # 64 bytes
-RESOURCE = struct.Struct("<IIQQQ")                     # 32 bytes
-CHANNEL = struct.Struct("<32sIIII16s")                 # 64 bytes
-SUPERVISOR = struct.Struct("<32sIIIIQII")              # 64 bytes
-FILE = struct.Struct("<II8s")                          # 16 bytes
-MODULE_KINDS = ("driver", "app")
-RESTART_POLICIES = ("never", "on-failure", "always")
-STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
-ON_EXHAUSTED = ("escalate", "fail")
-FLAG_BOUNDS_GUARD = 1
-NO_PARENT = 0xFFFFFFFF
-CHILD_SUPERVISOR = 1 << 31          # a children-table entry naming a supervisor
-RESOURCE_SEND, RESOURCE_RECEIVE = 1, 2   # channel resource flags
-NO_MODULE = 0xFFFFFFFF              # a blob that belongs to no module: a file's contents
-BLOB_FILE = 256                     # the kind of a file's blob
-FILE_ALIGN = 16                     # where each file's contents start in the payload
+IMAGE = formats.IMAGE            # the layout: formats/image.toml
+MAGIC = IMAGE.constant("magic").encode()
+VERSION = IMAGE.constant("version")
+PAGE = IMAGE.constant("page")
+SIGNED_HEADER = IMAGE.constant("signed_header")
+SIGNATURE_SIZE = IMAGE.constant("signature_size")
+TABLE_ALIGN = IMAGE.constant("table_align")
+FILE_ALIGN = IMAGE.constant("file_align")
+NO_PARENT = IMAGE.constant("no_parent")
+CHILD_SUPERVISOR = IMAGE.constant("child_supervisor")     # a children entry naming a supervisor
+NO_MODULE = IMAGE.constant("no_module")                   # a blob of no module: a file's contents
+BLOB_FILE = IMAGE.constant("blob_file")                   # the kind of a file's blob
+FLAG_BOUNDS_GUARD = IMAGE.constant("flag_bounds_guard")
+RESOURCE_SEND = IMAGE.constant("channel_send")            # channel resource flags
+RESOURCE_RECEIVE = IMAGE.constant("channel_receive")
+HEADER = IMAGE.record("header")
+MODULE = IMAGE.record("module")
+BLOB = IMAGE.record("blob")
+IMPORT = IMAGE.record("import")
+RESOURCE = IMAGE.record("resource")
+CHANNEL = IMAGE.record("channel")
+SUPERVISOR = IMAGE.record("supervisor")
+CHILD = IMAGE.record("child")
+FILE = IMAGE.record("file")
+HEADER_SIZE = HEADER.size
+MODULE_KINDS = IMAGE.enum("module_kind")               # "driver" -> 0, ...
+RESTART_POLICIES = IMAGE.enum("restart")
+STRATEGIES = IMAGE.enum("strategy")
+ON_EXHAUSTED = IMAGE.enum("on_exhausted")
 
-assert MODULE.size == 128 and BLOB.size == 64 and RESOURCE.size == 32
-assert CHANNEL.size == 64 and SUPERVISOR.size == 64 and FILE.size == 16
+
+def name_of(value, enum):
+    """The name of an enum's value, or the number as text."""
+    return next((n for n, v in enum.items() if v == value), str(value))
+
+
+def text(field):
+    """A NUL-padded name field as text."""
+    return field.rstrip(b"\0").decode(errors="replace")
 
 
 def align(value, to):
@@ -148,12 +158,12 @@ def build(name, version, memory_bytes, bounds, modules, sign, channels=(), super
     file_paths = [strings.add(f.path) for f in files]
 
     blob_count = sum(1 + len(m.object.sections) for m in modules) + len(files)
-    tables_size = (len(modules) * MODULE.size + blob_count * BLOB.size + 4 * len(import_map))
-    tables_size = align(tables_size, 8) + len(resources) * RESOURCE.size + \
-        len(channels) * CHANNEL.size + len(supervisors) * SUPERVISOR.size + 4 * len(children) + \
-        len(files) * FILE.size
-    tables_size = align(tables_size, 8) + len(strings.data)
-    tables_size_estimate = align(tables_size, 8)
+    tables_size = (len(modules) * MODULE.size + blob_count * BLOB.size + IMPORT.size * len(import_map))
+    tables_size = align(tables_size, TABLE_ALIGN) + len(resources) * RESOURCE.size + \
+        len(channels) * CHANNEL.size + len(supervisors) * SUPERVISOR.size + \
+        CHILD.size * len(children) + len(files) * FILE.size
+    tables_size = align(tables_size, TABLE_ALIGN) + len(strings.data)
+    tables_size_estimate = align(tables_size, TABLE_ALIGN)
     payload_offset = align(HEADER_SIZE + tables_size_estimate, PAGE)
 
     position = payload_offset
@@ -162,23 +172,26 @@ def build(name, version, memory_bytes, bounds, modules, sign, channels=(), super
         first_blob = len(blob_records)
         for kind, _name, off, size in m.object.blobs():
             data = m.object.data[off:off + size]
-            blob_records.append(BLOB.pack(index, kind, object_offset + off, size,
-                                          hashlib.sha256(data).digest(), b"\0" * 8))
+            blob_records.append(BLOB.pack(module=index, kind=kind, offset=object_offset + off,
+                                          size=size, sha256=hashlib.sha256(data).digest()))
         payload.append((object_offset, m.object.data))
         position = object_offset + len(m.object.data)
         module_records.append(MODULE.pack(
-            m.name.encode(), MODULE_KINDS.index(m.kind), RESTART_POLICIES.index(m.restart),
-            m.grants_bitmap, m.max_memory, first_blob, len(blob_records) - first_blob,
-            object_offset, len(m.object.data), import_slots[index][0], import_slots[index][1],
-            arg_slots[index][0], arg_slots[index][1], env_slots[index][0], env_slots[index][1],
-            m.supervisor, resource_slots[index][0], resource_slots[index][1], m.stack,
-            b"\0" * 16))
+            name=m.name.encode(), kind=MODULE_KINDS[m.kind], restart=RESTART_POLICIES[m.restart],
+            grants=m.grants_bitmap, max_memory=m.max_memory, first_blob=first_blob,
+            blob_count=len(blob_records) - first_blob, object_offset=object_offset,
+            object_size=len(m.object.data), import_first=import_slots[index][0],
+            import_count=import_slots[index][1], args_offset=arg_slots[index][0],
+            args_count=arg_slots[index][1], env_offset=env_slots[index][0],
+            env_count=env_slots[index][1], supervisor=m.supervisor,
+            resource_first=resource_slots[index][0], resource_count=resource_slots[index][1],
+            stack_size=m.stack))
     file_records = []
     for f, path_offset in zip(files, file_paths):
         offset = align(position, FILE_ALIGN)
-        file_records.append(FILE.pack(path_offset, len(blob_records), b"\0" * 8))
-        blob_records.append(BLOB.pack(NO_MODULE, BLOB_FILE, offset, len(f.data),
-                                      hashlib.sha256(f.data).digest(), b"\0" * 8))
+        file_records.append(FILE.pack(path=path_offset, blob=len(blob_records)))
+        blob_records.append(BLOB.pack(module=NO_MODULE, kind=BLOB_FILE, offset=offset,
+                                      size=len(f.data), sha256=hashlib.sha256(f.data).digest()))
         payload.append((offset, f.data))
         position = offset + len(f.data)
     image_size = align(position, PAGE)
@@ -186,36 +199,40 @@ def build(name, version, memory_bytes, bounds, modules, sign, channels=(), super
     tables = bytearray()
     tables += b"".join(module_records)
     tables += b"".join(blob_records)
-    tables += b"".join(struct.pack("<I", i) for i in import_map)
-    tables += b"\0" * (align(len(tables), 8) - len(tables))
+    tables += b"".join(IMPORT.pack(id=i) for i in import_map)
+    tables += b"\0" * (align(len(tables), TABLE_ALIGN) - len(tables))
     for r in resources:
-        tables += RESOURCE.pack(r.kind, r.flags, r.first, r.last, 0)
+        tables += RESOURCE.pack(kind=r.kind, flags=r.flags, first=r.first, last=r.last)
     for c in channels:
-        tables += CHANNEL.pack(c.name.encode(), c.sender, c.receiver, c.depth, c.message_size,
-                               b"\0" * 16)
+        tables += CHANNEL.pack(name=c.name.encode(), sender=c.sender, receiver=c.receiver,
+                               depth=c.depth, message_size=c.message_size)
     for sup, (first, count) in zip(supervisors, child_slots):
-        tables += SUPERVISOR.pack(sup.name.encode(), sup.parent, STRATEGIES.index(sup.strategy),
-                                  sup.max_restarts, ON_EXHAUSTED.index(sup.on_exhausted),
-                                  sup.window_ns, first, count)
-    tables += b"".join(struct.pack("<I", c) for c in children)
+        tables += SUPERVISOR.pack(name=sup.name.encode(), parent=sup.parent,
+                                  strategy=STRATEGIES[sup.strategy],
+                                  max_restarts=sup.max_restarts,
+                                  on_exhausted=ON_EXHAUSTED[sup.on_exhausted],
+                                  window_ns=sup.window_ns, first_child=first, child_count=count)
+    tables += b"".join(CHILD.pack(child=c) for c in children)
     tables += b"".join(file_records)
-    tables += b"\0" * (align(len(tables), 8) - len(tables))
+    tables += b"\0" * (align(len(tables), TABLE_ALIGN) - len(tables))
     strings_offset = len(tables)
     tables += strings.data
-    tables += b"\0" * (align(len(tables), 8) - len(tables))
+    tables += b"\0" * (align(len(tables), TABLE_ALIGN) - len(tables))
     assert len(tables) == tables_size_estimate
 
     flags = FLAG_BOUNDS_GUARD if bounds == "guard" else 0
-    header = bytearray(HEADER_SIZE)
-    HEADER.pack_into(header, 0, MAGIC, VERSION, HEADER_SIZE, image_size, flags, len(modules),
-                     len(blob_records), HEADER_SIZE, len(tables), payload_offset,
-                     memory_bytes >> 20, name.encode(), version.encode())
-    HEADER_COUNTS.pack_into(header, HEADER.size, strings_offset, len(import_map), len(resources),
-                            len(channels), len(supervisors), len(children), len(files))
-    signature = sign(bytes(header[:SIGNATURE_OFFSET]) + bytes(tables))
+    header = bytearray(HEADER.pack(
+        magic=MAGIC, version=VERSION, header_size=HEADER_SIZE, image_size=image_size, flags=flags,
+        module_count=len(modules), blob_count=len(blob_records), tables_offset=HEADER_SIZE,
+        tables_size=len(tables), payload_offset=payload_offset, memory_mib=memory_bytes >> 20,
+        name=name.encode(), version_string=version.encode(), strings_offset=strings_offset,
+        import_count=len(import_map), resource_count=len(resources),
+        channel_count=len(channels), supervisor_count=len(supervisors),
+        children_count=len(children), file_count=len(files)))
+    signature = sign(bytes(header[:SIGNED_HEADER]) + bytes(tables))
     if len(signature) != SIGNATURE_SIZE:
         raise AzothError("AZ-I003", f"signer returned {len(signature)} bytes, expected 64")
-    header[SIGNATURE_OFFSET:] = signature
+    header[HEADER.offsets["signature"]:] = signature
 
     image = bytearray(image_size)
     image[0:HEADER_SIZE] = header
@@ -226,15 +243,6 @@ def build(name, version, memory_bytes, bounds, modules, sign, channels=(), super
 
 
 # ---- Reading ---------------------------------------------------------------------------------
-@dataclass
-class Blob:
-    module: int
-    kind: int
-    offset: int
-    size: int
-    sha256: bytes
-
-
 class Image:
     """A parsed image. verify() says, as a list of problems, what the kernel would refuse."""
 
@@ -243,66 +251,52 @@ class Image:
         self.origin = origin
         if len(self.data) < HEADER_SIZE:
             self._bad("shorter than the image header")
-        (magic, version, header_size, self.size, self.flags, module_count, blob_count,
-         self.tables_offset, self.tables_size, self.payload_offset, self.memory_mib,
-         name, version_string) = HEADER.unpack_from(self.data, 0)
-        if magic != MAGIC:
+        h = self.header = HEADER.unpack(self.data)
+        if h.magic != MAGIC:
             self._bad("not an Azoth image (bad magic)")
-        if version != VERSION or header_size != HEADER_SIZE:
-            self._bad(f"image format version {version}, this tool reads {VERSION}")
-        (self.strings_offset, import_count, resource_count, channel_count, supervisor_count,
-         children_count, file_count) = HEADER_COUNTS.unpack_from(self.data, HEADER.size)
-        self.name = name.rstrip(b"\0").decode(errors="replace")
-        self.version = version_string.rstrip(b"\0").decode(errors="replace")
-        self.signature = self.data[SIGNATURE_OFFSET:HEADER_SIZE]
-        fixed = module_count * MODULE.size + blob_count * BLOB.size + 4 * import_count
-        fixed = align(fixed, 8) + resource_count * RESOURCE.size + \
-            channel_count * CHANNEL.size + supervisor_count * SUPERVISOR.size + \
-            4 * children_count + file_count * FILE.size
+        if h.version != VERSION or h.header_size != HEADER_SIZE:
+            self._bad(f"image format version {h.version}, this tool reads {VERSION}")
+        self.size, self.flags, self.memory_mib = h.image_size, h.flags, h.memory_mib
+        self.tables_offset, self.tables_size = h.tables_offset, h.tables_size
+        self.payload_offset, self.strings_offset = h.payload_offset, h.strings_offset
+        self.name, self.version = text(h.name), text(h.version_string)
+        self.signature = h.signature
+        fixed = h.module_count * MODULE.size + h.blob_count * BLOB.size + \
+            IMPORT.size * h.import_count
+        fixed = align(fixed, TABLE_ALIGN) + h.resource_count * RESOURCE.size + \
+            h.channel_count * CHANNEL.size + h.supervisor_count * SUPERVISOR.size + \
+            CHILD.size * h.children_count + h.file_count * FILE.size
         if self.tables_offset != HEADER_SIZE or \
                 self.tables_offset + self.tables_size > len(self.data) or \
                 fixed > self.strings_offset or self.strings_offset > self.tables_size:
             self._bad("tables out of bounds")
-        self.modules = []
         at = self.tables_offset
-        for _ in range(module_count):
-            self.modules.append(MODULE.unpack_from(self.data, at))
-            at += MODULE.size
-        self.blobs = []
-        for _ in range(blob_count):
-            module, kind, offset, size, digest, _ = BLOB.unpack_from(self.data, at)
-            self.blobs.append(Blob(module, kind, offset, size, digest))
-            at += BLOB.size
+
+        def records(layout, count):
+            nonlocal at
+            out = [layout.unpack(self.data, at + layout.size * i) for i in range(count)]
+            at += layout.size * count
+            return out
+
+        self.modules = records(MODULE, h.module_count)
+        self.blobs = records(BLOB, h.blob_count)
         self.import_map_offset = at
-        at = self.tables_offset + align(at - self.tables_offset + 4 * import_count, 8)
-        self.resources = []
-        for _ in range(resource_count):
-            kind, flags, first, last, _ = RESOURCE.unpack_from(self.data, at)
-            self.resources.append(ImageResource(kind, first, last, flags))
-            at += RESOURCE.size
-        self.channels = []
-        for _ in range(channel_count):
-            name, sender, receiver, depth, size, _ = CHANNEL.unpack_from(self.data, at)
-            self.channels.append(ImageChannel(name.rstrip(b"\0").decode(errors="replace"),
-                                              sender, receiver, depth, size))
-            at += CHANNEL.size
-        supervisor_records = []
-        for _ in range(supervisor_count):
-            supervisor_records.append(SUPERVISOR.unpack_from(self.data, at))
-            at += SUPERVISOR.size
-        children = struct.unpack_from(f"<{children_count}I", self.data, at)
-        at += 4 * children_count
-        self.file_records = [FILE.unpack_from(self.data, at + FILE.size * i)[:2]
-                             for i in range(file_count)]
+        self.import_map = [r.id for r in records(IMPORT, h.import_count)]
+        at = self.tables_offset + align(at - self.tables_offset, TABLE_ALIGN)
+        self.resources = [ImageResource(r.kind, r.first, r.last, r.flags)
+                          for r in records(RESOURCE, h.resource_count)]
+        self.channels = [ImageChannel(text(c.name), c.sender, c.receiver, c.depth,
+                                      c.message_size) for c in records(CHANNEL, h.channel_count)]
+        supervisor_records = records(SUPERVISOR, h.supervisor_count)
+        children = [c.child for c in records(CHILD, h.children_count)]
+        self.file_records = records(FILE, h.file_count)
         self.supervisors = []
-        for name, parent, strategy, max_restarts, on_exhausted, window, first, count in \
-                supervisor_records:
+        for s in supervisor_records:
             kids = [(bool(c & CHILD_SUPERVISOR), c & ~CHILD_SUPERVISOR)
-                    for c in children[first:first + count]]
+                    for c in children[s.first_child:s.first_child + s.child_count]]
             self.supervisors.append(ImageSupervisor(
-                name.rstrip(b"\0").decode(errors="replace"), parent,
-                STRATEGIES[strategy] if strategy < 3 else str(strategy), max_restarts, window,
-                ON_EXHAUSTED[on_exhausted] if on_exhausted < 2 else str(on_exhausted), kids))
+                text(s.name), s.parent, name_of(s.strategy, STRATEGIES), s.max_restarts,
+                s.window_ns, name_of(s.on_exhausted, ON_EXHAUSTED), kids))
 
     def _bad(self, message):
         raise AzothError("AZ-I001", message, file=self.origin)
@@ -312,21 +306,21 @@ class Image:
         return "guard" if self.flags & FLAG_BOUNDS_GUARD else "checked"
 
     def signed_message(self):
-        return self.data[:SIGNATURE_OFFSET] + \
+        return self.data[:SIGNED_HEADER] + \
             self.data[self.tables_offset:self.tables_offset + self.tables_size]
 
     def module_name(self, index):
         if index < len(self.modules):
-            return self.modules[index][0].rstrip(b"\0").decode(errors="replace")
+            return text(self.modules[index].name)
         return f"#{index}"
 
     @property
     def files(self):
         """ImageFile for each file record, in order."""
         out = []
-        for path_offset, blob in self.file_records:
-            (path,) = self.strings(path_offset, 1)
-            b = self.blobs[blob]
+        for record in self.file_records:
+            (path,) = self.strings(record.path, 1)
+            b = self.blobs[record.blob]
             out.append(ImageFile(path, self.data[b.offset:b.offset + b.size]))
         return out
 
@@ -363,19 +357,16 @@ class Image:
 
     def import_ids(self, module):
         rec = self.modules[module]
-        first, count = rec[9], rec[10]
-        return list(struct.unpack_from(f"<{count}I", self.data,
-                                       self.import_map_offset + 4 * first))
+        return self.import_map[rec.import_first:rec.import_first + rec.import_count]
 
     def resources_of(self, module):
         rec = self.modules[module]
-        first, count = rec[16], rec[17]
-        return self.resources[first:first + count]
+        return self.resources[rec.resource_first:rec.resource_first + rec.resource_count]
 
     def object_of(self, index):
         rec = self.modules[index]
-        offset, size = rec[7], rec[8]
-        return ObjectFile(self.data[offset:offset + size], f"{self.origin}:{self.module_name(index)}")
+        return ObjectFile(self.data[rec.object_offset:rec.object_offset + rec.object_size],
+                          f"{self.origin}:{self.module_name(index)}")
 
 
 def blob_name(kind):

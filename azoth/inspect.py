@@ -3,7 +3,8 @@ from pathlib import Path
 
 from . import catalogue as catalogue_module
 from . import signing
-from .image import (MODULE_KINDS, RESOURCE_RECEIVE, RESOURCE_SEND, RESTART_POLICIES, Image,
+from .alko import SECTION_IDS
+from .image import (MODULE_KINDS, RESOURCE_RECEIVE, RESOURCE_SEND, RESTART_POLICIES, Image, name_of,
                     blob_name)
 
 
@@ -59,18 +60,20 @@ def main(path):
                                                   f"{len(problems)} problem(s)"))
     for index, rec in enumerate(image.modules):
         name = image.module_name(index)
-        kind, restart, grants, max_memory = rec[1], rec[2], rec[3], rec[4]
-        grant_names = [by_bit.get(bit, f"bit{bit}") for bit in range(64) if grants >> bit & 1]
+        grant_names = [by_bit.get(bit, f"bit{bit}") for bit in range(64) if rec.grants >> bit & 1]
         obj = image.object_of(index)
-        code = obj.sections.get(12)
-        print(f"\nmodule {name}  ({MODULE_KINDS[kind] if kind < 2 else kind})")
+        code = obj.sections.get(SECTION_IDS["code"])
+        print(f"\nmodule {name}  ({name_of(rec.kind, MODULE_KINDS)})")
         print(f"  grants    {', '.join(grant_names) or '(none)'}")
-        print(f"  restart   {RESTART_POLICIES[restart] if restart < 3 else restart}"
-              f"   memory limit {_size(max_memory)}   stack {_size(rec[18])}"
-              f"   supervisor {image.supervisors[rec[15]].name if rec[15] < len(image.supervisors) else rec[15]}")
+        supervisor = image.supervisors[rec.supervisor].name \
+            if rec.supervisor < len(image.supervisors) else rec.supervisor
+        print(f"  restart   {name_of(rec.restart, RESTART_POLICIES)}"
+              f"   memory limit {_size(rec.max_memory)}   stack {_size(rec.stack_size)}"
+              f"   supervisor {supervisor}")
         for resource in image.resources_of(index):
             print(f"  resource  {_resource(resource, by_resource, image)}")
-        print(f"  object    {_size(rec[8])} at {rec[7]:#x}, code {_size(code.size if code else 0)}"
+        print(f"  object    {_size(rec.object_size)} at {rec.object_offset:#x}, "
+              f"code {_size(code.size if code else 0)}"
               f", {obj.function_count} functions ({obj.imported_function_count} imported)")
         imports = obj.imports()
         for imp, ident in zip(imports, image.import_ids(index)):
@@ -78,8 +81,8 @@ def main(path):
                   f"{by_id.get(ident, '?')}")
         for export, kind_name, idx in obj.exports():
             print(f"  export    {export} ({kind_name} {idx})")
-        args = image.strings(rec[11], rec[12])
-        env = image.strings(rec[13], rec[14])
+        args = image.strings(rec.args_offset, rec.args_count)
+        env = image.strings(rec.env_offset, rec.env_count)
         if args:
             print(f"  args      {args}")
         if env:
@@ -92,12 +95,12 @@ def main(path):
     if image.file_records:
         readers = [image.module_name(i) for i, rec in enumerate(image.modules)
                    if "files" in catalogue.capabilities and
-                   rec[3] >> catalogue.capabilities["files"].bit & 1]
+                   rec.grants >> catalogue.capabilities["files"].bit & 1]
         print(f"\nfiles      {len(image.file_records)}, read-only, for "
               f"{', '.join(readers) or 'no module (none is granted files)'}")
-    for path_offset, blob_index in image.file_records:
-        (path,) = image.strings(path_offset, 1)
-        blob = image.blobs[blob_index] if blob_index < len(image.blobs) else None
+    for record in image.file_records:
+        (path,) = image.strings(record.path, 1)
+        blob = image.blobs[record.blob] if record.blob < len(image.blobs) else None
         size, where, digest = (blob.size, f"{blob.offset:#x}", blob.sha256.hex()) if blob \
             else (0, "?", "?")
         print(f"file {path}  {_size(size)} at {where}  {digest}")

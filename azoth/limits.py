@@ -49,13 +49,17 @@ class _Values:
 LIMITS = _Values(load())
 
 
-def over(what, value, limit, module=None, file=None):
-    """The AZ-L001 error: WHAT is VALUE, more than the kernel's limit NAME allows."""
+def over_message(what, value, limit):
+    """WHAT is VALUE, more than the kernel's limit LIMIT allows: the text of an AZ-L001."""
     entry = LIMITS[limit]
+    return (f"{what} {value:,}, more than the kernel's limit of {entry.value:,} ({limit}: "
+            f"{entry.summary}; manifest/limits.toml)")
+
+
+def over(what, value, limit, module=None, file=None):
+    """The AZ-L001 error: WHAT is VALUE, more than the kernel's limit LIMIT allows."""
     where = f"module '{module}': " if module else ""
-    return AzothError(LIMIT_ERROR, f"{where}{what} {value:,}, more than the kernel's limit of "
-                      f"{entry.value:,} ({limit}: {entry.summary}; manifest/limits.toml)",
-                      file=file)
+    return AzothError(LIMIT_ERROR, where + over_message(what, value, limit), file=file)
 
 
 def check_appliance(manifest, objects, image_bytes=0, kernel_bytes=0):

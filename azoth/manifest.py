@@ -12,12 +12,16 @@ from pathlib import Path
 from . import catalogue as catalogue_module
 from . import sources as sources_module
 from .errors import AzothError, AzothErrors, did_you_mean
-from .limits import LIMITS
+from .formats import IMAGE, field_size
+from .limits import LIMIT_ERROR, LIMITS, over, over_message
 
 MANIFEST_NAME = "appliance.toml"
 # Names fit the image's fields: at most LIMITS.name bytes with their NUL.
 NAME_PATTERN = re.compile(rf"^[a-z][a-z0-9_-]{{0,{LIMITS.name - 2}}}$")
 CHANNEL_PATTERN = re.compile(rf"^[a-z][a-z0-9_.-]{{0,{LIMITS.name - 2}}}$")
+NAME_RULE = f"1-{LIMITS.name - 1} characters of a-z, 0-9, '_' or '-', starting with a letter"
+CHANNEL_RULE = f"1-{LIMITS.name - 1} characters of a-z, 0-9, '_', '-' or '.', starting with " \
+               "a letter"
 DURATION_PATTERN = re.compile(r"^([0-9]+)\s*(ms|s|m)$")
 DURATION_UNITS = {"ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
 WASM_PAGE = 65536
@@ -27,58 +31,139 @@ FILE_SIZE_MAX = LIMITS.file_size
 
 
 # ---- Schema ---------------------------------------------------------------------------------
+def _size(n):
+    """Bytes as the manifest writes a size: 64K, 16M, 4G."""
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
+
+
 @dataclass(frozen=True)
 class Key:
+    """One manifest key: how it is checked (kind, choices), its default (None: required), and
+    its row of manifest/README.md's tables (type, doc), which formats/generate.py writes."""
     kind: str            # "name", "string", "text", "size", "choice", "list", "table",
                          # "source", "channel", "integer", "duration"
     default: object      # None: required
     choices: tuple = ()
+    type: str = ""
     doc: str = ""
 
 
+_NAME = f"string, 1–{LIMITS.name - 1} of `a-z 0-9 _ -`, starting with a letter"
+# bytes of a version: the image header's field, less its NUL
+VERSION_MAX = field_size(next(f["type"] for f in IMAGE.record("header").fields
+                             if f["name"] == "version_string")) - 1
+
 APPLIANCE_KEYS = {
-    "name": Key("name", None, doc="appliance name; names images/NAME.azi"),
-    "version": Key("string", "0.1.0", doc="free-form version string, at most 15 bytes"),
-    "memory": Key("size", "128M", doc="guest RAM given to QEMU"),
-    "bounds": Key("choice", "guard", ("checked", "guard"), doc="how linear memory is confined"),
+    "name": Key("name", None, type=_NAME,
+                doc="the appliance's name: `images/NAME.azi`, `images/NAME.iso`"),
+    "version": Key("string", "0.1.0", type=f"string, at most {VERSION_MAX} bytes",
+                   doc="free-form, recorded in the image and printed at boot"),
+    "memory": Key("size", "128M", type="size",
+                  doc="guest RAM given to QEMU; a whole number of MiB, at least 16M"),
+    "bounds": Key("choice", "guard", ("checked", "guard"),
+                  doc="how every module's linear memory is confined: explicit checks against "
+                  "its size (works without an MMU), or guard pages around an 8 GiB reservation "
+                  "(faster) — `docs/abi.md`"),
     "network": Key("choice", "none", ("none", "virtio-net"),
-                   doc="the network device `./build.py run` gives the machine"),
+                   doc="the network device `./build.py run` gives the machine (a virtio-net PCI "
+                   "function, modern interface only), attached to QEMU's user networking unless "
+                   "`--net` says otherwise (`--net tap:NAME`, `--net "
+                   "user,hostfwd=udp::5555-:5555`); the appliance still needs a driver granted "
+                   "the device (`appliances/netdump`)"),
 }
 MODULE_KEYS = {
-    "name": Key("name", None, doc="module name, unique in the appliance"),
-    "source": Key("source", None, doc="source file(s) in one language, relative to the "
-                  "manifest (azoth/sources.py: .wat .c .cpp .rs Cargo.toml .ts .wasm)"),
-    "grants": Key("list", [], doc="capabilities granted to the module"),
-    "memory": Key("size", "64M", doc="largest linear memory the module may have"),
-    "args": Key("list", [], doc="command-line arguments (argv[1..])"),
-    "env": Key("table", {}, doc="environment variables"),
-    "cflags": Key("list", [], doc="extra clang flags for C and C++ sources"),
-    "rustflags": Key("list", [], doc="extra rustc flags for Rust sources"),
-    "wasm_opt": Key("list", [], doc="wasm-opt passes run on the module's Wasm before Alkahest"),
+    "name": Key("name", None, type="string, as the appliance name",
+                doc="the module's name, in logs and fault reports"),
+    "source": Key("source", None, type="file name, or a list of file names in one language",
+                  doc="relative to the manifest; the language is the file's name (below, "
+                  "\"Languages\"). Several files only for C or C++ (compiled and linked "
+                  "together). Example: `\"main.rs\"`, `[\"main.c\", \"list.c\"]`"),
+    "cflags": Key("list", [], type="list of strings",
+                  doc="extra arguments for clang, after `--target=wasm32-wasi -O2` and before "
+                  "the sources (`[\"-DVERBOSE=1\", \"-O3\", \"-Iinclude\", \"-g\"]`; relative "
+                  "paths are taken from the directory `build.py` runs in); only with C and C++ "
+                  "sources. `-g` keeps DWARF line information: a trap then names `file:line` "
+                  "for each frame. A change rebuilds the module"),
+    "rustflags": Key("list", [], type="list of strings",
+                     doc="extra arguments for rustc (or `RUSTFLAGS` for a `Cargo.toml`), such "
+                     "as `[\"-g\"]` or `[\"-C\", \"opt-level=3\"]`; only with Rust sources"),
+    "wasm_opt": Key("list", [], type="list of strings",
+                    doc="when not empty, Binaryen's `wasm-opt` runs on the module's Wasm with "
+                    "these options before Alkahest compiles it: `[\"-O3\"]`, `[\"-Oz\", "
+                    "\"--strip-debug\"]` (`docs/performance.md` shows what it does to size and "
+                    "speed). wasm-opt sees one module alone: it removes what that module never "
+                    "uses itself, so a memory only the kernel reads (a WAT module's, through "
+                    "`athanor.log`) must be exported to survive; C, C++, Rust and AssemblyScript "
+                    "modules export theirs. A change rebuilds the module"),
+    "grants": Key("list", [], type="list of capability names, some with a parameter",
+                  doc="the capabilities the module gets (below); an import no grant covers "
+                  "fails the build"),
+    "memory": Key("size", "64M",
+                  type=f"size, a multiple of 64K, at most {_size(LIMITS.module_memory)}",
+                  doc="the largest linear memory the module may have: `memory.grow` fails "
+                  "beyond it, and a module whose initial memory is larger does not build"),
+    "stack": Key("size", "256K", type=f"size, a multiple of 4K, {_size(LIMITS.stack_min)} to "
+                 f"{_size(LIMITS.stack_max)}",
+                 doc="the native stack of the module's task (an unmapped guard page lies below "
+                 "it); Wasm frames stay 4 KiB above its end and trap with `call stack "
+                 "exhausted` there; kernel code runs on a kernel stack of its own"),
+    "args": Key("list", [], type="list of strings",
+                doc="command-line arguments, recorded in the image: a C program's `argv[1..]` "
+                "(`argv[0]` is the module's name), through WASI with the `args` grant. Example: "
+                "`[\"--verbose\", \"Ada\"]`. No NUL bytes"),
+    "env": Key("table", {}, type="table of strings",
+               doc="environment variables, recorded in the image (sorted by name): a C "
+               "program's `environ`/`getenv`, through WASI with the `env` grant. Example: "
+               "`{ LANG = \"C\", GREETING = \"hi\" }`. Names are not empty and hold no `=`; no "
+               "NUL bytes"),
     "restart": Key("choice", "never", ("never", "on-failure", "always"),
-                   doc="restart policy when the module traps or exits"),
-    "stack": Key("size", "256K", doc="native stack of the module's task"),
+                   doc="what its supervisor does when it ends: `never` — a trap ends the "
+                   "appliance with the \"appliance failed\" status, a return just ends the "
+                   "module; `on-failure` — a trap restarts it, a return ends it; `always` — a "
+                   "trap or a return restarts it"),
 }
 CHANNEL_KEYS = {
-    "name": Key("channel", None, doc="channel name, as modules open it"),
-    "from": Key("name", None, doc="the module that sends"),
-    "to": Key("name", None, doc="the module that receives"),
-    "depth": Key("integer", 16, doc="messages the channel holds"),
-    "message_size": Key("size", 256, doc="largest message, bytes"),
+    "name": Key("channel", None, type=f"string, 1–{LIMITS.name - 1} of `a-z 0-9 _ - .`, "
+                "starting with a letter", doc="what modules open it by, e.g. `\"console.in\"`"),
+    "from": Key("name", None, type="module name", doc="the module that sends"),
+    "to": Key("name", None, type="module name",
+              doc="the module that receives (may be `from` itself)"),
+    "depth": Key("integer", 16, type=f"integer, 1–{LIMITS.channel_depth}",
+                 doc="messages it holds; a sender blocks (or gets `AGAIN`) when it is full"),
+    "message_size": Key("size", 256, type=f"size, 1 to {_size(LIMITS.channel_message)} bytes",
+                        doc=f"the longest message; `depth × message_size` is at most "
+                        f"{LIMITS.channel_bytes >> 20} MiB"),
 }
 SUPERVISOR_KEYS = {
-    "name": Key("name", None, doc="supervisor name, unique among modules and supervisors"),
+    "name": Key("name", None, type="string, as a module name",
+                doc="unique among modules and supervisors; in the kernel's `[supervisor]` "
+                "lines"),
     "strategy": Key("choice", "one_for_one", ("one_for_one", "one_for_all", "rest_for_one"),
-                    doc="which children restart when one fails"),
-    "max_restarts": Key("integer", 3, doc="restarts allowed within the window"),
-    "within": Key("duration", "5s", doc="the window of max_restarts"),
-    "children": Key("list", [], doc="modules and supervisors it supervises, in start order"),
+                    doc="when a child fails, restart it alone; restart every child; or restart "
+                    "it and the children after it"),
+    "max_restarts": Key("integer", 3, type=f"integer, 0–{LIMITS.restarts}",
+                        doc="restarts allowed within the window (0: any failure escalates)"),
+    "within": Key("duration", "5s",
+                  type="duration: `\"500ms\"`, `\"5s\"`, `\"2m\"`, or milliseconds",
+                  doc="the window, 1 ms to 60 min"),
+    "children": Key("list", [], type="list of module and supervisor names",
+                    doc="what it supervises, in start order"),
     "on_exhausted": Key("choice", "escalate", ("escalate", "fail"),
-                        doc="what happens when the budget is spent"),
+                        doc="when the budget is spent: hand the failure to the parent (the root "
+                        "fails the appliance), or fail the appliance at once"),
 }
 FILE_KEYS = {
-    "host": Key("text", None, doc="the file on the build machine, relative to the manifest"),
-    "guest": Key("text", None, doc="its absolute path for modules granted `files`"),
+    "host": Key("text", None, type="file name",
+                doc="the file on the build machine, relative to the manifest (`\"motd.txt\"`, "
+                "`\"../data/words.txt\"`); it must exist (AZ-M007)"),
+    "guest": Key("text", None, type="absolute path",
+                 doc="where modules find it (`\"/etc/motd\"`): it starts with `/`, has no "
+                 f"empty, `.` or `..` component and no trailing `/`, is at most "
+                 f"{LIMITS.file_path} bytes, and is unique; a path cannot be both a file "
+                 "and the directory of another (`/etc` and `/etc/motd`)"),
 }
 SECTIONS = {"appliance": APPLIANCE_KEYS, "driver": MODULE_KEYS, "app": MODULE_KEYS,
             "channel": CHANNEL_KEYS, "supervisor": SUPERVISOR_KEYS, "file": FILE_KEYS}
@@ -309,23 +394,21 @@ class _Checker:
             if not isinstance(value, str):
                 raise wrong("a string")
             if not NAME_PATTERN.match(value):
-                raise self.error("AZ-M005", f"invalid name {value!r}: expected 1-31 characters "
-                                 "of a-z, 0-9, '_' or '-', starting with a letter",
+                raise self.error("AZ-M018", f"invalid name {value!r}: expected {NAME_RULE}",
                                  section, index, name)
             return value
         if kind == "channel":
             if not isinstance(value, str):
                 raise wrong("a string")
             if not CHANNEL_PATTERN.match(value):
-                raise self.error("AZ-M005", f"invalid channel name {value!r}: expected 1-31 "
-                                 "characters of a-z, 0-9, '_', '-' or '.', starting with a "
-                                 "letter", section, index, name)
+                raise self.error("AZ-M018", f"invalid channel name {value!r}: expected "
+                                 f"{CHANNEL_RULE}", section, index, name)
             return value
         if kind == "integer":
             if isinstance(value, bool) or not isinstance(value, int):
                 raise wrong("an integer")
             if value < 0:
-                raise self.error("AZ-M005", f"expected a number >= 0, got {value}",
+                raise self.error("AZ-M019", f"expected a number >= 0, got {value}",
                                  section, index, name)
             return value
         if kind == "duration":
@@ -336,8 +419,9 @@ class _Checker:
         if kind == "string":
             if not isinstance(value, str):
                 raise wrong("a string")
-            if len(value.encode()) > 15:
-                raise self.error("AZ-M005", "expected at most 15 bytes", section, index, name)
+            if len(value.encode()) > VERSION_MAX:
+                raise self.error("AZ-M019", f"expected at most {VERSION_MAX} bytes", section,
+                                 index, name)
             return value
         if kind == "text":
             if not isinstance(value, str):
@@ -419,7 +503,7 @@ def load(directory, catalogue=None):
     else:
         top = check.table("appliance", None, data["appliance"], APPLIANCE_KEYS)
     if top["memory"] < 16 << 20 or top["memory"] % (1 << 20):
-        check.report(check.error("AZ-M005", "guest memory must be a whole number of MiB, at "
+        check.report(check.error("AZ-M019", "guest memory must be a whole number of MiB, at "
                                  "least 16M", "appliance", None, "memory"))
     manifest = Manifest(path, directory, top["name"], top["version"], top["memory"],
                         top["bounds"], top["network"])
@@ -432,8 +516,7 @@ def load(directory, catalogue=None):
         check.report(AzothError("AZ-M004", "the appliance has no [[driver]] or [[app]]",
                                 file=path))
     if len(manifest.modules) > MODULES_MAX:
-        check.report(AzothError("AZ-M005", f"{len(manifest.modules)} modules, at most "
-                                f"{MODULES_MAX}", file=path))
+        check.report(over("modules", len(manifest.modules), "modules", file=path))
     _exclusions(check, manifest)
     _devices(check, manifest)
     _channels(check, data, manifest, catalogue)
@@ -457,10 +540,11 @@ def _module(check, catalogue, manifest, kind, index, entry, names):
         return
     names[module.name] = module.key
     if module.memory % WASM_PAGE or module.memory > LIMITS.module_memory:
-        check.report(check.error("AZ-M005", "expected a multiple of 64K, at most 4G",
-                                 kind, index, "memory"))
+        check.report(check.error("AZ-M019", "expected a multiple of 64K, at most "
+                                 f"{_size(LIMITS.module_memory)}", kind, index, "memory"))
     if module.stack % 4096 or not LIMITS.stack_min <= module.stack <= LIMITS.stack_max:
-        check.report(check.error("AZ-M005", "expected a multiple of 4K between 64K and 16M",
+        check.report(check.error("AZ-M019", "expected a multiple of 4K between "
+                                 f"{_size(LIMITS.stack_min)} and {_size(LIMITS.stack_max)}",
                                  kind, index, "stack"))
     _grants(check, catalogue, module)
     _sources(check, manifest, module, values["source"] or [])
@@ -477,7 +561,7 @@ def _sources(check, manifest, module, names):
         language = sources_module.language_of(source)
         if language is None:
             known = ", ".join(s for lang in sources_module.LANGUAGES for s in lang.suffixes)
-            check.report(check.error("AZ-M005", f"source {source!r}: not a language build.py "
+            check.report(check.error("AZ-M020", f"source {source!r}: not a language build.py "
                                      f"knows (by its name: {known})", kind, index, "source",
                                      source))
             continue
@@ -488,23 +572,23 @@ def _sources(check, manifest, module, names):
             continue
         module.sources.append(source_path)
     if len(languages) > 1:
-        check.report(check.error("AZ-M005", "the sources mix languages ("
+        check.report(check.error("AZ-M021", "the sources mix languages ("
                                  f"{', '.join(sorted(lang.name for lang in languages))}): a "
                                  "module is built from one", kind, index, "source"))
         return
     language = languages.pop() if languages else None
     if language and len(names) > 1 and not language.several:
         several = " and ".join(lang.name for lang in sources_module.LANGUAGES if lang.several)
-        check.report(check.error("AZ-M005", f"several sources are allowed only for {several} "
+        check.report(check.error("AZ-M021", f"several sources are allowed only for {several} "
                                  f"({language.name} has one root file)", kind, index, "source"))
     for key in ("cflags", "rustflags"):
         if getattr(module, key) and (language is None or language.flags != key):
             takes = [lang.name for lang in sources_module.LANGUAGES if lang.flags == key]
-            check.report(check.error("AZ-M005", f"{key} apply to {' and '.join(takes)} sources "
+            check.report(check.error("AZ-M022", f"{key} apply to {' and '.join(takes)} sources "
                                      "only", kind, index, key))
     if module.wasm_opt and any(not f.startswith("-") for f in module.wasm_opt):
         bad = next(f for f in module.wasm_opt if not f.startswith("-"))
-        check.report(check.error("AZ-M005", f"{bad!r}: expected wasm-opt options such as "
+        check.report(check.error("AZ-M023", f"{bad!r}: expected wasm-opt options such as "
                                  '"-O3" or "--strip-debug"', kind, index, "wasm_opt", bad))
 
 
@@ -545,15 +629,15 @@ def _args_and_env(check, module):
     has them (non-empty, no '=')."""
     for arg in module.args:
         if "\0" in arg:
-            check.report(check.error("AZ-M005", f"argument {arg!r} contains a NUL byte",
+            check.report(check.error("AZ-M024", f"argument {arg!r} contains a NUL byte",
                                      module.kind, module.index, "args"))
     for key, value in module.env.items():
         if not key or "=" in key or "\0" in key:
-            check.report(check.error("AZ-M005", f"environment variable name {key!r}: expected "
+            check.report(check.error("AZ-M024", f"environment variable name {key!r}: expected "
                                      "a non-empty name without '=' or NUL", module.kind,
                                      module.index, "env", key))
         elif "\0" in value:
-            check.report(check.error("AZ-M005", f"environment variable {key!r}: its value "
+            check.report(check.error("AZ-M024", f"environment variable {key!r}: its value "
                                      "contains a NUL byte", module.kind, module.index, "env",
                                      key))
 
@@ -602,7 +686,7 @@ def _devices(check, manifest):
             device = (g.flags & 0xFF, g.first, g.last)
             if device in claimed and claimed[device][0] is not module:
                 other, text = claimed[device]
-                check.report(check.error("AZ-M018", f"{g.text!r}: {other.key} ({other.name}) "
+                check.report(check.error("AZ-M026", f"{g.text!r}: {other.key} ({other.name}) "
                                          f"claims the same device ({text!r}); a device belongs "
                                          "to one driver", *where, g.text))
             elif device in claimed:
@@ -640,14 +724,14 @@ def _files(check, data, manifest):
                                      f"for {host})", "file", index, "host"))
             continue
         if host.stat().st_size > FILE_SIZE_MAX:
-            check.report(check.error("AZ-M005", f"file {values['host']!r} is "
-                                     f"{host.stat().st_size} bytes, at most "
-                                     f"{FILE_SIZE_MAX >> 20} MiB", "file", index, "host"))
+            check.report(check.error(LIMIT_ERROR, over_message(
+                f"file {values['host']!r}: bytes", host.stat().st_size, "file_size"),
+                "file", index, "host"))
             continue
         guest = values["guest"]
         problem = _guest_path_problem(guest)
         if problem:
-            check.report(check.error("AZ-M005", f"guest path {guest!r}: {problem}", "file",
+            check.report(check.error("AZ-M025", f"guest path {guest!r}: {problem}", "file",
                                      index, "guest"))
             continue
         if guest in by_guest:
@@ -659,15 +743,14 @@ def _files(check, data, manifest):
                      None)
         if clash is not None:
             shorter, longer = sorted((guest, clash), key=len)
-            check.report(check.error("AZ-M005", f"guest path {guest!r}: {shorter!r} would be "
+            check.report(check.error("AZ-M025", f"guest path {guest!r}: {shorter!r} would be "
                                      f"both a file and the directory of {longer!r}", "file",
                                      index, "guest"))
             continue
         by_guest[guest] = index
         manifest.files.append(File(index, host, guest))
     if len(manifest.files) > FILES_MAX:
-        check.report(AzothError("AZ-M005", f"{len(manifest.files)} files, at most {FILES_MAX}",
-                                file=manifest.path))
+        check.report(over("files", len(manifest.files), "files", file=manifest.path))
 
 
 def _channels(check, data, manifest, catalogue):
@@ -703,15 +786,14 @@ def _channels(check, data, manifest, catalogue):
                              f"{CHANNEL_BYTES_MAX}"))
         for bad, key, message in problems:
             if bad:
-                check.report(check.error("AZ-M005", message, "channel", index, key))
+                check.report(check.error("AZ-M019", message, "channel", index, key))
         if missing:
             continue
         manifest.channels.append(channel)
         for module_name in (channel.sender, channel.receiver):
             manifest.module(module_name).capabilities.add("channel")
     if len(manifest.channels) > CHANNELS_MAX:
-        check.report(AzothError("AZ-M005", f"{len(manifest.channels)} channels, at most "
-                                f"{CHANNELS_MAX}", file=manifest.path))
+        check.report(over("channels", len(manifest.channels), "channels", file=manifest.path))
 
 
 def _supervisors(check, data, manifest):
@@ -737,15 +819,14 @@ def _supervisors(check, data, manifest):
                                      "by modules and supervisors)", "supervisor", index, "name"))
             continue
         if not 1_000_000 <= sup.within_ns <= 3_600_000_000_000:
-            check.report(check.error("AZ-M005", "expected a window between 1ms and 60m",
+            check.report(check.error("AZ-M019", "expected a window between 1ms and 60m",
                                      "supervisor", index, "within"))
         if sup.max_restarts > MAX_RESTARTS:
-            check.report(check.error("AZ-M005", f"expected at most {MAX_RESTARTS}",
+            check.report(check.error("AZ-M019", f"expected at most {MAX_RESTARTS}",
                                      "supervisor", index, "max_restarts"))
         declared.append(sup)
     if len(declared) > SUPERVISORS_MAX:
-        check.report(AzothError("AZ-M005", f"{len(declared)} supervisors, at most "
-                                f"{SUPERVISORS_MAX}", file=manifest.path))
+        check.report(over("supervisors", len(declared), "supervisors", file=manifest.path))
     if not declared:
         return
     by_name = {s.name: s for s in declared}

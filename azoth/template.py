@@ -6,7 +6,7 @@ from pathlib import Path
 
 from . import sources
 from .errors import AzothError
-from .manifest import MANIFEST_NAME, NAME_PATTERN
+from .manifest import MANIFEST_NAME, NAME_PATTERN, NAME_RULE
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "appliances"
 DEFAULT_LANGUAGE = "c"
@@ -19,10 +19,9 @@ def languages():
 
 def create(appliances, name, lang=DEFAULT_LANGUAGE):
     if not NAME_PATTERN.match(name):
-        raise AzothError("AZ-M005", f"invalid appliance name {name!r}: 1-31 characters of a-z, "
-                         "0-9, '_' or '-', starting with a letter")
+        raise AzothError("AZ-M018", f"invalid appliance name {name!r}: expected {NAME_RULE}")
     if lang not in languages():
-        raise AzothError("AZ-M005", f"no template for language {lang!r} (languages: "
+        raise AzothError("AZ-M020", f"no template for language {lang!r} (languages: "
                          f"{', '.join(languages())})")
     path = Path(appliances) / name
     if path.exists():

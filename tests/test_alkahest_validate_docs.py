@@ -1,7 +1,7 @@
 """The front end's tables against their documents and the specification:
 
-  - docs/diagnostics.md is what alkahest/tools/gen_diagnostics_doc.py makes of
-    alkahest_diagnostics.def, and lists every code of it;
+  - docs/diagnostics.md lists every code of alkahest_diagnostics.def (that it is what
+    formats/generate.py makes of it: tests/test_generated.py);
   - alkahest/src/opcodes.def holds exactly the opcodes of the spec's binary/instructions.rst
     (one-byte, 0xFC- and 0xFD-prefixed), each once, with the spec's text name.
 
@@ -18,18 +18,12 @@ DOC = ROOT / "docs" / "diagnostics.md"
 OPCODES = ROOT / "alkahest" / "src" / "opcodes.def"
 
 
-def test_diagnostics_doc_is_generated_and_current():
-    result = subprocess.run([sys.executable, ROOT / "alkahest" / "tools" /
-                             "gen_diagnostics_doc.py", "--check"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def test_diagnostics_doc_lists_every_code():
-    codes = re.findall(r"^ALK_DIAG\(ALK_E(\d+),\s*(\d+),", DEF.read_text(), re.M)
+    codes = re.findall(r"^ALK_DIAG\((ALK_E_\w+),\s*(\d+),", DEF.read_text(), re.M)
     assert len(codes) >= 50
     numbers = [int(n) for _, n in codes]
     assert len(set(numbers)) == len(numbers), "a code number is used twice"
-    assert all(int(name) == int(n) for name, n in codes), "ALK_Ennn names carry their number"
+    assert len({name for name, _ in codes}) == len(codes), "a name is used twice"
     assert 90 in numbers, "90 is out of memory"
     doc = DOC.read_text()
     missing = [n for n in numbers if f"| ALK-E{n:03} |" not in doc]

@@ -137,8 +137,8 @@ def test_limits_have_one_definition():
     from conftest import ROOT
     import subprocess
     out = ROOT / "athanor" / "build" / "kernel_limits.h"
-    subprocess.run(["python3", str(ROOT / "manifest" / "gen_kernel_abi.py"), "--limits",
-                    str(out)], check=True)
+    subprocess.run(["python3", str(ROOT / "formats" / "generate.py"), "kernel-limits", str(out)],
+                   check=True)
     defined = dict(re.findall(r"^#define (\w+)\s+(\d+)", out.read_text(), re.M))
     for limit in limits.load().values():
         assert defined.get(limit.macro) == str(limit.value), limit

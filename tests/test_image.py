@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, build_py
-from azoth import image as image_module, qemu, signing
+from azoth import alko, image as image_module, qemu, signing
 from azoth.alko import ObjectFile
 
 HELLO = ROOT / "appliances" / "hello"
@@ -63,11 +63,11 @@ def test_layout_and_signature(hello_image):
     assert signing.verify(key, image.signed_message(), image.signature)
     obj = image.object_of(0)
     assert [i.name for i in obj.imports()] == ["athanor.log", "athanor.exit"]
-    code = obj.sections[12]
-    assert (image.modules[0][7] + code.offset) % 4096 == 0, "code must be page-aligned"
+    code = obj.sections[alko.SECTION_IDS["code"]]
+    assert (image.modules[0].object_offset + code.offset) % 4096 == 0, "code must be page-aligned"
     # every blob is one section of the object (or its header), and they tile the object
     kinds = [b.kind for b in image.blobs]
-    assert kinds[0] == 0 and 12 in kinds and sorted(set(kinds)) == sorted(kinds)
+    assert kinds[0] == 0 and alko.SECTION_IDS["code"] in kinds and sorted(set(kinds)) == sorted(kinds)
 
 
 def test_reproducible(tools, tmp_path):
@@ -91,7 +91,7 @@ def test_inspect(hello_image):
 def test_inspect_reports_tampering(hello_image, tmp_path):
     data = bytearray(hello_image.read_bytes())
     image = image_module.Image(bytes(data))
-    code = next(b for b in image.blobs if b.kind == 12)
+    code = next(b for b in image.blobs if b.kind == alko.SECTION_IDS["code"])
     data[code.offset + 5] ^= 0xFF
     bad = tmp_path / "bad.azi"
     bad.write_bytes(data)
@@ -126,8 +126,8 @@ def test_files_in_the_image(files_image):
     assert [b.kind for b in file_blobs] == [image_module.BLOB_FILE] * 2
     assert file_blobs[0].offset >= max(b.offset + b.size for b in image.blobs if b.module == 0)
     rec = image.modules[0]
-    assert image.strings(rec[11], rec[12]) == ["--one", "two"]
-    assert image.strings(rec[13], rec[14]) == ["B=2", "LANG=C"]
+    assert image.strings(rec.args_offset, rec.args_count) == ["--one", "two"]
+    assert image.strings(rec.env_offset, rec.env_count) == ["B=2", "LANG=C"]
     shown = build_py("inspect", files_image).stdout
     assert "files      2, read-only, for reader" in shown
     assert "file /etc/motd  17 B at" in shown and "file /data/empty  0 B at" in shown
@@ -149,12 +149,18 @@ def test_a_tampered_file_does_not_boot(files_image, tmp_path, tools):
 
 def regions(image):
     """One offset in each distinct region of the image, named."""
+    header, module = image_module.HEADER.offsets, image_module.MODULE.offsets
     named = {
-        "magic": 0, "version": 8, "image size": 16, "flags": 24, "module count": 28,
-        "tables size": 40, "payload offset": 44, "name": 52, "reserved": 150,
-        "signature R": 192, "signature S": 255,
-        "module table name": 256, "module grants": 256 + 40, "module object offset": 256 + 64,
-        "blob table": image.tables_offset + 128 * len(image.modules) + 30,
+        "magic": header["magic"], "version": header["version"],
+        "image size": header["image_size"], "flags": header["flags"],
+        "module count": header["module_count"], "tables size": header["tables_size"],
+        "payload offset": header["payload_offset"], "name": header["name"],
+        "reserved": (header["file_count"] + header["signature"]) // 2,
+        "signature R": header["signature"], "signature S": image_module.HEADER.size - 1,
+        "module table name": image.tables_offset + module["name"],
+        "module grants": image.tables_offset + module["grants"],
+        "module object offset": image.tables_offset + module["object_offset"],
+        "blob table": image.tables_offset + image_module.MODULE.size * len(image.modules) + 30,
         "import map": image.import_map_offset,
         "string pool": image.tables_offset + image.strings_offset + 4,
         "gap after tables": image.tables_offset + image.tables_size + 10,

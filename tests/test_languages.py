@@ -90,16 +90,17 @@ def test_wasm_opt_passes(tools, tmp_path, out_dir):
     assert result.returncode == 1 and "AZ-S003" in result.stderr and "app[0] (a)" in result.stderr
 
 
-@pytest.mark.parametrize("source, files, words", [
-    ('"main.py"', {"main.py": ""}, "not a language build.py knows"),
-    ('["a.c", "b.rs"]', {"a.c": "", "b.rs": ""}, "the sources mix languages (C, Rust)"),
-    ('["a.rs", "b.rs"]', {"a.rs": "", "b.rs": ""}, "several sources are allowed only for C"),
+@pytest.mark.parametrize("source, files, code, words", [
+    ('"main.py"', {"main.py": ""}, "AZ-M020", "not a language build.py knows"),
+    ('["a.c", "b.rs"]', {"a.c": "", "b.rs": ""}, "AZ-M021", "the sources mix languages (C, Rust)"),
+    ('["a.rs", "b.rs"]', {"a.rs": "", "b.rs": ""}, "AZ-M021",
+     "several sources are allowed only for C"),
 ])
-def test_source_errors(tmp_path, source, files, words):
+def test_source_errors(tmp_path, source, files, code, words):
     text = f'[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = {source}\n'
     app = write_appliance(tmp_path, text, files)
     result = build_py("build", app)
-    assert result.returncode == 1 and "AZ-M005" in result.stderr and words in result.stderr
+    assert result.returncode == 1 and code in result.stderr and words in result.stderr
 
 
 def test_an_app_without_start_is_a_warning(tools, tmp_path, out_dir):

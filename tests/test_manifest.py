@@ -59,7 +59,7 @@ def test_bad_size(tmp_path):
     assert e.code == "AZ-M003" and e.line == 6 and "64M" in e.message
     e = load_error(tmp_path, '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "a.wat"\n'
                              'memory = "100K"\n')
-    assert e.code == "AZ-M005" and "multiple of 64K" in e.message
+    assert e.code == "AZ-M019" and "multiple of 64K" in e.message
 
 
 def test_missing_source_file(tmp_path):
@@ -172,12 +172,12 @@ def test_files_load_with_their_guest_paths(tmp_path):
 
 @pytest.mark.parametrize("entry, code, key, words", [
     ('host = "none.txt"\nguest = "/x"', "AZ-M007", "host", "'none.txt' not found"),
-    ('host = "m.txt"\nguest = "etc/motd"', "AZ-M005", "guest", "absolute path"),
-    ('host = "m.txt"\nguest = "/etc/../motd"', "AZ-M005", "guest", "normal path"),
-    ('host = "m.txt"\nguest = "/etc//motd"', "AZ-M005", "guest", "normal path"),
-    ('host = "m.txt"\nguest = "/etc/"', "AZ-M005", "guest", "trailing '/'"),
-    ('host = "m.txt"\nguest = "/"', "AZ-M005", "guest", "normal path"),
-    (f'host = "m.txt"\nguest = "/{"a" * 255}"', "AZ-M005", "guest", "path too long: 256 bytes"),
+    ('host = "m.txt"\nguest = "etc/motd"', "AZ-M025", "guest", "absolute path"),
+    ('host = "m.txt"\nguest = "/etc/../motd"', "AZ-M025", "guest", "normal path"),
+    ('host = "m.txt"\nguest = "/etc//motd"', "AZ-M025", "guest", "normal path"),
+    ('host = "m.txt"\nguest = "/etc/"', "AZ-M025", "guest", "trailing '/'"),
+    ('host = "m.txt"\nguest = "/"', "AZ-M025", "guest", "normal path"),
+    (f'host = "m.txt"\nguest = "/{"a" * 255}"', "AZ-M025", "guest", "path too long: 256 bytes"),
     ('host = "m.txt"', "AZ-M004", None, "'guest'"),
     ('host = "m.txt"\nguest = 7', "AZ-M003", "guest", "expected a string"),
     ('host = "m.txt"\nguest = "/a"\nmode = "rw"', "AZ-M002", "mode", "unknown key 'mode'"),
@@ -196,7 +196,7 @@ def test_duplicate_and_nested_guest_paths(tmp_path):
     assert "duplicate guest path '/etc/motd' (also file[0])" in e.message
     e = load_error(tmp_path, FILE_APP + '[[file]]\nhost = "m.txt"\nguest = "/etc/motd"\n'
                    '[[file]]\nhost = "m.txt"\nguest = "/etc"\n', files)
-    assert e.code == "AZ-M005" and "'/etc' would be both a file and the directory" in e.message
+    assert e.code == "AZ-M025" and "'/etc' would be both a file and the directory" in e.message
 
 
 @pytest.mark.parametrize("extra, key, words", [

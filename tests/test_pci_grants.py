@@ -63,7 +63,7 @@ def test_malformed_or_reserved_grants(tmp_path, grant):
 
 def test_two_modules_claiming_one_device(tmp_path):
     errors = errors_of(tmp_path, (["pci:1af4:1041"], "64M"), (["pci:1AF4:1041?"], "64M"))
-    assert [e.code for e in errors] == ["AZ-M018"]
+    assert [e.code for e in errors] == ["AZ-M026"]
     assert "'pci:1AF4:1041?': driver[0] (d0) claims the same device ('pci:1af4:1041'); a device " \
         "belongs to one driver" in str(errors[0])
     assert errors[0].line == 14 and errors[0].key == "driver[1].grants"

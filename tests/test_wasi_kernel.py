@@ -141,11 +141,13 @@ def console_image_with_stdin(tools, directory, key):
     stdin_bit = 1 << catalogue.load().capabilities["stdin"].bit
     modules = []
     for index, rec in enumerate(image.modules):
-        grants = rec[3] | (stdin_bit if rec[1] == 1 else 0)
+        kind = image_module.name_of(rec.kind, image_module.MODULE_KINDS)
+        grants = rec.grants | (stdin_bit if kind == "app" else 0)
         modules.append(image_module.ImageModule(
-            image.module_name(index), image_module.MODULE_KINDS[rec[1]],
-            image_module.RESTART_POLICIES[rec[2]], grants, rec[4], image.object_of(index),
-            image.import_ids(index), [], {}, rec[15], image.resources_of(index), rec[18]))
+            image.module_name(index), kind, image_module.name_of(rec.restart,
+                                                                 image_module.RESTART_POLICIES),
+            grants, rec.max_memory, image.object_of(index), image.import_ids(index), [], {},
+            rec.supervisor, image.resources_of(index), rec.stack_size))
     data = image_module.build(image.name, image.version, 64 << 20, image.bounds, modules,
                               signing.signer(key), image.channels, image.supervisors)
     path = directory / "forged.azi"

@@ -16,10 +16,15 @@
 #include "alkahest_runtime.h"
 
 static const char *section_names[ALK_SECTION_LIMIT] = {
-    "", "types", "imports", "functions", "exports", "memory", "tables", "globals", "elements",
-    "element-items", "data", "data-bytes", "code", "strings", "lines",
+#define SECTION_NAME(name, id, text, size) [id] = text,
+    ALK_OBJ_SECTIONS(SECTION_NAME)
+#undef SECTION_NAME
 };
-static const char *kinds[] = { "function", "table", "memory", "global" };
+static const char *kinds[] = {
+#define KIND_NAME(name, value, text) [value] = text,
+    ALK_OBJ_EXTERN_KIND_VALUES(KIND_NAME)
+#undef KIND_NAME
+};
 
 static void print_str(alk_str s) { printf("%.*s", (int)s.length, s.bytes); }
 

@@ -31,19 +31,6 @@
 
 #define EXIT_TRAP 134
 
-static const char *type_name(char letter)
-{
-    switch (letter) {
-    case 'i': return "i32";
-    case 'I': return "i64";
-    case 'f': return "f32";
-    case 'F': return "f64";
-    case 'r': return "funcref";
-    case 'e': return "externref";
-    default: return "v128";
-    }
-}
-
 /* References as `alkahest spec` has them (wast2json's encoding): null is the word 0; externref
  * N is the word N + 1; funcref N is function N of this instance (its reference record). */
 static uint64_t function_ref(const alk_instance *instance, uint64_t index)
@@ -57,13 +44,13 @@ static uint64_t function_ref(const alk_instance *instance, uint64_t index)
 static int parse_value(const alk_instance *instance, const char *text, char want, uint64_t *out)
 {
     const char *colon = strchr(text, ':');
-    if (!colon || strncmp(text, type_name(want), (size_t)(colon - text)) ||
-        strlen(type_name(want)) != (size_t)(colon - text))
+    if (!colon || strncmp(text, alk_letter_name(want), (size_t)(colon - text)) ||
+        strlen(alk_letter_name(want)) != (size_t)(colon - text))
         return -1;
     const char *v = colon + 1;
     char *end;
     errno = 0;
-    if (want == 'r' || want == 'e') {
+    if (want == ALK_LETTER_FUNCREF || want == ALK_LETTER_EXTERNREF) {
         if (!strcmp(v, "null")) {
             *out = 0;
             return 0;
@@ -72,16 +59,16 @@ static int parse_value(const alk_instance *instance, const char *text, char want
             return -1;
         uint64_t n = strtoull(v, &end, 10);
         if (*end || errno || n == UINT64_MAX ||
-            (want == 'r' && n >= instance->object->function_count))
+            (want == ALK_LETTER_FUNCREF && n >= instance->object->function_count))
             return -1;
-        *out = want == 'e' ? n + 1 : function_ref(instance, n);
+        *out = want == ALK_LETTER_EXTERNREF ? n + 1 : function_ref(instance, n);
         return 0;
     }
-    if ((want == 'f' || want == 'F') && strpbrk(v, ".eEinfa")) {
+    if (alk_letter_is_float(want) && strpbrk(v, ".eEinfa")) {
         double d = strtod(v, &end);
         if (*end)
             return -1;
-        if (want == 'f') {
+        if (want == ALK_LETTER_F32) {
             float f = (float)d;
             uint32_t bits;
             memcpy(&bits, &f, 4);
@@ -99,7 +86,7 @@ static int parse_value(const alk_instance *instance, const char *text, char want
     }
     if (*end || errno || end == v)
         return -1;
-    if (want == 'i' || want == 'f')
+    if (alk_letter_bytes(want) == 4)
         *out &= UINT32_MAX;
     return 0;
 }
@@ -107,11 +94,11 @@ static int parse_value(const alk_instance *instance, const char *text, char want
 /* A result as parse_value reads it back. */
 static void print_value(const alk_instance *instance, char type, uint64_t bits)
 {
-    if ((type == 'r' || type == 'e') && bits == 0) {
-        printf("%s:null\n", type_name(type));
-    } else if (type == 'e') {
+    if ((type == ALK_LETTER_FUNCREF || type == ALK_LETTER_EXTERNREF) && bits == 0) {
+        printf("%s:null\n", alk_letter_name(type));
+    } else if (type == ALK_LETTER_EXTERNREF) {
         printf("externref:%" PRIu64 "\n", bits - 1);
-    } else if (type == 'r') {
+    } else if (type == ALK_LETTER_FUNCREF) {
         uint64_t base = function_ref(instance, 0);
         uint64_t index = (bits - base) / ALK_FUNCREF_SIZE;
         if (bits >= base && (bits - base) % ALK_FUNCREF_SIZE == 0 &&
@@ -120,7 +107,7 @@ static void print_value(const alk_instance *instance, char type, uint64_t bits)
         else
             printf("funcref:foreign\n");    /* another instance's function */
     } else {
-        printf("%s:%" PRIu64 "\n", type_name(type), bits);
+        printf("%s:%" PRIu64 "\n", alk_letter_name(type), bits);
     }
 }
 
@@ -301,7 +288,7 @@ int alk_cmd_run(int argc, char **argv)
             for (uint32_t i = 0; i < params && status == ALK_EXIT_OK; i++) {
                 if (parse_value(&instance, argv[first_value + (int)i], sig.bytes[i], &args[i])) {
                     fprintf(stderr, "alkahest run: argument %u: expected %s:VALUE, got %s\n",
-                            i + 1, type_name(sig.bytes[i]), argv[first_value + (int)i]);
+                            i + 1, alk_letter_name(sig.bytes[i]), argv[first_value + (int)i]);
                     status = ALK_EXIT_USAGE;
                 }
             }

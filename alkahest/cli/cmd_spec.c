@@ -90,44 +90,6 @@ static bool grow(void **array, size_t *capacity, size_t count, size_t element)
 
 /* ---- Values --------------------------------------------------------------------------------- */
 
-static const char *type_name(char letter)
-{
-    switch (letter) {
-    case 'i': return "i32";
-    case 'I': return "i64";
-    case 'f': return "f32";
-    case 'F': return "f64";
-    case 'v': return "v128";
-    case 'r': return "funcref";
-    case 'e': return "externref";
-    default: return "?";
-    }
-}
-
-static char type_letter(const char *name)
-{
-    static const char letters[] = "iIfFvre";
-    for (const char *l = letters; *l; l++)
-        if (!strcmp(type_name(*l), name))
-            return *l;
-    return 0;
-}
-
-/* The signature letter of a binary value-type encoding (docs/object-format.md). */
-static char valtype_letter(uint8_t valtype)
-{
-    switch (valtype) {
-    case 0x7f: return 'i';
-    case 0x7e: return 'I';
-    case 0x7d: return 'f';
-    case 0x7c: return 'F';
-    case 0x7b: return 'v';
-    case 0x70: return 'r';
-    case 0x6f: return 'e';
-    default: return 0;
-    }
-}
-
 static bool uses_v128(const alk_json *values)
 {
     for (size_t i = 0; values && values->kind == ALK_JSON_ARRAY && i < values->count; i++) {
@@ -152,29 +114,29 @@ static bool parse_u64(const char *text, uint64_t *out)
 static bool parse_argument(const alk_json *arg, char want, uint64_t *out)
 {
     const char *type = alk_json_string(arg, "type"), *text = alk_json_string(arg, "value");
-    if (!type || type_letter(type) != want || !text)
+    if (!type || alk_letter_of_name(type) != want || !text)
         return false;
-    if (want == 'r' || want == 'e') {
+    if (want == ALK_LETTER_FUNCREF || want == ALK_LETTER_EXTERNREF) {
         if (!strcmp(text, "null")) {
             *out = 0;
             return true;
         }
-        if (want == 'r' || !parse_u64(text, out) || *out == UINT64_MAX)
+        if (want == ALK_LETTER_FUNCREF || !parse_u64(text, out) || *out == UINT64_MAX)
             return false;           /* a funcref argument other than null cannot be written */
         *out += 1;
         return true;
     }
     if (!parse_u64(text, out))
         return false;
-    if (want == 'i' || want == 'f')
+    if (alk_letter_bytes(want) == 4)
         return *out <= UINT32_MAX;
     return true;
 }
 
 static bool is_nan_kind(uint64_t bits, char type, bool canonical)
 {
-    uint64_t exponent_and_quiet = type == 'f' ? 0x7fc00000u : 0x7ff8000000000000ull;
-    uint64_t magnitude = type == 'f' ? bits & 0x7fffffffu : bits & 0x7fffffffffffffffull;
+    uint64_t exponent_and_quiet = type == ALK_LETTER_F32 ? 0x7fc00000u : 0x7ff8000000000000ull;
+    uint64_t magnitude = type == ALK_LETTER_F32 ? bits & 0x7fffffffu : bits & 0x7fffffffffffffffull;
     if (canonical)
         return magnitude == exponent_and_quiet;
     return (magnitude & exponent_and_quiet) == exponent_and_quiet;
@@ -183,28 +145,29 @@ static bool is_nan_kind(uint64_t bits, char type, bool canonical)
 static void format_value(char *buf, size_t size, char type, uint64_t bits)
 {
     switch (type) {
-    case 'f': {
+    case ALK_LETTER_F32: {
         uint32_t b = (uint32_t)bits;
         float f;
         memcpy(&f, &b, 4);
         snprintf(buf, size, "f32:0x%08" PRIx32 " (%g)", b, (double)f);
         break;
     }
-    case 'F': {
+    case ALK_LETTER_F64: {
         double d;
         memcpy(&d, &bits, 8);
         snprintf(buf, size, "f64:0x%016" PRIx64 " (%g)", bits, d);
         break;
     }
-    case 'r':
-    case 'e':
+    case ALK_LETTER_FUNCREF:
+    case ALK_LETTER_EXTERNREF:
         if (!bits)
-            snprintf(buf, size, "%s:null", type_name(type));
+            snprintf(buf, size, "%s:null", alk_letter_name(type));
         else
-            snprintf(buf, size, "%s:%" PRIu64, type_name(type), type == 'e' ? bits - 1 : bits);
+            snprintf(buf, size, "%s:%" PRIu64, alk_letter_name(type),
+                     type == ALK_LETTER_EXTERNREF ? bits - 1 : bits);
         break;
     default:
-        snprintf(buf, size, "%s:%" PRIu64, type_name(type), bits);
+        snprintf(buf, size, "%s:%" PRIu64, alk_letter_name(type), bits);
     }
 }
 
@@ -216,15 +179,15 @@ static bool check_result(const alk_json *expected, char type, uint64_t bits, cha
     const char *text = alk_json_string(expected, "value");
     char got[96];
     format_value(got, sizeof got, type, bits);
-    if (!want_type || type_letter(want_type) != type || !text) {
+    if (!want_type || alk_letter_of_name(want_type) != type || !text) {
         snprintf(reason, size, "expected a %s, the function returns %s",
-                 want_type ? want_type : "?", type_name(type));
+                 want_type ? want_type : "?", alk_letter_name(type));
         return false;
     }
     bool ok;
-    if ((type == 'f' || type == 'F') && !strncmp(text, "nan:", 4)) {
+    if ((type == ALK_LETTER_F32 || type == ALK_LETTER_F64) && !strncmp(text, "nan:", 4)) {
         ok = is_nan_kind(bits, type, !strcmp(text, "nan:canonical"));
-    } else if (type == 'r' && strcmp(text, "null")) {
+    } else if (type == ALK_LETTER_FUNCREF && strcmp(text, "null")) {
         ok = bits != 0;             /* any function reference */
     } else {
         uint64_t want;
@@ -298,7 +261,7 @@ static outcome load(spec_run *run, const char *filename, spec_module *m, verdict
     alk_diag diag;
     int code = alk_host_load(wasm, size, run->bounds, &m->code, &diag);
     free(wasm);
-    if (code == ALK_E101 && strstr(diag.message, "v128")) {
+    if (code == ALK_E_UNSUPPORTED_INSTRUCTION && strstr(diag.message, "v128")) {
         m->skipped = true;
         return set(v, SKIP, "v128");
     }
@@ -493,8 +456,8 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
         if (index < 0 || export_kind != 3)
             return set(v, FAIL, "no exported global \"%s\"", field);
         alk_extern e = alk_instance_export(&m->instance, 3, (uint32_t)index);
-        char letter = valtype_letter(e.as.global.type);
-        if (letter == 'v')
+        char letter = alk_letter_of_code(e.as.global.type);
+        if (letter == ALK_LETTER_V128)
             return set(v, SKIP, "v128");
         *results = malloc(sizeof **results);
         *types = malloc(1);
@@ -502,7 +465,7 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
             return set(v, FAIL, "out of memory");
         uint64_t bits;
         memcpy(&bits, e.as.global.slot, 8);
-        if (letter == 'i' || letter == 'f')
+        if (alk_letter_bytes(letter) == 4)
             bits &= UINT32_MAX;
         (*results)[0] = bits;
         (*types)[0] = letter;
@@ -521,7 +484,7 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
     while (params < sig.length && sig.bytes[params] != ':')
         params++;
     uint32_t result_count = params < sig.length ? sig.length - params - 1 : 0;
-    if (memchr(sig.bytes, 'v', sig.length))
+    if (memchr(sig.bytes, ALK_LETTER_V128, sig.length))
         return set(v, SKIP, "v128");
     size_t arg_count = args && args->kind == ALK_JSON_ARRAY ? args->count : 0;
     if (arg_count != params)
@@ -537,7 +500,7 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
     for (uint32_t i = 0; i < params; i++) {
         if (!parse_argument(&args->items[i], sig.bytes[i], &words[i])) {
             free(words);
-            return set(v, FAIL, "cannot pass argument %u as %s", i + 1, type_name(sig.bytes[i]));
+            return set(v, FAIL, "cannot pass argument %u as %s", i + 1, alk_letter_name(sig.bytes[i]));
         }
     }
     memcpy(*types, sig.bytes + params + 1, result_count);
@@ -622,7 +585,7 @@ static outcome command_reject(spec_run *run, const alk_json *command, verdict *v
     if (!code)
         return set(v, FAIL, "%s: accepted, expected \"%s\"", filename,
                    alk_json_string(command, "text") ? alk_json_string(command, "text") : "?");
-    if (code == ALK_E090 || code >= ALK_E100) {
+    if (code == ALK_E_OUT_OF_MEMORY || code >= ALK_E_INTERNAL) {
         char line[512];
         alk_diag_format(&diag, line, sizeof line);
         return set(v, FAIL, "%s: rejected by the back end, not the front end: %s", filename, line);

@@ -104,7 +104,7 @@ static int run(const uint8_t *data, size_t size, unsigned long fail_at, unsigned
         check(diag.code == code, "diag carries the code");
         check(memchr(diag.message, '\0', sizeof diag.message) != NULL, "message terminated");
         check(strcmp(alk_diag_code_name(code), "ALK-E???") != 0, "code is in the table");
-        check(fail_at || code != ALK_E090, "out of memory only when made to");
+        check(fail_at || code != ALK_E_OUT_OF_MEMORY, "out of memory only when made to");
         alk_diag_format(&diag, line, sizeof line);
     }
     check(b.live == 0, "everything allocated is freed");
@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned long fail_at = 1 + hash % allocations;
         int code = run(data, size, fail_at, &reached);
         if (reached >= fail_at)
-            check(code == ALK_E090, "a failed allocation is reported as out of memory");
+            check(code == ALK_E_OUT_OF_MEMORY, "a failed allocation is reported as out of memory");
     }
     return 0;
 }

@@ -230,9 +230,9 @@ int alk_host_load(const uint8_t *wasm, size_t size, alk_bounds_mode bounds, alk_
     const char *problem = alk_object_open(&out->object, out->object_bytes, out->object_size);
     if (problem) {
         snprintf(diag->message, sizeof diag->message, "internal error: %s", problem);
-        diag->code = ALK_E100;
+        diag->code = ALK_E_INTERNAL;
         alk_cli_allocator.free(NULL, out->object_bytes);
-        return ALK_E100;
+        return ALK_E_INTERNAL;
     }
     const alk_section_view *text = &out->object.sections[ALK_SECTION_CODE];
     size_t mapping = (text->size + 4095) & ~(size_t)4095;
@@ -241,9 +241,9 @@ int alk_host_load(const uint8_t *wasm, size_t size, alk_bounds_mode bounds, alk_
     void *map = mmap(NULL, mapping, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) {
         alk_cli_allocator.free(NULL, out->object_bytes);
-        diag->code = ALK_E090;
+        diag->code = ALK_E_OUT_OF_MEMORY;
         snprintf(diag->message, sizeof diag->message, "cannot map code");
-        return ALK_E090;
+        return ALK_E_OUT_OF_MEMORY;
     }
     memcpy(map, text->data, text->size);
     mprotect(map, mapping, PROT_READ | PROT_EXEC);

@@ -37,7 +37,7 @@ typedef struct alk_diag {
     char message[192];
 } alk_diag;
 
-/* Diagnostic codes: ALK_E001 ... (generated from include/alkahest_diagnostics.def). */
+/* Diagnostic codes: ALK_E_MAGIC_HEADER ... (generated from include/alkahest_diagnostics.def). */
 enum {
     ALK_OK = 0,
 #define ALK_DIAG(name, number, text) name = number,

@@ -16,14 +16,66 @@
 
 #include "alkahest_abi.h"
 
+/* ---- Value types in signature strings ("ii:I": alkahest_abi.h's ALK_VALUE_TYPES) ---------- */
+
+/* "i32" for 'i', ..., or "?" for a letter that is none. */
+static inline const char *alk_letter_name(char letter)
+{
+    switch (letter) {
+#define ALK_LETTER_NAME(type, code, l, name, is_float, bytes) case l: return name;
+        ALK_VALUE_TYPES(ALK_LETTER_NAME)
+#undef ALK_LETTER_NAME
+    default: return "?";
+    }
+}
+
+/* The letter of a value type's name ("i32": 'i'), or 0. */
+static inline char alk_letter_of_name(const char *name)
+{
+#define ALK_LETTER_OF(type, code, l, text, is_float, bytes) \
+    for (const char *a = name, *b = text;; a++, b++) { if (*a != *b) break; if (!*a) return l; }
+    ALK_VALUE_TYPES(ALK_LETTER_OF)
+#undef ALK_LETTER_OF
+    return 0;
+}
+
+/* The letter of a binary value-type encoding (0x7f: 'i'), or 0. */
+static inline char alk_letter_of_code(uint8_t code)
+{
+    switch (code) {
+#define ALK_LETTER_CODE(type, c, l, name, is_float, bytes) case c: return l;
+        ALK_VALUE_TYPES(ALK_LETTER_CODE)
+#undef ALK_LETTER_CODE
+    default: return 0;
+    }
+}
+
+/* Passed in SSE registers (f32, f64). */
+static inline bool alk_letter_is_float(char letter)
+{
+    switch (letter) {
+#define ALK_LETTER_FLOAT(type, code, l, name, is_float, bytes) case l: return is_float;
+        ALK_VALUE_TYPES(ALK_LETTER_FLOAT)
+#undef ALK_LETTER_FLOAT
+    default: return false;
+    }
+}
+
+/* Bytes of a value of that type (a 32-bit value is zero-extended in a 64-bit slot). */
+static inline unsigned alk_letter_bytes(char letter)
+{
+    switch (letter) {
+#define ALK_LETTER_BYTES(type, code, l, name, is_float, bytes) case l: return bytes;
+        ALK_VALUE_TYPES(ALK_LETTER_BYTES)
+#undef ALK_LETTER_BYTES
+    default: return 0;
+    }
+}
+
 /* ---- Objects (docs/object-format.md) ------------------------------------------------------- */
 
-enum alk_section_id {
-    ALK_SECTION_TYPES = 1, ALK_SECTION_IMPORTS, ALK_SECTION_FUNCTIONS, ALK_SECTION_EXPORTS,
-    ALK_SECTION_MEMORY, ALK_SECTION_TABLES, ALK_SECTION_GLOBALS, ALK_SECTION_ELEMENTS,
-    ALK_SECTION_ELEMENT_ITEMS, ALK_SECTION_DATA, ALK_SECTION_DATA_BYTES, ALK_SECTION_CODE,
-    ALK_SECTION_STRINGS, ALK_SECTION_LINES, ALK_SECTION_LIMIT
-};
+/* enum alk_section_id (ALK_SECTION_TYPES, ...) and every record's layout: */
+#include "alkahest_object_format.h"
 
 typedef struct alk_section_view {
     const uint8_t *data;

@@ -8,24 +8,26 @@
  *   void alk_unwind(alk_entry_frame *frame, uint32_t code)
  *       restores what alk_enter saved and makes that alk_enter return `code` (a trap).
  *
- * alk_call offsets (invoke.c): code 0, vmctx 8, gprs 16, xmms 56, stack 120, stack_count 128,
- * extra_results 136, rax 144, xmm0 152, extra_out 160.
+ * The offsets of alk_call and alk_entry_frame are enter.h's (checked against the C layouts in
+ * invoke.c).
  */
+#include "enter.h"
+
     .intel_syntax noprefix
     .text
 
     .globl alk_enter
     .type alk_enter, @function
 alk_enter:
-    mov [rdi + 0], rbx
-    mov [rdi + 8], rbp
-    mov [rdi + 16], r12
-    mov [rdi + 24], r13
-    mov [rdi + 32], r14
-    mov [rdi + 40], r15
-    mov [rdi + 48], rsp             /* points at our return address */
+    mov [rdi + ALK_FRAME_RBX], rbx
+    mov [rdi + ALK_FRAME_RBP], rbp
+    mov [rdi + ALK_FRAME_R12], r12
+    mov [rdi + ALK_FRAME_R13], r13
+    mov [rdi + ALK_FRAME_R14], r14
+    mov [rdi + ALK_FRAME_R15], r15
+    mov [rdi + ALK_FRAME_RSP], rsp             /* points at our return address */
     mov rax, [rsp]
-    mov [rdi + 56], rax
+    mov [rdi + ALK_FRAME_RIP], rax
 
     push rbp
     mov rbp, rsp
@@ -33,15 +35,15 @@ alk_enter:
     push rdi                        /* [rbp-16]: the frame */
 
     /* outgoing area: stack arguments, then the return area, 16-byte aligned */
-    mov rcx, [rsi + 128]
-    add rcx, [rsi + 136]
+    mov rcx, [rsi + ALK_CALL_STACK_COUNT]
+    add rcx, [rsi + ALK_CALL_EXTRA_RESULTS]
     shl rcx, 3
     add rcx, 15
     and rcx, -16
     sub rsp, rcx
 
-    mov rcx, [rsi + 128]
-    mov r8, [rsi + 120]
+    mov rcx, [rsi + ALK_CALL_STACK_COUNT]
+    mov r8, [rsi + ALK_CALL_STACK]
     xor r9, r9
 1:  cmp r9, rcx
     jae 2f
@@ -51,29 +53,29 @@ alk_enter:
     jmp 1b
 2:
     mov r11, rsi
-    movq xmm0, [r11 + 56]
-    movq xmm1, [r11 + 64]
-    movq xmm2, [r11 + 72]
-    movq xmm3, [r11 + 80]
-    movq xmm4, [r11 + 88]
-    movq xmm5, [r11 + 96]
-    movq xmm6, [r11 + 104]
-    movq xmm7, [r11 + 112]
-    mov rdi, [r11 + 8]
-    mov rsi, [r11 + 16]
-    mov rdx, [r11 + 24]
-    mov rcx, [r11 + 32]
-    mov r8, [r11 + 40]
-    mov r9, [r11 + 48]
-    call [r11 + 0]
+    movq xmm0, [r11 + ALK_CALL_XMMS]
+    movq xmm1, [r11 + ALK_CALL_XMMS + 8]
+    movq xmm2, [r11 + ALK_CALL_XMMS + 16]
+    movq xmm3, [r11 + ALK_CALL_XMMS + 24]
+    movq xmm4, [r11 + ALK_CALL_XMMS + 32]
+    movq xmm5, [r11 + ALK_CALL_XMMS + 40]
+    movq xmm6, [r11 + ALK_CALL_XMMS + 48]
+    movq xmm7, [r11 + ALK_CALL_XMMS + 56]
+    mov rdi, [r11 + ALK_CALL_VMCTX]
+    mov rsi, [r11 + ALK_CALL_GPRS]
+    mov rdx, [r11 + ALK_CALL_GPRS + 8]
+    mov rcx, [r11 + ALK_CALL_GPRS + 16]
+    mov r8, [r11 + ALK_CALL_GPRS + 24]
+    mov r9, [r11 + ALK_CALL_GPRS + 32]
+    call [r11 + ALK_CALL_CODE]
 
     mov r11, [rbp - 8]
-    mov [r11 + 144], rax
-    movq [r11 + 152], xmm0
+    mov [r11 + ALK_CALL_RAX], rax
+    movq [r11 + ALK_CALL_XMM0], xmm0
     /* extra results sit above the stack arguments */
-    mov rcx, [r11 + 136]
-    mov r8, [r11 + 160]
-    mov r10, [r11 + 128]
+    mov rcx, [r11 + ALK_CALL_EXTRA_RESULTS]
+    mov r8, [r11 + ALK_CALL_EXTRA_OUT]
+    mov r10, [r11 + ALK_CALL_STACK_COUNT]
     lea r10, [rsp + r10 * 8]
     xor r9, r9
 3:  cmp r9, rcx
@@ -85,11 +87,11 @@ alk_enter:
 4:
     /* Wasm code may have clobbered every register: restore the callee-saved ones */
     mov rdi, [rbp - 16]
-    mov rbx, [rdi + 0]
-    mov r12, [rdi + 16]
-    mov r13, [rdi + 24]
-    mov r14, [rdi + 32]
-    mov r15, [rdi + 40]
+    mov rbx, [rdi + ALK_FRAME_RBX]
+    mov r12, [rdi + ALK_FRAME_R12]
+    mov r13, [rdi + ALK_FRAME_R13]
+    mov r14, [rdi + ALK_FRAME_R14]
+    mov r15, [rdi + ALK_FRAME_R15]
     mov rsp, rbp
     pop rbp
     xor eax, eax
@@ -98,13 +100,13 @@ alk_enter:
     .globl alk_unwind
     .type alk_unwind, @function
 alk_unwind:
-    mov rbx, [rdi + 0]
-    mov rbp, [rdi + 8]
-    mov r12, [rdi + 16]
-    mov r13, [rdi + 24]
-    mov r14, [rdi + 32]
-    mov r15, [rdi + 40]
-    mov rsp, [rdi + 48]
+    mov rbx, [rdi + ALK_FRAME_RBX]
+    mov rbp, [rdi + ALK_FRAME_RBP]
+    mov r12, [rdi + ALK_FRAME_R12]
+    mov r13, [rdi + ALK_FRAME_R13]
+    mov r14, [rdi + ALK_FRAME_R14]
+    mov r15, [rdi + ALK_FRAME_R15]
+    mov rsp, [rdi + ALK_FRAME_RSP]
     mov eax, esi
     ret
 

@@ -3,27 +3,42 @@
  * docs/abi.md (System V with the callee's vmctx first) and enters through enter_x86_64.S,
  * which saves what a trap must restore.
  */
+#include <stddef.h>
+
+#include "enter.h"
 #include "runtime.h"
 
-/* Shared with enter_x86_64.S: keep the offsets in step. */
+/* What enter_x86_64.S reads and writes, at enter.h's offsets. */
 typedef struct alk_call {
-    const void *code;           /*   0 */
-    void *vmctx;                /*   8 */
-    uint64_t gprs[5];           /*  16: rsi rdx rcx r8 r9 */
-    uint64_t xmms[8];           /*  56 */
-    const uint64_t *stack;      /* 120 */
-    uint64_t stack_count;       /* 128 */
-    uint64_t extra_results;     /* 136 */
-    uint64_t rax;               /* 144: out */
-    uint64_t xmm0;              /* 152: out */
-    uint64_t *extra_out;        /* 160 */
+    const void *code;
+    void *vmctx;
+    uint64_t gprs[5];           /* rsi rdx rcx r8 r9 */
+    uint64_t xmms[8];
+    const uint64_t *stack;
+    uint64_t stack_count;
+    uint64_t extra_results;
+    uint64_t rax;               /* out */
+    uint64_t xmm0;              /* out */
+    uint64_t *extra_out;
 } alk_call;
+
+_Static_assert(offsetof(alk_call, code) == ALK_CALL_CODE, "enter.h");
+_Static_assert(offsetof(alk_call, vmctx) == ALK_CALL_VMCTX, "enter.h");
+_Static_assert(offsetof(alk_call, gprs) == ALK_CALL_GPRS, "enter.h");
+_Static_assert(offsetof(alk_call, xmms) == ALK_CALL_XMMS, "enter.h");
+_Static_assert(offsetof(alk_call, stack) == ALK_CALL_STACK, "enter.h");
+_Static_assert(offsetof(alk_call, stack_count) == ALK_CALL_STACK_COUNT, "enter.h");
+_Static_assert(offsetof(alk_call, extra_results) == ALK_CALL_EXTRA_RESULTS, "enter.h");
+_Static_assert(offsetof(alk_call, rax) == ALK_CALL_RAX, "enter.h");
+_Static_assert(offsetof(alk_call, xmm0) == ALK_CALL_XMM0, "enter.h");
+_Static_assert(offsetof(alk_call, extra_out) == ALK_CALL_EXTRA_OUT, "enter.h");
+_Static_assert(sizeof(alk_entry_frame) == ALK_FRAME_RIP + 8 &&
+               offsetof(alk_entry_frame, registers) == ALK_FRAME_RBX, "enter.h");
 
 uint32_t alk_enter(alk_entry_frame *frame, alk_call *call);
 
 #define MAX_STACK_VALUES 1024
 
-static bool is_float(char letter) { return letter == 'f' || letter == 'F'; }
 
 uint32_t alk_invoke_ref(const alk_function_ref *ref, const char *sig, uint32_t length,
                         const uint64_t *args, uint64_t *results, alk_entry_frame *frame)
@@ -33,9 +48,9 @@ uint32_t alk_invoke_ref(const alk_function_ref *ref, const char *sig, uint32_t l
     uint64_t extra[MAX_STACK_VALUES];
     uint32_t gprs = 0, xmms = 0, i = 0, arg = 0;
     for (; i < length && sig[i] != ':'; i++, arg++) {
-        if (is_float(sig[i]) && xmms < 8)
+        if (alk_letter_is_float(sig[i]) && xmms < 8)
             call.xmms[xmms++] = args[arg];
-        else if (!is_float(sig[i]) && gprs < 5)
+        else if (!alk_letter_is_float(sig[i]) && gprs < 5)
             call.gprs[gprs++] = args[arg];
         else if (call.stack_count < MAX_STACK_VALUES)
             stack[call.stack_count++] = args[arg];
@@ -54,10 +69,10 @@ uint32_t alk_invoke_ref(const alk_function_ref *ref, const char *sig, uint32_t l
         return code;
     for (uint32_t r = 0; r < result_count; r++) {
         if (r == 0)
-            results[0] = is_float(result_types[0]) ? call.xmm0 : call.rax;
+            results[0] = alk_letter_is_float(result_types[0]) ? call.xmm0 : call.rax;
         else
             results[r] = extra[r - 1];
-        if (result_types[r] == 'i' || result_types[r] == 'f')
+        if (alk_letter_bytes(result_types[r]) == 4)
             results[r] &= UINT32_MAX;
     }
     return 0;

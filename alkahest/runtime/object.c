@@ -5,13 +5,11 @@
  */
 #include "alkahest_runtime.h"
 
-#define HEADER_SIZE 64
-
+/* Bytes of each section's records (0: a section of bytes), by id. */
 static const uint32_t record_size[ALK_SECTION_LIMIT] = {
-    [ALK_SECTION_TYPES] = 8,        [ALK_SECTION_IMPORTS] = 32,  [ALK_SECTION_FUNCTIONS] = 16,
-    [ALK_SECTION_EXPORTS] = 12,     [ALK_SECTION_MEMORY] = 16,   [ALK_SECTION_TABLES] = 16,
-    [ALK_SECTION_GLOBALS] = 32,     [ALK_SECTION_ELEMENTS] = 40, [ALK_SECTION_ELEMENT_ITEMS] = 24,
-    [ALK_SECTION_DATA] = 40,        [ALK_SECTION_LINES] = 16,
+#define ALK_RECORD_SIZE(name, id, text, size) [id] = size,
+    ALK_OBJ_SECTIONS(ALK_RECORD_SIZE)
+#undef ALK_RECORD_SIZE
 };
 
 static uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -26,35 +24,38 @@ const char *alk_object_open(alk_object *o, const void *bytes, size_t size)
     const uint8_t *b = bytes;
     for (int i = 0; i < ALK_SECTION_LIMIT; i++)
         o->sections[i] = (alk_section_view){ 0 };
-    if (size < HEADER_SIZE)
+    if (size < ALK_OBJ_HEADER_RECORD_SIZE)
         return "shorter than an object header";
-    if (b[0] != 'A' || b[1] != 'L' || b[2] != 'K' || b[3] != 'O')
-        return "not an Alkahest object (bad magic)";
-    if (u16(b + 4) != 1 || u16(b + 6) != HEADER_SIZE)
+    for (int i = 0; i < 4; i++)
+        if (b[ALK_OBJ_HEADER_MAGIC + i] != (uint8_t)ALK_OBJ_MAGIC[i])
+            return "not an Alkahest object (bad magic)";
+    if (u16(b + ALK_OBJ_HEADER_VERSION) != ALK_OBJ_VERSION ||
+        u16(b + ALK_OBJ_HEADER_HEADER_SIZE) != ALK_OBJ_HEADER_RECORD_SIZE)
         return "unsupported object version";
     o->bytes = b;
     o->size = size;
-    o->flags = u32(b + 8);
-    uint32_t section_count = u32(b + 12), table = u32(b + 16);
-    o->vmctx_size = u32(b + 20);
-    o->function_count = u32(b + 24);
-    o->imported_function_count = u32(b + 28);
-    o->start = u32(b + 32);
-    o->vmctx_type_ids = u32(b + 36);
-    o->vmctx_function_refs = u32(b + 40);
-    o->vmctx_tables = u32(b + 44);
-    o->vmctx_globals = u32(b + 48);
-    o->wasm_code_size = u32(b + 52);
-    if (table != HEADER_SIZE || section_count > 64 ||
-        (uint64_t)table + 16ull * section_count > size)
+    o->flags = u32(b + ALK_OBJ_HEADER_FLAGS);
+    uint32_t section_count = u32(b + ALK_OBJ_HEADER_SECTION_COUNT);
+    uint32_t table = u32(b + ALK_OBJ_HEADER_SECTION_TABLE);
+    o->vmctx_size = u32(b + ALK_OBJ_HEADER_VMCTX_SIZE);
+    o->function_count = u32(b + ALK_OBJ_HEADER_FUNCTION_COUNT);
+    o->imported_function_count = u32(b + ALK_OBJ_HEADER_IMPORTED_FUNCTION_COUNT);
+    o->start = u32(b + ALK_OBJ_HEADER_START);
+    o->vmctx_type_ids = u32(b + ALK_OBJ_HEADER_VMCTX_TYPE_IDS);
+    o->vmctx_function_refs = u32(b + ALK_OBJ_HEADER_VMCTX_FUNCTION_REFS);
+    o->vmctx_tables = u32(b + ALK_OBJ_HEADER_VMCTX_TABLES);
+    o->vmctx_globals = u32(b + ALK_OBJ_HEADER_VMCTX_GLOBALS);
+    o->wasm_code_size = u32(b + ALK_OBJ_HEADER_WASM_CODE_SIZE);
+    if (table != ALK_OBJ_HEADER_RECORD_SIZE || section_count > 64 ||
+        (uint64_t)table + (uint64_t)ALK_OBJ_SECTION_RECORD_SIZE * section_count > size)
         return "section table out of bounds";
     if (o->imported_function_count > o->function_count || o->vmctx_size < ALK_VMCTX_HEADER_SIZE ||
         o->vmctx_size > (1u << 30))
         return "inconsistent header";
     for (uint32_t i = 0; i < section_count; i++) {
-        const uint8_t *entry = b + table + 16 * i;
-        uint32_t id = u32(entry), offset = u32(entry + 4), length = u32(entry + 8),
-                 count = u32(entry + 12);
+        const uint8_t *entry = b + table + ALK_OBJ_SECTION_RECORD_SIZE * i;
+        uint32_t id = u32(entry + ALK_OBJ_SECTION_ID), offset = u32(entry + ALK_OBJ_SECTION_OFFSET),
+                 length = u32(entry + ALK_OBJ_SECTION_SIZE), count = u32(entry + ALK_OBJ_SECTION_COUNT);
         if (id == 0 || id >= ALK_SECTION_LIMIT || o->sections[id].data)
             return "unknown or duplicate section";
         if ((uint64_t)offset + length > size)
@@ -103,50 +104,65 @@ alk_str alk_object_type(const alk_object *o, uint32_t type_index)
 {
     if (type_index >= o->sections[ALK_SECTION_TYPES].count)
         return (alk_str){ "", 0 };
-    return alk_object_string(o, u32(record(o, ALK_SECTION_TYPES, type_index)));
+    return alk_object_string(o, u32(record(o, ALK_SECTION_TYPES, type_index) +
+                                    ALK_OBJ_TYPE_SIGNATURE));
 }
 
 static alk_constant constant(const uint8_t *p)
 {
-    return (alk_constant){ p[0], p[1], u32(p + 4), { u64(p + 8), u64(p + 16) } };
+    return (alk_constant){ p[ALK_OBJ_CONSTANT_KIND], p[ALK_OBJ_CONSTANT_VALUE_TYPE],
+                           u32(p + ALK_OBJ_CONSTANT_INDEX),
+                           { u64(p + ALK_OBJ_CONSTANT_LOW), u64(p + ALK_OBJ_CONSTANT_HIGH) } };
 }
 
 alk_object_import alk_object_import_at(const alk_object *o, uint32_t i)
 {
     const uint8_t *r = record(o, ALK_SECTION_IMPORTS, i);
-    return (alk_object_import){ r[0], r[1], r[2], r[3], alk_object_string(o, u32(r + 4)),
-                                alk_object_string(o, u32(r + 8)), u32(r + 12), u32(r + 16),
-                                u32(r + 20) };
+    return (alk_object_import){ r[ALK_OBJ_IMPORT_KIND], r[ALK_OBJ_IMPORT_VALUE_TYPE],
+                                r[ALK_OBJ_IMPORT_MUTABLE], r[ALK_OBJ_IMPORT_HAS_MAX],
+                                alk_object_string(o, u32(r + ALK_OBJ_IMPORT_MODULE)),
+                                alk_object_string(o, u32(r + ALK_OBJ_IMPORT_FIELD)),
+                                u32(r + ALK_OBJ_IMPORT_INDEX), u32(r + ALK_OBJ_IMPORT_MIN),
+                                u32(r + ALK_OBJ_IMPORT_MAX) };
 }
 
 alk_object_function alk_object_function_at(const alk_object *o, uint32_t i)
 {
     const uint8_t *r = record(o, ALK_SECTION_FUNCTIONS, i);
-    return (alk_object_function){ u32(r), u32(r + 4), u32(r + 8), alk_object_string(o, u32(r + 12)) };
+    return (alk_object_function){ u32(r + ALK_OBJ_FUNCTION_TYPE_INDEX),
+                                  u32(r + ALK_OBJ_FUNCTION_OFFSET), u32(r + ALK_OBJ_FUNCTION_SIZE),
+                                  alk_object_string(o, u32(r + ALK_OBJ_FUNCTION_NAME)) };
 }
 
 alk_object_export alk_object_export_at(const alk_object *o, uint32_t i)
 {
     const uint8_t *r = record(o, ALK_SECTION_EXPORTS, i);
-    return (alk_object_export){ alk_object_string(o, u32(r)), u32(r + 4), u32(r + 8) };
+    return (alk_object_export){ alk_object_string(o, u32(r + ALK_OBJ_EXPORT_NAME)),
+                                u32(r + ALK_OBJ_EXPORT_KIND), u32(r + ALK_OBJ_EXPORT_INDEX) };
 }
 
 alk_object_table alk_object_table_at(const alk_object *o, uint32_t i)
 {
     const uint8_t *r = record(o, ALK_SECTION_TABLES, i);
-    return (alk_object_table){ r[0], r[1], r[2], u32(r + 4), u32(r + 8) };
+    return (alk_object_table){ r[ALK_OBJ_TABLE_ELEMENT], r[ALK_OBJ_TABLE_HAS_MAX],
+                               r[ALK_OBJ_TABLE_IMPORTED], u32(r + ALK_OBJ_TABLE_MIN),
+                               u32(r + ALK_OBJ_TABLE_MAX) };
 }
 
 alk_object_global alk_object_global_at(const alk_object *o, uint32_t i)
 {
     const uint8_t *r = record(o, ALK_SECTION_GLOBALS, i);
-    return (alk_object_global){ r[0], r[1], r[2], constant(r + 8) };
+    return (alk_object_global){ r[ALK_OBJ_GLOBAL_VALUE_TYPE], r[ALK_OBJ_GLOBAL_MUTABLE],
+                                r[ALK_OBJ_GLOBAL_IMPORTED], constant(r + ALK_OBJ_GLOBAL_INIT) };
 }
 
 alk_object_element alk_object_element_at(const alk_object *o, uint32_t i)
 {
     const uint8_t *r = record(o, ALK_SECTION_ELEMENTS, i);
-    return (alk_object_element){ u32(r), u32(r + 4), constant(r + 8), u32(r + 32), u32(r + 36) };
+    return (alk_object_element){ u32(r + ALK_OBJ_ELEMENT_MODE), u32(r + ALK_OBJ_ELEMENT_TABLE),
+                                 constant(r + ALK_OBJ_ELEMENT_OFFSET),
+                                 u32(r + ALK_OBJ_ELEMENT_FIRST_ITEM),
+                                 u32(r + ALK_OBJ_ELEMENT_ITEM_COUNT) };
 }
 
 alk_constant alk_object_item_at(const alk_object *o, uint32_t i)
@@ -158,8 +174,9 @@ alk_object_data alk_object_data_at(const alk_object *o, uint32_t i)
 {
     const uint8_t *r = record(o, ALK_SECTION_DATA, i);
     const alk_section_view *bytes = &o->sections[ALK_SECTION_DATA_BYTES];
-    uint32_t offset = u32(r + 32), size = u32(r + 36);
-    alk_object_data d = { u32(r), u32(r + 4), constant(r + 8), NULL, 0 };
+    uint32_t offset = u32(r + ALK_OBJ_DATA_BYTES), size = u32(r + ALK_OBJ_DATA_SIZE);
+    alk_object_data d = { u32(r + ALK_OBJ_DATA_MODE), u32(r + ALK_OBJ_DATA_MEMORY),
+                          constant(r + ALK_OBJ_DATA_OFFSET), NULL, 0 };
     if ((uint64_t)offset + size <= bytes->size) {
         d.bytes = bytes->data + offset;
         d.size = size;
@@ -172,7 +189,10 @@ bool alk_object_memory_of(const alk_object *o, alk_object_memory *out)
     if (o->sections[ALK_SECTION_MEMORY].count == 0)
         return false;
     const uint8_t *r = record(o, ALK_SECTION_MEMORY, 0);
-    *out = (alk_object_memory){ u32(r), u32(r + 4), (u32(r + 8) & 1) != 0, (u32(r + 8) & 2) != 0 };
+    uint32_t flags = u32(r + ALK_OBJ_MEMORY_FLAGS);
+    *out = (alk_object_memory){ u32(r + ALK_OBJ_MEMORY_MIN), u32(r + ALK_OBJ_MEMORY_MAX),
+                                (flags & ALK_OBJ_MEMORY_FLAG_HAS_MAX) != 0,
+                                (flags & ALK_OBJ_MEMORY_FLAG_IMPORTED) != 0 };
     return true;
 }
 
@@ -200,7 +220,7 @@ uint32_t alk_object_function_type(const alk_object *o, uint32_t function)
     uint32_t seen = 0;
     for (uint32_t i = 0; i < o->sections[ALK_SECTION_IMPORTS].count; i++) {
         alk_object_import imp = alk_object_import_at(o, i);
-        if (imp.kind != 0)
+        if (imp.kind != ALK_OBJ_EXTERN_KIND_FUNCTION)
             continue;
         if (seen++ == function)
             return imp.index;

@@ -13,6 +13,7 @@
  */
 #include "alkahest_wasi.h"
 #include "runtime.h"
+#include "wasi_functions.h"
 
 enum { KIND_FREE, KIND_CONSOLE, KIND_DIRECTORY, KIND_FILE };
 enum { FILETYPE_CHARACTER_DEVICE = 2, FILETYPE_DIRECTORY = 3, FILETYPE_REGULAR_FILE = 4 };
@@ -587,72 +588,61 @@ static int32_t enosys(void)
 }
 
 /* ---- The function table ---------------------------------------------------------------------- */
+/* Every preview1 function and its signature, from the capability catalogue. */
 static const struct {
     const char *name;
     const char *signature;
-    const void *code;
 } functions[] = {
-    { "args_get", "ii:i", (const void *)args_get },
-    { "args_sizes_get", "ii:i", (const void *)args_sizes_get },
-    { "environ_get", "ii:i", (const void *)environ_get },
-    { "environ_sizes_get", "ii:i", (const void *)environ_sizes_get },
-    { "clock_res_get", "ii:i", (const void *)clock_res_get },
-    { "clock_time_get", "iIi:i", (const void *)clock_time_get },
-    { "fd_advise", "iIIi:i", NULL },
-    { "fd_allocate", "iII:i", NULL },
-    { "fd_close", "i:i", (const void *)fd_close },
-    { "fd_datasync", "i:i", NULL },
-    { "fd_fdstat_get", "ii:i", (const void *)fd_fdstat_get },
-    { "fd_fdstat_set_flags", "ii:i", NULL },
-    { "fd_fdstat_set_rights", "iII:i", NULL },
-    { "fd_filestat_get", "ii:i", (const void *)fd_filestat_get },
-    { "fd_filestat_set_size", "iI:i", NULL },
-    { "fd_filestat_set_times", "iIIi:i", NULL },
-    { "fd_pread", "iiiIi:i", NULL },
-    { "fd_prestat_get", "ii:i", (const void *)fd_prestat_get },
-    { "fd_prestat_dir_name", "iii:i", (const void *)fd_prestat_dir_name },
-    { "fd_pwrite", "iiiIi:i", NULL },
-    { "fd_read", "iiii:i", (const void *)fd_read },
-    { "fd_readdir", "iiiIi:i", NULL },
-    { "fd_renumber", "ii:i", NULL },
-    { "fd_seek", "iIii:i", (const void *)fd_seek },
-    { "fd_sync", "i:i", NULL },
-    { "fd_tell", "ii:i", (const void *)fd_tell },
-    { "fd_write", "iiii:i", (const void *)fd_write },
-    { "path_create_directory", "iii:i", NULL },
-    { "path_filestat_get", "iiiii:i", NULL },
-    { "path_filestat_set_times", "iiiiIIi:i", NULL },
-    { "path_link", "iiiiiii:i", NULL },
-    { "path_open", "iiiiiIIii:i", (const void *)path_open },
-    { "path_readlink", "iiiiii:i", NULL },
-    { "path_remove_directory", "iii:i", NULL },
-    { "path_rename", "iiiiii:i", NULL },
-    { "path_symlink", "iiiii:i", NULL },
-    { "path_unlink_file", "iii:i", NULL },
-    { "poll_oneoff", "iiii:i", (const void *)poll_oneoff },
-    { "proc_exit", "i:", (const void *)proc_exit },
-    { "proc_raise", "i:i", NULL },
-    { "sched_yield", ":i", (const void *)sched_yield },
-    { "random_get", "ii:i", (const void *)random_get },
-    { "sock_accept", "iii:i", NULL },
-    { "sock_recv", "iiiiii:i", NULL },
-    { "sock_send", "iiiii:i", NULL },
-    { "sock_shutdown", "ii:i", NULL },
+#define ALK_WASI_ENTRY(name, signature) { #name, signature },
+    ALK_WASI_FUNCTIONS(ALK_WASI_ENTRY)
+#undef ALK_WASI_ENTRY
 };
+
+/* The ones this file provides; every other one is an ENOSYS stub. */
+static const struct {
+    const char *name;
+    const void *code;
+} provided[] = {
+    { "args_get", (const void *)args_get },
+    { "args_sizes_get", (const void *)args_sizes_get },
+    { "environ_get", (const void *)environ_get },
+    { "environ_sizes_get", (const void *)environ_sizes_get },
+    { "clock_res_get", (const void *)clock_res_get },
+    { "clock_time_get", (const void *)clock_time_get },
+    { "fd_close", (const void *)fd_close },
+    { "fd_fdstat_get", (const void *)fd_fdstat_get },
+    { "fd_filestat_get", (const void *)fd_filestat_get },
+    { "fd_prestat_get", (const void *)fd_prestat_get },
+    { "fd_prestat_dir_name", (const void *)fd_prestat_dir_name },
+    { "fd_read", (const void *)fd_read },
+    { "fd_seek", (const void *)fd_seek },
+    { "fd_tell", (const void *)fd_tell },
+    { "fd_write", (const void *)fd_write },
+    { "path_open", (const void *)path_open },
+    { "poll_oneoff", (const void *)poll_oneoff },
+    { "proc_exit", (const void *)proc_exit },
+    { "sched_yield", (const void *)sched_yield },
+    { "random_get", (const void *)random_get },
+};
+
+static bool same_name(const char *name, const char *field, uint32_t length)
+{
+    uint32_t k = 0;
+    while (k < length && name[k] == field[k])
+        k++;
+    return k == length && name[k] == 0;
+}
 
 const void *alk_wasi_function(const char *field, uint32_t length, const char **signature)
 {
     for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
-        const char *name = functions[i].name;
-        if (length_of(name) != length)
-            continue;
-        uint32_t k = 0;
-        while (k < length && name[k] == field[k])
-            k++;
-        if (k < length)
+        if (!same_name(functions[i].name, field, length))
             continue;
         *signature = functions[i].signature;
-        return functions[i].code ? functions[i].code : (const void *)enosys;
+        for (size_t k = 0; k < sizeof provided / sizeof provided[0]; k++)
+            if (same_name(provided[k].name, field, length))
+                return provided[k].code;
+        return (const void *)enosys;
     }
     return NULL;
 }

@@ -12,17 +12,14 @@
 #include <stdarg.h>
 
 #include "alkahest.h"
+#include "alkahest_abi.h"
 
 /* ---- Value and reference types: their binary encodings ---------------------------------- */
 typedef uint8_t alk_valtype;
-enum {
-    ALK_I32 = 0x7f,
-    ALK_I64 = 0x7e,
-    ALK_F32 = 0x7d,
-    ALK_F64 = 0x7c,
-    ALK_V128 = 0x7b,
-    ALK_FUNCREF = 0x70,
-    ALK_EXTERNREF = 0x6f,
+enum {                                         /* ALK_I32 = 0x7f, ... (formats/abi.toml) */
+#define ALK_VALTYPE_ENUM(type, code, letter, name, is_float, bytes) ALK_##type = code,
+    ALK_VALUE_TYPES(ALK_VALTYPE_ENUM)
+#undef ALK_VALTYPE_ENUM
 };
 bool alk_is_reftype(alk_valtype type);
 bool alk_is_valtype(uint8_t byte);             /* one of the seven encodings above */
@@ -238,10 +235,10 @@ static inline uint32_t alk_reader_offset(const alk_reader *reader)
 }
 
 /* reader.c. Each returns ALK_OK, or on failure a code and leaves the cursor where it was:
- * ALK_E004 when the bytes end first (callers at the top level of a module report ALK_E003),
- * ALK_E009 for an LEB128 longer than ceil(N/7) bytes, ALK_E010 for one whose unused bits are
- * not zero (unsigned) or not the sign extension (signed), ALK_E005 for a name or byte vector
- * longer than what is left, ALK_E011 for a name that is not UTF-8. */
+ * ALK_E_UNEXPECTED_END_OF_SECTION when the bytes end first (callers at the top level of a module report ALK_E_UNEXPECTED_END),
+ * ALK_E_INTEGER_TOO_LONG for an LEB128 longer than ceil(N/7) bytes, ALK_E_INTEGER_TOO_LARGE for one whose unused bits are
+ * not zero (unsigned) or not the sign extension (signed), ALK_E_LENGTH_OUT_OF_BOUNDS for a name or byte vector
+ * longer than what is left, ALK_E_MALFORMED_UTF8 for a name that is not UTF-8. */
 int alk_read_u8(alk_reader *reader, uint8_t *value);
 int alk_read_u32_slow(alk_reader *reader, uint32_t *value);
 int alk_read_s32_slow(alk_reader *reader, int32_t *value);
@@ -484,8 +481,8 @@ int alk_validate_code(const alk_module *module, const alk_compile_options *optio
 
 /* ---- Diagnostics helper (diag.c) ------------------------------------------------------------ */
 /* Fills diag (which may be NULL) and returns code. The message is the code's summary followed by
- * the formatted detail, which brings its own separator: alk_fail(d, ALK_E046, at, f, " %u", x)
- * gives "unknown local 3", alk_fail(d, ALK_E040, at, f, ": expected i32") "type mismatch: ...". */
+ * the formatted detail, which brings its own separator: alk_fail(d, ALK_E_UNKNOWN_LOCAL, at, f, " %u", x)
+ * gives "unknown local 3", alk_fail(d, ALK_E_TYPE_MISMATCH, at, f, ": expected i32") "type mismatch: ...". */
 int alk_fail(alk_diag *diag, int code, uint32_t offset, uint32_t function, const char *format, ...);
 
 /* ---- Arena (arena.c): bump allocation over blocks from the allocator hook ----------------- */

@@ -24,14 +24,14 @@ int alk_compile(const alk_module *module, const alk_compile_options *options,
                 uint8_t **object_out, size_t *object_size, alk_diag *diag)
 {
     if (!module->validated)
-        return alk_fail(diag, ALK_E100, 0, ALK_NO_FUNCTION,
+        return alk_fail(diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION,
                         ": compiling a module that was not validated");
     /* vmctx offsets are 32-bit displacements: refuse modules whose context would not fit */
     uint64_t context = ALK_VMCTX_HEADER_SIZE + 4ull * module->type_count +
                        (uint64_t)ALK_FUNCREF_SIZE * module->function_count +
                        8ull * module->table_count + (uint64_t)ALK_GLOBAL_SLOT_SIZE * module->global_count;
     if (context > (1u << 30))
-        return alk_fail(diag, ALK_E102, 0, ALK_NO_FUNCTION,
+        return alk_fail(diag, ALK_E_MODULE_TOO_LARGE, 0, ALK_NO_FUNCTION,
                         ": its instance context would be %llu bytes",
                         (unsigned long long)context);
     alk_compiled compiled = { .module = module, .bounds = options->bounds,

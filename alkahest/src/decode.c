@@ -51,7 +51,7 @@ static void *allocate(decoder *d, size_t count, size_t size)
 
 static int out_of_memory(decoder *d, const alk_reader *r)
 {
-    return alk_fail(d->diag, ALK_E090, alk_reader_offset(r), d->function, "");
+    return alk_fail(d->diag, ALK_E_OUT_OF_MEMORY, alk_reader_offset(r), d->function, "");
 }
 
 /* A vector length: at most `limit`, and no more entries than bytes left (each takes one). */
@@ -61,10 +61,10 @@ static int read_count(decoder *d, alk_reader *r, uint32_t limit, const char *wha
     uint32_t offset = alk_reader_offset(r);
     TRY_READ(d, r, alk_read_u32(r, count));
     if (*count > limit)
-        return alk_fail(d->diag, ALK_E028, offset, d->function, ": %u %s, at most %u",
+        return alk_fail(d->diag, ALK_E_IMPLEMENTATION_LIMIT, offset, d->function, ": %u %s, at most %u",
                         *count, what, limit);
     if (*count > remaining(r))
-        return alk_fail(d->diag, ALK_E004, offset, d->function, ": %u %s in %u bytes", *count,
+        return alk_fail(d->diag, ALK_E_UNEXPECTED_END_OF_SECTION, offset, d->function, ": %u %s in %u bytes", *count,
                         what, (unsigned)remaining(r));
     return ALK_OK;
 }
@@ -74,7 +74,7 @@ static int read_valtype(decoder *d, alk_reader *r, alk_valtype *type)
     uint8_t byte;
     TRY_READ(d, r, alk_read_u8(r, &byte));
     if (!alk_is_valtype(byte))
-        return alk_fail(d->diag, ALK_E012, alk_reader_offset(r) - 1, d->function, ": 0x%x",
+        return alk_fail(d->diag, ALK_E_MALFORMED_VALUE_TYPE, alk_reader_offset(r) - 1, d->function, ": 0x%x",
                         byte);
     *type = byte;
     return ALK_OK;
@@ -85,7 +85,7 @@ static int read_reftype(decoder *d, alk_reader *r, alk_valtype *type)
     uint8_t byte;
     TRY_READ(d, r, alk_read_u8(r, &byte));
     if (!alk_is_reftype(byte))
-        return alk_fail(d->diag, ALK_E013, alk_reader_offset(r) - 1, d->function, ": 0x%x",
+        return alk_fail(d->diag, ALK_E_MALFORMED_REFERENCE_TYPE, alk_reader_offset(r) - 1, d->function, ": 0x%x",
                         byte);
     *type = byte;
     return ALK_OK;
@@ -103,7 +103,7 @@ static int read_limits(decoder *d, alk_reader *r, alk_limits *limits)
     uint8_t flag;
     TRY_READ(d, r, alk_read_u8(r, &flag));
     if (flag > 1)
-        return alk_fail(d->diag, (flag & 0x80) ? ALK_E009 : ALK_E010,
+        return alk_fail(d->diag, (flag & 0x80) ? ALK_E_INTEGER_TOO_LONG : ALK_E_INTEGER_TOO_LARGE,
                         alk_reader_offset(r) - 1, d->function, ": limits flag 0x%x", flag);
     TRY_READ(d, r, alk_read_u32(r, &limits->min));
     limits->has_max = flag == 1;
@@ -125,7 +125,7 @@ static int read_globaltype(decoder *d, alk_reader *r, alk_globaltype *global)
     uint8_t mutability;
     TRY_READ(d, r, alk_read_u8(r, &mutability));
     if (mutability > 1)
-        return alk_fail(d->diag, ALK_E017, alk_reader_offset(r) - 1, d->function, ": 0x%x",
+        return alk_fail(d->diag, ALK_E_MALFORMED_MUTABILITY, alk_reader_offset(r) - 1, d->function, ": 0x%x",
                         mutability);
     global->is_mutable = mutability == 1;
     return ALK_OK;
@@ -187,13 +187,13 @@ static int read_constexpr(decoder *d, alk_reader *r, alk_constexpr *out)
             out->index = instr.imm.index;
             break;
         default:
-            return alk_fail(d->diag, ALK_E054, instr.offset, d->function, ": %s",
+            return alk_fail(d->diag, ALK_E_CONSTANT_REQUIRED, instr.offset, d->function, ": %s",
                             alk_opcode_text(instr.op));
         }
         values++;
     }
     if (values != 1)
-        return alk_fail(d->diag, ALK_E040, out->offset, d->function,
+        return alk_fail(d->diag, ALK_E_TYPE_MISMATCH, out->offset, d->function,
                         ": constant expression leaves %u values, expected 1", values);
     return ALK_OK;
 }
@@ -225,7 +225,7 @@ static int decode_types(decoder *d, alk_reader *r)
         uint8_t form;
         TRY_READ(d, r, alk_read_u8(r, &form));
         if (form != 0x60)
-            return alk_fail(d->diag, (form & 0x80) ? ALK_E009 : ALK_E014,
+            return alk_fail(d->diag, (form & 0x80) ? ALK_E_INTEGER_TOO_LONG : ALK_E_MALFORMED_FUNCTION_TYPE,
                             alk_reader_offset(r) - 1, d->function, ": form 0x%x", form);
         for (int side = 0; side < 2; side++) {
             uint32_t n;
@@ -271,7 +271,7 @@ static int decode_imports(decoder *d, alk_reader *r)
         uint8_t kind;
         TRY_READ(d, r, alk_read_u8(r, &kind));
         if (kind > ALK_EXTERN_GLOBAL)
-            return alk_fail(d->diag, ALK_E015, alk_reader_offset(r) - 1, d->function,
+            return alk_fail(d->diag, ALK_E_MALFORMED_IMPORT_KIND, alk_reader_offset(r) - 1, d->function,
                             ": 0x%x", kind);
         import->kind = (alk_externkind)kind;
         import->index = counts[kind]++;
@@ -392,7 +392,7 @@ static int decode_exports(decoder *d, alk_reader *r)
         uint8_t kind;
         TRY_READ(d, r, alk_read_u8(r, &kind));
         if (kind > ALK_EXTERN_GLOBAL)
-            return alk_fail(d->diag, ALK_E016, alk_reader_offset(r) - 1, d->function,
+            return alk_fail(d->diag, ALK_E_MALFORMED_EXPORT_KIND, alk_reader_offset(r) - 1, d->function,
                             ": 0x%x", kind);
         exports[i].kind = (alk_externkind)kind;
         TRY_READ(d, r, alk_read_u32(r, &exports[i].index));
@@ -451,7 +451,7 @@ static int decode_elements(decoder *d, alk_reader *r)
         uint32_t flags;
         TRY_READ(d, r, alk_read_u32(r, &flags));
         if (flags > 7)
-            return alk_fail(d->diag, ALK_E018, flags_offset, d->function, ": %u", flags);
+            return alk_fail(d->diag, ALK_E_MALFORMED_ELEMENTS_KIND, flags_offset, d->function, ": %u", flags);
         bool expressions = flags & 4;
         element->type = ALK_FUNCREF;
         if ((flags & 1) == 0) {
@@ -469,7 +469,7 @@ static int decode_elements(decoder *d, alk_reader *r)
                 uint8_t kind;
                 TRY_READ(d, r, alk_read_u8(r, &kind));
                 if (kind != 0x00)
-                    return alk_fail(d->diag, ALK_E019, alk_reader_offset(r) - 1, d->function,
+                    return alk_fail(d->diag, ALK_E_MALFORMED_ELEMENT_KIND, alk_reader_offset(r) - 1, d->function,
                                     ": 0x%x", kind);
             }
         }
@@ -495,7 +495,7 @@ static int decode_code(decoder *d, alk_reader *r)
     uint32_t count;
     TRY(read_count(d, r, ALK_MAX_FUNCTIONS, "function bodies", &count));
     if (count != d->defined_function_count)
-        return alk_fail(d->diag, ALK_E021, count_offset, d->function,
+        return alk_fail(d->diag, ALK_E_FUNCTION_CODE_MISMATCH, count_offset, d->function,
                         ": %u functions, %u bodies", d->defined_function_count, count);
     d->has_code_section = true;
     module->code_section_size = (uint32_t)remaining(r);
@@ -508,11 +508,11 @@ static int decode_code(decoder *d, alk_reader *r)
         uint32_t size;
         TRY_READ(d, r, alk_read_u32(r, &size));
         if (size > remaining(r))
-            return alk_fail(d->diag, ALK_E005, size_offset, index,
+            return alk_fail(d->diag, ALK_E_LENGTH_OUT_OF_BOUNDS, size_offset, index,
                             ": body of %u bytes, %u left in the section", size,
                             (unsigned)remaining(r));
         if (size > ALK_MAX_FUNCTION_SIZE)
-            return alk_fail(d->diag, ALK_E028, size_offset, index,
+            return alk_fail(d->diag, ALK_E_IMPLEMENTATION_LIMIT, size_offset, index,
                             ": body of %u bytes, at most %u", size, ALK_MAX_FUNCTION_SIZE);
         alk_reader body = {r->base, r->cursor, r->cursor + size};
         function->body_offset = alk_reader_offset(&body);
@@ -530,11 +530,11 @@ static int decode_code(decoder *d, alk_reader *r)
             TRY(read_valtype(d, &body, &groups[g].type));
             total += groups[g].count;
             if (total > UINT32_MAX)
-                return alk_fail(d->diag, ALK_E024, group_offset, index,
+                return alk_fail(d->diag, ALK_E_TOO_MANY_LOCALS, group_offset, index,
                                 ": more than 2^32-1");
         }
         if (total > ALK_MAX_FUNCTION_LOCALS)
-            return alk_fail(d->diag, ALK_E024, function->body_offset, index,
+            return alk_fail(d->diag, ALK_E_TOO_MANY_LOCALS, function->body_offset, index,
                             ": %u, at most %u", (unsigned)total, ALK_MAX_FUNCTION_LOCALS);
         function->local_groups = groups;
         function->local_group_count = group_count;
@@ -554,7 +554,7 @@ static int decode_data(decoder *d, alk_reader *r)
     uint32_t count;
     TRY(read_count(d, r, ALK_MAX_DATA_SEGMENTS, "data segments", &count));
     if (module->has_data_count && count != module->data_count)
-        return alk_fail(d->diag, ALK_E022, count_offset, d->function,
+        return alk_fail(d->diag, ALK_E_DATA_COUNT_MISMATCH, count_offset, d->function,
                         ": data count %u, %u segments", module->data_count, count);
     d->has_data_section = true;
     alk_data *segments = allocate(d, count, sizeof *segments);
@@ -567,7 +567,7 @@ static int decode_data(decoder *d, alk_reader *r)
         uint32_t flags;
         TRY_READ(d, r, alk_read_u32(r, &flags));
         if (flags > 2)
-            return alk_fail(d->diag, ALK_E020, flags_offset, d->function, ": %u", flags);
+            return alk_fail(d->diag, ALK_E_MALFORMED_DATA_KIND, flags_offset, d->function, ": %u", flags);
         segment->mode = flags == 1 ? ALK_SEGMENT_PASSIVE : ALK_SEGMENT_ACTIVE;
         if (flags == 2)
             TRY_READ(d, r, alk_read_u32(r, &segment->memory));
@@ -576,7 +576,7 @@ static int decode_data(decoder *d, alk_reader *r)
         uint32_t size_offset = alk_reader_offset(r);
         TRY_READ(d, r, alk_read_u32(r, &segment->size));
         if (segment->size > remaining(r))
-            return alk_fail(d->diag, ALK_E005, size_offset, d->function,
+            return alk_fail(d->diag, ALK_E_LENGTH_OUT_OF_BOUNDS, size_offset, d->function,
                             ": %u bytes of data, %u left", segment->size,
                             (unsigned)remaining(r));
         segment->bytes = r->cursor;
@@ -708,7 +708,7 @@ static int decode_section(decoder *d, uint8_t id, alk_reader *r)
     case 10: return decode_code(d, r);
     case 11: return decode_data(d, r);
     case 12: return decode_data_count(d, r);
-    default: return alk_fail(d->diag, ALK_E006, alk_reader_offset(r), d->function, "");
+    default: return alk_fail(d->diag, ALK_E_MALFORMED_SECTION_ID, alk_reader_offset(r), d->function, "");
     }
 }
 
@@ -718,13 +718,13 @@ static int decode_module(decoder *d, alk_reader *r)
     static const uint8_t magic[4] = {0x00, 0x61, 0x73, 0x6d};
     static const uint8_t version[4] = {0x01, 0x00, 0x00, 0x00};
     if (remaining(r) < 4)
-        return alk_fail(d->diag, ALK_E003, 0, d->function, ": no magic header");
+        return alk_fail(d->diag, ALK_E_UNEXPECTED_END, 0, d->function, ": no magic header");
     if (alk_memcmp(r->cursor, magic, 4) != 0)
-        return alk_fail(d->diag, ALK_E001, 0, d->function, "");
+        return alk_fail(d->diag, ALK_E_MAGIC_HEADER, 0, d->function, "");
     if (remaining(r) < 8)
-        return alk_fail(d->diag, ALK_E003, 4, d->function, ": no version");
+        return alk_fail(d->diag, ALK_E_UNEXPECTED_END, 4, d->function, ": no version");
     if (alk_memcmp(r->cursor + 4, version, 4) != 0)
-        return alk_fail(d->diag, ALK_E002, 4, d->function, "");
+        return alk_fail(d->diag, ALK_E_UNKNOWN_VERSION, 4, d->function, "");
     r->cursor += 8;
 
     uint8_t last_rank = 0;
@@ -732,36 +732,36 @@ static int decode_module(decoder *d, alk_reader *r)
         uint32_t section_offset = alk_reader_offset(r);
         uint8_t id = *r->cursor++;
         if (id > 12)
-            return alk_fail(d->diag, ALK_E006, section_offset, d->function, ": %u", id);
+            return alk_fail(d->diag, ALK_E_MALFORMED_SECTION_ID, section_offset, d->function, ": %u", id);
         uint32_t size;
         int code = alk_read_u32(r, &size);
         if (code != ALK_OK)
-            return alk_fail(d->diag, code == ALK_E004 ? ALK_E003 : code,
+            return alk_fail(d->diag, code == ALK_E_UNEXPECTED_END_OF_SECTION ? ALK_E_UNEXPECTED_END : code,
                             alk_reader_offset(r), d->function, ": section size");
         if (size > remaining(r))
-            return alk_fail(d->diag, ALK_E005, section_offset + 1, d->function,
+            return alk_fail(d->diag, ALK_E_LENGTH_OUT_OF_BOUNDS, section_offset + 1, d->function,
                             ": section %u of %u bytes, %u left", id, size,
                             (unsigned)remaining(r));
         if (id != 0) {
             if (section_rank[id] <= last_rank)
-                return alk_fail(d->diag, ALK_E008, section_offset, d->function,
+                return alk_fail(d->diag, ALK_E_CONTENT_AFTER_LAST_SECTION, section_offset, d->function,
                                 ": section %u out of order or repeated", id);
             last_rank = section_rank[id];
         }
         alk_reader section = {r->base, r->cursor, r->cursor + size};
         TRY(decode_section(d, id, &section));
         if (section.cursor != section.end)
-            return alk_fail(d->diag, ALK_E007, alk_reader_offset(&section), d->function,
+            return alk_fail(d->diag, ALK_E_SECTION_SIZE_MISMATCH, alk_reader_offset(&section), d->function,
                             ": section %u has %u bytes after its contents", id,
                             (unsigned)remaining(&section));
         r->cursor = section.end;
     }
 
     if (!d->has_code_section && d->defined_function_count != 0)
-        return alk_fail(d->diag, ALK_E021, alk_reader_offset(r), d->function,
+        return alk_fail(d->diag, ALK_E_FUNCTION_CODE_MISMATCH, alk_reader_offset(r), d->function,
                         ": %u functions, no code section", d->defined_function_count);
     if (module->has_data_count && !d->has_data_section && module->data_count != 0)
-        return alk_fail(d->diag, ALK_E022, alk_reader_offset(r), d->function,
+        return alk_fail(d->diag, ALK_E_DATA_COUNT_MISMATCH, alk_reader_offset(r), d->function,
                         ": data count %u, no data section", module->data_count);
     TRY(declare_function_refs(d, r));
     if (d->has_name_section)
@@ -781,13 +781,13 @@ int alk_decode(const uint8_t *bytes, size_t size, const alk_allocator *allocator
         diag->message[0] = '\0';
     }
     if (size > ALK_MAX_MODULE_SIZE)
-        return alk_fail(diag, ALK_E028, 0, ALK_NO_FUNCTION, ": module of %lu bytes, at most %u",
+        return alk_fail(diag, ALK_E_IMPLEMENTATION_LIMIT, 0, ALK_NO_FUNCTION, ": module of %lu bytes, at most %u",
                         (unsigned long)size, ALK_MAX_MODULE_SIZE);
     struct alk_arena *arena = alk_arena_new(allocator);
     alk_module *module = arena ? alk_arena_alloc(arena, sizeof *module) : NULL;
     if (!module) {
         alk_arena_free(arena);
-        return alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
+        return alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
     }
     alk_memset(module, 0, sizeof *module);
     module->allocator = *allocator;

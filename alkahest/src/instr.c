@@ -76,7 +76,7 @@ const char *alk_opcode_text(alk_opcode op)
 static int read_blocktype(alk_reader *r, alk_instr *out)
 {
     if (r->cursor >= r->end)
-        return ALK_E004;
+        return ALK_E_UNEXPECTED_END_OF_SECTION;
     uint8_t byte = *r->cursor;
     if (byte == 0x40) {
         r->cursor++;
@@ -95,7 +95,7 @@ static int read_blocktype(alk_reader *r, alk_instr *out)
         return code;
     if (index < 0) {
         r->cursor--; /* a negative one-byte s33 that is no value type: point at it */
-        return ALK_E012;
+        return ALK_E_MALFORMED_VALUE_TYPE;
     }
     out->imm.block.kind = ALK_BLOCK_TYPE;
     out->imm.block.type_index = (uint32_t)index;
@@ -110,7 +110,7 @@ static int read_zero_byte(alk_reader *r)
         return code;
     if (byte != 0) {
         r->cursor--;
-        return ALK_E026;
+        return ALK_E_ZERO_BYTE_EXPECTED;
     }
     return ALK_OK;
 }
@@ -232,9 +232,9 @@ static int read_immediates(alk_reader *r, alk_immediate kind, alk_instr *out)
         out->imm.select.type = 0;
         for (uint32_t i = 0; i < count; i++) {
             if (r->cursor >= r->end)
-                return ALK_E004;
+                return ALK_E_UNEXPECTED_END_OF_SECTION;
             if (!alk_is_valtype(*r->cursor))
-                return ALK_E012;
+                return ALK_E_MALFORMED_VALUE_TYPE;
             if (i == 0)
                 out->imm.select.type = *r->cursor;
             r->cursor++;
@@ -243,9 +243,9 @@ static int read_immediates(alk_reader *r, alk_immediate kind, alk_instr *out)
     }
     case ALK_IMM_REF_TYPE:
         if (r->cursor >= r->end)
-            return ALK_E004;
+            return ALK_E_UNEXPECTED_END_OF_SECTION;
         if (!alk_is_reftype(*r->cursor))
-            return ALK_E013;
+            return ALK_E_MALFORMED_REFERENCE_TYPE;
         out->imm.ref_type = *r->cursor++;
         break;
     case ALK_IMM_COUNT:
@@ -259,7 +259,7 @@ int alk_read_instr_slow(alk_reader *reader, alk_instr *out, alk_diag *diag)
     alk_reader r = *reader;
     uint32_t offset = alk_reader_offset(&r);
     if (r.cursor >= r.end)
-        return alk_fail(diag, ALK_E004, offset, ALK_NO_FUNCTION, "");
+        return alk_fail(diag, ALK_E_UNEXPECTED_END_OF_SECTION, offset, ALK_NO_FUNCTION, "");
     uint32_t key = *r.cursor++;
     if (key == 0xfc || key == 0xfd) {
         uint32_t sub;
@@ -267,14 +267,14 @@ int alk_read_instr_slow(alk_reader *reader, alk_instr *out, alk_diag *diag)
         if (code != ALK_OK)
             return alk_fail(diag, code, offset + 1, ALK_NO_FUNCTION, "");
         if (sub > 255)
-            return alk_fail(diag, ALK_E025, offset, ALK_NO_FUNCTION, ": 0x%x %u", key, sub);
+            return alk_fail(diag, ALK_E_ILLEGAL_OPCODE, offset, ALK_NO_FUNCTION, ": 0x%x %u", key, sub);
         key = (key == 0xfc ? 256 : 512) + sub;
     }
     uint32_t entry = alk_opcode_by_key[key].op_plus_one;
     if (entry == 0) {
         if (key < 256)
-            return alk_fail(diag, ALK_E025, offset, ALK_NO_FUNCTION, ": 0x%x", key);
-        return alk_fail(diag, ALK_E025, offset, ALK_NO_FUNCTION, ": 0x%x %u",
+            return alk_fail(diag, ALK_E_ILLEGAL_OPCODE, offset, ALK_NO_FUNCTION, ": 0x%x", key);
+        return alk_fail(diag, ALK_E_ILLEGAL_OPCODE, offset, ALK_NO_FUNCTION, ": 0x%x %u",
                         key < 512 ? 0xfc : 0xfd, key & 0xff);
     }
     alk_opcode op = (alk_opcode)(entry - 1);

@@ -5,14 +5,9 @@
  */
 #include "compile.h"
 
-enum {
-    SECTION_TYPES = 1, SECTION_IMPORTS, SECTION_FUNCTIONS, SECTION_EXPORTS, SECTION_MEMORY,
-    SECTION_TABLES, SECTION_GLOBALS, SECTION_ELEMENTS, SECTION_ELEMENT_ITEMS, SECTION_DATA,
-    SECTION_DATA_BYTES, SECTION_CODE, SECTION_STRINGS, SECTION_LINES,
-    SECTION_COUNT = SECTION_LINES
-};
-#define HEADER_SIZE 64
-#define CODE_ALIGN 4096
+#include "alkahest_object_format.h"
+
+#define SECTION_COUNT (ALK_SECTION_LIMIT - 1)
 
 typedef struct buffer {
     const alk_allocator *allocator;
@@ -66,12 +61,6 @@ static void put_fill(buffer *b, uint8_t value, size_t n)
 
 static void put_u8(buffer *b, uint8_t v) { put_bytes(b, &v, 1); }
 
-static void put_u16(buffer *b, uint16_t v)
-{
-    uint8_t bytes[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
-    put_bytes(b, bytes, 2);
-}
-
 static void put_u32(buffer *b, uint32_t v)
 {
     uint8_t bytes[4];
@@ -80,24 +69,43 @@ static void put_u32(buffer *b, uint32_t v)
     put_bytes(b, bytes, 4);
 }
 
-static void put_u64(buffer *b, uint64_t v)
-{
-    put_u32(b, (uint32_t)v);
-    put_u32(b, (uint32_t)(v >> 32));
-}
-
 static void align_to(buffer *b, size_t alignment)
 {
     size_t pad = (alignment - b->size % alignment) % alignment;
     put_fill(b, 0, pad);
 }
 
-static void patch_u32(buffer *b, size_t at, uint32_t v)
+/* A record of `size` zero bytes at the end of b, whose fields set_u8/u16/u32/u64 then fill at
+ * their offsets (formats/object.toml); NULL when b could not grow (b->failed says so). The
+ * pointer is good until b grows again. */
+static uint8_t *put_record(buffer *b, uint32_t size)
 {
-    if (b->failed)
-        return;
-    for (int i = 0; i < 4; i++)
-        b->bytes[at + i] = (uint8_t)(v >> (8 * i));
+    put_fill(b, 0, size);
+    return b->failed ? NULL : b->bytes + b->size - size;
+}
+
+static void set_u8(uint8_t *r, uint32_t at, uint8_t v)
+{
+    if (r)
+        r[at] = v;
+}
+
+static void set_u16(uint8_t *r, uint32_t at, uint16_t v)
+{
+    for (int i = 0; r && i < 2; i++)
+        r[at + i] = (uint8_t)(v >> (8 * i));
+}
+
+static void set_u32(uint8_t *r, uint32_t at, uint32_t v)
+{
+    for (int i = 0; r && i < 4; i++)
+        r[at + i] = (uint8_t)(v >> (8 * i));
+}
+
+static void set_u64(uint8_t *r, uint32_t at, uint64_t v)
+{
+    set_u32(r, at, (uint32_t)v);
+    set_u32(r, at + 4, (uint32_t)(v >> 32));
 }
 
 /* The string pool: u32 length, bytes, NUL; offset 0 is the empty string. */
@@ -116,24 +124,21 @@ static uint32_t put_string(buffer *strings, const uint8_t *bytes, uint32_t lengt
 static char type_letter(alk_valtype t)
 {
     switch (t) {
-    case ALK_I32: return 'i';
-    case ALK_I64: return 'I';
-    case ALK_F32: return 'f';
-    case ALK_F64: return 'F';
-    case ALK_V128: return 'v';
-    case ALK_FUNCREF: return 'r';
-    default: return 'e';
+#define ALK_VALTYPE_LETTER(type, code, letter, name, is_float, bytes) case code: return letter;
+        ALK_VALUE_TYPES(ALK_VALTYPE_LETTER)
+#undef ALK_VALTYPE_LETTER
+    default: return '?';
     }
 }
 
-static void put_constexpr(buffer *b, const alk_constexpr *e)
+/* A constant expression record at r + at (formats/object.toml's `constant`). */
+static void set_constexpr(uint8_t *r, uint32_t at, const alk_constexpr *e)
 {
-    put_u8(b, (uint8_t)e->kind);
-    put_u8(b, e->type);
-    put_u16(b, 0);
-    put_u32(b, e->index);
-    put_u64(b, e->bits[0]);
-    put_u64(b, e->bits[1]);
+    set_u8(r, at + ALK_OBJ_CONSTANT_KIND, (uint8_t)e->kind);
+    set_u8(r, at + ALK_OBJ_CONSTANT_VALUE_TYPE, e->type);
+    set_u32(r, at + ALK_OBJ_CONSTANT_INDEX, e->index);
+    set_u64(r, at + ALK_OBJ_CONSTANT_LOW, e->bits[0]);
+    set_u64(r, at + ALK_OBJ_CONSTANT_HIGH, e->bits[1]);
 }
 
 /* The source line of Wasm code-section offset `address`: the last row at or before it. */
@@ -192,10 +197,11 @@ static uint32_t put_lines(buffer *file, buffer *strings, const alk_compiled *com
         }
         if (string == last_file && line == last_line)
             continue;
-        put_u32(file, pc->code);
-        put_u32(file, address);
-        put_u32(file, string);
-        put_u32(file, line);
+        uint8_t *r = put_record(file, ALK_OBJ_LINE_RECORD_SIZE);
+        set_u32(r, ALK_OBJ_LINE_CODE, pc->code);
+        set_u32(r, ALK_OBJ_LINE_WASM, address);
+        set_u32(r, ALK_OBJ_LINE_FILE, string);
+        set_u32(r, ALK_OBJ_LINE_LINE, line);
         last_file = string;
         last_line = line;
         count++;
@@ -229,17 +235,18 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
 
     /* Header and section table are written last, over this space. */
     bool with_lines = compiled->source_lines != NULL;
-    put_fill(&file, 0, HEADER_SIZE + (SECTION_COUNT - (with_lines ? 0 : 1)) * 16);
+    put_fill(&file, 0, ALK_OBJ_HEADER_RECORD_SIZE +
+                       (SECTION_COUNT - (with_lines ? 0 : 1)) * ALK_OBJ_SECTION_RECORD_SIZE);
 
 #define BEGIN(id_, count_)                                                         \
     do {                                                                           \
-        align_to(&file, 8);                                                        \
+        align_to(&file, ALK_OBJ_SECTION_ALIGN);                                    \
         sections[section_count] = (section_entry){ (id_), (uint32_t)file.size, 0, (count_) }; \
     } while (0)
 #define END() (sections[section_count].size = (uint32_t)file.size - sections[section_count].offset, \
                section_count++)
 
-    BEGIN(SECTION_TYPES, m->type_count);
+    BEGIN(ALK_SECTION_TYPES, m->type_count);
     for (uint32_t i = 0; i < m->type_count; i++) {
         const alk_functype *t = &m->types[i];
         uint32_t offset = (uint32_t)strings.size;
@@ -251,12 +258,11 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
             put_u8(&strings, (uint8_t)type_letter(t->results[k]));
         put_u8(&strings, 0);
         align_to(&strings, 4);
-        put_u32(&file, offset);
-        put_u32(&file, 0);
+        set_u32(put_record(&file, ALK_OBJ_TYPE_RECORD_SIZE), ALK_OBJ_TYPE_SIGNATURE, offset);
     }
     END();
 
-    BEGIN(SECTION_IMPORTS, m->import_count);
+    BEGIN(ALK_SECTION_IMPORTS, m->import_count);
     for (uint32_t i = 0; i < m->import_count; i++) {
         const alk_import *imp = &m->imports[i];
         uint8_t valtype = 0, is_mutable = 0, has_max = 0;
@@ -281,163 +287,170 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
             is_mutable = m->globals[imp->index].type.is_mutable;
             break;
         }
-        put_u8(&file, (uint8_t)imp->kind);
-        put_u8(&file, valtype);
-        put_u8(&file, is_mutable);
-        put_u8(&file, has_max);
-        put_u32(&file, put_string(&strings, imp->module.bytes, imp->module.length));
-        put_u32(&file, put_string(&strings, imp->field.bytes, imp->field.length));
-        put_u32(&file, index);
-        put_u32(&file, min);
-        put_u32(&file, max);
-        put_u32(&file, 0);
-        put_u32(&file, 0);
+        uint32_t module = put_string(&strings, imp->module.bytes, imp->module.length);
+        uint32_t field = put_string(&strings, imp->field.bytes, imp->field.length);
+        uint8_t *r = put_record(&file, ALK_OBJ_IMPORT_RECORD_SIZE);
+        set_u8(r, ALK_OBJ_IMPORT_KIND, (uint8_t)imp->kind);
+        set_u8(r, ALK_OBJ_IMPORT_VALUE_TYPE, valtype);
+        set_u8(r, ALK_OBJ_IMPORT_MUTABLE, is_mutable);
+        set_u8(r, ALK_OBJ_IMPORT_HAS_MAX, has_max);
+        set_u32(r, ALK_OBJ_IMPORT_MODULE, module);
+        set_u32(r, ALK_OBJ_IMPORT_FIELD, field);
+        set_u32(r, ALK_OBJ_IMPORT_INDEX, index);
+        set_u32(r, ALK_OBJ_IMPORT_MIN, min);
+        set_u32(r, ALK_OBJ_IMPORT_MAX, max);
     }
     END();
 
     uint32_t defined = m->function_count - m->imported_function_count;
-    BEGIN(SECTION_FUNCTIONS, defined);
+    BEGIN(ALK_SECTION_FUNCTIONS, defined);
     for (uint32_t i = 0; i < defined; i++) {
         const alk_function *f = &m->functions[m->imported_function_count + i];
-        put_u32(&file, f->type_index);
-        put_u32(&file, compiled->functions[i].offset);
-        put_u32(&file, compiled->functions[i].size);
-        put_u32(&file, put_string(&strings, f->name.bytes, f->name.length));
+        uint32_t name = put_string(&strings, f->name.bytes, f->name.length);
+        uint8_t *r = put_record(&file, ALK_OBJ_FUNCTION_RECORD_SIZE);
+        set_u32(r, ALK_OBJ_FUNCTION_TYPE_INDEX, f->type_index);
+        set_u32(r, ALK_OBJ_FUNCTION_OFFSET, compiled->functions[i].offset);
+        set_u32(r, ALK_OBJ_FUNCTION_SIZE, compiled->functions[i].size);
+        set_u32(r, ALK_OBJ_FUNCTION_NAME, name);
     }
     END();
 
-    BEGIN(SECTION_EXPORTS, m->export_count);
+    BEGIN(ALK_SECTION_EXPORTS, m->export_count);
     for (uint32_t i = 0; i < m->export_count; i++) {
         const alk_export *e = &m->exports[i];
-        put_u32(&file, put_string(&strings, e->name.bytes, e->name.length));
-        put_u32(&file, (uint32_t)e->kind);
-        put_u32(&file, e->index);
+        uint32_t name = put_string(&strings, e->name.bytes, e->name.length);
+        uint8_t *r = put_record(&file, ALK_OBJ_EXPORT_RECORD_SIZE);
+        set_u32(r, ALK_OBJ_EXPORT_NAME, name);
+        set_u32(r, ALK_OBJ_EXPORT_KIND, (uint32_t)e->kind);
+        set_u32(r, ALK_OBJ_EXPORT_INDEX, e->index);
     }
     END();
 
-    BEGIN(SECTION_MEMORY, m->memory_count ? 1 : 0);
+    BEGIN(ALK_SECTION_MEMORY, m->memory_count ? 1 : 0);
     if (m->memory_count) {
-        put_u32(&file, m->memories[0].min);
-        put_u32(&file, m->memories[0].has_max ? m->memories[0].max : ALK_MAX_PAGES);
-        put_u32(&file, (m->memories[0].has_max ? 1u : 0u) | (m->imported_memory_count ? 2u : 0u));
-        put_u32(&file, 0);
+        uint8_t *r = put_record(&file, ALK_OBJ_MEMORY_RECORD_SIZE);
+        set_u32(r, ALK_OBJ_MEMORY_MIN, m->memories[0].min);
+        set_u32(r, ALK_OBJ_MEMORY_MAX, m->memories[0].has_max ? m->memories[0].max : ALK_MAX_PAGES);
+        set_u32(r, ALK_OBJ_MEMORY_FLAGS,
+                (m->memories[0].has_max ? ALK_OBJ_MEMORY_FLAG_HAS_MAX : 0u) |
+                (m->imported_memory_count ? ALK_OBJ_MEMORY_FLAG_IMPORTED : 0u));
     }
     END();
 
-    BEGIN(SECTION_TABLES, m->table_count);
+    BEGIN(ALK_SECTION_TABLES, m->table_count);
     for (uint32_t i = 0; i < m->table_count; i++) {
         const alk_tabletype *t = &m->tables[i];
-        put_u8(&file, t->element);
-        put_u8(&file, t->limits.has_max);
-        put_u8(&file, i < m->imported_table_count);
-        put_u8(&file, 0);
-        put_u32(&file, t->limits.min);
-        put_u32(&file, t->limits.has_max ? t->limits.max : UINT32_MAX);
-        put_u32(&file, 0);
+        uint8_t *r = put_record(&file, ALK_OBJ_TABLE_RECORD_SIZE);
+        set_u8(r, ALK_OBJ_TABLE_ELEMENT, t->element);
+        set_u8(r, ALK_OBJ_TABLE_HAS_MAX, t->limits.has_max);
+        set_u8(r, ALK_OBJ_TABLE_IMPORTED, i < m->imported_table_count);
+        set_u32(r, ALK_OBJ_TABLE_MIN, t->limits.min);
+        set_u32(r, ALK_OBJ_TABLE_MAX, t->limits.has_max ? t->limits.max : UINT32_MAX);
     }
     END();
 
-    BEGIN(SECTION_GLOBALS, m->global_count);
+    BEGIN(ALK_SECTION_GLOBALS, m->global_count);
     for (uint32_t i = 0; i < m->global_count; i++) {
         const alk_global *gl = &m->globals[i];
         bool imported = i < m->imported_global_count;
-        put_u8(&file, gl->type.type);
-        put_u8(&file, gl->type.is_mutable);
-        put_u8(&file, imported);
-        put_u8(&file, 0);
-        put_u32(&file, 0);
         alk_constexpr none = { 0 };
-        put_constexpr(&file, imported ? &none : &gl->init);
+        uint8_t *r = put_record(&file, ALK_OBJ_GLOBAL_RECORD_SIZE);
+        set_u8(r, ALK_OBJ_GLOBAL_VALUE_TYPE, gl->type.type);
+        set_u8(r, ALK_OBJ_GLOBAL_MUTABLE, gl->type.is_mutable);
+        set_u8(r, ALK_OBJ_GLOBAL_IMPORTED, imported);
+        set_constexpr(r, ALK_OBJ_GLOBAL_INIT, imported ? &none : &gl->init);
     }
     END();
 
     uint32_t item_count = 0;
-    BEGIN(SECTION_ELEMENTS, m->element_count);
+    BEGIN(ALK_SECTION_ELEMENTS, m->element_count);
     for (uint32_t i = 0; i < m->element_count; i++) {
         const alk_element *e = &m->elements[i];
-        put_u32(&file, (uint32_t)e->mode);
-        put_u32(&file, e->table);
-        put_constexpr(&file, &e->offset);
-        put_u32(&file, item_count);
-        put_u32(&file, e->item_count);
+        uint8_t *r = put_record(&file, ALK_OBJ_ELEMENT_RECORD_SIZE);
+        set_u32(r, ALK_OBJ_ELEMENT_MODE, (uint32_t)e->mode);
+        set_u32(r, ALK_OBJ_ELEMENT_TABLE, e->table);
+        set_constexpr(r, ALK_OBJ_ELEMENT_OFFSET, &e->offset);
+        set_u32(r, ALK_OBJ_ELEMENT_FIRST_ITEM, item_count);
+        set_u32(r, ALK_OBJ_ELEMENT_ITEM_COUNT, e->item_count);
         item_count += e->item_count;
     }
     END();
 
-    BEGIN(SECTION_ELEMENT_ITEMS, item_count);
+    BEGIN(ALK_SECTION_ELEMENT_ITEMS, item_count);
     for (uint32_t i = 0; i < m->element_count; i++)
         for (uint32_t k = 0; k < m->elements[i].item_count; k++)
-            put_constexpr(&file, &m->elements[i].items[k]);
+            set_constexpr(put_record(&file, ALK_OBJ_CONSTANT_RECORD_SIZE), 0,
+                          &m->elements[i].items[k]);
     END();
 
     uint32_t data_bytes = 0;
-    BEGIN(SECTION_DATA, m->data_segment_count);
+    BEGIN(ALK_SECTION_DATA, m->data_segment_count);
     for (uint32_t i = 0; i < m->data_segment_count; i++) {
         const alk_data *d = &m->data_segments[i];
-        put_u32(&file, (uint32_t)d->mode);
-        put_u32(&file, d->memory);
-        put_constexpr(&file, &d->offset);
-        put_u32(&file, data_bytes);
-        put_u32(&file, d->size);
+        uint8_t *r = put_record(&file, ALK_OBJ_DATA_RECORD_SIZE);
+        set_u32(r, ALK_OBJ_DATA_MODE, (uint32_t)d->mode);
+        set_u32(r, ALK_OBJ_DATA_MEMORY, d->memory);
+        set_constexpr(r, ALK_OBJ_DATA_OFFSET, &d->offset);
+        set_u32(r, ALK_OBJ_DATA_BYTES, data_bytes);
+        set_u32(r, ALK_OBJ_DATA_SIZE, d->size);
         data_bytes += d->size;
     }
     END();
 
     if (with_lines) {
-        BEGIN(SECTION_LINES, 0);
+        BEGIN(ALK_SECTION_LINES, 0);
         sections[section_count].count = put_lines(&file, &strings, compiled);
         END();
     }
 
-    BEGIN(SECTION_STRINGS, 0);
+    BEGIN(ALK_SECTION_STRINGS, 0);
     put_bytes(&file, strings.bytes, strings.size);
     END();
 
-    align_to(&file, CODE_ALIGN);
-    BEGIN(SECTION_CODE, defined);
+    align_to(&file, ALK_OBJ_CODE_ALIGN);
+    BEGIN(ALK_SECTION_CODE, defined);
     put_bytes(&file, compiled->code, compiled->code_size);
     END();
 
-    BEGIN(SECTION_DATA_BYTES, m->data_segment_count);
+    BEGIN(ALK_SECTION_DATA_BYTES, m->data_segment_count);
     for (uint32_t i = 0; i < m->data_segment_count; i++)
         put_bytes(&file, m->data_segments[i].bytes, m->data_segments[i].size);
     END();
-    align_to(&file, 8);
+    align_to(&file, ALK_OBJ_SECTION_ALIGN);
 #undef BEGIN
 #undef END
 
     a->free(a->user, strings.bytes);
     if (file.failed || file.size > UINT32_MAX) {
         a->free(a->user, file.bytes);
-        return file.failed ? alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "")
-                           : alk_fail(diag, ALK_E102, 0, ALK_NO_FUNCTION,
+        return file.failed ? alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "")
+                           : alk_fail(diag, ALK_E_MODULE_TOO_LARGE, 0, ALK_NO_FUNCTION,
                                       ": the object would exceed 4 GiB");
     }
 
-    /* Header (docs/object-format.md) */
+    /* Header and section table (formats/object.toml) */
     uint8_t *h = file.bytes;
-    alk_memcpy(h, "ALKO", 4);
-    buffer header = { .allocator = a, .bytes = h, .size = 4, .capacity = HEADER_SIZE };
-    put_u16(&header, 1);
-    put_u16(&header, HEADER_SIZE);
-    put_u32(&header, compiled->bounds == ALK_BOUNDS_GUARD ? 1u : 0u);
-    put_u32(&header, section_count);
-    put_u32(&header, HEADER_SIZE);
-    put_u32(&header, compiled->layout.size);
-    put_u32(&header, m->function_count);
-    put_u32(&header, m->imported_function_count);
-    put_u32(&header, m->has_start ? m->start : UINT32_MAX);
-    put_u32(&header, compiled->layout.type_ids);
-    put_u32(&header, compiled->layout.function_refs);
-    put_u32(&header, compiled->layout.tables);
-    put_u32(&header, compiled->layout.globals);
-    put_u32(&header, m->code_section_size);
+    alk_memcpy(h + ALK_OBJ_HEADER_MAGIC, ALK_OBJ_MAGIC, 4);
+    set_u16(h, ALK_OBJ_HEADER_VERSION, ALK_OBJ_VERSION);
+    set_u16(h, ALK_OBJ_HEADER_HEADER_SIZE, ALK_OBJ_HEADER_RECORD_SIZE);
+    set_u32(h, ALK_OBJ_HEADER_FLAGS, compiled->bounds == ALK_BOUNDS_GUARD ? 1u : 0u);
+    set_u32(h, ALK_OBJ_HEADER_SECTION_COUNT, section_count);
+    set_u32(h, ALK_OBJ_HEADER_SECTION_TABLE, ALK_OBJ_HEADER_RECORD_SIZE);
+    set_u32(h, ALK_OBJ_HEADER_VMCTX_SIZE, compiled->layout.size);
+    set_u32(h, ALK_OBJ_HEADER_FUNCTION_COUNT, m->function_count);
+    set_u32(h, ALK_OBJ_HEADER_IMPORTED_FUNCTION_COUNT, m->imported_function_count);
+    set_u32(h, ALK_OBJ_HEADER_START, m->has_start ? m->start : ALK_OBJ_NO_START);
+    set_u32(h, ALK_OBJ_HEADER_VMCTX_TYPE_IDS, compiled->layout.type_ids);
+    set_u32(h, ALK_OBJ_HEADER_VMCTX_FUNCTION_REFS, compiled->layout.function_refs);
+    set_u32(h, ALK_OBJ_HEADER_VMCTX_TABLES, compiled->layout.tables);
+    set_u32(h, ALK_OBJ_HEADER_VMCTX_GLOBALS, compiled->layout.globals);
+    set_u32(h, ALK_OBJ_HEADER_WASM_CODE_SIZE, m->code_section_size);
     for (uint32_t i = 0; i < section_count; i++) {
-        size_t at = HEADER_SIZE + 16 * i;
-        patch_u32(&file, at, sections[i].id);
-        patch_u32(&file, at + 4, sections[i].offset);
-        patch_u32(&file, at + 8, sections[i].size);
-        patch_u32(&file, at + 12, sections[i].count);
+        uint8_t *entry = h + ALK_OBJ_HEADER_RECORD_SIZE + ALK_OBJ_SECTION_RECORD_SIZE * i;
+        set_u32(entry, ALK_OBJ_SECTION_ID, sections[i].id);
+        set_u32(entry, ALK_OBJ_SECTION_OFFSET, sections[i].offset);
+        set_u32(entry, ALK_OBJ_SECTION_SIZE, sections[i].size);
+        set_u32(entry, ALK_OBJ_SECTION_COUNT, sections[i].count);
     }
     *out = file.bytes;
     *out_size = file.size;

@@ -19,18 +19,18 @@ static int read_leb(alk_reader *reader, unsigned bits, bool is_signed, uint64_t 
     unsigned shift = 0;
     for (unsigned i = 0;; i++) {
         if (p >= reader->end)
-            return ALK_E004;
+            return ALK_E_UNEXPECTED_END_OF_SECTION;
         uint8_t byte = *p++;
         if (i == max_bytes - 1) {
             if (byte & 0x80)
-                return ALK_E009;
+                return ALK_E_INTEGER_TOO_LONG;
             unsigned used = bits - shift; /* data bits left for this byte: 1..7 */
             if (is_signed) {
                 uint8_t mask = (uint8_t)(0x7f & ~((1u << (used - 1)) - 1));
                 if ((byte & mask) != 0 && (byte & mask) != mask)
-                    return ALK_E010;
+                    return ALK_E_INTEGER_TOO_LARGE;
             } else if (used < 7 && (byte >> used) != 0) {
-                return ALK_E010;
+                return ALK_E_INTEGER_TOO_LARGE;
             }
             result |= (uint64_t)(byte & 0x7f) << shift;
             shift += 7;
@@ -51,7 +51,7 @@ static int read_leb(alk_reader *reader, unsigned bits, bool is_signed, uint64_t 
 int alk_read_u8(alk_reader *reader, uint8_t *value)
 {
     if (reader->cursor >= reader->end)
-        return ALK_E004;
+        return ALK_E_UNEXPECTED_END_OF_SECTION;
     *value = *reader->cursor++;
     return ALK_OK;
 }
@@ -76,9 +76,9 @@ int alk_read_u32_slow(alk_reader *reader, uint32_t *value)
             return ALK_OK;
         }
         if (p[4] & 0x80)
-            return ALK_E009;
+            return ALK_E_INTEGER_TOO_LONG;
         if (p[4] & 0x70)
-            return ALK_E010;
+            return ALK_E_INTEGER_TOO_LARGE;
         reader->cursor = p + 5;
         *value = result | (uint32_t)p[4] << 28;
         return ALK_OK;
@@ -108,9 +108,9 @@ int alk_read_s32_slow(alk_reader *reader, int32_t *value)
         }
         uint8_t last = p[4];
         if (last & 0x80)
-            return ALK_E009;
+            return ALK_E_INTEGER_TOO_LONG;
         if ((last & 0x78) != 0 && (last & 0x78) != 0x78)
-            return ALK_E010;
+            return ALK_E_INTEGER_TOO_LARGE;
         reader->cursor = p + 5;
         *value = (int32_t)(result | (uint32_t)last << 28);
         return ALK_OK;
@@ -144,7 +144,7 @@ int alk_read_fixed32(alk_reader *reader, uint32_t *value)
 {
     const uint8_t *p = reader->cursor;
     if (reader->end - p < 4)
-        return ALK_E004;
+        return ALK_E_UNEXPECTED_END_OF_SECTION;
     *value = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     reader->cursor = p + 4;
     return ALK_OK;
@@ -154,7 +154,7 @@ int alk_read_fixed64(alk_reader *reader, uint64_t *value)
 {
     const uint8_t *p = reader->cursor;
     if (reader->end - p < 8)
-        return ALK_E004;
+        return ALK_E_UNEXPECTED_END_OF_SECTION;
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--)
         v = v << 8 | p[i];
@@ -166,7 +166,7 @@ int alk_read_fixed64(alk_reader *reader, uint64_t *value)
 int alk_read_bytes(alk_reader *reader, uint32_t length, const uint8_t **bytes)
 {
     if ((size_t)(reader->end - reader->cursor) < length)
-        return ALK_E004;
+        return ALK_E_UNEXPECTED_END_OF_SECTION;
     *bytes = reader->cursor;
     reader->cursor += length;
     return ALK_OK;
@@ -180,9 +180,9 @@ int alk_read_name(alk_reader *reader, alk_name *name)
     if (code != ALK_OK)
         return code;
     if ((size_t)(r.end - r.cursor) < length)
-        return ALK_E005;
+        return ALK_E_LENGTH_OUT_OF_BOUNDS;
     if (!alk_utf8_valid(r.cursor, length))
-        return ALK_E011;
+        return ALK_E_MALFORMED_UTF8;
     name->bytes = r.cursor;
     name->length = length;
     reader->cursor = r.cursor + length;

@@ -27,13 +27,9 @@ bool alk_is_valtype(uint8_t byte)
 const char *alk_valtype_name(alk_valtype type)
 {
     switch (type) {
-    case ALK_I32: return "i32";
-    case ALK_I64: return "i64";
-    case ALK_F32: return "f32";
-    case ALK_F64: return "f64";
-    case ALK_V128: return "v128";
-    case ALK_FUNCREF: return "funcref";
-    case ALK_EXTERNREF: return "externref";
+#define ALK_VALTYPE_NAME(t, code, letter, name, is_float, bytes) case code: return name;
+        ALK_VALUE_TYPES(ALK_VALTYPE_NAME)
+#undef ALK_VALTYPE_NAME
     default: return "unknown";
     }
 }

@@ -27,25 +27,25 @@ typedef struct checker {
 static int check_table_limits(checker *c, const alk_limits *limits, uint32_t offset)
 {
     if (limits->has_max && limits->min > limits->max)
-        return FAIL(c, ALK_E059, offset, ": table %u > %u", limits->min, limits->max);
+        return FAIL(c, ALK_E_MIN_ABOVE_MAX, offset, ": table %u > %u", limits->min, limits->max);
     return ALK_OK;
 }
 
 static int check_memory_limits(checker *c, const alk_limits *limits, uint32_t offset)
 {
     if (limits->min > ALK_MAX_PAGES)
-        return FAIL(c, ALK_E058, offset, ": minimum %u", limits->min);
+        return FAIL(c, ALK_E_MEMORY_TOO_LARGE, offset, ": minimum %u", limits->min);
     if (limits->has_max && limits->max > ALK_MAX_PAGES)
-        return FAIL(c, ALK_E058, offset, ": maximum %u", limits->max);
+        return FAIL(c, ALK_E_MEMORY_TOO_LARGE, offset, ": maximum %u", limits->max);
     if (limits->has_max && limits->min > limits->max)
-        return FAIL(c, ALK_E059, offset, ": memory %u > %u", limits->min, limits->max);
+        return FAIL(c, ALK_E_MIN_ABOVE_MAX, offset, ": memory %u > %u", limits->min, limits->max);
     return ALK_OK;
 }
 
 static int check_type_index(checker *c, uint32_t index, uint32_t offset)
 {
     if (index >= c->module->type_count)
-        return FAIL(c, ALK_E041, offset, " %u", index);
+        return FAIL(c, ALK_E_UNKNOWN_TYPE, offset, " %u", index);
     return ALK_OK;
 }
 
@@ -56,18 +56,18 @@ static int check_constexpr(checker *c, const alk_constexpr *expr, alk_valtype ex
     const alk_module *module = c->module;
     alk_valtype type = expr->type;
     if (expr->kind == ALK_CONST_REF_FUNC && expr->index >= module->function_count)
-        return FAIL(c, ALK_E042, expr->offset, " %u", expr->index);
+        return FAIL(c, ALK_E_UNKNOWN_FUNCTION, expr->offset, " %u", expr->index);
     if (expr->kind == ALK_CONST_GLOBAL_GET) {
         if (expr->index >= module->imported_global_count)
-            return FAIL(c, ALK_E045, expr->offset, " %u", expr->index);
+            return FAIL(c, ALK_E_UNKNOWN_GLOBAL, expr->offset, " %u", expr->index);
         const alk_globaltype *global = &module->globals[expr->index].type;
         if (global->is_mutable)
-            return FAIL(c, ALK_E054, expr->offset, ": global.get of mutable global %u",
+            return FAIL(c, ALK_E_CONSTANT_REQUIRED, expr->offset, ": global.get of mutable global %u",
                         expr->index);
         type = global->type;
     }
     if (type != expected)
-        return FAIL(c, ALK_E040, expr->offset, ": constant expression of type %s, expected %s",
+        return FAIL(c, ALK_E_TYPE_MISMATCH, expr->offset, ": constant expression of type %s, expected %s",
                     alk_valtype_name(type), alk_valtype_name(expected));
     return ALK_OK;
 }
@@ -108,7 +108,7 @@ static int check_definitions(checker *c)
     for (uint32_t i = module->imported_memory_count; i < module->memory_count; i++)
         TRY(check_memory_limits(c, &module->memories[i], 0));
     if (module->memory_count > 1)
-        return FAIL(c, ALK_E057, 0, ": %u", module->memory_count);
+        return FAIL(c, ALK_E_MULTIPLE_MEMORIES, 0, ": %u", module->memory_count);
     for (uint32_t i = module->imported_global_count; i < module->global_count; i++)
         TRY(check_constexpr(c, &module->globals[i].init, module->globals[i].type.type));
     return ALK_OK;
@@ -134,7 +134,7 @@ static int check_export_names(checker *c)
         size *= 2;
     uint32_t *slots = c->allocator.alloc(c->allocator.user, size * sizeof *slots);
     if (!slots)
-        return FAIL(c, ALK_E090, 0, "");
+        return FAIL(c, ALK_E_OUT_OF_MEMORY, 0, "");
     for (uint32_t i = 0; i < size; i++)
         slots[i] = UINT32_MAX;
     int code = ALK_OK;
@@ -145,7 +145,7 @@ static int check_export_names(checker *c)
             const alk_name *other = &module->exports[slots[h]].name;
             if (other->length == name->length &&
                 alk_memcmp(other->bytes, name->bytes, name->length) == 0) {
-                code = FAIL(c, ALK_E055, (uint32_t)(name->bytes - module->bytes), " \"%.*s\"",
+                code = FAIL(c, ALK_E_DUPLICATE_EXPORT, (uint32_t)(name->bytes - module->bytes), " \"%.*s\"",
                             (int)name->length, (const char *)name->bytes);
                 break;
             }
@@ -166,19 +166,19 @@ static int check_exports(checker *c)
         switch (export->kind) {
         case ALK_EXTERN_FUNC:
             if (export->index >= module->function_count)
-                return FAIL(c, ALK_E042, offset, " %u", export->index);
+                return FAIL(c, ALK_E_UNKNOWN_FUNCTION, offset, " %u", export->index);
             break;
         case ALK_EXTERN_TABLE:
             if (export->index >= module->table_count)
-                return FAIL(c, ALK_E043, offset, " %u", export->index);
+                return FAIL(c, ALK_E_UNKNOWN_TABLE, offset, " %u", export->index);
             break;
         case ALK_EXTERN_MEMORY:
             if (export->index >= module->memory_count)
-                return FAIL(c, ALK_E044, offset, " %u", export->index);
+                return FAIL(c, ALK_E_UNKNOWN_MEMORY, offset, " %u", export->index);
             break;
         case ALK_EXTERN_GLOBAL:
             if (export->index >= module->global_count)
-                return FAIL(c, ALK_E045, offset, " %u", export->index);
+                return FAIL(c, ALK_E_UNKNOWN_GLOBAL, offset, " %u", export->index);
             break;
         }
     }
@@ -191,10 +191,10 @@ static int check_start(checker *c)
     if (!module->has_start)
         return ALK_OK;
     if (module->start >= module->function_count)
-        return FAIL(c, ALK_E042, 0, " %u", module->start);
+        return FAIL(c, ALK_E_UNKNOWN_FUNCTION, 0, " %u", module->start);
     const alk_functype *type = alk_function_type(module, module->start);
     if (type->param_count != 0 || type->result_count != 0)
-        return FAIL(c, ALK_E056, 0, ": function %u must take and return nothing", module->start);
+        return FAIL(c, ALK_E_START_FUNCTION, 0, ": function %u must take and return nothing", module->start);
     return ALK_OK;
 }
 
@@ -205,11 +205,11 @@ static int check_elements(checker *c)
         const alk_element *element = &module->elements[i];
         if (element->mode == ALK_SEGMENT_ACTIVE) {
             if (element->table >= module->table_count)
-                return FAIL(c, ALK_E043, element->offset.offset, " %u", element->table);
+                return FAIL(c, ALK_E_UNKNOWN_TABLE, element->offset.offset, " %u", element->table);
             TRY(check_constexpr(c, &element->offset, ALK_I32));
             alk_valtype table_type = module->tables[element->table].element;
             if (table_type != element->type)
-                return FAIL(c, ALK_E040, element->offset.offset,
+                return FAIL(c, ALK_E_TYPE_MISMATCH, element->offset.offset,
                             ": %s segment for a table of %s", alk_valtype_name(element->type),
                             alk_valtype_name(table_type));
         }
@@ -227,7 +227,7 @@ static int check_data(checker *c)
         if (segment->mode != ALK_SEGMENT_ACTIVE)
             continue;
         if (segment->memory >= module->memory_count)
-            return FAIL(c, ALK_E044, segment->offset.offset, " %u", segment->memory);
+            return FAIL(c, ALK_E_UNKNOWN_MEMORY, segment->offset.offset, " %u", segment->memory);
         TRY(check_constexpr(c, &segment->offset, ALK_I32));
     }
     return ALK_OK;

@@ -76,7 +76,7 @@ static int grow(checker *c, void **buffer, uint32_t *capacity, uint32_t used, ui
         n *= 2;
     void *p = c->allocator.alloc(c->allocator.user, (size_t)(n * size));
     if (!p)
-        return FAIL(c, ALK_E090, offset, "");
+        return FAIL(c, ALK_E_OUT_OF_MEMORY, offset, "");
     if (used)
         alk_memcpy(p, *buffer, (size_t)used * size);
     c->allocator.free(c->allocator.user, *buffer);
@@ -95,7 +95,7 @@ static int reserve_operands(checker *c, uint64_t extra, uint32_t offset)
     if (needed <= c->stack_capacity)
         return ALK_OK;
     if (needed > ALK_MAX_OPERAND_STACK)
-        return FAIL(c, ALK_E028, offset, ": more than %u operands on the stack",
+        return FAIL(c, ALK_E_IMPLEMENTATION_LIMIT, offset, ": more than %u operands on the stack",
                     ALK_MAX_OPERAND_STACK);
     uint64_t n = c->stack_capacity ? c->stack_capacity : 256;
     while (n < needed)
@@ -104,7 +104,7 @@ static int reserve_operands(checker *c, uint64_t extra, uint32_t offset)
         n = ALK_MAX_OPERAND_STACK;
     slot *stack = c->allocator.alloc(c->allocator.user, (size_t)(n + SLACK) * sizeof(slot));
     if (!stack)
-        return FAIL(c, ALK_E090, offset, "");
+        return FAIL(c, ALK_E_OUT_OF_MEMORY, offset, "");
     if (c->height)
         alk_memcpy(stack, c->stack, c->height * sizeof(slot));
     alk_memset(stack + c->height, 0, (size_t)(n + SLACK - c->height) * sizeof(slot));
@@ -166,9 +166,9 @@ static int mismatch(checker *c, const alk_instr *in, alk_valtype expected)
 {
     const frame *f = top_frame(c);
     if (c->height == f->height)
-        return FAIL(c, ALK_E040, in->offset, ": %s expects %s, found nothing",
+        return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": %s expects %s, found nothing",
                     alk_opcode_text(in->op), type_name(expected));
-    return FAIL(c, ALK_E040, in->offset, ": %s expects %s, found %s", alk_opcode_text(in->op),
+    return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": %s expects %s, found %s", alk_opcode_text(in->op),
                 type_name(expected), type_name((alk_valtype)c->stack[c->height - 1]));
 }
 
@@ -231,12 +231,12 @@ static int check_list(checker *c, const alk_instr *in, uint32_t count, const alk
         if (i >= available) {
             if (f->unreachable)
                 break;
-            return FAIL(c, ALK_E040, in->offset, ": %s expects %s, found nothing",
+            return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": %s expects %s, found nothing",
                         alk_opcode_text(in->op), type_name(expected));
         }
         alk_valtype actual = (alk_valtype)c->stack[c->height - 1 - i];
         if (actual != expected && actual != UNKNOWN)
-            return FAIL(c, ALK_E040, in->offset, ": %s expects %s, found %s",
+            return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": %s expects %s, found %s",
                         alk_opcode_text(in->op), type_name(expected), type_name(actual));
     }
     return ALK_OK;
@@ -269,7 +269,7 @@ static int end_frame(checker *c, const alk_instr *in)
     frame *f = top_frame(c);
     TRY(pop_list(c, in, f->result_count, f->results));
     if (c->height != f->height)
-        return FAIL(c, ALK_E040, in->offset, ": %u operands left at the end of the block",
+        return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": %u operands left at the end of the block",
                     c->height - f->height);
     return ALK_OK;
 }
@@ -295,7 +295,7 @@ static void label_types(const frame *f, uint32_t *count, const alk_valtype **typ
 static int label(checker *c, const alk_instr *in, uint32_t depth, const frame **target)
 {
     if (depth >= c->depth)
-        return FAIL(c, ALK_E047, in->offset, " %u", depth);
+        return FAIL(c, ALK_E_UNKNOWN_LABEL, in->offset, " %u", depth);
     *target = &c->frames[c->depth - 1 - depth];
     return ALK_OK;
 }
@@ -325,7 +325,7 @@ static int block_type(checker *c, const alk_instr *in, uint32_t *param_count,
         break;
     case ALK_BLOCK_TYPE: {
         if (in->imm.block.type_index >= c->module->type_count)
-            return FAIL(c, ALK_E041, in->offset, " %u", in->imm.block.type_index);
+            return FAIL(c, ALK_E_UNKNOWN_TYPE, in->offset, " %u", in->imm.block.type_index);
         const alk_functype *type = &c->module->types[in->imm.block.type_index];
         *param_count = type->param_count;
         *params = type->params;
@@ -400,7 +400,7 @@ static inline int local_type(checker *c, const alk_instr *in, alk_valtype *type)
     else if (index < c->local_count)
         *type = sparse_local(c, index);
     else
-        return FAIL(c, ALK_E046, in->offset, " %u", index);
+        return FAIL(c, ALK_E_UNKNOWN_LOCAL, in->offset, " %u", index);
     return ALK_OK;
 }
 
@@ -451,23 +451,23 @@ static void record_hot_locals(checker *c, alk_function *function)
 static int check_memory(checker *c, const alk_instr *in)
 {
     if (c->module->memory_count == 0)
-        return FAIL(c, ALK_E044, in->offset, " 0");
+        return FAIL(c, ALK_E_UNKNOWN_MEMORY, in->offset, " 0");
     return ALK_OK;
 }
 
 static int check_data_index(checker *c, const alk_instr *in, uint32_t index)
 {
     if (!c->module->has_data_count)
-        return FAIL(c, ALK_E023, in->offset, ": for %s", alk_opcode_text(in->op));
+        return FAIL(c, ALK_E_DATA_COUNT_REQUIRED, in->offset, ": for %s", alk_opcode_text(in->op));
     if (index >= c->module->data_count)
-        return FAIL(c, ALK_E049, in->offset, " %u", index);
+        return FAIL(c, ALK_E_UNKNOWN_DATA_SEGMENT, in->offset, " %u", index);
     return ALK_OK;
 }
 
 static int check_elem_index(checker *c, const alk_instr *in, uint32_t index)
 {
     if (index >= c->module->element_count)
-        return FAIL(c, ALK_E048, in->offset, " %u", index);
+        return FAIL(c, ALK_E_UNKNOWN_ELEM_SEGMENT, in->offset, " %u", index);
     return ALK_OK;
 }
 
@@ -480,7 +480,7 @@ static int check_immediates(checker *c, const alk_instr *in, const alk_opcode_in
         if (c->module->memory_count == 0)
             return check_memory(c, in);
         if (in->imm.memarg.align > info->access_log2)
-            return FAIL(c, ALK_E051, in->offset, ": 2^%u for %s", in->imm.memarg.align,
+            return FAIL(c, ALK_E_ALIGNMENT_TOO_LARGE, in->offset, ": 2^%u for %s", in->imm.memarg.align,
                         alk_opcode_text(in->op));
         return ALK_OK;
     }
@@ -492,7 +492,7 @@ static int check_immediates(checker *c, const alk_instr *in, const alk_opcode_in
     case ALK_IMM_MEM32_LANE:
     case ALK_IMM_MEM64_LANE:
         if (in->imm.memarg.lane >= info->lane_count)
-            return FAIL(c, ALK_E052, in->offset, ": %u of %u", in->imm.memarg.lane,
+            return FAIL(c, ALK_E_INVALID_LANE_INDEX, in->offset, ": %u of %u", in->imm.memarg.lane,
                         info->lane_count);
         /* fall through */
     case ALK_IMM_MEM8:
@@ -502,7 +502,7 @@ static int check_immediates(checker *c, const alk_instr *in, const alk_opcode_in
     case ALK_IMM_MEM128:
         TRY(check_memory(c, in));
         if (in->imm.memarg.align > info->access_log2)
-            return FAIL(c, ALK_E051, in->offset, ": 2^%u for %s", in->imm.memarg.align,
+            return FAIL(c, ALK_E_ALIGNMENT_TOO_LARGE, in->offset, ": 2^%u for %s", in->imm.memarg.align,
                         alk_opcode_text(in->op));
         return ALK_OK;
     case ALK_IMM_LANE16:
@@ -510,12 +510,12 @@ static int check_immediates(checker *c, const alk_instr *in, const alk_opcode_in
     case ALK_IMM_LANE4:
     case ALK_IMM_LANE2:
         if (in->imm.lane >= info->lane_count)
-            return FAIL(c, ALK_E052, in->offset, ": %u of %u", in->imm.lane, info->lane_count);
+            return FAIL(c, ALK_E_INVALID_LANE_INDEX, in->offset, ": %u of %u", in->imm.lane, info->lane_count);
         return ALK_OK;
     case ALK_IMM_SHUFFLE:
         for (int i = 0; i < 16; i++)
             if (in->imm.lanes[i] >= 32)
-                return FAIL(c, ALK_E052, in->offset, ": %u of 32", in->imm.lanes[i]);
+                return FAIL(c, ALK_E_INVALID_LANE_INDEX, in->offset, ": %u of 32", in->imm.lanes[i]);
         return ALK_OK;
     case ALK_IMM_MEMORY:
     case ALK_IMM_MEMORY_COPY:
@@ -583,7 +583,7 @@ static inline int apply_signature(checker *c, const alk_instr *in, const alk_opc
 static int check_table(checker *c, const alk_instr *in, uint32_t index, alk_valtype *element)
 {
     if (index >= c->module->table_count)
-        return FAIL(c, ALK_E043, in->offset, " %u", index);
+        return FAIL(c, ALK_E_UNKNOWN_TABLE, in->offset, " %u", index);
     *element = c->module->tables[index].element;
     return ALK_OK;
 }
@@ -603,7 +603,7 @@ static int check_else(checker *c, const alk_instr *in)
 {
     frame *f = top_frame(c);
     if (f->opcode != ALK_OP_IF)
-        return FAIL(c, ALK_E027, in->offset, ": else without if");
+        return FAIL(c, ALK_E_END_EXPECTED, in->offset, ": else without if");
     TRY(end_frame(c, in));
     f->opcode = ALK_OP_ELSE;
     f->unreachable = false;
@@ -618,7 +618,7 @@ static int check_end(checker *c, const alk_instr *in)
     if (f->opcode == ALK_OP_IF &&
         (f->param_count != f->result_count ||
          (f->param_count && alk_memcmp(f->params, f->results, f->param_count) != 0)))
-        return FAIL(c, ALK_E040, in->offset, ": if without else must not change the operands");
+        return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": if without else must not change the operands");
     c->depth--;
     c->top = f - 1;
     if (c->depth == 0)
@@ -641,7 +641,7 @@ static int check_br_table(checker *c, const alk_instr *in)
         TRY(label(c, in, depth, &target));
         label_types(target, &count, &types);
         if (count != arity)
-            return FAIL(c, ALK_E040, in->offset, ": br_table targets of %u and %u values",
+            return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": br_table targets of %u and %u values",
                         count, arity);
         TRY(check_list(c, in, count, types));
     }
@@ -665,10 +665,10 @@ static int check_select(checker *c, const alk_instr *in)
     TRY(pop_any(c, in, &second));
     TRY(pop_any(c, in, &first));
     if (!((is_num(first) && is_num(second)) || (is_vec(first) && is_vec(second))))
-        return FAIL(c, ALK_E040, in->offset, ": select of %s and %s needs a type annotation",
+        return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": select of %s and %s needs a type annotation",
                     type_name(first), type_name(second));
     if (first != second && first != UNKNOWN && second != UNKNOWN)
-        return FAIL(c, ALK_E040, in->offset, ": select of %s and %s", type_name(first),
+        return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": select of %s and %s", type_name(first),
                     type_name(second));
     return push(c, second == UNKNOWN ? first : second, in->offset);
 }
@@ -718,15 +718,15 @@ static int check_special(checker *c, const alk_instr *in)
         return ALK_OK;
     case ALK_OP_CALL:
         if (in->imm.index >= module->function_count)
-            return FAIL(c, ALK_E042, in->offset, " %u", in->imm.index);
+            return FAIL(c, ALK_E_UNKNOWN_FUNCTION, in->offset, " %u", in->imm.index);
         return check_call(c, in, alk_function_type(module, in->imm.index));
     case ALK_OP_CALL_INDIRECT:
         TRY(check_table(c, in, in->imm.call_indirect.table, &type));
         if (type != ALK_FUNCREF)
-            return FAIL(c, ALK_E040, in->offset, ": call_indirect through a table of %s",
+            return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": call_indirect through a table of %s",
                         alk_valtype_name(type));
         if (in->imm.call_indirect.type_index >= module->type_count)
-            return FAIL(c, ALK_E041, in->offset, " %u", in->imm.call_indirect.type_index);
+            return FAIL(c, ALK_E_UNKNOWN_TYPE, in->offset, " %u", in->imm.call_indirect.type_index);
         TRY(pop(c, in, ALK_I32));
         return check_call(c, in, &module->types[in->imm.call_indirect.type_index]);
     case ALK_OP_DROP:
@@ -735,7 +735,7 @@ static int check_special(checker *c, const alk_instr *in)
         return check_select(c, in);
     case ALK_OP_SELECT_T:
         if (in->imm.select.count != 1)
-            return FAIL(c, ALK_E050, in->offset, ": select with %u types",
+            return FAIL(c, ALK_E_INVALID_RESULT_ARITY, in->offset, ": select with %u types",
                         in->imm.select.count);
         TRY(pop(c, in, ALK_I32));
         TRY(pop(c, in, in->imm.select.type));
@@ -756,13 +756,13 @@ static int check_special(checker *c, const alk_instr *in)
         return push(c, type, in->offset);
     case ALK_OP_GLOBAL_GET:
         if (in->imm.index >= module->global_count)
-            return FAIL(c, ALK_E045, in->offset, " %u", in->imm.index);
+            return FAIL(c, ALK_E_UNKNOWN_GLOBAL, in->offset, " %u", in->imm.index);
         return push(c, module->globals[in->imm.index].type.type, in->offset);
     case ALK_OP_GLOBAL_SET:
         if (in->imm.index >= module->global_count)
-            return FAIL(c, ALK_E045, in->offset, " %u", in->imm.index);
+            return FAIL(c, ALK_E_UNKNOWN_GLOBAL, in->offset, " %u", in->imm.index);
         if (!module->globals[in->imm.index].type.is_mutable)
-            return FAIL(c, ALK_E053, in->offset, ": global %u", in->imm.index);
+            return FAIL(c, ALK_E_GLOBAL_IMMUTABLE, in->offset, ": global %u", in->imm.index);
         return pop(c, in, module->globals[in->imm.index].type.type);
     case ALK_OP_TABLE_GET:
         TRY(check_table(c, in, in->imm.index, &type));
@@ -789,7 +789,7 @@ static int check_special(checker *c, const alk_instr *in)
         TRY(check_table(c, in, in->imm.pair.second, &type));
         TRY(check_elem_index(c, in, in->imm.pair.first));
         if (module->elements[in->imm.pair.first].type != type)
-            return FAIL(c, ALK_E040, in->offset, ": %s segment into a table of %s",
+            return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": %s segment into a table of %s",
                         alk_valtype_name(module->elements[in->imm.pair.first].type),
                         alk_valtype_name(type));
         return pop_list(c, in, 3, (const alk_valtype[]){ALK_I32, ALK_I32, ALK_I32});
@@ -797,7 +797,7 @@ static int check_special(checker *c, const alk_instr *in)
         TRY(check_table(c, in, in->imm.pair.first, &type));
         TRY(check_table(c, in, in->imm.pair.second, &other));
         if (type != other)
-            return FAIL(c, ALK_E040, in->offset, ": copy from a table of %s to one of %s",
+            return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": copy from a table of %s to one of %s",
                         alk_valtype_name(other), alk_valtype_name(type));
         return pop_list(c, in, 3, (const alk_valtype[]){ALK_I32, ALK_I32, ALK_I32});
     case ALK_OP_REF_NULL:
@@ -805,18 +805,18 @@ static int check_special(checker *c, const alk_instr *in)
     case ALK_OP_REF_IS_NULL:
         TRY(pop_any(c, in, &type));
         if (!is_ref(type))
-            return FAIL(c, ALK_E040, in->offset, ": ref.is_null of %s", type_name(type));
+            return FAIL(c, ALK_E_TYPE_MISMATCH, in->offset, ": ref.is_null of %s", type_name(type));
         return push(c, ALK_I32, in->offset);
     case ALK_OP_REF_FUNC: {
         uint32_t x = in->imm.index;
         if (x >= module->function_count)
-            return FAIL(c, ALK_E042, in->offset, " %u", x);
+            return FAIL(c, ALK_E_UNKNOWN_FUNCTION, in->offset, " %u", x);
         if (!(module->declared_function_refs[x / 8] & (1u << (x % 8))))
-            return FAIL(c, ALK_E060, in->offset, ": function %u", x);
+            return FAIL(c, ALK_E_UNDECLARED_FUNCTION_REFERENCE, in->offset, ": function %u", x);
         return push(c, ALK_FUNCREF, in->offset);
     }
     default:
-        return FAIL(c, ALK_E025, in->offset, ": %s has no rule", alk_opcode_text(in->op));
+        return FAIL(c, ALK_E_ILLEGAL_OPCODE, in->offset, ": %s has no rule", alk_opcode_text(in->op));
     }
 }
 
@@ -850,7 +850,7 @@ static int check_function(checker *c, uint32_t index)
             break;
     }
     if (r.cursor != r.end)
-        return FAIL(c, ALK_E007, alk_reader_offset(&r),
+        return FAIL(c, ALK_E_SECTION_SIZE_MISMATCH, alk_reader_offset(&r),
                     ": %u bytes after the end of the function", (unsigned)(r.end - r.cursor));
     record_hot_locals(c, &module->functions[index]);
     return ALK_OK;

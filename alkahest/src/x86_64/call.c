@@ -94,7 +94,7 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
     uint32_t base = g->height - type->param_count;
     for (uint32_t i = 0; i < base; i++)
         if (g->stack[i].loc == LOC_REG || g->stack[i].loc == LOC_FLAGS)
-            cg_fail(g, ALK_E100, 0, ": value in a register across a call");
+            cg_fail(g, ALK_E_INTERNAL, 0, ": value in a register across a call");
     for (uint32_t i = base; i < g->height; i++)
         cg_free(g, g->stack[i]);
     g->height = base;
@@ -162,16 +162,16 @@ void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
     int reg = cg_into_reg(g, index);
     x64_load(c, 8, RAX, x64_at(R15, (int32_t)alk_layout_table(g->layout, table)), 8, false);
     x64_alu_rm(c, ALU_CMP, 4, (x64_reg)reg, x64_at(RAX, ALK_TABLE_SIZE));
-    x64_jcc(c, CC_AE, cg_trap_label(g, TRAP_TABLE_UNDEFINED));
+    x64_jcc(c, CC_AE, cg_trap_label(g, ALK_TRAP_UNDEFINED_ELEMENT));
     x64_load(c, 8, RAX, x64_at(RAX, ALK_TABLE_ENTRIES), 8, false);
     x64_load(c, 8, RAX, x64_at_index(RAX, (x64_reg)reg, 8, 0), 8, false);
     cg_free(g, (value){ .loc = LOC_REG, .type = ALK_I32, .reg = (uint8_t)reg });
     x64_test_rr(c, 8, RAX, RAX);
-    x64_jcc(c, CC_E, cg_trap_label(g, TRAP_NULL));
+    x64_jcc(c, CC_E, cg_trap_label(g, ALK_TRAP_UNINITIALIZED_ELEMENT));
     x64_load(c, 4, SCRATCH_GPR, x64_at(R15, (int32_t)alk_layout_type_id(g->layout, type_index)),
              4, false);
     x64_alu_rm(c, ALU_CMP, 4, SCRATCH_GPR, x64_at(RAX, ALK_FUNCREF_TYPE_ID));
-    x64_jcc(c, CC_NE, cg_trap_label(g, TRAP_SIGNATURE));
+    x64_jcc(c, CC_NE, cg_trap_label(g, ALK_TRAP_SIGNATURE_MISMATCH));
     cg_unpin_for_call(g);
     uint32_t stack_bytes = place_arguments(g, type);   /* never touches rax */
     before_foreign_call(g);

@@ -134,7 +134,7 @@ static bool lay_out_locals(codegen *g, const alk_function *function)
     g->local_count = g->type->param_count + function->local_count;
     g->locals = a->alloc(a->user, (g->local_count ? g->local_count : 1) * sizeof *g->locals);
     if (!g->locals) {
-        cg_fail(g, ALK_E090, function->body_offset, "");
+        cg_fail(g, ALK_E_OUT_OF_MEMORY, function->body_offset, "");
         return false;
     }
     int32_t below = -FRAME_LOCALS_BASE;
@@ -222,18 +222,18 @@ static int compile_function(codegen *g, uint32_t index)
         if (variable_instr(g, &in) || cg_integer_instr(g, &in) || cg_memory_instr(g, &in) ||
             cg_control_instr(g, &in) || cg_float_instr(g, &in))
             continue;
-        g->error = alk_fail(g->diag, ALK_E101, in.offset, index,
+        g->error = alk_fail(g->diag, ALK_E_UNSUPPORTED_INSTRUCTION, in.offset, index,
                             alk_opcode_infos[in.op].prefix == 0xFD ? ": %s (SIMD, v128)" : ": %s",
                             alk_opcode_text(in.op));
     }
     if (!g->error && g->code->failed)
-        g->error = alk_fail(g->diag, ALK_E090, function->body_offset, index, "");
+        g->error = alk_fail(g->diag, ALK_E_OUT_OF_MEMORY, function->body_offset, index, "");
     if (!g->error) {
         cg_emit_trap_stubs(g);
         /* at most ~8.4 MB by the decoder's limits (locals, operand stack, parameters) */
         uint32_t frame = cg_frame_size(g);
         if (frame > ALK_MAX_FRAME_SIZE)
-            cg_fail(g, ALK_E100, function->body_offset, "frame larger than 1 GiB");
+            cg_fail(g, ALK_E_INTERNAL, function->body_offset, "frame larger than 1 GiB");
         x64_patch_u32(g->code, g->frame_patch, (uint32_t)-(int32_t)frame);
     }
     release(g);
@@ -250,17 +250,17 @@ static int check_no_v128(const alk_module *m, alk_diag *diag)
             alk_valtype v = i < type->param_count ? type->params[i]
                                                   : type->results[i - type->param_count];
             if (v == ALK_V128)
-                return alk_fail(diag, ALK_E101, 0, ALK_NO_FUNCTION,
+                return alk_fail(diag, ALK_E_UNSUPPORTED_INSTRUCTION, 0, ALK_NO_FUNCTION,
                                 ": function type %u has v128 values (SIMD)", t);
         }
     }
     for (uint32_t g = 0; g < m->global_count; g++)
         if (m->globals[g].type.type == ALK_V128)
-            return alk_fail(diag, ALK_E101, 0, ALK_NO_FUNCTION, ": global %u is a v128 (SIMD)", g);
+            return alk_fail(diag, ALK_E_UNSUPPORTED_INSTRUCTION, 0, ALK_NO_FUNCTION, ": global %u is a v128 (SIMD)", g);
     for (uint32_t f = m->imported_function_count; f < m->function_count; f++)
         for (uint32_t i = 0; i < m->functions[f].local_group_count; i++)
             if (m->functions[f].local_groups[i].type == ALK_V128)
-                return alk_fail(diag, ALK_E101, m->functions[f].body_offset, f,
+                return alk_fail(diag, ALK_E_UNSUPPORTED_INSTRUCTION, m->functions[f].body_offset, f,
                                 ": v128 locals (SIMD)");
     return ALK_OK;
 }
@@ -320,13 +320,13 @@ static void compile_chunk(void *argument)
     codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
                   .diag = &k->diag };
     if (k->options->source_lines && !(g.lines = k->lines = cg_lines_new(a))) {
-        k->error = alk_fail(&k->diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
+        k->error = alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
         return;
     }
     uint32_t count = k->end - k->first;
     k->starts = a->alloc(a->user, (count ? count : 1) * sizeof *k->starts);
     if (!k->starts) {
-        k->error = alk_fail(&k->diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
+        k->error = alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
         return;
     }
     uint64_t bytes = 0;
@@ -344,14 +344,14 @@ static void compile_chunk(void *argument)
         x64_mov_rr(&k->code, 8, R15, RDI);
         x64_load(&k->code, 8, R14, x64_at(R15, ALK_VMCTX_MEMORY_BASE), 8, false);
         if (x64_position(&k->code) - k->starts[i - k->first] != INTERNAL_ENTRY_OFFSET)
-            k->error = alk_fail(&k->diag, ALK_E100, 0, ALK_NO_FUNCTION, ": entry size");
+            k->error = alk_fail(&k->diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION, ": entry size");
         if (!k->error)
             k->error = compile_function(&g, module->imported_function_count + i);
     }
     x64_align(&k->code, 16, 0xCC);
     if (!k->error && !x64_resolve(&k->code))
-        k->error = k->code.failed ? alk_fail(&k->diag, ALK_E090, 0, ALK_NO_FUNCTION, "")
-                                  : alk_fail(&k->diag, ALK_E100, 0, ALK_NO_FUNCTION,
+        k->error = k->code.failed ? alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "")
+                                  : alk_fail(&k->diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION,
                                              ": unbound label");
     k->calls = g.calls;
     k->call_count = g.call_count;
@@ -433,9 +433,9 @@ int alk_x64_compile(const alk_module *module, const alk_compile_options *options
         }
         uint64_t mapped = (size + 4095) & ~4095ull;
         if (mapped > (1u << 30))
-            error = alk_fail(diag, ALK_E102, 0, ALK_NO_FUNCTION, ": more than 1 GiB of code");
+            error = alk_fail(diag, ALK_E_MODULE_TOO_LARGE, 0, ALK_NO_FUNCTION, ": more than 1 GiB of code");
         else if (!base || !out->functions || !(code = a->alloc(a->user, mapped ? mapped : 4096)))
-            error = alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
+            error = alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
         else {
             alk_memset(code, 0xCC, mapped ? mapped : 4096);
             for (unsigned c = 0; c < chunks; c++) {
@@ -462,7 +462,7 @@ int alk_x64_compile(const alk_module *module, const alk_compile_options *options
             }
             for (unsigned c = 0; c < chunks && !error; c++)
                 if (!cg_lines_append(parts[c].lines, base[c], &out->pcs, &out->pc_count, a))
-                    error = alk_fail(diag, ALK_E090, 0, ALK_NO_FUNCTION, "");
+                    error = alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
             size = mapped ? mapped : 4096;
         }
     }

@@ -29,7 +29,7 @@ void cg_prologue(codegen *g)
     g->frame_patch = x64_position(c);
     x64_u32(c, 0);
     x64_alu_rm(c, ALU_CMP, 8, RAX, x64_at(R15, ALK_VMCTX_STACK_LIMIT));
-    x64_jcc(c, CC_B, cg_trap_label(g, TRAP_STACK));
+    x64_jcc(c, CC_B, cg_trap_label(g, ALK_TRAP_STACK_EXHAUSTED));
     x64_mov_rr(c, 8, RSP, RAX);
     /* The caller's rbx/r12/r13, when this function keeps locals in them. */
     for (int i = 0; i < g->pinned_gprs && i < PINNED_CALLEE_SAVED; i++)
@@ -105,7 +105,7 @@ uint32_t cg_frame_size(codegen *g)
     return (size + 15) & ~15u;
 }
 
-void cg_emit_trap_stub(codegen *g, trap_kind kind)
+void cg_emit_trap_stub(codegen *g, alk_trap_kind kind)
 {
     x64_code *c = g->code;
     x64_mov_rr(c, 8, RDI, R15);
@@ -118,11 +118,11 @@ void cg_emit_trap_stubs(codegen *g)
 {
     if (g->lines)
         cg_emit_site_stubs(g);
-    for (int kind = 1; kind < TRAP_KIND_COUNT; kind++) {
+    for (int kind = 1; kind < ALK_TRAP_LIMIT; kind++) {
         if (!g->trap_labels[kind])
             continue;
         x64_bind(g->code, g->trap_labels[kind]);
-        cg_emit_trap_stub(g, (trap_kind)kind);
+        cg_emit_trap_stub(g, (alk_trap_kind)kind);
     }
 }
 
@@ -156,7 +156,7 @@ static control *push_control(codegen *g, control_kind kind, const alk_instr *in)
         control *fresh = g->module->allocator.alloc(g->module->allocator.user,
                                                     capacity * sizeof *fresh);
         if (!fresh) {
-            cg_fail(g, ALK_E090, in ? in->offset : 0, "");
+            cg_fail(g, ALK_E_OUT_OF_MEMORY, in ? in->offset : 0, "");
             return NULL;
         }
         if (g->controls) {
@@ -469,7 +469,7 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
     case ALK_OP_NOP:
         return true;
     case ALK_OP_UNREACHABLE:
-        x64_jmp(c, cg_trap_label(g, TRAP_UNREACHABLE));
+        x64_jmp(c, cg_trap_label(g, ALK_TRAP_UNREACHABLE));
         mark_unreachable(g);
         return true;
     case ALK_OP_BLOCK: {

@@ -246,11 +246,11 @@ static void truncate(codegen *g, alk_valtype from, alk_valtype to, bool is_signe
     } else {
         scratch_constant(g, size, low);
         x64_ucomis(c, size, x, SCRATCH_XMM);
-        x64_jcc(c, CC_P, cg_trap_label(g, TRAP_CONVERSION));
-        x64_jcc(c, below, cg_trap_label(g, TRAP_OVERFLOW));
+        x64_jcc(c, CC_P, cg_trap_label(g, ALK_TRAP_INVALID_CONVERSION));
+        x64_jcc(c, below, cg_trap_label(g, ALK_TRAP_INTEGER_OVERFLOW));
         scratch_constant(g, size, high);
         x64_ucomis(c, size, x, SCRATCH_XMM);
-        x64_jcc(c, CC_AE, cg_trap_label(g, TRAP_OVERFLOW));
+        x64_jcc(c, CC_AE, cg_trap_label(g, ALK_TRAP_INTEGER_OVERFLOW));
     }
     if (w == 8 && !is_signed) {
         /* values at or above 2^63: subtract 2^63, convert, set the top bit */

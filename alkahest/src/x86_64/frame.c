@@ -48,7 +48,7 @@ bool cg_grow_stack(codegen *g)
     uint32_t capacity = g->stack_capacity ? g->stack_capacity * 2 : 64;
     value *fresh = g->module->allocator.alloc(g->module->allocator.user, capacity * sizeof *fresh);
     if (!fresh) {
-        cg_fail(g, ALK_E090, 0, "");
+        cg_fail(g, ALK_E_OUT_OF_MEMORY, 0, "");
         return false;
     }
     if (g->stack) {
@@ -169,7 +169,7 @@ int cg_alloc_gpr(codegen *g)
             }
         }
         if (!spill_one(g, false)) {
-            cg_fail(g, ALK_E100, 0, "out of registers");
+            cg_fail(g, ALK_E_INTERNAL, 0, "out of registers");
             return RAX;
         }
     }
@@ -185,7 +185,7 @@ int cg_alloc_xmm(codegen *g)
             }
         }
         if (!spill_one(g, true)) {
-            cg_fail(g, ALK_E100, 0, "out of registers");
+            cg_fail(g, ALK_E_INTERNAL, 0, "out of registers");
             return 0;
         }
     }
@@ -206,7 +206,7 @@ void cg_claim_gpr(codegen *g, x64_reg reg)
         }
         if (!moved) {
             /* Held by a value the caller popped: claims must come before pops. */
-            cg_fail(g, ALK_E100, 0, "claiming a register in use");
+            cg_fail(g, ALK_E_INTERNAL, 0, "claiming a register in use");
             return;
         }
     }
@@ -328,7 +328,7 @@ void cg_store_to(codegen *g, value v, x64_mem dst)
     x64_store(g->code, size, dst, SCRATCH_GPR);
 }
 
-uint32_t cg_trap_label(codegen *g, trap_kind kind)
+uint32_t cg_trap_label(codegen *g, alk_trap_kind kind)
 {
     if (g->lines)
         return cg_trap_site(g, kind);  /* a stub per trapping instruction: a trap names its line */

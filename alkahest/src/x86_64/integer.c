@@ -182,7 +182,7 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
     uint32_t done = 0;
     if (!known_divisor || divisor == 0) {
         x64_test_rr(c, w, (x64_reg)src, (x64_reg)src);
-        x64_jcc(c, CC_E, cg_trap_label(g, TRAP_DIVIDE_BY_ZERO));
+        x64_jcc(c, CC_E, cg_trap_label(g, ALK_TRAP_DIVIDE_BY_ZERO));
     }
     bool minus_one_possible = is_signed && (!known_divisor ||
                                             divisor == (w == 8 ? UINT64_MAX : UINT32_MAX));
@@ -202,7 +202,7 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
             } else {
                 x64_alu_ri(c, ALU_CMP, 4, RAX, INT32_MIN);
             }
-            x64_jcc(c, CC_E, cg_trap_label(g, TRAP_OVERFLOW));
+            x64_jcc(c, CC_E, cg_trap_label(g, ALK_TRAP_INTEGER_OVERFLOW));
         }
         x64_bind(c, normal);
     }

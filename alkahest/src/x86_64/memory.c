@@ -16,7 +16,7 @@ static x64_mem address(codegen *g, value index, uint32_t offset, int size)
         if (checked) {
             x64_mov_ri(c, 8, SCRATCH_GPR, ea + (uint64_t)size);
             x64_alu_rm(c, ALU_CMP, 8, SCRATCH_GPR, x64_at(R15, ALK_VMCTX_MEMORY_SIZE));
-            x64_jcc(c, CC_A, cg_trap_label(g, TRAP_MEMORY));
+            x64_jcc(c, CC_A, cg_trap_label(g, ALK_TRAP_MEMORY_OUT_OF_BOUNDS));
         }
         if (ea <= INT32_MAX)
             return x64_at(R14, (int32_t)ea);
@@ -29,7 +29,7 @@ static x64_mem address(codegen *g, value index, uint32_t offset, int size)
         if (checked) {
             x64_lea(c, 8, SCRATCH_GPR, x64_at(reg, (int32_t)end));
             x64_alu_rm(c, ALU_CMP, 8, SCRATCH_GPR, x64_at(R15, ALK_VMCTX_MEMORY_SIZE));
-            x64_jcc(c, CC_A, cg_trap_label(g, TRAP_MEMORY));
+            x64_jcc(c, CC_A, cg_trap_label(g, ALK_TRAP_MEMORY_OUT_OF_BOUNDS));
         }
         return x64_at_index(R14, reg, 1, (int32_t)offset);
     }
@@ -38,7 +38,7 @@ static x64_mem address(codegen *g, value index, uint32_t offset, int size)
     x64_alu_rr(c, ALU_ADD, 8, SCRATCH_GPR, reg);
     if (checked) {
         x64_alu_rm(c, ALU_CMP, 8, SCRATCH_GPR, x64_at(R15, ALK_VMCTX_MEMORY_SIZE));
-        x64_jcc(c, CC_A, cg_trap_label(g, TRAP_MEMORY));
+        x64_jcc(c, CC_A, cg_trap_label(g, ALK_TRAP_MEMORY_OUT_OF_BOUNDS));
     }
     return x64_at_index(R14, SCRATCH_GPR, 1, -size);
 }
@@ -170,7 +170,7 @@ static void table_access(codegen *g, uint32_t table, bool set)
     int reg = cg_into_reg(g, index);
     x64_load(c, 8, SCRATCH_GPR, x64_at(R15, (int32_t)alk_layout_table(g->layout, table)), 8, false);
     x64_alu_rm(c, ALU_CMP, 4, (x64_reg)reg, x64_at(SCRATCH_GPR, ALK_TABLE_SIZE));
-    x64_jcc(c, CC_AE, cg_trap_label(g, TRAP_TABLE_ACCESS));
+    x64_jcc(c, CC_AE, cg_trap_label(g, ALK_TRAP_TABLE_OUT_OF_BOUNDS));
     x64_load(c, 8, SCRATCH_GPR, x64_at(SCRATCH_GPR, ALK_TABLE_ENTRIES), 8, false);
     x64_mem entry = x64_at_index(SCRATCH_GPR, (x64_reg)reg, 8, 0);
     if (set) {

@@ -3,7 +3,8 @@
  * (appliances/drivers/virtio-net/virtio_net.c):
  *
  *   net.rx      driver -> app   one received Ethernet frame per message (no FCS), 14..NET_FRAME_MAX bytes
- *   net.tx      app -> driver   one frame to send per message; an empty message asks for a status
+ *   net.tx      app -> driver   one frame to send per message; an empty message asks for a status,
+ *                               which comes once every frame sent before it has left the device
  *   net.status  driver -> app   struct net_status
  *
  * The channels' message_size must be at least NET_FRAME_MAX (2044). Batches use slots of

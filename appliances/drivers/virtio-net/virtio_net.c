@@ -4,7 +4,8 @@
  *
  *   grants = ["pci:1af4:1041", "dma:1M"]
  *   channel net.rx      (driver -> app)  received frames, one message each, batched
- *   channel net.tx      (app -> driver)  frames to send; an empty message asks for a status
+ *   channel net.tx      (app -> driver)  frames to send; an empty message asks for a status,
+ *                                        answered once every frame before it has left
  *   channel net.status  (driver -> app)  struct net_status (net.h): at start, when the link
  *                                        changes, and when asked
  *
@@ -74,6 +75,7 @@ static unsigned irq_count;
 static struct net_status status;
 static uint32_t tx_head, tx_tail;       /* transmit slots: [tail, head) in flight, in order */
 static bool tx_done[BUFFERS];
+static bool status_asked;               /* answered once every frame before it has left */
 
 static void fail(void)
 {
@@ -219,6 +221,7 @@ static void service_tx(void)
         if (got <= 0) {
             if (virtq_sync(&tx) < 0)
                 fail();
+            tx_reclaim();
             return;
         }
         for (int32_t i = 0; i < got; i++) {
@@ -226,7 +229,7 @@ static void service_tx(void)
             __builtin_memcpy(&length, dma.tx[slot], 4);
             tx_head++;
             if (length == 0) {
-                send_status();
+                status_asked = true;
                 tx_done[slot] = true;
                 continue;
             }
@@ -308,6 +311,10 @@ int main(void)
     for (;;) {
         service_rx();
         service_tx();
+        if (status_asked && tx_tail == tx_head) {
+            send_status();              /* every frame sent before the question has left */
+            status_asked = false;
+        }
         int32_t ready = ath_wait(handles, (int32_t)count, ATH_FOREVER);
         if (ready < 0)
             fail();
