@@ -4,16 +4,16 @@ booted with QEMU devices; and a Linux network namespace joined to a tap by a bri
 
     write(tmp, name, args=..., bounds=..., driver_cflags=...)   a netdump appliance
     boot(directory, tools, net="user", device_options="", machine="q35", devices=())
-    namespace()                                                  context manager: Namespace
+    namespace()                                  context manager: an azoth.netns.Namespace
 """
 import contextlib
 import os
-import subprocess
 
 import pytest
 
 from conftest import ROOT, write_appliance
 from azoth import qemu
+from azoth.netns import Namespace
 
 DRIVERS = ROOT / "appliances" / "drivers"
 VIRTIO_LIBRARY = [DRIVERS / "virtio" / "virtio.c", DRIVERS / "virtio" / "virtio_pci.c"]
@@ -105,55 +105,10 @@ def text(result):
 
 
 # ---- A network namespace, a tap and a bridge -----------------------------------------------------
-class Namespace:
-    """A network namespace whose veth end (host_ip/24) is bridged with a tap device that QEMU
-    opens (tap:TAP): the appliance (appliance_ip) is on the namespace's link."""
-
-    def __init__(self, tag):
-        self.ns = f"azns{tag}"
-        self.bridge, self.tap = f"azbr{tag}", f"aztap{tag}"
-        self.veth, self.peer = f"azv{tag}", f"azw{tag}"
-        self.host_ip, self.appliance_ip = "10.211.0.1", "10.211.0.2"
-
-    def run(self, *argv, check=True, timeout=60):
-        return subprocess.run(["ip", "netns", "exec", self.ns, *argv], capture_output=True,
-                              text=True, check=check, timeout=timeout)
-
-    def popen(self, *argv):
-        return subprocess.Popen(["ip", "netns", "exec", self.ns, *argv], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-
-    def up(self):
-        steps = [["ip", "netns", "add", self.ns],
-                 ["ip", "link", "add", self.bridge, "type", "bridge"],
-                 ["ip", "tuntap", "add", "dev", self.tap, "mode", "tap"],
-                 ["ip", "link", "set", self.tap, "master", self.bridge],
-                 ["ip", "link", "add", self.veth, "type", "veth", "peer", "name", self.peer],
-                 ["ip", "link", "set", self.peer, "netns", self.ns],
-                 ["ip", "link", "set", self.veth, "master", self.bridge],
-                 ["ip", "link", "set", self.bridge, "up"],
-                 ["ip", "link", "set", self.tap, "up"],
-                 ["ip", "link", "set", self.veth, "up"],
-                 ["ip", "netns", "exec", self.ns, "ip", "addr", "add", f"{self.host_ip}/24",
-                  "dev", self.peer],
-                 ["ip", "netns", "exec", self.ns, "ip", "link", "set", self.peer, "up"],
-                 ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"]]
-        for step in steps:
-            done = subprocess.run(step, capture_output=True, text=True)
-            if done.returncode != 0:
-                return f"{' '.join(step)}: {done.stderr.strip()}"
-        return None
-
-    def down(self):
-        for step in (["ip", "link", "del", self.tap], ["ip", "link", "del", self.veth],
-                     ["ip", "link", "del", self.bridge], ["ip", "netns", "del", self.ns]):
-            subprocess.run(step, capture_output=True)
-
-
 @contextlib.contextmanager
 def namespace():
-    """Makes a Namespace (root only; skips in one line where that is not permitted) and
-    removes it afterwards."""
+    """Makes an azoth.netns.Namespace (root only; skips in one line where that is not
+    permitted) and removes it afterwards."""
     if os.geteuid() != 0:
         pytest.skip("a network namespace, tap and bridge need root: run the tests as root")
     net = Namespace(str(os.getpid() % 100000))
