@@ -259,9 +259,9 @@ def main(argv=None):
                        help="extra kernel command line (docs/boot.md)")
         p.add_argument("--cpu", default=None, metavar="MODEL", help="QEMU CPU model (default: max; qemu64 lacks "
                        "SSE4.1, POPCNT and LZCNT)")
-        p.add_argument("--machine", default="q35", choices=("q35", "pc"),
-                       help="QEMU machine (default q35; pc: i440FX, PCI configuration through "
-                       "ports only)")
+        p.add_argument("--machine", default="q35", choices=("q35", "pc"), metavar="M",
+                       help="QEMU machine: q35 (default) or pc (i440FX, PCI configuration "
+                       "through ports only)")
         p.add_argument("--net", default=None, metavar="SPEC",
                        help="the network device's other end, when the manifest asks for one "
                        "([appliance] network) or here: user (default; user,hostfwd=...), "
