@@ -117,7 +117,8 @@ def inbound(net, tmp, seconds, size, machine):
     drops = re.search(r"driver rx (\d+) frames, (\d+) dropped", text)
     print(f"in    raw socket: {sent:,} frames of {size} bytes sent in {seconds} s; netdump "
           f"counted {counted:,}: {counted / seconds:,.0f} frames/s; the driver dropped "
-          f"{drops.group(2)} (app's channel full); the rest were lost before the device")
+          f"{drops.group(2)} (the app's channel full); the rest the host dropped at the tap while the "
+          f"device's receive queue was full")
 
 
 def outbound(net, tmp, seconds, size, machine):
