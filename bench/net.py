@@ -131,7 +131,9 @@ def outbound(net, tmp, seconds, size, machine):
     count, span = counter.communicate(timeout=120)[0].split()
     text = "\n".join(line.text for line in result.lines)
     handed = re.search(r"netdump: blast .*", text)
+    driver = re.search(r"netdump: driver rx .*", text)
     print(f"out   {handed.group(0) if handed else '(no blast line)'}")
+    print(f"out   {driver.group(0) if driver else '(no driver line)'}")
     print(f"out   the namespace received {int(count):,} frames in {float(span):.2f} s: "
           f"{int(count) / max(float(span), 1e-9):,.0f} frames/s")
 
