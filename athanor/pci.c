@@ -145,6 +145,29 @@ static void size_bars(struct ath_pci_function *f)
     ath_pci_write(f, PCI_COMMAND, 2, command);
 }
 
+uintptr_t ath_pci_bar_address(struct ath_pci_function *f, unsigned bar)
+{
+    struct ath_pci_bar *b = &f->bars[bar];
+    if (b->kind != PCI_BAR_MEMORY || b->size == 0 || b->base + b->size < b->base)
+        return 0;
+    if (b->mapped)
+        return b->mapped;
+    uint64_t first = ATH_ALIGN_DOWN(b->base, ATH_PAGE_SIZE);
+    uint64_t end = ATH_ALIGN_UP(b->base + b->size, ATH_PAGE_SIZE);
+    if (end <= ath_vm_window_base()) {
+        if (ath_device_map_window(b->base, b->size))
+            return 0;
+        b->mapped = (uintptr_t)b->base;
+    } else {
+        uintptr_t virt = ath_vm_reserve((size_t)(end - first));
+        if (!virt || ath_vm_map(virt, first, (size_t)(end - first),
+                                ATH_VM_READ | ATH_VM_WRITE | ATH_VM_NOCACHE) != ATH_OK)
+            return 0;                   /* (a failed reservation stays: boot or a driver's open) */
+        b->mapped = virt + (uintptr_t)(b->base - first);
+    }
+    return b->mapped;
+}
+
 static void find_msix(struct ath_pci_function *f)
 {
     if (!(ath_pci_read(f, PCI_STATUS, 2) & PCI_STATUS_CAPS))
@@ -161,13 +184,13 @@ static void find_msix(struct ath_pci_function *f)
             f->msix.pba_offset = pba & ~7u;
             const struct ath_pci_bar *b = &f->bars[f->msix.table_bar];
             uint64_t bytes = 16ull * f->msix.count;
-            if (b->kind != PCI_BAR_MEMORY || f->msix.table_offset + bytes > b->size ||
-                b->base + b->size > ath_vm_window_base() ||
-                ath_device_map_window(b->base + f->msix.table_offset, bytes)) {
+            uintptr_t bar = b->kind == PCI_BAR_MEMORY && f->msix.table_offset + bytes <= b->size
+                            ? ath_pci_bar_address(f, f->msix.table_bar) : 0;
+            if (!bar) {
                 f->msix.cap = 0;            /* unusable: the function goes without MSI-X */
                 return;
             }
-            f->msix.table = (volatile uint32_t *)(uintptr_t)(b->base + f->msix.table_offset);
+            f->msix.table = (volatile uint32_t *)(bar + f->msix.table_offset);
             /* Off until a driver opens it; every entry masked. */
             ath_pci_write(f, at + 2, 2, ath_pci_read(f, at + 2, 2) & ~PCI_MSIX_ENABLE);
             for (unsigned e = 0; e < f->msix.count; e++)
@@ -578,18 +601,19 @@ int32_t ath_abi_pci_bar_open(void *vmctx, uint32_t handle, uint32_t bar)
         return ath_refuse(ATH_E_RANGE);
     if (f->virtio && !ath_virtio_bar_visible(f, bar))
         return ath_refuse(ATH_E_DENIED);
-    const struct ath_pci_bar *b = &f->bars[bar];
+    struct ath_pci_bar *b = &f->bars[bar];
     uint16_t device = (uint16_t)(f - functions + 1);
     if (b->kind == PCI_BAR_IO) {
         handle = (uint32_t)ath_handle_new(task, ATH_HANDLE_PORT, ATH_HANDLE_RELATIVE | bar,
                                           b->base, b->base + b->size - 1);
     } else {
-        if (b->base + b->size > ath_vm_window_base())
-            return ATH_E_RANGE;         /* beyond the identity-mapped space: not reachable */
-        if (ath_device_map_window(b->base, b->size))
+        /* The handle's window is the kernel's mapping of the BAR: a driver addresses it by
+         * offsets and never learns either address. */
+        uintptr_t at = ath_pci_bar_address(f, bar);
+        if (!at)
             return ATH_E_NOMEM;
-        handle = (uint32_t)ath_handle_new(task, ATH_HANDLE_MMIO, (uint8_t)bar, b->base,
-                                          b->base + b->size - 1);
+        handle = (uint32_t)ath_handle_new(task, ATH_HANDLE_MMIO, (uint8_t)bar, at,
+                                          at + b->size - 1);
     }
     if ((int32_t)handle > 0)
         task->handles[handle & 0xff].device = device;

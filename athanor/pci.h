@@ -38,6 +38,7 @@ enum ath_pci_bar_kind { PCI_BAR_NONE = 0, PCI_BAR_MEMORY, PCI_BAR_IO, PCI_BAR_UP
 struct ath_pci_bar {
     uint64_t base, size;
     uint8_t kind;                      /* enum ath_pci_bar_kind (UPPER: a 64-bit BAR's high half) */
+    uintptr_t mapped;                  /* a memory BAR: where the kernel mapped it (0: not yet) */
 };
 
 struct ath_virtio;
@@ -66,6 +67,10 @@ struct ath_pci_function {
     struct ath_virtio *virtio;         /* a modern virtio device's structures, else NULL */
 };
 
+/* Where a memory BAR is mapped (uncached), mapping it the first time: its physical address
+ * when the identity map reaches it, else a reservation of the kernel's (a firmware may place
+ * 64-bit BARs far above memory: OVMF does). 0 when it cannot be mapped. */
+uintptr_t ath_pci_bar_address(struct ath_pci_function *f, unsigned bar);
 /* Configuration space of a recorded function (offset aligned to width, inside it). */
 uint32_t ath_pci_read(const struct ath_pci_function *f, unsigned offset, unsigned width);
 void ath_pci_write(const struct ath_pci_function *f, unsigned offset, unsigned width,

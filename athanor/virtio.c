@@ -135,17 +135,17 @@ static void write64(const struct region *r, unsigned offset, uint64_t v)
 }
 
 /* ---- Probe --------------------------------------------------------------------------------- */
-static bool region_from_cap(const struct ath_pci_function *f, unsigned cap, struct region *r)
+static bool region_from_cap(struct ath_pci_function *f, unsigned cap, struct region *r)
 {
     unsigned bar = ath_pci_read(f, cap + 4, 1);
     uint32_t offset = ath_pci_read(f, cap + 8, 4), length = ath_pci_read(f, cap + 12, 4);
     if (bar >= 6 || f->bars[bar].kind != PCI_BAR_MEMORY || length == 0 ||
-        (uint64_t)offset + length > f->bars[bar].size ||
-        f->bars[bar].base + f->bars[bar].size > ath_vm_window_base() ||
-        ath_device_map_window(f->bars[bar].base + offset, length))
+        (uint64_t)offset + length > f->bars[bar].size)
         return false;
-    *r = (struct region){ (uint8_t)bar, offset, length,
-                          (volatile uint8_t *)(uintptr_t)(f->bars[bar].base + offset) };
+    uintptr_t at = ath_pci_bar_address(f, bar);
+    if (!at)
+        return false;
+    *r = (struct region){ (uint8_t)bar, offset, length, (volatile uint8_t *)(at + offset) };
     return true;
 }
 

@@ -53,3 +53,23 @@ def test_the_driver_restarted_while_frames_flow(tmp_path, tools):
     assert len(replies) >= 12, text
     assert re.search(r"netdump: driver rx \d+ frames, \d+ dropped; tx \d+ frames, \d+ dropped; "
                      r"1 restarts", text), text
+
+
+def test_under_uefi_with_the_bars_above_the_identity_map(tmp_path, tools):
+    """OVMF puts the 64-bit BAR of the virtio structures far above memory (0xe000000000 here,
+    beyond the identity-mapped space): the kernel maps it through a reservation of its own."""
+    from azoth import qemu
+    directory = net.write(tmp_path, "vnet-uefi", args=["--probe", net.GATEWAY])
+    out = directory / "images"
+    out.mkdir()
+    built = tools.build(directory, iso=False, images=out)
+    iso = qemu.make_iso(tools.KERNEL, built.image, out / "vnet.iso", cmdline="athanor.pci=list")
+    result = qemu.boot("uefi", iso=iso, memory_mib=64, timeout=180,
+                       extra=qemu.network_argv("virtio-net", "user"))
+    text = net.text(result)
+    assert result.exit.ok, f"{result.exit}\n{text[-3000:]}"
+    bar = re.search(r"^\[athanor\] pci 00:0\d\.0 1af4:1041 .* bar4 mem (0x[0-9a-f]+)\+16K", text,
+                    re.M)
+    assert bar, text[-3000:]
+    assert "netdump: driver up: mac 52:54:00:12:34:56 mtu 1500 link up, msi-x" in text
+    assert len(re.findall(r"^rx icmp echo reply ", text, re.M)) == 3
