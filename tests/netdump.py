@@ -82,13 +82,16 @@ def write(tmp, name, **options):
 
 
 def boot(directory, tools, *, net="user", device_options="", machine="q35", devices=(),
-         cmdline="", timeout=120, on_start=None, network=True):
+         cmdline="", timeout=120, on_start=None, network=True, storm=False):
     """Builds with the test kernel and boots with -kernel, a virtio-net device on `net` (none
-    without `network`) and `devices` (more QEMU options)."""
+    without `network`) and `devices` (more QEMU options); storm: under the interrupt-storm
+    mode (qemu.STORM_CMDLINE, QEMU counting instructions)."""
     out = directory / "images"
     out.mkdir(exist_ok=True)
     result = tools.build(directory, iso=False, images=out)
-    extra = list(devices)
+    extra = list(devices) + (list(qemu.STORM_QEMU_ARGS) if storm else [])
+    if storm:
+        cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()
     if network:
         extra = qemu.network_argv("virtio-net", net, device_options) + extra
     return qemu.boot("kernel", kernel=tools.KERNEL, image=result.image, cmdline=cmdline,

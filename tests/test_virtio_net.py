@@ -10,10 +10,11 @@ import netdump as net
 
 
 def probe(tmp_path, tools, name, *, bounds="guard", machine="q35", device_options="",
-          args=(), driver_cflags=()):
+          args=(), driver_cflags=(), storm=False):
     directory = net.write(tmp_path, name, bounds=bounds, driver_cflags=driver_cflags,
                           args=["--probe", net.GATEWAY, *args])
-    return net.boot(directory, tools, machine=machine, device_options=device_options)
+    return net.boot(directory, tools, machine=machine, device_options=device_options,
+                    storm=storm)
 
 
 @pytest.mark.parametrize("machine,interrupts,bounds", [
@@ -39,11 +40,15 @@ def test_frames_both_ways(tmp_path, tools, machine, interrupts, bounds):
     assert "[athanor] pci 00:0" in text and "(virtio) -> module net" in text
 
 
-def test_the_driver_restarted_while_frames_flow(tmp_path, tools):
+@pytest.mark.parametrize("storm", [False, True], ids=["", "storm"])
+def test_the_driver_restarted_while_frames_flow(tmp_path, tools, storm):
     """The driver traps after 6 frames (once): its supervisor restarts it, the kernel resets
-    the device before anything it was told about is reused, and the pings go on."""
-    result = probe(tmp_path, tools, "vnet-restart", args=["--pings", "12"],
-                   driver_cflags=["-DVIRTIO_NET_TRAP_AFTER=6"])
+    the device before anything it was told about is reused, and the pings go on; also under
+    the interrupt-storm mode (the restart's steps, the DMA region's pages given back and
+    mapped again, interrupted at every few hundred instructions)."""
+    result = probe(tmp_path, tools, f"vnet-restart{'-storm' if storm else ''}",
+                   args=["--pings", "12"], driver_cflags=["-DVIRTIO_NET_TRAP_AFTER=6"],
+                   storm=storm)
     text = net.text(result)
     assert result.exit.ok, f"{result.exit}\n{text[-3000:]}"
     assert len(re.findall(r"^\[supervisor\] restarted net \(trap: unreachable\)", text, re.M)) == 1
