@@ -331,6 +331,13 @@ static int32_t mmio_of(void *vmctx, uint32_t handle, uint32_t offset, uint32_t w
     return 0;
 }
 
+/* Whether an MMIO handle (checked already) was opened through a PCI function. */
+static bool h_device_of(void *vmctx, uint32_t handle)
+{
+    struct ath_handle *h;
+    return !ath_handle_get(ath_caller(vmctx), (int32_t)handle, ATH_HANDLE_MMIO, &h) && h->device;
+}
+
 /* athanor.mmio_read(handle, offset, width): the value, zero-extended */
 int64_t ath_abi_mmio_read(void *vmctx, uint32_t handle, uint32_t offset, uint32_t width)
 {
@@ -359,5 +366,7 @@ int32_t ath_abi_mmio_write(void *vmctx, uint32_t handle, uint32_t offset, uint32
         *(volatile uint16_t *)at = (uint16_t)value;
     else
         *(volatile uint32_t *)at = (uint32_t)value;
+    if (h_device_of(vmctx, handle))
+        ath_pci_bar_written(ath_caller(vmctx), (int32_t)handle, offset, width, value);
     return 0;
 }

@@ -403,6 +403,10 @@ void ath_pci_check_grants(const struct ath_image *image);
 /* A BAR handle's access: 0, or the error (the MSI-X table, a virtio queue's registers). */
 int32_t ath_pci_bar_access(const struct ath_handle *h, uint32_t offset, uint32_t width,
                            bool write, uint64_t value);
+/* After a write through a BAR handle: a virtio driver that reset its device (status 0) has its
+ * queues forgotten by the kernel too, once the device has stopped. */
+void ath_pci_bar_written(struct ath_task *task, int32_t handle, uint32_t offset, uint32_t width,
+                         uint64_t value);
 /* The function behind a PCI handle is released (closed, or its module restarts or ends): the
  * device is reset and stops mastering the bus before anything it used is reused. */
 void ath_pci_release(struct ath_task *task, struct ath_handle *h);

@@ -89,6 +89,9 @@ bool ath_virtio_bar_visible(const struct ath_pci_function *f, unsigned bar);
  * outside the virtio structures; ATH_E_DENIED for a register only the kernel writes). */
 int32_t ath_virtio_bar_access(const struct ath_pci_function *f, unsigned bar, uint64_t offset,
                               unsigned width, bool write, uint64_t value);
+/* Whether that write (allowed) was the driver resetting its device: status 0. */
+bool ath_virtio_is_reset(const struct ath_pci_function *f, unsigned bar, uint64_t offset,
+                         unsigned width, uint64_t value);
 /* Resets the device (status 0, then waits until it reads back 0) and frees its virtqueues: the
  * device touches none of their memory, nor its driver's DMA region, afterwards. */
 void ath_virtio_reset(struct ath_pci_function *f);

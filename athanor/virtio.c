@@ -239,6 +239,14 @@ int32_t ath_virtio_bar_access(const struct ath_pci_function *f, unsigned bar, ui
 }
 
 /* ---- Reset ------------------------------------------------------------------------------------ */
+bool ath_virtio_is_reset(const struct ath_pci_function *f, unsigned bar, uint64_t offset,
+                         unsigned width, uint64_t value)
+{
+    const struct region *c = &f->virtio->common;
+    return inside(c, bar, offset, width) && offset - c->offset == COMMON_STATUS &&
+           (uint8_t)value == 0;
+}
+
 static void queue_free(struct virtq *q)
 {
     ath_page_free_contiguous(q->phys, q->pages);

@@ -145,6 +145,13 @@ int main(void)
     virtio_msix_and_bars(dev.pci);
     e1000e();
 
+    /* A driver may reset its device itself: the kernel forgets the queues with it. */
+    expect("a queue set up already", virtq_init(&dev, &rx, RX, QUEUE, ring_memory[0]),
+           ATH_E_BUSY);
+    expect("reset by the driver (status 0)", common_write(0x14, 1, 0), 0);
+    expect("negotiate after its own reset", virtio_negotiate(&dev, NET_F_MAC), 1);
+    expect("a queue set up again after it", virtq_init(&dev, &rx, RX, QUEUE, ring_memory[0]), 0);
+
     /* Handles closed are gone, with what was opened through them. */
     int32_t old_pci = dev.pci, old_bar = dev.bars[dev.common.bar];
     expect("close the device", ath_handle_close(old_pci), 0);
