@@ -78,3 +78,17 @@ def test_under_uefi_with_the_bars_above_the_identity_map(tmp_path, tools):
     assert bar, text[-3000:]
     assert "netdump: driver up: mac 52:54:00:12:34:56 mtu 1500 link up, msi-x" in text
     assert len(re.findall(r"^rx icmp echo reply ", text, re.M)) == 3
+
+
+def test_build_py_run_gives_the_appliance_its_network(tools):
+    """appliances/netdump asks for a network in its manifest: `./build.py run` adds the
+    virtio-net device on QEMU's user networking (netdump serves until stopped); a --net it
+    cannot read is AZ-T009."""
+    from conftest import ROOT, build_py
+    result = build_py("run", ROOT / "appliances" / "netdump", "--timeout", "8", timeout=120)
+    assert "[athanor] pci 00:01.0 1af4:1041 (virtio) -> module net" in result.stdout, \
+        result.stdout + result.stderr
+    assert "netdump: 10.0.2.15, answering ARP and ICMP echo" in result.stdout
+    assert result.returncode == 125 and "timeout after 8 s" in result.stderr
+    bad = build_py("run", ROOT / "appliances" / "netdump", "--net", "wire:eth0")
+    assert bad.returncode == 1 and "AZ-T009" in bad.stderr and "tap:NAME" in bad.stderr
