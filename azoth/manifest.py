@@ -390,19 +390,12 @@ class _Checker:
                               + (f" {value!r}" if not isinstance(value, (dict, list)) else ""),
                               section, index, name)
         kind = spec.kind
-        if kind == "name":
+        if kind in ("name", "channel", "string", "text", "choice"):
             if not isinstance(value, str):
                 raise wrong("a string")
-            if not NAME_PATTERN.match(value):
-                raise self.error("AZ-M018", f"invalid name {value!r}: expected {NAME_RULE}",
-                                 section, index, name)
-            return value
-        if kind == "channel":
-            if not isinstance(value, str):
-                raise wrong("a string")
-            if not CHANNEL_PATTERN.match(value):
-                raise self.error("AZ-M018", f"invalid channel name {value!r}: expected "
-                                 f"{CHANNEL_RULE}", section, index, name)
+            problem = _string_problem(kind, spec, value)
+            if problem:
+                raise self.error(*problem, section, index, name)
             return value
         if kind == "integer":
             if isinstance(value, bool) or not isinstance(value, int):
@@ -416,24 +409,6 @@ class _Checker:
             if ns is None:
                 raise wrong('a duration such as "5s", "500ms", "2m" or a number of milliseconds')
             return ns
-        if kind == "string":
-            if not isinstance(value, str):
-                raise wrong("a string")
-            if len(value.encode()) > VERSION_MAX:
-                raise self.error("AZ-M019", f"expected at most {VERSION_MAX} bytes", section,
-                                 index, name)
-            return value
-        if kind == "text":
-            if not isinstance(value, str):
-                raise wrong("a string")
-            return value
-        if kind == "choice":
-            if not isinstance(value, str):
-                raise wrong("a string")
-            if value not in spec.choices:
-                raise self.error("AZ-M005", f"expected one of {', '.join(map(repr, spec.choices))},"
-                                 f" got {value!r}", section, index, name)
-            return value
         if kind == "size":
             size = parse_size(value)
             if size is None:
@@ -467,6 +442,19 @@ class _Checker:
                 raise wrong("a file name or a list of file names")
             return value
         raise AssertionError(f"unknown schema kind {kind}")
+
+
+def _string_problem(kind, spec, value):
+    """(code, message) when VALUE, a string, is not what a key of KIND takes; else None."""
+    if kind == "name" and not NAME_PATTERN.match(value):
+        return "AZ-M018", f"invalid name {value!r}: expected {NAME_RULE}"
+    if kind == "channel" and not CHANNEL_PATTERN.match(value):
+        return "AZ-M018", f"invalid channel name {value!r}: expected {CHANNEL_RULE}"
+    if kind == "string" and len(value.encode()) > VERSION_MAX:
+        return "AZ-M019", f"expected at most {VERSION_MAX} bytes"
+    if kind == "choice" and value not in spec.choices:
+        return "AZ-M005", f"expected one of {', '.join(map(repr, spec.choices))}, got {value!r}"
+    return None
 
 
 def load(directory, catalogue=None):

@@ -1,5 +1,8 @@
 /*
- * alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard]
+ * alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] [--target x86_64|aarch64]
+ *
+ * --target: the machine the code is for (default: the one alkahest runs on). The object is the
+ * same byte for byte whichever machine compiles it.
  *
  * The whole pipeline (alk_build); the object is written to a temporary file and renamed, so a
  * failed compile never leaves a partial object behind.
@@ -12,6 +15,9 @@
 
 #include "cli.h"
 
+#define USAGE "alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] " \
+              "[--target x86_64|aarch64]"
+
 int alk_cli_parse_bounds(const char *text, alk_bounds_mode *out)
 {
     if (!strcmp(text, "checked"))
@@ -21,6 +27,15 @@ int alk_cli_parse_bounds(const char *text, alk_bounds_mode *out)
     else
         return -1;
     return 0;
+}
+
+int alk_cli_parse_target(const char *text, alk_target *out)
+{
+#define TARGET_NAME(name, number, text_name) \
+    if (!strcmp(text, text_name)) { *out = (alk_target)number; return 0; }
+    ALK_OBJ_TARGET_VALUES(TARGET_NAME)
+#undef TARGET_NAME
+    return -1;
 }
 
 int alk_cli_write_file(const char *path, const uint8_t *bytes, size_t size)
@@ -60,15 +75,20 @@ int alk_cmd_compile(int argc, char **argv)
                 fprintf(stderr, "alkahest compile: --bounds takes checked or guard\n");
                 return ALK_EXIT_USAGE;
             }
+        } else if (!strcmp(argv[i], "--target") && i + 1 < argc) {
+            if (alk_cli_parse_target(argv[++i], &options.target)) {
+                fprintf(stderr, "alkahest compile: --target takes x86_64 or aarch64\n");
+                return ALK_EXIT_USAGE;
+            }
         } else if (argv[i][0] == '-' || input) {
-            fprintf(stderr, "usage: alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard]\n");
+            fprintf(stderr, "usage: %s\n", USAGE);
             return ALK_EXIT_USAGE;
         } else {
             input = argv[i];
         }
     }
     if (!input || !output) {
-        fprintf(stderr, "usage: alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard]\n");
+        fprintf(stderr, "usage: %s\n", USAGE);
         return ALK_EXIT_USAGE;
     }
     uint8_t *wasm;
