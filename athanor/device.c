@@ -315,7 +315,7 @@ int32_t ath_abi_mmio_open(void *vmctx, uint64_t base, uint32_t size)
 /* A window of a PCI function's BAR (pci_bar_open) is checked against what the kernel keeps
  * in it (the MSI-X table, a virtio device's queue addresses: pci.c) before any access. */
 static int32_t mmio_of(void *vmctx, uint32_t handle, uint32_t offset, uint32_t width,
-                       bool write, uint64_t value, volatile void **out)
+                       bool write, uint64_t value, struct ath_handle **hout, volatile void **out)
 {
     struct ath_handle *h;
     int32_t error = ath_handle_get(ath_caller(vmctx), (int32_t)handle, ATH_HANDLE_MMIO, &h);
@@ -327,22 +327,17 @@ static int32_t mmio_of(void *vmctx, uint32_t handle, uint32_t offset, uint32_t w
         return ath_refuse(ATH_E_RANGE);
     if (h->device && (error = ath_pci_bar_access(h, offset, width, write, value)) != 0)
         return ath_refuse(error);
+    *hout = h;
     *out = (volatile void *)(uintptr_t)(h->first + offset);
     return 0;
-}
-
-/* Whether an MMIO handle (checked already) was opened through a PCI function. */
-static bool h_device_of(void *vmctx, uint32_t handle)
-{
-    struct ath_handle *h;
-    return !ath_handle_get(ath_caller(vmctx), (int32_t)handle, ATH_HANDLE_MMIO, &h) && h->device;
 }
 
 /* athanor.mmio_read(handle, offset, width): the value, zero-extended */
 int64_t ath_abi_mmio_read(void *vmctx, uint32_t handle, uint32_t offset, uint32_t width)
 {
+    struct ath_handle *h;
     volatile void *at;
-    int32_t error = mmio_of(vmctx, handle, offset, width, false, 0, &at);
+    int32_t error = mmio_of(vmctx, handle, offset, width, false, 0, &h, &at);
     if (error)
         return error;
     if (width == 1)
@@ -356,8 +351,9 @@ int64_t ath_abi_mmio_read(void *vmctx, uint32_t handle, uint32_t offset, uint32_
 int32_t ath_abi_mmio_write(void *vmctx, uint32_t handle, uint32_t offset, uint32_t width,
                            uint64_t value)
 {
+    struct ath_handle *h;
     volatile void *at;
-    int32_t error = mmio_of(vmctx, handle, offset, width, true, value, &at);
+    int32_t error = mmio_of(vmctx, handle, offset, width, true, value, &h, &at);
     if (error)
         return error;
     if (width == 1)
@@ -366,7 +362,7 @@ int32_t ath_abi_mmio_write(void *vmctx, uint32_t handle, uint32_t offset, uint32
         *(volatile uint16_t *)at = (uint16_t)value;
     else
         *(volatile uint32_t *)at = (uint32_t)value;
-    if (h_device_of(vmctx, handle))
-        ath_pci_bar_written(ath_caller(vmctx), (int32_t)handle, offset, width, value);
+    if (h->device)
+        ath_pci_bar_written(h, offset, width, value);
     return 0;
 }

@@ -405,7 +405,7 @@ int32_t ath_pci_bar_access(const struct ath_handle *h, uint32_t offset, uint32_t
                            bool write, uint64_t value);
 /* After a write through a BAR handle: a virtio driver that reset its device (status 0) has its
  * queues forgotten by the kernel too, once the device has stopped. */
-void ath_pci_bar_written(struct ath_task *task, int32_t handle, uint32_t offset, uint32_t width,
+void ath_pci_bar_written(const struct ath_handle *h, uint32_t offset, uint32_t width,
                          uint64_t value);
 /* The function behind a PCI handle is released (closed, or its module restarts or ends): the
  * device is reset and stops mastering the bus before anything it used is reused. */

@@ -638,12 +638,9 @@ int32_t ath_pci_bar_access(const struct ath_handle *h, uint32_t offset, uint32_t
     return 0;
 }
 
-void ath_pci_bar_written(struct ath_task *task, int32_t handle, uint32_t offset, uint32_t width,
+void ath_pci_bar_written(const struct ath_handle *h, uint32_t offset, uint32_t width,
                          uint64_t value)
 {
-    struct ath_handle *h;
-    if (ath_handle_get(task, handle, ATH_HANDLE_MMIO, &h) || !h->device)
-        return;
     struct ath_pci_function *f = &functions[h->device - 1];
     if (f->virtio && ath_virtio_is_reset(f, h->flags & ATH_HANDLE_BAR_MASK, offset, width, value))
         ath_virtio_reset(f);
