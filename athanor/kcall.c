@@ -23,17 +23,15 @@ _Static_assert(sizeof(struct ath_kcall) == 16, "kcall.S indexes ath_kcalls by 16
 struct ath_kcall ath_kcalls[ATH_KCALLS_MAX];
 static unsigned kcall_count;
 
-extern const uint8_t ath_arch_kcall_stubs[];   /* kcall.S: 64 bytes each */
-#define STUB_SIZE 64
-
-/* Arguments the System V convention of docs/abi.md passes on the stack: integers after the
- * vmctx and five more, floats after eight. */
+/* Arguments the C convention of docs/abi.md passes on the stack: integers after the vmctx and
+ * the registers left, floats after their registers. */
 static uint64_t stack_words(const char *params)
 {
-    unsigned integers = 0, floats = 0;
+    unsigned integers = 1, floats = 0;          /* the vmctx */
     uint64_t words = 0;
     for (const char *p = params; *p; p++) {
-        if (alk_letter_is_float(*p) ? floats++ >= 8 : integers++ >= 5)
+        if (alk_letter_is_float(*p) ? floats++ >= ATH_ARCH_FLOAT_ARGUMENT_REGISTERS
+                                    : integers++ >= ATH_ARCH_INTEGER_ARGUMENT_REGISTERS)
             words++;
     }
     return words;
@@ -44,19 +42,16 @@ const void *ath_kcall_entry(const void *target, const char *params)
     uint64_t words = stack_words(params);
     for (unsigned i = 0; i < kcall_count; i++)
         if (ath_kcalls[i].target == target && ath_kcalls[i].stack_words == words)
-            return ath_arch_kcall_stubs + STUB_SIZE * i;
+            return ath_arch_kcall_stubs + ATH_ARCH_KCALL_STUB_SIZE * i;
     if (kcall_count == ATH_KCALLS_MAX)
         ath_panic("more than %d kernel calls (ATH_KCALLS_MAX)", ATH_KCALLS_MAX);
     ath_kcalls[kcall_count] = (struct ath_kcall){ target, words };
-    return ath_arch_kcall_stubs + STUB_SIZE * kcall_count++;
+    return ath_arch_kcall_stubs + ATH_ARCH_KCALL_STUB_SIZE * kcall_count++;
 }
 
 uintptr_t ath_kcall_return_address(void)
 {
     const struct ath_task *task = ath_task_current();
     ath_assert(task);
-    uint64_t module_sp = ((const uint64_t *)task->kstack.top)[-1];
-    if (module_sp < task->stack.bottom || module_sp > task->stack.top - 8)
-        return 0;                       /* not entered from module code */
-    return (uintptr_t)*(const uint64_t *)(uintptr_t)module_sp;
+    return ath_arch_kcall_return_address(task->kstack.top, task->stack.bottom, task->stack.top);
 }

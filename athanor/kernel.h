@@ -1,8 +1,7 @@
 /*
  * Athanor internal interfaces: what the kernel's own files call in each
- * other, grouped by file (xv6's defs.h). The public API is athanor.h; this
- * header adds the arch interface every arch/<arch>/ folder implements and
- * the boot-time entry points.
+ * other, grouped by file (xv6's defs.h). The public API is athanor.h; the
+ * interface every arch/<arch>/ folder implements is arch.h.
  */
 #ifndef ATH_KERNEL_H
 #define ATH_KERNEL_H
@@ -21,110 +20,7 @@
 extern char __kernel_start[], __text_end[], __rodata_start[], __rodata_end[];
 extern char __data_start[], __kernel_end[];
 
-/* A kernel stack: [guard, guard + page) is left unmapped, the stack itself
- * is [bottom, top). */
-struct ath_kstack {
-    const char *name;
-    uintptr_t guard, bottom, top;
-};
-
-/* ---- arch/<arch>: the interface each architecture provides ------------- */
-/* Serial console, descriptor tables, exception vectors, FPU/SSE, quiet
- * interrupt controllers. First thing ath_main calls. */
-void ath_arch_init(void);
-void ath_arch_console_putc(char c);
-/* A byte received on the console, if one is waiting (never blocks). */
-bool ath_arch_console_getc(char *c);
-/* Flushes the console and leaves the machine with exit value v (QEMU's
- * debug-exit device on x86); halts forever if that does not end it. */
-ATH_NORETURN void ath_arch_exit(unsigned value);
-ATH_NORETURN void ath_arch_halt(void);
-/* Fills info from the boot loader's handover (magic, info address); on
- * failure returns false with *error set to a static message. */
-bool ath_arch_boot_info(uint32_t magic, uintptr_t info_addr, struct ath_boot_info *info,
-                        const char **error);
-/* The kernel stacks (boot stack, exception stacks). */
-const struct ath_kstack *ath_arch_kstacks(unsigned *count);
-
-/* Interrupts (arch/<arch>/interrupt.c). Kernel C code runs with interrupts on while a task
- * runs and off in the scheduler; module code always runs with them on (docs/runtime.md).
- * interrupts_init sets up the interrupt controllers and the tick timer (tick_hz), calibrates
- * the cycle counter and returns with interrupts still off. The arch calls back
- * ath_sched_tick() for every tick and ath_device_interrupt() for every device line, after
- * masking that line and acknowledging the controller, with interrupts off. */
-void ath_arch_interrupts_init(unsigned tick_hz);
-/* The tick every min_us..max_us microseconds (a random interval each time when they differ)
- * instead of tick_hz: the interrupt-storm mode of tests. 2 <= min_us <= max_us <= 50000. */
-void ath_arch_tick_storm(unsigned min_us, unsigned max_us);
-/* Masks or unmasks an interrupt source: a legacy line (0..15), or a device source routed to an
- * I/O APIC input (ath_arch_irq_route_gsi). MSI sources are masked at the device (pci.c). */
-void ath_arch_irq_mask(unsigned source);
-void ath_arch_irq_unmask(unsigned source);
-/* Routes global system interrupt `gsi` (an I/O APIC input: a PCI function's INTx, as the
- * firmware wired it) to device source `source` (16..ATH_IRQ_SOURCES-1), masked, level-triggered
- * unless ACPI says otherwise. False when no I/O APIC has that input. */
-bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi);
-/* The message (address, data) a device writes to raise device source `source` (MSI, MSI-X). */
-void ath_arch_msi_message(unsigned source, uint64_t *address, uint32_t *data);
-uint64_t ath_arch_irq_save(void);           /* interrupts off; returns the previous state */
-void ath_arch_irq_restore(uint64_t state);
-void ath_arch_irq_enable(void);
-/* Halts until an interrupt has been taken; call with interrupts off, returns with them off. */
-void ath_arch_idle(void);
-
-/* Time: a cycle counter that never goes back, and its calibrated rate. */
-uint64_t ath_arch_cycles(void);
-uint64_t ath_arch_cycles_per_second(void);
-/* The wall clock (a real-time clock chip), in seconds since 1970-01-01 00:00 UTC; 0 if the
- * machine has none that reads sensibly. Slow (port I/O, waits out an update): read it once. */
-uint64_t ath_arch_wall_clock(void);
-
-/* The kernel stack code entered from module code runs on (kernel calls, interrupts, faults):
- * the running task's; NULL: the boot stack, the scheduler's. Interrupts off. */
-void ath_arch_use_kernel_stack(const struct ath_kstack *stack);
-
-/* Context switch (arch/<arch>/switch.S). Saves the callee-saved registers on the current stack,
- * stores the stack pointer in *save, loads next and returns into what it saved. Only general
- * registers: a switch happens at a call boundary, where compiled code keeps no value in vector
- * registers (docs/abi.md); a preempted task's vector state is on its stack, saved by the
- * interrupt entry. stack_init prepares a fresh stack whose first switch runs entry(arg). */
-void ath_arch_switch(uint64_t *save, uint64_t next);
-uint64_t ath_arch_stack_init(uintptr_t top, void (*entry)(void *), void *arg);
-
-/* Adds v to *p and returns the old value in one instruction: atomic with respect to interrupts
- * on this CPU (not to other CPUs; there are none), and much cheaper than a locked one under
- * emulation. */
-uint64_t ath_arch_fetch_add_local(uint64_t *p, uint64_t v);
-
-/* Port I/O (width 1, 2 or 4 bytes) and the CPU's random number instruction. */
-uint32_t ath_arch_port_in(uint16_t port, unsigned width);
-void ath_arch_port_out(uint16_t port, unsigned width, uint32_t value);
-/* Which instruction ath_arch_random64 uses ("RDRAND", "RDSEED"), or NULL if the CPU has none. */
-const char *ath_arch_random_source(void);
-bool ath_arch_random64(uint64_t *out);
-
-/* Page tables. Callers (vm.c) have validated alignment and flags.
- * paging_begin starts an empty set of tables that the calls below edit
- * while the boot loader's identity map stays live; paging_activate loads
- * them. Until then table pages must come from memory the boot map covers. */
-void ath_arch_paging_begin(void);
-void ath_arch_paging_activate(void);
-int ath_arch_map(uintptr_t virt, uint64_t phys, size_t size, unsigned flags, bool owned);
-int ath_arch_unmap(uintptr_t virt, size_t size);
-int ath_arch_protect(uintptr_t virt, size_t size, unsigned flags);
-/* Whether the 4 KiB page at virt was written since the last call (the CPU's dirty bit), and
- * clears it. False for pages not mapped with 4 KiB pages. */
-bool ath_arch_take_dirty(uintptr_t virt);
-/* The mapping of virt: its physical address, ATH_VM_* flags and page size. */
-bool ath_arch_translate(uintptr_t virt, uint64_t *phys, unsigned *flags, size_t *page_size);
-
-/* Called by the arch with interrupts off (task.c, device.c). */
-void ath_sched_tick(struct ath_trap_frame *frame);
-/* Ticks taken since the tick started (task.c). */
-uint64_t ath_sched_ticks(void);
-/* An interrupt source fired: a legacy line (masked and acknowledged by the arch), or a device
- * source (an I/O APIC input masked, the local APIC acknowledged; an MSI not masked yet). */
-void ath_device_interrupt(unsigned source, struct ath_trap_frame *frame);
+#include "arch.h"
 
 /* ---- acpi.c ------------------------------------------------------------ */
 /* What the kernel takes from ACPI (the MCFG and MADT tables); all zero when there is none. */
@@ -176,8 +72,5 @@ void ath_fault_add_stack(const struct ath_kstack *stack);
 /* ---- selftest.c -------------------------------------------------------- */
 /* Runs the named in-kernel test; never returns. */
 ATH_NORETURN void ath_selftest_run(const char *name, const struct ath_boot_info *info);
-
-/* ---- main.c ------------------------------------------------------------ */
-void ath_main(uint32_t magic, uintptr_t info_addr);
 
 #endif

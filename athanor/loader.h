@@ -363,9 +363,9 @@ void ath_module_main(void *task);
  * trap came from the module's own code, then one line per Wasm frame (its backtrace). */
 void ath_module_report_trap(const struct ath_task *task);
 /* At the trap, before the stacks unwind: records the module's Wasm frames from task->trap_pc,
- * finding the module's frame pointer through the kernel stack's frame chain from kernel_rbp
+ * finding the module's frame pointer through the kernel stack's frame chain from kernel_frame
  * (the frame pointer of the trap path's own function). */
-void ath_module_record_frames(struct ath_task *task, uintptr_t kernel_rbp);
+void ath_module_record_frames(struct ath_task *task, uintptr_t kernel_frame);
 
 /* ---- channel.c -------------------------------------------------------------------------------- */
 void ath_channels_init(const struct ath_image *image);

@@ -186,24 +186,25 @@ static void record_frame(void *user, uint32_t depth, uint32_t code_offset, bool 
     task->trap_frame_count = depth + 1;
 }
 
-void ath_module_record_frames(struct ath_task *task, uintptr_t kernel_rbp)
+void ath_module_record_frames(struct ath_task *task, uintptr_t kernel_frame)
 {
     /* The module's frame pointer when it entered the kernel: kernel calls and fault entries
-     * leave rbp alone, so the first frame pointer the kernel stack's chain saved that points
-     * outside the kernel stack is the trapping Wasm function's (docs/abi.md). */
-    uintptr_t rbp = kernel_rbp;
-    for (int i = 0; i < 64 && rbp >= task->kstack.bottom && rbp + 16 <= task->kstack.top; i++)
-        rbp = *(const uintptr_t *)rbp;
-    /* Where it trapped: a trap stub's call returns to its ud2 (docs/abi.md), a fault's pc is
-     * the faulting instruction; a kernel function that trapped (athanor.log given a bad
-     * pointer) returns after the module's call to it, which is then frame 0. */
+     * leave the frame pointer alone, so the first one the kernel stack's chain saved that
+     * points outside the kernel stack is the trapping Wasm function's (docs/abi.md). */
+    uintptr_t frame = kernel_frame;
+    for (int i = 0; i < 64 && frame >= task->kstack.bottom && frame + 16 <= task->kstack.top; i++)
+        frame = *(const uintptr_t *)frame;
+    /* Where it trapped: a trap stub's call returns to its trap instruction (docs/abi.md), a
+     * fault's pc is the faulting instruction; a kernel function that trapped (athanor.log given
+     * a bad pointer) returns after the module's call to it, which is then frame 0. */
     const uint8_t *pc = (const uint8_t *)task->trap_pc;
     const alk_section_view *code = &task->object.sections[ALK_SECTION_CODE];
-    bool in_code = task->trap_pc - (uintptr_t)task->instance.code + 2 <= code->size;
+    const uint8_t *code_end = task->instance.code + code->size;
+    bool in_code = pc >= task->instance.code && pc < code_end;
     task->trap_from_host = in_code && task->trap_pc == ath_kcall_return_address() &&
-                           !(pc[0] == 0x0f && pc[1] == 0x0b);
+                           !ath_arch_is_trap_instruction(pc, code_end);
     task->trap_frame_count = 0;
-    alk_backtrace(&task->object, task->instance.code, task->trap_pc - task->trap_from_host, rbp,
+    alk_backtrace(&task->object, task->instance.code, task->trap_pc - task->trap_from_host, frame,
                   task->stack.bottom, task->stack.top, ATH_TRAP_FRAMES_MAX, record_frame, task);
 }
 

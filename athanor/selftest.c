@@ -71,16 +71,12 @@ static void test_codefault(const struct ath_boot_info *info)
     (void)info;
     uint64_t page = ath_page_alloc();
     expect(page);
-    uint8_t *code = (uint8_t *)(uintptr_t)page;
-    for (unsigned i = 0; i < ATH_PAGE_SIZE; i += 2) {
-        code[i] = 0x0f;         /* ud2 */
-        code[i + 1] = 0x0b;
-    }
+    ath_arch_fill_trap_instructions((uint8_t *)(uintptr_t)page, ATH_PAGE_SIZE);
     expect(ath_vm_protect(page, ATH_PAGE_SIZE, ATH_VM_READ | ATH_VM_EXEC) == ATH_OK);
     expect(ath_code_region_add(page, page + ATH_PAGE_SIZE, "fakemod") == ATH_OK);
     ath_kprintf("[athanor] selftest codefault: calling fakemod at 0x%lx\n", page);
     ((void (*)(void))(uintptr_t)page)();
-    not_reached("ud2 in fakemod");
+    not_reached("a trap instruction in fakemod");
 }
 
 static void test_divzero(const struct ath_boot_info *info)
@@ -398,9 +394,9 @@ static void test_paging(const struct ath_boot_info *info)
 
 /* With the stack pointer on an unmapped page (as a module's could be, were compiled code to
  * move it past its stack) and interrupts on, ticks come every few microseconds for 100 ms:
- * each is taken on the interrupt IST stack and moved to the kernel stack (interrupts.S), so
- * none pushes a byte at the interrupted rsp. Pushing there would fault with no stack to
- * report it on: a triple fault. */
+ * each must be taken on a kernel stack (x86-64: the interrupt IST stack, then the kernel stack,
+ * interrupts.S; AArch64: SP_EL1), so none pushes a byte at the interrupted stack pointer.
+ * Pushing there would fault with no stack to report it on (a triple fault on x86-64). */
 static void test_interrupt_stack(const struct ath_boot_info *info)
 {
     (void)info;
@@ -413,28 +409,11 @@ static void test_interrupt_stack(const struct ath_boot_info *info)
     ath_arch_tick_storm(5, 40);
     ath_arch_use_kernel_stack(&kernel_stack);
     uint64_t before = ath_sched_ticks(), cycles = ath_arch_cycles_per_second() / 10;
-    __asm__ volatile(
-        "mov %%rsp, %%r12\n\t"
-        "mov $0x800, %%rsp\n\t"           /* inside the unmapped null page */
-        "rdtsc\n\t"
-        "shl $32, %%rdx\n\t"
-        "or %%rax, %%rdx\n\t"
-        "mov %%rdx, %%r13\n\t"
-        "sti\n"
-        "1:\n\t"
-        "rdtsc\n\t"
-        "shl $32, %%rdx\n\t"
-        "or %%rax, %%rdx\n\t"
-        "sub %%r13, %%rdx\n\t"
-        "cmp %0, %%rdx\n\t"
-        "jb 1b\n\t"
-        "cli\n\t"
-        "mov %%r12, %%rsp\n\t"
-        : : "r"(cycles) : "rax", "rdx", "r12", "r13", "memory", "cc");
+    ath_arch_spin_on_unmapped_stack(cycles);
     ath_arch_use_kernel_stack(NULL);
     uint64_t taken = ath_sched_ticks() - before;
     expect(taken > 20);
-    ath_snprintf(detail, sizeof detail, "%lu interrupts taken with rsp at 0x800",
+    ath_snprintf(detail, sizeof detail, "%lu interrupts taken with the stack pointer at 0x800",
                  (unsigned long)taken);
 }
 
@@ -510,7 +489,7 @@ static const struct selftest {
     { "stackoverflow", test_stackoverflow, "page fault on the kernel stack guard, reported from an IST stack" },
     { "nested",        test_nested,        "nested exception (a fault in the fault hook), panic status" },
     { "panic",         test_panic,         "panic, panic status" },
-    { "interrupts",    test_interrupt_stack, "ok: interrupts taken while rsp points at an unmapped page" },
+    { "interrupts",    test_interrupt_stack, "ok: interrupts taken while the stack pointer is on an unmapped page" },
     { "alloc",         test_alloc,         "ok" },
     { "paging",        test_paging,        "ok" },
     { "bootinfo",      test_bootinfo,      "ok, boot information printed" },

@@ -247,8 +247,8 @@ const char *ath_trap_name(uint32_t code)
 
 /* A fault by the running module's code that the module's own semantics explain: a page fault
  * inside its memory reservation (guard mode) or a divide error. Resumes in trap_from_fault on
- * the task's kernel stack (empty while module code runs), with the module's vmctx (r15,
- * docs/abi.md); nothing is written to the module's stack. */
+ * the task's kernel stack (empty while module code runs), with the module's vmctx (its pinned
+ * register, docs/abi.md); nothing is written to the module's stack. */
 static bool module_fault(struct ath_trap_frame *frame)
 {
     struct ath_task *task = ath_task_current();
@@ -256,7 +256,7 @@ static bool module_fault(struct ath_trap_frame *frame)
         return false;
     const struct ath_code_region *region = ath_code_region_find(ath_trap_pc(frame));
     const uint8_t *code = task->instance.code;
-    if (!region || region->start != (uintptr_t)code || frame->r15 != (uintptr_t)task->instance.vmctx)
+    if (!region || region->start != (uintptr_t)code || ath_arch_trap_vmctx(frame) != (uintptr_t)task->instance.vmctx)
         return false;
     uint32_t trap_code;
     enum ath_trap_kind kind = ath_trap_kind(frame);
@@ -272,16 +272,7 @@ static bool module_fault(struct ath_trap_frame *frame)
     } else {
         return false;
     }
-    /* As a kernel call's entry leaves the kernel stack (kcall.S): the module's rsp at the top,
-     * then a return address (none: trap_from_fault never returns) at a call's alignment. */
-    uint64_t *top = (uint64_t *)task->kstack.top;
-    top[-1] = frame->rsp;
-    top[-3] = 0;
-    frame->rsp = (uint64_t)(uintptr_t)&top[-3];
-    frame->rdi = frame->r15;
-    frame->rsi = trap_code;
-    frame->rdx = frame->rip;
-    frame->rip = (uint64_t)(uintptr_t)trap_from_fault;
+    ath_arch_trap_redirect(frame, task->kstack.top, trap_from_fault, trap_code);
     return true;
 }
 

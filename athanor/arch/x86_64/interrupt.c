@@ -500,3 +500,25 @@ bool ath_arch_random64(uint64_t *out)
     }
     return false;
 }
+
+void ath_arch_spin_on_unmapped_stack(uint64_t cycles)
+{
+    __asm__ volatile(
+        "mov %%rsp, %%r12\n\t"
+        "mov $0x800, %%rsp\n\t"           /* inside the unmapped null page */
+        "rdtsc\n\t"
+        "shl $32, %%rdx\n\t"
+        "or %%rax, %%rdx\n\t"
+        "mov %%rdx, %%r13\n\t"
+        "sti\n"
+        "1:\n\t"
+        "rdtsc\n\t"
+        "shl $32, %%rdx\n\t"
+        "or %%rax, %%rdx\n\t"
+        "sub %%r13, %%rdx\n\t"
+        "cmp %0, %%rdx\n\t"
+        "jb 1b\n\t"
+        "cli\n\t"
+        "mov %%r12, %%rsp\n\t"
+        : : "r"(cycles) : "rax", "rdx", "r12", "r13", "memory", "cc");
+}

@@ -8,6 +8,11 @@
 
 #include <stdint.h>
 
+#define ATH_ARCH_NAME "x86_64"
+/* System V (docs/abi.md): rdi (the vmctx), rsi, rdx, rcx, r8, r9; xmm0..xmm7. */
+#define ATH_ARCH_INTEGER_ARGUMENT_REGISTERS 6
+#define ATH_ARCH_FLOAT_ARGUMENT_REGISTERS   8
+
 /*
  * What vectors.S pushes on exception entry, lowest address first. The
  * layout is shared with vectors.S: change both together.

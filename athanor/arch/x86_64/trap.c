@@ -72,6 +72,47 @@ void ath_trap_resume_longjmp(struct ath_trap_frame *f, const struct ath_jmp_buf 
     f->rflags &= ~X86_RFLAGS_DF;    /* C code expects the direction flag clear */
 }
 
+uintptr_t ath_arch_trap_vmctx(const struct ath_trap_frame *f) { return f->r15; }
+
+void ath_arch_trap_redirect(struct ath_trap_frame *f, uintptr_t kstack_top,
+                            void (*target)(void *vmctx, uint32_t code, uintptr_t pc), uint32_t code)
+{
+    /* As a kernel call's entry leaves the kernel stack (kcall.S): the interrupted rsp at the
+     * top, then a return address (none: target never returns) at a call's alignment. */
+    uint64_t *top = (uint64_t *)kstack_top;
+    top[-1] = f->rsp;
+    top[-3] = 0;
+    f->rsp = (uint64_t)(uintptr_t)&top[-3];
+    f->rdi = f->r15;
+    f->rsi = code;
+    f->rdx = f->rip;
+    f->rip = (uint64_t)(uintptr_t)target;
+}
+
+/* ud2: 0f 0b */
+bool ath_arch_is_trap_instruction(const uint8_t *pc, const uint8_t *end)
+{
+    return end - pc >= 2 && pc[0] == 0x0f && pc[1] == 0x0b;
+}
+
+void ath_arch_fill_trap_instructions(uint8_t *code, size_t size)
+{
+    for (size_t i = 0; i + 2 <= size; i += 2) {
+        code[i] = 0x0f;
+        code[i + 1] = 0x0b;
+    }
+}
+
+uintptr_t ath_arch_kcall_return_address(uintptr_t kstack_top, uintptr_t stack_bottom,
+                                        uintptr_t stack_top)
+{
+    /* kcall.S saved the module's rsp at the top; [rsp] is the return address its call pushed. */
+    uint64_t module_sp = ((const uint64_t *)kstack_top)[-1];
+    if (module_sp < stack_bottom || module_sp > stack_top - 8)
+        return 0;
+    return (uintptr_t)*(const uint64_t *)(uintptr_t)module_sp;
+}
+
 /* True if the 8 bytes at addr can be read without faulting. */
 static bool readable_u64(uintptr_t addr)
 {
