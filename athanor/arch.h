@@ -16,6 +16,7 @@
  *   ATH_ARCH_NAME                      "x86_64", "aarch64": what boot messages and images say
  *   ATH_ARCH_INTEGER_ARGUMENT_REGISTERS   integer-class arguments the C convention of compiled
  *   ATH_ARCH_FLOAT_ARGUMENT_REGISTERS     code (docs/abi.md) passes in registers (the vmctx is one)
+ *   ATH_ARCH_DIVIDE_TRAPS              1 if an integer division by zero traps (x86-64), else 0
  *
  * docs/ports.md walks through the list and what each port does for each entry.
  */

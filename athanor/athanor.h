@@ -90,8 +90,12 @@ enum ath_error {
 };
 const char *ath_error_name(int error);
 
-/* ---- Boot information (filled by arch code from multiboot1 or 2) -------- */
-enum ath_boot_protocol { ATH_BOOT_MULTIBOOT1 = 1, ATH_BOOT_MULTIBOOT2 = 2 };
+/* ---- Boot information (filled by arch code: multiboot1 or 2, a device tree) */
+enum ath_boot_protocol {
+    ATH_BOOT_MULTIBOOT1 = 1,
+    ATH_BOOT_MULTIBOOT2 = 2,
+    ATH_BOOT_DEVICE_TREE = 4,   /* AArch64: the arm64 boot protocol's device tree */
+};
 
 enum ath_mem_type {
     ATH_MEM_USABLE       = 1,
@@ -241,7 +245,7 @@ extern bool (*ath_fault_hook)(struct ath_trap_frame *frame);
 
 enum ath_trap_kind {
     ATH_TRAP_DIVIDE,            /* integer divide by zero or overflow */
-    ATH_TRAP_INVALID_OPCODE,    /* ud2: what compiled code uses for explicit traps */
+    ATH_TRAP_INVALID_OPCODE,    /* ud2, udf: what compiled code uses for explicit traps */
     ATH_TRAP_PAGE_FAULT,
     ATH_TRAP_PROTECTION,        /* general protection, stack segment */
     ATH_TRAP_BREAKPOINT,

@@ -33,6 +33,8 @@
 #define ATH_CMDLINE_ARGS_MAX     32
 #define ATH_BOOT_RESERVED_MAX    64
 #define ATH_BOOTLOADER_NAME_MAX  64
+#define ATH_FDT_SIZE_MAX         (2u << 20)   /* AArch64: largest device tree blob read */
+#define ATH_FDT_DEPTH_MAX        16           /* AArch64: deepest device tree node read */
 
 /* Fault reporting. */
 #define ATH_CODE_REGIONS_MAX     64

@@ -35,6 +35,10 @@ PACKAGES = {
         "qemu-system-x86": "/usr/bin/qemu-system-x86_64",
         "ovmf": "/usr/share/OVMF/OVMF_CODE.fd",
     },
+    "aarch64": {                 # the kernel for AArch64 (make -C athanor ARCH=aarch64) and its QEMU
+        "gcc-aarch64-linux-gnu": "/usr/bin/aarch64-linux-gnu-gcc",
+        "qemu-system-arm": "/usr/bin/qemu-system-aarch64",
+    },
     "test": {
         "python3-pytest": "/usr/lib/python3/dist-packages/pytest",
         "libclang-rt-14-dev": "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a",
@@ -65,7 +69,7 @@ PACKAGES = {
     },
 }
 # What `./build.py test` installs: everything a test may use.
-TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as"]
+TEST_GROUPS = ["build", "boot", "aarch64", "test", "cpp", "rust", "as"]
 
 
 def log(message):

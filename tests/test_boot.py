@@ -28,7 +28,7 @@ ATHANOR = ROOT / "athanor"
 KERNEL = ATHANOR / "build" / "athanor.elf"
 TIMEOUT = 30.0
 UEFI_TIMEOUT = 60.0
-CHECKS = "bootinfo,alloc,paging,interrupts"   # the self-tests that end with exit code 0
+CHECKS = "bootinfo,alloc,paging,interrupts,kcall,switch"   # the self-tests that end with exit code 0
 
 
 def fnv1a(data: bytes) -> int:

@@ -12,6 +12,8 @@
 /* System V (docs/abi.md): rdi (the vmctx), rsi, rdx, rcx, r8, r9; xmm0..xmm7. */
 #define ATH_ARCH_INTEGER_ARGUMENT_REGISTERS 6
 #define ATH_ARCH_FLOAT_ARGUMENT_REGISTERS   8
+/* Whether an integer division by zero traps (divide error (#DE)). */
+#define ATH_ARCH_DIVIDE_TRAPS 1
 
 /*
  * What vectors.S pushes on exception entry, lowest address first. The

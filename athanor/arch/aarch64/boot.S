@@ -1,0 +1,194 @@
+/*
+ * Boot entry: the Linux arm64 Image header (so QEMU -kernel and the boot loaders that load
+ * Linux load Athanor), the drop from EL2 to EL1, the boot page tables and the MMU, the stacks.
+ *
+ * State on entry (the arm64 boot protocol, Documentation/arch/arm64/booting.rst): x0 = the
+ * physical address of the device tree blob, x1..x3 = 0, MMU off, D-cache off, interrupts
+ * masked, at EL2 or EL1 (QEMU virt: EL1, or EL2 with virtualization=on).
+ *
+ * The boot page tables identity-map the first 4 GiB with 1 GiB blocks: [0, 1 GiB) as device
+ * memory (QEMU virt's UART, GIC and virtio-mmio live there), [1 GiB, 4 GiB) as normal memory,
+ * read/write/execute. vm.c replaces them with the final tables once the page allocator runs.
+ * C needs the MMU on: with it off every access is to device memory, where an unaligned access
+ * faults.
+ *
+ * Stacks: kernel C code runs on SP_EL0 (EL1t: the boot stack, later each task's stack), so
+ * every exception is taken on SP_EL1 (EL1h), the exception stack or the running task's kernel
+ * stack (ath_arch_use_kernel_stack): an exception never pushes on the stack it interrupted.
+ */
+#include "param.h"
+
+#define SCTLR_RES1      0x30d00800      /* the bits SCTLR_EL1 must have set (ARMv8.0) */
+#define SCTLR_M         (1 << 0)        /* MMU */
+#define SCTLR_C         (1 << 2)        /* data cache */
+#define SCTLR_SA        (1 << 3)        /* sp alignment check */
+#define SCTLR_I         (1 << 12)       /* instruction cache */
+#define HCR_RW          (1 << 31)       /* EL1 is AArch64 */
+#define SPSR_EL1H_MASKED 0x3c5          /* EL1 on SP_EL1, D A I F masked */
+#define CPACR_FPEN      (3 << 20)       /* FP/SIMD at EL1 and EL0 without traps */
+#define CPTR_EL2_RES1   0x33ff
+#define ICC_SRE_EL2     s3_4_c12_c9_5
+#define ICC_SRE_EL2_SRE_ENABLE 9        /* system registers at EL2, and EL1 may use them */
+
+/* MAIR_EL1: attribute 0 normal write-back, 1 device nGnRE, 2 normal non-cacheable. */
+#define MAIR_VALUE      0x4404ff
+/* TCR_EL1: T0SZ 16 (48-bit addresses, the walk starts at level 0), 4 KiB granule, walks
+ * write-back cacheable inner shareable; TTBR1 walks off (EPD1); IPS from the CPU. */
+#define TCR_VALUE       (16 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23))
+
+/* Block descriptors: AF | SH inner | attr 0 | block, and AF | attr 1 | block | PXN | UXN. */
+#define BLOCK_NORMAL    0x701
+#define BLOCK_DEVICE_LO 0x405
+#define BLOCK_DEVICE_XN 0x60            /* PXN, UXN: bits 53 and 54, in the top 16 bits */
+#define TABLE           3
+
+    .section .head, "ax"
+    .globl _head
+_head:
+    b ath_entry                         /* code0 */
+    .long 0                             /* code1 */
+    .quad 0x200000                      /* text_offset from a 2 MiB-aligned base */
+    .quad __image_size                  /* bytes from _head to the end of .bss */
+    .quad 2                             /* flags: little endian, 4 KiB pages, near RAM's base */
+    .quad 0, 0, 0
+    .ascii "ARM\x64"                    /* magic */
+    .long 0                             /* no PE header */
+
+    .text
+    .globl ath_entry
+ath_entry:
+    mov x19, x0                         /* the device tree */
+
+    /* Stop (where no one can tell) unless loaded at the linked address. */
+    adr x1, _head
+    ldr x2, =_head
+    cmp x1, x2
+    b.ne park
+
+    mrs x20, CurrentEL
+    lsr x20, x20, #2                    /* kept for aarch64_boot_el */
+    cmp x20, #2
+    b.ne at_el1
+    /* EL2: EL1 is AArch64, its timer and counter reachable, then return into EL1h. */
+    mov x1, #HCR_RW
+    msr hcr_el2, x1
+    mov x1, #3                          /* CNTHCTL_EL2.EL1PCTEN, EL1PCEN */
+    msr cnthctl_el2, x1
+    msr cntvoff_el2, xzr
+    msr vttbr_el2, xzr
+    mov x1, #CPTR_EL2_RES1              /* no FP/SIMD traps to EL2 */
+    msr cptr_el2, x1
+    msr hstr_el2, xzr
+    /* A GICv3 CPU interface: its system registers usable from EL1. */
+    mrs x1, id_aa64pfr0_el1
+    ubfx x1, x1, #24, #4
+    cbz x1, 1f
+    mrs x1, ICC_SRE_EL2
+    mov x2, #ICC_SRE_EL2_SRE_ENABLE
+    orr x1, x1, x2
+    msr ICC_SRE_EL2, x1
+    isb
+1:
+    ldr x1, =SCTLR_RES1
+    msr sctlr_el1, x1
+    mov x1, #SPSR_EL1H_MASKED
+    msr spsr_el2, x1
+    adr x1, at_el1
+    msr elr_el2, x1
+    eret
+
+at_el1:
+    msr daifset, #0xf
+    ldr x1, =SCTLR_RES1
+    msr sctlr_el1, x1
+    isb
+    mov x1, #CPACR_FPEN
+    msr cpacr_el1, x1
+    isb
+    msr spsel, #1
+    ldr x1, =ath_exception_stack_top
+    mov sp, x1
+
+    /* .bss (8-byte aligned stores: the MMU is still off) */
+    ldr x1, =__bss_start
+    ldr x2, =__bss_end
+1:  cmp x1, x2
+    b.hs 2f
+    str xzr, [x1], #8
+    b 1b
+2:
+    ldr x1, =ath_arch_vectors
+    msr vbar_el1, x1
+
+    /* Boot page tables: L0[0] -> L1; L1[0] device, L1[1..3] normal. */
+    ldr x1, =boot_l0
+    ldr x2, =boot_l1
+    orr x3, x2, #TABLE
+    str x3, [x1]
+    mov x3, #BLOCK_DEVICE_LO
+    movk x3, #BLOCK_DEVICE_XN, lsl #48
+    str x3, [x2]
+    mov x4, #1
+    mov x5, #BLOCK_NORMAL
+3:  lsl x3, x4, #30
+    orr x3, x3, x5
+    str x3, [x2, x4, lsl #3]
+    add x4, x4, #1
+    cmp x4, #4
+    b.lo 3b
+    dsb sy
+
+    ldr x1, =MAIR_VALUE
+    msr mair_el1, x1
+    ldr x1, =TCR_VALUE
+    mrs x2, id_aa64mmfr0_el1
+    and x2, x2, #7                      /* PARange */
+    cmp x2, #5
+    mov x3, #5
+    csel x2, x2, x3, ls                 /* 48 bits at most */
+    orr x1, x1, x2, lsl #32             /* IPS */
+    msr tcr_el1, x1
+    ldr x1, =boot_l0
+    msr ttbr0_el1, x1
+    isb
+    tlbi vmalle1
+    dsb nsh
+    isb
+    ldr x1, =(SCTLR_RES1 | SCTLR_M | SCTLR_C | SCTLR_SA | SCTLR_I)
+    msr sctlr_el1, x1
+    isb
+
+    /* Kernel code on SP_EL0 from here; SP_EL1 stays the exception stack's top. */
+    msr spsel, #0
+    ldr x1, =ath_boot_stack_top
+    mov sp, x1
+    ldr x1, =aarch64_boot_dtb
+    str x19, [x1]
+    ldr x1, =aarch64_boot_el
+    str x20, [x1]
+    mov x29, #0
+    mov x30, #0
+    mov w0, #0                          /* no boot loader magic: the device tree says it all */
+    mov x1, x19
+    bl ath_main
+park:
+    wfe
+    b park
+
+    .section .bss.boot, "aw", %nobits
+    .balign 4096
+boot_l0: .skip 4096
+boot_l1: .skip 4096
+
+/* The boot stack (SP_EL0) and the exception stack (SP_EL1). The guard page below each is
+ * unmapped by vm.c. */
+    .globl ath_boot_stack_guard, ath_boot_stack_bottom, ath_boot_stack_top
+ath_boot_stack_guard:      .skip 4096
+ath_boot_stack_bottom:     .skip ATH_KSTACK_SIZE
+ath_boot_stack_top:
+    .globl ath_exception_stack_guard, ath_exception_stack_bottom, ath_exception_stack_top
+ath_exception_stack_guard:  .skip 4096
+ath_exception_stack_bottom: .skip ATH_IST_STACK_SIZE
+ath_exception_stack_top:
+
+    .section .note.GNU-stack, "", %progbits

@@ -1,0 +1,186 @@
+/*
+ * The CPU and the machine around it: the stacks, the early console, interrupt masking,
+ * power-off through PSCI, and the machine-specific odds and ends of arch.h.
+ */
+#include "aarch64.h"
+
+extern char ath_boot_stack_guard[], ath_boot_stack_top[];
+extern char ath_exception_stack_guard[], ath_exception_stack_top[];
+
+uintptr_t aarch64_boot_dtb;             /* boot.S: x0 at entry */
+uint64_t aarch64_boot_el;               /* boot.S: the exception level it was entered at */
+uint64_t aarch64_kernel_stack_top;      /* the stack exceptions from EL1t are taken on */
+
+static struct ath_kstack kstacks[2];
+
+static void kstack_set(struct ath_kstack *k, const char *name, uintptr_t guard, uintptr_t top)
+{
+    k->name = name;
+    k->guard = guard;
+    k->bottom = guard + ATH_PAGE_SIZE;
+    k->top = top;
+}
+
+const struct ath_kstack *ath_arch_kstacks(unsigned *count)
+{
+    *count = ATH_ARRAY_SIZE(kstacks);
+    return kstacks;
+}
+
+/* Records the stack and, when running on SP_EL0 (interrupts off, so nothing is on SP_EL1),
+ * points SP_EL1 at its top now; on SP_EL1 the next switch to an EL1t context does
+ * (switch.S). */
+void ath_arch_use_kernel_stack(const struct ath_kstack *k)
+{
+    if (!k)
+        k = &kstacks[1];
+    aarch64_kernel_stack_top = k->top;
+    if (sysreg_read(spsel) == 0)
+        __asm__ volatile("msr spsel, #1\n\tmov sp, %0\n\tmsr spsel, #0" : : "r"(k->top) : "memory");
+}
+
+void ath_arch_init(void)
+{
+    kstack_set(&kstacks[0], "boot stack", (uintptr_t)ath_boot_stack_guard, (uintptr_t)ath_boot_stack_top);
+    kstack_set(&kstacks[1], "exception stack", (uintptr_t)ath_exception_stack_guard,
+               (uintptr_t)ath_exception_stack_top);
+    aarch64_kernel_stack_top = kstacks[1].top;
+    /* The console first, so that a bad device tree can be reported (if it names a UART). */
+    aarch64_fdt_early_console(aarch64_boot_dtb);
+    aarch64_pl011_init(aarch64_machine.uart_base);
+}
+
+bool ath_arch_boot_info(uint32_t magic, uintptr_t info_addr, struct ath_boot_info *info,
+                        const char **error)
+{
+    (void)magic;
+    if (!aarch64_fdt_read(info_addr, info, error))
+        return false;
+    /* Who handed over, as much as we know: the machine, and the level it entered us at. */
+    ath_snprintf(info->bootloader, sizeof info->bootloader, "%s, entered at EL%lu",
+                 aarch64_machine.model, (unsigned long)aarch64_boot_el);
+    aarch64_pl011_init(aarch64_machine.uart_base);
+    return true;
+}
+
+/* ---- Power ------------------------------------------------------------------------------------ */
+#define PSCI_SYSTEM_OFF 0x84000008u
+
+void aarch64_psci_system_off(void)
+{
+    if (!aarch64_machine.psci)
+        return;
+    register uint64_t x0 __asm__("x0") = PSCI_SYSTEM_OFF;
+    if (aarch64_machine.psci_hvc)
+        __asm__ volatile("hvc #0" : "+r"(x0) : : "x1", "x2", "x3", "memory");
+    else
+        __asm__ volatile("smc #0" : "+r"(x0) : : "x1", "x2", "x3", "memory");
+}
+
+/* No debug-exit device: the exit value is in the console's last line (exit.c), then PSCI
+ * powers the machine off. */
+void ath_arch_exit(unsigned value)
+{
+    (void)value;
+    aarch64_psci_system_off();
+    ath_arch_halt();
+}
+
+void ath_arch_halt(void)
+{
+    __asm__ volatile("msr daifset, #0xf");
+    for (;;)
+        __asm__ volatile("wfi");
+}
+
+/* ---- Interrupt masking -------------------------------------------------------------------------- */
+uint64_t ath_arch_irq_save(void)
+{
+    uint64_t daif = sysreg_read(daif);
+    __asm__ volatile("msr daifset, #2" : : : "memory");
+    return daif;
+}
+
+void ath_arch_irq_restore(uint64_t state)
+{
+    sysreg_write(daif, state);
+}
+
+void ath_arch_irq_enable(void)
+{
+    __asm__ volatile("msr daifclr, #2" : : : "memory");
+}
+
+/* WFI wakes on a pending interrupt even while it is masked; unmasking then takes it. */
+void ath_arch_idle(void)
+{
+    __asm__ volatile("dsb sy\n\twfi\n\tmsr daifclr, #2\n\tisb\n\tmsr daifset, #2" : : : "memory");
+}
+
+/* Interrupts off around a plain add: the one-CPU atomicity arch.h asks for. */
+uint64_t ath_arch_fetch_add_local(uint64_t *p, uint64_t v)
+{
+    uint64_t state = ath_arch_irq_save();
+    uint64_t old = *(volatile uint64_t *)p;
+    *(volatile uint64_t *)p = old + v;
+    ath_arch_irq_restore(state);
+    return old;
+}
+
+/* ---- Machine-specific devices -------------------------------------------------------------------- */
+uint32_t ath_arch_port_in(uint16_t port, unsigned width)
+{
+    (void)port;
+    return width >= 4 ? 0xffffffffu : (1u << (8 * width)) - 1;
+}
+
+void ath_arch_port_out(uint16_t port, unsigned width, uint32_t value)
+{
+    (void)port;
+    (void)width;
+    (void)value;
+}
+
+/* RNDR (FEAT_RNG, ID_AA64ISAR0_EL1 bits 63:60): cortex-a53 and a72 lack it; QEMU's max has it. */
+const char *ath_arch_random_source(void)
+{
+    return (sysreg_read(id_aa64isar0_el1) >> 60) ? "RNDR" : NULL;
+}
+
+bool ath_arch_random64(uint64_t *out)
+{
+    if (!ath_arch_random_source())
+        return false;
+    uint64_t value, ok;
+    for (int i = 0; i < 10; i++) {
+        /* RNDR is s3_3_c2_c4_0; NZCV.Z set means no value this time. */
+        __asm__ volatile("mrs %0, s3_3_c2_c4_0\n\tcset %1, ne" : "=r"(value), "=r"(ok) : : "cc");
+        if (ok) {
+            *out = value;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The PL031 real-time clock counts seconds since 1970 in its data register. */
+uint64_t ath_arch_wall_clock(void)
+{
+    if (!aarch64_machine.rtc_base)
+        return 0;
+    uint64_t page = ATH_ALIGN_DOWN(aarch64_machine.rtc_base, ATH_PAGE_SIZE);
+    uint64_t phys;
+    unsigned flags;
+    if (!ath_vm_query(page, &phys, &flags) &&
+        ath_vm_map(page, page, ATH_PAGE_SIZE, ATH_VM_READ | ATH_VM_WRITE | ATH_VM_NOCACHE) != ATH_OK)
+        return 0;
+    return mmio_read32(aarch64_machine.rtc_base);
+}
+
+/* MSI needs a GICv3 ITS or a GICv2m frame: not yet (PCI on AArch64 is a later step). */
+void ath_arch_msi_message(unsigned source, uint64_t *address, uint32_t *data)
+{
+    (void)source;
+    *address = 0;
+    *data = 0;
+}

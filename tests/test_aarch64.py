@@ -1,0 +1,239 @@
+"""Athanor on AArch64 (issue 15): the kernel built with ARCH=aarch64 boots on QEMU virt
+(cortex-a53 with GICv2, cortex-a72 with GICv3, entered at EL1 or at EL2), reads the device
+tree, runs the self-tests that make sense there, verifies a signed image, refuses a tampered
+one, and powers off through PSCI.
+
+    /usr/bin/python3 -m pytest tests/test_aarch64.py
+
+Skips in one line when qemu-system-aarch64 or aarch64-linux-gnu-gcc is absent (Debian:
+qemu-system-arm, gcc-aarch64-linux-gnu: azoth/tools.py's "aarch64" group, which ./build.py test
+installs).
+Module code does not run on AArch64 yet (the compiler's back end is issue 14): the image tests
+stop at the kernel's refusal to enter it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ATHANOR = ROOT / "athanor"
+IMAGE = ATHANOR / "build" / "aarch64" / "Image"
+TIMEOUT = 60
+QEMU = "qemu-system-aarch64"
+
+if not shutil.which(QEMU) or not shutil.which("aarch64-linux-gnu-gcc"):
+    pytest.skip("qemu-system-aarch64 or aarch64-linux-gnu-gcc absent (./build.py test installs them)",
+                allow_module_level=True)
+
+CHECKS = "bootinfo,alloc,paging,interrupts,kcall,switch"   # the self-tests that end with exit code 0
+# (machine options, CPU, the level the kernel is entered at): GICv2 at EL1, GICv3, and entry at
+# EL2 (the kernel drops to EL1; PSCI through SMC then).
+MACHINES = {
+    "a53-gicv2": ("virt", "cortex-a53", 1),
+    "a72-gicv3": ("virt,gic-version=3", "cortex-a72", 1),
+    "a53-el2": ("virt,virtualization=on", "cortex-a53", 2),
+    "a72-gicv3-el2": ("virt,virtualization=on,gic-version=3", "cortex-a72", 2),
+}
+
+
+def qemu(kernel, *, append="", initrd=None, machine="virt", cpu="cortex-a53", dtb=None):
+    """One boot; returns (QEMU's exit status, console output). PSCI SYSTEM_OFF ends QEMU with
+    status 0; a hang is a timeout (a test failure)."""
+    argv = [QEMU, "-M", machine, "-cpu", cpu, "-m", "256", "-nographic", "-no-reboot",
+            "-kernel", str(kernel), "-append", append]
+    if initrd:
+        argv += ["-initrd", str(initrd)]
+    if dtb:
+        argv += ["-dtb", str(dtb)]
+    p = subprocess.run(argv, capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout.decode(errors="replace").replace("\r\n", "\n")
+
+
+def make_kernel(pubkey):
+    p = subprocess.run(["make", "-s", "-C", str(ATHANOR), "-j2", "ARCH=aarch64", f"PUBKEY={pubkey}"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "warning" not in (p.stdout + p.stderr).lower(), p.stdout + p.stderr
+    return IMAGE
+
+
+@pytest.fixture(scope="session")
+def signed(tools, tmp_path_factory):
+    """The kernel built with the signing key build.py uses, and hello's signed image."""
+    kernel = make_kernel(tools.PUBKEY)
+    out = tmp_path_factory.mktemp("aarch64-images")
+    from conftest import build_py
+    r = build_py("build", "--no-iso", "--out", out, ROOT / "appliances" / "hello", timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    images = sorted(out.glob("*.img"))
+    assert images, list(out.iterdir())
+    return kernel, images[0]
+
+
+# ---- The kernel image --------------------------------------------------------------------------
+
+def test_image_has_the_arm64_header(signed):
+    kernel, _ = signed
+    head = kernel.read_bytes()[:64]
+    code0, text_offset, image_size, flags = struct.unpack_from("<I4xQQQ", head)
+    assert head[56:60] == b"ARM\x64"
+    assert code0 >> 26 == 0b000101, "code0 is a branch"
+    assert text_offset == 0x200000 and flags == 2
+    assert image_size >= kernel.stat().st_size and image_size % 4096 == 0
+
+
+# ---- Self-tests ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(MACHINES))
+def test_checks(signed, name):
+    machine, cpu, level = MACHINES[name]
+    status, out = qemu(signed[0], append=f"athanor.selftest={CHECKS}", machine=machine, cpu=cpu)
+    for check in CHECKS.split(","):
+        assert f"[athanor] selftest {check}: ok" in out, out
+    assert "(devicetree, 256 MiB)" in out, out
+    assert f"loader 'linux,dummy-virt, entered at EL{level}'" in out, out
+    assert re.search(r"bootinfo: mem \[0x000040000000, 0x000050000000\) usable", out), out
+    assert status == 0 and "failed" not in out, (status, out)
+    taken = int(re.search(r"ok, (\d+) interrupts taken with the stack pointer at 0x800", out).group(1))
+    assert taken > 20
+
+
+FAULTS = {
+    "pagefault": [r"exception: data abort, EC 0x25, esr 0x[0-9a-f]+ \[translation level \d\]",
+                  r"far 0x0*(?P<addr>[0-9a-f]+)\n"],
+    "nullderef": [r"exception: data abort", r"far 0x0{16} \(null pointer\)"],
+    "wx": [r"\[athanor\] panic: vm\.c:\d+: W\^X violation"],
+    "codefault": [r"exception: undefined instruction, EC 0x0", r"pc 0x[0-9a-f]+ in module fakemod\+0x0"],
+    "stackoverflow": [r"exception: data abort, EC 0x25, esr 0x[0-9a-f]+ \[write translation level 3\]",
+                      r"stack overflow: guard page of the boot stack",
+                      r"reported from the exception stack"],
+    "nested": [r"nested exception: data abort .* while handling esr 0x96"],
+    "panic": [r"\[athanor\] panic: selftest\.c:\d+: selftest panic"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_fault_selftest(signed, name):
+    status, out = qemu(signed[0], append=f"athanor.selftest={name}")
+    out += "\n"
+    for pattern in FAULTS[name]:
+        assert re.search(pattern, out), f"{pattern!r} missing:\n{out}"
+    assert "[athanor] failed: panic" in out and status == 0, (status, out)
+    if name == "pagefault":
+        wanted = re.search(r"reading unmapped address 0x([0-9a-f]+)", out).group(1)
+        assert re.search(FAULTS[name][1], out).group("addr") == wanted
+
+
+def test_divzero_does_not_trap(signed):
+    status, out = qemu(signed[0], append="athanor.selftest=divzero")
+    assert "selftest divzero: skipped: integer division does not trap on aarch64" in out, out
+    assert "selftest divzero: ok" in out and status == 0, out
+
+
+# ---- The device tree ----------------------------------------------------------------------------
+
+def dumped_dtb(tmp_path):
+    path = tmp_path / "virt.dtb"
+    subprocess.run([QEMU, "-M", "virt,dumpdtb=" + str(path), "-cpu", "cortex-a53", "-m", "256",
+                    "-nographic"], capture_output=True, timeout=TIMEOUT, check=True)
+    return bytearray(path.read_bytes())
+
+
+def properties(blob):
+    """(offset of the property's name offset field, name) for every property in the blob."""
+    off_struct, off_strings, size_struct = (struct.unpack_from(">I", blob, o)[0] for o in (8, 12, 36))
+    at, end = off_struct, off_struct + size_struct
+    while at < end:
+        token = struct.unpack_from(">I", blob, at)[0]
+        at += 4
+        if token == 1:
+            name_end = blob.index(b"\0", at)
+            at = (name_end + 4) & ~3
+        elif token == 3:
+            length, name_offset = struct.unpack_from(">II", blob, at)
+            name = blob[off_strings + name_offset:blob.index(b"\0", off_strings + name_offset)].decode()
+            yield at + 4, name
+            at = (at + 8 + length + 3) & ~3
+        elif token == 9:
+            return
+
+
+def test_device_tree_property_name_outside_strings_is_refused(signed, tmp_path):
+    """A property whose name lies past the strings block (here the last reg, which the walk
+    reaches after the UART): a boot error naming the problem, no wild read."""
+    blob = dumped_dtb(tmp_path)
+    last_reg = [at for at, name in properties(blob) if name == "reg"][-1]
+    struct.pack_into(">I", blob, last_reg, 0x7ffffff0)
+    bad = tmp_path / "bad.dtb"
+    bad.write_bytes(bytes(blob))
+    status, out = qemu(signed[0], append="athanor.selftest=bootinfo", dtb=bad)
+    assert "[athanor] boot error: a device tree property's name lies outside the strings block" in out, out
+    assert "[athanor] failed: boot error" in out and "selftest bootinfo" not in out, out
+
+
+def test_device_tree_without_memory_is_refused(signed, tmp_path):
+    """device_type "memory" renamed: no memory described, a boot error (not a guess)."""
+    blob = dumped_dtb(tmp_path)
+    at = blob.index(b"memory\0", struct.unpack_from(">I", blob, 8)[0])
+    blob[at:at + 6] = b"nomemo"
+    bad = tmp_path / "nomemory.dtb"
+    bad.write_bytes(bytes(blob))
+    status, out = qemu(signed[0], append="athanor.selftest=bootinfo", dtb=bad)
+    assert "[athanor] boot error: the device tree describes no memory" in out, out
+
+
+# ---- Signed images ---------------------------------------------------------------------------------
+
+def test_signed_image_is_verified(signed):
+    """The verifier is the same portable C: hello's image passes it on AArch64. Running its
+    module waits for the compiler's AArch64 back end (issue 14): the kernel says so."""
+    kernel, image = signed
+    status, out = qemu(kernel, initrd=image)
+    assert re.search(r"\[athanor\] appliance hello \S+: 1 module, signature and hashes verified", out), out
+    assert "cannot run module code on AArch64 yet" in out, out
+    assert status == 0, out
+
+
+def test_tampered_image_is_refused(signed, tmp_path):
+    kernel, image = signed
+    data = bytearray(image.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    bad = tmp_path / "tampered.img"
+    bad.write_bytes(bytes(data))
+    status, out = qemu(kernel, initrd=bad)
+    assert "[athanor] failed: image verification failed" in out, out
+    assert "signature and hashes verified" not in out, out
+
+
+def test_device_tree_reader_survives_hostile_blobs(tmp_path):
+    """The reader on the host under ASan and UBSan (tests/kernel_host/fdt_read.c): QEMU's own
+    blob is read as the kernel reads it, then thousands of mutated copies (bytes flipped,
+    header fields and property lengths and name offsets at edge values, truncations, tokens
+    replaced), each from a buffer of exactly its claimed size: any read outside it, or any
+    undefined behaviour, fails the run. AZOTH_FDT_MUTATIONS sets how many (default 5000)."""
+    import os
+    subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "kernel_host"),
+                    "../../build/kernel_host/fdt_read"], check=True)
+    tool = str(ROOT / "build" / "kernel_host" / "fdt_read")
+    dtb = tmp_path / "virt.dtb"
+    dtb.write_bytes(bytes(dumped_dtb(tmp_path)))
+    once = subprocess.run([tool, str(dtb)], capture_output=True, text=True, timeout=TIMEOUT)
+    assert once.returncode == 0, once.stdout + once.stderr
+    assert "memory 0x40000000 0x10000000" in once.stdout and "uart 0x9000000 irq 33" in once.stdout
+    assert "gic v2 dist 0x8000000 cpu 0x8010000" in once.stdout and "timer irq 30" in once.stdout
+    assert "psci hvc" in once.stdout, once.stdout
+    count = os.environ.get("AZOTH_FDT_MUTATIONS", "5000")
+    fuzz = subprocess.run([tool, str(dtb), "--mutate", count], capture_output=True, text=True, timeout=600)
+    assert fuzz.returncode == 0, fuzz.stdout + fuzz.stderr
+    accepted, refused = map(int, re.match(r"(\d+) accepted, (\d+) refused", fuzz.stdout).groups())
+    assert accepted + refused == int(count) and refused > int(count) // 2, fuzz.stdout
