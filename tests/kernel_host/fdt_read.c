@@ -3,7 +3,7 @@
  * ASan and UBSan, so that hostile blobs can be tried by the thousand:
  *
  *   fdt_read DTB                 read once; print what the kernel would take from it
- *   fdt_read DTB --mutate N      N mutated copies (bytes flipped, header fields and properties'
+ *   fdt_read DTB --mutate N      N mutated copies of the blob (its free space at the end cut off) (bytes flipped, header fields and properties'
  *                                lengths and name offsets set to edge values, truncations):
  *                                each is read from a buffer of exactly its claimed size, so
  *                                any read outside it stops the run; prints how many were
@@ -107,15 +107,6 @@ int main(int argc, char **argv)
     }
     size_t size;
     unsigned char *blob = read_file(argv[1], &size);
-    /* QEMU's blobs end in free space (1 MiB in all): cut it off, so that a mutated copy is
-     * small (the strings block comes last, as libfdt lays blobs out). */
-    if (size >= 40) {
-        size_t end = be32(blob + 12) + (size_t)be32(blob + 32);
-        if (end >= 40 && end <= size && be32(blob + 8) + (size_t)be32(blob + 36) <= be32(blob + 12)) {
-            size = (end + 7) & ~(size_t)7;
-            put_be32(blob + 4, (uint32_t)size);
-        }
-    }
     static struct ath_boot_info info;
     const char *error = NULL;
     if (argc == 2) {
@@ -142,6 +133,15 @@ int main(int argc, char **argv)
     }
 
     long count = strtol(argv[3], NULL, 10);
+    /* QEMU's blobs end in free space (1 MiB in all): cut it off, so that a mutated copy is
+     * small (the strings block comes last, as libfdt lays blobs out). */
+    if (size >= 40) {
+        size_t end = be32(blob + 12) + (size_t)be32(blob + 32);
+        if (end >= 40 && end <= size && be32(blob + 8) + (size_t)be32(blob + 36) <= be32(blob + 12)) {
+            size = (end + 7) & ~(size_t)7;
+            put_be32(blob + 4, (uint32_t)size);
+        }
+    }
     unsigned char *work = malloc(size);
     size_t fields[4096];
     size_t field_count = property_fields(blob, size, fields, 4096);

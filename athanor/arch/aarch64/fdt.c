@@ -102,6 +102,7 @@ struct node {
 struct walk {
     const struct blob *blob;
     struct ath_boot_info *info;
+    struct aarch64_machine *machine;
     uint64_t initrd_start, initrd_end;
     bool have_initrd_start, have_initrd_end;
 };
@@ -161,7 +162,7 @@ static bool has(const struct node *n, const char *compatible)
 
 static const char *end_node(struct walk *w, const struct node *n, unsigned depth)
 {
-    struct aarch64_machine *m = &aarch64_machine;
+    struct aarch64_machine *m = w->machine;
     uint64_t a, s;
     if (n->device_type && is_compatible(n->device_type, n->device_type_length, "memory")) {
         for (unsigned i = 0; reg_entry(n, i, &a, &s); i++)
@@ -321,30 +322,34 @@ static const char *reservations(const struct blob *b, struct ath_boot_info *info
     }
 }
 
+/* What the walk finds up to the first problem: the UART to report it on, PSCI to power off
+ * after it (QEMU virt puts both before most of the tree). */
 void aarch64_fdt_early_console(uintptr_t dtb)
 {
     struct blob b;
     const char *error;
     static struct ath_boot_info scratch;
+    memset(&aarch64_machine, 0, sizeof aarch64_machine);
     if (!header(dtb, &b, &error))
         return;
-    struct walk w = { &b, &scratch, 0, 0, false, false };
+    struct walk w = { &b, &scratch, &aarch64_machine, 0, 0, false, false };
     walk_structure(&w);
     memset(&scratch, 0, sizeof scratch);
 }
 
+/* aarch64_machine changes only when the whole tree was read. */
 bool aarch64_fdt_read(uintptr_t dtb, struct ath_boot_info *info, const char **error)
 {
     struct blob b;
+    static struct aarch64_machine machine;
     memset(info, 0, sizeof *info);
-    memset(&aarch64_machine, 0, sizeof aarch64_machine);
+    memset(&machine, 0, sizeof machine);
     if (!header(dtb, &b, error))
         return false;
     info->protocol = ATH_BOOT_DEVICE_TREE;
-    struct walk w = { &b, info, 0, 0, false, false };
+    struct walk w = { &b, info, &machine, 0, 0, false, false };
     if ((*error = walk_structure(&w)) || (*error = reservations(&b, info)))
         return false;
-    ath_strlcpy(info->bootloader, aarch64_machine.model, sizeof info->bootloader);
     if (!add_reserved(info, dtb, b.size)) {
         *error = "too many reserved ranges in the device tree";
         return false;
@@ -359,6 +364,7 @@ bool aarch64_fdt_read(uintptr_t dtb, struct ath_boot_info *info, const char **er
         *error = "the device tree describes no memory";
         return false;
     }
+    aarch64_machine = machine;
     /* Sorted by start, as the rest of the kernel expects. */
     for (unsigned i = 1; i < info->mem_count; i++) {
         struct ath_mem_range r = info->mem[i];
