@@ -75,9 +75,8 @@ void ath_appliance_boot(const struct ath_boot_info *info)
         ath_fail(ATH_FAIL_BOOT);
     }
 
-    /* ACPI's tables, time and interrupts (still off), PCI, the trace, random numbers, the
-     * import table, files. */
-    ath_acpi_init(info);
+    /* Time and interrupts (still off), PCI, the trace, random numbers, the import table,
+     * files. */
     ath_arch_interrupts_init(ATH_TICK_HZ);
     ath_pci_init();
     interrupt_storm();

@@ -13,6 +13,7 @@
  * the final tables once the page allocator runs.
  */
 #include "param.h"
+#include "exit_protocol.h"
 
 #define MB1_MAGIC      0x1badb002
 #define MB1_FLAGS      0x00000003   /* bit 0: page-align modules, bit 1: memory info */
@@ -21,7 +22,6 @@
 
 #define COM1           0x3f8
 #define DEBUG_EXIT     0xf4
-#define EXIT_BOOT      4            /* ATH_FAIL_BOOT */
 
     .section .multiboot, "a"
     .balign 8
@@ -138,7 +138,7 @@ no_long_mode:
     outb %al, %dx
     jmp 3b
 4:  movw $DEBUG_EXIT, %dx
-    movb $EXIT_BOOT, %al
+    movb $ATH_FAIL_BOOT, %al
     outb %al, %dx
 5:  hlt
     jmp 5b
