@@ -117,7 +117,8 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
     if firmware:
         firmware.__enter__()
     try:
-        result = qemu.boot(kind, kernel=appliance.KERNEL, image=image, iso=iso, cmdline=cmdline,
+        kernel = appliance.KERNEL_PVH if machine in qemu.PVH_MACHINES else appliance.KERNEL
+        result = qemu.boot(kind, kernel=kernel, image=image, iso=iso, cmdline=cmdline,
                            memory_mib=memory_mib, timeout=timeout, cpu=cpu or qemu.DEFAULT_CPU,
                            on_chunk=passthrough, on_start=on_start, verbose=tools.VERBOSE,
                            stdin=stdin, extra=extra, machine=machine)
@@ -259,9 +260,10 @@ def main(argv=None):
                        help="extra kernel command line (docs/boot.md)")
         p.add_argument("--cpu", default=None, metavar="MODEL", help="QEMU CPU model (default: max; qemu64 lacks "
                        "SSE4.1, POPCNT and LZCNT)")
-        p.add_argument("--machine", default="q35", choices=("q35", "pc"), metavar="M",
-                       help="QEMU machine: q35 (default) or pc (i440FX, PCI configuration "
-                       "through ports only)")
+        p.add_argument("--machine", default="q35", choices=("q35", "pc", "microvm"),
+                       metavar="M", help="QEMU machine: q35 (default), pc (i440FX, PCI "
+                       "configuration through ports only) or microvm (no PCI: virtio-mmio "
+                       "devices, booted through PVH as Firecracker boots)")
         p.add_argument("--net", default=None, metavar="SPEC",
                        help="the network device's other end, when the manifest asks for one "
                        "([appliance] network) or here: user (default; user,hostfwd=...), "
@@ -308,6 +310,8 @@ def main(argv=None):
             tools.ensure_packages(args.needs)
         if getattr(args, "uefi", False) and not args.iso:
             args.iso = True
+        if getattr(args, "iso", False) and getattr(args, "machine", None) == "microvm":
+            parser.error("--machine microvm boots the kernel through PVH: no --iso or --uefi")
         return args.func(args)
     except AzothError as e:
         print(e, file=sys.stderr)

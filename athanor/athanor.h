@@ -69,7 +69,7 @@ enum ath_error {
 const char *ath_error_name(int error);
 
 /* ---- Boot information (filled by arch code from multiboot1 or 2) -------- */
-enum ath_boot_protocol { ATH_BOOT_MULTIBOOT1 = 1, ATH_BOOT_MULTIBOOT2 = 2 };
+enum ath_boot_protocol { ATH_BOOT_MULTIBOOT1 = 1, ATH_BOOT_MULTIBOOT2 = 2, ATH_BOOT_PVH = 3 };
 
 enum ath_mem_type {
     ATH_MEM_USABLE       = 1,

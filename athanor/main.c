@@ -12,6 +12,7 @@ const char *ath_boot_protocol_name(enum ath_boot_protocol protocol)
     switch (protocol) {
     case ATH_BOOT_MULTIBOOT1: return "multiboot1";
     case ATH_BOOT_MULTIBOOT2: return "multiboot2";
+    case ATH_BOOT_PVH: return "pvh";
     }
     return "unknown";
 }

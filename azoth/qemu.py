@@ -45,7 +45,10 @@ DEFAULT_CPU = "max"
 DEFAULT_TIMEOUT = 60.0
 
 BOOT_KINDS = ("kernel", "bios", "uefi")
-MACHINES = ("q35", "pc")             # q35: PCIe, ECAM; pc: i440FX, PCI through ports only
+# q35: PCIe, ECAM; pc: i440FX, PCI through ports only; microvm: no PCI and no firmware disk
+# boot, virtio-mmio devices, hardware-reduced ACPI, booted through PVH (athanor-pvh.elf)
+MACHINES = ("q35", "pc", "microvm")
+PVH_MACHINES = ("microvm",)
 
 # The network devices a manifest may ask for ([appliance] network), as QEMU devices. virtio-net
 # without its legacy interface: the kernel only lets a driver use a virtio device's modern one.
