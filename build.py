@@ -31,11 +31,27 @@ EXIT_BOOT_FAILURE = 125  # the kernel refused the image, panicked, or QEMU faile
 
 
 def command_build(args):
-    from azoth import appliance
-    result = appliance.build(args.directory, iso=not args.no_iso, images=args.out)
-    print(f"{result.image}" + ("" if args.no_iso else f"\n{result.iso}"))
+    from azoth import appliance, disk
+    formats = [] if args.no_iso else args.format
+    if any(f in disk.FORMATS_NEEDING_TOOLS for f in formats):
+        tools.ensure_packages(["disk"])
+    result = appliance.build(args.directory, iso=bool(set(formats) - {"firecracker"}),
+                             images=args.out)
+    print(result.image)
+    for path in disk.write_formats(formats, result.iso, result.image, appliance.KERNEL_PVH,
+                                   result.manifest.name, result.image.parent,
+                                   result.manifest.memory >> 20):
+        print(path)
     tools.log(f"built {result.manifest.name} in {result.seconds:.2f} s")
     return 0
+
+
+def formats_argument(text):
+    from azoth import disk
+    try:
+        return disk.parse_formats(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class _Passthrough:
@@ -242,10 +258,14 @@ def main(argv=None):
     parser.add_argument("-v", "--verbose", action="store_true", help="print the commands run")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("build", help="build images/NAME.azi and images/NAME.iso")
+    p = sub.add_parser("build", help="build images/NAME.azi and images/NAME.iso (or other "
+                       "forms: --format)")
     p.add_argument("directory", help="the appliance's folder (it holds appliance.toml)")
-    p.add_argument("--no-iso", action="store_true", help="skip the GRUB ISO")
-    p.add_argument("--out", help="write the image and ISO here instead of images/")
+    p.add_argument("--format", type=formats_argument, default=["iso"], metavar="LIST",
+                   help="what to write besides the signed image, comma-separated: iso "
+                   "(default), raw, qcow2, vmdk, vhd, gce, firecracker (docs/deploy.md)")
+    p.add_argument("--no-iso", action="store_true", help="write the signed image only")
+    p.add_argument("--out", help="write the image and the other forms here instead of images/")
     p.set_defaults(func=command_build, needs=["build"])
 
     for name, func, target in (("run", command_run, "directory"), ("boot", command_boot, "image")):

@@ -25,6 +25,7 @@ from . import tools
 from .errors import AzothError
 
 FORMATS = ("iso", "raw", "qcow2", "vmdk", "vhd", "gce", "firecracker")
+FORMATS_NEEDING_TOOLS = ("qcow2", "vmdk", "vhd")     # qemu-img: tools.PACKAGES["disk"]
 SECTOR = 512
 MIB = 1 << 20
 GIB = 1 << 30
@@ -164,11 +165,12 @@ def make_firecracker(kernel_pvh, image, out_dir, memory_mib, cmdline=""):
 
 
 def write_formats(formats, iso, image, kernel_pvh, name, out, memory_mib):
-    """Writes each of FORMATS but iso (made already, at ISO) into OUT; returns the paths."""
+    """Writes each of FORMATS into OUT (the iso is made already, at ISO); returns the paths.
+    The disks start from the ISO: it stays in OUT whether or not "iso" was asked for."""
     out = Path(out)
     written = []
     raw_needed = any(f in formats for f in ("raw", "qcow2", "vmdk", "vhd", "gce"))
-    with tempfile.TemporaryDirectory(prefix="azoth-disk-", dir=out) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".azoth-disk-", dir=out) as tmp:
         raw = Path(tmp) / "disk.raw"
         if raw_needed:
             grow_gpt_disk(iso, raw, _round_up(Path(iso).stat().st_size, MIB))
@@ -216,7 +218,9 @@ def check_disk(path):
     return problems
 
 
-def qemu_img_info(path):
-    out = subprocess.run([QEMU_IMG, "info", "--output=json", str(path)], capture_output=True,
-                         text=True, check=True).stdout
+def qemu_img_info(path, fmt=None):
+    """qemu-img's description of a disk (fmt: read it as that format, not as probed: a fixed
+    VHD probes as raw)."""
+    out = subprocess.run([QEMU_IMG, "info", "--output=json", *(["-f", fmt] if fmt else []),
+                          str(path)], capture_output=True, text=True, check=True).stdout
     return json.loads(out)

@@ -276,6 +276,15 @@ def _drive_path(path: str | os.PathLike) -> str:
     return str(path).replace(",", ",,")     # QEMU option syntax
 
 
+def disk_drive(path: str | os.PathLike, fmt: str = "raw", interface: str = "virtio") -> list[str]:
+    """A disk (--format raw, qcow2, vmdk, vpc) on the given controller ("virtio": virtio-blk,
+    as clouds give; "ide": q35's AHCI; "nvme"), writes to a throw-away overlay."""
+    drive = f"file={_drive_path(path)},format={fmt},snapshot=on"
+    if interface == "nvme":
+        return ["-drive", f"{drive},if=none,id=disk0", "-device", "nvme,drive=disk0,serial=azoth"]
+    return ["-drive", f"{drive},if={interface},media=disk"]
+
+
 def _iso_drive(iso: str | os.PathLike, as_disk: bool) -> str:
     """The ISO on the q35 AHCI controller: a read-only CD-ROM, or a hard disk
     whose writes go to a throw-away overlay (the ISO file never changes)."""
@@ -333,21 +342,23 @@ def kernel_argv(kernel_elf: str | os.PathLike, image: str | os.PathLike | None =
 
 def iso_bios_argv(iso: str | os.PathLike, *, as_disk: bool = False, memory_mib: int = DEFAULT_MEMORY_MIB,
                   cpu: str = DEFAULT_CPU, extra: Sequence[str] = (),
-                  debug_exit: bool = True) -> list[str]:
-    """The ISO under SeaBIOS, as a CD-ROM or (as_disk) as a raw hard disk."""
+                  debug_exit: bool = True, drive: Sequence[str] | None = None) -> list[str]:
+    """The ISO under SeaBIOS, as a CD-ROM or (as_disk) as a raw hard disk; or the disk
+    `drive` gives (disk_drive)."""
     return base_argv(memory_mib, cpu=cpu, extra=extra, debug_exit=debug_exit) + \
-        ["-drive", _iso_drive(iso, as_disk)]
+        (list(drive) if drive else ["-drive", _iso_drive(iso, as_disk)])
 
 
 def iso_uefi_argv(iso: str | os.PathLike, vars_copy: str | os.PathLike, *, as_disk: bool = False,
                   memory_mib: int = DEFAULT_MEMORY_MIB, cpu: str = DEFAULT_CPU,
-                  extra: Sequence[str] = (), debug_exit: bool = True) -> list[str]:
-    """The ISO under OVMF. vars_copy must be a writable copy of OVMF_VARS.fd
-    (see ovmf_vars_copy); the firmware writes boot entries into it."""
+                  extra: Sequence[str] = (), debug_exit: bool = True,
+                  drive: Sequence[str] | None = None) -> list[str]:
+    """The ISO under OVMF (or the disk `drive` gives). vars_copy must be a writable copy of
+    OVMF_VARS.fd (see ovmf_vars_copy); the firmware writes boot entries into it."""
     return base_argv(memory_mib, cpu=cpu, extra=extra, debug_exit=debug_exit) + [
         "-drive", f"if=pflash,format=raw,readonly=on,file={_drive_path(OVMF_CODE)}",
         "-drive", f"if=pflash,format=raw,file={_drive_path(vars_copy)}",
-        "-drive", _iso_drive(iso, as_disk),
+        *(drive or ["-drive", _iso_drive(iso, as_disk)]),
     ]
 
 
@@ -553,12 +564,14 @@ def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.
          verbose: bool = False, stdin: int | None = subprocess.DEVNULL,
          on_start: Callable[[subprocess.Popen], None] | None = None,
          on_chunk: Callable[[bytes], None] | None = None, extra: Sequence[str] = (),
-         machine: str = "q35", debug_exit: bool = True) -> RunResult:
+         machine: str = "q35", debug_exit: bool = True,
+         drive: Sequence[str] | None = None) -> RunResult:
     """One boot of the given kind ("kernel", "bios" or "uefi"). "kernel"
     needs kernel (and image, cmdline); "bios" and "uefi" need an iso made by
     make_iso (the command line is baked into it). stdin, on_start and on_chunk as for run;
     extra: more QEMU options (devices: network_argv); machine: "q35" or "pc"; debug_exit: false
-    for a machine without QEMU's debug-exit device (the kernel powers it off)."""
+    for a machine without QEMU's debug-exit device (the kernel powers it off); drive: boot
+    that disk (disk_drive) instead of the ISO."""
     common = dict(timeout=timeout, on_line=on_line, echo=echo, verbose=verbose, stdin=stdin,
                   on_start=on_start, on_chunk=on_chunk)
     if kind == "kernel":
@@ -569,13 +582,13 @@ def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.
         return run(argv, **common)
     if kind not in BOOT_KINDS:
         raise ValueError(f"boot kind {kind!r}: expected one of {', '.join(BOOT_KINDS)}")
-    if iso is None:
-        raise ValueError(f"{kind} boot needs iso=")
+    if iso is None and not drive:
+        raise ValueError(f"{kind} boot needs iso= or drive=")
     if kind == "bios":
         argv = iso_bios_argv(iso, as_disk=as_disk, memory_mib=memory_mib, cpu=cpu, extra=extra,
-                             debug_exit=debug_exit)
+                             debug_exit=debug_exit, drive=drive)
         return run(argv, **common)
     with tempfile.TemporaryDirectory(prefix="azoth-ovmf-") as tmp:
         argv = iso_uefi_argv(iso, ovmf_vars_copy(tmp), as_disk=as_disk, memory_mib=memory_mib,
-                             cpu=cpu, extra=extra, debug_exit=debug_exit)
+                             cpu=cpu, extra=extra, debug_exit=debug_exit, drive=drive)
         return run(argv, **common)
