@@ -45,8 +45,9 @@ static ATH_NORETURN void end(unsigned value)
     if (ath_acpi_power_off())
         for (unsigned i = 0; i < POWER_OFF_SPINS; i++)
             __asm__ volatile("" : : : "memory");
-    /* No ACPI at all: a microVM such as Firecracker, whose way out is the architecture's. */
-    if (ath_acpi()->searched && !ath_acpi()->found)
+    /* No ACPI S5 (a microVM such as Firecracker): the architecture's way out. Every PC
+     * firmware has S5, so this does not reboot real machines. */
+    if (ath_acpi()->searched && !ath_acpi()->s5)
         ath_arch_power_off();
     ath_kprintf("[athanor] the machine cannot be powered off: halted\n");
     ath_arch_exit(value);
