@@ -166,7 +166,7 @@ def network(args, device):
     if net != "none" and device == "none":
         device = "virtio-net"           # --net on an appliance that did not ask for one
     try:
-        return qemu.network_argv(device, net)
+        return qemu.network_argv(device, net, machine=args.machine)
     except ValueError as e:
         raise AzothError("AZ-T009", str(e)) from None
 

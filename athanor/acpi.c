@@ -4,7 +4,9 @@
  *   MADT  the I/O APICs, and how ISA interrupts are wired to their inputs;
  *   FADT  the registers that power the machine off and reset it;
  *   DSDT, SSDTs  only the \_S5 object (the sleep type values of "soft off"), found by a bounded
- *         scan for its one encoding, Name(_S5, Package(){...}), not by interpreting AML.
+ *         scan for its one encoding, Name(_S5, Package(){...}), and the virtio-mmio devices
+ *         (_HID "LNRO0005", as QEMU microvm declares them: their _CRS buffer's Memory32Fixed
+ *         window and interrupt), not by interpreting AML.
  * PCI interrupt routing comes from the firmware's Interrupt Line register (pci.c), as a
  * BIOS-era OS would read it.
  *
@@ -208,6 +210,68 @@ static bool find_s5(const uint8_t *t)
     return false;
 }
 
+/* After Name(_HID, "LNRO0005"): Name(_CRS, Buffer(){ resource descriptors }) within a few bytes.
+ * The descriptors (ACPI 6.5, 6.4): large items 0x86 Memory32Fixed (info, base u32, length u32)
+ * and 0x89 Extended Interrupt (flags, count, u32 interrupts); a small item 0x79 ends them. */
+#define VIRTIO_HID      "LNRO0005"
+#define CRS_SEARCH      128              /* bytes after the _HID in which _CRS must start */
+
+static void read_virtio_crs(const uint8_t *p, const uint8_t *end)
+{
+    const uint8_t *stop = end - p > CRS_SEARCH ? p + CRS_SEARCH : end;
+    for (; p + 6 <= stop; p++) {
+        if (p[0] != 0x08 || memcmp(p + 1, "_CRS", 4) || p[5] != 0x11)
+            continue;
+        const uint8_t *q = p + 6;
+        const uint8_t *buffer_end = q + 1;      /* PkgLength: its value counts from here */
+        unsigned extra = q[0] >> 6;
+        if (q + 1 + extra > end)
+            return;
+        uint32_t length = extra ? q[0] & 0x0f : q[0] & 0x3f;
+        for (unsigned i = 0; i < extra; i++)
+            length |= (uint32_t)q[1 + i] << (4 + 8 * i);
+        buffer_end = q + length;
+        q += 1 + extra;
+        uint32_t size;
+        unsigned skip;
+        if (buffer_end > end || !aml_integer(q, buffer_end, &size, &skip))
+            return;
+        q += skip;
+        uint64_t base = 0;
+        uint32_t window = 0, gsi = 0;
+        bool have_irq = false;
+        while (q + 3 <= buffer_end && q[0] != 0x79) {
+            if (!(q[0] & 0x80)) {               /* another small item */
+                q += 1 + (q[0] & 7);
+                continue;
+            }
+            uint32_t item = q[1] | q[2] << 8;
+            if (q + 3 + item > buffer_end)
+                return;
+            if (q[0] == 0x86 && item >= 9) {
+                base = u32(q + 4);
+                window = u32(q + 8);
+            } else if (q[0] == 0x89 && item >= 6 && q[4] >= 1) {
+                gsi = u32(q + 5);
+                have_irq = true;
+            }
+            q += 3 + item;
+        }
+        if (base && window && have_irq && acpi.virtio_mmio_count < ATH_VIRTIO_MMIO_MAX)
+            acpi.virtio_mmio[acpi.virtio_mmio_count++] =
+                (struct ath_acpi_virtio_mmio){ base, window, gsi };
+        return;
+    }
+}
+
+static void find_virtio_mmio(const uint8_t *t)
+{
+    const uint8_t *end = t + u32(t + 4);
+    for (const uint8_t *p = t + HEADER_SIZE; p + 10 <= end; p++)
+        if (p[0] == 0x0d && !memcmp(p + 1, VIRTIO_HID, 8) && p[9] == 0)
+            read_virtio_crs(p + 10, end);
+}
+
 void ath_acpi_init(const struct ath_boot_info *info)
 {
     acpi.searched = true;
@@ -236,8 +300,11 @@ void ath_acpi_init(const struct ath_boot_info *info)
     }
     /* \_S5 is in the DSDT on every machine seen; an SSDT may hold it too. */
     const uint8_t *t = dsdt ? table_at(dsdt) : NULL;
-    if (t && !memcmp(t, "DSDT", 4) && find_s5(t))
-        return;
+    if (t && !memcmp(t, "DSDT", 4)) {
+        find_virtio_mmio(t);
+        if (find_s5(t))
+            return;
+    }
     for (uint32_t at = HEADER_SIZE; at + entry <= length; at += entry) {
         t = table_at(extended ? u64(root + at) : u32(root + at));
         if (t && !memcmp(t, "SSDT", 4) && find_s5(t))

@@ -136,6 +136,9 @@ void ath_appliance_boot(const struct ath_boot_info *info);
  * Words separated by spaces; "key=value" or a bare "key" (value ""). The
  * first word QEMU/GRUB pass (the kernel path) is a bare key like any other. */
 const char *ath_cmdline_get(const char *key);   /* NULL if absent */
+/* The n-th (from 0) word with that key, in command-line order (a key given several times, such
+ * as virtio_mmio.device); NULL past the last. */
+const char *ath_cmdline_get_nth(const char *key, unsigned n);
 
 /* ---- Physical pages (palloc.c) ------------------------------------------
  * 4 KiB pages of usable RAM, never: page 0, the kernel image, the boot

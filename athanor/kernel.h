@@ -70,7 +70,7 @@ void ath_arch_irq_unmask(unsigned source);
 /* Routes global system interrupt `gsi` (an I/O APIC input: a PCI function's INTx, as the
  * firmware wired it) to device source `source` (16..ATH_IRQ_SOURCES-1), masked, level-triggered
  * unless ACPI says otherwise. False when no I/O APIC has that input. */
-bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi);
+bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi, bool active_high);
 /* The message (address, data) a device writes to raise device source `source` (MSI, MSI-X). */
 void ath_arch_msi_message(unsigned source, uint64_t *address, uint32_t *data);
 uint64_t ath_arch_irq_save(void);           /* interrupts off; returns the previous state */
@@ -158,6 +158,9 @@ struct ath_acpi {
     uint8_t acpi_enable;               /* written to smi_command to enter ACPI mode */
     bool s5;                           /* \_S5 found in the DSDT or an SSDT */
     uint8_t s5_type_a, s5_type_b;      /* SLP_TYPa and SLP_TYPb of \_S5 */
+    /* virtio-mmio devices the DSDT declares (_HID "LNRO0005": QEMU microvm) */
+    struct ath_acpi_virtio_mmio { uint64_t base; uint32_t size, gsi; } virtio_mmio[ATH_VIRTIO_MMIO_MAX];
+    unsigned virtio_mmio_count;
     bool ecam;                         /* PCI configuration space, memory-mapped (segment 0) */
     uint64_t ecam_base;
     uint8_t ecam_bus_first, ecam_bus_last;

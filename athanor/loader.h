@@ -385,8 +385,9 @@ void ath_irq_arm(const struct ath_handle *handle);
 /* The task closes (or loses, on restart) an IRQ handle. */
 void ath_irq_release(struct ath_task *task, uint64_t source);
 /* Device sources (pci.c): the one of an I/O APIC input (made and routed, masked, on first
- * use), a new one for an MSI-X vector; -1 when there is none left (or no I/O APIC has it). */
-int ath_irq_source_gsi(uint32_t gsi);
+ * use: level-triggered, active low as PCI's INTx is, or active high as a platform device's),
+ * a new one for an MSI-X vector; -1 when there is none left (or no I/O APIC has it). */
+int ath_irq_source_gsi(uint32_t gsi, bool active_high);
 int ath_irq_source_msix(uint16_t device, uint16_t entry);
 /* A handle on an interrupt source for the task (ATH_E_BUSY while another module holds one);
  * device: the PCI function's index + 1 it was opened through, or 0. */

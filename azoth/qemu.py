@@ -53,6 +53,9 @@ PVH_MACHINES = ("microvm",)
 # The network devices a manifest may ask for ([appliance] network), as QEMU devices. virtio-net
 # without its legacy interface: the kernel only lets a driver use a virtio device's modern one.
 NETWORK_DEVICES = {"virtio-net": "virtio-net-pci,disable-legacy=on"}
+# On a machine without PCI, the same devices on virtio-mmio (modern: version 2).
+MMIO_NETWORK_DEVICES = {"virtio-net": "virtio-net-device"}
+MMIO_MODERN = ("-global", "virtio-mmio.force-legacy=false")
 NET_HELP = ("user (QEMU's user networking; user,hostfwd=udp::5555-:5555 and other -netdev user "
             "options after a comma), tap:NAME (an existing tap device), or none")
 
@@ -293,10 +296,12 @@ def _iso_drive(iso: str | os.PathLike, as_disk: bool) -> str:
     return f"file={_drive_path(iso)},format=raw,if=ide,media=cdrom,readonly=on"
 
 
-def network_argv(device: str, net: str = "user", device_options: str = "") -> list[str]:
+def network_argv(device: str, net: str = "user", device_options: str = "",
+                 machine: str = "q35") -> list[str]:
     """QEMU options for the appliance's network device (a NETWORK_DEVICES key) attached to
     `net`: "user" or "user,OPTIONS" (QEMU's user networking), "tap:NAME", or "none" (no
-    device at all). device_options: more of the device's properties ("vectors=0": no MSI-X)."""
+    device at all). device_options: more of the device's properties ("vectors=0": no MSI-X).
+    On microvm the device is on virtio-mmio."""
     if net == "none" or device == "none":
         return []
     if net == "user" or net.startswith("user,"):
@@ -306,6 +311,9 @@ def network_argv(device: str, net: str = "user", device_options: str = "") -> li
     else:
         raise ValueError(f"--net {net!r}: expected {NET_HELP}")
     options = f",{device_options}" if device_options else ""
+    if machine in PVH_MACHINES:
+        return ["-netdev", backend, "-device",
+                f"{MMIO_NETWORK_DEVICES[device]},netdev=net0{options}", *MMIO_MODERN]
     return ["-netdev", backend, "-device", f"{NETWORK_DEVICES[device]},netdev=net0{options}"]
 
 
