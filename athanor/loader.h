@@ -475,6 +475,9 @@ const void *ath_wasi_bind(const struct ath_task *task, const struct ath_abi_func
 
 /* ---- random.c ---------------------------------------------------------------------------------- */
 void ath_random_init(void);
+/* After the modules are loaded: `modules` names those granted entropy (NULL: none), whose
+ * feed the pool then waits for where the CPU has no RDRAND; says which source seeds it. */
+void ath_random_expect_feed(const char *modules);
 void ath_random_fill(uint8_t *out, size_t length);
 
 #endif
