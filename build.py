@@ -38,9 +38,12 @@ def command_build(args):
     result = appliance.build(args.directory, iso=bool(set(formats) - {"firecracker"}),
                              images=args.out)
     print(result.image)
+    manifest = result.manifest
     for path in disk.write_formats(formats, result.iso, result.image, appliance.KERNEL_PVH,
-                                   result.manifest.name, result.image.parent,
-                                   result.manifest.memory >> 20):
+                                   manifest.name, result.image.parent, manifest.memory >> 20,
+                                   network=manifest.network != "none",
+                                   entropy=any("entropy" in m.capabilities
+                                               for m in manifest.modules)):
         print(path)
     tools.log(f"built {result.manifest.name} in {result.seconds:.2f} s")
     return 0
@@ -133,7 +136,7 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
     if firmware:
         firmware.__enter__()
     try:
-        kernel = appliance.KERNEL_PVH if machine in qemu.PVH_MACHINES else appliance.KERNEL
+        kernel = appliance.KERNEL_PVH if qemu.booted_through_pvh(machine) else appliance.KERNEL
         result = qemu.boot(kind, kernel=kernel, image=image, iso=iso, cmdline=cmdline,
                            memory_mib=memory_mib, timeout=timeout, cpu=cpu or qemu.DEFAULT_CPU,
                            on_chunk=passthrough, on_start=on_start, verbose=tools.VERBOSE,

@@ -142,10 +142,16 @@ def make_gce(raw_source, out):
     return Path(out)
 
 
-def make_firecracker(kernel_pvh, image, out_dir, memory_mib, cmdline=""):
+FIRECRACKER_TAP = "tap0"      # the host's tap device an appliance with a network is given
+
+
+def make_firecracker(kernel_pvh, image, out_dir, memory_mib, cmdline="", network=False,
+                     entropy=False):
     """A folder Firecracker boots as it is: `firecracker --no-api --config-file vm_config.json`
     run inside it. Firecracker loads the PVH kernel and passes the image as the initrd; it adds
-    its virtio-mmio devices to the command line itself (virtio_mmio.device=...)."""
+    its virtio-mmio devices to the command line itself (virtio_mmio.device=...). An appliance
+    with a network gets a virtio-net device on FIRECRACKER_TAP; one with a module granted
+    entropy, Firecracker's virtio-rng ("entropy")."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(kernel_pvh, out_dir / Path(kernel_pvh).name)
@@ -158,13 +164,17 @@ def make_firecracker(kernel_pvh, image, out_dir, memory_mib, cmdline=""):
         },
         "drives": [],
         "machine-config": {"vcpu_count": 1, "mem_size_mib": memory_mib, "smt": False},
-        "network-interfaces": [],
+        "network-interfaces": [{"iface_id": "net0", "host_dev_name": FIRECRACKER_TAP}]
+        if network else [],
     }
+    if entropy:
+        config["entropy"] = {}
     (out_dir / FIRECRACKER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     return out_dir
 
 
-def write_formats(formats, iso, image, kernel_pvh, name, out, memory_mib):
+def write_formats(formats, iso, image, kernel_pvh, name, out, memory_mib, network=False,
+                  entropy=False):
     """Writes each of FORMATS into OUT (the iso is made already, at ISO); returns the paths.
     The disks start from the ISO: it stays in OUT whether or not "iso" was asked for."""
     out = Path(out)
@@ -194,7 +204,8 @@ def write_formats(formats, iso, image, kernel_pvh, name, out, memory_mib):
                     written.append(make_gce(raw, out / f"{name}.gce.tar.gz"))
                 elif fmt == "firecracker":
                     written.append(make_firecracker(kernel_pvh, image,
-                                                    out / f"{name}.firecracker", memory_mib))
+                                                    out / f"{name}.firecracker", memory_mib,
+                                                    network=network, entropy=entropy))
     return written
 
 

@@ -50,6 +50,11 @@ BOOT_KINDS = ("kernel", "bios", "uefi")
 MACHINES = ("q35", "pc", "microvm")
 PVH_MACHINES = ("microvm",)
 
+
+def booted_through_pvh(machine: str) -> bool:
+    """Whether `machine` ("microvm", "microvm,acpi=off", ...) boots athanor-pvh.elf."""
+    return machine.split(",")[0] in PVH_MACHINES
+
 # The network devices a manifest may ask for ([appliance] network), as QEMU devices. virtio-net
 # without its legacy interface: the kernel only lets a driver use a virtio device's modern one.
 NETWORK_DEVICES = {"virtio-net": "virtio-net-pci,disable-legacy=on"}
@@ -311,7 +316,7 @@ def network_argv(device: str, net: str = "user", device_options: str = "",
     else:
         raise ValueError(f"--net {net!r}: expected {NET_HELP}")
     options = f",{device_options}" if device_options else ""
-    if machine in PVH_MACHINES:
+    if booted_through_pvh(machine):
         return ["-netdev", backend, "-device",
                 f"{MMIO_NETWORK_DEVICES[device]},netdev=net0{options}", *MMIO_MODERN]
     return ["-netdev", backend, "-device", f"{NETWORK_DEVICES[device]},netdev=net0{options}"]

@@ -95,7 +95,7 @@ def boot(directory, tools, *, net="user", device_options="", machine="q35", devi
         cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()
     if network:
         extra = qemu.network_argv("virtio-net", net, device_options, machine=machine) + extra
-    kernel = tools.KERNEL_PVH if machine in qemu.PVH_MACHINES else tools.KERNEL
+    kernel = tools.KERNEL_PVH if qemu.booted_through_pvh(machine) else tools.KERNEL
     return qemu.boot("kernel", kernel=kernel, image=result.image, cmdline=cmdline,
                      memory_mib=result.manifest.memory >> 20, timeout=timeout, extra=extra,
                      machine=machine, on_start=on_start)

@@ -85,7 +85,7 @@ def boot(tools, tmp_path, name, machine="q35", cpu="qemu64", device=True, bounds
     if device:
         extra = (["-device", "virtio-rng-device", *qemu.MMIO_MODERN] if machine == "microvm"
                  else ["-device", "virtio-rng-pci,disable-legacy=on"])
-    kernel = tools.KERNEL_PVH if machine in qemu.PVH_MACHINES else tools.KERNEL
+    kernel = tools.KERNEL_PVH if qemu.booted_through_pvh(machine) else tools.KERNEL
     return qemu.boot("kernel", kernel=kernel, image=built.image, machine=machine, cpu=cpu,
                      extra=extra, timeout=60)
 

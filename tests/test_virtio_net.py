@@ -66,6 +66,17 @@ def test_the_driver_restarted_while_frames_flow(tmp_path, tools, storm):
                      r"1 restarts", text), text
 
 
+def test_microvm_without_acpi_as_firecracker_announces_its_devices(tmp_path, tools):
+    """No ACPI tables: the virtio-mmio device comes from the command line's
+    virtio_mmio.device=SIZE@BASE:IRQ (QEMU adds it there then, as Firecracker does), and its
+    interrupt reaches an I/O APIC the kernel assumes at the standard address."""
+    result = probe(tmp_path, tools, "vnet-microvm-noacpi", machine="microvm,acpi=off")
+    text = net.text(result)
+    assert result.exit.ok, f"{result.exit}\n{text[-3000:]}"
+    assert "[athanor] virtio-mmio 0xfeb00e00 1af4:1041 (virtio) -> module net" in text, text
+    assert len(re.findall(r"^rx icmp echo reply ", text, re.M)) == 3, text
+
+
 def test_under_uefi_with_the_bars_above_the_identity_map(tmp_path, tools):
     """OVMF puts the 64-bit BAR of the virtio structures far above memory (0xe000000000 here,
     beyond the identity-mapped space): the kernel maps it through a reservation of its own."""
