@@ -17,6 +17,8 @@
  *   ATH_ARCH_INTEGER_ARGUMENT_REGISTERS   integer-class arguments the C convention of compiled
  *   ATH_ARCH_FLOAT_ARGUMENT_REGISTERS     code (docs/abi.md) passes in registers (the vmctx is one)
  *   ATH_ARCH_DIVIDE_TRAPS              1 if an integer division by zero traps (x86-64), else 0
+ *   ATH_ARCH_BIOS_AREA                 1 if firmware may leave ACPI's RSDP in the PC BIOS area
+ *                                      (0xe0000..0xfffff) for acpi.c to scan (x86-64), else 0
  *
  * docs/ports.md walks through the list and what each port does for each entry.
  */
@@ -49,11 +51,19 @@ bool ath_arch_boot_info(uint32_t magic, uintptr_t info_addr, struct ath_boot_inf
 /* The kernel stacks (boot stack, exception stacks). */
 const struct ath_kstack *ath_arch_kstacks(unsigned *count);
 
-/* ---- Power off ----------------------------------------------------------------------------
- * Flushes the console and leaves the machine with exit value v (QEMU's debug-exit device on
- * x86, PSCI SYSTEM_OFF on AArch64, after the exit line exit.c printed); halts forever if that
- * does not end it. */
+/* ---- Power off and reset (exit.c decides which, docs/boot.md) ----------------------------------
+ * QEMU's isa-debug-exit with v (QEMU exits with status v << 1 | 1); returns where the machine
+ * has no such device (AArch64: never one). ath_arch_exit: that, then the architecture's power
+ * off, then halt (for a fault while panicking). */
+void ath_arch_debug_exit(unsigned value);
 ATH_NORETURN void ath_arch_exit(unsigned value);
+/* Reset the machine by the means the architecture has (x86: 0xcf9, the i8042, a triple fault;
+ * AArch64: PSCI SYSTEM_RESET). */
+ATH_NORETURN void ath_arch_reset(void);
+/* The architecture's own way to stop a virtual machine when the firmware (ACPI) gives none:
+ * x86: the i8042's reset pulse, which Firecracker takes as the end of the VM; AArch64: PSCI
+ * SYSTEM_OFF. Returns if it does not work. */
+void ath_arch_power_off(void);
 ATH_NORETURN void ath_arch_halt(void);
 
 /* ---- Interrupt controller and timer (arch/<arch>/interrupt.c) ------------------------------
@@ -71,10 +81,12 @@ void ath_arch_tick_storm(unsigned min_us, unsigned max_us);
  * I/O APIC input (ath_arch_irq_route_gsi). MSI sources are masked at the device (pci.c). */
 void ath_arch_irq_mask(unsigned source);
 void ath_arch_irq_unmask(unsigned source);
-/* Routes global system interrupt `gsi` (an I/O APIC input: a PCI function's INTx, as the
- * firmware wired it) to device source `source` (16..ATH_IRQ_SOURCES-1), masked, level-triggered
- * unless ACPI says otherwise. False when no I/O APIC has that input. */
-bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi);
+/* Routes global system interrupt `gsi` (x86: an I/O APIC input, a PCI function's INTx as the
+ * firmware wired it; AArch64: a GIC shared interrupt, the device tree's number + 32) to device
+ * source `source` (16..ATH_IRQ_SOURCES-1), masked, level-triggered unless ACPI says otherwise,
+ * active high or low (the GIC takes only high: the device tree's interrupt map says how a
+ * low line reaches it). False when the controller has no such input. */
+bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi, bool active_high);
 /* The message (address, data) a device writes to raise device source `source` (MSI, MSI-X). */
 void ath_arch_msi_message(unsigned source, uint64_t *address, uint32_t *data);
 uint64_t ath_arch_irq_save(void);           /* interrupts off; returns the previous state */

@@ -26,6 +26,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from azoth.qemu import Outcome, decode_status  # noqa: E402
+
 ATHANOR = ROOT / "athanor"
 IMAGE = ATHANOR / "build" / "aarch64" / "Image"
 TIMEOUT = 60
@@ -47,8 +49,10 @@ MACHINES = {
 
 
 def qemu(kernel, *, append="", initrd=None, machine="virt", cpu="cortex-a53", dtb=None):
-    """One boot; returns (QEMU's exit status, console output). PSCI SYSTEM_OFF ends QEMU with
-    status 0; a hang is a timeout (a test failure)."""
+    """One boot; returns (how it ended, console output). There is no debug-exit device: PSCI
+    SYSTEM_OFF ends QEMU with status 0, and the console's last line says how the appliance
+    ended (azoth/qemu.py's decode_status reads it, as on a PC without the device). A hang is a
+    timeout (a test failure)."""
     argv = [QEMU, "-M", machine, "-cpu", cpu, "-m", "256", "-nographic", "-no-reboot",
             "-kernel", str(kernel), "-append", append]
     if initrd:
@@ -56,7 +60,8 @@ def qemu(kernel, *, append="", initrd=None, machine="virt", cpu="cortex-a53", dt
     if dtb:
         argv += ["-dtb", str(dtb)]
     p = subprocess.run(argv, capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout.decode(errors="replace").replace("\r\n", "\n")
+    out = p.stdout.decode(errors="replace").replace("\r\n", "\n")
+    return decode_status(p.returncode, out.splitlines()), out
 
 
 def make_kernel(pubkey):
@@ -103,7 +108,7 @@ def test_checks(signed, name):
     assert "(devicetree, 256 MiB)" in out, out
     assert f"loader 'linux,dummy-virt, entered at EL{level}'" in out, out
     assert re.search(r"bootinfo: mem \[0x000040000000, 0x000050000000\) usable", out), out
-    assert status == 0 and "failed" not in out, (status, out)
+    assert status.outcome is Outcome.EXIT and status.code == 0 and status.powered_off, (status, out)
     taken = int(re.search(r"ok, (\d+) interrupts taken with the stack pointer at 0x800", out).group(1))
     assert taken > 20
 
@@ -128,7 +133,7 @@ def test_fault_selftest(signed, name):
     out += "\n"
     for pattern in FAULTS[name]:
         assert re.search(pattern, out), f"{pattern!r} missing:\n{out}"
-    assert "[athanor] failed: panic" in out and status == 0, (status, out)
+    assert (status.outcome, status.failure) == (Outcome.KERNEL_FAILURE, "panic"), (status, out)
     if name == "pagefault":
         wanted = re.search(r"reading unmapped address 0x([0-9a-f]+)", out).group(1)
         assert re.search(FAULTS[name][1], out).group("addr") == wanted
@@ -137,7 +142,13 @@ def test_fault_selftest(signed, name):
 def test_divzero_does_not_trap(signed):
     status, out = qemu(signed[0], append="athanor.selftest=divzero")
     assert "selftest divzero: skipped: integer division does not trap on aarch64" in out, out
-    assert "selftest divzero: ok" in out and status == 0, out
+    assert "selftest divzero: ok" in out and status.ok, (status, out)
+
+
+@pytest.mark.parametrize("code", [0, 42, 200])
+def test_exit_codes(signed, code):
+    status, out = qemu(signed[0], append=f"athanor.selftest=exit athanor.exit_code={code}")
+    assert status.outcome is Outcome.EXIT and status.code == code and status.powered_off, (status, out)
 
 
 # ---- The device tree ----------------------------------------------------------------------------
@@ -185,7 +196,7 @@ def test_device_tree_property_name_outside_strings_is_refused(signed, tmp_path):
     bad.write_bytes(bytes(blob))
     status, out = qemu(signed[0], append="athanor.selftest=bootinfo", dtb=bad)
     assert "[athanor] boot error: a device tree property's name lies outside the strings block" in out, out
-    assert "[athanor] failed: boot error" in out and "selftest bootinfo" not in out, out
+    assert status.failure == "boot" and status.powered_off and "selftest bootinfo" not in out, (status, out)
 
 
 def fdt_tool():
@@ -250,7 +261,7 @@ def test_signed_image_is_verified(signed):
     status, out = qemu(kernel, initrd=image)
     assert re.search(r"\[athanor\] appliance hello \S+: 1 module, signature and hashes verified", out), out
     assert "cannot run module code on AArch64 yet" in out, out
-    assert status == 0, out
+    assert (status.outcome, status.failure) == (Outcome.KERNEL_FAILURE, "boot"), (status, out)
 
 
 def test_tampered_image_is_refused(signed, tmp_path):
@@ -260,7 +271,7 @@ def test_tampered_image_is_refused(signed, tmp_path):
     bad = tmp_path / "tampered.img"
     bad.write_bytes(bytes(data))
     status, out = qemu(kernel, initrd=bad)
-    assert "[athanor] failed: image verification failed" in out, out
+    assert (status.outcome, status.failure) == (Outcome.KERNEL_FAILURE, "verify"), (status, out)
     assert "signature and hashes verified" not in out, out
 
 

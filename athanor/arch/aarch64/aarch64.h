@@ -65,6 +65,5 @@ void aarch64_timer_interrupt(void);
 
 /* cpu.c */
 extern uint64_t aarch64_kernel_stack_top;   /* SP_EL1 while module or kernel code runs */
-void aarch64_psci_system_off(void);
 
 #endif

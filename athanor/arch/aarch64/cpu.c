@@ -64,25 +64,43 @@ bool ath_arch_boot_info(uint32_t magic, uintptr_t info_addr, struct ath_boot_inf
 }
 
 /* ---- Power ------------------------------------------------------------------------------------ */
-#define PSCI_SYSTEM_OFF 0x84000008u
+#define PSCI_SYSTEM_OFF   0x84000008u
+#define PSCI_SYSTEM_RESET 0x84000009u
 
-void aarch64_psci_system_off(void)
+/* A PSCI call through the conduit the device tree names; returns if there is none (or the
+ * call fails). */
+static void psci_call(uint32_t function)
 {
     if (!aarch64_machine.psci)
         return;
-    register uint64_t x0 __asm__("x0") = PSCI_SYSTEM_OFF;
+    register uint64_t x0 __asm__("x0") = function;
     if (aarch64_machine.psci_hvc)
         __asm__ volatile("hvc #0" : "+r"(x0) : : "x1", "x2", "x3", "memory");
     else
         __asm__ volatile("smc #0" : "+r"(x0) : : "x1", "x2", "x3", "memory");
 }
 
-/* No debug-exit device: the exit value is in the console's last line (exit.c), then PSCI
- * powers the machine off. */
+/* No debug-exit device: the exit value is in the console's last line (exit.c). */
+void ath_arch_debug_exit(unsigned value)
+{
+    (void)value;
+}
+
+void ath_arch_power_off(void)
+{
+    psci_call(PSCI_SYSTEM_OFF);
+}
+
+void ath_arch_reset(void)
+{
+    psci_call(PSCI_SYSTEM_RESET);
+    ath_arch_halt();
+}
+
 void ath_arch_exit(unsigned value)
 {
     (void)value;
-    aarch64_psci_system_off();
+    ath_arch_power_off();
     ath_arch_halt();
 }
 

@@ -150,8 +150,9 @@ void aarch64_gic_init(void)
 }
 
 /* ---- Sources ---------------------------------------------------------------------------------- */
-bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi)
+bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi, bool active_high)
 {
+    (void)active_high;
     if (source >= ATH_IRQ_SOURCES || gsi < GIC_SPI_BASE || gsi >= lines)
         return false;
     source_irq[source] = gsi;
