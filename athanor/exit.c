@@ -44,7 +44,7 @@ static ATH_NORETURN void end(unsigned value)
     }
     if (ath_acpi_power_off())
         for (unsigned i = 0; i < POWER_OFF_SPINS; i++)
-            __asm__ volatile("" : : : "memory");
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);     /* a compiler barrier: the loop stays */
     /* No ACPI S5 (a microVM such as Firecracker): the architecture's way out. Every PC
      * firmware has S5, so this does not reboot real machines. */
     if (ath_acpi()->searched && !ath_acpi()->s5)

@@ -135,6 +135,23 @@ static void test_nested(const struct ath_boot_info *info)
     not_reached("a division by zero");
 }
 
+/* A fault hook that recurses without end: the stack exceptions are handled on overflows. */
+static bool recursing_hook(struct ath_trap_frame *frame)
+{
+    (void)frame;
+    recurse(0);
+    return false;
+}
+
+static void test_hookoverflow(const struct ath_boot_info *info)
+{
+    (void)info;
+    ath_kprintf("[athanor] selftest hookoverflow: a page fault with a fault hook that recurses\n");
+    ath_fault_hook = recursing_hook;
+    (void)*(volatile uint64_t *)null_address;
+    not_reached("a null dereference");
+}
+
 static void test_panic(const struct ath_boot_info *info)
 {
     (void)info;
@@ -512,6 +529,58 @@ static void test_switch(const struct ath_boot_info *info)
     ath_snprintf(detail, sizeof detail, "two switches into a fresh context and back");
 }
 
+/* A fault resumed as a call on a kernel stack (ath_arch_trap_redirect), as wasm.c resumes a
+ * module's guard-page fault in its trap handler: the target must run on that stack with the
+ * frame's vmctx register, the code and the faulting pc as its arguments. It longjmps back. */
+static struct ath_jmp_buf redirect_jump;
+static uintptr_t redirect_stack_top, redirect_fault_pc, redirect_vmctx;
+static volatile uintptr_t seen_frame, seen_vmctx, seen_pc;
+static volatile uint32_t seen_code;
+
+static ATH_NORETURN void redirect_target(void *vmctx, uint32_t code, uintptr_t pc)
+{
+    seen_frame = (uintptr_t)__builtin_frame_address(0);
+    seen_vmctx = (uintptr_t)vmctx;
+    seen_code = code;
+    seen_pc = pc;
+    ath_longjmp(&redirect_jump, 1);
+}
+
+static bool redirecting_hook(struct ath_trap_frame *frame)
+{
+    ath_fault_hook = NULL;
+    redirect_fault_pc = ath_trap_pc(frame);
+    redirect_vmctx = ath_arch_trap_vmctx(frame);
+    ath_arch_trap_redirect(frame, redirect_stack_top, redirect_target, 0x2a);
+    return true;
+}
+
+static void test_redirect(const struct ath_boot_info *info)
+{
+    (void)info;
+    const struct ath_kstack stack = {
+        "selftest kernel stack", (uintptr_t)scratch_stack - ATH_PAGE_SIZE, (uintptr_t)scratch_stack,
+        (uintptr_t)scratch_stack + sizeof scratch_stack,
+    };
+    redirect_stack_top = stack.top;
+    uint64_t state = ath_arch_irq_save();
+    ath_arch_use_kernel_stack(&stack);
+    if (ath_setjmp(&redirect_jump) == 0) {
+        ath_fault_hook = redirecting_hook;
+        (void)*(volatile uint64_t *)null_address;
+        ath_fault_hook = NULL;
+        ath_arch_use_kernel_stack(NULL);
+        ath_arch_irq_restore(state);
+        not_reached("a null dereference");
+    }
+    ath_arch_use_kernel_stack(NULL);
+    ath_arch_irq_restore(state);
+    expect(seen_frame >= stack.bottom && seen_frame < stack.top);
+    expect(seen_code == 0x2a && seen_pc == redirect_fault_pc && seen_vmctx == redirect_vmctx);
+    ath_snprintf(detail, sizeof detail, "a fault at 0x%lx resumed as a call on the kernel stack",
+                 (unsigned long)redirect_fault_pc);
+}
+
 /* ---- information and exit protocol ----------------------------------------- */
 
 static uint32_t fnv1a(const uint8_t *p, uint64_t n)
@@ -583,10 +652,12 @@ static const struct selftest {
     { "divzero",       test_divzero,       "divide error, panic status (ok where division does not trap)" },
     { "stackoverflow", test_stackoverflow, "page fault on the kernel stack guard, reported from another stack" },
     { "nested",        test_nested,        "nested exception (a fault in the fault hook), panic status" },
+    { "hookoverflow",  test_hookoverflow,  "the exception handler's stack overflows: reported, panic status" },
     { "panic",         test_panic,         "panic, panic status" },
     { "interrupts",    test_interrupt_stack, "ok: interrupts taken while the stack pointer is on an unmapped page" },
     { "kcall",         test_kcall,         "ok: a kernel-call entry moves to the kernel stack and keeps every argument" },
     { "switch",        test_switch,        "ok: context switches into a fresh stack and back" },
+    { "redirect",      test_redirect,      "ok: a fault resumed as a call on a kernel stack with its vmctx, code and pc" },
     { "alloc",         test_alloc,         "ok" },
     { "paging",        test_paging,        "ok" },
     { "bootinfo",      test_bootinfo,      "ok, boot information printed" },

@@ -353,6 +353,33 @@ def kernel_argv(kernel_elf: str | os.PathLike, image: str | os.PathLike | None =
     return argv
 
 
+# AArch64 (issue 15): QEMU virt loads the kernel through the Linux arm64 Image protocol
+# (athanor/build/aarch64/Image), the appliance image as the initrd. There is no debug-exit
+# device: the kernel powers off through PSCI, QEMU exits with status 0, and decode_status reads
+# the kernel's last line.
+QEMU_AARCH64 = "qemu-system-aarch64"
+AARCH64_MACHINE = "virt"
+AARCH64_CPU = "cortex-a53"
+
+
+def aarch64_kernel_argv(kernel_image: str | os.PathLike, image: str | os.PathLike | None = None,
+                        cmdline: str = "", *, memory_mib: int = DEFAULT_MEMORY_MIB,
+                        cpu: str = AARCH64_CPU, machine: str = AARCH64_MACHINE,
+                        extra: Sequence[str] = ()) -> list[str]:
+    """virt (or `machine`, e.g. "virt,gic-version=3" or "virt,virtualization=on" to enter at
+    EL2), TCG, no default devices, no reboot, the PL011 on stdio."""
+    argv = [QEMU_AARCH64, "-machine", machine, "-accel", "tcg", "-cpu", cpu, "-m", str(memory_mib),
+            "-nodefaults", "-no-reboot", "-display", "none", "-serial", "stdio", *extra,
+            "-kernel", str(kernel_image)]
+    if image is not None:
+        if any(c in str(image) for c in ", "):
+            raise ValueError(f"QEMU's -initrd cannot take a path with commas or spaces: {image}")
+        argv += ["-initrd", str(image)]
+    if cmdline:
+        argv += ["-append", cmdline]
+    return argv
+
+
 def iso_bios_argv(iso: str | os.PathLike, *, as_disk: bool = False, memory_mib: int = DEFAULT_MEMORY_MIB,
                   cpu: str = DEFAULT_CPU, extra: Sequence[str] = (),
                   debug_exit: bool = True, drive: Sequence[str] | None = None) -> list[str]:

@@ -26,18 +26,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from azoth.qemu import Outcome, decode_status  # noqa: E402
+from azoth import qemu as azoth_qemu  # noqa: E402
+from azoth.qemu import Outcome  # noqa: E402
 
 ATHANOR = ROOT / "athanor"
 IMAGE = ATHANOR / "build" / "aarch64" / "Image"
 TIMEOUT = 60
-QEMU = "qemu-system-aarch64"
+QEMU = azoth_qemu.QEMU_AARCH64
 
 if not shutil.which(QEMU) or not shutil.which("aarch64-linux-gnu-gcc"):
     pytest.skip("qemu-system-aarch64 or aarch64-linux-gnu-gcc absent (./build.py test installs them)",
                 allow_module_level=True)
 
-CHECKS = "bootinfo,alloc,paging,interrupts,kcall,switch"   # the self-tests that end with exit code 0
+CHECKS = "bootinfo,alloc,paging,interrupts,kcall,switch,redirect"   # the self-tests that end with exit code 0
 # (machine options, CPU, the level the kernel is entered at): GICv2 at EL1, GICv3, and entry at
 # EL2 (the kernel drops to EL1; PSCI through SMC then).
 MACHINES = {
@@ -53,15 +54,11 @@ def qemu(kernel, *, append="", initrd=None, machine="virt", cpu="cortex-a53", dt
     SYSTEM_OFF ends QEMU with status 0, and the console's last line says how the appliance
     ended (azoth/qemu.py's decode_status reads it, as on a PC without the device). A hang is a
     timeout (a test failure)."""
-    argv = [QEMU, "-M", machine, "-cpu", cpu, "-m", "256", "-nographic", "-no-reboot",
-            "-kernel", str(kernel), "-append", append]
-    if initrd:
-        argv += ["-initrd", str(initrd)]
-    if dtb:
-        argv += ["-dtb", str(dtb)]
-    p = subprocess.run(argv, capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    out = p.stdout.decode(errors="replace").replace("\r\n", "\n")
-    return decode_status(p.returncode, out.splitlines()), out
+    argv = azoth_qemu.aarch64_kernel_argv(kernel, initrd, append, memory_mib=256, cpu=cpu,
+                                          machine=machine, extra=["-dtb", str(dtb)] if dtb else [])
+    r = azoth_qemu.run(argv, timeout=TIMEOUT)
+    assert r.exit.outcome is not Outcome.TIMEOUT, r.output
+    return r.exit, r.output
 
 
 def make_kernel(pubkey):
@@ -124,6 +121,10 @@ FAULTS = {
                       r"reported from the exception stack"],
     "nested": [r"nested exception: data abort .* while handling esr 0x96"],
     "panic": [r"\[athanor\] panic: selftest\.c:\d+: selftest panic"],
+    "hookoverflow": [r"kernel stack overflow: an exception was taken with sp 0x[0-9a-f]+, less than 4096 "
+                     r"bytes above the bottom \(0x[0-9a-f]+\) of the exception stack",
+                     r"stack overflow: guard page of the exception stack",
+                     r"reported from the overflow stack"],
 }
 
 

@@ -28,7 +28,7 @@ ATHANOR = ROOT / "athanor"
 KERNEL = ATHANOR / "build" / "athanor.elf"
 TIMEOUT = 30.0
 UEFI_TIMEOUT = 60.0
-CHECKS = "bootinfo,alloc,paging,interrupts,kcall,switch"   # the self-tests that end with exit code 0
+CHECKS = "bootinfo,alloc,paging,interrupts,kcall,switch,redirect"   # the self-tests that end with exit code 0
 
 
 def fnv1a(data: bytes) -> int:
@@ -251,6 +251,7 @@ FAULTS = {
                       r"stack overflow: guard page of the boot stack",
                       r"reported from the page-fault IST stack"],
     "nested": [r"nested exception: vector 14 .* while handling vector 0"],
+    "hookoverflow": [r"nested exception: vector 14 .* while handling vector 14"],
     "panic": [r"\[athanor\] panic: selftest\.c:\d+: selftest panic"],
 }
 

@@ -190,5 +190,10 @@ ath_boot_stack_top:
 ath_exception_stack_guard:  .skip 4096
 ath_exception_stack_bottom: .skip ATH_IST_STACK_SIZE
 ath_exception_stack_top:
+/* Where an exception taken with SP_EL1 about to overflow is reported from (vectors.S). */
+    .globl ath_overflow_stack_guard, ath_overflow_stack_top
+ath_overflow_stack_guard:   .skip 4096
+ath_overflow_stack_bottom:  .skip 8192
+ath_overflow_stack_top:
 
     .section .note.GNU-stack, "", %progbits

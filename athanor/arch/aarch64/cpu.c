@@ -3,15 +3,17 @@
  * power-off through PSCI, and the machine-specific odds and ends of arch.h.
  */
 #include "aarch64.h"
+#include "frame.inc"
 
 extern char ath_boot_stack_guard[], ath_boot_stack_top[];
 extern char ath_exception_stack_guard[], ath_exception_stack_top[];
+extern char ath_overflow_stack_guard[], ath_overflow_stack_top[];
 
 uintptr_t aarch64_boot_dtb;             /* boot.S: x0 at entry */
 uint64_t aarch64_boot_el;               /* boot.S: the exception level it was entered at */
 uint64_t aarch64_kernel_stack_top;      /* the stack exceptions from EL1t are taken on */
 
-static struct ath_kstack kstacks[2];
+static struct ath_kstack kstacks[3];
 
 static void kstack_set(struct ath_kstack *k, const char *name, uintptr_t guard, uintptr_t top)
 {
@@ -29,12 +31,13 @@ const struct ath_kstack *ath_arch_kstacks(unsigned *count)
 
 /* Records the stack and, when running on SP_EL0 (interrupts off, so nothing is on SP_EL1),
  * points SP_EL1 at its top now; on SP_EL1 the next switch to an EL1t context does
- * (switch.S). */
+ * (switch.S). TPIDR_EL0 gets the lowest sp an exception may be taken at on it (vectors.S). */
 void ath_arch_use_kernel_stack(const struct ath_kstack *k)
 {
     if (!k)
         k = &kstacks[1];
     aarch64_kernel_stack_top = k->top;
+    sysreg_write(tpidr_el0, k->bottom + STACK_MARGIN);
     if (sysreg_read(spsel) == 0)
         __asm__ volatile("msr spsel, #1\n\tmov sp, %0\n\tmsr spsel, #0" : : "r"(k->top) : "memory");
 }
@@ -44,7 +47,9 @@ void ath_arch_init(void)
     kstack_set(&kstacks[0], "boot stack", (uintptr_t)ath_boot_stack_guard, (uintptr_t)ath_boot_stack_top);
     kstack_set(&kstacks[1], "exception stack", (uintptr_t)ath_exception_stack_guard,
                (uintptr_t)ath_exception_stack_top);
-    aarch64_kernel_stack_top = kstacks[1].top;
+    kstack_set(&kstacks[2], "overflow stack", (uintptr_t)ath_overflow_stack_guard,
+               (uintptr_t)ath_overflow_stack_top);
+    ath_arch_use_kernel_stack(NULL);
     /* The console first, so that a bad device tree can be reported (if it names a UART). */
     aarch64_fdt_early_console(aarch64_boot_dtb);
     aarch64_pl011_init(aarch64_machine.uart_base);

@@ -256,8 +256,25 @@ static void print_report(const struct ath_trap_frame *f)
     ath_kprintf("[athanor]   (reported from the %s)\n", current_stack_name());
 }
 
+/* An exception taken with SP_EL1 too near its stack's bottom, on the overflow stack
+ * (vectors.S): reported as what it was, with the stack it ran out of, then a panic. */
+static ATH_NORETURN void stack_overflow(struct ath_trap_frame *f)
+{
+    f->sp = sysreg_read(tpidrro_el0);
+    f->source = 4;                      /* as taken: EL1 on SP_EL1, synchronous or not */
+    uintptr_t bottom = sysreg_read(tpidr_el0) - STACK_MARGIN;
+    const struct ath_kstack *k = ath_fault_guard_stack(bottom - 1);
+    ath_kprintf("[athanor] kernel stack overflow: an exception was taken with sp 0x%lx, less than "
+                "%u bytes above the bottom (0x%lx) of the %s\n", f->sp, STACK_MARGIN, bottom,
+                k ? k->name : "kernel stack");
+    print_report(f);
+    ath_fail(ATH_FAIL_PANIC);
+}
+
 void ath_trap(struct ath_trap_frame *f)
 {
+    if (f->source == SOURCE_OVERFLOW)
+        stack_overflow(f);
     if (++trap_depth > 1) {
         ath_kprintf("[athanor] nested exception: %s (esr 0x%lx) at pc 0x%lx", class_name(f), f->esr, f->pc);
         if (is_abort(f))

@@ -10,6 +10,13 @@
  * On the way out the frame's sp is the stack pointer resumed: SP_EL0 for EL1t, or SP_EL1 for
  * EL1h when a fault hook moved it (ath_arch_trap_redirect); that path clobbers x16, which
  * only a function's entry is resumed at.
+ *
+ * An exception taken on SP_EL1 (from EL1h) with less than 4 KiB of it left would fault again
+ * storing its frame, and again, for ever: the entry compares sp with TPIDR_EL0, which
+ * ath_arch_use_kernel_stack keeps at the bottom of the stack SP_EL1 is on plus 4 KiB, and
+ * below it moves to the overflow stack (source SOURCE_OVERFLOW, the interrupted sp in
+ * TPIDRRO_EL0) to report and panic. TPIDR_EL1 holds x0 meanwhile. Neither compiled code nor
+ * the kernel uses these registers otherwise.
  */
 #include "frame.inc"
 
@@ -17,6 +24,19 @@
 
     .macro vector source
     .balign 0x80
+    sub sp, sp, #FRAME_SIZE
+    stp x0, x1, [sp]
+    mov x0, #\source
+    b exception_entry
+    .endm
+
+    .macro vector_on_sp_el1 source
+    .balign 0x80
+    msr tpidr_el1, x0
+    mrs x0, tpidr_el0
+    cmp sp, x0
+    b.lo stack_overflow
+    mrs x0, tpidr_el1
     sub sp, sp, #FRAME_SIZE
     stp x0, x1, [sp]
     mov x0, #\source
@@ -31,10 +51,10 @@ ath_arch_vectors:
     vector 1                    /*                IRQ */
     vector 2                    /*                FIQ */
     vector 3                    /*                SError */
-    vector 4                    /* EL1 on SP_EL1 */
-    vector 5
-    vector 6
-    vector 7
+    vector_on_sp_el1 4          /* EL1 on SP_EL1 */
+    vector_on_sp_el1 5
+    vector_on_sp_el1 6
+    vector_on_sp_el1 7
     vector 8                    /* EL0, AArch64: never used */
     vector 9
     vector 10
@@ -43,6 +63,17 @@ ath_arch_vectors:
     vector 13
     vector 14
     vector 15
+
+stack_overflow:
+    mov x0, sp
+    msr tpidrro_el0, x0
+    ldr x0, =ath_overflow_stack_top
+    mov sp, x0
+    sub sp, sp, #FRAME_SIZE
+    mrs x0, tpidr_el1
+    stp x0, x1, [sp]
+    mov x0, #SOURCE_OVERFLOW
+    /* on into exception_entry */
 
 exception_entry:
     stp x2, x3, [sp, #FRAME_X(2)]
