@@ -17,6 +17,7 @@
  *   ATH_ARCH_INTEGER_ARGUMENT_REGISTERS   integer-class arguments the C convention of compiled
  *   ATH_ARCH_FLOAT_ARGUMENT_REGISTERS     code (docs/abi.md) passes in registers (the vmctx is one)
  *   ATH_ARCH_DIVIDE_TRAPS              1 if an integer division by zero traps (x86-64), else 0
+ *   ATH_ARCH_RANDOM_INSTRUCTIONS       "RDRAND or RDSEED", "RNDR": for messages
  *   ATH_ARCH_BIOS_AREA                 1 if firmware may leave ACPI's RSDP in the PC BIOS area
  *                                      (0xe0000..0xfffff) for acpi.c to scan (x86-64), else 0
  *
@@ -176,6 +177,16 @@ int ath_arch_protect(uintptr_t virt, size_t size, unsigned flags);
 bool ath_arch_take_dirty(uintptr_t virt);
 /* The mapping of virt: its physical address, ATH_VM_* flags and page size. */
 bool ath_arch_translate(uintptr_t virt, uint64_t *phys, unsigned *flags, size_t *page_size);
+
+/* ---- Platform devices ----------------------------------------------------------------------------
+ * The virtio-mmio transports the firmware's description of the machine names (AArch64: the
+ * device tree's "virtio,mmio" nodes; x86-64: none here, ACPI's come through acpi.c): fills up
+ * to max entries, returns how many. gsi is what ath_arch_irq_route_gsi takes. */
+struct ath_arch_mmio_device {
+    uint64_t base, size;
+    uint32_t gsi;
+};
+unsigned ath_arch_virtio_mmio_devices(struct ath_arch_mmio_device *out, unsigned max);
 
 /* ---- Machine-specific devices -----------------------------------------------------------------
  * Port I/O (width 1, 2 or 4 bytes; x86 only: other ports read all ones and ignore writes) and

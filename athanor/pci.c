@@ -346,6 +346,11 @@ static void add_platform(uint64_t base, uint64_t size, uint32_t gsi)
 
 void ath_pci_add_virtio_mmio(void)
 {
+    struct ath_arch_mmio_device described[ATH_VIRTIO_MMIO_MAX];
+    unsigned count = ath_arch_virtio_mmio_devices(described, ATH_VIRTIO_MMIO_MAX);
+    for (unsigned i = 0; i < count; i++)
+        if (described[i].gsi < 256)     /* a function's interrupt line is a byte */
+            add_platform(described[i].base, described[i].size, described[i].gsi);
     const struct ath_acpi *acpi = ath_acpi();
     for (unsigned i = 0; i < acpi->virtio_mmio_count; i++)
         add_platform(acpi->virtio_mmio[i].base, acpi->virtio_mmio[i].size,

@@ -44,11 +44,11 @@ void ath_random_expect_feed(const char *modules)
         return;
     if (modules) {
         awaited = true;
-        ath_kprintf("[athanor] random: no RDRAND or RDSEED; waiting for %s to seed the pool\n",
-                    modules);
+        ath_kprintf("[athanor] random: no " ATH_ARCH_RANDOM_INSTRUCTIONS "; waiting for %s to seed "
+                    "the pool\n", modules);
     } else {
-        ath_kprintf("[athanor] random: seeded SHA-256 generator (the CPU has no RDRAND or RDSEED "
-                    "and no module is granted entropy: weak seed)\n");
+        ath_kprintf("[athanor] random: seeded SHA-256 generator (the CPU has no "
+                    ATH_ARCH_RANDOM_INSTRUCTIONS " and no module is granted entropy: weak seed)\n");
     }
 }
 

@@ -49,13 +49,14 @@ MACHINES = {
 }
 
 
-def qemu(kernel, *, append="", initrd=None, machine="virt", cpu="cortex-a53", dtb=None):
+def qemu(kernel, *, append="", initrd=None, machine="virt", cpu="cortex-a53", dtb=None, extra=()):
     """One boot; returns (how it ended, console output). There is no debug-exit device: PSCI
     SYSTEM_OFF ends QEMU with status 0, and the console's last line says how the appliance
     ended (azoth/qemu.py's decode_status reads it, as on a PC without the device). A hang is a
     timeout (a test failure)."""
     argv = azoth_qemu.aarch64_kernel_argv(kernel, initrd, append, memory_mib=256, cpu=cpu,
-                                          machine=machine, extra=["-dtb", str(dtb)] if dtb else [])
+                                          machine=machine,
+                                          extra=[*extra, *(["-dtb", str(dtb)] if dtb else [])])
     r = azoth_qemu.run(argv, timeout=TIMEOUT)
     assert r.exit.outcome is not Outcome.TIMEOUT, r.output
     return r.exit, r.output
@@ -296,3 +297,22 @@ def test_device_tree_reader_survives_hostile_blobs(tmp_path):
     assert fuzz.returncode == 0, fuzz.stdout + fuzz.stderr
     accepted, refused = map(int, re.match(r"(\d+) accepted, (\d+) refused", fuzz.stdout).groups())
     assert accepted + refused == int(count) and refused > int(count) // 2, fuzz.stdout
+
+
+def test_virtio_mmio_devices_from_the_device_tree(signed):
+    """virt's virtio-mmio transports come from the device tree ("virtio,mmio" nodes) and are
+    presented as platform functions, as ACPI's are on microvm: the two with a device behind
+    them are listed, with the GIC interrupt their node names (an SPI: 32 and up)."""
+    kernel, image = signed
+    devices = ["-device", "virtio-rng-device", "-device", "virtio-net-device,netdev=n0",
+               "-netdev", "user,id=n0"]
+    status, out = qemu(kernel, initrd=image, append="athanor.pci=list",
+                       extra=["-global", "virtio-mmio.force-legacy=false", *devices])
+    assert "[athanor] pci: 2 functions" in out, out
+    for device in ("1041", "1044"):      # virtio-net, virtio-rng (modern IDs)
+        m = re.search(rf"virtio-mmio 0x(a00[0-9a-f]+) 1af4:{device} .* intx A line (\d+) virtio", out)
+        assert m and 32 <= int(m.group(2)) < 32 + 64, out
+    # A legacy transport (QEMU's default) is named and left out.
+    status, out = qemu(kernel, initrd=image, append="athanor.pci=list", extra=devices[:2])
+    assert re.search(r"virtio-mmio 0xa00[0-9a-f]+: version 1 \(legacy\) is not supported", out), out
+    assert "[athanor] pci: 0 functions" in out, out

@@ -34,6 +34,8 @@ struct aarch64_machine {
     bool psci_hvc;                      /* PSCI calls through HVC (else SMC) */
     bool psci;
     uint64_t rtc_base;                  /* PL031 ("arm,pl031") */
+    struct ath_arch_mmio_device virtio_mmio[ATH_VIRTIO_MMIO_MAX];   /* "virtio,mmio" */
+    unsigned virtio_mmio_count;
 };
 extern struct aarch64_machine aarch64_machine;
 

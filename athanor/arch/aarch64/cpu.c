@@ -207,3 +207,11 @@ void ath_arch_msi_message(unsigned source, uint64_t *address, uint32_t *data)
     *address = 0;
     *data = 0;
 }
+
+unsigned ath_arch_virtio_mmio_devices(struct ath_arch_mmio_device *out, unsigned max)
+{
+    unsigned n = ATH_MIN(max, aarch64_machine.virtio_mmio_count);
+    for (unsigned i = 0; i < n; i++)
+        out[i] = aarch64_machine.virtio_mmio[i];
+    return n;
+}

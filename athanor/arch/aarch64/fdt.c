@@ -2,7 +2,8 @@
  * A small, bounded reader of the flattened device tree (the Devicetree Specification, v0.4,
  * chapter 5) the boot loader hands over in x0: the memory, the reserved ranges, the initrd and
  * the command line (/chosen), and the devices this port drives: the PL011 UART, the GIC (v2
- * or v3), the generic timer, PSCI and the PL031 real-time clock.
+ * or v3), the generic timer, PSCI and the PL031 real-time clock; and the virtio-mmio
+ * transports, which pci.c presents to drivers as platform functions.
  *
  * Every read goes through a cursor checked against the block it is in (wasm3's rule): the
  * header's offsets and sizes must lie inside totalsize (at most ATH_FDT_SIZE_MAX), a property
@@ -197,6 +198,10 @@ static const char *end_node(struct walk *w, const struct node *n, unsigned depth
     }
     if (has(n, "arm,pl031") && !m->rtc_base && reg_entry(n, 0, &a, &s))
         m->rtc_base = a;
+    uint32_t irq;
+    if (has(n, "virtio,mmio") && m->virtio_mmio_count < ATH_VIRTIO_MMIO_MAX &&
+        reg_entry(n, 0, &a, &s) && interrupt_entry(n, 0, &irq))
+        m->virtio_mmio[m->virtio_mmio_count++] = (struct ath_arch_mmio_device){ a, s, irq };
     if (depth == 0 && n->compatible) {
         size_t length = strnlen((const char *)n->compatible, n->compatible_length);
         if (length < n->compatible_length)

@@ -13,6 +13,8 @@
 #define ATH_ARCH_INTEGER_ARGUMENT_REGISTERS 8
 #define ATH_ARCH_FLOAT_ARGUMENT_REGISTERS   8
 /* Whether an integer division by zero traps (sdiv/udiv by zero gives 0). */
+/* The CPU's random number instructions, as messages name them (ath_arch_random_source). */
+#define ATH_ARCH_RANDOM_INSTRUCTIONS "RNDR"
 /* Whether acpi.c may scan the PC BIOS area for the RSDP. */
 #define ATH_ARCH_BIOS_AREA 0
 #define ATH_ARCH_DIVIDE_TRAPS 0

@@ -283,3 +283,11 @@ void ath_arch_halt(void)
     for (;;)
         __asm__ volatile("cli\n\thlt");
 }
+
+/* ACPI (acpi.c) and the command line name a PC's virtio-mmio devices. */
+unsigned ath_arch_virtio_mmio_devices(struct ath_arch_mmio_device *out, unsigned max)
+{
+    (void)out;
+    (void)max;
+    return 0;
+}

@@ -13,6 +13,8 @@
 #define ATH_ARCH_INTEGER_ARGUMENT_REGISTERS 6
 #define ATH_ARCH_FLOAT_ARGUMENT_REGISTERS   8
 /* Whether an integer division by zero traps (divide error (#DE)). */
+/* The CPU's random number instructions, as messages name them (ath_arch_random_source). */
+#define ATH_ARCH_RANDOM_INSTRUCTIONS "RDRAND or RDSEED"
 /* Whether acpi.c may scan the PC BIOS area for the RSDP. */
 #define ATH_ARCH_BIOS_AREA 1
 #define ATH_ARCH_DIVIDE_TRAPS 1
