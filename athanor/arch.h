@@ -162,7 +162,7 @@ void ath_arch_fill_trap_instructions(uint8_t *code, size_t size);
  * meanwhile must be taken on a kernel stack (the self-test "interrupts"). */
 void ath_arch_spin_on_unmapped_stack(uint64_t cycles);
 
-/* ---- Paging and W^X (arch/<arch>/paging.c) ---------------------------------------------------
+/* ---- Paging and W^X (arch/pagetable.c, arch/<arch>/pte.h and paging.c) -----------------------
  * Callers (vm.c) have validated alignment and flags; the port must refuse a page both writable
  * and executable (vm.c panics before asking). paging_begin starts an empty set of tables that
  * the calls below edit while the boot loader's identity map stays live; paging_activate loads
@@ -177,6 +177,12 @@ int ath_arch_protect(uintptr_t virt, size_t size, unsigned flags);
 bool ath_arch_take_dirty(uintptr_t virt);
 /* The mapping of virt: its physical address, ATH_VM_* flags and page size. */
 bool ath_arch_translate(uintptr_t virt, uint64_t *phys, unsigned *flags, size_t *page_size);
+/* arch/pagetable.c implements the calls above (but begin and activate) for ports with four
+ * levels of 512 entries (x86-64, AArch64's 4 KiB granule, RISC-V Sv48), given the entries'
+ * encoding in arch/<arch>/pte.h; the port's begin and activate call these. */
+void ath_pagetable_begin(void);
+uintptr_t ath_pagetable_root(void);
+void ath_pagetable_live(void);
 
 /* ---- Platform devices ----------------------------------------------------------------------------
  * The virtio-mmio transports the firmware's description of the machine names (AArch64: the

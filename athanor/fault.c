@@ -78,3 +78,49 @@ const struct ath_kstack *ath_fault_guard_stack(uintptr_t addr)
             return task_stacks[i];
     return NULL;
 }
+
+bool ath_fault_readable_u64(uintptr_t addr)
+{
+    uint64_t phys;
+    unsigned flags;
+    size_t page_size;
+    if (addr & 7)
+        return false;
+    return ath_arch_translate(addr, &phys, &flags, &page_size);
+}
+
+void ath_fault_print_backtrace(uintptr_t fp)
+{
+    ath_kprintf("[athanor]   backtrace:");
+    for (int i = 0; i < ATH_BACKTRACE_MAX && fp && ath_fault_readable_u64(fp) &&
+                    ath_fault_readable_u64(fp + 8); i++) {
+        uint64_t next = ((uint64_t *)fp)[0];
+        uint64_t ret = ((uint64_t *)fp)[1];
+        if (!ret)
+            break;
+        ath_kprintf(" 0x%lx", ret);
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    ath_kprintf("\n");
+}
+
+static bool on(const struct ath_kstack *k, uintptr_t addr)
+{
+    return addr >= k->bottom && addr < k->top;
+}
+
+const char *ath_fault_current_stack_name(void)
+{
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    unsigned count;
+    const struct ath_kstack *k = ath_arch_kstacks(&count);
+    for (unsigned i = 0; i < count; i++)
+        if (on(&k[i], here))
+            return k[i].name;
+    for (unsigned i = 0; i < task_stack_count; i++)
+        if (on(task_stacks[i], here))
+            return task_stacks[i]->name;
+    return "an unknown stack";
+}

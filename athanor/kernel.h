@@ -91,6 +91,14 @@ void ath_fault_describe_address(uintptr_t addr);
 const struct ath_kstack *ath_fault_guard_stack(uintptr_t addr);
 /* Registers a task's stack for that question; stacks live as long as the kernel. */
 void ath_fault_add_stack(const struct ath_kstack *stack);
+/* True if the 8 bytes at addr can be read without faulting (mapped, aligned). */
+bool ath_fault_readable_u64(uintptr_t addr);
+/* Prints "[athanor]   backtrace: RET ..." along the frame-pointer chain from fp: each frame
+ * record is {the caller's frame pointer, the return address} at fp, as both ports keep it
+ * (x86-64's rbp, AArch64's x29); stops at an unreadable or non-increasing record. */
+void ath_fault_print_backtrace(uintptr_t fp);
+/* The name of the kernel or task stack the caller runs on ("an unknown stack"). */
+const char *ath_fault_current_stack_name(void);
 
 /* ---- selftest.c -------------------------------------------------------- */
 /* Runs the named in-kernel test; never returns. */

@@ -2,7 +2,7 @@
  * Virtual memory policy: the boot-time map, argument checks (alignment,
  * W^X) for every change, and reservations of address space above physical
  * memory for guard-page linear memories. The page tables themselves are
- * the arch's (arch/<arch>/paging.c).
+ * the arch's (arch/pagetable.c over arch/<arch>/pte.h, loaded by arch/<arch>/paging.c).
  *
  * Address space after ath_vm_init (identity below the window):
  *

@@ -164,44 +164,6 @@ void ath_arch_fill_trap_instructions(uint8_t *code, size_t size)
     __asm__ volatile("dsb ish\n\tic iallu\n\tdsb ish\n\tisb" : : : "memory");
 }
 
-/* True if the 8 bytes at addr can be read without faulting. */
-static bool readable_u64(uintptr_t addr)
-{
-    uint64_t phys;
-    unsigned flags;
-    size_t page_size;
-    if (addr & 7)
-        return false;
-    return ath_arch_translate(addr, &phys, &flags, &page_size);
-}
-
-static void print_backtrace(uint64_t fp)
-{
-    ath_kprintf("[athanor]   backtrace:");
-    for (int i = 0; i < ATH_BACKTRACE_MAX && fp && readable_u64(fp) && readable_u64(fp + 8); i++) {
-        uint64_t next = ((uint64_t *)fp)[0];
-        uint64_t ret = ((uint64_t *)fp)[1];
-        if (!ret)
-            break;
-        ath_kprintf(" 0x%lx", ret);
-        if (next <= fp)
-            break;
-        fp = next;
-    }
-    ath_kprintf("\n");
-}
-
-static const char *current_stack_name(void)
-{
-    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-    unsigned count;
-    const struct ath_kstack *k = ath_arch_kstacks(&count);
-    for (unsigned i = 0; i < count; i++)
-        if (here >= k[i].bottom && here < k[i].top)
-            return k[i].name;
-    return "a task's kernel stack";
-}
-
 static void print_abort_detail(const struct ath_trap_frame *f)
 {
     static const char *const kinds[] = { "address size", "translation", "access flag", "permission" };
@@ -252,8 +214,8 @@ static void print_report(const struct ath_trap_frame *f)
             ath_kprintf(" x%-2u 0x%016lx", j, f->x[j]);
         ath_kprintf("\n");
     }
-    print_backtrace(f->x[29]);
-    ath_kprintf("[athanor]   (reported from the %s)\n", current_stack_name());
+    ath_fault_print_backtrace(f->x[29]);
+    ath_kprintf("[athanor]   (reported from the %s)\n", ath_fault_current_stack_name());
 }
 
 /* An exception taken with SP_EL1 too near its stack's bottom, on the overflow stack

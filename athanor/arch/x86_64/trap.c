@@ -113,17 +113,6 @@ uintptr_t ath_arch_kcall_return_address(uintptr_t kstack_top, uintptr_t stack_bo
     return (uintptr_t)*(const uint64_t *)(uintptr_t)module_sp;
 }
 
-/* True if the 8 bytes at addr can be read without faulting. */
-static bool readable_u64(uintptr_t addr)
-{
-    uint64_t phys;
-    unsigned flags;
-    size_t page_size;
-    if (addr & 7)
-        return false;
-    return ath_arch_translate(addr, &phys, &flags, &page_size);
-}
-
 static void print_page_fault_detail(const struct ath_trap_frame *f)
 {
     ath_kprintf("[athanor]   cr2 0x%016lx", f->cr2);
@@ -156,34 +145,6 @@ static void print_error_code(const struct ath_trap_frame *f)
     ath_kprintf("\n");
 }
 
-static void print_backtrace(uint64_t rbp)
-{
-    ath_kprintf("[athanor]   backtrace:");
-    for (int i = 0; i < ATH_BACKTRACE_MAX && rbp && readable_u64(rbp) && readable_u64(rbp + 8); i++) {
-        uint64_t next = ((uint64_t *)rbp)[0];
-        uint64_t ret = ((uint64_t *)rbp)[1];
-        if (!ret)
-            break;
-        ath_kprintf(" 0x%lx", ret);
-        if (next <= rbp)
-            break;
-        rbp = next;
-    }
-    ath_kprintf("\n");
-}
-
-/* Which of our stacks the handler itself is running on. */
-static const char *current_stack_name(void)
-{
-    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-    unsigned count;
-    const struct ath_kstack *k = ath_arch_kstacks(&count);
-    for (unsigned i = 0; i < count; i++)
-        if (here >= k[i].bottom && here < k[i].top)
-            return k[i].name;
-    return "an unknown stack";
-}
-
 static void print_report(const struct ath_trap_frame *f)
 {
     ath_kprintf("[athanor] exception: vector %lu (%s)", f->vector, vector_name(f->vector));
@@ -194,7 +155,7 @@ static void print_report(const struct ath_trap_frame *f)
     ath_kprintf("\n");
     /* A fault at a callee's first instructions (or in a kernel function a
      * module called) leaves the interesting code one return address up. */
-    if (!ath_code_region_find(f->rip) && readable_u64(f->rsp)) {
+    if (!ath_code_region_find(f->rip) && ath_fault_readable_u64(f->rsp)) {
         uint64_t ret = *(uint64_t *)f->rsp;
         if (ath_code_region_find(ret)) {
             ath_kprintf("[athanor]   return address 0x%016lx", ret);
@@ -213,8 +174,8 @@ static void print_report(const struct ath_trap_frame *f)
     ath_kprintf("[athanor]   r9  0x%016lx  r10 0x%016lx  r11 0x%016lx  r12 0x%016lx\n",
                 f->r9, f->r10, f->r11, f->r12);
     ath_kprintf("[athanor]   r13 0x%016lx  r14 0x%016lx  r15 0x%016lx\n", f->r13, f->r14, f->r15);
-    print_backtrace(f->rbp);
-    ath_kprintf("[athanor]   (reported from the %s)\n", current_stack_name());
+    ath_fault_print_backtrace(f->rbp);
+    ath_kprintf("[athanor]   (reported from the %s)\n", ath_fault_current_stack_name());
 }
 
 void ath_trap(struct ath_trap_frame *f)
