@@ -1,6 +1,7 @@
 /*
- * alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard]
+ * alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] [-O]
  *
+ * -O compiles with the optimizing tier (LLVM, docs/opt-tier.md) instead of the single pass.
  * The whole pipeline (alk_build); the object is written to a temporary file and renamed, so a
  * failed compile never leaves a partial object behind.
  */
@@ -51,26 +52,29 @@ int alk_cli_write_file(const char *path, const uint8_t *bytes, size_t size)
 int alk_cmd_compile(int argc, char **argv)
 {
     const char *input = NULL, *output = NULL;
-    alk_compile_options options = alk_cli_compile_options(ALK_BOUNDS_GUARD);
+    alk_bounds_mode bounds = ALK_BOUNDS_GUARD;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) {
             output = argv[++i];
+        } else if (!strcmp(argv[i], "-O")) {
+            alk_cli_tier = ALK_TIER_OPTIMIZED;
         } else if (!strcmp(argv[i], "--bounds") && i + 1 < argc) {
-            if (alk_cli_parse_bounds(argv[++i], &options.bounds)) {
+            if (alk_cli_parse_bounds(argv[++i], &bounds)) {
                 fprintf(stderr, "alkahest compile: --bounds takes checked or guard\n");
                 return ALK_EXIT_USAGE;
             }
         } else if (argv[i][0] == '-' || input) {
-            fprintf(stderr, "usage: alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard]\n");
+            fprintf(stderr, "usage: alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] [-O]\n");
             return ALK_EXIT_USAGE;
         } else {
             input = argv[i];
         }
     }
     if (!input || !output) {
-        fprintf(stderr, "usage: alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard]\n");
+        fprintf(stderr, "usage: alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] [-O]\n");
         return ALK_EXIT_USAGE;
     }
+    alk_compile_options options = alk_cli_compile_options(bounds);
     uint8_t *wasm;
     size_t size;
     int error = alk_cli_read_file(input, &wasm, &size);

@@ -1,5 +1,5 @@
 /*
- * alkahest spec FILE.json [--bounds checked|guard] [--lines] [-v]
+ * alkahest spec FILE.json [--bounds checked|guard] [-O] [--lines] [-v]
  *
  * --lines compiles every module as if it carried DWARF line information: a trap stub per
  * trapping instruction and a lines section (docs/object-format.md), the code path that modules
@@ -677,7 +677,7 @@ static void finish(spec_run *run)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: alkahest spec FILE.json [--bounds checked|guard] [--lines] [-v]\n");
+    fprintf(stderr, "usage: alkahest spec FILE.json [--bounds checked|guard] [-O] [--lines] [-v]\n");
     return ALK_EXIT_USAGE;
 }
 
@@ -689,6 +689,8 @@ int alk_cmd_spec(int argc, char **argv)
         if (!strcmp(argv[i], "--bounds") && i + 1 < argc) {
             if (alk_cli_parse_bounds(argv[++i], &run.bounds))
                 return usage();
+        } else if (!strcmp(argv[i], "-O")) {
+            alk_cli_tier = ALK_TIER_OPTIMIZED;
         } else if (!strcmp(argv[i], "-v")) {
             run.verbose = true;
         } else if (!strcmp(argv[i], "--lines")) {
