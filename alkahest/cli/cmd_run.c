@@ -1,5 +1,5 @@
 /*
- * alkahest run FILE.wasm [--bounds checked|guard] [-O] [--env KEY=VALUE]... [--file GUEST=HOST]...
+ * alkahest run FILE.wasm|FILE.alko [--bounds checked|guard] [-O] [--env KEY=VALUE]... [--file GUEST=HOST]...
  *                        [--repeat N] [--stress-signals US]
  *                        [--invoke NAME [TYPE:VALUE...] | -- ARGS...]
  *
@@ -16,7 +16,8 @@
  * descriptor an appliance's grants could give it: stdin, stdout and stderr, and the preopened
  * "/" when there are files. --repeat calls NAME N times and counts the traps; --stress-signals
  * delivers SIGALRM every US microseconds meanwhile (a test of the stack-limit check). -O compiles
- * with the optimizing tier (docs/opt-tier.md).
+ * with the optimizing tier (docs/opt-tier.md). An object (FILE.alko from alkahest compile) runs
+ * as it was compiled, without compiling: its bounds mode and tier are its own.
  */
 #define _GNU_SOURCE
 #include <errno.h>
