@@ -43,6 +43,8 @@ extern alk_tier alk_cli_tier;
 alk_compile_options alk_cli_compile_options(alk_bounds_mode bounds);
 /* "checked" / "guard"; -1 for anything else (cmd_compile.c). */
 int alk_cli_parse_bounds(const char *text, alk_bounds_mode *out);
+/* "x86_64" / "aarch64"; -1 for anything else (cmd_compile.c). */
+int alk_cli_parse_target(const char *text, alk_target *out);
 /* Writes a whole file through a temporary and a rename; returns 0 or an errno value. */
 int alk_cli_write_file(const char *path, const uint8_t *bytes, size_t size);
 

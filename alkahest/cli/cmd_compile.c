@@ -1,7 +1,10 @@
 /*
- * alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] [-O]
+ * alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] [--target x86_64|aarch64] [-O]
  *
- * -O compiles with the optimizing tier (LLVM, docs/opt-tier.md) instead of the single pass.
+ * --target: the machine the code is for (default: the one alkahest runs on). The object is the
+ * same byte for byte whichever machine compiles it.
+ * -O: the optimizing tier (LLVM, docs/opt-tier.md) instead of the single pass.
+ *
  * The whole pipeline (alk_build); the object is written to a temporary file and renamed, so a
  * failed compile never leaves a partial object behind.
  */
@@ -13,6 +16,9 @@
 
 #include "cli.h"
 
+#define USAGE "alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] " \
+              "[--target x86_64|aarch64] [-O]"
+
 int alk_cli_parse_bounds(const char *text, alk_bounds_mode *out)
 {
     if (!strcmp(text, "checked"))
@@ -22,6 +28,15 @@ int alk_cli_parse_bounds(const char *text, alk_bounds_mode *out)
     else
         return -1;
     return 0;
+}
+
+int alk_cli_parse_target(const char *text, alk_target *out)
+{
+#define TARGET_NAME(name, number, text_name) \
+    if (!strcmp(text, text_name)) { *out = (alk_target)number; return 0; }
+    ALK_OBJ_TARGET_VALUES(TARGET_NAME)
+#undef TARGET_NAME
+    return -1;
 }
 
 int alk_cli_write_file(const char *path, const uint8_t *bytes, size_t size)
@@ -53,6 +68,7 @@ int alk_cmd_compile(int argc, char **argv)
 {
     const char *input = NULL, *output = NULL;
     alk_bounds_mode bounds = ALK_BOUNDS_GUARD;
+    alk_target target = ALK_TARGET_HOST;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) {
             output = argv[++i];
@@ -63,18 +79,24 @@ int alk_cmd_compile(int argc, char **argv)
                 fprintf(stderr, "alkahest compile: --bounds takes checked or guard\n");
                 return ALK_EXIT_USAGE;
             }
+        } else if (!strcmp(argv[i], "--target") && i + 1 < argc) {
+            if (alk_cli_parse_target(argv[++i], &target)) {
+                fprintf(stderr, "alkahest compile: --target takes x86_64 or aarch64\n");
+                return ALK_EXIT_USAGE;
+            }
         } else if (argv[i][0] == '-' || input) {
-            fprintf(stderr, "usage: alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] [-O]\n");
+            fprintf(stderr, "usage: %s\n", USAGE);
             return ALK_EXIT_USAGE;
         } else {
             input = argv[i];
         }
     }
     if (!input || !output) {
-        fprintf(stderr, "usage: alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] [-O]\n");
+        fprintf(stderr, "usage: %s\n", USAGE);
         return ALK_EXIT_USAGE;
     }
     alk_compile_options options = alk_cli_compile_options(bounds);
+    options.target = target;
     uint8_t *wasm;
     size_t size;
     int error = alk_cli_read_file(input, &wasm, &size);

@@ -16,7 +16,7 @@
 static const alk_cli_command commands[] = {
     {"validate", alk_cmd_validate, "[-q|-v] FILE...",
      "check that each FILE is a valid WebAssembly 2.0 module"},
-    {"compile", alk_cmd_compile, "FILE.wasm -o FILE.alko [--bounds MODE] [-O]",
+    {"compile", alk_cmd_compile, "FILE.wasm -o FILE.alko [--bounds MODE] [--target T] [-O]",
      "compile a module to an object (docs/object-format.md)"},
     {"inspect", alk_cmd_inspect, "FILE.alko [--disassemble F] [--at OFFSET]...",
      "print an object, disassemble a function, or name a code offset's line"},

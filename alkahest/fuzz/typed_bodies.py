@@ -20,7 +20,7 @@ from pathlib import Path
 DEF = (Path(__file__).resolve().parents[1] / 'src' / 'opcodes.def').read_text()
 T = {'_': 0, 'I32': 0x7f, 'I64': 0x7e, 'F32': 0x7d, 'F64': 0x7c, 'V128': 0x7b}
 OPS = []
-for m in re.finditer(r'^ALK_OP\((\w+),\s*(0x[0-9a-f]+|\d+),\s*(0x[0-9a-f]+|\d+),\s*"([^"]+)",\s*(\w+),\s*(SPECIAL|SIG\(([^)]*)\))\)', DEF, re.M):
+for m in re.finditer(r'^ALK_OP\((\w+),\s*(0x[0-9a-f]+|\d+),\s*(0x[0-9a-f]+|\d+),\s*"([^"]+)",\s*(\w+),\s*(SPECIAL|SIG\(([^)]*)\)),\s*\w+\)', DEF, re.M):
     name, prefix, code, text, imm, sig, args = m.groups()
     prefix, code = int(prefix, 0), int(code, 0)
     if sig == 'SPECIAL':

@@ -6,7 +6,8 @@
  * and inside the Athanor kernel alike.
  *
  * Pipeline, one stage per file, driven from alk_build():
- *     decode (decode.c) -> validate (validate.c) -> compile (compile.c, x86_64/) -> object (object.c)
+ *     decode (decode.c) -> validate (validate.c) -> compile (compile.c, a back end: x86_64/)
+ *     -> object (object.c)
  */
 #ifndef ALKAHEST_H
 #define ALKAHEST_H
@@ -14,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "alkahest_object_format.h"
 
 #define ALK_VERSION "0.1.0"
 
@@ -93,6 +96,15 @@ typedef struct alk_source_lines {
     uint32_t file_count;
 } alk_source_lines;
 
+/* The machine code is for: the values are those the object's header records (ELF's machine
+ * numbers, formats/object.toml). ALK_TARGET_HOST: the machine the compiler itself was built
+ * for. */
+typedef enum alk_target {
+    ALK_TARGET_HOST = 0,
+    ALK_TARGET_X86_64 = ALK_OBJ_TARGET_X86_64,
+    ALK_TARGET_AARCH64 = ALK_OBJ_TARGET_AARCH64,
+} alk_target;
+
 /* Which back end compiles: the single pass (milliseconds per module, the default) or the
  * optimizing tier (LLVM: near-native code, docs/opt-tier.md). Both write the same object format
  * and follow the same instance ABI. */
@@ -104,14 +116,16 @@ typedef enum alk_tier {
 struct alk_compile_options;
 struct alk_compiled;
 /* The optimizing tier's entry (alk_llvm_compile in build/alkahest-opt.so, which the CLI loads
- * on demand so that the core and the single pass need no LLVM). */
+ * on demand so that the core and the single pass need no LLVM): an alk_backend's compile
+ * (src/compile.h) for every target it has. */
 typedef int (*alk_optimizer)(const alk_module *module, const struct alk_compile_options *options,
                              struct alk_compiled *out, alk_diag *diag);
 
 typedef struct alk_compile_options {
     alk_bounds_mode bounds;
+    alk_target target;
     alk_tier tier;
-    alk_optimizer optimizer;    /* needed for ALK_TIER_OPTIMIZED; else ALK-E103 */
+    alk_optimizer optimizer;    /* needed for ALK_TIER_OPTIMIZED; else ALK-E104 */
     /* Optional: the object gets a `lines` section mapping its machine code back to these
      * source lines (docs/object-format.md), and every trapping instruction a stub of its own
      * so that a trap names its line. NULL: neither (the default, smaller code). */

@@ -194,5 +194,11 @@ enum alk_section_id {
     X(PASSIVE, 1, "passive") \
     X(DECLARATIVE, 2, "declarative") \
 
+#define ALK_OBJ_TARGET_X86_64 62
+#define ALK_OBJ_TARGET_AARCH64 183
+#define ALK_OBJ_TARGET_VALUES(X) \
+    X(X86_64, 62, "x86_64") \
+    X(AARCH64, 183, "aarch64") \
+
 
 #endif

@@ -120,8 +120,6 @@ typedef struct alk_local_group {
     alk_valtype type;
 } alk_local_group;
 
-#define ALK_HOT_LOCALS 11   /* up to 5 integer-class and 6 float locals */
-
 typedef struct alk_function {
     uint32_t type_index;
     alk_name name;            /* from the name section; length 0 when absent */
@@ -132,11 +130,6 @@ typedef struct alk_function {
     uint32_t local_group_count;
     const alk_local_group *local_groups;
     uint32_t local_count;     /* declared locals, excluding parameters */
-    /* Set by validation: the locals used most (each use weighted by the loops around it),
-     * heaviest first, integer-class ones then floats; the code generator keeps them in
-     * registers. Only locals used more than once are listed. */
-    uint32_t hot_locals[ALK_HOT_LOCALS];
-    uint8_t hot_integer_count, hot_float_count;
 } alk_function;
 
 typedef struct alk_global {
@@ -275,7 +268,7 @@ static inline int alk_read_s32(alk_reader *reader, int32_t *value)
 /* Opcodes: one dense enum over all of WebAssembly 2.0 (plain, 0xFC- and 0xFD-prefixed),
  * generated from opcodes.def, which also carries each one's immediates and its type. */
 typedef enum alk_opcode {
-#define ALK_OP(name, prefix, code, text, immediates, signature) ALK_OP_##name,
+#define ALK_OP(name, prefix, code, text, immediates, signature, group) ALK_OP_##name,
 #include "opcodes.def"
 #undef ALK_OP
     ALK_OP_COUNT
@@ -328,11 +321,29 @@ typedef enum alk_immediate {
     ALK_IMM_COUNT
 } alk_immediate;
 
+/* What kind of instruction an opcode is (the `group` column of opcodes.def): the spec's
+ * categories, numeric instructions split by whether a float is involved. Back ends dispatch
+ * on it. */
+typedef enum alk_group {
+    ALK_GROUP_CONTROL,
+    ALK_GROUP_REFERENCE,
+    ALK_GROUP_PARAMETRIC,  /* drop, select */
+    ALK_GROUP_LOCAL,
+    ALK_GROUP_GLOBAL,
+    ALK_GROUP_TABLE,
+    ALK_GROUP_MEMORY,
+    ALK_GROUP_INTEGER,     /* on integers only (wrap and extend included) */
+    ALK_GROUP_FLOAT,       /* with a float operand or result (conversions included) */
+    ALK_GROUP_VECTOR,      /* v128 */
+    ALK_GROUP_COUNT
+} alk_group;
+
 /* The properties of each opcode, from opcodes.def (instr.c). */
 typedef struct alk_opcode_info {
     uint8_t prefix;            /* 0, 0xFC or 0xFD */
     uint8_t code;              /* the byte, or the sub-opcode after the prefix */
     uint8_t immediate;         /* alk_immediate */
+    uint8_t group;             /* alk_group */
     bool special;              /* typed by hand in validate.c; operands/result are unused */
     uint8_t operand_count;     /* simple instructions: operands popped ... */
     alk_valtype operands[3];   /* ... deepest first */
@@ -478,6 +489,15 @@ ALK_ALWAYS_INLINE int alk_read_instr(alk_reader *reader, alk_instr *out, alk_dia
 /* Validates every function body, in parallel chunks when the options give a runner. */
 int alk_validate_code(const alk_module *module, const alk_compile_options *options,
                       alk_diag *diag);
+
+/* ---- Splitting work into parallel tasks (parallel.c) ---------------------------------------- */
+#define ALK_MAX_PARTS 16
+/* Splits the defined functions into at most ALK_MAX_PARTS ranges (options->parallelism when
+ * options->run_parallel is set, else one) of about equal body size, in index order: range p is
+ * defined functions [starts[p], starts[p + 1]) (0 is the first defined function). Returns the
+ * number of ranges, at least 1 (an empty one when nothing is defined). */
+unsigned alk_split_functions(const alk_module *module, const alk_compile_options *options,
+                             uint32_t starts[ALK_MAX_PARTS + 1]);
 
 /* ---- Diagnostics helper (diag.c) ------------------------------------------------------------ */
 /* Fills diag (which may be NULL) and returns code. The message is the code's summary followed by

@@ -35,10 +35,11 @@
                                                          : 0)
 
 const alk_opcode_info alk_opcode_infos[ALK_OP_COUNT] = {
-#define ALK_OP(name, prefix_, code_, text, immediates, signature)                          \
+#define ALK_OP(name, prefix_, code_, text, immediates, signature, group_)                  \
     [ALK_OP_##name] = {.prefix = prefix_,                                                  \
                        .code = code_,                                                      \
                        .immediate = ALK_IMM_##immediates,                                  \
+                       .group = ALK_GROUP_##group_,                                        \
                        .access_log2 = ACCESS_LOG2(ALK_IMM_##immediates),                   \
                        .lane_count = LANE_COUNT(ALK_IMM_##immediates),                     \
                        signature},
@@ -47,7 +48,7 @@ const alk_opcode_info alk_opcode_infos[ALK_OP_COUNT] = {
 };
 
 static const char *const opcode_texts[ALK_OP_COUNT] = {
-#define ALK_OP(name, prefix, code, text, immediates, signature) [ALK_OP_##name] = text,
+#define ALK_OP(name, prefix, code, text, immediates, signature, group) [ALK_OP_##name] = text,
 #include "opcodes.def"
 #undef ALK_OP
 };
@@ -56,7 +57,7 @@ static const char *const opcode_texts[ALK_OP_COUNT] = {
 
 /* opcode + 1, so that the zero-filled gaps are the illegal opcodes (alk_internal.h). */
 const alk_opcode_key alk_opcode_by_key[3 * 256] = {
-#define ALK_OP(name, prefix, code, text, immediates, signature)                            \
+#define ALK_OP(name, prefix, code, text, immediates, signature, group)                     \
     [OPCODE_KEY(prefix, code)] = {ALK_OP_##name + 1, ALK_IMM_##immediates},
 #include "opcodes.def"
 #undef ALK_OP

@@ -51,11 +51,6 @@ typedef struct checker {
     uint32_t group_capacity;
     uint32_t param_count;
     const alk_function *current;
-
-    /* Use counts of the dense locals, weighted by loop depth, for alk_function.hot_locals. */
-    uint32_t *weights;
-    uint32_t weight_capacity;
-    uint32_t loops;
 } checker;
 
 #define FAIL(c, code, offset, ...) alk_fail((c)->diag, code, offset, (c)->function, __VA_ARGS__)
@@ -120,7 +115,6 @@ static void release(checker *c)
     c->allocator.free(c->allocator.user, c->frames);
     c->allocator.free(c->allocator.user, c->locals);
     c->allocator.free(c->allocator.user, c->group_ends);
-    c->allocator.free(c->allocator.user, c->weights);
 }
 
 /* ---- Operand stack -------------------------------------------------------------------------- */
@@ -366,11 +360,6 @@ static int set_up_locals(checker *c, const alk_function *function, const alk_fun
             c->group_ends[g] = end;
         }
     }
-    if (!c->weights || dense_count > c->weight_capacity)
-        TRY(grow(c, (void **)&c->weights, &c->weight_capacity, 0, dense_count ? dense_count : 1,
-                 sizeof(uint32_t), function->code_offset));
-    alk_memset(c->weights, 0, (size_t)dense_count * sizeof(uint32_t));
-    c->loops = 0;
     c->current = function;
     c->param_count = type->param_count;
     c->dense_local_count = dense_count;
@@ -402,48 +391,6 @@ static inline int local_type(checker *c, const alk_instr *in, alk_valtype *type)
     else
         return FAIL(c, ALK_E_UNKNOWN_LOCAL, in->offset, " %u", index);
     return ALK_OK;
-}
-
-static inline void weigh(checker *c, uint32_t index)
-{
-    if (index >= c->dense_local_count)
-        return;   /* functions with very many locals: only the dense ones are counted */
-    uint32_t add = 1u << (c->loops < 5 ? 2 * c->loops : 10);
-    c->weights[index] = c->weights[index] > UINT32_MAX - add ? UINT32_MAX
-                                                             : c->weights[index] + add;
-}
-
-/* The heaviest locals of a class, heaviest first, into hot[]; returns how many (at most max). */
-static uint32_t heaviest(const checker *c, bool floats, uint32_t max, uint32_t *hot)
-{
-    uint32_t count = 0;
-    for (uint32_t i = 0; i < c->dense_local_count; i++) {
-        alk_valtype t = c->locals[i];
-        bool is_float = t == ALK_F32 || t == ALK_F64;
-        if (t == ALK_V128 || is_float != floats || c->weights[i] < 2)
-            continue;
-        /* insertion into the sorted short list */
-        uint32_t at = count < max ? count++ : max;
-        while (at > 0 && c->weights[hot[at - 1]] < c->weights[i]) {
-            if (at < max)
-                hot[at] = hot[at - 1];
-            at--;
-        }
-        if (at < max)
-            hot[at] = i;
-    }
-    return count;
-}
-
-static void record_hot_locals(checker *c, alk_function *function)
-{
-    uint32_t hot[ALK_HOT_LOCALS];
-    uint32_t integers = heaviest(c, false, 5, hot);
-    uint32_t floats = heaviest(c, true, 6, hot + integers);
-    for (uint32_t i = 0; i < integers + floats; i++)
-        function->hot_locals[i] = hot[i];
-    function->hot_integer_count = (uint8_t)integers;
-    function->hot_float_count = (uint8_t)floats;
 }
 
 /* ---- Simple instructions: from the table ---------------------------------------------------- */
@@ -543,7 +490,8 @@ static int check_immediates(checker *c, const alk_instr *in, const alk_opcode_in
 #define SIG(a, b, c, r) ((uint64_t)ALK_T_##a | (uint64_t)ALK_T_##b << 16 | (uint64_t)ALK_T_##c << 32)
 #define SPECIAL 0
 static const uint64_t packed_operands[ALK_OP_COUNT] = {
-#define ALK_OP(name, prefix, code, text, immediates, signature) [ALK_OP_##name] = signature,
+#define ALK_OP(name, prefix, code, text, immediates, signature, group) \
+    [ALK_OP_##name] = signature,
 #include "opcodes.def"
 #undef ALK_OP
 };
@@ -687,17 +635,11 @@ static int check_special(checker *c, const alk_instr *in)
     case ALK_OP_BLOCK:
     case ALK_OP_LOOP:
     case ALK_OP_IF:
-        TRY(check_block(c, in));
-        c->loops += in->op == ALK_OP_LOOP;
-        return ALK_OK;
+        return check_block(c, in);
     case ALK_OP_ELSE:
         return check_else(c, in);
-    case ALK_OP_END: {
-        bool loop = top_frame(c)->opcode == ALK_OP_LOOP;
-        TRY(check_end(c, in));
-        c->loops -= loop;
-        return ALK_OK;
-    }
+    case ALK_OP_END:
+        return check_end(c, in);
     case ALK_OP_BR:
         TRY(label(c, in, in->imm.index, &target));
         label_types(target, &count, &types);
@@ -743,15 +685,12 @@ static int check_special(checker *c, const alk_instr *in)
         return push(c, in->imm.select.type, in->offset);
     case ALK_OP_LOCAL_GET:
         TRY(local_type(c, in, &type));
-        weigh(c, in->imm.index);
         return push(c, type, in->offset);
     case ALK_OP_LOCAL_SET:
         TRY(local_type(c, in, &type));
-        weigh(c, in->imm.index);
         return pop(c, in, type);
     case ALK_OP_LOCAL_TEE:
         TRY(local_type(c, in, &type));
-        weigh(c, in->imm.index);
         TRY(pop(c, in, type));
         return push(c, type, in->offset);
     case ALK_OP_GLOBAL_GET:
@@ -852,7 +791,6 @@ static int check_function(checker *c, uint32_t index)
     if (r.cursor != r.end)
         return FAIL(c, ALK_E_SECTION_SIZE_MISMATCH, alk_reader_offset(&r),
                     ": %u bytes after the end of the function", (unsigned)(r.end - r.cursor));
-    record_hot_locals(c, &module->functions[index]);
     return ALK_OK;
 }
 
@@ -885,33 +823,17 @@ static void check_range(void *argument)
     release(&c);
 }
 
-#define MAX_RANGES 16
-
 int alk_validate_code(const alk_module *module, const alk_compile_options *options,
                       alk_diag *diag)
 {
-    uint32_t first = module->imported_function_count, count = module->function_count - first;
-    unsigned parts = options && options->run_parallel && options->parallelism > 1
-                         ? options->parallelism : 1;
-    if (parts > MAX_RANGES)
-        parts = MAX_RANGES;
-    if (parts > count)
-        parts = count ? count : 1;
-    body_range ranges[MAX_RANGES];
-    void *arguments[MAX_RANGES];
-    /* Split by body size, in index order. */
-    uint64_t total = 0, so_far = 0;
-    for (uint32_t i = first; i < module->function_count; i++)
-        total += module->functions[i].body_end - module->functions[i].body_offset;
-    uint32_t next = first;
+    uint32_t starts[ALK_MAX_PARTS + 1];
+    unsigned parts = alk_split_functions(module, options, starts);
+    body_range ranges[ALK_MAX_PARTS];
+    void *arguments[ALK_MAX_PARTS];
     for (unsigned p = 0; p < parts; p++) {
-        ranges[p] = (body_range){ .module = module, .first = next, .diag = *diag };
-        uint64_t goal = total * (p + 1) / parts;
-        while (next < module->function_count && (so_far < goal || p == parts - 1)) {
-            so_far += module->functions[next].body_end - module->functions[next].body_offset;
-            next++;
-        }
-        ranges[p].end = next;
+        ranges[p] = (body_range){ .module = module, .diag = *diag,
+                                  .first = module->imported_function_count + starts[p],
+                                  .end = module->imported_function_count + starts[p + 1] };
         arguments[p] = &ranges[p];
     }
     if (parts > 1)

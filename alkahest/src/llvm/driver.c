@@ -223,6 +223,9 @@ static void worker(void *argument)
 int alk_llvm_compile(const alk_module *module, const alk_compile_options *options,
                      alk_compiled *out, alk_diag *diag)
 {
+    if (options->target != ALK_TARGET_HOST && options->target != ALK_TARGET_X86_64)
+        return alk_fail(diag, ALK_E_UNSUPPORTED_TARGET, 0, ALK_NO_FUNCTION,
+                        ": the optimizing tier compiles for x86_64 only so far");
     pthread_once(&llvm_once, initialise_llvm);
     uint32_t defined = module->function_count - module->imported_function_count;
     /* chunks by Wasm size, in index order */

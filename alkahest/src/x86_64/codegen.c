@@ -107,29 +107,53 @@ static bool variable_instr(codegen *g, const alk_instr *in)
     }
 }
 
-/* The locals validation found hottest (alk_function.hot_locals: loop-weighted use counts)
- * get the registers: integers rbx, r12, r13, r10, r9 in that order, floats xmm8.. */
-static void choose_pinned_locals(codegen *g, const alk_function *function)
+/* The hottest locals (locals.c: loop-weighted use counts) get the registers: integers rbx,
+ * r12, r13, r10, r9 in that order, floats xmm8.. */
+static bool choose_pinned_locals(codegen *g, uint32_t index)
 {
-    for (uint32_t k = 0; k < function->hot_integer_count; k++) {
-        uint32_t local = function->hot_locals[k];
+    alk_hot_locals hot;
+    int error = alk_hot_locals_find(g->module, index, PINNED_GPR_COUNT, PINNED_XMM_COUNT,
+                                    g->weights, &hot);
+    if (error) {
+        cg_fail(g, error, g->module->functions[index].body_offset, "");
+        return false;
+    }
+    for (uint32_t k = 0; k < hot.integer_count; k++) {
+        uint32_t local = hot.integers[k];
         if (local < g->local_count && g->pinned_gprs < PINNED_GPR_COUNT)
             g->locals[local].reg = (uint8_t)x64_pinned_gprs[g->pinned_gprs++];
     }
-    for (uint32_t k = 0; k < function->hot_float_count; k++) {
-        uint32_t local = function->hot_locals[function->hot_integer_count + k];
+    for (uint32_t k = 0; k < hot.float_count; k++) {
+        uint32_t local = hot.floats[k];
         int reg = PINNED_XMM_FIRST + (int)k;
         if (local < g->local_count && k < PINNED_XMM_COUNT) {
             g->locals[local].reg = (uint8_t)reg;
             g->pinned_xmms |= 1u << reg;
         }
     }
+    return true;
 }
+
+/* The file that compiles each group of instructions (opcodes.def's group column); none for
+ * SIMD yet. */
+typedef bool (*instr_handler)(codegen *g, const alk_instr *in);
+static const instr_handler handlers[ALK_GROUP_COUNT] = {
+    [ALK_GROUP_CONTROL] = cg_control_instr,
+    [ALK_GROUP_REFERENCE] = cg_memory_instr,
+    [ALK_GROUP_PARAMETRIC] = variable_instr,
+    [ALK_GROUP_LOCAL] = variable_instr,
+    [ALK_GROUP_GLOBAL] = cg_memory_instr,
+    [ALK_GROUP_TABLE] = cg_memory_instr,
+    [ALK_GROUP_MEMORY] = cg_memory_instr,
+    [ALK_GROUP_INTEGER] = cg_integer_instr,
+    [ALK_GROUP_FLOAT] = cg_float_instr,
+};
 
 /* Frame slots for parameters passed in registers and for declared locals; parameters passed
  * on the stack stay in the caller's frame. Then the hottest locals get registers. */
-static bool lay_out_locals(codegen *g, const alk_function *function)
+static bool lay_out_locals(codegen *g, uint32_t index)
 {
+    const alk_function *function = &g->module->functions[index];
     const alk_allocator *a = &g->module->allocator;
     g->local_count = g->type->param_count + function->local_count;
     g->locals = a->alloc(a->user, (g->local_count ? g->local_count : 1) * sizeof *g->locals);
@@ -165,8 +189,7 @@ static bool lay_out_locals(codegen *g, const alk_function *function)
     g->slots_base = (uint32_t)(-below - 8);
     g->pinned_gprs = 0;
     g->pinned_xmms = 0;
-    choose_pinned_locals(g, function);
-    return true;
+    return choose_pinned_locals(g, index);
 }
 
 static void release(codegen *g)
@@ -193,7 +216,7 @@ static int compile_function(codegen *g, uint32_t index)
     g->outgoing_max = 0;
     g->dead_depth = 0;
     alk_memset(g->trap_labels, 0, sizeof g->trap_labels);
-    if (!lay_out_locals(g, function))
+    if (!lay_out_locals(g, index))
         return g->error;
     /* caller-saved pins are never operand registers in this function */
     for (int i = PINNED_CALLEE_SAVED; i < g->pinned_gprs; i++)
@@ -218,9 +241,8 @@ static int compile_function(codegen *g, uint32_t index)
         }
         if (g->height && g->stack[g->height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
             cg_settle_flags(g);
-        /* the commonest kinds first */
-        if (variable_instr(g, &in) || cg_integer_instr(g, &in) || cg_memory_instr(g, &in) ||
-            cg_control_instr(g, &in) || cg_float_instr(g, &in))
+        instr_handler handler = handlers[alk_opcode_infos[in.op].group];
+        if (handler && handler(g, &in))
             continue;
         g->error = alk_fail(g->diag, ALK_E_UNSUPPORTED_INSTRUCTION, in.offset, index,
                             alk_opcode_infos[in.op].prefix == 0xFD ? ": %s (SIMD, v128)" : ": %s",
@@ -240,31 +262,6 @@ static int compile_function(codegen *g, uint32_t index)
     return g->error;
 }
 
-/* v128 values have no representation in this back end yet: refuse a module that declares any
- * (a v128 parameter would otherwise be taken for an integer). */
-static int check_no_v128(const alk_module *m, alk_diag *diag)
-{
-    for (uint32_t t = 0; t < m->type_count; t++) {
-        const alk_functype *type = &m->types[t];
-        for (uint32_t i = 0; i < type->param_count + type->result_count; i++) {
-            alk_valtype v = i < type->param_count ? type->params[i]
-                                                  : type->results[i - type->param_count];
-            if (v == ALK_V128)
-                return alk_fail(diag, ALK_E_UNSUPPORTED_INSTRUCTION, 0, ALK_NO_FUNCTION,
-                                ": function type %u has v128 values (SIMD)", t);
-        }
-    }
-    for (uint32_t g = 0; g < m->global_count; g++)
-        if (m->globals[g].type.type == ALK_V128)
-            return alk_fail(diag, ALK_E_UNSUPPORTED_INSTRUCTION, 0, ALK_NO_FUNCTION, ": global %u is a v128 (SIMD)", g);
-    for (uint32_t f = m->imported_function_count; f < m->function_count; f++)
-        for (uint32_t i = 0; i < m->functions[f].local_group_count; i++)
-            if (m->functions[f].local_groups[i].type == ALK_V128)
-                return alk_fail(diag, ALK_E_UNSUPPORTED_INSTRUCTION, m->functions[f].body_offset, f,
-                                ": v128 locals (SIMD)");
-    return ALK_OK;
-}
-
 /* ---- Chunks: functions compiled independently (maybe in parallel), then linked ------------ */
 
 typedef struct call_fixup {
@@ -282,6 +279,7 @@ typedef struct chunk {
     call_fixup *calls;
     uint32_t call_count;
     cg_lines *lines;                /* with source lines only */
+    alk_local_weights weights;
     int error;
     alk_diag diag;
 } chunk;
@@ -318,7 +316,7 @@ static void compile_chunk(void *argument)
     const alk_allocator *a = &module->allocator;
     x64_code_init(&k->code, a);
     codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
-                  .diag = &k->diag };
+                  .diag = &k->diag, .weights = &k->weights };
     if (k->options->source_lines && !(g.lines = k->lines = cg_lines_new(a))) {
         k->error = alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
         return;
@@ -364,48 +362,26 @@ static void free_chunk(chunk *k)
     a->free(a->user, k->starts);
     a->free(a->user, k->calls);
     cg_lines_free(k->lines);
+    alk_local_weights_free(&k->weights);
 }
 
-#define MAX_CHUNKS 16
-
-int alk_x64_compile(const alk_module *module, const alk_compile_options *options,
-                    alk_compiled *out, alk_diag *diag)
+static int x86_64_compile(const alk_module *module, const alk_compile_options *options,
+                          alk_compiled *out, alk_diag *diag)
 {
-    int unsupported = check_no_v128(module, diag);
+    int unsupported = alk_check_no_v128(module, diag);
     if (unsupported)
         return unsupported;
     const alk_allocator *a = &module->allocator;
     uint32_t defined = module->function_count - module->imported_function_count;
-    unsigned chunks = options->run_parallel && options->parallelism > 1 ? options->parallelism : 1;
-    if (chunks > MAX_CHUNKS)
-        chunks = MAX_CHUNKS;
-    if (chunks > defined)
-        chunks = defined ? defined : 1;
-
-    /* Split by body size, in index order. */
-    chunk parts[MAX_CHUNKS];
-    void *arguments[MAX_CHUNKS];
+    uint32_t starts[ALK_MAX_PARTS + 1];
+    unsigned chunks = alk_split_functions(module, options, starts);
+    chunk parts[ALK_MAX_PARTS];
+    void *arguments[ALK_MAX_PARTS];
     alk_memset(parts, 0, sizeof parts);
-    uint64_t total = 0, so_far = 0;
-    for (uint32_t i = 0; i < defined; i++) {
-        const alk_function *f = &module->functions[module->imported_function_count + i];
-        total += f->body_end - f->body_offset;
-    }
-    uint32_t next = 0;
     for (unsigned c = 0; c < chunks; c++) {
-        chunk *k = &parts[c];
-        k->module = module;
-        k->options = options;
-        k->layout = &out->layout;
-        k->first = next;
-        uint64_t goal = total * (c + 1) / chunks;
-        while (next < defined && (so_far < goal || c == chunks - 1)) {
-            const alk_function *f = &module->functions[module->imported_function_count + next];
-            so_far += f->body_end - f->body_offset;
-            next++;
-        }
-        k->end = next;
-        arguments[c] = k;
+        parts[c] = (chunk){ .module = module, .options = options, .layout = &out->layout,
+                            .first = starts[c], .end = starts[c + 1] };
+        arguments[c] = &parts[c];
     }
     if (chunks > 1)
         options->run_parallel(options->parallel_user, compile_chunk, arguments, chunks);
@@ -479,3 +455,5 @@ int alk_x64_compile(const alk_module *module, const alk_compile_options *options
     out->code_size = (uint32_t)size;
     return ALK_OK;
 }
+
+const alk_backend alk_x86_64_backend = { ALK_TARGET_X86_64, "x86_64", x86_64_compile };

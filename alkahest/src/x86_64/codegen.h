@@ -80,9 +80,6 @@ typedef struct local_info {
 #define FRAME_LOCALS_BASE 40   /* bytes below rbp where local 0's slot starts (see above) */
 extern const x64_reg x64_pinned_gprs[PINNED_GPR_COUNT];
 
-/* What compiled code traps with: the trap codes of alkahest_abi.h (formats/abi.toml). */
-typedef enum alk_trap alk_trap_kind;
-
 typedef struct codegen {
     x64_code *code;
     const alk_module *module;
@@ -106,7 +103,7 @@ typedef struct codegen {
     uint32_t outgoing_max;         /* bytes of the largest outgoing argument + return area */
     uint32_t stack_param_bytes;    /* incoming stack arguments of this function */
     uint32_t frame_patch;          /* position of the frame-size displacement in the prologue */
-    uint32_t trap_labels[ALK_TRAP_LIMIT];
+    uint32_t trap_labels[ALK_TRAP_LIMIT];   /* by ALK_TRAP_* code (alkahest_abi.h's ALK_TRAPS) */
     /* direct calls, patched once every function's place is known (codegen.c) */
     struct call_fixup *calls;
     uint32_t call_count, call_capacity;
@@ -120,6 +117,7 @@ typedef struct codegen {
      * trapping instruction; NULL without */
     struct cg_lines *lines;
     uint32_t wasm_offset;          /* module byte offset of the instruction being compiled */
+    alk_local_weights *weights;    /* the chunk's scratch for choosing hot locals */
 } codegen;
 
 /* frame.c: the operand stack, registers, spills, locals */
@@ -177,7 +175,7 @@ void cg_push_flags(codegen *g, x64_cond cc);
 /* Turns a LOC_FLAGS top entry into a register (before instructions that are not consumers). */
 void cg_settle_flags(codegen *g);
 void cg_spill_local_refs(codegen *g, uint32_t local);
-uint32_t cg_trap_label(codegen *g, alk_trap_kind kind);
+uint32_t cg_trap_label(codegen *g, enum alk_trap kind);
 /* Records the first error: the code's summary, then ": detail" unless detail is "". */
 void cg_fail(codegen *g, int code, uint32_t offset, const char *detail);
 
@@ -189,7 +187,7 @@ void cg_begin_function(codegen *g);
 void cg_prologue(codegen *g);
 uint32_t cg_frame_size(codegen *g);
 void cg_emit_trap_stubs(codegen *g);
-void cg_emit_trap_stub(codegen *g, alk_trap_kind kind);   /* one stub's body, at the bound label */
+void cg_emit_trap_stub(codegen *g, enum alk_trap kind);   /* one stub's body, at the bound label */
 
 /* lines.c: the map from machine code back to Wasm instructions, when the module has source
  * lines (alk_compile_options.source_lines). A chunk owns one cg_lines; g->lines points at it. */
@@ -199,7 +197,7 @@ void cg_lines_free(cg_lines *lines);
 /* The instruction at module byte offset `wasm` starts here (g->wasm_offset := wasm). */
 void cg_mark(codegen *g, uint32_t wasm);
 /* A fresh trap label for the instruction being compiled (shared by its own checks only). */
-uint32_t cg_trap_site(codegen *g, alk_trap_kind kind);
+uint32_t cg_trap_site(codegen *g, enum alk_trap kind);
 /* At the end of a function: binds every site's label to a stub marked with its instruction. */
 void cg_emit_site_stubs(codegen *g);
 /* The chunk's marks, code offsets moved by `base`, appended to out (from the allocator). */

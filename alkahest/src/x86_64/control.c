@@ -105,7 +105,7 @@ uint32_t cg_frame_size(codegen *g)
     return (size + 15) & ~15u;
 }
 
-void cg_emit_trap_stub(codegen *g, alk_trap_kind kind)
+void cg_emit_trap_stub(codegen *g, enum alk_trap kind)
 {
     x64_code *c = g->code;
     x64_mov_rr(c, 8, RDI, R15);
@@ -122,7 +122,7 @@ void cg_emit_trap_stubs(codegen *g)
         if (!g->trap_labels[kind])
             continue;
         x64_bind(g->code, g->trap_labels[kind]);
-        cg_emit_trap_stub(g, (alk_trap_kind)kind);
+        cg_emit_trap_stub(g, (enum alk_trap)kind);
     }
 }
 

@@ -328,7 +328,7 @@ void cg_store_to(codegen *g, value v, x64_mem dst)
     x64_store(g->code, size, dst, SCRATCH_GPR);
 }
 
-uint32_t cg_trap_label(codegen *g, alk_trap_kind kind)
+uint32_t cg_trap_label(codegen *g, enum alk_trap kind)
 {
     if (g->lines)
         return cg_trap_site(g, kind);  /* a stub per trapping instruction: a trap names its line */

@@ -88,7 +88,7 @@ void cg_mark(codegen *g, uint32_t wasm)
     lines->marks[lines->mark_count++] = (alk_pc){ here, wasm };
 }
 
-uint32_t cg_trap_site(codegen *g, alk_trap_kind kind)
+uint32_t cg_trap_site(codegen *g, enum alk_trap kind)
 {
     cg_lines *lines = g->lines;
     for (uint32_t i = lines->site_count; i-- > 0 && lines->sites[i].wasm == g->wasm_offset;)
@@ -110,7 +110,7 @@ void cg_emit_site_stubs(codegen *g)
     for (uint32_t i = 0; i < lines->site_count; i++) {
         cg_mark(g, lines->sites[i].wasm);
         x64_bind(g->code, lines->sites[i].label);
-        cg_emit_trap_stub(g, (alk_trap_kind)lines->sites[i].kind);
+        cg_emit_trap_stub(g, (enum alk_trap)lines->sites[i].kind);
     }
     lines->site_count = 0;
 }
