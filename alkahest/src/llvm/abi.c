@@ -131,7 +131,8 @@ void opt_build_adapter(opt_module *m, uint32_t defined)
     LLVMSetSection(adapter, name);
     m->adapters[defined] = adapter;
 
-    opt_function state = { .m = m, .wasm = w, .index = index, .type = t, .function = adapter };
+    opt_function state = { .m = m, .wasm = w, .index = index, .type = t, .function = adapter,
+                           .foreign_calls = false };
     opt_function *f = &state;
     LLVMBuilderRef b = m->builder;
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(m->context, adapter, "entry"));

@@ -202,19 +202,34 @@ static LLVMValueRef read_register(opt_function *f, LLVMValueRef name)
     return opt_intrinsic(f, "llvm.read_register", &overload, 1, &arg, 1);
 }
 
-static void write_register(opt_function *f, LLVMValueRef name, LLVMValueRef value)
+/* A register's value as LLVM cannot tie to the register: LLVM holds that a call preserves r14
+ * and r15 (the C convention says so) and would read them again after a foreign call, which does
+ * not; so a function that makes such calls takes its copies this way at entry. */
+static LLVMValueRef copy_register(opt_function *f, const char *code)
 {
-    LLVMValueRef args[2] = { LLVMMetadataAsValue(f->m->context, LLVMValueAsMetadata(name)), value };
-    LLVMTypeRef overload = f->m->i64;
-    opt_intrinsic(f, "llvm.write_register", &overload, 1, args, 2);
+    opt_module *m = f->m;
+    LLVMTypeRef type = LLVMFunctionType(m->i64, NULL, 0, false);
+    LLVMValueRef asm_value = LLVMGetInlineAsm(type, (char *)code, strlen(code), "=r", 2, true,
+                                              false, LLVMInlineAsmDialectATT, false);
+    return LLVMBuildCall2(m->builder, type, asm_value, NULL, 0, "");
 }
 
 /* After a call that may have entered another instance (which sets r15/r14 for itself and
- * leaves them so, docs/abi.md): this function's own again. */
+ * leaves them so, docs/abi.md): this function's own again, at once. An inline asm, not
+ * llvm.write_register: LLVM takes the C convention's word that a call preserves r14/r15 (and
+ * would drop the write as a no-op), and would schedule a write_register after later loads; the
+ * asm declares both registers and all memory clobbered, so nothing that reads memory (nothing
+ * that may fault) comes between the call and it. */
 void opt_restore_registers(opt_function *f)
 {
-    write_register(f, f->m->reg_vmctx, f->vmctx_bits);
-    write_register(f, f->m->reg_memory, f->memory_bits);
+    opt_module *m = f->m;
+    static const char code[] = "movq $0, %r15\n\tmovq (%r15), %r14";
+    static const char constraints[] = "r,~{r14},~{r15},~{memory}";
+    LLVMTypeRef type = LLVMFunctionType(m->void_type, &m->i64, 1, false);
+    LLVMValueRef restore = LLVMGetInlineAsm(type, (char *)code, sizeof code - 1,
+                                            (char *)constraints, sizeof constraints - 1, true,
+                                            false, LLVMInlineAsmDialectATT, false);
+    LLVMBuildCall2(m->builder, type, restore, &f->vmctx_bits, 1, "");
 }
 
 /* ---- The operand stack ------------------------------------------------------------------------ */
@@ -262,10 +277,15 @@ static LLVMBasicBlockRef trap_block(opt_function *f, uint32_t code)
     LLVMPositionBuilderAtEnd(m->builder, block);
     LLVMValueRef handler = opt_load(f, m->ptr, opt_offset(f, f->vmctx, ALK_VMCTX_TRAP_HANDLER),
                                     TBAA_CONTEXT, true);
-    LLVMTypeRef params[2] = { m->ptr, m->i32 };
-    LLVMTypeRef type = LLVMFunctionType(m->void_type, params, 2, false);
-    LLVMValueRef args[2] = { f->vmctx, opt_const_i32(m, code) };
-    LLVMValueRef call = LLVMBuildCall2(m->builder, type, handler, args, 2, "");
+    /* guard mode: the loads before the trap happen before it (a third argument, which the
+     * handler ignores, keeps them: see keep_loaded in memory.c) */
+    LLVMTypeRef params[3] = { m->ptr, m->i32, m->i64 };
+    LLVMValueRef args[3] = { f->vmctx, opt_const_i32(m, code), NULL };
+    unsigned count = 2;
+    if (f->keep)
+        args[count++] = LLVMBuildLoad2(m->builder, m->i64, f->keep, "");
+    LLVMTypeRef type = LLVMFunctionType(m->void_type, params, count, false);
+    LLVMValueRef call = LLVMBuildCall2(m->builder, type, handler, args, count, "");
     unsigned noreturn = LLVMGetEnumAttributeKindForName("noreturn", 8);
     unsigned cold = LLVMGetEnumAttributeKindForName("cold", 4);
     LLVMAddCallSiteAttribute(call, LLVMAttributeFunctionIndex,
@@ -652,10 +672,24 @@ static void end_instr(opt_function *f)
         return_instr(f);
 }
 
+/* Guard mode: what the function loaded is used, so LLVM keeps the loads (memory.c). */
+static void consume_keep(opt_function *f)
+{
+    if (!f->keep)
+        return;
+    opt_module *m = f->m;
+    LLVMTypeRef type = LLVMFunctionType(m->void_type, &m->i64, 1, false);
+    LLVMValueRef sink = LLVMGetInlineAsm(type, "", 0, "r", 1, true, false,
+                                         LLVMInlineAsmDialectATT, false);
+    LLVMValueRef value = LLVMBuildLoad2(m->builder, m->i64, f->keep, "");
+    LLVMBuildCall2(m->builder, type, sink, &value, 1, "");
+}
+
 static void return_instr(opt_function *f)
 {
     opt_module *m = f->m;
     const alk_functype *t = f->type;
+    consume_keep(f);
     if (t->result_count == 0) {
         LLVMBuildRetVoid(m->builder);
     } else if (t->result_count == 1) {
@@ -765,19 +799,6 @@ static bool control_instr(opt_function *f, const alk_instr *in)
 
 /* ---- Variables and parametric instructions ----------------------------------------------------- */
 
-/* A load whose value is dropped must still happen in guard mode, where its fault is the
- * bounds check: LLVM deletes unused loads unless they are volatile (docs/opt-tier.md). */
-static void keep_dropped_load(opt_function *f, LLVMValueRef v)
-{
-    if (f->m->options->bounds != ALK_BOUNDS_GUARD)
-        return;
-    while (v && LLVMIsACastInst(v))
-        v = LLVMGetOperand(v, 0);
-    if (v && LLVMIsALoadInst(v) &&
-        LLVMGetMetadata(v, f->m->tbaa_kind) == f->m->tbaa[TBAA_MEMORY])
-        LLVMSetVolatile(v, true);
-}
-
 static bool variable_instr(opt_function *f, const alk_instr *in)
 {
     LLVMBuilderRef b = f->m->builder;
@@ -794,7 +815,7 @@ static bool variable_instr(opt_function *f, const alk_instr *in)
         LLVMBuildStore(b, opt_top(f, 0), f->locals[in->imm.index]);
         return true;
     case ALK_OP_DROP:
-        keep_dropped_load(f, opt_pop(f));
+        opt_pop(f);
         return true;
     case ALK_OP_SELECT:
     case ALK_OP_SELECT_T: {
@@ -821,10 +842,18 @@ void opt_entry_checks(opt_function *f)
 {
     opt_module *m = f->m;
     LLVMBuilderRef b = m->builder;
-    f->vmctx_bits = read_register(f, m->reg_vmctx);
-    f->vmctx = LLVMBuildIntToPtr(b, f->vmctx_bits, m->ptr, "vmctx");
-    f->memory_bits = read_register(f, m->reg_memory);
-    f->memory_base = LLVMBuildIntToPtr(b, f->memory_bits, m->ptr, "memory");
+    if (f->foreign_calls) {
+        /* the memory base from the vmctx: memory never moves, so an invariant load */
+        f->vmctx_bits = copy_register(f, "movq %r15, $0");
+        f->vmctx = LLVMBuildIntToPtr(b, f->vmctx_bits, m->ptr, "vmctx");
+        f->memory_base = opt_load(f, m->ptr, f->vmctx, TBAA_CONTEXT, true);
+        f->memory_bits = LLVMBuildPtrToInt(b, f->memory_base, m->i64, "");
+    } else {
+        f->vmctx_bits = read_register(f, m->reg_vmctx);
+        f->memory_bits = read_register(f, m->reg_memory);
+        f->vmctx = LLVMBuildIntToPtr(b, f->vmctx_bits, m->ptr, "vmctx");
+        f->memory_base = LLVMBuildIntToPtr(b, f->memory_bits, m->ptr, "memory");
+    }
     LLVMValueRef sp = read_register(f, m->reg_stack);
     LLVMValueRef limit = opt_load(f, m->i64, opt_offset(f, f->vmctx, ALK_VMCTX_STACK_LIMIT),
                                   TBAA_CONTEXT, false);
@@ -859,6 +888,11 @@ static bool begin_function(opt_function *f, const alk_function *fn)
                                                      : zero_of(m, f->local_types[i]);
         LLVMBuildStore(b, init, f->locals[i]);
     }
+    const char *keep = getenv("ALKAHEST_OPT_KEEP");
+    if (m->options->bounds == ALK_BOUNDS_GUARD && !(keep && !strcmp(keep, "none"))) {
+        f->keep = LLVMBuildAlloca(b, m->i64, "keep");
+        LLVMBuildStore(b, opt_const_i64(m, 0), f->keep);
+    }
     opt_entry_checks(f);
 
     opt_control *c = control_push(f);
@@ -872,6 +906,22 @@ static bool begin_function(opt_function *f, const alk_function *fn)
     return c->end_phis != NULL;
 }
 
+/* Whether the body calls through a function reference (an import or call_indirect): a call
+ * that may enter another instance, after which r15/r14 must be restored. */
+static bool makes_foreign_calls(const alk_module *w, const alk_function *fn)
+{
+    alk_reader reader = { w->bytes, w->bytes + fn->code_offset, w->bytes + fn->body_end };
+    while (reader.cursor < reader.end) {
+        alk_instr in;
+        if (alk_read_instr(&reader, &in, NULL))
+            return true;
+        if (in.op == ALK_OP_CALL_INDIRECT ||
+            (in.op == ALK_OP_CALL && in.imm.index < w->imported_function_count))
+            return true;
+    }
+    return false;
+}
+
 int opt_compile_function(opt_module *m, uint32_t function_index)
 {
     const alk_module *w = m->wasm;
@@ -880,6 +930,7 @@ int opt_compile_function(opt_module *m, uint32_t function_index)
     opt_function state = { .m = m, .wasm = w, .index = function_index,
                            .type = &w->types[fn->type_index], .offset = fn->body_offset };
     opt_function *f = &state;
+    f->foreign_calls = makes_foreign_calls(w, fn);
     f->function = opt_function_value(m, defined);
     char section[32];
     alk_snprintf(section, sizeof section, ".text.w%u", defined);

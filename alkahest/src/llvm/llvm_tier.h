@@ -126,6 +126,8 @@ typedef struct opt_function {
     LLVMValueRef vmctx_bits;        /* i64: r15 */
     LLVMValueRef memory_base;       /* ptr: r14 */
     LLVMValueRef memory_bits;       /* i64: r14 */
+    bool foreign_calls;             /* calls through function references: r15/r14 restored */
+    LLVMValueRef keep;              /* guard mode: alloca i64, every loaded value added in */
     LLVMValueRef *locals;           /* allocas */
     alk_valtype *local_types;
     uint32_t local_count;

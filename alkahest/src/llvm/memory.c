@@ -31,9 +31,37 @@ LLVMValueRef opt_address(opt_function *f, LLVMValueRef index, uint32_t offset, u
     return LLVMBuildGEP2(b, m->i8, f->memory_base, &address, 1, "");
 }
 
+/* Guard mode: the load's fault is its bounds check, so the load must happen even when LLVM
+ * finds its value unused (it would delete it), or used only in part (it would narrow it), or
+ * only on some paths (it would sink it). Every loaded value, all its bits, is added into the
+ * function's `keep` local, which its returns and trap calls consume (docs/opt-tier.md). An
+ * add, not a xor: x ^ x folds to 0 and would free two loads of the same address. */
+static void keep_loaded(opt_function *f, LLVMValueRef v)
+{
+    opt_module *m = f->m;
+    LLVMBuilderRef b = m->builder;
+    LLVMTypeRef type = LLVMTypeOf(v);
+    LLVMValueRef bits;
+    if (type == m->v128) {
+        bits = LLVMBuildAdd(b, LLVMBuildExtractElement(b, v, opt_const_i32(m, 0), ""),
+                            LLVMBuildExtractElement(b, v, opt_const_i32(m, 1), ""), "");
+    } else if (LLVMGetTypeKind(type) == LLVMVectorTypeKind) {
+        bits = LLVMBuildBitCast(b, v, LLVMIntTypeInContext(m->context, 64), "");
+    } else {
+        if (type == m->f32 || type == m->f64)
+            v = LLVMBuildBitCast(b, v, type == m->f32 ? m->i32 : m->i64, "");
+        bits = LLVMTypeOf(v) == m->i64 ? v : LLVMBuildZExt(b, v, m->i64, "");
+    }
+    LLVMValueRef sum = LLVMBuildLoad2(b, m->i64, f->keep, "");
+    LLVMBuildStore(b, LLVMBuildAdd(b, sum, bits, ""), f->keep);
+}
+
 LLVMValueRef opt_memory_load(opt_function *f, LLVMTypeRef type, LLVMValueRef address)
 {
-    return opt_load(f, type, address, TBAA_MEMORY, false);
+    LLVMValueRef v = opt_load(f, type, address, TBAA_MEMORY, false);
+    if (f->keep)
+        keep_loaded(f, v);
+    return v;
 }
 
 void opt_memory_store(opt_function *f, LLVMValueRef value, LLVMValueRef address)
