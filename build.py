@@ -266,7 +266,7 @@ def main(argv=None):
                        description="Benchmarks: C programs native vs Alkahest (both bounds "
                        "modes) vs node vs wasm2c, compile throughput, boot times.")
     _bench_module().add_arguments(p)
-    p.set_defaults(func=command_bench, needs=["build", "boot", "test", "bench"])
+    p.set_defaults(func=command_bench, needs=["build", "opt", "boot", "test", "bench"])
 
     p = sub.add_parser("test", help="run the test suite, or only the PATHs / -k asked for",
                        description="Runs the test suite with pytest (Debian's python3-pytest): "
