@@ -16,14 +16,15 @@ Each program in bench/programs/ is compiled with gcc -O2 (native) and with clang
 Alkahest's objects are compiled beforehand (`alkahest compile`) and run with `alkahest run
 FILE.alko`, as wasm2c's are compiled beforehand: the times are run times (node's include V8's
 own compile). Every engine must print exactly what the native build prints. The table shows
-the median wall time of N runs and each engine's ratio to native, then the geometric mean of
-the ratios.
+the median wall time (--clock cpu: CPU time) of N runs and each engine's ratio to native, then
+the geometric mean of the ratios; a program's runs go round the engines in turn.
 Then: compile throughput of Alkahest (whole process, MB/s of Wasm code section) and QEMU start
 to first output for two appliances. Figures go to docs/performance.md by hand, with the machine.
 """
 import argparse
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -108,10 +109,16 @@ def describe(result, expected):
     return why + "".join(f"\n      {line}" for line in text[:4])
 
 
-def timed(argv):
+def timed(argv, clock="wall"):
+    """Runs argv; its wall time, or with clock "cpu" the CPU time (user + system) it and its
+    children used, which a busy machine inflates far less than the wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run([str(a) for a in argv], capture_output=True)
-    return time.perf_counter() - start, result
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return (cpu if clock == "cpu" else wall), result
 
 
 def compile_throughput(runs):
@@ -163,6 +170,10 @@ def add_arguments(parser):
     parser.add_argument("--only", metavar="P,...", help=f"only these programs (of {names})")
     parser.add_argument("--engines", default=",".join(ENGINES), metavar="E,...",
                         help=f"engines to run, native first (default {','.join(ENGINES)})")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="what a run's time is: wall time (default), or the CPU time "
+                        "(user + system, all threads) of the process: steadier on a busy "
+                        "machine, and node's counts its compiler threads")
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the compile-throughput and QEMU boot figures")
 
@@ -197,7 +208,8 @@ def run_benchmarks(args):
             raise ValueError(f"unknown program {unknown[0]!r} (programs: {', '.join(names)})")
         names = [n for n in names if n in wanted]
 
-    print(f"{'program':12}" + "".join(f"{e:>17}" for e in engines))
+    print(f"{'program':12}" + "".join(f"{e:>17}" for e in engines) +
+          f"   (median of {args.runs}, {args.clock} time)")
     ratios = {e: [] for e in engines}
     failures = []
     for name in names:
@@ -206,19 +218,23 @@ def run_benchmarks(args):
         expected = None
         row = f"{name:12}"
         base = None
+        # the engines' runs interleaved, so that a change in the machine's load falls on all
+        times = {engine: [] for engine in engines}
+        outcomes = {engine: [] for engine in engines}
+        for _ in range(args.runs):
+            for engine in engines:
+                elapsed, result = timed(commands[engine], args.clock)
+                times[engine].append(elapsed)
+                outcomes[engine].append(result)
         for engine in engines:
-            times, outcomes = [], []
-            for _ in range(args.runs):
-                elapsed, result = timed(commands[engine])
-                times.append(elapsed)
-                outcomes.append(result)
-            median = statistics.median(times)
-            distinct = {(r.returncode, r.stdout) for r in outcomes}
+            median = statistics.median(times[engine])
+            outcomes_of = outcomes[engine]
+            distinct = {(r.returncode, r.stdout) for r in outcomes_of}
             if expected is None:
-                expected = (outcomes[0].returncode, outcomes[0].stdout)
-            wrong = next((r for r in outcomes if (r.returncode, r.stdout) != expected), None)
+                expected = (outcomes_of[0].returncode, outcomes_of[0].stdout)
+            wrong = next((r for r in outcomes_of if (r.returncode, r.stdout) != expected), None)
             if len(distinct) > 1 and wrong is None:
-                wrong = outcomes[0]
+                wrong = outcomes_of[0]
             if wrong is not None:
                 failures.append(f"{name} under {engine}: " + describe(wrong, expected))
             if engine == "native":
