@@ -230,6 +230,8 @@ def test_argv(args):
 def command_test(args):
     tools.ensure_packages(tools.TEST_GROUPS)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    if args.long:
+        env["AZOTH_LONG"] = "1"         # tests/conftest.py: long_run()
     argv = test_argv(args)
     if tools.VERBOSE:
         print("+ " + " ".join(argv), file=sys.stderr)
@@ -296,6 +298,8 @@ def main(argv=None):
                    help="a test file or folder, or FILE::TEST (default: all of tests/)")
     p.add_argument("-k", metavar="EXPR", help="only tests whose name matches EXPR (pytest -k)")
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
+    p.add_argument("--long", action="store_true",
+                   help="also the long runs (AZOTH_LONG=1): longer fuzzing campaigns")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)

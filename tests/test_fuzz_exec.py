@@ -3,7 +3,8 @@ method) on a fixed range of seeds, in both bounds modes, through both tiers (the
 the optimizing tier: each agrees with Binaryen, so with the other), and SIMD modules through
 the optimizing tier: every result, trap and logged value of Alkahest's code must match; and
 every kept regression still passes (the keeping can fail). Longer campaigns:
-tests/fuzz/diff.py --count N --seed S [--tier both] [--simd] (docs/opt-tier.md: 10,000).
+tests/fuzz/diff.py --count N --seed S [--tier both] [--simd] (docs/opt-tier.md);
+`./build.py test --long` runs 1,000 scalar and 250 SIMD seeds through the optimizing tier.
 
     /usr/bin/python3 -m pytest tests/test_fuzz_exec.py
 """
@@ -17,10 +18,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
 from diff import REGRESSIONS, check, keep_regression, run_kept  # noqa: E402
 from spec_validate import built  # noqa: E402
+from conftest import long_run  # noqa: E402
 
 SEEDS = range(1, 81)
-OPT_SEEDS = range(1, 31)           # the optimizing tier: each module costs LLVM's compile
-SIMD_SEEDS = range(1000, 1025)
+# the optimizing tier: each module costs LLVM's compile
+OPT_SEEDS = range(1, 1001) if long_run() else range(1, 31)
+SIMD_SEEDS = range(1000, 1250) if long_run() else range(1000, 1025)
 
 
 @pytest.mark.parametrize("bounds", ["checked", "guard"])
