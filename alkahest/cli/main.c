@@ -124,7 +124,7 @@ alk_tier alk_cli_tier = ALK_TIER_BASELINE;
 
 /* The optimizing tier lives in alkahest-opt.so next to this executable (linked with libLLVM,
  * which costs ~60 ms to load: only `-O` pays it). ALKAHEST_OPT_LIBRARY names another. NULL,
- * with the reason printed once, when it cannot be loaded: the compile then fails with ALK-E103. */
+ * with the reason printed once, when it cannot be loaded: the compile then fails with ALK-E104. */
 static alk_optimizer load_optimizer(void)
 {
     static bool tried;
