@@ -107,3 +107,21 @@ def test_a_cached_object_of_the_wrong_tier_is_refused(tmp_path, tools, monkeypat
                 str(info.value)
         else:
             tools.build(tmp_path / "x", make=False, iso=False, images=tmp_path)
+
+
+def test_without_the_optimizing_tier_minus_o_is_alk_e104(tmp_path, tools):
+    """A build without LLVM (no alkahest-opt.so) compiles with the single pass only: -O fails
+    with its code and the reason, and writes nothing."""
+    from attacks import wat2wasm
+    wasm = tmp_path / "m.wasm"
+    wasm.write_bytes(wat2wasm("(module (func (export \"f\")))"))
+    out = tmp_path / "m.alko"
+    done = subprocess.run([str(ALKAHEST), "compile", str(wasm), "-o", str(out), "-O"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "ALKAHEST_OPT_LIBRARY": str(tmp_path / "none.so")})
+    assert done.returncode == 1 and "ALK-E104" in done.stderr, done.stderr
+    assert "optimizing tier is not available" in done.stderr and not out.exists()
+    done = subprocess.run([str(ALKAHEST), "compile", str(wasm), "-o", str(out)],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "ALKAHEST_OPT_LIBRARY": str(tmp_path / "none.so")})
+    assert done.returncode == 0 and alko.ObjectFile(out.read_bytes(), "m").tier == "none"
