@@ -24,7 +24,8 @@ from .tools import atomic_write, progress, run
 
 ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
-KERNEL = ROOT / "athanor" / "build" / "athanor.elf"
+KERNEL = ROOT / "athanor" / "build" / "athanor.elf"          # multiboot1 and 2: QEMU, GRUB
+KERNEL_PVH = ROOT / "athanor" / "build" / "athanor-pvh.elf"  # PVH: microVMs, Firecracker
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
 GUEST_HEADER = ROOT / "appliances" / "include" / "athanor.h"   # C modules include it
 IMAGES = Path(os.environ.get("AZOTH_IMAGES") or ROOT / "images")   # tests redirect it

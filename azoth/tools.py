@@ -61,6 +61,9 @@ PACKAGES = {
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
     },
+    "disk": {                    # ./build.py build --format qcow2,vmdk,vhd (azoth/disk.py)
+        "qemu-utils": "/usr/bin/qemu-img",
+    },
     "bench": {                   # bench/run.py: wasm2c is WABT's; SQLite comes through npm
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
@@ -69,7 +72,7 @@ PACKAGES = {
     },
 }
 # What `./build.py test` installs: everything a test may use.
-TEST_GROUPS = ["build", "opt", "boot", "test", "cpp", "rust", "as"]
+TEST_GROUPS = ["build", "opt", "boot", "test", "cpp", "rust", "as", "disk"]
 
 
 def log(message):
