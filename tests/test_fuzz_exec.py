@@ -81,3 +81,13 @@ if KEPT:
     def test_kept_regression(case, bounds):
         passed, output = run_kept(case, built(), bounds)
         assert passed, f"{case.name}: {output}"
+
+# Those found through the optimizing tier (a file `opt-tier` in the folder says why) run
+# through it too.
+KEPT_OPT = [p for p in KEPT if (p / "opt-tier").exists()]
+if KEPT_OPT:
+    @pytest.mark.parametrize("bounds", ["checked", "guard"])
+    @pytest.mark.parametrize("case", KEPT_OPT, ids=[p.name for p in KEPT_OPT])
+    def test_kept_regression_on_the_optimizing_tier(case, bounds):
+        passed, output = run_kept(case, built(), bounds, tier="opt")
+        assert passed, f"{case.name}: {output}"

@@ -57,7 +57,7 @@ def test_whole_testsuite_both_modes(all_scripts):
 
 def test_own_scripts_both_modes():
     scripts = {w.stem: convert(w, OWN_CACHE) for w in sorted(OWN_SCRIPTS.glob("*.wast"))}
-    assert {"calls", "control", "deep", "pressure"} <= set(scripts)
+    assert {"calls", "control", "deep", "pressure", "far_loads"} <= set(scripts)
     assert_no_failures(run_all(built(), [(n, p, m) for n, p in scripts.items() for m in MODES],
                                "-O"))
 

@@ -283,7 +283,7 @@ static LLVMBasicBlockRef trap_block(opt_function *f, uint32_t code)
     LLVMValueRef args[3] = { f->vmctx, opt_const_i32(m, code), NULL };
     unsigned count = 2;
     if (f->keep)
-        args[count++] = LLVMBuildLoad2(m->builder, m->i64, f->keep, "");
+        args[count++] = opt_keep_value(f);
     LLVMTypeRef type = LLVMFunctionType(m->void_type, params, count, false);
     LLVMValueRef call = LLVMBuildCall2(m->builder, type, handler, args, count, "");
     unsigned noreturn = LLVMGetEnumAttributeKindForName("noreturn", 8);
@@ -681,7 +681,7 @@ static void consume_keep(opt_function *f)
     LLVMTypeRef type = LLVMFunctionType(m->void_type, &m->i64, 1, false);
     LLVMValueRef sink = LLVMGetInlineAsm(type, "", 0, "r", 1, true, false,
                                          LLVMInlineAsmDialectATT, false);
-    LLVMValueRef value = LLVMBuildLoad2(m->builder, m->i64, f->keep, "");
+    LLVMValueRef value = opt_keep_value(f);
     LLVMBuildCall2(m->builder, type, sink, &value, 1, "");
 }
 
@@ -892,6 +892,8 @@ static bool begin_function(opt_function *f, const alk_function *fn)
     if (m->options->bounds == ALK_BOUNDS_GUARD && !(keep && !strcmp(keep, "none"))) {
         f->keep = LLVMBuildAlloca(b, m->i64, "keep");
         LLVMBuildStore(b, opt_const_i64(m, 0), f->keep);
+        f->keep_vector = LLVMBuildAlloca(b, m->v128, "keep_vector");
+        LLVMBuildStore(b, LLVMConstNull(m->v128), f->keep_vector);
     }
     opt_entry_checks(f);
 

@@ -128,6 +128,8 @@ typedef struct opt_function {
     LLVMValueRef memory_bits;       /* i64: r14 */
     bool foreign_calls;             /* calls through function references: r15/r14 restored */
     LLVMValueRef keep;              /* guard mode: alloca i64, every loaded value added in */
+    LLVMValueRef keep_vector;       /* guard mode: alloca <2 x i64>, where float and v128 loads
+                                     * are added (no move out of the xmm registers) */
     LLVMValueRef *locals;           /* allocas */
     alk_valtype *local_types;
     uint32_t local_count;
@@ -190,6 +192,7 @@ bool opt_memory_instr(opt_function *f, const alk_instr *in);
 /* The address of an access of `width` bytes at index + offset, bounds-checked in checked mode. */
 LLVMValueRef opt_address(opt_function *f, LLVMValueRef index, uint32_t offset, uint32_t width);
 LLVMValueRef opt_memory_load(opt_function *f, LLVMTypeRef type, LLVMValueRef address);
+LLVMValueRef opt_keep_value(opt_function *f);
 void opt_memory_store(opt_function *f, LLVMValueRef value, LLVMValueRef address);
 
 /* ---- simd.c ------------------------------------------------------------------------------------ */

@@ -34,26 +34,51 @@ LLVMValueRef opt_address(opt_function *f, LLVMValueRef index, uint32_t offset, u
 /* Guard mode: the load's fault is its bounds check, so the load must happen even when LLVM
  * finds its value unused (it would delete it), or used only in part (it would narrow it), or
  * only on some paths (it would sink it). Every loaded value, all its bits, is added into the
- * function's `keep` local, which its returns and trap calls consume (docs/opt-tier.md). An
- * add, not a xor: x ^ x folds to 0 and would free two loads of the same address. */
+ * function's `keep` locals, which its returns and trap calls consume (docs/opt-tier.md). An
+ * add, not a xor: x ^ x folds to 0 and would free two loads of the same address. Integers go
+ * into the i64 `keep`; floats and v128 values into the <2 x i64> `keep_vector` (a float in
+ * lane 0 of a vector whose other lanes are zero: all its bits, and no move out of its xmm
+ * register, which costs more than the add inside a loop). */
 static void keep_loaded(opt_function *f, LLVMValueRef v)
 {
     opt_module *m = f->m;
     LLVMBuilderRef b = m->builder;
     LLVMTypeRef type = LLVMTypeOf(v);
-    LLVMValueRef bits;
-    if (type == m->v128) {
-        bits = LLVMBuildAdd(b, LLVMBuildExtractElement(b, v, opt_const_i32(m, 0), ""),
-                            LLVMBuildExtractElement(b, v, opt_const_i32(m, 1), ""), "");
-    } else if (LLVMGetTypeKind(type) == LLVMVectorTypeKind) {
-        bits = LLVMBuildBitCast(b, v, LLVMIntTypeInContext(m->context, 64), "");
-    } else {
-        if (type == m->f32 || type == m->f64)
-            v = LLVMBuildBitCast(b, v, type == m->f32 ? m->i32 : m->i64, "");
-        bits = LLVMTypeOf(v) == m->i64 ? v : LLVMBuildZExt(b, v, m->i64, "");
+    if (type == m->v128 || type == m->f32 || type == m->f64) {
+        LLVMValueRef lanes = v;
+        if (type != m->v128) {
+            LLVMTypeRef vector = type == m->f32 ? m->f32x4 : m->f64x2;
+            unsigned n = type == m->f32 ? 4 : 2;
+            LLVMValueRef one = LLVMBuildInsertElement(b, LLVMGetPoison(vector), v,
+                                                      opt_const_i32(m, 0), "");
+            LLVMValueRef splat = LLVMBuildShuffleVector(
+                b, one, LLVMGetPoison(vector),
+                LLVMConstNull(LLVMVectorType(m->i32, n)), "");
+            lanes = LLVMBuildBitCast(b, splat, m->v128, "");
+        }
+        LLVMValueRef sum = LLVMBuildLoad2(b, m->v128, f->keep_vector, "");
+        LLVMBuildStore(b, LLVMBuildAdd(b, sum, lanes, ""), f->keep_vector);
+        return;
     }
+    LLVMValueRef bits;
+    if (LLVMGetTypeKind(type) == LLVMVectorTypeKind)
+        bits = LLVMBuildBitCast(b, v, LLVMIntTypeInContext(m->context, 64), "");
+    else
+        bits = type == m->i64 ? v : LLVMBuildZExt(b, v, m->i64, "");
     LLVMValueRef sum = LLVMBuildLoad2(b, m->i64, f->keep, "");
     LLVMBuildStore(b, LLVMBuildAdd(b, sum, bits, ""), f->keep);
+}
+
+/* Guard mode: everything loaded so far, as one i64 (the keep locals' lanes added). */
+LLVMValueRef opt_keep_value(opt_function *f)
+{
+    opt_module *m = f->m;
+    LLVMBuilderRef b = m->builder;
+    LLVMValueRef vector = LLVMBuildLoad2(b, m->v128, f->keep_vector, "");
+    LLVMValueRef sum = LLVMBuildAdd(b, LLVMBuildLoad2(b, m->i64, f->keep, ""),
+                                    LLVMBuildExtractElement(b, vector, opt_const_i32(m, 0), ""),
+                                    "");
+    return LLVMBuildAdd(b, sum, LLVMBuildExtractElement(b, vector, opt_const_i32(m, 1), ""), "");
 }
 
 LLVMValueRef opt_memory_load(opt_function *f, LLVMTypeRef type, LLVMValueRef address)
