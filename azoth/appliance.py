@@ -19,7 +19,7 @@ from . import signing
 from .alko import ObjectFile
 from . import tools
 from .errors import AzothError
-from .sources import to_wasm, up_to_date
+from .sources import to_wasm
 from .tools import atomic_write, progress, run
 
 ROOT = Path(__file__).resolve().parent.parent
