@@ -10,13 +10,13 @@
 #define ALK_CALL_CODE           0      /* the function's external entry */
 #define ALK_CALL_VMCTX          8
 #define ALK_CALL_GPRS           16     /* 5 x u64: rsi rdx rcx r8 r9 */
-#define ALK_CALL_XMMS           56     /* 8 x u64: xmm0..xmm7 */
-#define ALK_CALL_STACK          120    /* const u64 *: the stack arguments */
-#define ALK_CALL_STACK_COUNT    128
-#define ALK_CALL_EXTRA_RESULTS  136    /* results past the first, in the return area */
-#define ALK_CALL_RAX            144    /* out: the first integer result */
-#define ALK_CALL_XMM0           152    /* out: the first float result */
-#define ALK_CALL_EXTRA_OUT      160    /* u64 *: where the extra results go */
+#define ALK_CALL_XMMS           56     /* 8 x 16 bytes: xmm0..xmm7 */
+#define ALK_CALL_STACK          184    /* const u64 *: the stack arguments */
+#define ALK_CALL_STACK_COUNT    192    /* words of them (a v128 16-aligned: two) */
+#define ALK_CALL_EXTRA_RESULTS  200    /* words of the results past the first (the return area) */
+#define ALK_CALL_RAX            208    /* out: the first integer result */
+#define ALK_CALL_XMM0           216    /* out: the first float or vector result, 16 bytes */
+#define ALK_CALL_EXTRA_OUT      232    /* u64 *: where the extra results go */
 
 /* alk_entry_frame: what a trap restores */
 #define ALK_FRAME_RBX           0
