@@ -25,6 +25,8 @@ from .tools import atomic_write, progress, run
 ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 KERNEL = ROOT / "athanor" / "build" / "athanor.elf"
+# The machine the kernel runs on (athanor/arch/): every module is compiled for it.
+KERNEL_TARGET = "x86_64"
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
 GUEST_HEADER = ROOT / "appliances" / "include" / "athanor.h"   # C modules include it
 IMAGES = Path(os.environ.get("AZOTH_IMAGES") or ROOT / "images")   # tests redirect it
@@ -50,14 +52,14 @@ def make_tools(key):
 
 
 def compile_module(wasm, bounds, out_dir, module):
-    """Alkahest: validate and compile one module to an object."""
+    """Alkahest: validate and compile one module to an object for the kernel's target."""
     out = Path(out_dir) / f"{module.name}.{bounds}.alko"
     if up_to_date(out, [wasm, ALKAHEST]):
         return out
     tmp = out.with_name(out.name + ".tmp")
     with progress(f"compiling {module.name} with Alkahest"):
-        result = run([ALKAHEST, "compile", wasm, "-o", tmp, "--bounds", bounds],
-                     capture=True, check=False)
+        result = run([ALKAHEST, "compile", wasm, "-o", tmp, "--bounds", bounds,
+                      "--target", KERNEL_TARGET], capture=True, check=False)
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         message = result.stderr.decode(errors="replace").strip() or f"exit {result.returncode}"
@@ -65,6 +67,13 @@ def compile_module(wasm, bounds, out_dir, module):
                          file=module.sources[0])
     tmp.replace(out)
     return out
+
+
+def check_target(module, obj):
+    """The kernel runs code for its own machine only (it refuses any other object too)."""
+    if obj.target != KERNEL_TARGET:
+        raise AzothError("AZ-C011", f"{module.key} ({module.name}): the object is compiled for "
+                         f"{obj.target}, the kernel runs {KERNEL_TARGET} code", file=obj.origin)
 
 
 def _how_to_grant(capability):
@@ -211,6 +220,7 @@ def build(directory, key=None, make=True, iso=True, images=None):
         wasm = to_wasm(module, work, [GUEST_HEADER])
         obj_path = compile_module(wasm, manifest.bounds, work, module)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
+        check_target(module, obj)
         import_ids = link_imports(manifest, module, obj, catalogue)
         check_memory(manifest, module, obj)
         warn_without_entry(manifest, module, obj)

@@ -87,6 +87,7 @@ typedef struct alk_object {
     const uint8_t *bytes;
     size_t size;
     uint32_t flags;                 /* bit 0: guard bounds */
+    uint32_t target;                /* ALK_OBJ_TARGET_*: the runtime's own once opened */
     uint32_t vmctx_size;
     uint32_t function_count, imported_function_count;
     uint32_t start;                 /* UINT32_MAX: none */
@@ -131,9 +132,15 @@ typedef struct alk_object_data {
 } alk_object_data;
 typedef struct alk_object_memory { uint32_t min, max; bool has_max, imported; } alk_object_memory;
 
-/* Checks the header and that every section and record table lies inside the bytes. Returns
- * NULL, or a message saying what is wrong. The bytes must outlive the view. */
+/* Checks the header and that every section and record table lies inside the bytes, and that
+ * the code is for the machine this runtime runs on. Returns NULL, or a message saying what is
+ * wrong ("compiled for aarch64, this runtime runs x86_64 code"). The bytes must outlive the
+ * view. */
 const char *alk_object_open(alk_object *object, const void *bytes, size_t size);
+/* The same without the target check: for tools that read objects of any target (inspect). */
+const char *alk_object_read(alk_object *object, const void *bytes, size_t size);
+/* "x86_64", "aarch64", or "unknown". */
+const char *alk_object_target_name(uint32_t target);
 
 alk_str alk_object_string(const alk_object *object, uint32_t offset);
 alk_str alk_object_type(const alk_object *object, uint32_t type_index);  /* "ii:I" */

@@ -77,7 +77,7 @@ int alk_compile(const alk_module *module, const alk_compile_options *options,
     if (!backend)
         return alk_fail(diag, ALK_E_UNSUPPORTED_TARGET, 0, ALK_NO_FUNCTION, ": %u",
                         (unsigned)options->target);
-    alk_compiled compiled = { .module = module, .bounds = options->bounds,
+    alk_compiled compiled = { .target = backend->target, .module = module, .bounds = options->bounds,
                               .source_lines = options->source_lines };
     alk_layout_compute(module, &compiled.layout);
     int error = backend->compile(module, options, &compiled, diag);

@@ -8,7 +8,7 @@
  *     int compile(const alk_module *module, const alk_compile_options *options,
  *                 alk_compiled *out, alk_diag *diag);
  *
- *   requires  module validated (module->validated), out->module / layout / bounds /
+ *   requires  module validated (module->validated), out->target / module / layout / bounds /
  *             source_lines filled by the driver (alk_layout_compute), every other field zero;
  *   returns   ALK_OK with out->code (code_size bytes, a multiple of ALK_OBJ_CODE_ALIGN, padded
  *             with the target's trap instruction) and out->functions (one per defined
@@ -48,6 +48,7 @@ typedef struct alk_pc {
 } alk_pc;
 
 typedef struct alk_compiled {
+    alk_target target;                 /* the back end's: what the object's header records */
     const alk_module *module;
     alk_layout layout;
     alk_bounds_mode bounds;
