@@ -337,9 +337,17 @@ alk_extern alk_instance_export(alk_instance *instance, uint32_t kind, uint32_t i
 
 /* ---- Calling in ------------------------------------------------------------------------------ */
 
-/* Saved by the entry trampoline; alk_unwind returns to it. */
+/* Saved by the entry trampoline; alk_unwind returns to it. The callee-saved registers of the
+ * C ABI, the stack pointer and the return address (runtime/enter.h has the offsets). */
+#if defined(__aarch64__)
+#define ALK_ENTRY_FRAME_WORDS 21    /* x19..x28 x29 x30 sp d8..d15 */
+#define ALK_ENTRY_FRAME_SP 12
+#else
+#define ALK_ENTRY_FRAME_WORDS 8     /* rbx rbp r12 r13 r14 r15 rsp rip */
+#define ALK_ENTRY_FRAME_SP 6
+#endif
 typedef struct alk_entry_frame {
-    uint64_t registers[8];          /* rbx rbp r12 r13 r14 r15 rsp rip */
+    uint64_t registers[ALK_ENTRY_FRAME_WORDS];
 } alk_entry_frame;
 
 /* Calls function `function` (imports included) of the instance with args (one u64 per

@@ -45,7 +45,7 @@ int alk_check_no_v128(const alk_module *m, alk_diag *diag)
 
 const alk_backend *alk_backend_for(alk_target target)
 {
-    static const alk_backend *const backends[] = { &alk_x86_64_backend };
+    static const alk_backend *const backends[] = { &alk_x86_64_backend, &alk_aarch64_backend };
     if (target == ALK_TARGET_HOST) {
 #if defined(__aarch64__)
         target = ALK_TARGET_AARCH64;

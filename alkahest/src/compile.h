@@ -88,6 +88,7 @@ typedef struct alk_backend {
 } alk_backend;
 
 extern const alk_backend alk_x86_64_backend;    /* x86_64/codegen.c */
+extern const alk_backend alk_aarch64_backend;   /* aarch64/codegen.c */
 
 /* The back end for a target (ALK_TARGET_HOST: the machine this compiler was built for), or
  * NULL when there is none (compile.c). */
@@ -151,6 +152,8 @@ uint32_t alk_lines_site_count(const alk_lines *lines);
 void alk_lines_site_at(const alk_lines *lines, uint32_t i, uint32_t *label, uint32_t *kind,
                        uint32_t *wasm);
 void alk_lines_clear_sites(alk_lines *lines);
+/* Forgets the marks at or after `position` and the sites (a function compiled again). */
+void alk_lines_truncate(alk_lines *lines, uint32_t position);
 /* The chunk's marks, code offsets moved by `base`, appended to out (from the allocator). */
 bool alk_lines_append(const alk_lines *lines, uint32_t base, alk_pc **out, uint32_t *count,
                       const alk_allocator *allocator);

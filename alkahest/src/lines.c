@@ -118,6 +118,13 @@ void alk_lines_clear_sites(alk_lines *lines)
     lines->site_count = 0;
 }
 
+void alk_lines_truncate(alk_lines *lines, uint32_t position)
+{
+    while (lines->mark_count && lines->marks[lines->mark_count - 1].code >= position)
+        lines->mark_count--;
+    lines->site_count = 0;
+}
+
 bool alk_lines_append(const alk_lines *lines, uint32_t base, alk_pc **out, uint32_t *count,
                       const alk_allocator *allocator)
 {

@@ -241,9 +241,9 @@ void a64_mov_imm(a64_code *c, bool sf, int dst, uint64_t imm)
         move_wide(c, sf, MOVZ, dst, i, (uint32_t)(imm >> (16 * i)) & 0xffff);
         return;
     }
-    if (ones == chunks - 1) {
+    if (ones >= chunks - 1) {
         unsigned i = 0;
-        while (((imm >> (16 * i)) & 0xffff) == 0xffff)
+        while (i < chunks - 1 && ((imm >> (16 * i)) & 0xffff) == 0xffff)
             i++;
         move_wide(c, sf, MOVN, dst, i, ~(uint32_t)(imm >> (16 * i)) & 0xffff);
         return;
@@ -305,6 +305,11 @@ static void addsub_extended(a64_code *c, bool sf, a64_alu_op op, int dst, int a,
 void a64_addsub_uxtw(a64_code *c, a64_alu_op op, int dst, int a, int b)
 {
     addsub_extended(c, true, op, dst, a, b, 2);
+}
+
+void a64_addsub_sp(a64_code *c, a64_alu_op op, int dst, int a, int b)
+{
+    addsub_extended(c, true, op, dst, a, b, 3);
 }
 
 void a64_add_const(a64_code *c, bool sf, int dst, int src, int64_t imm)

@@ -103,6 +103,8 @@ void a64_addsub_imm(a64_code *c, bool sf, a64_alu_op op, bool flags, int dst, in
 void a64_addsub(a64_code *c, bool sf, a64_alu_op op, bool flags, int dst, int a, int b);
 /* dst := a op zero_extend(b as w): the extended-register form (31 is sp for dst and a). */
 void a64_addsub_uxtw(a64_code *c, a64_alu_op op, int dst, int a, int b);
+/* dst := a op b, 64-bit, with 31 meaning sp for dst and a (the uxtx extended form). */
+void a64_addsub_sp(a64_code *c, a64_alu_op op, int dst, int a, int b);
 /* dst := src + imm (any value: adds, subs, or through x16 when it does not fit 24 bits);
  * sp allowed for dst and src. Clobbers x16 only when imm is large (dst may be x16). */
 void a64_add_const(a64_code *c, bool sf, int dst, int src, int64_t imm);
