@@ -217,6 +217,8 @@ def test_argv(args):
 def command_test(args):
     tools.ensure_packages(tools.TEST_GROUPS)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    if args.long:
+        env["AZOTH_LONG"] = "1"         # tests/targets.py: long_run()
     argv = test_argv(args)
     if tools.VERBOSE:
         print("+ " + " ".join(argv), file=sys.stderr)
@@ -266,7 +268,7 @@ def main(argv=None):
                        description="Benchmarks: C programs native vs Alkahest (both bounds "
                        "modes) vs node vs wasm2c, compile throughput, boot times.")
     _bench_module().add_arguments(p)
-    p.set_defaults(func=command_bench, needs=["build", "boot", "test", "bench"])
+    p.set_defaults(func=command_bench, needs=["build", "boot", "test", "bench", "cross"])
 
     p = sub.add_parser("test", help="run the test suite, or only the PATHs / -k asked for",
                        description="Runs the test suite with pytest (Debian's python3-pytest): "
@@ -276,6 +278,9 @@ def main(argv=None):
                    help="a test file or folder, or FILE::TEST (default: all of tests/)")
     p.add_argument("-k", metavar="EXPR", help="only tests whose name matches EXPR (pytest -k)")
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
+    p.add_argument("--long", action="store_true",
+                   help="also the long runs (AZOTH_LONG=1): the spec testsuite with lines on "
+                   "every target, longer fuzzing")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)

@@ -55,6 +55,12 @@ PACKAGES = {
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
     },
+    "cross": {                   # AArch64 without ARM hardware: the CLI cross-built, run by QEMU
+        "gcc-aarch64-linux-gnu": "/usr/bin/aarch64-linux-gnu-gcc",
+        "libc6-dev-arm64-cross": "/usr/aarch64-linux-gnu/lib/libc.a",
+        "binutils-aarch64-linux-gnu": "/usr/bin/aarch64-linux-gnu-objdump",
+        "qemu-user": "/usr/bin/qemu-aarch64",
+    },
     "bench": {                   # bench/run.py: wasm2c is WABT's; SQLite comes through npm
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
@@ -63,7 +69,7 @@ PACKAGES = {
     },
 }
 # What `./build.py test` installs: everything a test may use.
-TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as"]
+TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as", "cross"]
 
 
 def log(message):

@@ -6,7 +6,10 @@ built once into build/bench/. Whole process, median of --runs runs after a warm-
 section (1 MB = 10^6 bytes), in both bounds modes, with the CLI's default parallelism (one
 compile task per CPU) and with one thread (taskset to one CPU).
 
-    bench/compile.py [--runs N] [--module FILE.wasm]
+    bench/compile.py [--runs N] [--module FILE.wasm] [--target T,...]
+
+--target x86_64,aarch64: the code generated for each of those machines (default: this one's),
+always compiled here; the object is the same whichever machine compiles it.
 """
 import argparse
 import shutil
@@ -21,6 +24,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--module", type=Path, default=MODULE)
+    parser.add_argument("--target", default="", help="targets, comma-separated")
     args = parser.parse_args()
     if args.module == MODULE and not MODULE.exists():
         build_module()
@@ -31,14 +35,17 @@ def main():
     print(f"module: {args.module} ({args.module.stat().st_size / 1e6:.2f} MB, "
           f"{code / 1e6:.2f} MB of code), median of {args.runs} runs, whole process")
     single = ["taskset", "-c", "0"] if shutil.which("taskset") else []
-    for bounds in ("guard", "checked"):
-        argv = [alkahest, "compile", args.module, "-o", out, "--bounds", bounds]
-        for label, prefix in (("all CPUs", []), ("one CPU", single)):
-            if label == "one CPU" and not prefix:
-                continue
-            seconds = median_seconds([*prefix, *argv], args.runs)
-            print(f"  alkahest compile --bounds {bounds:7} {label:8} {seconds * 1e3:8.2f} ms "
-                  f"{code / seconds / 1e6:8.1f} MB/s")
+    for target in [t for t in args.target.split(",") if t] or [None]:
+        for bounds in ("guard", "checked"):
+            argv = [alkahest, "compile", args.module, "-o", out, "--bounds", bounds,
+                    *(["--target", target] if target else [])]
+            for label, prefix in (("all CPUs", []), ("one CPU", single)):
+                if label == "one CPU" and not prefix:
+                    continue
+                seconds = median_seconds([*prefix, *argv], args.runs)
+                name = f"--target {target:7} " if target else ""
+                print(f"  alkahest compile {name}--bounds {bounds:7} {label:8} "
+                      f"{seconds * 1e3:8.2f} ms {code / seconds / 1e6:8.1f} MB/s")
     print(f"object: {out.stat().st_size / 1e6:.2f} MB")
 
 

@@ -23,8 +23,11 @@ A seed whose run reaches Binaryen's call-depth limit stops being compared there 
 stack is deeper). `hangLimitInitializer` is called before each export, as Binaryen does.
 
     tests/fuzz/diff.py --count N --seed S [--bounds checked|guard|both] [--alkahest PATH]
+                       [--target x86_64|aarch64]
 
-Runs seeds S .. S+N-1, each module in both bounds modes by default. Prints each divergence
+Runs seeds S .. S+N-1, each module in both bounds modes by default, on the host's target or
+on another (--target aarch64: the replays run in the CLI cross-built for it under
+qemu-aarch64, tests/targets.py; validation and the exports are the host CLI's). Prints each divergence
 (its files stay in build/fuzz-exec/SEED/ and are copied to tests/fuzz/regressions/ as a
 regression test), then `N modules, D divergences` (and how many were skipped); exits 1 on any
 divergence or harness failure.
@@ -214,11 +217,12 @@ def generate(seed, d, features):
     return None
 
 
-def check(seed, alkahest, bounds, work=WORK, keep_files=False):
+def check(seed, alkahest, bounds, work=WORK, keep_files=False, runner=None):
     """Runs one seed in the given modes ("checked", "guard" or "both"); returns (status,
     detail): "ok", "FAIL" (a divergence), "skip" (not WebAssembly 2.0, or no module) or
     "error" (the harness itself failed). An agreeing seed's files are removed unless
-    keep_files."""
+    keep_files. `runner`: the argv of the CLI that replays the script (default: alkahest,
+    the host's; tests/targets.py's cli() for another target)."""
     d = work / str(seed)
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
@@ -251,8 +255,8 @@ def check(seed, alkahest, bounds, work=WORK, keep_files=False):
                                                "commands": commands}, indent=0))
     failures = []
     for mode in (("checked", "guard") if bounds == "both" else (bounds,)):
-        result = run([str(alkahest), "spec", str(d / "module.json"), "--bounds", mode],
-                     timeout=120)
+        result = run([*(runner or [str(alkahest)]), "spec", str(d / "module.json"), "--bounds",
+                      mode], timeout=600)
         if result.returncode != 0:
             lines = [line for line in result.stdout.splitlines() if ": FAIL" in line]
             failures.append(f"[{mode}] " + ("\n".join(lines[:10]) or
@@ -275,10 +279,10 @@ def keep_regression(seed, work=WORK, regressions=None):
     return target
 
 
-def run_kept(case, alkahest, bounds):
+def run_kept(case, alkahest, bounds, runner=None):
     """Runs a kept regression (a folder with module.json); returns (passed, output)."""
-    result = run([str(alkahest), "spec", str(case / "module.json"), "--bounds", bounds],
-                 cwd=case, timeout=120)
+    result = run([*(runner or [str(alkahest)]), "spec", str(case / "module.json"), "--bounds",
+                  bounds], cwd=case, timeout=600)
     return result.returncode == 0, result.stdout[-2000:] + result.stderr[-1000:]
 
 
@@ -289,19 +293,29 @@ def main():
     parser.add_argument("--seed", type=int, default=1, help="first seed")
     parser.add_argument("--count", type=int, default=100, help="modules to generate")
     parser.add_argument("--jobs", type=int, default=2, help="seeds run at once")
+    parser.add_argument("--target", default=None,
+                        help="replay on this target (x86_64, aarch64; default: the host's)")
     args = parser.parse_args()
     subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest")], check=True)
+    sys.path.insert(0, str(ROOT / "tests"))
+    import targets
+    target = args.target or targets.HOST
+    if target not in targets.TARGETS:
+        sys.exit(f"diff.py: --target takes one of {', '.join(targets.TARGETS)}")
+    if targets.missing_tools(target):
+        sys.exit(f"diff.py: {target} needs {' and '.join(targets.missing_tools(target))}")
+    runner = None if target == targets.HOST else targets.cli(target)
     tally = {"ok": 0, "FAIL": 0, "skip": 0, "error": 0}
     seeds = range(args.seed, args.seed + args.count)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for seed, (status, detail) in zip(seeds, pool.map(
-                lambda s: check(s, args.alkahest, args.bounds), seeds)):
+                lambda s: check(s, args.alkahest, args.bounds, runner=runner), seeds)):
             tally[status] += 1
             if status in ("FAIL", "error"):
                 print(f"seed {seed}: {status} ({WORK / str(seed)})\n{detail}\n", flush=True)
             if status == "FAIL":
                 keep_regression(seed)
-    print(f"{args.count} modules, {tally['FAIL']} divergences "
+    print(f"{target}: {args.count} modules, {tally['FAIL']} divergences "
           f"({tally['skip']} seeds gave no WebAssembly 2.0 module, {tally['error']} harness "
           "failures)")
     sys.exit(0 if tally["FAIL"] == 0 and tally["error"] == 0 else 1)

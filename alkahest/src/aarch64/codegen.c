@@ -88,11 +88,32 @@ static void select_op(codegen *g)
     arm_push_reg(g, a.type, dst);
 }
 
-/* Which instructions consume a compare's flags directly. */
+/* Which instructions consume a compare's flags directly (local.set: cset into the local). */
 static bool uses_flags(alk_opcode op)
 {
     return op == ALK_OP_BR_IF || op == ALK_OP_IF || op == ALK_OP_SELECT ||
-           op == ALK_OP_SELECT_T || op == ALK_OP_I32_EQZ;
+           op == ALK_OP_SELECT_T || op == ALK_OP_I32_EQZ || op == ALK_OP_LOCAL_SET ||
+           op == ALK_OP_LOCAL_TEE;
+}
+
+/* When the instruction after the reader's position is local.set or local.tee of a pinned
+ * local, hints its register (arm_take_hint). A peek at the bytes: the body is validated. */
+static void hint_next(codegen *g, const alk_reader *reader)
+{
+    g->hint_reg = -1;
+    const uint8_t *p = reader->cursor;
+    if (reader->end - p < 2 || (p[0] != 0x21 && p[0] != 0x22))
+        return;
+    uint32_t index = 0;
+    for (int i = 0, shift = 0; i < 5 && p + 1 + i < reader->end; i++, shift += 7) {
+        index |= (uint32_t)(p[1 + i] & 0x7f) << shift;
+        if (!(p[1 + i] & 0x80))
+            break;
+    }
+    if (index < g->local_count && arm_local_reg(g, index) >= 0) {
+        g->hint_reg = arm_local_reg(g, index);
+        g->hint_local = index;
+    }
 }
 
 static bool variable_instr(codegen *g, const alk_instr *in)
@@ -205,6 +226,7 @@ static int compile_function(codegen *g, uint32_t index)
     g->control_count = 0;
     g->gpr_used = g->fpr_used = 0;
     g->dead_depth = 0;
+    g->hint_reg = -1;
     alk_memset(g->trap_labels, 0, sizeof g->trap_labels);
     g->code->label_count = 1;           /* labels are the function's own */
     g->code->fixup_count = 0;
@@ -229,8 +251,11 @@ static int compile_function(codegen *g, uint32_t index)
         }
         if (g->height && g->stack[g->height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
             arm_settle_flags(g);
+        hint_next(g, &reader);
         instr_handler handler = handlers[alk_opcode_infos[in.op].group];
-        if (handler && handler(g, &in))
+        bool handled = handler && handler(g, &in);
+        g->hint_reg = -1;
+        if (handled)
             continue;
         g->error = alk_fail(g->diag, ALK_E_UNSUPPORTED_INSTRUCTION, in.offset, index,
                             alk_opcode_infos[in.op].prefix == 0xFD ? ": %s (SIMD, v128)" : ": %s",

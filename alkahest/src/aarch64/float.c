@@ -26,7 +26,13 @@ static void float_operands(codegen *g, value lhs, value rhs, int *a, int *b, int
     bool a_owned, b_owned;
     *a = arm_read_reg(g, lhs, &a_owned);
     *b = arm_read_reg(g, rhs, &b_owned);
-    if (a_owned) {
+    *dst = arm_take_hint(g, true);
+    if (*dst >= 0) {
+        if (a_owned)
+            arm_free_reg(g, lhs.type, *a);
+        if (b_owned)
+            arm_free_reg(g, rhs.type, *b);
+    } else if (a_owned) {
         *dst = *a;
         if (b_owned)
             arm_free_reg(g, rhs.type, *b);
@@ -46,12 +52,24 @@ static void binary(codegen *g, alk_valtype type, a64_fop2_op op)
     arm_push_reg(g, type, dst);
 }
 
+/* One popped operand in a register, and the register for the result: the hint, its own, or
+ * a fresh one. */
+static int float_operand(codegen *g, value v, int *dst)
+{
+    bool owned;
+    int src = arm_read_reg(g, v, &owned);
+    *dst = arm_take_hint(g, true);
+    if (*dst < 0)
+        *dst = owned ? src : arm_alloc_fpr(g);
+    else if (owned)
+        arm_free_reg(g, v.type, src);
+    return src;
+}
+
 static void unary(codegen *g, alk_valtype type, a64_fop1_op op)
 {
     value v = arm_pop(g);
-    bool owned;
-    int src = arm_read_reg(g, v, &owned);
-    int dst = owned ? src : arm_alloc_fpr(g);
+    int dst, src = float_operand(g, v, &dst);
     a64_fop1(g->code, arm_fsize(type), op, dst, src);
     arm_push_reg(g, type, dst);
 }
@@ -134,7 +152,9 @@ static void convert(codegen *g, alk_valtype from, alk_valtype to, bool is_signed
     value v = arm_pop(g);
     bool owned;
     int src = arm_read_reg(g, v, &owned);
-    int dst = arm_alloc_fpr(g);
+    int dst = arm_take_hint(g, true);
+    if (dst < 0)
+        dst = arm_alloc_fpr(g);
     a64_int_to_fp(g->code, arm_fsize(to), from == ALK_I64, is_signed, dst, src);
     if (owned)
         arm_free_reg(g, from, src);
@@ -167,9 +187,7 @@ static void reinterpret(codegen *g, alk_valtype to)
 static void demote_promote(codegen *g, alk_valtype to)
 {
     value v = arm_pop(g);
-    bool owned;
-    int src = arm_read_reg(g, v, &owned);
-    int dst = owned ? src : arm_alloc_fpr(g);
+    int dst, src = float_operand(g, v, &dst);
     a64_fop1(g->code, to == ALK_F32 ? 8 : 4, to == ALK_F32 ? A64_FCVT_TO_S : A64_FCVT_TO_D, dst,
              src);
     arm_push_reg(g, to, dst);

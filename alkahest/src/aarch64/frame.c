@@ -220,6 +220,16 @@ int arm_alloc_fpr(codegen *g)
     }
 }
 
+int arm_take_hint(codegen *g, bool want_float)
+{
+    int reg = g->hint_reg;
+    if (reg < 0 || arm_is_float(g->locals[g->hint_local].type) != want_float)
+        return -1;
+    g->hint_reg = -1;
+    arm_spill_local_refs(g, g->hint_local);
+    return reg;
+}
+
 void arm_claim_gpr(codegen *g, int reg)
 {
     if (g->gpr_used & (1u << reg)) {

@@ -41,7 +41,13 @@ static operands both_in_registers(codegen *g, value lhs, value rhs, alk_valtype 
     operands o;
     o.a = arm_read_reg(g, lhs, &a_owned);
     o.b = arm_read_reg(g, rhs, &b_owned);
-    if (a_owned) {
+    o.dst = arm_take_hint(g, false);
+    if (o.dst >= 0) {
+        if (a_owned)
+            arm_free_reg(g, type, o.a);
+        if (b_owned && o.b != o.a)
+            arm_free_reg(g, type, o.b);
+    } else if (a_owned) {
         o.dst = o.a;
         if (b_owned)
             arm_free_reg(g, type, o.b);
@@ -58,7 +64,11 @@ static int one_in_register(codegen *g, value v, int *dst)
 {
     bool owned;
     int reg = arm_read_reg(g, v, &owned);
-    *dst = owned ? reg : arm_alloc_gpr(g);
+    *dst = arm_take_hint(g, false);
+    if (*dst < 0)
+        *dst = owned ? reg : arm_alloc_gpr(g);
+    else if (owned)
+        arm_free_reg(g, v.type, reg);
     return reg;
 }
 

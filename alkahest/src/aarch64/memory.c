@@ -115,10 +115,12 @@ static void load(codegen *g, const alk_instr *in, alk_valtype type, int size, bo
     bool owned;
     value index = index_operand(g, &reg, &owned);
     /* the destination first: allocating may spill, which may use x16 */
-    int dst = arm_is_float(type) ? arm_alloc_fpr(g) : owned ? reg : arm_alloc_gpr(g);
+    int dst = arm_take_hint(g, arm_is_float(type));
+    if (dst < 0)
+        dst = arm_is_float(type) ? arm_alloc_fpr(g) : owned ? reg : arm_alloc_gpr(g);
     address at = locate(g, index, reg, in->imm.memarg.offset, size);
     load_at(g, at, type, size, sign, dst);
-    if (arm_is_float(type) && owned)
+    if (owned && !(dst == reg && !arm_is_float(type)))
         arm_free_reg(g, ALK_I32, reg);
     arm_push_reg(g, type, dst);
 }
@@ -170,7 +172,9 @@ static address global_address(codegen *g, uint32_t index)
 static void global_get(codegen *g, uint32_t index)
 {
     alk_valtype type = g->module->globals[index].type.type;
-    int dst = arm_is_float(type) ? arm_alloc_fpr(g) : arm_alloc_gpr(g);
+    int dst = arm_take_hint(g, arm_is_float(type));
+    if (dst < 0)
+        dst = arm_is_float(type) ? arm_alloc_fpr(g) : arm_alloc_gpr(g);
     address at = global_address(g, index);
     load_at(g, at, type, arm_is_wide(type) ? 8 : 4, false, dst);
     arm_push_reg(g, type, dst);
