@@ -96,23 +96,56 @@ static bool uses_flags(alk_opcode op)
            op == ALK_OP_LOCAL_TEE;
 }
 
-/* When the instruction after the reader's position is local.set or local.tee of a pinned
- * local, hints its register (arm_take_hint). A peek at the bytes: the body is validated. */
+/* A LEB128 u32 at p (validated bytes, up to end). */
+static uint32_t peek_u32(const uint8_t *p, const uint8_t *end)
+{
+    uint32_t value = 0;
+    for (int i = 0, shift = 0; i < 5 && p + i < end; i++, shift += 7) {
+        value |= (uint32_t)(p[i] & 0x7f) << shift;
+        if (!(p[i] & 0x80))
+            break;
+    }
+    return value;
+}
+
+/* Where the instruction after the reader's position wants the value the current one pushes
+ * (codegen.h, hint_reg): a peek at its bytes, the body being validated. Only the cases where
+ * it consumes exactly the top value as it is. */
 static void hint_next(codegen *g, const alk_reader *reader)
 {
     g->hint_reg = -1;
+    g->hint_local = UINT32_MAX;
     const uint8_t *p = reader->cursor;
-    if (reader->end - p < 2 || (p[0] != 0x21 && p[0] != 0x22))
+    if (reader->end - p < 1)
         return;
-    uint32_t index = 0;
-    for (int i = 0, shift = 0; i < 5 && p + 1 + i < reader->end; i++, shift += 7) {
-        index |= (uint32_t)(p[1 + i] & 0x7f) << shift;
-        if (!(p[1 + i] & 0x80))
-            break;
-    }
-    if (index < g->local_count && arm_local_reg(g, index) >= 0) {
-        g->hint_reg = arm_local_reg(g, index);
-        g->hint_local = index;
+    if (p[0] == 0x21 || p[0] == 0x22) {                 /* local.set, local.tee */
+        uint32_t index = peek_u32(p + 1, reader->end);
+        if (index < g->local_count && arm_local_reg(g, index) >= 0) {
+            g->hint_reg = arm_local_reg(g, index);
+            g->hint_float = arm_is_float(g->locals[index].type);
+            g->hint_local = index;
+        }
+    } else if (p[0] == 0x10) {                          /* call: its last parameter */
+        uint32_t function = peek_u32(p + 1, reader->end);
+        if (function >= g->module->function_count)
+            return;
+        const alk_functype *type = alk_function_type(g->module, function);
+        if (type->param_count == 0)
+            return;
+        bool is_float = arm_is_float(type->params[type->param_count - 1]);
+        uint32_t before = 0;
+        for (uint32_t i = 0; i + 1 < type->param_count; i++)
+            before += arm_is_float(type->params[i]) == is_float;
+        if (before < (is_float ? ARG_FPR_COUNT : ARG_GPR_COUNT)) {
+            g->hint_reg = is_float ? (int)before : 1 + (int)before;
+            g->hint_float = is_float;
+        }
+    } else if ((p[0] == 0x0b && g->control_count == 1) || p[0] == 0x0f) {
+        /* the function's end or return, with one result: x0 or v0 */
+        if (g->type->result_count == 1) {
+            g->hint_reg = 0;
+            g->hint_float = arm_is_float(g->type->results[0]);
+        }
     }
 }
 
@@ -267,8 +300,8 @@ static int compile_function(codegen *g, uint32_t index)
         arm_emit_trap_stubs(g);
         /* at most ~8.4 MB by the decoder's limits (locals, operand stack, parameters) */
         uint32_t frame = arm_frame_size(g);
-        if (frame > ALK_MAX_FRAME_SIZE)
-            arm_fail(g, ALK_E_INTERNAL, function->body_offset, "frame larger than 1 GiB");
+        if (frame >= (1u << 24))
+            arm_fail(g, ALK_E_INTERNAL, function->body_offset, "frame of 16 MiB or more");
         arm_patch_frame_size(g, frame);
     }
     if (!g->error && !a64_resolve(g->code) && !g->code->out_of_range)

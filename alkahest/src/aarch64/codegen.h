@@ -125,10 +125,12 @@ typedef struct codegen {
                                       instruction (src/lines.c); NULL without */
     uint32_t wasm_offset;          /* module byte offset of the instruction being compiled */
     alk_local_weights *weights;    /* the chunk's scratch for the scan */
-    /* The next instruction is local.set or local.tee of this pinned local (-1: not so): the
-     * instruction being compiled may put its result straight into the local's register. */
+    /* Where the next instruction wants the value the current one pushes (-1: nowhere in
+     * particular): the register of the pinned local it sets (local.set/tee: hint_local), the
+     * argument register of a call's last parameter, x0/v0 for the function's result. */
     int hint_reg;
-    uint32_t hint_local;
+    bool hint_float;
+    uint32_t hint_local;   /* UINT32_MAX: not a local */
 } codegen;
 
 /* frame.c: the operand stack, registers, spills, locals */
@@ -165,9 +167,10 @@ static inline value *arm_top(codegen *g, uint32_t depth)     /* 0 = top */
 int arm_alloc_gpr(codegen *g);
 int arm_alloc_fpr(codegen *g);
 /* For an instruction whose one result is written by its last machine instruction (which may
- * also read the operands): the pinned register of the local that the next instruction sets,
- * when there is one of that class (its stacked references are spilled first), to compute the
- * result straight into; else -1. Used once. */
+ * also read the operands): the register the next instruction wants it in (g->hint_reg), when
+ * that is of the class asked for and free (a pinned local's stacked references are spilled
+ * first; an argument or result register is marked used), to compute the result straight
+ * into; else -1. Used once. */
 int arm_take_hint(codegen *g, bool want_float);
 void arm_free(codegen *g, value v);             /* releases the register a popped value held */
 void arm_free_reg(codegen *g, alk_valtype type, int reg);

@@ -20,22 +20,34 @@ static int32_t saved_offset(uint32_t k)
     return -16 - 8 * (int32_t)k;
 }
 
-static void save_or_restore(codegen *g, bool restore)
+/* Pairs with stp/ldp (the higher-numbered register at the lower address), an odd one alone. */
+static void save_or_restore_file(codegen *g, bool restore, bool fp, int first, int count,
+                                 uint32_t k)
 {
     a64_code *c = g->code;
-    uint32_t k = 0;
-    for (int i = 0; i < g->pinned_gprs; i++, k++) {
+    int i = 0;
+    for (; i + 1 < count; i += 2, k += 2) {
         if (restore)
-            a64_load(c, true, PINNED_GPR_FIRST + i, A64_FP, saved_offset(k), 8, false);
+            a64_ldp(c, fp, first + i + 1, first + i, A64_FP, saved_offset(k + 1), false);
         else
-            a64_store(c, 8, PINNED_GPR_FIRST + i, A64_FP, saved_offset(k));
+            a64_stp(c, fp, first + i + 1, first + i, A64_FP, saved_offset(k + 1), false);
     }
-    for (int i = 0; i < g->pinned_fprs; i++, k++) {
-        if (restore)
-            a64_fload(c, 8, PINNED_FPR_FIRST + i, A64_FP, saved_offset(k));
+    if (i < count) {
+        if (fp && restore)
+            a64_fload(c, 8, first + i, A64_FP, saved_offset(k));
+        else if (fp)
+            a64_fstore(c, 8, first + i, A64_FP, saved_offset(k));
+        else if (restore)
+            a64_load(c, true, first + i, A64_FP, saved_offset(k), 8, false);
         else
-            a64_fstore(c, 8, PINNED_FPR_FIRST + i, A64_FP, saved_offset(k));
+            a64_store(c, 8, first + i, A64_FP, saved_offset(k));
     }
+}
+
+static void save_or_restore(codegen *g, bool restore)
+{
+    save_or_restore_file(g, restore, false, PINNED_GPR_FIRST, g->pinned_gprs, 0);
+    save_or_restore_file(g, restore, true, PINNED_FPR_FIRST, g->pinned_fprs, g->pinned_gprs);
 }
 
 void arm_prologue(codegen *g)
@@ -43,13 +55,13 @@ void arm_prologue(codegen *g)
     a64_code *c = g->code;
     a64_stp(c, false, A64_FP, A64_LR, A64_SP, -16, true);
     a64_mov_sp(c, A64_FP, A64_SP);
-    /* x16 := sp - frame (movz/movk, patched once the frame size is known); the limit is
-     * checked before sp moves, so sp is never below the limit at an instruction boundary
-     * (docs/abi.md, "Stack limit"): a frame of any size traps with nothing written below it. */
+    /* x16 := sp - frame (sub #low; sub #high, lsl 12, a nop when high is 0: patched once the
+     * frame size is known, below 16 MiB); the limit is checked before sp moves, so sp is never
+     * below the limit at an instruction boundary (docs/abi.md, "Stack limit"): a frame of any
+     * size traps with nothing written below it. */
     g->frame_patch = a64_position(c);
-    a64_word(c, 0xD2800000u | SCRATCH_GPR);            /* movz x16, #0 */
-    a64_word(c, 0xF2A00000u | SCRATCH_GPR);            /* movk x16, #0, lsl #16 */
-    a64_addsub_sp(c, A64_SUB, SCRATCH_GPR, A64_SP, SCRATCH_GPR);
+    a64_addsub_imm(c, true, A64_SUB, false, SCRATCH_GPR, A64_SP, 0, false);
+    a64_addsub_imm(c, true, A64_SUB, false, SCRATCH_GPR, SCRATCH_GPR, 0, true);
     a64_load(c, true, SCRATCH2_GPR, REG_VMCTX, ALK_VMCTX_STACK_LIMIT, 8, false);
     a64_cmp(c, true, SCRATCH_GPR, SCRATCH2_GPR);
     arm_branch_if(g, A64_LO, arm_trap_label(g, ALK_TRAP_STACK_EXHAUSTED));
@@ -115,8 +127,10 @@ uint32_t arm_frame_size(codegen *g)
 void arm_patch_frame_size(codegen *g, uint32_t frame)
 {
     a64_code *c = g->code;
-    a64_patch_word(c, g->frame_patch, 0xD2800000u | (frame & 0xffff) << 5 | SCRATCH_GPR);
-    a64_patch_word(c, g->frame_patch + 4, 0xF2A00000u | (frame >> 16) << 5 | SCRATCH_GPR);
+    a64_patch_word(c, g->frame_patch, a64_read_word(c, g->frame_patch) | (frame & 0xfff) << 10);
+    a64_patch_word(c, g->frame_patch + 4, frame >> 12
+                   ? a64_read_word(c, g->frame_patch + 4) | (frame >> 12) << 10
+                   : 0xD503201Fu);                      /* nop */
 }
 
 void arm_emit_trap_stub(codegen *g, enum alk_trap kind)

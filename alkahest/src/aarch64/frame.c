@@ -223,10 +223,17 @@ int arm_alloc_fpr(codegen *g)
 int arm_take_hint(codegen *g, bool want_float)
 {
     int reg = g->hint_reg;
-    if (reg < 0 || arm_is_float(g->locals[g->hint_local].type) != want_float)
+    if (reg < 0 || g->hint_float != want_float)
         return -1;
     g->hint_reg = -1;
-    arm_spill_local_refs(g, g->hint_local);
+    if (g->hint_local != UINT32_MAX) {
+        arm_spill_local_refs(g, g->hint_local);
+        return reg;
+    }
+    uint32_t *used = want_float ? &g->fpr_used : &g->gpr_used;
+    if (*used & (1u << reg))
+        return -1;                  /* taken since: the operands needed it */
+    *used |= 1u << reg;
     return reg;
 }
 
