@@ -1,7 +1,8 @@
 """Differential execution against Binaryen's interpreter (tests/fuzz/diff.py explains the
-method) on a fixed range of seeds, in both bounds modes: every result, trap and logged value of
-Alkahest's code must match; and every kept regression still passes (the keeping can fail). Longer campaigns:
-tests/fuzz/diff.py --count N --seed S.
+method) on a fixed range of seeds, in both bounds modes and on every target (tests/targets.py:
+AArch64 under qemu-aarch64, on fewer seeds; more with ./build.py test --long): every result,
+trap and logged value of Alkahest's code must match; and every kept regression still passes
+(the keeping can fail). Longer campaigns: tests/fuzz/diff.py --count N --seed S [--target T].
 
     /usr/bin/python3 -m pytest tests/test_fuzz_exec.py
 """
@@ -15,20 +16,27 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
 from diff import REGRESSIONS, check, keep_regression, run_kept  # noqa: E402
 from spec_validate import built  # noqa: E402
+from targets import HOST, TARGETS, long_run, require_cli  # noqa: E402
 
 SEEDS = range(1, 81)
+# Under QEMU a seed costs several times more: these by default, SEEDS with --long.
+OTHER_TARGET_SEEDS = range(1001, 1021)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("bounds", ["checked", "guard"])
-def test_binaryen_agrees(bounds, tmp_path):
+def test_binaryen_agrees(bounds, target, tmp_path):
     alkahest = built()
+    runner = None if target == HOST else require_cli(target)
+    seeds = SEEDS if target == HOST or long_run() else OTHER_TARGET_SEEDS
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = list(pool.map(lambda s: (s, *check(s, alkahest, bounds, tmp_path)), SEEDS))
+        outcomes = list(pool.map(lambda s: (s, *check(s, alkahest, bounds, tmp_path,
+                                                      runner=runner)), seeds))
     bad = [f"seed {seed}: {status}\n{detail}" for seed, status, detail in outcomes
            if status != "ok"]
-    assert not bad, f"{len(bad)} of {len(SEEDS)} seeds disagree (tests/fuzz/diff.py " \
-                    f"--bounds {bounds} --seed SEED --count 1 reproduces one):\n" + \
-                    "\n".join(bad[:10])
+    assert not bad, f"{len(bad)} of {len(seeds)} seeds disagree (tests/fuzz/diff.py " \
+                    f"--target {target} --bounds {bounds} --seed SEED --count 1 reproduces " \
+                    "one):\n" + "\n".join(bad[:10])
 
 
 def test_a_kept_regression_runs_and_can_fail(tmp_path):
@@ -55,8 +63,10 @@ def test_a_kept_regression_runs_and_can_fail(tmp_path):
 # nothing.
 KEPT = sorted(p.parent for p in REGRESSIONS.glob("*/module.json"))
 if KEPT:
+    @pytest.mark.parametrize("target", TARGETS)
     @pytest.mark.parametrize("bounds", ["checked", "guard"])
     @pytest.mark.parametrize("case", KEPT, ids=[p.name for p in KEPT])
-    def test_kept_regression(case, bounds):
-        passed, output = run_kept(case, built(), bounds)
+    def test_kept_regression(case, bounds, target):
+        runner = None if target == HOST else require_cli(target)
+        passed, output = run_kept(case, built(), bounds, runner=runner)
         assert passed, f"{case.name}: {output}"

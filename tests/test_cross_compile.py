@@ -1,0 +1,59 @@
+"""The compiler gives the same object whichever machine it runs on: `alkahest compile --target
+aarch64` on this host is byte for byte what the CLI built for AArch64 produces under
+qemu-aarch64 (its default target), and `--target x86_64` there is what the host produces; in
+both bounds modes, with and without DWARF lines (tests/targets.py runs the other target's CLI).
+The core does no floating-point arithmetic and no host-dependent layout, which is what makes
+this hold; a difference here means a host dependence crept in."""
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+from spec_validate import CACHE, built
+from targets import HOST, TARGETS, require_cli
+
+PROGRAMS = ("fib", "interp", "mandelbrot", "nbody", "sort", "trees")
+SPEC_MODULES = ("br_table", "call_indirect", "conversions", "float_exprs", "memory_copy")
+
+
+@pytest.fixture(scope="module")
+def modules(tmp_path_factory):
+    """Wasm files: bench programs at -O2 and one at -g (a lines section), and the first
+    modules of a few spec scripts."""
+    out = tmp_path_factory.mktemp("cross")
+    files = []
+    for name in PROGRAMS:
+        wasm = out / f"{name}.wasm"
+        subprocess.run(["clang", "--target=wasm32-wasi", "-O2",
+                        str(ROOT / "bench" / "programs" / f"{name}.c"), "-o", str(wasm)],
+                       check=True)
+        files.append(wasm)
+    debug = out / "sort-g.wasm"
+    subprocess.run(["clang", "--target=wasm32-wasi", "-O1", "-g",
+                    str(ROOT / "bench" / "programs" / "sort.c"), "-o", str(debug)], check=True)
+    files.append(debug)
+    for name in SPEC_MODULES:
+        found = sorted((CACHE / name).glob(f"{name}.0.wasm"))
+        files += found
+    return files
+
+
+@pytest.mark.parametrize("target", [t for t in TARGETS if t != HOST])
+def test_objects_are_the_same_on_every_host(target, modules, tmp_path):
+    other = require_cli(target)
+    host = [str(built())]
+    compared = 0
+    for wasm in modules:
+        for bounds in ("checked", "guard"):
+            for code_target in (HOST, target):
+                here, there = tmp_path / "here.alko", tmp_path / "there.alko"
+                subprocess.run([*host, "compile", str(wasm), "-o", str(here), "--bounds", bounds,
+                                "--target", code_target], check=True)
+                subprocess.run([*other, "compile", str(wasm), "-o", str(there), "--bounds",
+                                bounds, *(["--target", code_target] if code_target != target
+                                          else [])], check=True, timeout=300)
+                assert here.read_bytes() == there.read_bytes(), \
+                    f"{wasm.name} --bounds {bounds} --target {code_target}: the {HOST} and " \
+                    f"{target} compilers disagree"
+                compared += 1
+    assert compared >= 4 * len(PROGRAMS)
