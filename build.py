@@ -78,7 +78,7 @@ class _Passthrough:
 
 
 def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=None,
-                    cmdline="", cpu=None):
+                    cmdline="", cpu=None, extra=(), machine="q35"):
     """Boots, streams the console to stdout, prints the timing breakdown on stderr and returns
     the appliance's exit code (or EXIT_BOOT_FAILURE). No time limit unless one is given: an
     appliance may serve for as long as it likes, from a terminal or from a script."""
@@ -120,7 +120,7 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
         result = qemu.boot(kind, kernel=appliance.KERNEL, image=image, iso=iso, cmdline=cmdline,
                            memory_mib=memory_mib, timeout=timeout, cpu=cpu or qemu.DEFAULT_CPU,
                            on_chunk=passthrough, on_start=on_start, verbose=tools.VERBOSE,
-                           stdin=stdin)
+                           stdin=stdin, extra=extra, machine=machine)
     finally:
         if firmware:
             firmware.__exit__(None, None, None)
@@ -142,12 +142,25 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
     return EXIT_BOOT_FAILURE
 
 
+def network(args, device):
+    """The QEMU options for --net (and the manifest's network device)."""
+    from azoth import qemu
+    net = args.net or ("user" if device != "none" else "none")
+    if net != "none" and device == "none":
+        device = "virtio-net"           # --net on an appliance that did not ask for one
+    try:
+        return qemu.network_argv(device, net)
+    except ValueError as e:
+        raise AzothError("AZ-T009", str(e)) from None
+
+
 def command_run(args):
     from azoth import appliance
     result = appliance.build(args.directory)
     return boot_and_report(result.image, result.iso if args.iso else None, args.uefi,
                            result.manifest.memory >> 20, result.seconds, args.timeout,
-                           args.append, args.cpu)
+                           args.append, args.cpu, network(args, result.manifest.network),
+                           args.machine)
 
 
 def command_boot(args):
@@ -165,7 +178,7 @@ def command_boot(args):
         iso = path.with_suffix(".iso")
         appliance.make_iso_cached(path, iso)
     return boot_and_report(path, iso, args.uefi, max(memory_mib, 16), None, args.timeout,
-                           args.append, args.cpu)
+                           args.append, args.cpu, network(args, "none"), args.machine)
 
 
 def command_inspect(args):
@@ -248,6 +261,13 @@ def main(argv=None):
                        help="extra kernel command line (docs/boot.md)")
         p.add_argument("--cpu", default=None, metavar="MODEL", help="QEMU CPU model (default: max; qemu64 lacks "
                        "SSE4.1, POPCNT and LZCNT)")
+        p.add_argument("--machine", default="q35", choices=("q35", "pc"), metavar="M",
+                       help="QEMU machine: q35 (default) or pc (i440FX, PCI configuration "
+                       "through ports only)")
+        p.add_argument("--net", default=None, metavar="SPEC",
+                       help="the network device's other end, when the manifest asks for one "
+                       "([appliance] network) or here: user (default; user,hostfwd=...), "
+                       "tap:NAME, none")
         p.set_defaults(func=func, needs=["build", "boot"])
 
     p = sub.add_parser("inspect", help="print an image's modules, hashes and signature status")

@@ -75,8 +75,11 @@ void ath_appliance_boot(const struct ath_boot_info *info)
         ath_fail(ATH_FAIL_BOOT);
     }
 
-    /* Time and interrupts (still off), the trace, random numbers, the import table, files. */
+    /* ACPI's tables, time and interrupts (still off), PCI, the trace, random numbers, the
+     * import table, files. */
+    ath_acpi_init(info);
     ath_arch_interrupts_init(ATH_TICK_HZ);
+    ath_pci_init();
     interrupt_storm();
     ath_clock_init();
     ath_trace_init();
@@ -96,6 +99,8 @@ void ath_appliance_boot(const struct ath_boot_info *info)
     }
     ath_channels_init(&image);
     ath_devices_check(&image, info);
+    ath_pci_check_grants(&image);
+    ath_dma_init(&image);
     ath_supervisors_init(&image);
 
     for (uint32_t i = 0; i < image.module_count; i++)

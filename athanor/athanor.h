@@ -196,6 +196,10 @@ int ath_vm_unmap(uintptr_t virt, size_t size);
 /* Changes the permissions of a fully mapped range (else ATH_ERR_NOT_MAPPED,
  * nothing changed). */
 int ath_vm_protect(uintptr_t virt, size_t size, unsigned flags);
+/* Replaces the 4 KiB page mapping virt (which must be one) by phys, with the same flags, owned
+ * (freed when unmapped) or not, and returns the frame it mapped in *previous, never freed:
+ * the caller keeps it. ATH_ERR_NOT_MAPPED if virt is not a 4 KiB page. */
+int ath_vm_swap_page(uintptr_t virt, uint64_t phys, bool owned, uint64_t *previous);
 /* The mapping of one address: true and *phys, *flags if mapped. */
 bool ath_vm_query(uintptr_t virt, uint64_t *phys, unsigned *flags);
 

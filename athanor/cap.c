@@ -47,6 +47,7 @@ int32_t ath_handle_new(struct ath_task *task, uint8_t kind, uint8_t flags, uint6
             h->generation = 1;
         h->kind = kind;
         h->flags = flags;
+        h->device = 0;
         h->first = first;
         h->last = last;
         return (int32_t)(h->generation << SLOT_BITS | slot);
@@ -73,11 +74,14 @@ int32_t ath_handle_get(struct ath_task *task, int32_t handle, uint8_t kind, stru
     return 0;
 }
 
-static void release(struct ath_task *task, struct ath_handle *h)
+void ath_handle_release(struct ath_task *task, struct ath_handle *h)
 {
     if (h->kind == ATH_HANDLE_IRQ)
         ath_irq_release(task, h->first);
+    else if (h->kind == ATH_HANDLE_PCI)
+        ath_pci_release(task, h);      /* and the handles opened through it */
     h->kind = ATH_HANDLE_FREE;
+    h->device = 0;
     h->generation = next_generation(h->generation ? h->generation : 1);
 }
 
@@ -85,7 +89,7 @@ void ath_handles_reset(struct ath_task *task)
 {
     for (uint32_t slot = 0; slot < ATH_HANDLES_MAX; slot++)
         if (task->handles[slot].kind != ATH_HANDLE_FREE)
-            release(task, &task->handles[slot]);
+            ath_handle_release(task, &task->handles[slot]);
 }
 
 bool ath_resource_find(const struct ath_task *task, uint32_t kind, uint64_t first, uint64_t last,
@@ -114,7 +118,7 @@ int32_t ath_abi_handle_close(void *vmctx, uint32_t handle)
                                    slot < ATH_HANDLES_MAX ? task->handles[slot].kind : 0, &h);
     if (error)
         return error;
-    release(task, h);
+    ath_handle_release(task, h);
     return 0;
 }
 
@@ -137,8 +141,7 @@ int32_t ath_abi_wait(void *vmctx, uint32_t handles, uint32_t count, uint64_t tim
     if (!words)
         return ath_refuse(ATH_E_FAULT);
     struct ath_handle *resolved[ATH_WAIT_HANDLES_MAX];
-    uint64_t wait_send = 0, wait_receive = 0;
-    uint32_t wait_irqs = 0;
+    uint64_t wait_send = 0, wait_receive = 0, wait_irqs = 0;
     for (uint32_t i = 0; i < count; i++) {
         int32_t handle;
         memcpy(&handle, words + 4 * i, 4);
@@ -151,7 +154,7 @@ int32_t ath_abi_wait(void *vmctx, uint32_t handles, uint32_t count, uint64_t tim
             return error;
         const struct ath_handle *h = resolved[i];
         if (h->kind == ATH_HANDLE_IRQ)
-            wait_irqs |= 1u << h->first;
+            wait_irqs |= 1ull << h->first;
         else if (h->flags & ATH_CHANNEL_RECEIVE)
             wait_receive |= 1ull << h->first;
         else

@@ -12,15 +12,6 @@
 #include "loader.h"
 #include "kernel_abi.h"
 
-#define IRQ_LINES 16
-
-struct irq_line {
-    struct ath_task *owner;
-    uint32_t pending;                  /* times it fired since the driver last took them */
-};
-
-static struct irq_line lines[IRQ_LINES];
-
 static ATH_NORETURN void refuse(const char *module, const char *what, uint64_t first, uint64_t last)
 {
     ath_kprintf("[athanor] boot error: module %s: %s 0x%lx-0x%lx\n", module, what,
@@ -50,7 +41,7 @@ void ath_devices_check(const struct ath_image *image, const struct ath_boot_info
 #define KEPT(lo, hi) if (overlaps(r.first, r.last, lo, hi)) refuse(name, "ports the kernel keeps", lo, hi);
                 ATH_RESERVED_PORT(KEPT)
             } else if (r.kind == ATH_RESOURCE_IRQ) {
-                if (r.first != r.last || r.last >= IRQ_LINES)
+                if (r.first != r.last || r.last >= ATH_IRQ_LEGACY_LINES)
                     refuse(name, "IRQ lines out of range", r.first, r.last);
                 ATH_RESERVED_IRQ(KEPT)
             } else if (r.kind == ATH_RESOURCE_MMIO) {
@@ -71,7 +62,8 @@ void ath_devices_check(const struct ath_image *image, const struct ath_boot_info
                     if (b->size && overlaps(r.first, r.last, b->start, b->start + b->size - 1))
                         refuse(name, "an MMIO window over a boot module", r.first, r.last);
                 }
-            } else if (r.kind != ATH_RESOURCE_CHANNEL) {
+            } else if (r.kind != ATH_RESOURCE_CHANNEL && r.kind != ATH_RESOURCE_PCI &&
+                       r.kind != ATH_RESOURCE_DMA) {
                 refuse(name, "a resource of unknown kind", r.kind, r.kind);
             }
         }
@@ -96,7 +88,8 @@ int32_t ath_abi_port_open(void *vmctx, uint32_t first, uint32_t count)
     return ath_handle_new(task, ATH_HANDLE_PORT, 0, first, first + count - 1);
 }
 
-static int32_t port_of(void *vmctx, uint32_t handle, uint32_t port, uint32_t width)
+static int32_t port_of(void *vmctx, uint32_t handle, uint32_t port, uint32_t width,
+                       uint16_t *out)
 {
     struct ath_handle *h;
     int32_t error = ath_handle_get(ath_caller(vmctx), (int32_t)handle, ATH_HANDLE_PORT, &h);
@@ -104,67 +97,146 @@ static int32_t port_of(void *vmctx, uint32_t handle, uint32_t port, uint32_t wid
         return error;
     if (width != 1 && width != 2 && width != 4)
         return ATH_E_INVALID;
-    if (port < h->first || (uint64_t)port + width - 1 > h->last)
+    /* A PCI function's I/O BAR (pci_bar_open) is addressed from its start: a driver never
+     * learns where the firmware put it. */
+    uint64_t at = (h->flags & ATH_HANDLE_RELATIVE) ? h->first + (uint64_t)port : port;
+    if (at < h->first || at + width - 1 > h->last)
         return ath_refuse(ATH_E_RANGE);
+    *out = (uint16_t)at;
     return 0;
 }
 
 /* athanor.port_in(handle, port, width): the value, zero-extended */
 int64_t ath_abi_port_in(void *vmctx, uint32_t handle, uint32_t port, uint32_t width)
 {
-    int32_t error = port_of(vmctx, handle, port, width);
+    uint16_t at;
+    int32_t error = port_of(vmctx, handle, port, width, &at);
     if (error)
         return error;
-    return ath_arch_port_in((uint16_t)port, width);
+    return ath_arch_port_in(at, width);
 }
 
 /* athanor.port_out(handle, port, width, value) */
 int32_t ath_abi_port_out(void *vmctx, uint32_t handle, uint32_t port, uint32_t width,
                          uint32_t value)
 {
-    int32_t error = port_of(vmctx, handle, port, width);
+    uint16_t at;
+    int32_t error = port_of(vmctx, handle, port, width, &at);
     if (error)
         return error;
-    ath_arch_port_out((uint16_t)port, width, value);
+    ath_arch_port_out(at, width, value);
     return 0;
 }
 
-/* ---- Interrupt lines ------------------------------------------------------------------------ */
-void ath_device_interrupt(unsigned line, struct ath_trap_frame *frame)
+/* ---- Interrupt sources -----------------------------------------------------------------------
+ * Sources 0..15 are the legacy lines; 16.. are PCI devices' (pci.c makes them): an I/O APIC
+ * input (a function's INTx, shared by the functions the firmware wired to it) or an MSI-X
+ * vector. Each belongs to one module at a time, and only while it holds a handle on it. */
+enum source_kind { SOURCE_FREE = 0, SOURCE_LEGACY, SOURCE_IOAPIC, SOURCE_MSIX };
+
+struct irq_source {
+    struct ath_task *owner;
+    uint32_t pending;                  /* times it fired since the driver last took them */
+    uint8_t kind;                      /* enum source_kind */
+    uint16_t device, entry;            /* MSI-X: the PCI function (pci.c's index), its entry */
+    uint32_t gsi;                      /* I/O APIC: the input */
+};
+
+static struct irq_source sources[ATH_IRQ_SOURCES];
+_Static_assert(ATH_IRQ_SOURCES <= 64, "a task's wait set is a 64-bit mask");
+
+static void source_mask(unsigned source, bool masked)
 {
-    if (line >= IRQ_LINES || !lines[line].owner)
+    struct irq_source *s = &sources[source];
+    if (s->kind == SOURCE_MSIX)
+        ath_pci_msix_mask(s->device, s->entry, masked);
+    else if (masked)
+        ath_arch_irq_mask(source);
+    else
+        ath_arch_irq_unmask(source);
+}
+
+void ath_device_interrupt(unsigned source, struct ath_trap_frame *frame)
+{
+    if (source >= ATH_IRQ_SOURCES)
+        return;
+    struct irq_source *s = &sources[source];
+    if (s->kind == SOURCE_MSIX)
+        ath_pci_msix_mask(s->device, s->entry, true);
+    if (!s->owner)
         return;                         /* nobody waits: it stays masked */
-    struct irq_line *l = &lines[line];
-    l->pending++;
-    ath_trace(ATH_TRACE_IRQ, l->owner->index, line, 0);
-    if (l->owner->state == ATH_TASK_BLOCKED && (l->owner->wait_irqs >> line & 1)) {
-        ath_task_wake(l->owner);
+    s->pending++;
+    ath_trace(ATH_TRACE_IRQ, s->owner->index, source, 0);
+    if (s->owner->state == ATH_TASK_BLOCKED && (s->owner->wait_irqs >> source & 1)) {
+        ath_task_wake(s->owner);
         ath_sched_interrupted(frame);
     }
 }
 
+int ath_irq_source_gsi(uint32_t gsi)
+{
+    for (unsigned i = ATH_IRQ_LEGACY_LINES; i < ATH_IRQ_SOURCES; i++)
+        if (sources[i].kind == SOURCE_IOAPIC && sources[i].gsi == gsi)
+            return (int)i;
+    for (unsigned i = ATH_IRQ_LEGACY_LINES; i < ATH_IRQ_SOURCES; i++) {
+        if (sources[i].kind != SOURCE_FREE)
+            continue;
+        if (!ath_arch_irq_route_gsi(i, gsi))
+            return -1;
+        sources[i].kind = SOURCE_IOAPIC;
+        sources[i].gsi = gsi;
+        return (int)i;
+    }
+    return -1;
+}
+
+int ath_irq_source_msix(uint16_t device, uint16_t entry)
+{
+    for (unsigned i = ATH_IRQ_LEGACY_LINES; i < ATH_IRQ_SOURCES; i++) {
+        if (sources[i].kind != SOURCE_FREE)
+            continue;
+        sources[i].kind = SOURCE_MSIX;
+        sources[i].device = device;
+        sources[i].entry = entry;
+        return (int)i;
+    }
+    return -1;
+}
+
+int32_t ath_irq_handle(struct ath_task *task, unsigned source, uint16_t device)
+{
+    if (sources[source].owner && sources[source].owner != task)
+        return ATH_E_BUSY;
+    int32_t handle = ath_handle_new(task, ATH_HANDLE_IRQ, 0, source, source);
+    if (handle > 0) {
+        sources[source].owner = task;
+        task->handles[handle & 0xff].device = device;
+    }
+    return handle;
+}
+
 bool ath_irq_ready(const struct ath_handle *h)
 {
-    return lines[h->first].pending > 0;
+    return sources[h->first].pending > 0;
 }
 
 void ath_irq_arm(const struct ath_handle *h)
 {
-    if (!lines[h->first].pending)
-        ath_arch_irq_unmask((unsigned)h->first);
+    if (!sources[h->first].pending)
+        source_mask((unsigned)h->first, false);
 }
 
-void ath_irq_release(struct ath_task *task, uint64_t line)
+void ath_irq_release(struct ath_task *task, uint64_t source)
 {
     unsigned open = 0;
     for (uint32_t i = 0; i < ATH_HANDLES_MAX; i++)
-        open += task->handles[i].kind == ATH_HANDLE_IRQ && task->handles[i].first == line;
-    if (open > 1 || lines[line].owner != task)
+        open += task->handles[i].kind == ATH_HANDLE_IRQ && task->handles[i].first == source;
+    if (open > 1 || sources[source].owner != task)
         return;
     uint64_t state = ath_arch_irq_save();
-    ath_arch_irq_mask((unsigned)line);
-    lines[line].owner = NULL;
-    lines[line].pending = 0;
+    source_mask((unsigned)source, true);
+    sources[source].owner = NULL;
+    sources[source].pending = 0;
     ath_arch_irq_restore(state);
 }
 
@@ -172,21 +244,16 @@ void ath_irq_release(struct ath_task *task, uint64_t line)
 int32_t ath_abi_irq_open(void *vmctx, uint32_t line)
 {
     struct ath_task *task = ath_caller(vmctx);
-    if (line >= IRQ_LINES)
+    if (line >= ATH_IRQ_LEGACY_LINES)
         return ath_refuse(ATH_E_RANGE);
     struct ath_image_resource r;
     if (!ath_resource_find(task, ATH_RESOURCE_IRQ, line, line, &r))
         return ath_refuse_ungranted(task, ATH_E_DENIED, "irq_open", "add \"irq:%u\" to its grants",
                                     line);
-    if (lines[line].owner && lines[line].owner != task)
-        return ATH_E_BUSY;
-    int32_t handle = ath_handle_new(task, ATH_HANDLE_IRQ, 0, line, line);
-    if (handle > 0)
-        lines[line].owner = task;
-    return handle;
+    return ath_irq_handle(task, line, 0);
 }
 
-/* athanor.irq_wait(handle): how many times the line fired since the last wait (at least 1) */
+/* athanor.irq_wait(handle): how many times the source fired since the last wait (at least 1) */
 int32_t ath_abi_irq_wait(void *vmctx, uint32_t handle)
 {
     struct ath_task *task = ath_caller(vmctx);
@@ -194,21 +261,39 @@ int32_t ath_abi_irq_wait(void *vmctx, uint32_t handle)
     int32_t error = ath_handle_get(task, (int32_t)handle, ATH_HANDLE_IRQ, &h);
     if (error)
         return error;
-    struct irq_line *l = &lines[h->first];
+    struct irq_source *s = &sources[h->first];
     uint64_t state = ath_arch_irq_save();
-    while (!l->pending) {
+    while (!s->pending) {
         ath_irq_arm(h);
-        task->wait_irqs = 1u << h->first;
+        task->wait_irqs = 1ull << h->first;
         ath_sched_block(0);
         task->wait_irqs = 0;
     }
-    int32_t fired = (int32_t)l->pending;
-    l->pending = 0;
+    int32_t fired = (int32_t)s->pending;
+    s->pending = 0;
     ath_arch_irq_restore(state);
     return fired;
 }
 
 /* ---- MMIO windows --------------------------------------------------------------------------- */
+/* The window's pages, uncached, identity, a chunk at a time: each page once mapped stays so
+ * (the next open of a window finds it), so a module stopped in the middle leaves nothing half
+ * done. 0, or ATH_E_NOMEM. */
+int32_t ath_device_map_window(uint64_t base, uint64_t size)
+{
+    uint64_t first = ATH_ALIGN_DOWN(base, ATH_PAGE_SIZE), end = ATH_ALIGN_UP(base + size, ATH_PAGE_SIZE);
+    for (uint64_t page = first; page < end; page += ATH_PAGE_SIZE) {
+        uint64_t phys;
+        unsigned flags;
+        if (!ath_vm_query(page, &phys, &flags) &&
+            ath_vm_map(page, page, ATH_PAGE_SIZE, ATH_VM_READ | ATH_VM_WRITE | ATH_VM_NOCACHE))
+            return ATH_E_NOMEM;
+        if ((page - first) % (256 * ATH_PAGE_SIZE) == 255 * ATH_PAGE_SIZE)
+            ath_sched_preempt_point();
+    }
+    return 0;
+}
+
 /* athanor.mmio_open(base, size): maps the window's pages uncached (identity) on first use */
 int32_t ath_abi_mmio_open(void *vmctx, uint64_t base, uint32_t size)
 {
@@ -222,23 +307,15 @@ int32_t ath_abi_mmio_open(void *vmctx, uint64_t base, uint32_t size)
         return ath_refuse_ungranted(task, ATH_E_DENIED, "mmio_open", "add \"mmio:0x%lx-0x%lx\" "
                                     "to its grants", (unsigned long)base,
                                     (unsigned long)(base + size - 1));
-    /* The window's pages, a chunk at a time: each page once mapped stays so (the next open
-     * of a window finds it), so a module stopped in the middle leaves nothing half done. */
-    uint64_t first = ATH_ALIGN_DOWN(base, ATH_PAGE_SIZE), end = ATH_ALIGN_UP(base + size, ATH_PAGE_SIZE);
-    for (uint64_t page = first; page < end; page += ATH_PAGE_SIZE) {
-        uint64_t phys;
-        unsigned flags;
-        if (!ath_vm_query(page, &phys, &flags) &&
-            ath_vm_map(page, page, ATH_PAGE_SIZE, ATH_VM_READ | ATH_VM_WRITE | ATH_VM_NOCACHE))
-            return ATH_E_NOMEM;
-        if ((page - first) % (256 * ATH_PAGE_SIZE) == 255 * ATH_PAGE_SIZE)
-            ath_sched_preempt_point();
-    }
+    if (ath_device_map_window(base, size))
+        return ATH_E_NOMEM;
     return ath_handle_new(task, ATH_HANDLE_MMIO, 0, base, base + size - 1);
 }
 
+/* A window of a PCI function's BAR (pci_bar_open) is checked against what the kernel keeps
+ * in it (the MSI-X table, a virtio device's queue addresses: pci.c) before any access. */
 static int32_t mmio_of(void *vmctx, uint32_t handle, uint32_t offset, uint32_t width,
-                       volatile void **out)
+                       bool write, uint64_t value, struct ath_handle **hout, volatile void **out)
 {
     struct ath_handle *h;
     int32_t error = ath_handle_get(ath_caller(vmctx), (int32_t)handle, ATH_HANDLE_MMIO, &h);
@@ -248,6 +325,9 @@ static int32_t mmio_of(void *vmctx, uint32_t handle, uint32_t offset, uint32_t w
         return ATH_E_INVALID;
     if (offset % width || (uint64_t)offset + width - 1 > h->last - h->first)
         return ath_refuse(ATH_E_RANGE);
+    if (h->device && (error = ath_pci_bar_access(h, offset, width, write, value)) != 0)
+        return ath_refuse(error);
+    *hout = h;
     *out = (volatile void *)(uintptr_t)(h->first + offset);
     return 0;
 }
@@ -255,8 +335,9 @@ static int32_t mmio_of(void *vmctx, uint32_t handle, uint32_t offset, uint32_t w
 /* athanor.mmio_read(handle, offset, width): the value, zero-extended */
 int64_t ath_abi_mmio_read(void *vmctx, uint32_t handle, uint32_t offset, uint32_t width)
 {
+    struct ath_handle *h;
     volatile void *at;
-    int32_t error = mmio_of(vmctx, handle, offset, width, &at);
+    int32_t error = mmio_of(vmctx, handle, offset, width, false, 0, &h, &at);
     if (error)
         return error;
     if (width == 1)
@@ -270,8 +351,9 @@ int64_t ath_abi_mmio_read(void *vmctx, uint32_t handle, uint32_t offset, uint32_
 int32_t ath_abi_mmio_write(void *vmctx, uint32_t handle, uint32_t offset, uint32_t width,
                            uint64_t value)
 {
+    struct ath_handle *h;
     volatile void *at;
-    int32_t error = mmio_of(vmctx, handle, offset, width, &at);
+    int32_t error = mmio_of(vmctx, handle, offset, width, true, value, &h, &at);
     if (error)
         return error;
     if (width == 1)
@@ -280,5 +362,7 @@ int32_t ath_abi_mmio_write(void *vmctx, uint32_t handle, uint32_t offset, uint32
         *(volatile uint16_t *)at = (uint16_t)value;
     else
         *(volatile uint32_t *)at = (uint32_t)value;
+    if (h->device)
+        ath_pci_bar_written(h, offset, width, value);
     return 0;
 }

@@ -36,6 +36,14 @@
 #define ATH_IMG_CHANNEL_SEND 1
 /* A channel resource's flags: the module may receive. */
 #define ATH_IMG_CHANNEL_RECEIVE 2
+/* A pci resource's flags, bits 0-7: the function is named by vendor << 16 | device. */
+#define ATH_IMG_PCI_SELECT_ID 1
+/* ... by class << 16 | subclass << 8 | programming interface. */
+#define ATH_IMG_PCI_SELECT_CLASS 2
+/* ... by bus << 8 | device << 3 | function. */
+#define ATH_IMG_PCI_SELECT_ADDRESS 3
+/* A pci resource's flags: the grant is optional (the device may be absent). */
+#define ATH_IMG_PCI_OPTIONAL 256
 
 /* header (256 bytes): At offset 0. */
 #define ATH_IMG_HEADER_RECORD_SIZE 256
@@ -95,7 +103,7 @@
 #define ATH_IMG_IMPORT_RECORD_SIZE 4
 #define ATH_IMG_IMPORT_ID 0   /* u32 */
 
-/* resource (32 bytes): A run-time resource a grant gives: a port range, an IRQ line, an MMIO window, a channel end. */
+/* resource (32 bytes): A run-time resource a grant gives: a port range, an IRQ line, an MMIO window, a channel end, a PCI function, a DMA region. */
 #define ATH_IMG_RESOURCE_RECORD_SIZE 32
 #define ATH_IMG_RESOURCE_KIND 0   /* u32 */
 #define ATH_IMG_RESOURCE_FLAGS 4   /* u32 */

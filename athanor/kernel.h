@@ -56,8 +56,16 @@ void ath_arch_interrupts_init(unsigned tick_hz);
 /* The tick every min_us..max_us microseconds (a random interval each time when they differ)
  * instead of tick_hz: the interrupt-storm mode of tests. 2 <= min_us <= max_us <= 50000. */
 void ath_arch_tick_storm(unsigned min_us, unsigned max_us);
-void ath_arch_irq_mask(unsigned line);
-void ath_arch_irq_unmask(unsigned line);
+/* Masks or unmasks an interrupt source: a legacy line (0..15), or a device source routed to an
+ * I/O APIC input (ath_arch_irq_route_gsi). MSI sources are masked at the device (pci.c). */
+void ath_arch_irq_mask(unsigned source);
+void ath_arch_irq_unmask(unsigned source);
+/* Routes global system interrupt `gsi` (an I/O APIC input: a PCI function's INTx, as the
+ * firmware wired it) to device source `source` (16..ATH_IRQ_SOURCES-1), masked, level-triggered
+ * unless ACPI says otherwise. False when no I/O APIC has that input. */
+bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi);
+/* The message (address, data) a device writes to raise device source `source` (MSI, MSI-X). */
+void ath_arch_msi_message(unsigned source, uint64_t *address, uint32_t *data);
 uint64_t ath_arch_irq_save(void);           /* interrupts off; returns the previous state */
 void ath_arch_irq_restore(uint64_t state);
 void ath_arch_irq_enable(void);
@@ -114,7 +122,29 @@ bool ath_arch_translate(uintptr_t virt, uint64_t *phys, unsigned *flags, size_t 
 void ath_sched_tick(struct ath_trap_frame *frame);
 /* Ticks taken since the tick started (task.c). */
 uint64_t ath_sched_ticks(void);
-void ath_device_interrupt(unsigned line, struct ath_trap_frame *frame);
+/* An interrupt source fired: a legacy line (masked and acknowledged by the arch), or a device
+ * source (an I/O APIC input masked, the local APIC acknowledged; an MSI not masked yet). */
+void ath_device_interrupt(unsigned source, struct ath_trap_frame *frame);
+
+/* ---- acpi.c ------------------------------------------------------------ */
+/* What the kernel takes from ACPI (the MCFG and MADT tables); all zero when there is none. */
+struct ath_acpi_override {             /* an ISA line wired to another I/O APIC input */
+    bool present;
+    uint32_t gsi;
+    uint16_t flags;                    /* MPS INTI flags: bits 0-1 polarity, 2-3 trigger */
+};
+struct ath_acpi {
+    bool found;
+    bool ecam;                         /* PCI configuration space, memory-mapped (segment 0) */
+    uint64_t ecam_base;
+    uint8_t ecam_bus_first, ecam_bus_last;
+    struct { uint32_t address, gsi_base; } ioapics[4];
+    unsigned ioapic_count;
+    struct ath_acpi_override isa[16];
+};
+/* Reads the tables once (boot, before interrupts and PCI). */
+void ath_acpi_init(const struct ath_boot_info *info);
+const struct ath_acpi *ath_acpi(void);
 
 /* ---- cmdline.c --------------------------------------------------------- */
 void ath_cmdline_parse(const char *cmdline);

@@ -182,9 +182,12 @@ const char *ath_trap_name(uint32_t code);
 /* ---- cap.c: the per-module capability table ----------------------------------------------------- */
 enum ath_handle_kind {
     ATH_HANDLE_FREE = 0, ATH_HANDLE_CHANNEL, ATH_HANDLE_PORT, ATH_HANDLE_IRQ, ATH_HANDLE_MMIO,
+    ATH_HANDLE_PCI,
 };
 #define ATH_CHANNEL_SEND    ATH_IMG_CHANNEL_SEND
 #define ATH_CHANNEL_RECEIVE ATH_IMG_CHANNEL_RECEIVE
+#define ATH_HANDLE_RELATIVE 0x80u      /* ports: addressed from the range's start (a BAR) */
+#define ATH_HANDLE_BAR_MASK 0x07u      /* a BAR's handle: which BAR, in the flags */
 
 /*
  * One slot of a module's capability table. A handle is (generation << 8) | slot, always > 0:
@@ -197,9 +200,13 @@ enum ath_handle_kind {
  */
 struct ath_handle {
     uint8_t kind;                      /* enum ath_handle_kind */
-    uint8_t flags;                     /* channels: ATH_CHANNEL_SEND / ATH_CHANNEL_RECEIVE */
+    uint8_t flags;                     /* channels: ATH_CHANNEL_SEND / ATH_CHANNEL_RECEIVE;
+                                        * a BAR's: ATH_HANDLE_RELATIVE, its number */
+    uint16_t device;                   /* opened through a PCI function: its index + 1 (its
+                                        * BARs, interrupts and the function itself), else 0 */
     uint32_t generation;               /* of the live handle, or of the next one issued here */
-    uint64_t first, last;              /* ports, MMIO window, channel index, IRQ line */
+    uint64_t first, last;              /* ports, MMIO window, channel index, interrupt source,
+                                        * PCI function index */
 };
 
 /* A new handle, or ATH_E_FULL. */
@@ -214,6 +221,8 @@ int32_t ath_handle_new(struct ath_task *task, uint8_t kind, uint8_t flags, uint6
 /* The slot of a live handle of that kind: 0 and *out, or ATH_E_BADHANDLE / _STALE / _TYPE. */
 int32_t ath_handle_get(struct ath_task *task, int32_t handle, uint8_t kind,
                        struct ath_handle **out);
+/* Closes one handle (a PCI function's closes those opened through it too). */
+void ath_handle_release(struct ath_task *task, struct ath_handle *h);
 /* Closes every handle (a restart); their generations move on. */
 void ath_handles_reset(struct ath_task *task);
 /* The resource of the task's image record of that kind covering [first, last], or false. */
@@ -243,7 +252,7 @@ struct ath_task {
     uint32_t index;                    /* the module's index in the image */
     uint64_t deadline;                 /* blocked: wake at this ath_clock_ns (0: no deadline) */
     uint64_t wait_send, wait_receive;  /* blocked: the channels (bits) it waits on */
-    uint32_t wait_irqs;                /* blocked: the IRQ lines (bits) it waits on */
+    uint64_t wait_irqs;                /* blocked: the interrupt sources (bits) it waits on */
     uint64_t slice_start;              /* tick at which it last got the CPU */
     uint64_t cpu_cycles;               /* cycles it ran before its last switch in */
     uint64_t switched_in;              /* cycles at its last switch in */
@@ -279,6 +288,16 @@ struct ath_task {
 
     /* cap.c */
     struct ath_handle handles[ATH_HANDLES_MAX];
+
+    /* dma.c: its DMA region (dma:SIZE), for the task's whole life, and where it is mapped */
+    struct ath_task_dma {
+        uint64_t phys, size;           /* physically contiguous; size 0: no region */
+        uint32_t at;                   /* its linear-memory address while mapped */
+        uint64_t mapped;               /* bytes of it mapped from `at` (they lie in memory) */
+        uint64_t length;               /* bytes the module asked for (dma_map's len) */
+        bool ready;                    /* all `length` mapped: devices may use it */
+        uint64_t *saved;               /* the memory's own frame of each page mapped over */
+    } dma;
 
     /* wasi.c */
     alk_wasi wasi;                     /* made afresh with each instance */
@@ -361,10 +380,50 @@ const char *ath_channel_name(uint32_t index);
  * window); fails the boot with the reason. */
 void ath_devices_check(const struct ath_image *image, const struct ath_boot_info *info);
 bool ath_irq_ready(const struct ath_handle *handle);
-/* The line of an IRQ handle is waited on from now: unmask it. */
+/* The source of an IRQ handle is waited on from now: unmask it. */
 void ath_irq_arm(const struct ath_handle *handle);
 /* The task closes (or loses, on restart) an IRQ handle. */
-void ath_irq_release(struct ath_task *task, uint64_t line);
+void ath_irq_release(struct ath_task *task, uint64_t source);
+/* Device sources (pci.c): the one of an I/O APIC input (made and routed, masked, on first
+ * use), a new one for an MSI-X vector; -1 when there is none left (or no I/O APIC has it). */
+int ath_irq_source_gsi(uint32_t gsi);
+int ath_irq_source_msix(uint16_t device, uint16_t entry);
+/* A handle on an interrupt source for the task (ATH_E_BUSY while another module holds one);
+ * device: the PCI function's index + 1 it was opened through, or 0. */
+int32_t ath_irq_handle(struct ath_task *task, unsigned source, uint16_t device);
+/* Identity-maps [base, base + size) uncached, a chunk at a time; 0 or ATH_E_NOMEM. */
+int32_t ath_device_map_window(uint64_t base, uint64_t size);
+
+/* ---- pci.c: PCI functions as capabilities (docs/runtime.md, "PCI devices") --------------------- */
+/* Enumerates the machine's PCI functions once (boot), turns bus mastering off on every one. */
+void ath_pci_init(void);
+/* Resolves every module's pci grants to functions (each to one module), checks port and MMIO
+ * grants stay clear of PCI (configuration space, BARs); fails the boot naming the module. */
+void ath_pci_check_grants(const struct ath_image *image);
+/* A BAR handle's access: 0, or the error (the MSI-X table, a virtio queue's registers). */
+int32_t ath_pci_bar_access(const struct ath_handle *h, uint32_t offset, uint32_t width,
+                           bool write, uint64_t value);
+/* After a write through a BAR handle: a virtio driver that reset its device (status 0) has its
+ * queues forgotten by the kernel too, once the device has stopped. */
+void ath_pci_bar_written(const struct ath_handle *h, uint32_t offset, uint32_t width,
+                         uint64_t value);
+/* The function behind a PCI handle is released (closed, or its module restarts or ends): the
+ * device is reset and stops mastering the bus before anything it used is reused. */
+void ath_pci_release(struct ath_task *task, struct ath_handle *h);
+/* Masks or unmasks one of the function's MSI-X vectors (interrupts off). */
+void ath_pci_msix_mask(uint16_t device, uint16_t entry, bool masked);
+
+/* ---- dma.c: DMA regions -------------------------------------------------------------------------- */
+/* Every module's region, allocated (physically contiguous) and zeroed at boot; fails the boot
+ * naming the module when there is no room. */
+void ath_dma_init(const struct ath_image *image);
+/* The physical address a device is given for [addr, addr + length) of the task's linear memory:
+ * true only if it lies wholly inside its mapped DMA region. */
+bool ath_dma_device_address(const struct ath_task *task, uint64_t addr, uint64_t length,
+                            uint64_t *phys);
+/* Gives the memory back its own pages where the region was mapped (its devices are reset
+ * already): before a new instance, and when the module ends. Preemptible. */
+void ath_dma_unmap(struct ath_task *task);
 
 /* ---- supervisor.c ------------------------------------------------------------------------------ */
 void ath_supervisors_init(const struct ath_image *image);

@@ -100,6 +100,7 @@ const char *ath_module_reinstantiate(struct ath_task *task)
         alk_instance_free(&task->instance);
         task->instantiated = false;
     }
+    ath_dma_unmap(task);                /* its devices were reset when its handles went */
     task->steps[ATH_STEP_FREED] = ath_arch_cycles();
     uint32_t limit_pages = (uint32_t)(task->record.max_memory >> 16);
     uint64_t reserve, initial;

@@ -62,4 +62,10 @@
 #define ATH_WASM_STACK_SLACK     4096    /* vmctx->stack_limit above a task stack's guard page */
 #define ATH_CONSOLE_CHUNK        128     /* console bytes a module writes between preemption points */
 
+/* Interrupt sources (device.c): the 16 legacy lines of the PICs, then those of PCI devices (I/O
+ * APIC inputs and MSI-X vectors), each on a vector of its own. At most 64: a task's wait set is
+ * a 64-bit mask. */
+#define ATH_IRQ_LEGACY_LINES     16
+#define ATH_IRQ_SOURCES          (ATH_IRQ_LEGACY_LINES + ATH_DEVICE_INTERRUPTS_MAX)
+
 #endif

@@ -192,6 +192,7 @@ static ATH_NORETURN void finish(struct ath_task *t)
         alk_instance_free(&t->instance);
         t->instantiated = false;
     }
+    ath_dma_unmap(t);
     ath_wasm_memory_release(t);
     ath_task_exit();
 }

@@ -160,6 +160,26 @@ bool ath_vm_query(uintptr_t virt, uint64_t *phys, unsigned *flags)
     return ath_arch_translate(virt, phys, flags, &page_size);
 }
 
+int ath_vm_swap_page(uintptr_t virt, uint64_t phys, bool owned, uint64_t *previous)
+{
+    check_range(virt, ATH_PAGE_SIZE, "ath_vm_swap_page");
+    if (phys & (ATH_PAGE_SIZE - 1))
+        ath_panic("ath_vm_swap_page: physical address 0x%lx is not page aligned", phys);
+    uint64_t old;
+    unsigned flags;
+    size_t page_size;
+    if (!ath_arch_translate(virt, &old, &flags, &page_size) || page_size != ATH_PAGE_SIZE)
+        return ATH_ERR_NOT_MAPPED;
+    /* The same frame again, not owned: the old entry's frame is kept (same address), and the
+     * second map then replaces an entry that owns nothing. */
+    int err = ath_arch_map(virt, old, ATH_PAGE_SIZE, flags, false);
+    if (!err)
+        err = ath_arch_map(virt, phys, ATH_PAGE_SIZE, flags, owned);
+    if (!err)
+        *previous = old;
+    return err;
+}
+
 static struct reservation *reservation_containing(uintptr_t addr)
 {
     for (unsigned i = 0; i < reservation_count; i++)

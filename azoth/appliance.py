@@ -135,7 +135,7 @@ def supervisor_index(manifest, name):
 
 def resources_of(manifest, module, catalogue):
     """The module's run-time resources: its parameterised grants, then its channel ends."""
-    out = [image_module.ImageResource(g.capability.resource, g.first, g.last)
+    out = [image_module.ImageResource(g.capability.resource, g.first, g.last, g.flags)
            for g in module.parsed_grants if g.capability.parameter]
     kind = catalogue.capabilities["channel"].resource
     for channel in manifest.channels:

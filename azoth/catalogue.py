@@ -52,7 +52,21 @@ class KernelImport:
         return f"({', '.join(self.params)}) -> ({', '.join(self.results)})"
 
 
-PARAMETERS = ("range", "number", "channel")
+PARAMETERS = ("range", "number", "channel", "pci", "size")
+
+# PCI selectors (parameter "pci"): which function a grant names. The image's resource record
+# holds the kind in its flags (with PCI_OPTIONAL), the key in `first` and a mask in `last`: the
+# kernel grants the first function (in bus order) whose key, masked, equals it. The constants
+# are the image format's (formats/image.toml).
+#   id       VVVV:DDDD        key = vendor << 16 | device
+#   class    class=CC.SS.PP   key = class << 16 | subclass << 8 | programming interface
+#   address  BB:DD.F          key = bus << 8 | device << 3 | function
+PCI_SELECT_ID, PCI_SELECT_CLASS, PCI_SELECT_ADDRESS, PCI_OPTIONAL = (
+    formats.IMAGE.constant(name) for name in ("pci_select_id", "pci_select_class",
+                                              "pci_select_address", "pci_optional"))
+PAGE = 4096
+SIZE_UNITS = {"": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
+              "G": 1 << 30, "GiB": 1 << 30}
 
 
 @dataclass(frozen=True)
@@ -73,9 +87,10 @@ class Grant:
     """One entry of a module's grants: a capability, with its parameter parsed."""
     text: str              # as written: "port:0x3f8-0x3ff"
     capability: Capability
-    first: int = 0         # range / number: the inclusive range
+    first: int = 0         # range / number: the inclusive range; pci: key and mask; size
     last: int = 0
     channel: str = None    # channel:NAME
+    flags: int = 0         # pci: the selector's kind, PCI_OPTIONAL
 
 
 def parse_number(text):
@@ -89,6 +104,46 @@ def parse_number(text):
     except ValueError:
         pass
     return None
+
+
+def parse_size_text(text):
+    """'512K', '1M', '65536' -> bytes; None when malformed (the manifest's sizes too)."""
+    m = re.fullmatch(r"([0-9]+)\s*(K|KiB|M|MiB|G|GiB)?", text.strip())
+    return int(m.group(1)) * SIZE_UNITS[m.group(2) or ""] if m else None
+
+
+def parse_pci_selector(text):
+    """'1af4:1041', '00:03.0', 'class=02.00', each maybe ending in '?' ->
+    (flags, key, mask); None when malformed."""
+    flags = 0
+    if text.endswith("?"):
+        flags, text = PCI_OPTIONAL, text[:-1]
+    m = re.fullmatch(r"([0-9a-fA-F]{4}):([0-9a-fA-F]{4})", text)
+    if m:
+        return flags | PCI_SELECT_ID, int(m.group(1), 16) << 16 | int(m.group(2), 16), 0xFFFFFFFF
+    m = re.fullmatch(r"([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])", text)
+    if m and int(m.group(2), 16) < 32:
+        key = int(m.group(1), 16) << 8 | int(m.group(2), 16) << 3 | int(m.group(3))
+        return flags | PCI_SELECT_ADDRESS, key, 0xFFFF
+    m = re.fullmatch(r"class=([0-9a-fA-F]{2})(?:\.([0-9a-fA-F]{2})(?:\.([0-9a-fA-F]{2}))?)?", text)
+    if m:
+        parts = [p for p in m.groups() if p is not None]
+        key = sum(int(p, 16) << (16 - 8 * i) for i, p in enumerate(parts))
+        mask = (0xFFFFFF << (8 * (3 - len(parts)))) & 0xFFFFFF
+        return flags | PCI_SELECT_CLASS, key, mask
+    return None
+
+
+def format_pci_selector(flags, key, mask):
+    """The selector as a manifest writes it (for messages and `inspect`)."""
+    kind = flags & 0xFF
+    optional = "?" if flags & PCI_OPTIONAL else ""
+    if kind == PCI_SELECT_ID:
+        return f"{key >> 16:04x}:{key & 0xFFFF:04x}{optional}"
+    if kind == PCI_SELECT_ADDRESS:
+        return f"{key >> 8:02x}:{key >> 3 & 0x1F:02x}.{key & 7}{optional}"
+    parts = [f"{key >> shift & 0xFF:02x}" for shift in (16, 8, 0) if mask >> shift & 0xFF]
+    return f"class={'.'.join(parts)}{optional}"
 
 
 def parse_range(text):
@@ -135,8 +190,26 @@ class Catalogue:
             raise ValueError(f"{text!r}: channel grants come from [[channel]]: a channel's "
                              "'from' module may send on it and its 'to' module receive")
         if not parameter:
-            example = f"{name}:FIRST-LAST" if cap.parameter == "range" else f"{name}:N"
+            example = {"range": f"{name}:FIRST-LAST", "pci": f"{name}:1af4:1041",
+                       "size": f"{name}:512K"}.get(cap.parameter, f"{name}:N")
             raise ValueError(f"capability {name!r} needs a parameter, as in {example!r}")
+        if cap.parameter == "pci":
+            parsed = parse_pci_selector(parameter)
+            if parsed is None:
+                raise ValueError(f"{text!r}: expected {name}:VVVV:DDDD (vendor:device, hex), "
+                                 f"{name}:BB:DD.F (bus address) or {name}:class=CC[.SS[.PP]], "
+                                 "with a trailing '?' when the device is optional")
+            flags, key, mask = parsed
+            return Grant(text, cap, key, mask, flags=flags)
+        if cap.parameter == "size":
+            size = parse_size_text(parameter)
+            if size is None or size == 0 or size % PAGE:
+                raise ValueError(f"{text!r}: expected {name}:SIZE, a multiple of 4K such as "
+                                 f"'{name}:512K' or '{name}:4M'")
+            if size > cap.limit:
+                raise ValueError(f"{text!r}: {size:,} bytes, more than the kernel's limit of "
+                                 f"{cap.limit:,}")
+            return Grant(text, cap, size, size)
         parsed = parse_range(parameter) if cap.parameter == "range" else \
             (lambda n: None if n is None else (n, n))(parse_number(parameter))
         if parsed is None:
@@ -223,8 +296,15 @@ def load(path=CATALOGUE_PATH):
             if parsed is None:
                 _fail(f"capability {name!r}: bad reserved range {text!r}")
             reserved.append(parsed)
+        limit = entry.get("limit", 0)
+        if isinstance(limit, str):          # the name of a kernel limit (manifest/limits.toml)
+            from .limits import LIMITS
+            try:
+                limit = LIMITS[limit].value
+            except KeyError:
+                _fail(f"capability {name!r}: limit {limit!r} is not in manifest/limits.toml")
         capabilities[name] = Capability(name, entry.get("summary", ""), listed, bit, parameter,
-                                        resource, entry.get("limit", 0), tuple(reserved))
+                                        resource, limit, tuple(reserved))
     catalogue = Catalogue(capabilities, imports)
     for name, entry in data.get("capability", {}).items():
         excludes = []

@@ -27,7 +27,8 @@ CODES = {
     "AZ-M014": "a channel or supervisor that names a module or supervisor that does not exist",
     "AZ-M015": "a malformed grant parameter, a parameter where none is taken (or none where one "
                "is needed), a range beyond the capability's limit or over what the kernel "
-               "keeps, a `channel:` grant written by hand",
+               "keeps, a `channel:` grant written by hand; a `dma` grant without a `pci` grant, a "
+               "second one, or one larger than the module's `memory`",
     "AZ-M016": "a supervision tree that is not one tree: a child listed twice, no root or "
                "several, a cycle",
     "AZ-M017": "a grant another excludes: `stdin` in an appliance where a module is granted "
@@ -47,6 +48,7 @@ CODES = {
                "name or one holding `=`",
     "AZ-M025": "a `[[file]]` guest path that is not absolute and normal, is too long, or would "
                "be both a file and the directory of another",
+    "AZ-M026": "two modules granted the same PCI device (the same `pci:` selector)",
     "AZ-L001": "an appliance over one of the kernel's limits (`manifest/limits.toml`): names the "
                "module and the limit (modules, channels, supervisors, files and their sizes, "
                "imports, distinct signatures, handles a module's grants need, the memory all "
@@ -70,6 +72,7 @@ CODES = {
     "AZ-T006": "`./build.py test PATH`: no such test file or folder",
     "AZ-T007": "`./build.py bench`: an unknown program or engine",
     "AZ-T008": "npm could not install AssemblyScript (it needs the npm registry once)",
+    "AZ-T009": "`./build.py run --net`: not `user`, `user,OPTIONS`, `tap:NAME` or `none`",
 }
 
 

@@ -22,6 +22,11 @@ def _resource(resource, by_resource, image):
         ends = [w for w, bit in (("send", RESOURCE_SEND), ("receive", RESOURCE_RECEIVE))
                 if resource.flags & bit]
         return f"channel:{name} ({', '.join(ends)})"
+    if cap.parameter == "pci":
+        return f"{cap.name}:" + catalogue_module.format_pci_selector(resource.flags, resource.first,
+                                                                     resource.last)
+    if cap.parameter == "size":
+        return f"{cap.name}:{resource.first >> 10}K"
     if cap.parameter == "number":
         return f"{cap.name}:{resource.first}"
     if resource.first == resource.last:

@@ -105,9 +105,10 @@ def check_memory(manifest, objects, image_bytes, kernel_bytes):
         need += module.stack + LIMITS.kernel_stack + 2 * 4096     # and their guard pages
         memory = obj.memory()
         need += (memory[0] * 65536 if memory else 0) + 8 * sum(t[0] for t in obj.tables())
+        need += sum(g.first for g in module.parsed_grants if g.capability.parameter == "size")
         if need > manifest.memory:
             raise AzothError(LIMIT_ERROR, f"module '{module.name}': the appliance's memory "
                              f"({manifest.memory >> 20} MiB) cannot hold it: the modules up to "
                              f"it need at least {(need + (1 << 20) - 1) >> 20} MiB (initial "
-                             f"linear memory, stacks, tables, channels, the kernel and the "
-                             f"image); raise [appliance] memory", file=manifest.path)
+                             f"linear memory, stacks, tables, DMA regions, channels, the kernel "
+                             f"and the image); raise [appliance] memory", file=manifest.path)

@@ -24,9 +24,6 @@ CHANNEL_RULE = f"1-{LIMITS.name - 1} characters of a-z, 0-9, '_', '-' or '.', st
                "a letter"
 DURATION_PATTERN = re.compile(r"^([0-9]+)\s*(ms|s|m)$")
 DURATION_UNITS = {"ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
-SIZE_PATTERN = re.compile(r"^([0-9]+)\s*(K|KiB|M|MiB|G|GiB)?$")
-SIZE_UNITS = {None: 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
-              "G": 1 << 30, "GiB": 1 << 30}
 WASM_PAGE = 65536
 FILES_MAX = LIMITS.files
 FILE_PATH_MAX = LIMITS.file_path   # bytes of a guest path, '/' included
@@ -70,6 +67,12 @@ APPLIANCE_KEYS = {
                   doc="how every module's linear memory is confined: explicit checks against "
                   "its size (works without an MMU), or guard pages around an 8 GiB reservation "
                   "(faster) — `docs/abi.md`"),
+    "network": Key("choice", "none", ("none", "virtio-net"),
+                   doc="the network device `./build.py run` gives the machine (a virtio-net PCI "
+                   "function, modern interface only), attached to QEMU's user networking unless "
+                   "`--net` says otherwise (`--net tap:NAME`, `--net "
+                   "user,hostfwd=udp::5555-:5555`); the appliance still needs a driver granted "
+                   "the device (`appliances/netdump`)"),
 }
 MODULE_KEYS = {
     "name": Key("name", None, type="string, as the appliance name",
@@ -237,6 +240,7 @@ class Manifest:
     version: str
     memory: int
     bounds: str
+    network: str = "none"
     modules: list = field(default_factory=list)
     channels: list = field(default_factory=list)
     supervisors: list = field(default_factory=list)   # the root first
@@ -306,10 +310,7 @@ def parse_size(value):
         return value if value >= 0 else None
     if not isinstance(value, str):
         return None
-    m = SIZE_PATTERN.match(value.strip())
-    if not m:
-        return None
-    return int(m.group(1)) * SIZE_UNITS[m.group(2)]
+    return catalogue_module.parse_size_text(value)
 
 
 def parse_duration(value):
@@ -493,7 +494,7 @@ def load(directory, catalogue=None):
         check.report(check.error("AZ-M019", "guest memory must be a whole number of MiB, at "
                                  "least 16M", "appliance", None, "memory"))
     manifest = Manifest(path, directory, top["name"], top["version"], top["memory"],
-                        top["bounds"])
+                        top["bounds"], top["network"])
 
     names = {}
     for kind in MODULE_KINDS:
@@ -505,6 +506,7 @@ def load(directory, catalogue=None):
     if len(manifest.modules) > MODULES_MAX:
         check.report(over("modules", len(manifest.modules), "modules", file=path))
     _exclusions(check, manifest)
+    _devices(check, manifest)
     _channels(check, data, manifest, catalogue)
     _supervisors(check, data, manifest)
     _files(check, data, manifest)
@@ -646,6 +648,40 @@ def _exclusions(check, manifest):
                                 f"{grant.text!r} excludes {g.text!r}, which {other.key} "
                                 f"({other.name}) is granted", holder.kind, holder.index,
                                 "grants", grant.text))
+
+
+def _devices(check, manifest):
+    """pci and dma grants: a DMA region serves the module's devices (one region, inside its
+    memory); a PCI function belongs to one module (the kernel refuses at boot two grants that
+    name one function differently, say by vendor:device and by bus address)."""
+    claimed = {}
+    for module in manifest.modules:
+        pci = [g for g in module.parsed_grants if g.capability.parameter == "pci"]
+        dma = [g for g in module.parsed_grants if g.capability.parameter == "size"]
+        where = (module.kind, module.index, "grants")
+        for g in dma[1:]:
+            check.report(check.error("AZ-M015", f"{g.text!r}: a module has one DMA region "
+                                     f"(also {dma[0].text!r})", *where, g.text))
+        if dma and not pci:
+            check.report(check.error("AZ-M015", f"{dma[0].text!r}: a DMA region serves the "
+                                     "module's devices: grant one too (pci:VVVV:DDDD)",
+                                     *where, dma[0].text))
+        if dma and dma[0].first > module.memory:
+            check.report(check.error("AZ-M015", f"{dma[0].text!r}: the region is mapped into "
+                                     f"the module's linear memory, which holds at most "
+                                     f"{module.memory >> 10} KiB (memory)", *where, dma[0].text))
+        for g in pci:
+            device = (g.flags & 0xFF, g.first, g.last)
+            if device in claimed and claimed[device][0] is not module:
+                other, text = claimed[device]
+                check.report(check.error("AZ-M026", f"{g.text!r}: {other.key} ({other.name}) "
+                                         f"claims the same device ({text!r}); a device belongs "
+                                         "to one driver", *where, g.text))
+            elif device in claimed:
+                check.report(check.error("AZ-M006", f"{g.text!r}: the device is granted twice "
+                                         f"(also {claimed[device][1]!r})", *where, g.text))
+            else:
+                claimed[device] = (module, g.text)
 
 
 def _guest_path_problem(path):

@@ -43,6 +43,13 @@ DEFAULT_CPU = "max"
 DEFAULT_TIMEOUT = 60.0
 
 BOOT_KINDS = ("kernel", "bios", "uefi")
+MACHINES = ("q35", "pc")             # q35: PCIe, ECAM; pc: i440FX, PCI through ports only
+
+# The network devices a manifest may ask for ([appliance] network), as QEMU devices. virtio-net
+# without its legacy interface: the kernel only lets a driver use a virtio device's modern one.
+NETWORK_DEVICES = {"virtio-net": "virtio-net-pci,disable-legacy=on"}
+NET_HELP = ("user (QEMU's user networking; user,hostfwd=udp::5555-:5555 and other -netdev user "
+            "options after a comma), tap:NAME (an existing tap device), or none")
 
 # The interrupt-storm mode of the tests (docs/runtime.md): the kernel's tick every few
 # microseconds, at random (athanor.storm=MIN-MAX), and QEMU counting instructions (1 ns each)
@@ -243,13 +250,29 @@ def _iso_drive(iso: str | os.PathLike, as_disk: bool) -> str:
     return f"file={_drive_path(iso)},format=raw,if=ide,media=cdrom,readonly=on"
 
 
+def network_argv(device: str, net: str = "user", device_options: str = "") -> list[str]:
+    """QEMU options for the appliance's network device (a NETWORK_DEVICES key) attached to
+    `net`: "user" or "user,OPTIONS" (QEMU's user networking), "tap:NAME", or "none" (no
+    device at all). device_options: more of the device's properties ("vectors=0": no MSI-X)."""
+    if net == "none" or device == "none":
+        return []
+    if net == "user" or net.startswith("user,"):
+        backend = "user,id=net0" + net[len("user"):]
+    elif net.startswith("tap:") and len(net) > 4:
+        backend = f"tap,id=net0,ifname={net[4:]},script=no,downscript=no"
+    else:
+        raise ValueError(f"--net {net!r}: expected {NET_HELP}")
+    options = f",{device_options}" if device_options else ""
+    return ["-netdev", backend, "-device", f"{NETWORK_DEVICES[device]},netdev=net0{options}"]
+
+
 def base_argv(memory_mib: int = DEFAULT_MEMORY_MIB, *, cpu: str = DEFAULT_CPU,
-              extra: Sequence[str] = ()) -> list[str]:
-    """The options every boot uses: q35, TCG, no default devices, no reboot
+              extra: Sequence[str] = (), machine: str = "q35") -> list[str]:
+    """The options every boot uses: q35 (or `machine`), TCG, no default devices, no reboot
     (a triple fault ends QEMU), no display, COM1 on stdio, COM2 discarded
     (GRUB's own messages go there, see grub_config), debug exit."""
     return [
-        QEMU, "-machine", "q35", "-accel", "tcg", "-cpu", cpu, "-m", str(memory_mib),
+        QEMU, "-machine", machine, "-accel", "tcg", "-cpu", cpu, "-m", str(memory_mib),
         "-nodefaults", "-no-reboot", "-display", "none", "-serial", "stdio", "-serial", "null",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
         *extra,
@@ -258,10 +281,11 @@ def base_argv(memory_mib: int = DEFAULT_MEMORY_MIB, *, cpu: str = DEFAULT_CPU,
 
 def kernel_argv(kernel_elf: str | os.PathLike, image: str | os.PathLike | None = None,
                 cmdline: str = "", *, memory_mib: int = DEFAULT_MEMORY_MIB, cpu: str = DEFAULT_CPU,
-                extra: Sequence[str] = ()) -> list[str]:
+                extra: Sequence[str] = (), machine: str = "q35") -> list[str]:
     """QEMU's multiboot1 loader. QEMU passes "KERNEL_PATH CMDLINE" as the
     command line and the image path as the module string."""
-    argv = base_argv(memory_mib, cpu=cpu, extra=extra) + ["-kernel", str(kernel_elf)]
+    argv = base_argv(memory_mib, cpu=cpu, extra=extra, machine=machine) + \
+        ["-kernel", str(kernel_elf)]
     if image is not None:
         if any(c in str(image) for c in ", "):
             raise ValueError(f"QEMU's -initrd cannot take a path with commas or spaces: {image}")
@@ -490,25 +514,28 @@ def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.
          on_line: Callable[[str], None] | None = None, echo: bool = False,
          verbose: bool = False, stdin: int | None = subprocess.DEVNULL,
          on_start: Callable[[subprocess.Popen], None] | None = None,
-         on_chunk: Callable[[bytes], None] | None = None, extra: Sequence[str] = ()) -> RunResult:
+         on_chunk: Callable[[bytes], None] | None = None, extra: Sequence[str] = (),
+         machine: str = "q35") -> RunResult:
     """One boot of the given kind ("kernel", "bios" or "uefi"). "kernel"
     needs kernel (and image, cmdline); "bios" and "uefi" need an iso made by
     make_iso (the command line is baked into it). stdin, on_start and on_chunk as for run;
-    extra: more QEMU options ("kernel" boots only)."""
+    extra: more QEMU options (devices: network_argv); machine: "q35" or "pc"."""
     common = dict(timeout=timeout, on_line=on_line, echo=echo, verbose=verbose, stdin=stdin,
                   on_start=on_start, on_chunk=on_chunk)
     if kind == "kernel":
         if kernel is None:
             raise ValueError("kernel boot needs kernel=")
-        argv = kernel_argv(kernel, image, cmdline, memory_mib=memory_mib, cpu=cpu, extra=extra)
+        argv = kernel_argv(kernel, image, cmdline, memory_mib=memory_mib, cpu=cpu, extra=extra,
+                           machine=machine)
         return run(argv, **common)
     if kind not in BOOT_KINDS:
         raise ValueError(f"boot kind {kind!r}: expected one of {', '.join(BOOT_KINDS)}")
     if iso is None:
         raise ValueError(f"{kind} boot needs iso=")
     if kind == "bios":
-        argv = iso_bios_argv(iso, as_disk=as_disk, memory_mib=memory_mib, cpu=cpu)
+        argv = iso_bios_argv(iso, as_disk=as_disk, memory_mib=memory_mib, cpu=cpu, extra=extra)
         return run(argv, **common)
     with tempfile.TemporaryDirectory(prefix="azoth-ovmf-") as tmp:
-        argv = iso_uefi_argv(iso, ovmf_vars_copy(tmp), as_disk=as_disk, memory_mib=memory_mib, cpu=cpu)
+        argv = iso_uefi_argv(iso, ovmf_vars_copy(tmp), as_disk=as_disk, memory_mib=memory_mib,
+                             cpu=cpu, extra=extra)
         return run(argv, **common)

@@ -40,6 +40,8 @@ PACKAGES = {
         "libclang-rt-14-dev": "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a",
         "nodejs": "/usr/bin/node",
         "valgrind": "/usr/bin/valgrind",
+        "iproute2": "/usr/sbin/ip",              # tests/test_net_ping.py: namespace, tap, bridge
+        "iputils-ping": "/usr/bin/ping",
     },
     # Languages beyond C and WAT (azoth/sources.py), installed when a module needs them.
     "cpp": {

@@ -26,10 +26,12 @@ def appliance(tmp, name, bounds, body, files):
     return write_appliance(tmp / full, head + body, files)
 
 
-def boot(directory, tools, *, storm=False, icount=False, cpu="max", timeout=300, cmdline=""):
+def boot(directory, tools, *, storm=False, icount=False, cpu="max", timeout=300, cmdline="",
+         devices=()):
     """Builds the appliance with the test kernel and boots it with -kernel; storm: under the
     interrupt-storm mode (qemu.STORM_CMDLINE, QEMU counting instructions); icount: QEMU
-    counting instructions (1 ns each: the modules' clock is virtual, unmoved by host load)."""
+    counting instructions (1 ns each: the modules' clock is virtual, unmoved by host load);
+    devices: QEMU options adding devices."""
     out = directory / "images"
     out.mkdir(exist_ok=True)
     result = tools.build(directory, iso=False, images=out)
@@ -37,7 +39,7 @@ def boot(directory, tools, *, storm=False, icount=False, cpu="max", timeout=300,
         cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()
     return qemu.boot("kernel", kernel=tools.KERNEL, image=result.image, cmdline=cmdline,
                      memory_mib=result.manifest.memory >> 20, cpu=cpu, timeout=timeout,
-                     extra=qemu.STORM_QEMU_ARGS if storm or icount else ())
+                     extra=(qemu.STORM_QEMU_ARGS if storm or icount else ()) + tuple(devices))
 
 
 def lines_of(result):

@@ -34,7 +34,9 @@ LENGTHS = {"len", "capacity", "path_len", "iovs_len", "buf_len", "old_path_len",
 # Calls that end the module, or are left out (see the docstring)
 LEFT_OUT = {"athanor.exit", "wasi_snapshot_preview1.proc_exit", "athanor.log"}
 GRANTS = ["log", "clock", "random", "stdout", "args", "env", "files", "trace",
-          "port:0x2f8-0x2ff", "irq:3", "mmio:0xfed00000-0xfed003ff"]
+          "port:0x2f8-0x2ff", "irq:3", "mmio:0xfed00000-0xfed003ff", "pci:1af4:1041", "dma:64K"]
+# the device of the pci grant, with MSI-X (the grant of a DMA region turns it on)
+DEVICES = ["-device", "virtio-net-pci,disable-legacy=on"]
 
 
 def default(imp, name, value_type):
@@ -44,7 +46,8 @@ def default(imp, name, value_type):
     if name == "handle":
         kind = imp.field.split("_")[0]
         # irq_wait on a real handle would wait for ever (nothing raises line 3)
-        real = {"channel": "$channel", "port": "$port", "mmio": "$mmio"}.get(kind)
+        real = {"channel": "$channel", "port": "$port", "mmio": "$mmio", "pci": "$pci",
+                "virtq": "$pci"}.get(kind)
         return real or 0x7fff01
     if name in POINTERS or name == "offset" and imp.field == "fd_tell":
         return DEFAULT_POINTER
@@ -126,6 +129,7 @@ def fuzzer(imports):
   (global $channel (mut i32) (i32.const 0))
   (global $port (mut i32) (i32.const 0))
   (global $mmio (mut i32) (i32.const 0))
+  (global $pci (mut i32) (i32.const 0))
   (global $violations (mut i32) (i32.const 0))
   (data (i32.const {STRINGS}) "self")
   (data (i32.const {STRINGS + 16}) "data")
@@ -148,6 +152,7 @@ def fuzzer(imports):
     (global.set $channel (call $f{names["channel_open"]} (i32.const {STRINGS}) (i32.const 4)))
     (global.set $port (call $f{names["port_open"]} (i32.const 0x2f8) (i32.const 8)))
     (global.set $mmio (call $f{names["mmio_open"]} (i64.const 0xfed00000) (i32.const 1024)))
+    (global.set $pci (call $f{names["pci_open"]} (i32.const 0)))
     (drop (call $f{names["path_open"]} (i32.const 3) (i32.const 0) (i32.const {STRINGS + 16})
             (i32.const 4) (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0)
             (i32.const {STRINGS + 48})))
@@ -209,10 +214,11 @@ message_size = 4
 guest = "/data"
 host = "data"
 """, {"fuzzer.wat": fuzzer(imports), "sibling.wat": victim(1), "data": "fuzz data\n" * 10})
-    result = boot(directory, tools, timeout=300)
+    result = boot(directory, tools, timeout=300, devices=DEVICES)
     lines = lines_of(result)
     assert "fuzz: done" in lines, text_of(result)[-3000:]
     assert not [line for line in lines if "succeeded" in line]
     assert not [line for line in lines if "trapped" in line]
     assert "victim memory intact" in lines
+    assert any(line.endswith("(virtio) -> module fuzzer") for line in lines)   # a real device
     assert_clean_exit(result, 0)

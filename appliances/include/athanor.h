@@ -59,6 +59,20 @@ ATH_IMPORT(mmio_open) int32_t ath_mmio_open(int64_t base, int32_t size);
 ATH_IMPORT(mmio_read) int64_t ath_mmio_read(int32_t handle, int32_t offset, int32_t width);
 /* Write 1, 2 or 4 bytes at an offset into the window; 0 or an error. */
 ATH_IMPORT(mmio_write) int32_t ath_mmio_write(int32_t handle, int32_t offset, int32_t width, int64_t value);
+/* A handle on the device of the module's grant-th pci grant (0: the first); the device is reset. */
+ATH_IMPORT(pci_open) int32_t ath_pci_open(int32_t grant);
+/* Read 1, 2 or 4 bytes of the device's configuration space (not its BARs); the value. */
+ATH_IMPORT(pci_config_read) int64_t ath_pci_config_read(int32_t handle, int32_t offset, int32_t width);
+/* A handle on the device's BAR (0..5): an MMIO window or a port range, offsets from its start. */
+ATH_IMPORT(pci_bar_open) int32_t ath_pci_bar_open(int32_t handle, int32_t bar);
+/* An interrupt handle on the device's MSI-X vector (0..), or its INTx line (-1). */
+ATH_IMPORT(pci_irq_open) int32_t ath_pci_irq_open(int32_t handle, int32_t vector);
+/* Back [ptr, ptr+len) of linear memory (page-aligned) with the module's DMA region, zeroed. */
+ATH_IMPORT(dma_map) int32_t ath_dma_map(const void *ptr, int32_t len);
+/* Set up virtqueue `queue` of a virtio device from the driver's split ring at ptr (size, desc, avail, used). */
+ATH_IMPORT(virtq_setup) int32_t ath_virtq_setup(int32_t handle, int32_t queue, const void *ptr);
+/* Check and publish the driver's new buffers to the device, notify it, copy back what it used. */
+ATH_IMPORT(virtq_sync) int32_t ath_virtq_sync(int32_t handle, int32_t queue);
 
 #define ATH_E_BADHANDLE (-1)   /* not a handle of this module: never issued, or out of range (forged) */
 #define ATH_E_STALE (-2)   /* a handle that was closed, or that belongs to an earlier start of the module */
@@ -74,7 +88,8 @@ ATH_IMPORT(mmio_write) int32_t ath_mmio_write(int32_t handle, int32_t offset, in
 #define ATH_E_TIMEOUT (-12)   /* the wait ended with nothing ready */
 #define ATH_E_NOENT (-13)   /* no channel has that name */
 #define ATH_E_BUSY (-14)   /* another module holds that IRQ line open */
-#define ATH_E_NOMEM (-15)   /* the kernel has no memory left for it (page tables of an MMIO window) */
+#define ATH_E_NOMEM (-15)   /* the kernel has no memory left for it (page tables of an MMIO window, a virtqueue's rings) */
+#define ATH_E_NODEV (-16)   /* the device of an optional pci grant is absent from the machine */
 
 #define ATH_NONBLOCK 1        /* channel flags: do not block */
 #define ATH_FOREVER (-1LL)    /* wait: no timeout */

@@ -1,13 +1,18 @@
 /*
  * x86-64 interrupts and time: the two 8259 PICs (device lines 0..15 on vectors 32..47), the
  * PIT as the scheduler's tick (line 0), the local APIC left in virtual-wire mode so that the
- * PICs reach the CPU (its timer unused, its spurious vector 255), the TSC as the clock
- * (calibrated against PIT channel 2 at boot), port I/O and RDRAND/RDSEED.
+ * PICs reach the CPU (its timer unused, its spurious vector 255), the I/O APICs for PCI
+ * devices' INTx lines and the local APIC for their MSI-X messages (device sources 16.. on
+ * vectors 48..95), the TSC as the clock (calibrated against PIT channel 2 at boot), port I/O
+ * and RDRAND/RDSEED.
  *
  * Line 0 (the tick) and line 2 (the cascade) are the kernel's; every other line starts masked
  * and is unmasked only while a driver waits for it (device.c). A device interrupt is masked
  * and acknowledged here before the kernel sees it, so it cannot fire again until the driver
- * asks for the next one.
+ * asks for the next one: a legacy line at the PIC, an I/O APIC input at the I/O APIC (then the
+ * local APIC's EOI); an MSI-X vector is masked at the device by device.c (the local APIC's EOI
+ * here). Every I/O APIC input starts masked; the PICs stay the legacy lines' path (virtual
+ * wire), so an ISA line is never routed through both.
  */
 #include "kernel.h"
 #include "x86.h"
@@ -40,11 +45,42 @@
 #define LAPIC_MASKED     0x10000
 #define LAPIC_EXTINT     0x700
 #define LAPIC_NMI        0x400
+#define LAPIC_ID         0x020
+#define LAPIC_EOI        0x0b0
+#define MSI_ADDRESS      0xfee00000u     /* MSI messages: the local APIC's window */
 
-extern const uint64_t x86_irq_vectors[IRQ_LINES + 1];   /* interrupts.S */
+/* Device sources 16.. on vectors 48..95 (interrupts.S has a stub for each). */
+#define DEVICE_VECTOR_BASE 48
+#define DEVICE_SOURCES   (ATH_IRQ_SOURCES - IRQ_LINES)
+_Static_assert(IRQ_LINES == ATH_IRQ_LEGACY_LINES && DEVICE_VECTOR_BASE + DEVICE_SOURCES <= 96,
+               "interrupts.S has stubs for vectors 32..95");
+
+/* I/O APIC registers: IOREGSEL at 0, IOWIN at 0x10; version at 1 (bits 16-23: the last input),
+ * then two 32-bit registers per redirection entry from 0x10:
+ *
+ *   63..56 destination | 16 masked | 15 level | 14 remote IRR | 13 active low |
+ *   11 logical | 10..8 delivery mode (0 fixed) | 7..0 vector                     */
+#define IOAPIC_VERSION   0x01
+#define IOAPIC_ENTRY(n)  (0x10 + 2 * (n))
+#define IOAPIC_MASKED    (1u << 16)
+#define IOAPIC_LEVEL     (1u << 15)
+#define IOAPIC_LOW       (1u << 13)
+#define IOAPIC_DEFAULT_ADDRESS 0xfec00000u
+
+extern const uint64_t x86_irq_vectors[IRQ_LINES + DEVICE_SOURCES + 1];   /* interrupts.S */
 
 static uint16_t line_mask = 0xffff;        /* 1 = masked, as the PICs see it */
 static uint64_t cycles_per_second;
+static volatile uint32_t *lapic;           /* NULL: no local APIC enabled */
+static uint32_t lapic_id;
+
+static struct ioapic {
+    volatile uint32_t *base;
+    uint32_t gsi_base, inputs;
+} ioapics[4];
+static unsigned ioapic_count;
+/* The I/O APIC input of each device source routed to one (ioapic == NULL: none). */
+static struct { struct ioapic *ioapic; uint32_t input, low; } routes[DEVICE_SOURCES];
 
 /* ---- Programmable interrupt controllers ------------------------------------------------------ */
 static void pic_write_mask(void)
@@ -81,24 +117,121 @@ static uint16_t pic_in_service(void)
     return (uint16_t)(x86_inb(PIC1_COMMAND) | x86_inb(PIC2_COMMAND) << 8);
 }
 
-void ath_arch_irq_mask(unsigned line)
+static void ioapic_write(const struct ioapic *a, uint32_t reg, uint32_t value)
 {
-    if (line >= IRQ_LINES || line == CASCADE_LINE)
-        ath_panic("masking interrupt line %u", line);
+    a->base[0] = reg;
+    a->base[4] = value;
+}
+
+static uint32_t ioapic_read(const struct ioapic *a, uint32_t reg)
+{
+    a->base[0] = reg;
+    return a->base[4];
+}
+
+/* Interrupts off. */
+static void route_mask(unsigned source, bool masked)
+{
+    unsigned d = source - IRQ_LINES;
+    if (source < IRQ_LINES || d >= DEVICE_SOURCES || !routes[d].ioapic)
+        ath_panic("masking device source %u, which no I/O APIC input raises", source);
+    ioapic_write(routes[d].ioapic, IOAPIC_ENTRY(routes[d].input), routes[d].low |
+                 (masked ? IOAPIC_MASKED : 0));
+}
+
+void ath_arch_irq_mask(unsigned source)
+{
     uint64_t state = ath_arch_irq_save();
-    line_mask |= (uint16_t)(1u << line);
-    pic_write_mask();
+    if (source >= IRQ_LINES) {
+        route_mask(source, true);
+    } else {
+        if (source == CASCADE_LINE)
+            ath_panic("masking interrupt line %u", source);
+        line_mask |= (uint16_t)(1u << source);
+        pic_write_mask();
+    }
     ath_arch_irq_restore(state);
 }
 
-void ath_arch_irq_unmask(unsigned line)
+void ath_arch_irq_unmask(unsigned source)
 {
-    if (line >= IRQ_LINES || line == CASCADE_LINE)
-        ath_panic("unmasking interrupt line %u", line);
     uint64_t state = ath_arch_irq_save();
-    line_mask &= (uint16_t)~(1u << line);
-    pic_write_mask();
+    if (source >= IRQ_LINES) {
+        route_mask(source, false);
+    } else {
+        if (source == CASCADE_LINE)
+            ath_panic("unmasking interrupt line %u", source);
+        line_mask &= (uint16_t)~(1u << source);
+        pic_write_mask();
+    }
     ath_arch_irq_restore(state);
+}
+
+/* ---- I/O APICs and MSI: device sources ------------------------------------------------------ */
+static void ioapics_init(void)
+{
+    const struct ath_acpi *acpi = ath_acpi();
+    unsigned count = acpi->ioapic_count;
+    for (unsigned i = 0; i < (count ? count : 1) && i < ATH_ARRAY_SIZE(ioapics); i++) {
+        uint32_t address = count ? acpi->ioapics[i].address : IOAPIC_DEFAULT_ADDRESS;
+        if (address % ATH_PAGE_SIZE ||
+            ath_vm_map(address, address, ATH_PAGE_SIZE,
+                       ATH_VM_READ | ATH_VM_WRITE | ATH_VM_NOCACHE) != ATH_OK)
+            continue;
+        struct ioapic *a = &ioapics[ioapic_count];
+        a->base = (volatile uint32_t *)(uintptr_t)address;
+        a->gsi_base = count ? acpi->ioapics[i].gsi_base : 0;
+        uint32_t version = ioapic_read(a, IOAPIC_VERSION);
+        if (version == 0xffffffffu)
+            continue;                       /* nothing answers there */
+        a->inputs = ((version >> 16) & 0xff) + 1;
+        for (uint32_t n = 0; n < a->inputs; n++) {
+            ioapic_write(a, IOAPIC_ENTRY(n) + 1, 0);
+            ioapic_write(a, IOAPIC_ENTRY(n), IOAPIC_MASKED);
+        }
+        ioapic_count++;
+    }
+}
+
+bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi)
+{
+    unsigned d = source - IRQ_LINES;
+    if (source < IRQ_LINES || d >= DEVICE_SOURCES || !lapic)
+        return false;
+    for (unsigned i = 0; i < ioapic_count; i++) {
+        struct ioapic *a = &ioapics[i];
+        if (gsi < a->gsi_base || gsi - a->gsi_base >= a->inputs)
+            continue;
+        /* A PCI line is level-triggered and active low, unless an ACPI override of the ISA
+         * line it is wired to says otherwise (QEMU's say level, active high). */
+        uint32_t bits = IOAPIC_LEVEL | IOAPIC_LOW;
+        const struct ath_acpi *acpi = ath_acpi();
+        for (unsigned isa = 0; isa < 16; isa++) {
+            const struct ath_acpi_override *o = &acpi->isa[isa];
+            if (!o->present || o->gsi != gsi)
+                continue;
+            if ((o->flags & 3) == 1)
+                bits &= ~IOAPIC_LOW;
+            if ((o->flags >> 2 & 3) == 1)
+                bits &= ~IOAPIC_LEVEL;
+        }
+        uint64_t state = ath_arch_irq_save();
+        routes[d].ioapic = a;
+        routes[d].input = gsi - a->gsi_base;
+        routes[d].low = bits | (DEVICE_VECTOR_BASE + d);
+        ioapic_write(a, IOAPIC_ENTRY(routes[d].input) + 1, lapic_id << 24);
+        ioapic_write(a, IOAPIC_ENTRY(routes[d].input), routes[d].low | IOAPIC_MASKED);
+        ath_arch_irq_restore(state);
+        return true;
+    }
+    return false;
+}
+
+void ath_arch_msi_message(unsigned source, uint64_t *address, uint32_t *data)
+{
+    /* Fixed delivery, edge, physical destination: the boot CPU's local APIC. */
+    *address = MSI_ADDRESS | (uint64_t)lapic_id << 12;
+    *data = DEVICE_VECTOR_BASE + (source - IRQ_LINES);
 }
 
 /* ---- Local APIC: virtual wire, so that the PICs' interrupts reach the CPU -------------------- */
@@ -116,7 +249,8 @@ static void lapic_virtual_wire(void)
         ath_kprintf("[athanor] boot error: cannot map the local APIC\n");
         ath_fail(ATH_FAIL_BOOT);
     }
-    volatile uint32_t *lapic = (volatile uint32_t *)base;
+    lapic = (volatile uint32_t *)base;
+    lapic_id = lapic[LAPIC_ID / 4] >> 24;
     lapic[LAPIC_LVT_TIMER / 4] = LAPIC_MASKED;
     lapic[LAPIC_LVT_LINT0 / 4] = LAPIC_EXTINT;
     lapic[LAPIC_LVT_LINT1 / 4] = LAPIC_NMI;
@@ -205,11 +339,13 @@ void ath_arch_tick_storm(unsigned min_us, unsigned max_us)
 
 void ath_arch_interrupts_init(unsigned tick_hz)
 {
-    for (unsigned i = 0; i < IRQ_LINES; i++)
+    for (unsigned i = 0; i < IRQ_LINES + DEVICE_SOURCES; i++)
         x86_idt_set(IRQ_BASE + i, x86_irq_vectors[i], X86_IST_INTERRUPT);
-    x86_idt_set(SPURIOUS_VECTOR, x86_irq_vectors[IRQ_LINES], X86_IST_INTERRUPT);
+    x86_idt_set(SPURIOUS_VECTOR, x86_irq_vectors[IRQ_LINES + DEVICE_SOURCES], X86_IST_INTERRUPT);
     pic_init();
     lapic_virtual_wire();
+    if (lapic)
+        ioapics_init();
     cycles_per_second = calibrate_cycles();
     if (cycles_per_second < 1000000)
         ath_panic("cycle counter runs at %lu Hz", (unsigned long)cycles_per_second);
@@ -222,6 +358,15 @@ void x86_interrupt(struct ath_trap_frame *frame)
 {
     if (frame->vector == SPURIOUS_VECTOR)
         return;                             /* the local APIC's: no acknowledgement */
+    if (frame->vector >= DEVICE_VECTOR_BASE) {
+        unsigned d = (unsigned)frame->vector - DEVICE_VECTOR_BASE;
+        if (routes[d].ioapic)               /* a level input: masked before the EOI */
+            ioapic_write(routes[d].ioapic, IOAPIC_ENTRY(routes[d].input),
+                         routes[d].low | IOAPIC_MASKED);
+        lapic[LAPIC_EOI / 4] = 0;
+        ath_device_interrupt(IRQ_LINES + d, frame);
+        return;
+    }
     unsigned line = (unsigned)frame->vector - IRQ_BASE;
     /* Lines 7 and 15 also carry the PICs' spurious interrupts: not in service, no EOI from us
      * (a spurious 15 still needs the master's EOI for the cascade). */

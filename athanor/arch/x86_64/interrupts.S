@@ -1,6 +1,7 @@
 /*
- * Entry stubs for hardware interrupts: vectors 32..47 (the two 8259 PICs, remapped) and 255
- * (the local APIC's spurious vector). Each builds the same struct ath_trap_frame as an
+ * Entry stubs for hardware interrupts: vectors 32..47 (the two 8259 PICs, remapped), 48..95 (PCI
+ * devices: I/O APIC lines and MSI-X messages, through the local APIC) and 255 (the local APIC's
+ * spurious vector). Each builds the same struct ath_trap_frame as an
  * exception (machine.h) and calls x86_interrupt(frame) (interrupt.c).
  *
  * Every interrupt arrives on the interrupt IST stack (cpu.c), never on the interrupted one:
@@ -32,7 +33,7 @@ irq_vector_\n:
     jmp irq_common
 .endm
 
-    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,255
+    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,255
     IRQ_VECTOR \n
     .endr
 
@@ -77,8 +78,8 @@ irq_common:
     .section .rodata
     .balign 8
     .globl x86_irq_vectors
-x86_irq_vectors:            /* 32..47, then 255 */
-    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,255
+x86_irq_vectors:            /* 32..95, then 255 */
+    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,255
     .quad irq_vector_\n
     .endr
 
