@@ -11,8 +11,8 @@ tests/spec_validate.py keeps; reused while newer than its .wast). Then:
   - a sample of assert_return cases of pure scripts is replayed through
     `alkahest run --invoke` and must print the same results;
   - every script runs again in both modes compiled as if it had DWARF lines (--lines): on the
-    host's target always, on the others the scripts of LINES_SAMPLE (all of them with
-    `./build.py test --long`);
+    host's target always, on the others with `./build.py test --long` (by default their lines
+    path runs in tests/test_traps.py's backtraces);
   - the ASan/UBSan build runs a handful of scripts in both modes;
   - our own scripts in tests/alkahest_spec/ (calls, control flow and register pressure in the
     back end, checked against wabt's interpreter when written) run in both modes, converted
@@ -46,9 +46,6 @@ REPLAYS_PER_SCRIPT = 8
 # A handful for the sanitizer build: linking, tables, memory growth, traps, float corner cases.
 SANITIZED = ("linking", "imports", "call_indirect", "memory_grow", "bulk", "table_copy",
              "float_exprs", "skip-stack-guard-page")
-# The --lines run on the other targets: the scripts that trap most, and the deep stacks.
-LINES_SAMPLE = ("address", "call_indirect", "conversions", "int_exprs", "memory_trap", "traps",
-                "unreachable", "imports", "table_get", "skip-stack-guard-page")
 # What the whole suite gives, per bounds mode, on every target (only text-form
 # assert_malformed is skipped outside the SIMD scripts).
 PASSED, SKIPPED = 27356, 567
@@ -140,13 +137,14 @@ def test_spec_testsuite_both_modes(target, converted):
 def test_spec_testsuite_with_lines(target, converted):
     """The back end's path for modules with DWARF line information (a trap stub per trapping
     instruction, the lines section) passes the whole suite too."""
+    if target != HOST and not long_run():
+        pytest.skip(f"{target}: the whole testsuite with lines runs with ./build.py test --long")
     command = require_cli(target)
-    names = converted if target == HOST or long_run() else LINES_SAMPLE
-    results = run_all(command, [(n, converted[n], m) for n in names for m in MODES], "--lines")
+    results = run_all(command, [(n, p, m) for n, p in converted.items() for m in MODES],
+                      "--lines")
     assert_no_failures(results)
-    if names is converted:
-        assert all(sum(r[0] for (_, m), r in results.items() if m == mode) >= PASSED
-                   for mode in MODES)
+    assert all(sum(r[0] for (_, m), r in results.items() if m == mode) >= PASSED
+               for mode in MODES)
 
 
 def test_runner_reports_a_wrong_expectation(alkahest, converted, tmp_path):

@@ -189,6 +189,13 @@ static void move_wide(a64_code *c, bool sf, uint32_t opcode, int dst, unsigned c
 #define MOVZ 0x52800000u
 #define MOVK 0x72800000u
 
+/* A run of ones shifted left: 0..01..10..0 (not 0). */
+static bool shifted_run(uint64_t v)
+{
+    uint64_t filled = v | (v - 1);          /* the run extended down to bit 0 */
+    return v && (filled & (filled + 1)) == 0;
+}
+
 bool a64_bitmask(uint64_t imm, bool sf, uint32_t *encoding)
 {
     if (!sf)
@@ -206,21 +213,26 @@ bool a64_bitmask(uint64_t imm, bool sf, uint32_t *encoding)
     }
     uint64_t mask = size == 64 ? UINT64_MAX : (1ull << size) - 1;
     uint64_t element = imm & mask;
-    unsigned ones = 0;
-    for (uint64_t e = element; e; e &= e - 1)
-        ones++;
-    uint64_t run = ones == 64 ? UINT64_MAX : (1ull << ones) - 1;
-    /* element must be `run` rotated right by some r within the element */
-    for (unsigned r = 0; r < size; r++) {
-        uint64_t rotated = r == 0 ? run : ((run >> r) | (run << (size - r))) & mask;
-        if (rotated == element) {
-            uint32_t n = size == 64 ? 1 : 0;
-            uint32_t imms = ((~(size - 1) << 1) & 0x3f) | (ones - 1);
-            *encoding = n << 12 | r << 6 | imms;
-            return true;
-        }
+    /* element must be a run of ones rotated: either a run itself, or its zeros are one */
+    unsigned start, ones;
+    if (shifted_run(element)) {
+        start = (unsigned)__builtin_ctzll(element);
+        ones = (unsigned)__builtin_ctzll(~(element >> start));
+    } else {
+        uint64_t zeros = ~element & mask;
+        if (!shifted_run(zeros))
+            return false;
+        unsigned zero_start = (unsigned)__builtin_ctzll(zeros);
+        unsigned zero_count = (unsigned)__builtin_ctzll(~(zeros >> zero_start));
+        start = (zero_start + zero_count) % size;
+        ones = size - zero_count;
     }
-    return false;
+    /* element = the run of `ones` at bit 0, rotated right by immr */
+    uint32_t immr = (size - start) % size;
+    uint32_t n = size == 64 ? 1 : 0;
+    uint32_t imms = ((~(size - 1) << 1) & 0x3f) | (ones - 1);
+    *encoding = n << 12 | immr << 6 | imms;
+    return true;
 }
 
 void a64_mov_imm(a64_code *c, bool sf, int dst, uint64_t imm)
@@ -242,9 +254,11 @@ void a64_mov_imm(a64_code *c, bool sf, int dst, uint64_t imm)
         return;
     }
     if (ones >= chunks - 1) {
-        unsigned i = 0;
+        unsigned i = 0;            /* the chunk that is not 0xffff (chunk 0 when all are) */
         while (i < chunks - 1 && ((imm >> (16 * i)) & 0xffff) == 0xffff)
             i++;
+        if (((imm >> (16 * i)) & 0xffff) == 0xffff)
+            i = 0;
         move_wide(c, sf, MOVN, dst, i, ~(uint32_t)(imm >> (16 * i)) & 0xffff);
         return;
     }
