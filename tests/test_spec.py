@@ -14,9 +14,9 @@ tests/spec_validate.py keeps; reused while newer than its .wast). Then:
     host's target always, on the others with `./build.py test --long` (by default their lines
     path runs in tests/test_traps.py's backtraces);
   - the ASan/UBSan build runs a handful of scripts in both modes;
-  - our own scripts in tests/alkahest_spec/ (calls, control flow and register pressure in the
-    back end, checked against wabt's interpreter when written) run in both modes, converted
-    into build/spectest-alkahest/.
+  - our own scripts in tests/alkahest_spec/ (calls, control flow, division by constants and
+    register pressure in the back ends, checked against wabt's interpreter or Python when
+    written) run in both modes on every target, converted into build/spectest-alkahest/.
 
     /usr/bin/python3 -m pytest tests/test_spec.py
     ALKAHEST_BUILD=DIR ... uses DIR/alkahest[-asan] as they are (a private build)
@@ -204,7 +204,7 @@ def test_sanitizer_build(alkahest_asan, converted):
 
 
 def test_own_scripts_both_modes(alkahest, alkahest_asan, own_converted):
-    assert {"calls", "control", "deep", "pressure"} <= set(own_converted)
+    assert {"calls", "control", "deep", "divide", "pressure"} <= set(own_converted)
     jobs = [(n, p, m) for n, p in own_converted.items() for m in MODES]
     assert_no_failures(run_all(alkahest, jobs))
     assert_no_failures(run_all(alkahest_asan, jobs))
@@ -216,12 +216,13 @@ def test_own_scripts_on_other_targets(target, own_converted):
     assert_no_failures(run_all(require_cli(target), jobs))
 
 
-def test_pressure_script_is_generated():
-    generator = OWN_SCRIPTS / "gen_pressure.py"
+@pytest.mark.parametrize("name", ["pressure", "divide"])
+def test_generated_scripts_are_current(name):
+    generator = OWN_SCRIPTS / f"gen_{name}.py"
     result = subprocess.run([sys.executable, str(generator)], capture_output=True, text=True,
                             check=True)
-    assert result.stdout == (OWN_SCRIPTS / "pressure.wast").read_text(), \
-        "pressure.wast is stale: regenerate it with gen_pressure.py"
+    assert result.stdout == (OWN_SCRIPTS / f"{name}.wast").read_text(), \
+        f"{name}.wast is stale: regenerate it with gen_{name}.py"
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -46,6 +46,7 @@ int main(void)
     a64_msub(c, false, 1, 2, 3, 4);                     // msub w1, w2, w3, w4
     a64_div(c, true, true, 1, 2, 3);                    // sdiv x1, x2, x3
     a64_div(c, false, false, 1, 2, 3);                  // udiv w1, w2, w3
+    a64_umulh(c, 1, 2, 16);                             // umulh x1, x2, x16
     a64_clz(c, true, 1, 2);                             // clz x1, x2
     a64_rbit(c, false, 1, 2);                           // rbit w1, w2
     a64_sign_extend(c, true, 1, 2, 4);                  // sxtw x1, w2

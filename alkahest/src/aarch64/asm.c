@@ -453,6 +453,11 @@ void a64_div(a64_code *c, bool sf, bool is_signed, int dst, int a, int b)
     two_source(c, sf, is_signed ? 3 : 2, dst, a, b);
 }
 
+void a64_umulh(a64_code *c, int dst, int a, int b)
+{
+    a64_word(c, 0x9BC07C00u | (uint32_t)b << 16 | (uint32_t)a << 5 | (uint32_t)dst);
+}
+
 static void one_source(a64_code *c, bool sf, uint32_t opcode, int dst, int src)
 {
     a64_word(c, sf_bit(sf) | 0x5AC00000u | opcode << 10 | (uint32_t)src << 5 | (uint32_t)dst);

@@ -128,6 +128,8 @@ void a64_mul(a64_code *c, bool sf, int dst, int a, int b);
 /* dst := a - q * b */
 void a64_msub(a64_code *c, bool sf, int dst, int q, int b, int a);
 void a64_div(a64_code *c, bool sf, bool is_signed, int dst, int a, int b);
+/* dst := the high 64 bits of the unsigned 128-bit product a * b. */
+void a64_umulh(a64_code *c, int dst, int a, int b);
 void a64_clz(a64_code *c, bool sf, int dst, int src);
 void a64_rbit(a64_code *c, bool sf, int dst, int src);
 /* sxtb / sxth / sxtw into a register of width sf, from `from_size` bytes. */

@@ -233,6 +233,51 @@ static void shift(codegen *g, alk_opcode op, a64_shift_op kind, bool left_rotate
     arm_push_reg(g, type, o.dst);
 }
 
+/* i32.div_u and i32.rem_u by a constant d >= 2: a shift or a mask for a power of two, else a
+ * multiplication by the reciprocal (Granlund and Montgomery, "Division by invariant integers
+ * using multiplication", 1994): with l = ceil(log2 d) and m = floor(2^(32+l) / d) + 1, which
+ * satisfies 2^(32+l) < m*d <= 2^(32+l) + 2^l, x / d = floor(x*m / 2^(32+l)) for every
+ * x < 2^32; m < 2^33, so M = m << (32 - l) fits 64 bits and x / d = umulh(x, M). x is the
+ * zero-extended i32 in its x register. */
+static void divide_by_constant(codegen *g, value lhs, uint32_t d, bool remainder)
+{
+    a64_code *c = g->code;
+    int dst, x = one_in_register(g, lhs, &dst);
+    if ((d & (d - 1)) == 0) {
+        unsigned l = (unsigned)__builtin_ctz(d);
+        if (remainder)
+            a64_logic_imm(c, false, A64_AND, dst, x, d - 1);
+        else
+            a64_shift_imm(c, false, A64_LSR, dst, x, l);
+        arm_push_reg(g, ALK_I32, dst);
+        return;
+    }
+    if (d > 0x80000000u) {              /* the quotient is 0 or 1 */
+        a64_mov_imm(c, false, SCRATCH2_GPR, d);
+        a64_cmp(c, false, x, SCRATCH2_GPR);
+        if (remainder) {
+            a64_addsub(c, false, A64_SUB, false, SCRATCH_GPR, x, SCRATCH2_GPR);
+            a64_csel(c, false, A64_HS, dst, SCRATCH_GPR, x);
+        } else {
+            a64_cset(c, dst, A64_HS);
+        }
+        arm_push_reg(g, ALK_I32, dst);
+        return;
+    }
+    unsigned l = 32 - (unsigned)__builtin_clz(d - 1);      /* ceil(log2 d): 2..31 */
+    /* m = floor(2^(32+l) / d) + 1 in 64-bit arithmetic: 2^(32+l) <= 2^63 */
+    uint64_t m = ((1ull << (32 + l)) / d) + 1;
+    a64_mov_imm(c, true, SCRATCH_GPR, m << (32 - l));
+    if (remainder) {
+        a64_umulh(c, SCRATCH_GPR, x, SCRATCH_GPR);
+        a64_mov_imm(c, false, SCRATCH2_GPR, d);
+        a64_msub(c, false, dst, SCRATCH_GPR, SCRATCH2_GPR, x);
+    } else {
+        a64_umulh(c, dst, x, SCRATCH_GPR);
+    }
+    arm_push_reg(g, ALK_I32, dst);
+}
+
 /* div and rem, with the traps of the spec (A64's divisions never trap: a zero divisor gives
  * 0 and INT_MIN / -1 gives INT_MIN). */
 static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
@@ -242,6 +287,10 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
     value rhs = arm_pop(g), lhs = arm_pop(g);
     bool known = rhs.loc == LOC_CONST;
     uint64_t divisor = rhs.bits & (wide ? UINT64_MAX : UINT32_MAX);
+    if (known && !wide && !is_signed && divisor >= 2) {
+        divide_by_constant(g, lhs, (uint32_t)divisor, remainder);
+        return;
+    }
     uint64_t minus_one = wide ? UINT64_MAX : UINT32_MAX;
     operands o = both_in_registers(g, lhs, rhs, type);
     if (!known || divisor == 0)
