@@ -23,14 +23,15 @@ A seed whose run reaches Binaryen's call-depth limit stops being compared there 
 stack is deeper). `hangLimitInitializer` is called before each export, as Binaryen does.
 
     tests/fuzz/diff.py --count N --seed S [--bounds checked|guard|both] [--alkahest PATH]
-                       [--target x86_64|aarch64]
+                       [--target x86_64|aarch64|x86_64,aarch64]
 
 Runs seeds S .. S+N-1, each module in both bounds modes by default, on the host's target or
-on another (--target aarch64: the replays run in the CLI cross-built for it under
-qemu-aarch64, tests/targets.py; validation and the exports are the host CLI's). Prints each divergence
+on others (--target aarch64: the replays run in the CLI cross-built for it under
+qemu-aarch64, tests/targets.py; validation and the exports are the host CLI's; several targets
+comma-separated replay each module on each of them, generated once). Prints each divergence
 (its files stay in build/fuzz-exec/SEED/ and are copied to tests/fuzz/regressions/ as a
-regression test), then `N modules, D divergences` (and how many were skipped); exits 1 on any
-divergence or harness failure.
+regression test), a progress line every 100 seeds, then `N modules, D divergences` (and how
+many were skipped); exits 1 on any divergence or harness failure.
 """
 import argparse
 import concurrent.futures
@@ -217,12 +218,13 @@ def generate(seed, d, features):
     return None
 
 
-def check(seed, alkahest, bounds, work=WORK, keep_files=False, runner=None):
+def check(seed, alkahest, bounds, work=WORK, keep_files=False, runner=None, runners=None):
     """Runs one seed in the given modes ("checked", "guard" or "both"); returns (status,
     detail): "ok", "FAIL" (a divergence), "skip" (not WebAssembly 2.0, or no module) or
     "error" (the harness itself failed). An agreeing seed's files are removed unless
     keep_files. `runner`: the argv of the CLI that replays the script (default: alkahest,
-    the host's; tests/targets.py's cli() for another target)."""
+    the host's; tests/targets.py's cli() for another target); `runners`: {target: argv} to
+    replay the same script on each."""
     d = work / str(seed)
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
@@ -254,13 +256,14 @@ def check(seed, alkahest, bounds, work=WORK, keep_files=False, runner=None):
     (d / "module.json").write_text(json.dumps({"source_filename": f"seed{seed}.wast",
                                                "commands": commands}, indent=0))
     failures = []
-    for mode in (("checked", "guard") if bounds == "both" else (bounds,)):
-        result = run([*(runner or [str(alkahest)]), "spec", str(d / "module.json"), "--bounds",
-                      mode], timeout=600)
-        if result.returncode != 0:
-            lines = [line for line in result.stdout.splitlines() if ": FAIL" in line]
-            failures.append(f"[{mode}] " + ("\n".join(lines[:10]) or
-                                            (result.stdout + result.stderr)[-800:]))
+    for target, argv in (runners or {"": runner or [str(alkahest)]}).items():
+        for mode in (("checked", "guard") if bounds == "both" else (bounds,)):
+            result = run([*argv, "spec", str(d / "module.json"), "--bounds", mode], timeout=600)
+            if result.returncode != 0:
+                lines = [line for line in result.stdout.splitlines() if ": FAIL" in line]
+                where = f"{target} {mode}" if target else mode
+                failures.append(f"[{where}] " + ("\n".join(lines[:10]) or
+                                                 (result.stdout + result.stderr)[-800:]))
     if not failures:
         if not keep_files:
             shutil.rmtree(d, ignore_errors=True)
@@ -294,28 +297,33 @@ def main():
     parser.add_argument("--count", type=int, default=100, help="modules to generate")
     parser.add_argument("--jobs", type=int, default=2, help="seeds run at once")
     parser.add_argument("--target", default=None,
-                        help="replay on this target (x86_64, aarch64; default: the host's)")
+                        help="replay on these targets, comma-separated (x86_64, aarch64; "
+                        "default: the host's)")
     args = parser.parse_args()
     subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest")], check=True)
     sys.path.insert(0, str(ROOT / "tests"))
     import targets
-    target = args.target or targets.HOST
-    if target not in targets.TARGETS:
-        sys.exit(f"diff.py: --target takes one of {', '.join(targets.TARGETS)}")
-    if targets.missing_tools(target):
-        sys.exit(f"diff.py: {target} needs {' and '.join(targets.missing_tools(target))}")
-    runner = None if target == targets.HOST else targets.cli(target)
+    chosen = [t for t in (args.target or targets.HOST).split(",") if t]
+    for target in chosen:
+        if target not in targets.TARGETS:
+            sys.exit(f"diff.py: --target takes {', '.join(targets.TARGETS)} (comma-separated)")
+        if targets.missing_tools(target):
+            sys.exit(f"diff.py: {target} needs {' and '.join(targets.missing_tools(target))}")
+    runners = {t: [str(args.alkahest)] if t == targets.HOST else targets.cli(t) for t in chosen}
     tally = {"ok": 0, "FAIL": 0, "skip": 0, "error": 0}
     seeds = range(args.seed, args.seed + args.count)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for seed, (status, detail) in zip(seeds, pool.map(
-                lambda s: check(s, args.alkahest, args.bounds, runner=runner), seeds)):
+        for done, (seed, (status, detail)) in enumerate(zip(seeds, pool.map(
+                lambda s: check(s, args.alkahest, args.bounds, runners=runners), seeds)), 1):
             tally[status] += 1
             if status in ("FAIL", "error"):
                 print(f"seed {seed}: {status} ({WORK / str(seed)})\n{detail}\n", flush=True)
             if status == "FAIL":
                 keep_regression(seed)
-    print(f"{target}: {args.count} modules, {tally['FAIL']} divergences "
+            if done % 100 == 0 and done < args.count:
+                print(f"  {done} of {args.count} seeds (up to {seed}): {tally['FAIL']} "
+                      f"divergences so far", flush=True)
+    print(f"{','.join(chosen)}: {args.count} modules, {tally['FAIL']} divergences "
           f"({tally['skip']} seeds gave no WebAssembly 2.0 module, {tally['error']} harness "
           "failures)")
     sys.exit(0 if tally["FAIL"] == 0 and tally["error"] == 0 else 1)
