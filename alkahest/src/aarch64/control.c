@@ -408,15 +408,16 @@ static bool skip_dead(codegen *g, const alk_instr *in)
     }
 }
 
-/* Pops the current block; when it ended unreachable the enclosing one continues so. */
-static control pop_block(codegen *g)
+/* Pops the current block into *saved. A one-value block type lives in the entry itself
+ * (`single`): the copy's `results` points at the copy's own, so the copy must not move again
+ * (returned by value, it would point into a dead frame: host-dependent code). */
+static void pop_block(codegen *g, control *saved)
 {
     control *f = &g->controls[g->control_count - 1];
-    control saved = *f;
-    if (saved.results == &f->single)
-        saved.results = &saved.single;
+    *saved = *f;
+    if (saved->results == &f->single)
+        saved->results = &saved->single;
     g->control_count--;
-    return saved;
 }
 
 static void end_block(codegen *g)
@@ -432,7 +433,8 @@ static void end_block(codegen *g)
     /* Nothing branches to a loop's end, nor to the end of a block nobody targets: their values
      * stay where they are. */
     if (f->kind == CTRL_LOOP || (!f->targeted && f->kind != CTRL_IF)) {
-        control saved = pop_block(g);
+        control saved;
+        pop_block(g, &saved);
         if (!reachable) {
             reset_stack(g, saved.height, 0, NULL);
             g->controls[g->control_count - 1].unreachable = true;
@@ -447,7 +449,8 @@ static void end_block(codegen *g)
     if (f->kind == CTRL_IF)
         a64_bind(g->code, f->else_label);   /* if without else: params pass through */
     a64_bind(g->code, f->label);
-    control saved = pop_block(g);
+    control saved;
+    pop_block(g, &saved);
     reset_stack_to_results(g, saved.height, &saved);
 }
 
