@@ -73,8 +73,9 @@ def test_the_sanitized_compiler_gives_the_same_objects(modules, testsuite, tmp_p
     asan = built(asan=True)
     env = dict(os.environ, ASAN_OPTIONS="detect_stack_use_after_return=1:"
                + os.environ.get("ASAN_OPTIONS", ""))
-    wasms = list(modules) + [first_module(testsuite, n) for n in SANITIZED_SPEC_MODULES
-                             if n not in SPEC_MODULES]
+    # interp: the bench program that showed the dead-frame read; the spec modules are small
+    wasms = [m for m in modules if m.stem == "interp"] + \
+        [first_module(testsuite, n) for n in SANITIZED_SPEC_MODULES]
     compared = 0
     for wasm in wasms:
         for target in TARGETS:
