@@ -24,7 +24,8 @@ from .tools import atomic_write, progress, run
 
 ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
-KERNEL = ROOT / "athanor" / "build" / "athanor.elf"
+KERNEL = ROOT / "athanor" / "build" / "athanor.elf"          # multiboot1 and 2: QEMU, GRUB
+KERNEL_PVH = ROOT / "athanor" / "build" / "athanor-pvh.elf"  # PVH: microVMs, Firecracker
 # The machine the kernel runs on (athanor/arch/): every module is compiled for it.
 KERNEL_TARGET = "x86_64"
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"

@@ -63,6 +63,9 @@ PACKAGES = {
         "binutils-aarch64-linux-gnu": "/usr/bin/aarch64-linux-gnu-objdump",
         "qemu-user": "/usr/bin/qemu-aarch64",
     },
+    "disk": {                    # ./build.py build --format qcow2,vmdk,vhd (azoth/disk.py)
+        "qemu-utils": "/usr/bin/qemu-img",
+    },
     "bench": {                   # bench/run.py: wasm2c is WABT's; SQLite comes through npm
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
@@ -71,7 +74,7 @@ PACKAGES = {
     },
 }
 # What `./build.py test` installs: everything a test may use.
-TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as", "cross"]
+TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as", "cross", "disk"]
 
 
 def log(message):
