@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -229,6 +228,13 @@ def command_bench(args):
         raise AzothError("AZ-T007", f"bench: {e}") from None
 
 
+MAX_TEST_JOBS = 4     # QEMU under TCG takes a core per boot; more would only stretch timeouts
+
+
+def default_test_jobs():
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_TEST_JOBS))
+
+
 def test_argv(args):
     """pytest's command line: only the PATHs asked for (else tests/), -k, -x, the rest as is."""
     targets = []
@@ -240,6 +246,9 @@ def test_argv(args):
         targets.append(str(resolved) + sep + node)
     argv = ["/usr/bin/python3", "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
             *(targets or [str(ROOT / "tests")])]
+    if args.jobs > 1:
+        # pytest-xdist: a file's tests stay on one worker (they share its module fixtures).
+        argv += ["-n", str(args.jobs), "--dist", "loadfile"]
     if args.k:
         argv += ["-k", args.k]
     if args.exitfirst:
@@ -323,6 +332,9 @@ def main(argv=None):
                    help="a test file or folder, or FILE::TEST (default: all of tests/)")
     p.add_argument("-k", metavar="EXPR", help="only tests whose name matches EXPR (pytest -k)")
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
+    p.add_argument("-j", "--jobs", type=int, default=default_test_jobs(), metavar="N",
+                   help="test files run at once, in N processes (pytest-xdist; default: "
+                   f"{default_test_jobs()}, one per core up to {MAX_TEST_JOBS}; 1: in this process)")
     p.add_argument("--long", action="store_true",
                    help="also the long runs (AZOTH_LONG=1): the spec testsuite with lines on "
                    "every target, longer fuzzing")

@@ -45,11 +45,12 @@ class BuildResult:
 
 def make_tools(key):
     """Builds the compiler and the kernel (make does nothing when they are up to date)."""
-    with progress("building the compiler, Alkahest (the first time: about 30 s)"):
-        run(["make", "-s", "-C", ROOT / "alkahest"])
-    signing.write_public_key(key, PUBKEY)
-    with progress("building the kernel, Athanor"):
-        run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
+    with tools.locked("make"):
+        with progress("building the compiler, Alkahest (the first time: about 30 s)"):
+            run(["make", "-s", "-C", ROOT / "alkahest"])
+        signing.write_public_key(key, PUBKEY)
+        with progress("building the kernel, Athanor"):
+            run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
 
 
 def compile_module(wasm, bounds, out_dir, module):
@@ -215,7 +216,12 @@ def build(directory, key=None, make=True, iso=True, images=None):
         make_tools(key)
     # Cached Wasm and objects, per manifest location (two appliances may share a name).
     where = hashlib.sha256(str(manifest.directory.resolve()).encode()).hexdigest()[:10]
-    work = WORK / f"{manifest.name}-{where}"
+    with tools.locked(f"appliance-{manifest.name}-{where}"):
+        return _build(manifest, catalogue, key, WORK / f"{manifest.name}-{where}", iso, images,
+                      started)
+
+
+def _build(manifest, catalogue, key, work, iso, images, started):
     modules, objects = [], []
     for module in manifest.modules:
         wasm = to_wasm(module, work, [GUEST_HEADER])

@@ -388,6 +388,11 @@ _CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+# Once QEMU has exited, how long its output may take to be read to the end (the pipe is closed:
+# this bounds only a reader that is behind, on a loaded machine).
+READER_GRACE_S = 60
+
+
 def clean_line(raw: str) -> str:
     """A serial line without terminal escape sequences and control bytes
     (firmware and GRUB paint the screen with them)."""
@@ -533,16 +538,23 @@ def run(argv: Sequence[str], *, timeout: float | None = DEFAULT_TIMEOUT,
             on_line(raw)
 
     def read_stdout() -> None:
-        pending = b""
+        # The line in progress as a list of chunks: a module that writes megabytes without a
+        # newline must not make each chunk cost the whole line again (the reader would fall
+        # behind QEMU, and its last lines would be missing when QEMU has exited).
+        pending: list[bytes] = []
         while chunk := proc.stdout.read1(65536):
             if on_chunk is not None:
                 on_chunk(chunk)
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for data in complete:
-                emit(data)
+            *complete, rest = chunk.split(b"\n")
+            if complete:
+                emit(b"".join(pending) + complete[0])
+                for data in complete[1:]:
+                    emit(data)
+                pending = []
+            if rest:
+                pending.append(rest)
         if pending:
-            emit(pending)
+            emit(b"".join(pending))
 
     def read_stderr() -> None:
         while chunk := proc.stderr.read1(65536):
@@ -564,7 +576,7 @@ def run(argv: Sequence[str], *, timeout: float | None = DEFAULT_TIMEOUT,
         _restore_terminal(terminal)
     elapsed = time.monotonic() - start
     for t in readers:
-        t.join(timeout=5)
+        t.join(timeout=READER_GRACE_S)
     texts = [line.text for line in lines]
     return RunResult(argv, decode_status(returncode, texts), returncode, lines,
                      b"".join(stderr_chunks).decode("utf-8", "replace"), elapsed)

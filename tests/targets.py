@@ -49,8 +49,12 @@ def cli(target):
         return [str(built())]
     if os.environ.get("ALKAHEST_BUILD"):
         return [EMULATOR[target], str(Path(os.environ["ALKAHEST_BUILD"]) / target / "alkahest")]
-    subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest"), target], check=True,
-                   capture_output=True)
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from azoth import tools
+    with tools.locked("make"):   # tests run in parallel processes (conftest.make)
+        subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest"), target], check=True,
+                       capture_output=True)
     return [EMULATOR[target], str(CROSS_CLI[target])]
 
 
