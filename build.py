@@ -260,7 +260,7 @@ def command_test(args):
     tools.ensure_packages(tools.TEST_GROUPS)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     if args.long:
-        env["AZOTH_LONG"] = "1"         # tests/targets.py: long_run()
+        env["AZOTH_LONG"] = "1"         # tests/conftest.py: long_run()
     argv = test_argv(args)
     if tools.VERBOSE:
         print("+ " + " ".join(argv), file=sys.stderr)
@@ -322,7 +322,7 @@ def main(argv=None):
                        description="Benchmarks: C programs native vs Alkahest (both bounds "
                        "modes) vs node vs wasm2c, compile throughput, boot times.")
     _bench_module().add_arguments(p)
-    p.set_defaults(func=command_bench, needs=["build", "boot", "test", "bench", "cross"])
+    p.set_defaults(func=command_bench, needs=["build", "opt", "boot", "test", "bench", "cross"])
 
     p = sub.add_parser("test", help="run the test suite, or only the PATHs / -k asked for",
                        description="Runs the test suite with pytest (Debian's python3-pytest): "
@@ -337,7 +337,7 @@ def main(argv=None):
                    f"{default_test_jobs()}, one per core up to {MAX_TEST_JOBS}; 1: in this process)")
     p.add_argument("--long", action="store_true",
                    help="also the long runs (AZOTH_LONG=1): the spec testsuite with lines on "
-                   "every target, longer fuzzing")
+                   "every target, the longer fuzzing campaigns")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)

@@ -93,6 +93,12 @@ class ObjectFile:
     def bounds(self):
         return "guard" if self.flags & 1 else "checked"
 
+    @property
+    def tier(self):
+        """The manifest's `opt` value the object was compiled for: "speed" (the optimizing
+        tier, flags bit 1) or "none"."""
+        return "speed" if self.flags & 2 else "none"
+
     def _records(self, name):
         """The records of section NAME, unpacked (named fields)."""
         section_id = SECTION_IDS[name]

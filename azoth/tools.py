@@ -33,6 +33,10 @@ PACKAGES = {
         "xorriso": "/usr/bin/xorriso",
         "mtools": "/usr/bin/mformat",
     },
+    # The optimizing tier (alkahest/build/alkahest-opt.so), for modules with opt = "speed".
+    "opt": {
+        "llvm-19-dev": "/usr/bin/llvm-config-19",
+    },
     "boot": {
         "qemu-system-x86": "/usr/bin/qemu-system-x86_64",
         "ovmf": "/usr/share/OVMF/OVMF_CODE.fd",
@@ -77,7 +81,7 @@ PACKAGES = {
     },
 }
 # What `./build.py test` installs: everything a test may use.
-TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as", "cross", "disk"]
+TEST_GROUPS = ["build", "opt", "boot", "test", "cpp", "rust", "as", "cross", "disk"]
 
 
 def log(message):

@@ -10,7 +10,6 @@ are skipped, in one line saying what is missing.
     cli("aarch64")      -> ["qemu-aarch64", ".../build/aarch64/alkahest"]
     cli("x86_64")       -> [".../build/alkahest"]   (on an x86-64 host)
 
-`./build.py test --long` (AZOTH_LONG=1) runs the longer versions of the tests that have one.
 """
 import os
 import platform
@@ -25,11 +24,6 @@ HOST = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "a
 CROSS_CLI = {"aarch64": ROOT / "alkahest" / "build" / "aarch64" / "alkahest"}
 CROSS_TOOLS = {"aarch64": ("aarch64-linux-gnu-gcc", "qemu-aarch64")}
 EMULATOR = {"aarch64": "qemu-aarch64"}
-
-
-def long_run() -> bool:
-    """`./build.py test --long`: the long versions of the tests that have one."""
-    return os.environ.get("AZOTH_LONG") == "1"
 
 
 def missing_tools(target):

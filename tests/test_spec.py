@@ -32,7 +32,8 @@ from pathlib import Path
 import pytest
 
 from spec_validate import ROOT, built, convert
-from targets import HOST, TARGETS, long_run, require_cli
+from conftest import long_run
+from targets import HOST, TARGETS, require_cli
 
 OWN_SCRIPTS = ROOT / "tests" / "alkahest_spec"
 OWN_CACHE = ROOT / "build" / "spectest-alkahest"

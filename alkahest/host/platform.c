@@ -237,8 +237,21 @@ int alk_host_load(const uint8_t *wasm, size_t size, alk_bounds_mode bounds, alk_
                   alk_diag *diag)
 {
     memset(out, 0, sizeof *out);
-    alk_compile_options options = alk_cli_compile_options(bounds);
-    int code = alk_cli_build(wasm, size, &options, &out->object_bytes, &out->object_size, diag);
+    int code = ALK_OK;
+    if (size >= 4 && !memcmp(wasm, "ALKO", 4)) {
+        /* an object compiled before (alkahest compile): run as it is, in its own bounds mode */
+        out->object_bytes = alk_cli_allocator.alloc(NULL, size);
+        if (!out->object_bytes) {
+            diag->code = ALK_E_OUT_OF_MEMORY;
+            snprintf(diag->message, sizeof diag->message, "out of memory");
+            return ALK_E_OUT_OF_MEMORY;
+        }
+        memcpy(out->object_bytes, wasm, size);
+        out->object_size = size;
+    } else {
+        alk_compile_options options = alk_cli_compile_options(bounds);
+        code = alk_cli_build(wasm, size, &options, &out->object_bytes, &out->object_size, diag);
+    }
     if (code)
         return code;
     const char *problem = alk_object_open(&out->object, out->object_bytes, out->object_size);

@@ -61,6 +61,20 @@ static inline bool alk_letter_is_float(char letter)
     }
 }
 
+/* Passed in a floating-point register: f32, f64 and v128 (System V's SSE class, AAPCS64's
+ * SIMD and floating-point registers). */
+static inline bool alk_letter_in_fpr(char letter)
+{
+    return alk_letter_is_float(letter) || letter == ALK_LETTER_V128;
+}
+
+/* 64-bit words a value of that type takes in alk_invoke's arrays: two for a v128 (low half
+ * first), one for the others. */
+static inline unsigned alk_letter_words(char letter)
+{
+    return letter == ALK_LETTER_V128 ? 2 : 1;
+}
+
 /* Bytes of a value of that type (a 32-bit value is zero-extended in a 64-bit slot). */
 static inline unsigned alk_letter_bytes(char letter)
 {
@@ -351,7 +365,8 @@ typedef struct alk_entry_frame {
 } alk_entry_frame;
 
 /* Calls function `function` (imports included) of the instance with args (one u64 per
- * parameter: i32 zero-extended, f32 in the low 32 bits) and stores the results likewise.
+ * parameter: i32 zero-extended, f32 in the low 32 bits; two for a v128, low half first) and
+ * stores the results likewise.
  * The embedder must have set vmctx->stack_limit and made `frame` the one its trap handler
  * unwinds to. Returns 0, or the trap code. */
 uint32_t alk_invoke(alk_instance *instance, uint32_t function, const uint64_t *args,

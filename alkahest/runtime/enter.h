@@ -10,15 +10,15 @@
 /* alk_call (the same layout on both targets) */
 #define ALK_CALL_CODE           0      /* the function's external entry */
 #define ALK_CALL_VMCTX          8
-#define ALK_CALL_GPRS           16     /* 7 x u64: x86-64 uses the first 5 (rsi rdx rcx r8 r9),
+#define ALK_CALL_FPRS           16     /* 8 x 16 bytes: xmm0..xmm7, q0..q7 (16-aligned for ldp q) */
+#define ALK_CALL_GPRS           144    /* 7 x u64: x86-64 uses the first 5 (rsi rdx rcx r8 r9),
                                           AArch64 all 7 (x1..x7) */
-#define ALK_CALL_FPRS           72     /* 8 x u64: xmm0..xmm7, v0..v7 */
-#define ALK_CALL_STACK          136    /* const u64 *: the stack arguments */
-#define ALK_CALL_STACK_COUNT    144
-#define ALK_CALL_EXTRA_RESULTS  152    /* results past the first, in the return area */
-#define ALK_CALL_INT_RESULT     160    /* out: the first integer result (rax, x0) */
-#define ALK_CALL_FLOAT_RESULT   168    /* out: the first float result (xmm0, d0) */
-#define ALK_CALL_EXTRA_OUT      176    /* u64 *: where the extra results go */
+#define ALK_CALL_STACK          200    /* const u64 *: the stack arguments */
+#define ALK_CALL_STACK_COUNT    208    /* words of them (a v128 16-aligned: two) */
+#define ALK_CALL_EXTRA_RESULTS  216    /* words of the results past the first (the return area) */
+#define ALK_CALL_FLOAT_RESULT   224    /* out: the first float or vector result (xmm0, q0), 16 bytes */
+#define ALK_CALL_INT_RESULT     240    /* out: the first integer result (rax, x0) */
+#define ALK_CALL_EXTRA_OUT      248    /* u64 *: where the extra results go */
 
 /* alk_entry_frame: what a trap restores */
 #if defined(__aarch64__)

@@ -55,10 +55,10 @@ alk_enter:
     b 1b
 2:
     mov x16, x1
-    ldp d0, d1, [x16, #ALK_CALL_FPRS]
-    ldp d2, d3, [x16, #ALK_CALL_FPRS + 16]
-    ldp d4, d5, [x16, #ALK_CALL_FPRS + 32]
-    ldp d6, d7, [x16, #ALK_CALL_FPRS + 48]
+    ldp q0, q1, [x16, #ALK_CALL_FPRS]
+    ldp q2, q3, [x16, #ALK_CALL_FPRS + 32]
+    ldp q4, q5, [x16, #ALK_CALL_FPRS + 64]
+    ldp q6, q7, [x16, #ALK_CALL_FPRS + 96]
     ldr x0, [x16, #ALK_CALL_VMCTX]
     ldp x1, x2, [x16, #ALK_CALL_GPRS]
     ldp x3, x4, [x16, #ALK_CALL_GPRS + 16]
@@ -69,7 +69,7 @@ alk_enter:
 
     ldr x16, [x29, #16]
     str x0, [x16, #ALK_CALL_INT_RESULT]
-    str d0, [x16, #ALK_CALL_FLOAT_RESULT]
+    str q0, [x16, #ALK_CALL_FLOAT_RESULT]
     /* extra results sit above the stack arguments */
     ldr x9, [x16, #ALK_CALL_EXTRA_RESULTS]
     ldr x10, [x16, #ALK_CALL_EXTRA_OUT]

@@ -21,13 +21,13 @@
 typedef struct alk_call {
     const void *code;
     void *vmctx;
+    uint64_t fprs[16];          /* 8 registers, two words each (a v128 fills both) */
     uint64_t gprs[7];
-    uint64_t fprs[8];
     const uint64_t *stack;
-    uint64_t stack_count;
-    uint64_t extra_results;
+    uint64_t stack_count;       /* words */
+    uint64_t extra_results;     /* words */
+    uint64_t float_result[2];   /* out */
     uint64_t int_result;        /* out */
-    uint64_t float_result;      /* out */
     uint64_t *extra_out;
 } alk_call;
 
@@ -56,33 +56,50 @@ uint32_t alk_invoke_ref(const alk_function_ref *ref, const char *sig, uint32_t l
     uint64_t stack[MAX_STACK_VALUES];
     uint64_t extra[MAX_STACK_VALUES];
     uint32_t gprs = 0, fprs = 0, i = 0, arg = 0;
-    for (; i < length && sig[i] != ':'; i++, arg++) {
-        if (alk_letter_is_float(sig[i]) && fprs < FPR_ARGUMENTS)
-            call.fprs[fprs++] = args[arg];
-        else if (!alk_letter_is_float(sig[i]) && gprs < GPR_ARGUMENTS)
+    for (; i < length && sig[i] != ':'; i++) {
+        char letter = sig[i];
+        unsigned words = alk_letter_words(letter);
+        if (alk_letter_in_fpr(letter) && fprs < FPR_ARGUMENTS) {
+            call.fprs[2 * fprs] = args[arg];
+            call.fprs[2 * fprs + 1] = words == 2 ? args[arg + 1] : 0;
+            fprs++;
+        } else if (!alk_letter_in_fpr(letter) && gprs < GPR_ARGUMENTS) {
             call.gprs[gprs++] = args[arg];
-        else if (call.stack_count < MAX_STACK_VALUES)
-            stack[call.stack_count++] = args[arg];
-        else
-            return ALK_TRAP_STACK_EXHAUSTED;
+        } else {
+            /* 8 bytes each on the stack; a v128 16 bytes, 16-aligned (the stack pointer is at the call) */
+            if (words == 2 && call.stack_count % 2)
+                stack[call.stack_count++] = 0;
+            if (call.stack_count + words > MAX_STACK_VALUES)
+                return ALK_TRAP_STACK_EXHAUSTED;
+            for (unsigned w = 0; w < words; w++)
+                stack[call.stack_count++] = args[arg + w];
+        }
+        arg += words;
     }
     const char *result_types = sig + i + 1;
     uint32_t result_count = i < length ? length - i - 1 : 0;
     call.stack = stack;
-    call.extra_results = result_count > 1 ? result_count - 1 : 0;
+    for (uint32_t r = 1; r < result_count; r++)
+        call.extra_results += alk_letter_words(result_types[r]);
     if (call.extra_results > MAX_STACK_VALUES)
         return ALK_TRAP_STACK_EXHAUSTED;
     call.extra_out = extra;
     uint32_t code = alk_enter(frame, &call);
     if (code)
         return code;
+    uint32_t out = 0, from = 0;
     for (uint32_t r = 0; r < result_count; r++) {
-        if (r == 0)
-            results[0] = alk_letter_is_float(result_types[0]) ? call.float_result : call.int_result;
-        else
-            results[r] = extra[r - 1];
-        if (alk_letter_bytes(result_types[r]) == 4)
-            results[r] &= UINT32_MAX;
+        char letter = result_types[r];
+        unsigned words = alk_letter_words(letter);
+        for (unsigned w = 0; w < words; w++) {
+            if (r == 0)
+                results[out + w] = alk_letter_in_fpr(letter) ? call.float_result[w] : call.int_result;
+            else
+                results[out + w] = extra[from++];
+        }
+        if (alk_letter_bytes(letter) == 4)
+            results[out] &= UINT32_MAX;
+        out += words;
     }
     return 0;
 }

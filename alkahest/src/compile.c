@@ -78,9 +78,17 @@ int alk_compile(const alk_module *module, const alk_compile_options *options,
         return alk_fail(diag, ALK_E_UNSUPPORTED_TARGET, 0, ALK_NO_FUNCTION, ": %u",
                         (unsigned)options->target);
     alk_compiled compiled = { .target = backend->target, .module = module, .bounds = options->bounds,
-                              .source_lines = options->source_lines };
+                              .source_lines = options->source_lines,
+                              .optimized = options->tier == ALK_TIER_OPTIMIZED };
     alk_layout_compute(module, &compiled.layout);
-    int error = backend->compile(module, options, &compiled, diag);
+    int error;
+    if (options->tier != ALK_TIER_OPTIMIZED)
+        error = backend->compile(module, options, &compiled, diag);
+    else if (options->optimizer)
+        error = options->optimizer(module, options, &compiled, diag);
+    else
+        error = alk_fail(diag, ALK_E_TIER_UNAVAILABLE, 0, ALK_NO_FUNCTION,
+                         ": this build has no LLVM (build/alkahest-opt.so)");
     if (!error)
         error = alk_object_write(&compiled, object_out, object_size, diag);
     module->allocator.free(module->allocator.user, compiled.code);

@@ -52,6 +52,7 @@ typedef struct alk_compiled {
     const alk_module *module;
     alk_layout layout;
     alk_bounds_mode bounds;
+    bool optimized;                    /* by the optimizing tier (the object's flags say so) */
     uint8_t *code;                     /* from the module's allocator */
     uint32_t code_size;
     alk_compiled_function *functions;  /* defined functions only */

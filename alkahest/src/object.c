@@ -433,7 +433,8 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
     alk_memcpy(h + ALK_OBJ_HEADER_MAGIC, ALK_OBJ_MAGIC, 4);
     set_u16(h, ALK_OBJ_HEADER_VERSION, ALK_OBJ_VERSION);
     set_u16(h, ALK_OBJ_HEADER_HEADER_SIZE, ALK_OBJ_HEADER_RECORD_SIZE);
-    set_u32(h, ALK_OBJ_HEADER_FLAGS, compiled->bounds == ALK_BOUNDS_GUARD ? 1u : 0u);
+    set_u32(h, ALK_OBJ_HEADER_FLAGS, (compiled->bounds == ALK_BOUNDS_GUARD ? 1u : 0u) |
+                                          (compiled->optimized ? 2u : 0u));
     set_u32(h, ALK_OBJ_HEADER_SECTION_COUNT, section_count);
     set_u32(h, ALK_OBJ_HEADER_SECTION_TABLE, ALK_OBJ_HEADER_RECORD_SIZE);
     set_u32(h, ALK_OBJ_HEADER_VMCTX_SIZE, compiled->layout.size);
