@@ -322,7 +322,7 @@ def main(argv=None):
                        description="Benchmarks: C programs native vs Alkahest (both bounds "
                        "modes) vs node vs wasm2c, compile throughput, boot times.")
     _bench_module().add_arguments(p)
-    p.set_defaults(func=command_bench, needs=["build", "opt", "boot", "test", "bench"])
+    p.set_defaults(func=command_bench, needs=["build", "opt", "boot", "test", "bench", "cross"])
 
     p = sub.add_parser("test", help="run the test suite, or only the PATHs / -k asked for",
                        description="Runs the test suite with pytest (Debian's python3-pytest): "
@@ -332,11 +332,12 @@ def main(argv=None):
                    help="a test file or folder, or FILE::TEST (default: all of tests/)")
     p.add_argument("-k", metavar="EXPR", help="only tests whose name matches EXPR (pytest -k)")
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
-    p.add_argument("--long", action="store_true",
-                   help="also the long runs (AZOTH_LONG=1): longer fuzzing campaigns")
     p.add_argument("-j", "--jobs", type=int, default=default_test_jobs(), metavar="N",
                    help="test files run at once, in N processes (pytest-xdist; default: "
                    f"{default_test_jobs()}, one per core up to {MAX_TEST_JOBS}; 1: in this process)")
+    p.add_argument("--long", action="store_true",
+                   help="also the long runs (AZOTH_LONG=1): the spec testsuite with lines on "
+                   "every target, the longer fuzzing campaigns")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)

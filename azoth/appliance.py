@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 KERNEL = ROOT / "athanor" / "build" / "athanor.elf"          # multiboot1 and 2: QEMU, GRUB
 KERNEL_PVH = ROOT / "athanor" / "build" / "athanor-pvh.elf"  # PVH: microVMs, Firecracker
+# The machine the kernel runs on (athanor/arch/): every module is compiled for it.
+KERNEL_TARGET = "x86_64"
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
 GUEST_HEADER = ROOT / "appliances" / "include" / "athanor.h"   # C modules include it
 IMAGES = Path(os.environ.get("AZOTH_IMAGES") or ROOT / "images")   # tests redirect it
@@ -54,7 +56,6 @@ def make_tools(key):
 
 OPT_LIBRARY = ALKAHEST.with_name("alkahest-opt.so")
 OBJECT_CACHE = ROOT / "build" / "cache" / "objects"
-TARGET = "x86_64"
 _identities = {}
 
 
@@ -87,8 +88,8 @@ def cache_key(wasm_bytes, bounds, tier):
     """What decides an object: the module's bytes, the compiler (its binaries), the target,
     the bounds mode and the tier. Equal keys, equal objects (Alkahest's output depends on
     nothing else, docs/opt-tier.md)."""
-    parts = [hashlib.sha256(wasm_bytes).hexdigest(), _file_identity(ALKAHEST), TARGET, bounds,
-             tier]
+    parts = [hashlib.sha256(wasm_bytes).hexdigest(), _file_identity(ALKAHEST), KERNEL_TARGET,
+             bounds, tier]
     if tier == "speed":
         parts += [_file_identity(OPT_LIBRARY), _llvm_identity()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
@@ -106,7 +107,8 @@ def compile_module(wasm, bounds, out_dir, module):
     if not cached.exists():
         OBJECT_CACHE.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        options = ["--bounds", bounds] + (["-O"] if tier == "speed" else [])
+        options = ["--bounds", bounds, "--target", KERNEL_TARGET] + \
+            (["-O"] if tier == "speed" else [])
         what = "the optimizing tier (LLVM)" if tier == "speed" else "Alkahest"
         with progress(f"compiling {module.name} with {what}"):
             result = run([ALKAHEST, "compile", wasm, "-o", tmp, *options], capture=True,
@@ -122,6 +124,13 @@ def compile_module(wasm, bounds, out_dir, module):
             out.read_bytes() == cached.read_bytes()):
         atomic_write(out, cached.read_bytes())
     return out
+
+
+def check_target(module, obj):
+    """The kernel runs code for its own machine only (it refuses any other object too)."""
+    if obj.target != KERNEL_TARGET:
+        raise AzothError("AZ-C011", f"{module.key} ({module.name}): the object is compiled for "
+                         f"{obj.target}, the kernel runs {KERNEL_TARGET} code", file=obj.origin)
 
 
 def _how_to_grant(capability):
@@ -275,8 +284,9 @@ def _build(manifest, catalogue, key, work, iso, images, started):
         wasm = to_wasm(module, work, [GUEST_HEADER])
         obj_path = compile_module(wasm, manifest.bounds, work, module)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
+        check_target(module, obj)
         if obj.tier != module.opt:
-            raise AzothError("AZ-C010", f"{module.key} ({module.name}): {obj_path} was compiled "
+            raise AzothError("AZ-C012", f"{module.key} ({module.name}): {obj_path} was compiled "
                              f"with opt = {obj.tier!r}, the manifest asks for {module.opt!r} "
                              "(a stale cache entry? remove build/cache/objects)",
                              file=module.sources[0])

@@ -68,6 +68,12 @@ PACKAGES = {
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
     },
+    "cross": {                   # AArch64 without ARM hardware: the CLI cross-built, run by QEMU
+        "gcc-aarch64-linux-gnu": "/usr/bin/aarch64-linux-gnu-gcc",
+        "libc6-dev-arm64-cross": "/usr/aarch64-linux-gnu/lib/libc.a",
+        "binutils-aarch64-linux-gnu": "/usr/bin/aarch64-linux-gnu-objdump",
+        "qemu-user": "/usr/bin/qemu-aarch64",
+    },
     "disk": {                    # ./build.py build --format qcow2,vmdk,vhd (azoth/disk.py)
         "qemu-utils": "/usr/bin/qemu-img",
     },
@@ -79,7 +85,7 @@ PACKAGES = {
     },
 }
 # What `./build.py test` installs: everything a test may use.
-TEST_GROUPS = ["build", "opt", "boot", "aarch64", "test", "cpp", "rust", "as", "disk"]
+TEST_GROUPS = ["build", "opt", "boot", "aarch64", "test", "cpp", "rust", "as", "cross", "disk"]
 
 
 def log(message):

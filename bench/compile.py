@@ -10,7 +10,11 @@ warm-up), with one compile task (ALKAHEST_JOBS=1) and with one per CPU, each as 
 CPU time (user + system, all threads: what a busy machine inflates least), and the object's
 size against the single pass's.
 
-    bench/compile.py [--runs N] [--opt-runs N] [--no-opt] [--module FILE.wasm]
+    bench/compile.py [--runs N] [--opt-runs N] [--no-opt] [--module FILE.wasm] [--target T,...]
+
+--target x86_64,aarch64: the single pass's code for each of those machines (default: this
+one's), always compiled here; the object is the same whichever machine compiles it. The
+optimizing tier is measured for x86-64.
 """
 import argparse
 import os
@@ -30,6 +34,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--module", type=Path, default=MODULE)
+    parser.add_argument("--target", default="", help="targets, comma-separated")
     parser.add_argument("--opt-runs", type=int, default=1, metavar="N",
                         help="runs of the optimizing tier per setting (default 1)")
     parser.add_argument("--no-opt", action="store_true", help="the single pass only")
@@ -43,14 +48,17 @@ def main():
     print(f"module: {args.module} ({args.module.stat().st_size / 1e6:.2f} MB, "
           f"{code / 1e6:.2f} MB of code), median of {args.runs} runs, whole process")
     single = ["taskset", "-c", "0"] if shutil.which("taskset") else []
-    for bounds in ("guard", "checked"):
-        argv = [alkahest, "compile", args.module, "-o", out, "--bounds", bounds]
-        for label, prefix in (("all CPUs", []), ("one CPU", single)):
-            if label == "one CPU" and not prefix:
-                continue
-            seconds = median_seconds([*prefix, *argv], args.runs)
-            print(f"  alkahest compile --bounds {bounds:7} {label:8} {seconds * 1e3:8.2f} ms "
-                  f"{code / seconds / 1e6:8.1f} MB/s")
+    for target in [t for t in args.target.split(",") if t] or [None]:
+        for bounds in ("guard", "checked"):
+            argv = [alkahest, "compile", args.module, "-o", out, "--bounds", bounds,
+                    *(["--target", target] if target else [])]
+            for label, prefix in (("all CPUs", []), ("one CPU", single)):
+                if label == "one CPU" and not prefix:
+                    continue
+                seconds = median_seconds([*prefix, *argv], args.runs)
+                name = f"--target {target:7} " if target else ""
+                print(f"  alkahest compile {name}--bounds {bounds:7} {label:8} "
+                      f"{seconds * 1e3:8.2f} ms {code / seconds / 1e6:8.1f} MB/s")
     print(f"object: {out.stat().st_size / 1e6:.2f} MB")
     if not args.no_opt:
         optimizing(alkahest, args.module, code, out, args.opt_runs)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks: our C programs natively and as Wasm under every engine, in one run.
 
-    ./build.py bench [--runs N] [--only NAME,...] [--engines native,guard,...]
+    ./build.py bench [--runs N] [--only NAME,...] [--engines native,guard,...] [--target T]
     bench/run.py ...                  (the same)
 
 Each program in bench/programs/ is compiled with gcc -O2 (native) and with clang
@@ -20,6 +20,14 @@ the median wall time (--clock cpu: CPU time) of N runs and each engine's ratio t
 the geometric mean of the ratios; a program's runs go round the engines in turn.
 Then: compile throughput of Alkahest (whole process, MB/s of Wasm code section) and QEMU start
 to first output for two appliances. Figures go to docs/performance.md by hand, with the machine.
+
+--target aarch64 measures the AArch64 back end without ARM hardware: native is
+aarch64-linux-gnu-gcc -O2 (static), guard and checked the CLI cross-built for AArch64
+(tests/targets.py), wasm2c its C compiled by aarch64-linux-gnu-gcc -O2; every one runs under
+qemu-aarch64 (user mode, TCG), so only the ratios mean anything, not the times (node and the
+optimizing tier have no place here); each run is measured by the CPU time the emulator used,
+which the other load of a shared machine disturbs less than wall time. The extras are then the
+compile throughput of both targets on this host.
 """
 import argparse
 import math
@@ -40,6 +48,9 @@ OUT = ROOT / "build" / "bench"
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 WASM2C_RUNTIME = Path("/usr/share/wabt/wasm2c")
 ENGINES = ("native", "guard", "checked", "opt-guard", "opt-checked", "node", "wasm2c")
+# Engines of the other targets, all under their emulator (tests/targets.py).
+CROSS_ENGINES = ("native", "guard", "checked", "wasm2c")
+CROSS_CC = {"aarch64": "aarch64-linux-gnu-gcc"}
 # Alkahest's engines: the compile options of each
 ALKAHEST_ENGINES = {"guard": ["--bounds", "guard"], "checked": ["--bounds", "checked"],
                     "opt-guard": ["--bounds", "guard", "-O"],
@@ -68,21 +79,33 @@ def sh(argv, **kwargs):
     return subprocess.run([str(a) for a in argv], check=True, **kwargs)
 
 
-def build(name):
+def build(name, target=None, cross=None):
+    """The command of each engine for program NAME; `target`/`cross` (its CLI's argv from
+    tests/targets.py) for another target than the host's."""
     source = PROGRAMS / f"{name}.c"
-    native, wasm = OUT / "native" / name, OUT / "wasm" / f"{name}.wasm"
-    w2c_dir = OUT / "wasm2c" / name
+    out = OUT / target if target else OUT
+    native, wasm = out / "native" / name, OUT / "wasm" / f"{name}.wasm"
+    w2c_dir = out / "wasm2c" / name
     shutil.rmtree(w2c_dir, ignore_errors=True)
     for d in (native.parent, wasm.parent, w2c_dir):
         d.mkdir(parents=True, exist_ok=True)
-    sh(["gcc", "-O2", source, "-o", native, "-lm"])
+    cc, static = (CROSS_CC[target], ["-static"]) if target else ("gcc", [])
+    sh([cc, "-O2", *static, source, "-o", native, "-lm"])
     sh(["clang", "--target=wasm32-wasi", "-O2", source, "-o", wasm])
     # w2c_ prefix: a module named "strings" must not shadow <strings.h>
     sh(["wasm2c", wasm, "-n", name, "-o", w2c_dir / f"w2c_{name}.c"])
     (w2c_dir / "main.c").write_text(DRIVER.format(name=name))
-    sh(["gcc", "-O2", "-I", WASM2C_RUNTIME, "-I", w2c_dir, w2c_dir / f"w2c_{name}.c",
+    sh([cc, "-O2", *static, "-I", WASM2C_RUNTIME, "-I", w2c_dir, w2c_dir / f"w2c_{name}.c",
         w2c_dir / "main.c", WASM2C_RUNTIME / "wasm-rt-impl.c", ROOT / "bench" / "wasm2c_wasi.c",
         "-o", w2c_dir / name, "-lm"])
+    if target:
+        emulator = cross[:-1]           # ["qemu-aarch64"]
+        return {
+            "native": [*emulator, native],
+            "guard": [*cross, "run", wasm, "--bounds", "guard"],
+            "checked": [*cross, "run", wasm, "--bounds", "checked"],
+            "wasm2c": [*emulator, w2c_dir / name],
+        }
     objects = {}
     for engine, options in ALKAHEST_ENGINES.items():
         objects[engine] = OUT / "alko" / f"{name}.{engine}.alko"
@@ -121,10 +144,12 @@ def timed(argv, clock="wall"):
     return (cpu if clock == "cpu" else wall), result
 
 
-def compile_throughput(runs):
-    """bench/compile.py's figure: alkahest compile on SQLite (~2.3 MB of code)."""
+def compile_throughput(runs, targets=()):
+    """bench/compile.py's figure: alkahest compile on SQLite (~2.3 MB of code), for the host's
+    target or the ones named (each compiled on this host)."""
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "compile.py"), "--runs",
-                             str(runs)], capture_output=True, text=True)
+                             str(runs), *(["--target", ",".join(targets)] if targets else [])],
+                            capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else \
         "compile throughput: failed\n" + result.stderr[-2000:]
 
@@ -176,6 +201,9 @@ def add_arguments(parser):
                         "machine, and node's counts its compiler threads")
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the compile-throughput and QEMU boot figures")
+    parser.add_argument("--target", default=None, metavar="T",
+                        help="the machine to measure: x86_64 or aarch64 (default: this one's; "
+                        "another runs under QEMU user mode, only ratios mean anything)")
 
 
 def main(argv=None):
@@ -190,16 +218,31 @@ def main(argv=None):
 
 def run_benchmarks(args):
     """The whole run, from parsed options (add_arguments); ValueError for bad ones."""
-    engines = [e for e in args.engines.split(",") if e]
-    unknown = [e for e in engines if e not in ENGINES]
+    sys.path.insert(0, str(ROOT / "tests"))
+    import targets
+    target = args.target or targets.HOST
+    if target not in targets.TARGETS:
+        raise ValueError(f"unknown target {target!r} (targets: {', '.join(targets.TARGETS)})")
+    cross = target != targets.HOST
+    known = CROSS_ENGINES if cross else ENGINES
+    engines = [e for e in (",".join(known) if cross and args.engines == ",".join(ENGINES)
+                           else args.engines).split(",") if e]
+    unknown = [e for e in engines if e not in known]
     if unknown:
-        raise ValueError(f"unknown engine {unknown[0]!r} (engines: {', '.join(ENGINES)})")
+        raise ValueError(f"unknown engine {unknown[0]!r} for {target} "
+                         f"(engines: {', '.join(known)})")
     if args.runs < 1:
         raise ValueError("--runs must be at least 1")
-    for tool in ("gcc", "clang", "wasm2c", "node"):
+    tools = ("gcc", "clang", "wasm2c") + ((CROSS_CC[target],) if cross else ("node",))
+    for tool in tools + tuple(targets.missing_tools(target)):
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} not found (./build.py bench installs what is missing)")
     subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest")], check=True)
+    cross_cli = targets.cli(target) if cross else None
+    clock = "cpu" if cross else args.clock
+    if cross:
+        print(f"{target}: every engine under {cross_cli[0]} (TCG emulation), times in CPU "
+              "seconds of the emulator: the ratios to native mean something, the times do not")
     names = sorted(p.stem for p in PROGRAMS.glob("*.c"))
     if args.only:
         wanted = [n for n in args.only.split(",") if n]
@@ -209,12 +252,12 @@ def run_benchmarks(args):
         names = [n for n in names if n in wanted]
 
     print(f"{'program':12}" + "".join(f"{e:>17}" for e in engines) +
-          f"   (median of {args.runs}, {args.clock} time)")
+          f"   (median of {args.runs}, {clock} time)")
     ratios = {e: [] for e in engines}
     failures = []
     for name in names:
         with progress(f"building {name} (gcc, clang, wasm2c, alkahest)"):
-            commands = build(name)
+            commands = build(name, target, cross_cli) if cross else build(name)
         expected = None
         row = f"{name:12}"
         base = None
@@ -223,7 +266,7 @@ def run_benchmarks(args):
         outcomes = {engine: [] for engine in engines}
         for _ in range(args.runs):
             for engine in engines:
-                elapsed, result = timed(commands[engine], args.clock)
+                elapsed, result = timed(commands[engine], clock)
                 times[engine].append(elapsed)
                 outcomes[engine].append(result)
         for engine in engines:
@@ -254,9 +297,10 @@ def run_benchmarks(args):
 
     if not args.no_extras:
         with progress("compile throughput (alkahest compile on SQLite)"):
-            throughput = compile_throughput(max(args.runs, 5))
+            throughput = compile_throughput(max(args.runs, 5),
+                                            (targets.HOST, target) if cross else ())
         print("\n" + throughput)
-        for appliance in ("hello", "fib"):
+        for appliance in () if cross else ("hello", "fib"):
             with progress(f"booting {appliance} in QEMU"):
                 first = qemu_first_output(appliance, max(args.runs, 5))
             print(f"QEMU start to first output, {appliance}: "

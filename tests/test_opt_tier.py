@@ -102,7 +102,7 @@ def test_a_cached_object_of_the_wrong_tier_is_refused(tmp_path, tools, monkeypat
             with pytest.raises(AzothError) as info:
                 tools.build(tmp_path / "x", make=False, iso=False, images=tmp_path)
             other = "speed" if tier == "none" else "none"
-            assert info.value.code == "AZ-C010"
+            assert info.value.code == "AZ-C012"
             assert f"compiled with opt = '{other}', the manifest asks for '{tier}'" in \
                 str(info.value)
         else:

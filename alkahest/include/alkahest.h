@@ -1,13 +1,13 @@
 /*
- * Alkahest: an ahead-of-time WebAssembly 2.0 compiler for x86-64.
+ * Alkahest: an ahead-of-time WebAssembly 2.0 compiler for x86-64 and AArch64.
  *
  * Public interface. The core is freestanding C11: it never prints, never exits and allocates
  * only through the allocator it is given, so it can run hosted (the CLI, the Linux runtime)
  * and inside the Athanor kernel alike.
  *
  * Pipeline, one stage per file, driven from alk_build():
- *     decode (decode.c) -> validate (validate.c) -> compile (compile.c, a back end: x86_64/)
- *     -> object (object.c)
+ *     decode (decode.c) -> validate (validate.c) -> compile (compile.c, a back end: x86_64/ or
+ *     aarch64/) -> object (object.c)
  */
 #ifndef ALKAHEST_H
 #define ALKAHEST_H

@@ -45,7 +45,7 @@ int alk_check_no_v128(const alk_module *m, alk_diag *diag)
 
 const alk_backend *alk_backend_for(alk_target target)
 {
-    static const alk_backend *const backends[] = { &alk_x86_64_backend };
+    static const alk_backend *const backends[] = { &alk_x86_64_backend, &alk_aarch64_backend };
     if (target == ALK_TARGET_HOST) {
 #if defined(__aarch64__)
         target = ALK_TARGET_AARCH64;
@@ -77,7 +77,7 @@ int alk_compile(const alk_module *module, const alk_compile_options *options,
     if (!backend)
         return alk_fail(diag, ALK_E_UNSUPPORTED_TARGET, 0, ALK_NO_FUNCTION, ": %u",
                         (unsigned)options->target);
-    alk_compiled compiled = { .module = module, .bounds = options->bounds,
+    alk_compiled compiled = { .target = backend->target, .module = module, .bounds = options->bounds,
                               .source_lines = options->source_lines,
                               .optimized = options->tier == ALK_TIER_OPTIMIZED };
     alk_layout_compute(module, &compiled.layout);

@@ -446,6 +446,7 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
     set_u32(h, ALK_OBJ_HEADER_VMCTX_TABLES, compiled->layout.tables);
     set_u32(h, ALK_OBJ_HEADER_VMCTX_GLOBALS, compiled->layout.globals);
     set_u32(h, ALK_OBJ_HEADER_WASM_CODE_SIZE, m->code_section_size);
+    set_u16(h, ALK_OBJ_HEADER_TARGET, (uint16_t)compiled->target);
     for (uint32_t i = 0; i < section_count; i++) {
         uint8_t *entry = h + ALK_OBJ_HEADER_RECORD_SIZE + ALK_OBJ_SECTION_RECORD_SIZE * i;
         set_u32(entry, ALK_OBJ_SECTION_ID, sections[i].id);

@@ -24,14 +24,20 @@ stack is deeper). `hangLimitInitializer` is called before each export, as Binary
 
     tests/fuzz/diff.py --count N --seed S [--bounds checked|guard|both]
                        [--tier baseline|opt|both] [--simd] [--alkahest PATH]
+                       [--target x86_64|aarch64|x86_64,aarch64]
 
 Runs seeds S .. S+N-1, each module in both bounds modes and through both tiers by default
 (the single pass and the optimizing tier, `alkahest spec -O`): each against Binaryen's
 interpreter, so the tiers agree with each other through it. --simd lets Binaryen generate SIMD
-too; the single pass has none, so those modules go through the optimizing tier only. Prints each divergence
+too; the single pass has none, so those modules go through the optimizing tier only. On the
+host's target by default, or on others (--target aarch64: the replays run in the CLI
+cross-built for it under qemu-aarch64, tests/targets.py; validation and the exports are the
+host CLI's; several targets comma-separated replay each module on each of them, generated
+once; the optimizing tier runs on x86-64 only, so other targets replay the single pass).
+Prints each divergence
 (its files stay in build/fuzz-exec/SEED/ and are copied to tests/fuzz/regressions/ as a
-regression test), then `N modules, D divergences` (and how many were skipped); exits 1 on any
-divergence or harness failure.
+regression test), a progress line every 100 seeds, then `N modules, D divergences` (and how
+many were skipped); exits 1 on any divergence or harness failure.
 """
 import argparse
 import concurrent.futures
@@ -268,12 +274,15 @@ def generate(seed, d, features):
 
 
 def check(seed, alkahest, bounds, work=WORK, keep_files=False, tiers=("baseline",),
-          simd=False):
+          simd=False, runner=None, runners=None):
     """Runs one seed in the given modes ("checked", "guard" or "both") through the given tiers
     (TIERS' names); returns (status, detail): "ok", "FAIL" (a divergence), "skip" (not
     WebAssembly 2.0, or no module) or "error" (the harness itself failed). An agreeing seed's
     files are removed unless keep_files. With simd, Binaryen may generate SIMD (FEATURES with
-    --enable-simd), run by the optimizing tier only."""
+    --enable-simd), run by the optimizing tier only. `runner`: the argv of the CLI that
+    replays the script (default: alkahest, the host's; tests/targets.py's cli() for another
+    target); `runners`: {target: argv} to replay the same script on each (the optimizing tier
+    on the host's only)."""
     d = work / str(seed)
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
@@ -308,14 +317,17 @@ def check(seed, alkahest, bounds, work=WORK, keep_files=False, tiers=("baseline"
     (d / "module.json").write_text(json.dumps({"source_filename": f"seed{seed}.wast",
                                                "commands": commands}, indent=0))
     failures = []
-    for tier in tiers:
-        for mode in (("checked", "guard") if bounds == "both" else (bounds,)):
-            result = run([str(alkahest), "spec", str(d / "module.json"), "--bounds", mode,
-                          *TIERS[tier]], timeout=300)
-            if result.returncode != 0:
-                lines = [line for line in result.stdout.splitlines() if ": FAIL" in line]
-                failures.append(f"[{tier}, {mode}] " + ("\n".join(lines[:10]) or
-                                                        (result.stdout + result.stderr)[-800:]))
+    for target, argv in (runners or {"": runner or [str(alkahest)]}).items():
+        host = argv == [str(alkahest)]
+        for tier in (tiers if host else [t for t in tiers if t != "opt"]):
+            for mode in (("checked", "guard") if bounds == "both" else (bounds,)):
+                result = run([*argv, "spec", str(d / "module.json"), "--bounds", mode,
+                              *TIERS[tier]], timeout=600)
+                if result.returncode != 0:
+                    lines = [line for line in result.stdout.splitlines() if ": FAIL" in line]
+                    where = ", ".join(w for w in (target, tier, mode) if w)
+                    failures.append(f"[{where}] " + ("\n".join(lines[:10]) or
+                                                     (result.stdout + result.stderr)[-800:]))
     if not failures:
         if not keep_files:
             shutil.rmtree(d, ignore_errors=True)
@@ -334,10 +346,10 @@ def keep_regression(seed, work=WORK, regressions=None):
     return target
 
 
-def run_kept(case, alkahest, bounds, tier="baseline"):
+def run_kept(case, alkahest, bounds, tier="baseline", runner=None):
     """Runs a kept regression (a folder with module.json); returns (passed, output)."""
-    result = run([str(alkahest), "spec", str(case / "module.json"), "--bounds", bounds,
-                  *TIERS[tier]], cwd=case, timeout=300)
+    result = run([*(runner or [str(alkahest)]), "spec", str(case / "module.json"), "--bounds",
+                  bounds, *TIERS[tier]], cwd=case, timeout=600)
     return result.returncode == 0, result.stdout[-2000:] + result.stderr[-1000:]
 
 
@@ -351,21 +363,36 @@ def main():
     parser.add_argument("--seed", type=int, default=1, help="first seed")
     parser.add_argument("--count", type=int, default=100, help="modules to generate")
     parser.add_argument("--jobs", type=int, default=2, help="seeds run at once")
+    parser.add_argument("--target", default=None,
+                        help="replay on these targets, comma-separated (x86_64, aarch64; "
+                        "default: the host's)")
     args = parser.parse_args()
     subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest")], check=True)
+    sys.path.insert(0, str(ROOT / "tests"))
+    import targets
+    chosen = [t for t in (args.target or targets.HOST).split(",") if t]
+    for target in chosen:
+        if target not in targets.TARGETS:
+            sys.exit(f"diff.py: --target takes {', '.join(targets.TARGETS)} (comma-separated)")
+        if targets.missing_tools(target):
+            sys.exit(f"diff.py: {target} needs {' and '.join(targets.missing_tools(target))}")
+    runners = {t: [str(args.alkahest)] if t == targets.HOST else targets.cli(t) for t in chosen}
     tiers = ("baseline", "opt") if args.tier == "both" else (args.tier,)
     tally = {"ok": 0, "FAIL": 0, "skip": 0, "error": 0}
     seeds = range(args.seed, args.seed + args.count)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for seed, (status, detail) in zip(seeds, pool.map(
-                lambda s: check(s, args.alkahest, args.bounds, tiers=tiers, simd=args.simd),
-                seeds)):
+        for done, (seed, (status, detail)) in enumerate(zip(seeds, pool.map(
+                lambda s: check(s, args.alkahest, args.bounds, tiers=tiers, simd=args.simd,
+                                runners=runners), seeds)), 1):
             tally[status] += 1
             if status in ("FAIL", "error"):
                 print(f"seed {seed}: {status} ({WORK / str(seed)})\n{detail}\n", flush=True)
             if status == "FAIL":
                 keep_regression(seed)
-    print(f"{args.count} modules, {tally['FAIL']} divergences "
+            if done % 100 == 0 and done < args.count:
+                print(f"  {done} of {args.count} seeds (up to {seed}): {tally['FAIL']} "
+                      f"divergences so far", flush=True)
+    print(f"{','.join(chosen)}: {args.count} modules, {tally['FAIL']} divergences "
           f"({tally['skip']} seeds gave no WebAssembly 2.0 module, {tally['error']} harness "
           "failures)")
     sys.exit(0 if tally["FAIL"] == 0 and tally["error"] == 0 else 1)
