@@ -35,7 +35,13 @@ def command_build(args):
     if any(f in disk.FORMATS_NEEDING_TOOLS for f in formats):
         tools.ensure_packages(["disk"])
     result = appliance.build(args.directory, iso=bool(set(formats) - {"firecracker"}),
-                             images=args.out)
+                             images=args.out, arch=args.arch)
+    if result.manifest.arch != appliance.DEFAULT_ARCH:
+        if args.format != ["iso"] and not args.no_iso:
+            raise AzothError("AZ-T010", f"--format {','.join(args.format)}: the disk forms boot "
+                             f"the x86-64 kernel; an {result.manifest.arch} appliance is its "
+                             "signed image, booted with the kernel (./build.py boot)")
+        formats = []
     print(result.image)
     manifest = result.manifest
     for path in disk.write_formats(formats, result.iso, result.image, appliance.KERNEL_PVH,
@@ -54,6 +60,13 @@ def formats_argument(text):
         return disk.parse_formats(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_arch_argument(parser, what, default="the manifest's [appliance] arch, x86_64 if it "
+                      "says none"):
+    from azoth import manifest
+    parser.add_argument("--arch", default=None, choices=manifest.ARCHES, metavar="ARCH",
+                        help=f"{what}: {' or '.join(manifest.ARCHES)} (default: {default})")
 
 
 class _Passthrough:
@@ -96,7 +109,7 @@ class _Passthrough:
 
 
 def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=None,
-                    cmdline="", cpu=None, extra=(), machine="q35"):
+                    cmdline="", cpu=None, extra=(), machine="q35", arch="x86_64"):
     """Boots, streams the console to stdout, prints the timing breakdown on stderr and returns
     the appliance's exit code (or EXIT_BOOT_FAILURE). No time limit unless one is given: an
     appliance may serve for as long as it likes, from a terminal or from a script."""
@@ -135,11 +148,13 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
     if firmware:
         firmware.__enter__()
     try:
-        kernel = appliance.KERNEL_PVH if qemu.booted_through_pvh(machine) else appliance.KERNEL
+        kernel = appliance.KERNEL_PVH if qemu.booted_through_pvh(machine) else \
+            appliance.KERNELS[arch]
         result = qemu.boot(kind, kernel=kernel, image=image, iso=iso, cmdline=cmdline,
-                           memory_mib=memory_mib, timeout=timeout, cpu=cpu or qemu.DEFAULT_CPU,
-                           on_chunk=passthrough, on_start=on_start, verbose=tools.VERBOSE,
-                           stdin=stdin, extra=extra, machine=machine)
+                           memory_mib=memory_mib, timeout=timeout,
+                           cpu=cpu or qemu.DEFAULT_CPUS[arch], on_chunk=passthrough,
+                           on_start=on_start, verbose=tools.VERBOSE, stdin=stdin, extra=extra,
+                           machine=machine, arch=arch)
     finally:
         if firmware:
             firmware.__exit__(None, None, None)
@@ -168,18 +183,35 @@ def network(args, device):
     if net != "none" and device == "none":
         device = "virtio-net"           # --net on an appliance that did not ask for one
     try:
-        return qemu.network_argv(device, net, machine=args.machine)
+        # virt has no PCI functions the kernel finds yet: its devices are on virtio-mmio, as
+        # microvm's (docs/ports.md)
+        return qemu.network_argv(device, net, machine="microvm" if args.machine == "virt"
+                                 else args.machine)
     except ValueError as e:
         raise AzothError("AZ-T009", str(e)) from None
 
 
+def machine_for(args, arch):
+    """--machine checked against the arch (default: the arch's QEMU machine)."""
+    from azoth import qemu
+    machine = args.machine or qemu.DEFAULT_MACHINES[arch]
+    fits = machine == "virt" if arch == "aarch64" else machine != "virt"
+    if not fits or (arch != "x86_64" and args.iso):
+        raise AzothError("AZ-T010", f"--machine {machine}{' --iso' if args.iso else ''}: not "
+                         f"for an {arch} appliance (x86_64: q35, pc or microvm, --iso and "
+                         "--uefi; aarch64: virt, booted through -kernel)")
+    return machine
+
+
 def command_run(args):
     from azoth import appliance
-    result = appliance.build(args.directory)
+    result = appliance.build(args.directory, arch=args.arch)
+    arch = result.manifest.arch
+    args.machine = machine_for(args, arch)
     return boot_and_report(result.image, result.iso if args.iso else None, args.uefi,
                            result.manifest.memory >> 20, result.seconds, args.timeout,
                            args.append, args.cpu, network(args, result.manifest.network),
-                           args.machine)
+                           args.machine, arch)
 
 
 def command_boot(args):
@@ -187,17 +219,21 @@ def command_boot(args):
     path = Path(args.image)
     if not path.is_file():
         raise AzothError("AZ-I002", "no such image", file=path)
-    appliance.make_tools(signing.ensure_key())
     try:
-        memory_mib = image_module.Image(path.read_bytes(), str(path)).memory_mib
+        image = image_module.Image(path.read_bytes(), str(path))
+        memory_mib, arch = image.memory_mib, image.arch
     except AzothError:
-        memory_mib = 128   # the kernel will refuse it and say why
+        memory_mib, arch = 128, None   # the kernel will refuse it and say why
+    # The kernel for the machine the image records (--arch: another, to see it refused).
+    arch = args.arch or (arch if arch in appliance.KERNELS else appliance.DEFAULT_ARCH)
+    appliance.make_tools(signing.ensure_key(), arch)
+    args.machine = machine_for(args, arch)
     iso = None
     if args.iso:
         iso = path.with_suffix(".iso")
         appliance.make_iso_cached(path, iso)
     return boot_and_report(path, iso, args.uefi, max(memory_mib, 16), None, args.timeout,
-                           args.append, args.cpu, network(args, "none"), args.machine)
+                           args.append, args.cpu, network(args, "none"), args.machine, arch)
 
 
 def command_inspect(args):
@@ -280,6 +316,7 @@ def main(argv=None):
                    "(default), raw, qcow2, vmdk, vhd, gce, firecracker (docs/deploy.md)")
     p.add_argument("--no-iso", action="store_true", help="write the signed image only")
     p.add_argument("--out", help="write the image and the other forms here instead of images/")
+    add_arch_argument(p, "the machine to build for")
     p.set_defaults(func=command_build, needs=["build"])
 
     for name, func, target in (("run", command_run, "directory"), ("boot", command_boot, "image")):
@@ -292,12 +329,18 @@ def main(argv=None):
                        help="stop QEMU after S seconds and exit 125 (default: no limit)")
         p.add_argument("--append", default="", metavar="TEXT",
                        help="extra kernel command line (docs/boot.md)")
-        p.add_argument("--cpu", default=None, metavar="MODEL", help="QEMU CPU model (default: max; qemu64 lacks "
-                       "SSE4.1, POPCNT and LZCNT)")
-        p.add_argument("--machine", default="q35", choices=("q35", "pc", "microvm"),
-                       metavar="M", help="QEMU machine: q35 (default), pc (i440FX, PCI "
-                       "configuration through ports only) or microvm (no PCI: virtio-mmio "
-                       "devices, booted through PVH as Firecracker boots)")
+        p.add_argument("--cpu", default=None, metavar="MODEL", help="QEMU CPU model (default: "
+                       "max on x86-64, where qemu64 lacks SSE4.1, POPCNT and LZCNT; cortex-a72 "
+                       "on AArch64, or cortex-a53)")
+        p.add_argument("--machine", default=None, choices=("q35", "pc", "microvm", "virt"),
+                       metavar="M", help="QEMU machine: q35 (x86-64's default), pc (i440FX, "
+                       "PCI configuration through ports only) or microvm (no PCI: virtio-mmio "
+                       "devices, booted through PVH as Firecracker boots); virt (AArch64's, "
+                       "the only one there)")
+        if name == "run":
+            add_arch_argument(p, "the machine to build for and boot")
+        else:
+            add_arch_argument(p, "the kernel to boot", "the machine the image records")
         p.add_argument("--net", default=None, metavar="SPEC",
                        help="the network device's other end, when the manifest asks for one "
                        "([appliance] network) or here: user (default; user,hostfwd=...), "
@@ -350,8 +393,9 @@ def main(argv=None):
             tools.ensure_packages(args.needs)
         if getattr(args, "uefi", False) and not args.iso:
             args.iso = True
-        if getattr(args, "iso", False) and getattr(args, "machine", None) == "microvm":
-            parser.error("--machine microvm boots the kernel through PVH: no --iso or --uefi")
+        if getattr(args, "iso", False) and getattr(args, "machine", None) in ("microvm", "virt"):
+            parser.error(f"--machine {args.machine} boots the kernel directly (PVH, -kernel): "
+                         "no --iso or --uefi")
         return args.func(args)
     except AzothError as e:
         print(e, file=sys.stderr)

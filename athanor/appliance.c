@@ -82,6 +82,14 @@ void ath_appliance_boot(const struct ath_boot_info *info)
     static struct ath_image image;
     if (!ath_image_verify(bytes, size, &image))
         ath_fail(ATH_FAIL_VERIFY);
+    /* Authentic, but perhaps for another machine: say which before any object is read (each
+     * object's target is checked again when its module is loaded). */
+    if (image.arch != ATH_ARCH_OBJECT_TARGET) {
+        ath_kprintf("[athanor] boot error: the image %s is built for %s, this kernel runs %s "
+                    "(build it with --arch %s)\n", image.name, alk_object_target_name(image.arch),
+                    ATH_ARCH_NAME, ATH_ARCH_NAME);
+        ath_fail(ATH_FAIL_BOOT);
+    }
     if ((uintptr_t)bytes % ATH_PAGE_SIZE) {
         ath_kprintf("[athanor] boot error: the image is not page-aligned in memory\n");
         ath_fail(ATH_FAIL_BOOT);

@@ -14,6 +14,8 @@
  *
  * machine.h constants:
  *   ATH_ARCH_NAME                      "x86_64", "aarch64": what boot messages and images say
+ *   ATH_ARCH_OBJECT_TARGET             ALK_OBJ_TARGET_X86_64, ...: the machine as objects and
+ *                                      images record it (formats/object.toml's target)
  *   ATH_ARCH_INTEGER_ARGUMENT_REGISTERS   integer-class arguments the C convention of compiled
  *   ATH_ARCH_FLOAT_ARGUMENT_REGISTERS     code (docs/abi.md) passes in registers (the vmctx is one)
  *   ATH_ARCH_DIVIDE_TRAPS              1 if an integer division by zero traps (x86-64), else 0

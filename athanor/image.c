@@ -247,6 +247,7 @@ bool ath_image_verify(const void *bytes, uint64_t size, struct ath_image *out)
     out->module_count = module_count;
     out->blob_count = blob_count;
     out->memory_mib = u32(b + ATH_IMG_HEADER_MEMORY_MIB);
+    out->arch = u32(b + ATH_IMG_HEADER_ARCH);
     copy_name(out->name, b + ATH_IMG_HEADER_NAME, ATH_IMAGE_NAME_MAX);
     copy_name(out->version, b + ATH_IMG_HEADER_VERSION_STRING, sizeof out->version - 1);
     out->modules = b + tables_offset;

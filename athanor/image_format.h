@@ -12,7 +12,7 @@
 /* Bytes of the header the signature covers (with the tables): all but the signature. */
 #define ATH_IMG_SIGNED_HEADER 192
 /* Where the header's reserved bytes start (zero, and signed). */
-#define ATH_IMG_RESERVED_HEADER 128
+#define ATH_IMG_RESERVED_HEADER 132
 /* Bytes of the Ed25519 signature, at the header's end. */
 #define ATH_IMG_SIGNATURE_SIZE 64
 /* The payload's and each object's alignment. */
@@ -67,6 +67,7 @@
 #define ATH_IMG_HEADER_SUPERVISOR_COUNT 116   /* u32 */
 #define ATH_IMG_HEADER_CHILDREN_COUNT 120   /* u32 */
 #define ATH_IMG_HEADER_FILE_COUNT 124   /* u32 */
+#define ATH_IMG_HEADER_ARCH 128   /* u32 */
 #define ATH_IMG_HEADER_SIGNATURE 192   /* u8[64] */
 
 /* module (128 bytes) */

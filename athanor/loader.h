@@ -32,6 +32,7 @@ struct ath_image {
     uint32_t flags;                    /* bit 0: guard bounds */
     uint32_t module_count, blob_count;
     uint32_t memory_mib;
+    uint32_t arch;                  /* the machine its modules are for: ALK_OBJ_TARGET_* */
     const uint8_t *modules;            /* module records, 128 bytes each */
     const uint8_t *blobs;              /* blob records, 64 bytes each */
     const uint8_t *import_map;         /* u32 kernel import id per function import */

@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 KERNEL = ROOT / "athanor" / "build" / "athanor.elf"          # multiboot1 and 2: QEMU, GRUB
 KERNEL_PVH = ROOT / "athanor" / "build" / "athanor-pvh.elf"  # PVH: microVMs, Firecracker
-# The machine the kernel runs on (athanor/arch/): every module is compiled for it.
-KERNEL_TARGET = "x86_64"
+# The kernel for each machine (athanor/arch/<arch>/, make ARCH=): what QEMU loads with -kernel.
+# Every module of an appliance is compiled for its arch ([appliance] arch, --arch).
+KERNELS = {"x86_64": KERNEL, "aarch64": ROOT / "athanor" / "build" / "aarch64" / "Image"}
+DEFAULT_ARCH = manifest_module.ARCHES[0]
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
 GUEST_HEADER = ROOT / "appliances" / "include" / "athanor.h"   # C modules include it
 IMAGES = Path(os.environ.get("AZOTH_IMAGES") or ROOT / "images")   # tests redirect it
@@ -44,14 +46,17 @@ class BuildResult:
     objects: list = field(default_factory=list)     # alko.ObjectFile, in manifest order
 
 
-def make_tools(key):
-    """Builds the compiler and the kernel (make does nothing when they are up to date)."""
+def make_tools(key, arch=DEFAULT_ARCH):
+    """Builds the compiler and the kernel for arch (make does nothing when they are up to
+    date)."""
+    if arch != DEFAULT_ARCH:
+        tools.ensure_packages([arch])           # the cross compiler and QEMU
     with tools.locked("make"):
         with progress("building the compiler, Alkahest (the first time: about 30 s)"):
             run(["make", "-s", "-C", ROOT / "alkahest"])
         signing.write_public_key(key, PUBKEY)
-        with progress("building the kernel, Athanor"):
-            run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
+        with progress(f"building the kernel, Athanor ({arch})"):
+            run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}", f"ARCH={arch}"])
 
 
 OPT_LIBRARY = ALKAHEST.with_name("alkahest-opt.so")
@@ -84,30 +89,31 @@ def _llvm_identity():
     return _identities["llvm"]
 
 
-def cache_key(wasm_bytes, bounds, tier):
+def cache_key(wasm_bytes, bounds, tier, target=DEFAULT_ARCH):
     """What decides an object: the module's bytes, the compiler (its binaries), the target,
     the bounds mode and the tier. Equal keys, equal objects (Alkahest's output depends on
     nothing else, docs/opt-tier.md)."""
-    parts = [hashlib.sha256(wasm_bytes).hexdigest(), _file_identity(ALKAHEST), KERNEL_TARGET,
+    parts = [hashlib.sha256(wasm_bytes).hexdigest(), _file_identity(ALKAHEST), target,
              bounds, tier]
     if tier == "speed":
         parts += [_file_identity(OPT_LIBRARY), _llvm_identity()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def compile_module(wasm, bounds, out_dir, module):
-    """Alkahest: validate and compile one module to an object, through the tier its manifest
-    asks for. Objects are cached by (module hash, compiler, target, bounds, tier) in
-    build/cache/objects/: an unchanged module is not compiled again, whichever appliance or
+def compile_module(wasm, bounds, out_dir, module, target=DEFAULT_ARCH):
+    """Alkahest: validate and compile one module to an object for target, through the tier
+    its manifest asks for. Objects are cached by (module hash, compiler, target, bounds, tier)
+    in build/cache/objects/: an unchanged module is not compiled again, whichever appliance or
     folder it comes from."""
     tier = getattr(module, "opt", "none")
-    out = Path(out_dir) / f"{module.name}.{bounds}{'.opt' if tier == 'speed' else ''}.alko"
-    key = cache_key(Path(wasm).read_bytes(), bounds, tier)
+    machine = "" if target == DEFAULT_ARCH else f".{target}"
+    out = Path(out_dir) / f"{module.name}.{bounds}{'.opt' if tier == 'speed' else ''}{machine}.alko"
+    key = cache_key(Path(wasm).read_bytes(), bounds, tier, target)
     cached = OBJECT_CACHE / f"{key}.alko"
     if not cached.exists():
         OBJECT_CACHE.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        options = ["--bounds", bounds, "--target", KERNEL_TARGET] + \
+        options = ["--bounds", bounds, "--target", target] + \
             (["-O"] if tier == "speed" else [])
         what = "the optimizing tier (LLVM)" if tier == "speed" else "Alkahest"
         with progress(f"compiling {module.name} with {what}"):
@@ -126,11 +132,11 @@ def compile_module(wasm, bounds, out_dir, module):
     return out
 
 
-def check_target(module, obj):
+def check_target(module, obj, arch=DEFAULT_ARCH):
     """The kernel runs code for its own machine only (it refuses any other object too)."""
-    if obj.target != KERNEL_TARGET:
+    if obj.target != arch:
         raise AzothError("AZ-C011", f"{module.key} ({module.name}): the object is compiled for "
-                         f"{obj.target}, the kernel runs {KERNEL_TARGET} code", file=obj.origin)
+                         f"{obj.target}, the kernel runs {arch} code", file=obj.origin)
 
 
 def _how_to_grant(capability):
@@ -262,15 +268,23 @@ def warn_without_entry(manifest, module, obj):
               f"(its exported functions: {listed}){hint}")
 
 
-def build(directory, key=None, make=True, iso=True, images=None):
+def build(directory, key=None, make=True, iso=True, images=None, arch=None):
+    """Builds the appliance in directory for arch (default: its manifest's). iso: also the GRUB
+    ISO (x86-64 only: there is none for another machine)."""
     started = time.monotonic()
     catalogue = catalogue_module.load()
     manifest = manifest_module.load(directory, catalogue)
+    if arch:
+        if arch not in manifest_module.ARCHES:
+            raise AzothError("AZ-T010", f"--arch {arch}: expected one of "
+                             f"{', '.join(manifest_module.ARCHES)}")
+        manifest.arch = arch
+    iso = iso and manifest.arch == DEFAULT_ARCH
     key = signing.ensure_key(key)
     if any(m.opt == "speed" for m in manifest.modules):
         tools.ensure_packages(["opt"])          # LLVM, before make builds alkahest-opt.so
     if make:
-        make_tools(key)
+        make_tools(key, manifest.arch)
     # Cached Wasm and objects, per manifest location (two appliances may share a name).
     where = hashlib.sha256(str(manifest.directory.resolve()).encode()).hexdigest()[:10]
     with tools.locked(f"appliance-{manifest.name}-{where}"):
@@ -282,9 +296,9 @@ def _build(manifest, catalogue, key, work, iso, images, started):
     modules, objects = [], []
     for module in manifest.modules:
         wasm = to_wasm(module, work, [GUEST_HEADER])
-        obj_path = compile_module(wasm, manifest.bounds, work, module)
+        obj_path = compile_module(wasm, manifest.bounds, work, module, target=manifest.arch)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
-        check_target(module, obj)
+        check_target(module, obj, manifest.arch)
         if obj.tier != module.opt:
             raise AzothError("AZ-C012", f"{module.key} ({module.name}): {obj_path} was compiled "
                              f"with opt = {obj.tier!r}, the manifest asks for {module.opt!r} "
@@ -300,13 +314,14 @@ def _build(manifest, catalogue, key, work, iso, images, started):
             module.args, module.env, supervisor_index(manifest, module.supervisor),
             resources_of(manifest, module, catalogue), module.stack))
     files = [image_module.ImageFile(f.guest, f.host.read_bytes()) for f in manifest.files]
+    kernel = KERNELS[manifest.arch]
     limits.check_appliance(manifest, objects,
                            image_bytes=sum(len(o.data) for o in objects) +
                            sum(len(f.data) for f in files),
-                           kernel_bytes=KERNEL.stat().st_size if KERNEL.exists() else 0)
+                           kernel_bytes=kernel.stat().st_size if kernel.exists() else 0)
     data = image_module.build(manifest.name, manifest.version, manifest.memory, manifest.bounds,
                               modules, signing.signer(key), channels_of(manifest),
-                              supervisors_of(manifest), files)
+                              supervisors_of(manifest), files, arch=manifest.arch)
     images = Path(images) if images else IMAGES
     image_path = images / f"{manifest.name}.azi"
     if not (image_path.exists() and image_path.read_bytes() == data):

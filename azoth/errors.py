@@ -75,6 +75,8 @@ CODES = {
     "AZ-T007": "`./build.py bench`: an unknown program or engine",
     "AZ-T008": "npm could not install AssemblyScript (it needs the npm registry once)",
     "AZ-T009": "`./build.py run --net`: not `user`, `user,OPTIONS`, `tap:NAME` or `none`",
+    "AZ-T010": "`--arch`, `--machine` or `--iso` that do not fit: an unknown machine, or a "
+               "QEMU machine or boot path another arch's",
 }
 
 

@@ -30,6 +30,9 @@ BLOB_FILE = IMAGE.constant("blob_file")                   # the kind of a file's
 FLAG_BOUNDS_GUARD = IMAGE.constant("flag_bounds_guard")
 RESOURCE_SEND = IMAGE.constant("channel_send")            # channel resource flags
 RESOURCE_RECEIVE = IMAGE.constant("channel_receive")
+# The machines an image may be for, as objects name them (formats/object.toml's target).
+ARCH_NUMBERS = formats.OBJECT.enum("target")          # "x86_64": 62
+ARCH_NAMES = {number: name for name, number in ARCH_NUMBERS.items()}
 HEADER = IMAGE.record("header")
 MODULE = IMAGE.record("module")
 BLOB = IMAGE.record("blob")
@@ -125,8 +128,14 @@ class _Strings:
 
 
 def build(name, version, memory_bytes, bounds, modules, sign, channels=(), supervisors=(),
-          files=()):
-    """Lays out and signs an image. sign(message: bytes) -> 64-byte signature."""
+          files=(), arch=None):
+    """Lays out and signs an image. sign(message: bytes) -> 64-byte signature. arch: the
+    machine the modules' objects are for (by default the first's; they must all agree)."""
+    targets = {m.object.target for m in modules}
+    arch = arch or (modules[0].object.target if modules else next(iter(ARCH_NUMBERS)))
+    if arch not in ARCH_NUMBERS or targets - {arch}:
+        raise AzothError("AZ-C011", f"an image for {arch} with objects for "
+                         f"{', '.join(sorted(targets))}")
     strings = _Strings()
     import_map = []
     module_records = []
@@ -228,7 +237,7 @@ def build(name, version, memory_bytes, bounds, modules, sign, channels=(), super
         name=name.encode(), version_string=version.encode(), strings_offset=strings_offset,
         import_count=len(import_map), resource_count=len(resources),
         channel_count=len(channels), supervisor_count=len(supervisors),
-        children_count=len(children), file_count=len(files)))
+        children_count=len(children), file_count=len(files), arch=ARCH_NUMBERS[arch]))
     signature = sign(bytes(header[:SIGNED_HEADER]) + bytes(tables))
     if len(signature) != SIGNATURE_SIZE:
         raise AzothError("AZ-I003", f"signer returned {len(signature)} bytes, expected 64")
@@ -257,6 +266,7 @@ class Image:
         if h.version != VERSION or h.header_size != HEADER_SIZE:
             self._bad(f"image format version {h.version}, this tool reads {VERSION}")
         self.size, self.flags, self.memory_mib = h.image_size, h.flags, h.memory_mib
+        self.arch = ARCH_NAMES.get(h.arch, f"unknown machine {h.arch}")
         self.tables_offset, self.tables_size = h.tables_offset, h.tables_size
         self.payload_offset, self.strings_offset = h.payload_offset, h.strings_offset
         self.name, self.version = text(h.name), text(h.version_string)

@@ -53,7 +53,7 @@ def main(path):
     problems = image.check_blobs()
 
     print(f"image      {path}  ({_size(len(data))})")
-    print(f"appliance  {image.name} {image.version}   bounds={image.bounds}   "
+    print(f"appliance  {image.name} {image.version}   arch={image.arch}   bounds={image.bounds}   "
           f"memory={image.memory_mib} MiB")
     print(f"signature  {status}")
     print(f"blobs      {len(image.blobs)}: " + ("all hashes match" if not problems else

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import catalogue as catalogue_module
 from . import sources as sources_module
 from .errors import AzothError, AzothErrors, did_you_mean
-from .formats import IMAGE, field_size
+from .formats import IMAGE, OBJECT, field_size
 from .limits import LIMIT_ERROR, LIMITS, over, over_message
 
 MANIFEST_NAME = "appliance.toml"
@@ -56,6 +56,10 @@ _NAME = f"string, 1–{LIMITS.name - 1} of `a-z 0-9 _ -`, starting with a letter
 VERSION_MAX = field_size(next(f["type"] for f in IMAGE.record("header").fields
                              if f["name"] == "version_string")) - 1
 
+# The machines an appliance may run on: Alkahest's targets (formats/object.toml), x86_64 first
+# (the default).
+ARCHES = tuple(OBJECT.enum("target"))
+
 APPLIANCE_KEYS = {
     "name": Key("name", None, type=_NAME,
                 doc="the appliance's name: `images/NAME.azi`, `images/NAME.iso`"),
@@ -63,6 +67,12 @@ APPLIANCE_KEYS = {
                    doc="free-form, recorded in the image and printed at boot"),
     "memory": Key("size", "128M", type="size",
                   doc="guest RAM given to QEMU; a whole number of MiB, at least 16M"),
+    "arch": Key("choice", ARCHES[0], ARCHES,
+                doc="the machine the appliance runs on: every module is compiled for it "
+                "(Alkahest's `--target`) and it picks the kernel (`athanor/arch/`) and, for "
+                "`./build.py run`, the QEMU (`qemu-system-x86_64` q35, or "
+                "`qemu-system-aarch64` virt); the image records it and a kernel for another "
+                "refuses it. `--arch` on `build` and `run` overrides it — `docs/ports.md`"),
     "bounds": Key("choice", "guard", ("checked", "guard"),
                   doc="how every module's linear memory is confined: explicit checks against "
                   "its size (works without an MMU), or guard pages around an 8 GiB reservation "
@@ -251,6 +261,7 @@ class Manifest:
     bounds: str
     network: str = "none"
     opt: str = "none"
+    arch: str = "x86_64"
     modules: list = field(default_factory=list)
     channels: list = field(default_factory=list)
     supervisors: list = field(default_factory=list)   # the root first
@@ -504,7 +515,7 @@ def load(directory, catalogue=None):
         check.report(check.error("AZ-M019", "guest memory must be a whole number of MiB, at "
                                  "least 16M", "appliance", None, "memory"))
     manifest = Manifest(path, directory, top["name"], top["version"], top["memory"],
-                        top["bounds"], top["network"], top["opt"])
+                        top["bounds"], top["network"], top["opt"], top["arch"])
 
     names = {}
     for kind in MODULE_KINDS:

@@ -359,7 +359,10 @@ def kernel_argv(kernel_elf: str | os.PathLike, image: str | os.PathLike | None =
 # the kernel's last line.
 QEMU_AARCH64 = "qemu-system-aarch64"
 AARCH64_MACHINE = "virt"
-AARCH64_CPU = "cortex-a53"
+AARCH64_CPU = "cortex-a72"          # ./build.py run's; the tests also boot cortex-a53
+# Per arch: the QEMU machine and CPU `./build.py run` uses unless told otherwise.
+DEFAULT_MACHINES = {"x86_64": "q35", "aarch64": AARCH64_MACHINE}
+DEFAULT_CPUS = {"x86_64": DEFAULT_CPU, "aarch64": AARCH64_CPU}
 
 
 def aarch64_kernel_argv(kernel_image: str | os.PathLike, image: str | os.PathLike | None = None,
@@ -617,15 +620,27 @@ def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.
          on_start: Callable[[subprocess.Popen], None] | None = None,
          on_chunk: Callable[[bytes], None] | None = None, extra: Sequence[str] = (),
          machine: str = "q35", debug_exit: bool = True,
-         drive: Sequence[str] | None = None) -> RunResult:
+         drive: Sequence[str] | None = None, arch: str = "x86_64") -> RunResult:
     """One boot of the given kind ("kernel", "bios" or "uefi"). "kernel"
     needs kernel (and image, cmdline); "bios" and "uefi" need an iso made by
     make_iso (the command line is baked into it). stdin, on_start and on_chunk as for run;
     extra: more QEMU options (devices: network_argv); machine: "q35" or "pc"; debug_exit: false
     for a machine without QEMU's debug-exit device (the kernel powers it off); drive: boot
-    that disk (disk_drive) instead of the ISO."""
+    that disk (disk_drive) instead of the ISO. arch "aarch64": kernel is the Image, booted
+    through -kernel on virt (machine "q35" and cpu DEFAULT_CPU then mean virt and
+    AARCH64_CPU); there is no debug-exit device, the kernel powers off through PSCI."""
     common = dict(timeout=timeout, on_line=on_line, echo=echo, verbose=verbose, stdin=stdin,
                   on_start=on_start, on_chunk=on_chunk)
+    if arch == "aarch64":
+        if kind != "kernel" or kernel is None:
+            raise ValueError("an aarch64 boot is a kernel boot (-kernel Image -initrd IMAGE)")
+        argv = aarch64_kernel_argv(
+            kernel, image, cmdline, memory_mib=memory_mib,
+            cpu=AARCH64_CPU if cpu == DEFAULT_CPU else cpu,
+            machine=AARCH64_MACHINE if machine == "q35" else machine, extra=extra)
+        return run(argv, **common)
+    if arch != "x86_64":
+        raise ValueError(f"arch {arch!r}: expected x86_64 or aarch64")
     if kind == "kernel":
         if kernel is None:
             raise ValueError("kernel boot needs kernel=")

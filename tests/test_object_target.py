@@ -23,6 +23,25 @@ def retargeted(data: bytes, target: int) -> bytes:
     return data[:TARGET_OFFSET] + target.to_bytes(2, "little") + data[TARGET_OFFSET + 2:]
 
 
+def force_image_arch(monkeypatch):
+    """Lets build.py write an image whose header names its arch while its objects are for
+    another (image.build refuses that, AZ-C011): what a forger signing with the key could do."""
+    build_image = appliance.image_module.build
+
+    def build(*args, arch, **kwargs):
+        modules = args[4]
+        saved = [m.object.target for m in modules]
+        for m in modules:
+            m.object.target = arch
+        try:
+            return build_image(*args, **kwargs, arch=arch)
+        finally:
+            for m, target in zip(modules, saved):
+                m.object.target = target
+
+    monkeypatch.setattr(appliance.image_module, "build", build)
+
+
 @pytest.fixture(scope="module")
 def x86_object(tmp_path_factory):
     d = tmp_path_factory.mktemp("target")
@@ -67,14 +86,15 @@ def test_the_kernel_refuses_another_targets_object(tools, tmp_path, monkeypatch)
     is bypassed) stops the kernel at boot, naming the module and both targets."""
     compile_for_x86 = appliance.compile_module
 
-    def compile_for_aarch64(wasm, bounds, out_dir, module):
-        path = compile_for_x86(wasm, bounds, out_dir, module)
+    def compile_for_aarch64(wasm, bounds, out_dir, module, target):
+        path = compile_for_x86(wasm, bounds, out_dir, module, target)
         foreign = tmp_path / path.name
         foreign.write_bytes(retargeted(path.read_bytes(), AARCH64))
         return foreign
 
     monkeypatch.setattr(appliance, "compile_module", compile_for_aarch64)
-    monkeypatch.setattr(appliance, "check_target", lambda module, obj: None)
+    monkeypatch.setattr(appliance, "check_target", lambda module, obj, arch: None)
+    force_image_arch(monkeypatch)
     tools.build(HELLO, iso=False, images=tmp_path)
     result = qemu.boot("kernel", kernel=tools.KERNEL, image=tmp_path / "hello.azi",
                        memory_mib=64, timeout=60)

@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #define ATH_ARCH_NAME "aarch64"
+/* The same machine as objects and images name it (formats/object.toml's target). */
+#define ATH_ARCH_OBJECT_TARGET ALK_OBJ_TARGET_AARCH64
 /* AAPCS64 (docs/abi.md): x0 (the vmctx)..x7; v0..v7. */
 #define ATH_ARCH_INTEGER_ARGUMENT_REGISTERS 8
 #define ATH_ARCH_FLOAT_ARGUMENT_REGISTERS   8

@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #define ATH_ARCH_NAME "x86_64"
+/* The same machine as objects and images name it (formats/object.toml's target). */
+#define ATH_ARCH_OBJECT_TARGET ALK_OBJ_TARGET_X86_64
 /* System V (docs/abi.md): rdi (the vmctx), rsi, rdx, rcx, r8, r9; xmm0..xmm7. */
 #define ATH_ARCH_INTEGER_ARGUMENT_REGISTERS 6
 #define ATH_ARCH_FLOAT_ARGUMENT_REGISTERS   8
