@@ -80,8 +80,9 @@ void ath_arch_interrupts_init(unsigned tick_hz);
 /* The tick every min_us..max_us microseconds (a random interval each time when they differ)
  * instead of tick_hz: the interrupt-storm mode of tests. 2 <= min_us <= max_us <= 50000. */
 void ath_arch_tick_storm(unsigned min_us, unsigned max_us);
-/* Masks or unmasks an interrupt source: a legacy line (0..15), or a device source routed to an
- * I/O APIC input (ath_arch_irq_route_gsi). MSI sources are masked at the device (pci.c). */
+/* Masks or unmasks an interrupt source: a legacy line (0..15: x86's ISA lines; AArch64's
+ * device-tree shared interrupts 0..15), or a device source routed to an I/O APIC input or a
+ * GIC shared interrupt (ath_arch_irq_route_gsi). MSI sources are masked at the device (pci.c). */
 void ath_arch_irq_mask(unsigned source);
 void ath_arch_irq_unmask(unsigned source);
 /* Routes global system interrupt `gsi` (x86: an I/O APIC input, a PCI function's INTx as the

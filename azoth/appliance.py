@@ -273,12 +273,10 @@ def build(directory, key=None, make=True, iso=True, images=None, arch=None):
     ISO (x86-64 only: there is none for another machine)."""
     started = time.monotonic()
     catalogue = catalogue_module.load()
-    manifest = manifest_module.load(directory, catalogue)
-    if arch:
-        if arch not in manifest_module.ARCHES:
-            raise AzothError("AZ-T010", f"--arch {arch}: expected one of "
-                             f"{', '.join(manifest_module.ARCHES)}")
-        manifest.arch = arch
+    if arch and arch not in manifest_module.ARCHES:
+        raise AzothError("AZ-T010", f"--arch {arch}: expected one of "
+                         f"{', '.join(manifest_module.ARCHES)}")
+    manifest = manifest_module.load(directory, catalogue, arch)
     iso = iso and manifest.arch == DEFAULT_ARCH
     key = signing.ensure_key(key)
     if any(m.opt == "speed" for m in manifest.modules):

@@ -116,6 +116,11 @@ MODULE_KEYS = {
     "opt": Key("choice", "appliance", ("appliance", "none", "speed"),
                doc="this module's compiler tier (the appliance's `opt` key): `appliance` "
                "takes the appliance's, `none` or `speed` overrides it"),
+    "arch": Key("list", [], type="list of `x86_64`, `aarch64`",
+                doc="the machines this module is part of the appliance on (default: every "
+                "one): a driver for one machine's device, such as the console's UART (COM1's "
+                "ports, or the PL011's MMIO window), is listed once per machine, each with its "
+                "grants, under one name (`appliances/echo`)"),
     "grants": Key("list", [], type="list of capability names, some with a parameter",
                   doc="the capabilities the module gets (below); an import no grant covers "
                   "fails the build"),
@@ -478,8 +483,9 @@ def _string_problem(kind, spec, value):
     return None
 
 
-def load(directory, catalogue=None):
-    """Loads and checks DIRECTORY/appliance.toml; returns a Manifest. Every problem found is
+def load(directory, catalogue=None, arch=None):
+    """Loads and checks DIRECTORY/appliance.toml for arch (default: the manifest's
+    [appliance] arch); returns a Manifest with the modules of that arch. Every problem found is
     reported at once (AzothErrors), each at its line."""
     directory = Path(directory)
     path = directory / MANIFEST_NAME if directory.is_dir() else directory
@@ -515,7 +521,7 @@ def load(directory, catalogue=None):
         check.report(check.error("AZ-M019", "guest memory must be a whole number of MiB, at "
                                  "least 16M", "appliance", None, "memory"))
     manifest = Manifest(path, directory, top["name"], top["version"], top["memory"],
-                        top["bounds"], top["network"], top["opt"], top["arch"])
+                        top["bounds"], top["network"], top["opt"], arch or top["arch"])
 
     names = {}
     for kind in MODULE_KINDS:
@@ -540,6 +546,13 @@ def _module(check, catalogue, manifest, kind, index, entry, names):
     values = check.table(kind, index, entry, MODULE_KEYS)
     if values["name"] is None:
         return
+    unknown = [a for a in values["arch"] if a not in ARCHES]
+    if unknown:
+        check.report(check.error("AZ-M005", f"unknown arch {unknown[0]!r} (expected "
+                                 f"{', '.join(ARCHES)})", kind, index, "arch"))
+        return
+    if values["arch"] and manifest.arch not in values["arch"]:
+        return                          # not part of the appliance on this machine
     module = Module(kind, index, values["name"], [], values["grants"], values["memory"],
                     values["args"], values["env"], values["restart"], values["stack"],
                     values["cflags"], values["rustflags"], values["wasm_opt"],

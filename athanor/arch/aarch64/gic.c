@@ -5,7 +5,8 @@
  *
  * Interrupt sources (arch.h): the timer's tick is the arch's own; a device source is a GIC
  * interrupt (a shared one, 32 and up, as the device tree numbers it plus 32) bound to a source
- * by ath_arch_irq_route_gsi. ath_arch_irq masks the source's interrupt and ends it before
+ * by ath_arch_irq_route_gsi; a legacy line N (0..15, an irq:N grant) is the device tree's
+ * shared interrupt N (GIC interrupt 32 + N: on virt irq:1 is the PL011's). ath_arch_irq masks the source's interrupt and ends it before
  * calling ath_device_interrupt, as the I/O APIC path does on x86-64.
  */
 #include "aarch64.h"
@@ -122,6 +123,8 @@ void aarch64_gic_init(void)
     }
     for (unsigned i = GIC_SPI_BASE; i < lines; i += 4)
         mmio_write32(dist + GICD_IPRIORITYR + i, PRIORITY * 0x01010101u);
+    for (unsigned n = 0; n < ATH_IRQ_LEGACY_LINES && GIC_SPI_BASE + n < lines; n++)
+        source_irq[n] = GIC_SPI_BASE + n;
 
     if (version == 2) {
         for (unsigned i = GIC_SPI_BASE; i < lines; i += 4)
