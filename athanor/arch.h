@@ -146,6 +146,11 @@ uintptr_t ath_arch_kcall_return_address(uintptr_t kstack_top, uintptr_t stack_bo
                                         uintptr_t stack_top);
 
 /* ---- Traps: frame access and redirection (arch/<arch>/trap.c) ------------------------------ */
+/* Unwinds the running task to its entry frame (alk_unwind, alkahest/runtime/enter_<arch>.S)
+ * from a trap path on the task's kernel stack, leaving that stack as a kernel call's return
+ * would (AArch64: SP_EL1 back at its top, SP_EL0 selected). jump.S. */
+struct alk_entry_frame;
+ATH_NORETURN void ath_arch_unwind(struct alk_entry_frame *entry, uint32_t code);
 /* The register compiled code keeps its vmctx in (docs/abi.md), as the frame holds it. */
 uintptr_t ath_arch_trap_vmctx(const struct ath_trap_frame *frame);
 /* Rewrites the frame so that resuming it calls target(vmctx, code, pc) on the kernel stack

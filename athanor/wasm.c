@@ -221,7 +221,7 @@ static ATH_NORETURN void trap_at(void *vmctx, uint32_t code, uintptr_t pc)
     task->trap_pc = pc;
     ath_module_record_frames(task, (uintptr_t)__builtin_frame_address(0));
     ath_trace(ATH_TRACE_TRAP, task->index, code, task->trap_pc);
-    alk_unwind(&task->entry, code);
+    ath_arch_unwind(&task->entry, code);
 }
 
 void ath_wasm_trap(void *vmctx, uint32_t code)

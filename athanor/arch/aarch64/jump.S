@@ -36,4 +36,19 @@ ath_longjmp:
     csinc w0, w1, wzr, ne       /* 0 becomes 1 */
     ret
 
+/* ath_arch_unwind(entry, code) (arch.h): a trap path runs on SP_EL1 (a kernel call's entry or a
+ * redirected fault selected it); leave it as a kernel call's return would, SP_EL1 back at the
+ * top of the task's kernel stack and SP_EL0 selected, then alk_unwind restores the entry
+ * frame's sp (on SP_EL0, the task's stack). alk_unwind needs no stack; an interrupt in
+ * between is taken on SP_EL1 from its top, as from module code. */
+    .globl ath_arch_unwind
+ath_arch_unwind:
+    mrs x9, spsel
+    cbz x9, 1f
+    adrp x10, aarch64_kernel_stack_top
+    ldr x10, [x10, :lo12:aarch64_kernel_stack_top]
+    mov sp, x10
+    msr spsel, #0
+1:  b alk_unwind
+
     .section .note.GNU-stack, "", %progbits

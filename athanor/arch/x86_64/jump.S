@@ -38,4 +38,10 @@ ath_longjmp:                /* void ath_longjmp(const struct ath_jmp_buf *buf, i
     movq 48(%rdi), %rsp
     jmpq *56(%rdi)
 
+/* ath_arch_unwind(entry, code) (arch.h): the kernel stack needs no leaving (the next entry
+ * takes its top from the TSS): alk_unwind loads the entry frame's rsp. */
+    .globl ath_arch_unwind
+ath_arch_unwind:
+    jmp alk_unwind
+
     .section .note.GNU-stack, "", @progbits
