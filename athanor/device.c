@@ -332,6 +332,57 @@ static int32_t mmio_of(void *vmctx, uint32_t handle, uint32_t offset, uint32_t w
     return 0;
 }
 
+/* A window where nothing decodes the address (a grant over a hole in the machine's map): an
+ * AArch64 bus answers with a synchronous external abort, which must end the driver's call, not
+ * the kernel. The access runs with interrupts off and a recovery point that the fault hook
+ * (ath_device_fault) resumes at: on one CPU with interrupts off, a fault meanwhile is the
+ * access's. */
+static struct ath_jmp_buf access_recovery;
+static volatile bool accessing;
+
+bool ath_device_fault(struct ath_trap_frame *frame)
+{
+    if (!accessing)
+        return false;
+    accessing = false;
+    ath_trap_resume_longjmp(frame, &access_recovery, 1);
+    return true;
+}
+
+static __attribute__((noinline)) uint32_t access(volatile void *at, uint32_t width, bool write,
+                                                  uint64_t value)
+{
+    accessing = true;
+    uint32_t result = 0;
+    if (write && width == 1)
+        *(volatile uint8_t *)at = (uint8_t)value;
+    else if (write && width == 2)
+        *(volatile uint16_t *)at = (uint16_t)value;
+    else if (write)
+        *(volatile uint32_t *)at = (uint32_t)value;
+    else if (width == 1)
+        result = *(volatile uint8_t *)at;
+    else if (width == 2)
+        result = *(volatile uint16_t *)at;
+    else
+        result = *(volatile uint32_t *)at;
+    accessing = false;
+    return result;
+}
+
+/* The value read (0 for a write), or ATH_E_BUS. */
+static int64_t mmio_access(volatile void *at, uint32_t width, bool write, uint64_t value)
+{
+    uint64_t state = ath_arch_irq_save();
+    if (ath_setjmp(&access_recovery)) {
+        ath_arch_irq_restore(state);
+        return ath_refuse(ATH_E_BUS);
+    }
+    int64_t result = access(at, width, write, value);
+    ath_arch_irq_restore(state);
+    return result;
+}
+
 /* athanor.mmio_read(handle, offset, width): the value, zero-extended */
 int64_t ath_abi_mmio_read(void *vmctx, uint32_t handle, uint32_t offset, uint32_t width)
 {
@@ -340,11 +391,7 @@ int64_t ath_abi_mmio_read(void *vmctx, uint32_t handle, uint32_t offset, uint32_
     int32_t error = mmio_of(vmctx, handle, offset, width, false, 0, &h, &at);
     if (error)
         return error;
-    if (width == 1)
-        return *(volatile uint8_t *)at;
-    if (width == 2)
-        return *(volatile uint16_t *)at;
-    return *(volatile uint32_t *)at;
+    return mmio_access(at, width, false, 0);
 }
 
 /* athanor.mmio_write(handle, offset, width, value) */
@@ -356,12 +403,8 @@ int32_t ath_abi_mmio_write(void *vmctx, uint32_t handle, uint32_t offset, uint32
     int32_t error = mmio_of(vmctx, handle, offset, width, true, value, &h, &at);
     if (error)
         return error;
-    if (width == 1)
-        *(volatile uint8_t *)at = (uint8_t)value;
-    else if (width == 2)
-        *(volatile uint16_t *)at = (uint16_t)value;
-    else
-        *(volatile uint32_t *)at = (uint32_t)value;
+    if ((error = (int32_t)mmio_access(at, width, true, value)) != 0)
+        return error;
     if (h->device)
         ath_pci_bar_written(h, offset, width, value);
     return 0;

@@ -395,6 +395,9 @@ int ath_irq_source_msix(uint16_t device, uint16_t entry);
 int32_t ath_irq_handle(struct ath_task *task, unsigned source, uint16_t device);
 /* Identity-maps [base, base + size) uncached, a chunk at a time; 0 or ATH_E_NOMEM. */
 int32_t ath_device_map_window(uint64_t base, uint64_t size);
+/* The fault hook's first question (wasm.c): a driver's MMIO access that the bus aborted
+ * resumes as the call's ATH_E_BUS. */
+bool ath_device_fault(struct ath_trap_frame *frame);
 
 /* ---- pci.c: PCI functions as capabilities (docs/runtime.md, "PCI devices") --------------------- */
 /* Enumerates the machine's PCI functions once (boot), turns bus mastering off on every one. */

@@ -251,6 +251,8 @@ const char *ath_trap_name(uint32_t code)
  * register, docs/abi.md); nothing is written to the module's stack. */
 static bool module_fault(struct ath_trap_frame *frame)
 {
+    if (ath_device_fault(frame))
+        return true;
     struct ath_task *task = ath_task_current();
     if (!task || !task->instantiated)
         return false;

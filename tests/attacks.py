@@ -2,7 +2,10 @@
 booted in both bounds modes (BOUNDS), the stack and preemption ones under the interrupt-storm
 mode. The attacks on what the compiler emits (stack limit, bounds, call_indirect, double fetch)
 also run through the optimizing tier (BOUNDS_TIERS: "guard-opt" and "checked-opt" boot
-appliances with opt = "speed", docs/opt-tier.md); the others attack the kernel.
+appliances with opt = "speed", docs/opt-tier.md); the others attack the kernel. AArch64
+(issue 15): "guard-a64" and "checked-a64" (A64) boot the same appliance with arch = "aarch64"
+on QEMU virt; with_a64(modes) adds them to a test's modes, in the default suite for a short
+selection (default=True) and with `./build.py test --long` for all the others.
 
     appliance(tmp, name, bounds, body, files)   writes appliances/NAME (bounds substituted)
     run_options(bounds)                         alkahest run's options for a BOUNDS entry
@@ -16,12 +19,18 @@ a kernel panic, a triple fault or a timeout is a failure whatever the modules sa
 import functools
 import subprocess
 
-from conftest import ROOT, write_appliance
+from conftest import ROOT, long_run, write_appliance
 from azoth import qemu
 
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 BOUNDS = ("guard", "checked")
 BOUNDS_TIERS = BOUNDS + ("guard-opt", "checked-opt")
+A64 = tuple(f"{b}-a64" for b in BOUNDS)        # the optimizing tier compiles for x86-64 only
+
+
+def with_a64(modes, default=False):
+    """modes and the AArch64 ones: in the default suite when default, else with --long."""
+    return tuple(modes) + (A64 if default or long_run() else ())
 
 
 def run_options(bounds):
@@ -31,12 +40,14 @@ def run_options(bounds):
 
 
 def appliance(tmp, name, bounds, body, files):
-    """An appliance directory: [appliance] with NAME-BOUNDS and the entry of BOUNDS_TIERS (its
-    bounds mode, and opt = "speed" for the -opt ones), then `body`."""
+    """An appliance directory: [appliance] with NAME-BOUNDS and the entry of BOUNDS_TIERS or
+    A64 (its bounds mode, opt = "speed" for the -opt ones, arch = "aarch64" for the -a64
+    ones), then `body`."""
     full = f"{name}-{bounds}"
-    mode, _, tier = bounds.partition("-")
+    mode, _, variant = bounds.partition("-")
     head = f'[appliance]\nname = "{full}"\nbounds = "{mode}"\n' + \
-        ('opt = "speed"\n' if tier == "opt" else "")
+        ('opt = "speed"\n' if variant == "opt" else "") + \
+        ('arch = "aarch64"\n' if variant == "a64" else "")
     return write_appliance(tmp / full, head + body, files)
 
 
@@ -53,9 +64,11 @@ def boot(directory, tools, *, storm=False, icount=False, cpu="max", timeout=300,
     assert [o.tier for o in result.objects] == [tier] * len(result.objects), directory.name
     if storm:
         cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()
-    return qemu.boot("kernel", kernel=tools.KERNEL, image=result.image, cmdline=cmdline,
+    arch = result.manifest.arch
+    return qemu.boot("kernel", kernel=tools.KERNELS[arch], image=result.image, cmdline=cmdline,
                      memory_mib=result.manifest.memory >> 20, cpu=cpu, timeout=timeout,
-                     extra=(qemu.STORM_QEMU_ARGS if storm or icount else ()) + tuple(devices))
+                     extra=(qemu.STORM_QEMU_ARGS if storm or icount else ()) + tuple(devices),
+                     arch=arch)
 
 
 def lines_of(result):
@@ -69,7 +82,7 @@ def text_of(result):
 def assert_clean_exit(result, code=0):
     """The appliance ended by itself with `code`: no panic, no triple fault, no timeout."""
     text = text_of(result)
-    assert "panic" not in text and "exception: vector" not in text, text[-4000:]
+    assert "panic" not in text and "[athanor] exception: " not in text, text[-4000:]
     assert result.exit.outcome is qemu.Outcome.EXIT, f"{result.exit}\n{text[-4000:]}"
     assert result.exit.code == code, f"{result.exit}\n{text[-4000:]}"
 

@@ -12,8 +12,9 @@ module's memory, and a sibling's memory, stay as they were.
 """
 import pytest
 
-from attacks import BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of, victim
+from attacks import with_a64, BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of, victim
 from azoth import catalogue as catalogue_module
+from azoth import qemu
 
 MEMORY = 65536                   # the fuzzer's one page
 DEFAULT_POINTER = 1024           # buffers the calls may write: [0, 2048)
@@ -35,8 +36,10 @@ LENGTHS = {"len", "capacity", "path_len", "iovs_len", "buf_len", "old_path_len",
 LEFT_OUT = {"athanor.exit", "wasi_snapshot_preview1.proc_exit", "athanor.log"}
 GRANTS = ["log", "clock", "random", "entropy", "stdout", "args", "env", "files", "trace",
           "port:0x2f8-0x2ff", "irq:3", "mmio:0xfed00000-0xfed003ff", "pci:1af4:1041", "dma:64K"]
-# the device of the pci grant, with MSI-X (the grant of a DMA region turns it on)
+# the device of the pci grant, with MSI-X (the grant of a DMA region turns it on); on AArch64
+# virt a virtio-mmio transport, which the kernel presents as a platform function (no MSI-X)
 DEVICES = ["-device", "virtio-net-pci,disable-legacy=on"]
+DEVICES_A64 = ["-device", "virtio-net-device", *qemu.MMIO_MODERN]
 
 
 def default(imp, name, value_type):
@@ -177,7 +180,7 @@ def imports_to_fuzz():
             if imp.name not in LEFT_OUT]
 
 
-@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("bounds", with_a64(BOUNDS))
 def test_every_kernel_function_survives_hostile_arguments(tmp_path, tools, bounds):
     imports = imports_to_fuzz()
     cases = calls(imports)
@@ -214,7 +217,8 @@ message_size = 4
 guest = "/data"
 host = "data"
 """, {"fuzzer.wat": fuzzer(imports), "sibling.wat": victim(1), "data": "fuzz data\n" * 10})
-    result = boot(directory, tools, timeout=300, devices=DEVICES)
+    result = boot(directory, tools, timeout=300,
+                  devices=DEVICES_A64 if bounds.endswith("-a64") else DEVICES)
     lines = lines_of(result)
     assert "fuzz: done" in lines, text_of(result)[-3000:]
     assert not [line for line in lines if "succeeded" in line]

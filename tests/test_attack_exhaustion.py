@@ -7,7 +7,7 @@ given back. Booted in both bounds modes.
 """
 import pytest
 
-from attacks import BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of
+from attacks import with_a64, BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of
 
 HOG = """(module
   (import "athanor" "log" (func $log (param i32 i32)))
@@ -85,7 +85,7 @@ SIBLING = """(module
 """
 
 
-@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("bounds", with_a64(BOUNDS))
 def test_exhausting_memory_handles_and_channels_fails_cleanly(tmp_path, tools, bounds):
     directory = appliance(tmp_path, "exhaust", bounds, """memory = "64M"
 

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from attacks import BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of
+from attacks import with_a64, BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of
 from azoth import limits, qemu
 from azoth.errors import AzothError
 
@@ -53,7 +53,7 @@ grants = []
 """, {"alfa.wat": module_with_types(0, 300), "bravo.wat": module_with_types(first_b, count_b, 0)}
 
 
-@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("bounds", with_a64(BOUNDS))
 def test_six_hundred_signatures_boot_and_run(tmp_path, tools, bounds):
     body, files = two_modules(250, 350)               # 600 distinct in all
     result = boot(appliance(tmp_path, "sigs", bounds, body, files), tools)

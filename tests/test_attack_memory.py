@@ -8,7 +8,7 @@ modes, through both compiler tiers; a sibling's memory is checked byte by byte a
 """
 import pytest
 
-from attacks import BOUNDS_TIERS, run_rounds
+from attacks import with_a64, BOUNDS_TIERS, run_rounds
 
 PAGES = 2
 SIZE = PAGES * 65536
@@ -74,7 +74,7 @@ DECLARATIONS = f"""(memory {PAGES} 8)
   (data $segment "8 bytes!")"""
 
 
-@pytest.mark.parametrize("bounds", BOUNDS_TIERS)
+@pytest.mark.parametrize("bounds", with_a64(BOUNDS_TIERS, default=True))
 def test_every_access_past_the_edge_traps_and_none_before_it(tmp_path, tools, bounds):
     rounds = out_of_bounds()
     kinds = run_rounds(tmp_path, tools, "memory", bounds, DECLARATIONS, in_bounds(), rounds,

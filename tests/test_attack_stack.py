@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from attacks import (ALKAHEST, BOUNDS_TIERS, ROUNDS_MANIFEST, appliance, assert_clean_exit,
+from attacks import (with_a64, ALKAHEST, BOUNDS_TIERS, ROUNDS_MANIFEST, appliance, assert_clean_exit,
                      boot, huge_frame_function, lines_of, run_options, victim, wat2wasm)
 
 ROUNDS = 1200
@@ -77,7 +77,7 @@ def attacker(rounds, opt=False):
 MANIFEST = ROUNDS_MANIFEST.format(victim_memory="4M", attacker_memory="64K", attacker_stack="64K")
 
 
-@pytest.mark.parametrize("bounds", BOUNDS_TIERS)
+@pytest.mark.parametrize("bounds", with_a64(BOUNDS_TIERS, default=True))
 def test_huge_frames_and_endless_recursion_trap_under_an_interrupt_storm(tmp_path, tools, bounds):
     directory = appliance(tmp_path, "stack", bounds, MANIFEST,
                           {"victim.wat": victim(64),

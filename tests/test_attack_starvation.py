@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from attacks import BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of
+from attacks import with_a64, BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of
 from azoth import qemu
 
 TICKS = 20                      # the ticker's 10 ms sleeps
@@ -200,7 +200,7 @@ def run(tmp_path, tools, name, bounds, storm):
     return result, lines_of(result)
 
 
-@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("bounds", with_a64(BOUNDS))
 @pytest.mark.parametrize("name", sorted(HOGS))
 def test_a_sibling_keeps_its_deadline_next_to_the_longest_calls(tmp_path, tools, name, bounds):
     result, lines = run(tmp_path, tools, name, bounds, storm=False)

@@ -7,7 +7,7 @@ modes, through both compiler tiers.
 """
 import pytest
 
-from attacks import BOUNDS_TIERS, run_rounds
+from attacks import with_a64, BOUNDS_TIERS, run_rounds
 
 DECLARATIONS = """(import "athanor" "restart_count" (func $kernel (result i32)))
   (memory 1)
@@ -62,7 +62,7 @@ ROUNDS = [
 ]
 
 
-@pytest.mark.parametrize("bounds", BOUNDS_TIERS)
+@pytest.mark.parametrize("bounds", with_a64(BOUNDS_TIERS))
 def test_table_confusion_traps_with_its_own_kind(tmp_path, tools, bounds):
     kinds = run_rounds(tmp_path, tools, "tables", bounds, DECLARATIONS, FIRST,
                        [code for code, _ in ROUNDS])

@@ -92,6 +92,7 @@ ATH_IMPORT(random_feed) int32_t ath_random_feed(const void *ptr, int32_t len);
 #define ATH_E_BUSY (-14)   /* another module holds that IRQ line open */
 #define ATH_E_NOMEM (-15)   /* the kernel has no memory left for it (page tables of an MMIO window, a virtqueue's rings) */
 #define ATH_E_NODEV (-16)   /* the device of an optional pci grant is absent from the machine */
+#define ATH_E_BUS (-17)   /* the bus aborted an MMIO access: nothing answers at that address (AArch64 takes an external abort where x86-64 reads all ones) */
 
 #define ATH_NONBLOCK 1        /* channel flags: do not block */
 #define ATH_FOREVER (-1LL)    /* wait: no timeout */
