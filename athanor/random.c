@@ -88,6 +88,11 @@ void ath_random_fill(uint8_t *out, size_t length)
             counter++;
             ath_sha256(input, sizeof input, block);
             n = ATH_MIN(length, sizeof block);
+            /* A SHA-256 block per 32 bytes is slow (AArch64 without RNDR: about 6 ms per
+             * 64 KiB chunk under QEMU's -icount): a preemption point every 2 KiB. Only kernel
+             * calls fill (abi.c, wasi.c), where blocking is allowed. */
+            if (counter % 64 == 0)
+                ath_sched_preempt_point();
         }
         memcpy(out, block, n);
         out += n;
