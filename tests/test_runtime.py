@@ -4,6 +4,10 @@ capabilities checked at run time, supervision and micro-recovery, the trace.
 Every appliance here is built and booted once, two at a time (the `runs` fixture), and each test
 asserts on one run. The three example appliances (echo, recover, pingpong) run through
 ./build.py as a user would; the rest come from tests/runtime/ or are written on the fly.
+
+AArch64 (issue 15): the runs named NAME-a64 are NAME's appliance built with --arch aarch64 and
+booted on QEMU virt; A64_SHORT in the default suite, every one with `./build.py test --long`.
+Each test asserts the same of both.
 """
 import concurrent.futures
 import re
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD_PY, ROOT, build_py, write_appliance
+from conftest import BUILD_PY, ROOT, build_py, long_run, write_appliance
 from azoth import qemu
 
 RUNTIME = ROOT / "tests" / "runtime"
@@ -102,10 +106,27 @@ TRACER = """(module
 
 # ---- The appliances, built and booted two at a time -------------------------------------------
 
-def boot(directory, tools, out, cpu="max", cmdline="", timeout=60):
-    result = tools.build(directory, iso=False, images=out)
-    return qemu.boot("kernel", kernel=tools.KERNEL, image=result.image, cmdline=cmdline,
-                     memory_mib=result.manifest.memory >> 20, cpu=cpu, timeout=timeout)
+# The AArch64 runs of the default suite (the others with --long).
+A64_SHORT = ("recover", "hostile", "hostile-checked", "preempt", "oob-guard", "oob-checked",
+             "storm")
+
+
+def boot(directory, tools, out, cpu="max", cmdline="", timeout=60, arch=None):
+    """Builds (for arch: default the manifest's) and boots with -kernel. An AArch64 image goes
+    to OUT/aarch64: the x86-64 one of the same appliance may be built meanwhile."""
+    if arch and arch != tools.DEFAULT_ARCH:
+        out = out / arch
+        out.mkdir(exist_ok=True)
+    result = tools.build(directory, iso=False, images=out, arch=arch)
+    arch = result.manifest.arch
+    return qemu.boot("kernel", kernel=tools.KERNELS[arch], image=result.image, cmdline=cmdline,
+                     memory_mib=result.manifest.memory >> 20, cpu=cpu, timeout=timeout,
+                     arch=arch)
+
+
+def variants(runs, name):
+    """NAME and the AArch64 run of it when there is one."""
+    return [name] + [f"{name}-a64"] * (f"{name}-a64" in runs)
 
 
 def run_cli(*args, timeout=120):
@@ -113,10 +134,12 @@ def run_cli(*args, timeout=120):
     return build_py(*args, timeout=timeout)
 
 
-def echo_session(lines, timeout=60):
-    """./build.py run appliances/echo with its stdin a pipe: waits for the echo app's greeting,
-    then types each line, waiting for its answer. Returns (exit status, stdout lines)."""
-    proc = subprocess.Popen([sys.executable, str(BUILD_PY), "run", ROOT / "appliances" / "echo"],
+def echo_session(lines, timeout=60, arch="x86_64"):
+    """./build.py run appliances/echo (--arch ARCH) with its stdin a pipe: waits for the echo
+    app's greeting, then types each line, waiting for its answer. Returns (exit status, stdout
+    lines)."""
+    proc = subprocess.Popen([sys.executable, str(BUILD_PY), "run", ROOT / "appliances" / "echo",
+                             "--arch", arch],
                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     seen, arrived = [], threading.Condition()
@@ -233,6 +256,26 @@ def cases(tmp, tools):
         ("tracer", "t.wat", ["trace"], "never"), ("beat", "beat.wat", ["log"], "never")]),
         {"t.wat": TRACER, "beat.wat": flaky("beat")})
     c["tracer"] = lambda: boot(tracer, tools, out)
+
+    # AArch64: the same appliances, as the same user would run them, on QEMU virt
+    a64 = {
+        "echo": lambda: echo_session(["hello, azoth", "x" * 40, "quit"], arch="aarch64"),
+        "recover": lambda: run_cli("run", ROOT / "appliances" / "recover", "--arch", "aarch64"),
+        "pingpong": lambda: run_cli("run", ROOT / "appliances" / "pingpong", "--arch", "aarch64"),
+        "hostile": lambda: boot(RUNTIME / "hostile", tools, out, arch="aarch64"),
+        "hostile-checked": lambda: boot(checked, tools, out, arch="aarch64"),
+    }
+    for name, directory in (("channels", RUNTIME / "channels"), ("storm", storm), ("tree", tree),
+                            ("rest", rest), ("stale", stale), ("preempt", preempt),
+                            ("deadlock", deadlock), ("tracer", tracer)):
+        a64[name] = lambda d=directory: boot(d, tools, out, arch="aarch64")
+    for bounds in ("guard", "checked"):
+        a64[f"oob-{bounds}"] = lambda b=bounds: boot(tmp / f"oob-{b}", tools, out,
+                                                     cmdline="athanor.profile=restart",
+                                                     arch="aarch64")
+    for name, run in a64.items():
+        if long_run() or name in A64_SHORT:
+            c[f"{name}-a64"] = run
     return c
 
 
@@ -264,14 +307,16 @@ def output_of(r):
 # ---- The example appliances ----------------------------------------------------------------------
 
 def test_echo_reads_the_console_through_the_wasm_driver(runs):
-    status, lines = result_of(runs, "echo")
-    assert "echo: hello, azoth" in lines and "echo: " + "x" * 40 in lines, lines
-    assert "hello, azoth" in lines, "the driver echoes what is typed"
-    assert status == 0, lines
+    for name in variants(runs, "echo"):
+        status, lines = result_of(runs, name)
+        assert "echo: hello, azoth" in lines and "echo: " + "x" * 40 in lines, lines
+        assert "hello, azoth" in lines, "the driver echoes what is typed"
+        assert status == 0, lines
 
 
 def test_recover_restarts_the_worker_while_the_heartbeat_goes_on(runs):
-    for name in ("recover", "recover-qemu64", "recover-uefi"):
+    for name in ("recover", "recover-qemu64", "recover-uefi") + ("recover-a64",) * \
+            ("recover-a64" in runs):
         r = result_of(runs, name)
         lines = r.stdout.splitlines()
         assert r.returncode == 0, r.stdout + r.stderr
@@ -297,17 +342,18 @@ FIGURES = ("hostcall_ns", "chan_roundtrip_ns", "chan_batch_ns_per_msg", "restart
 
 
 def test_pingpong_prints_its_figures(runs):
-    r = result_of(runs, "pingpong")
-    assert r.returncode == 0, r.stdout + r.stderr
-    line = next(t for t in r.stdout.splitlines() if t.startswith("pingpong: plaincall_ns="))
-    values = dict(re.findall(r"(\w+)=([0-9.]+)", line))
-    assert set(FIGURES) <= set(values), line
-    assert all(float(values[k]) > 0 for k in FIGURES), line
-    ratios = next(t for t in r.stdout.splitlines() if t.startswith("pingpong: ratios"))
-    assert len(re.findall(r"\w+=[0-9.]+", ratios)) == len(FIGURES), ratios
-    # the crasher was restarted once per restart measured
-    assert r.stdout.count("[supervisor] restarted crasher (trap: unreachable)") == 15
-    print("\n" + line + "\n" + ratios)
+    for name in variants(runs, "pingpong"):
+        r = result_of(runs, name)
+        assert r.returncode == 0, r.stdout + r.stderr
+        line = next(t for t in r.stdout.splitlines() if t.startswith("pingpong: plaincall_ns="))
+        values = dict(re.findall(r"(\w+)=([0-9.]+)", line))
+        assert set(FIGURES) <= set(values), line
+        assert all(float(values[k]) > 0 for k in FIGURES), line
+        ratios = next(t for t in r.stdout.splitlines() if t.startswith("pingpong: ratios"))
+        assert len(re.findall(r"\w+=[0-9.]+", ratios)) == len(FIGURES), ratios
+        # the crasher was restarted once per restart measured
+        assert r.stdout.count("[supervisor] restarted crasher (trap: unreachable)") == 15
+        print(f"\n{name}: " + line + "\n" + ratios)
 
 
 def test_linux_anchor_prints_the_same_figures(tmp_path):
@@ -325,7 +371,8 @@ def test_linux_anchor_prints_the_same_figures(tmp_path):
 
 # ---- Hostile modules -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["hostile", "hostile-checked-qemu64"])
+@pytest.mark.parametrize("name", ["hostile", "hostile-checked-qemu64", "hostile-a64",
+                                  "hostile-checked-a64"])
 def test_hostile_module_is_refused_and_harms_no_one(runs, name):
     r = result_of(runs, name)
     out = r.output
@@ -340,84 +387,92 @@ def test_hostile_module_is_refused_and_harms_no_one(runs, name):
 
 
 def test_channel_semantics(runs):
-    r = result_of(runs, "channels")
-    assert "FAIL" not in r.output and "semantics: all ok" in r.output, r.output
-    assert r.exit.ok, r.exit
+    for name in variants(runs, "channels"):
+        r = result_of(runs, name)
+        assert "FAIL" not in r.output and "semantics: all ok" in r.output, r.output
+        assert r.exit.ok, r.exit
 
 
 def test_a_module_that_never_yields_is_preempted(runs):
-    for name in ("preempt", "preempt-qemu64"):
+    for name in ["preempt-qemu64"] + variants(runs, "preempt"):
         r = result_of(runs, name)
         assert r.texts.count("tick") == 5, r.output
         assert r.exit.ok, (r.exit, r.output)
 
 
 def test_deadlock_is_reported(runs):
-    r = result_of(runs, "deadlock")
-    assert "[athanor] deadlock: every module is blocked" in r.output, r.output
-    assert " pax" in r.output and " lux" in r.output
-    assert r.exit.failure == "appliance", r.exit
+    for name in variants(runs, "deadlock"):
+        r = result_of(runs, name)
+        assert "[athanor] deadlock: every module is blocked" in r.output, r.output
+        assert " pax" in r.output and " lux" in r.output
+        assert r.exit.failure == "appliance", r.exit
 
 
 # ---- Supervision -------------------------------------------------------------------------------
 
 def test_trap_storm_exhausts_the_restart_budget(runs):
-    r = result_of(runs, "storm")
-    out = r.output
-    assert out.count("[supervisor] restarted boom (trap: unreachable)") == 4, out
-    assert "[supervisor] top: restart budget spent (4 restarts within 10000 ms), the " \
-           "appliance fails" in out, out
-    assert "[athanor] module boom: trapped: unreachable" in out
-    assert "[athanor] trace: the last" in out, "the trace is printed on failure"
-    assert re.search(r"trap +boom: unreachable", out), out
-    assert r.exit.failure == "appliance", r.exit
+    for name in variants(runs, "storm"):
+        r = result_of(runs, name)
+        out = r.output
+        assert out.count("[supervisor] restarted boom (trap: unreachable)") == 4, out
+        assert "[supervisor] top: restart budget spent (4 restarts within 10000 ms), the " \
+               "appliance fails" in out, out
+        assert "[athanor] module boom: trapped: unreachable" in out
+        assert "[athanor] trace: the last" in out, "the trace is printed on failure"
+        assert re.search(r"trap +boom: unreachable", out), out
+        assert r.exit.failure == "appliance", r.exit
 
 
 def test_one_for_all_and_escalation_up_the_tree(runs):
-    r = result_of(runs, "tree")
-    out = r.output
-    lines = r.texts
-    # alfa traps (start 0): sub restarts alfa and brav (one_for_all), char stays
-    assert "[supervisor] restarted brav (with alfa, trap: unreachable)" in out or any(
-        t.startswith("[supervisor] restarted brav (with alfa, trap: unreachable)") for t in lines)
-    # alfa traps again: sub's budget (1) is spent; root restarts sub's subtree
-    assert "[supervisor] sub: restart budget spent (1 restarts within 10000 ms), " \
-           "escalating to root" in out, out
-    assert sum(t.startswith("[supervisor] restarted alfa (trap: unreachable)") for t in lines) == 3
-    assert sum(t.startswith("[supervisor] restarted brav (with alfa") for t in lines) == 3
-    assert not any("restarted char" in t for t in lines), out
-    assert lines.count("char start 0") == 1 and "brav start 3" in lines, out
-    assert "alfa start 3" in lines and r.exit.ok, (r.exit, out)
+    for name in variants(runs, "tree"):
+        r = result_of(runs, name)
+        out = r.output
+        lines = r.texts
+        # alfa traps (start 0): sub restarts alfa and brav (one_for_all), char stays
+        assert "[supervisor] restarted brav (with alfa, trap: unreachable)" in out or any(
+            t.startswith("[supervisor] restarted brav (with alfa, trap: unreachable)") for t in lines)
+        # alfa traps again: sub's budget (1) is spent; root restarts sub's subtree
+        assert "[supervisor] sub: restart budget spent (1 restarts within 10000 ms), " \
+               "escalating to root" in out, out
+        assert sum(t.startswith("[supervisor] restarted alfa (trap: unreachable)") for t in lines) == 3
+        assert sum(t.startswith("[supervisor] restarted brav (with alfa") for t in lines) == 3
+        assert not any("restarted char" in t for t in lines), out
+        assert lines.count("char start 0") == 1 and "brav start 3" in lines, out
+        assert "alfa start 3" in lines and r.exit.ok, (r.exit, out)
 
 
 def test_rest_for_one_restarts_the_later_children_only(runs):
-    r = result_of(runs, "rest")
-    lines = r.texts
-    assert any(t.startswith("[supervisor] restarted yank (trap: unreachable)") for t in lines)
-    assert any(t.startswith("[supervisor] restarted zulu (with yank") for t in lines), r.output
-    assert not any("restarted xray" in t for t in lines) and lines.count("xray start 0") == 1
-    assert "zulu start 1" in lines and r.exit.ok, (r.exit, r.output)
+    for name in variants(runs, "rest"):
+        r = result_of(runs, name)
+        lines = r.texts
+        assert any(t.startswith("[supervisor] restarted yank (trap: unreachable)") for t in lines)
+        assert any(t.startswith("[supervisor] restarted zulu (with yank") for t in lines), r.output
+        assert not any("restarted xray" in t for t in lines) and lines.count("xray start 0") == 1
+        assert "zulu start 1" in lines and r.exit.ok, (r.exit, r.output)
 
 
 @pytest.mark.parametrize("bounds", ["guard", "checked"])
 def test_out_of_bounds_store_restarts_with_fresh_memory(runs, bounds):
-    r = result_of(runs, f"oob-{bounds}")
-    out = r.output
-    assert len(re.findall(r"\[supervisor\] restarted memo \(trap: out of bounds memory access\) "
-                          r"in \d+ us", out)) == 2, out
-    assert re.search(r"\[supervisor\]   memo: unwind \d+ ns, decide \d+ ns, free \d+ ns, "
-                     r"instantiate \d+ ns, reset \d+ ns", out), "athanor.profile=restart"
-    assert "fresh memory" in r.texts and r.exit.ok, (r.exit, out)
+    for name in variants(runs, f"oob-{bounds}"):
+        r = result_of(runs, name)
+        out = r.output
+        assert len(re.findall(r"\[supervisor\] restarted memo \(trap: out of bounds memory access\) "
+                              r"in \d+ us", out)) == 2, out
+        assert re.search(r"\[supervisor\]   memo: unwind \d+ ns, decide \d+ ns, free \d+ ns, "
+                         r"instantiate \d+ ns, reset \d+ ns", out), "athanor.profile=restart"
+        assert "fresh memory" in r.texts and r.exit.ok, (r.exit, out)
 
 
 def test_a_handle_from_before_a_restart_is_stale(runs):
-    r = result_of(runs, "stale")
-    assert "stale handle refused" in r.texts and r.exit.ok, (r.exit, r.output)
+    for name in variants(runs, "stale"):
+        r = result_of(runs, name)
+        assert "stale handle refused" in r.texts and r.exit.ok, (r.exit, r.output)
 
 
 def test_trace_on_request(runs):
-    r = result_of(runs, "tracer")
-    out = r.output
-    assert re.search(r"\[athanor\] trace: the last \d+ of \d+ events", out), out
-    assert re.search(r"start +tracer \(restarts 0\)", out) and re.search(r"switch +", out), out
-    assert r.exit.ok
+    for name in variants(runs, "tracer"):
+        r = result_of(runs, name)
+        out = r.output
+        assert re.search(r"\[athanor\] trace: the last \d+ of \d+ events", out), out
+        assert re.search(r"start +tracer \(restarts 0\)", out) and re.search(r"switch +", out), out
+        assert r.exit.ok

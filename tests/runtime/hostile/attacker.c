@@ -68,6 +68,36 @@ static int32_t open_channel(const char *name)
 
 #define PAST(offset) ((void *)(uintptr_t)(memory_end + (offset)))
 
+/* x86-64: an interrupt that fires (COM2's), the HPET's window. */
+static void devices_x86(int32_t port, int32_t irq)
+{
+    /* COM2's UART (QEMU's -serial null) interrupts when its transmitter is empty: enabling
+     * that interrupt fires the line at once, and again after each byte sent. */
+    ath_port_out(port, 0x2fc, 1, 0x08);                     /* MCR: OUT2 */
+    ath_port_out(port, 0x2f9, 1, 0x02);                     /* IER: transmitter empty */
+    check("an IRQ that fires: irq_wait", ath_irq_wait(irq) >= 1, 1);
+    ath_port_in(port, 0x2fa, 1);                            /* IIR: acknowledges it */
+    ath_port_out(port, 0x2f8, 1, 'x');                      /* THR: a byte to nowhere */
+    check("and fires again", ath_irq_wait(irq) >= 1, 1);
+    ath_port_in(port, 0x2fa, 1);
+    ath_port_out(port, 0x2f8, 1, 'y');
+    check("wait reports a fired line", ath_wait((int32_t[]){ irq }, 1, -1), 0);
+    check("then irq_wait takes it at once", ath_irq_wait(irq) >= 1, 1);
+    ath_port_out(port, 0x2f9, 1, 0x00);
+
+    /* MMIO: mmio:0xfed00000-0xfed003ff (the HPET) granted. */
+    check("MMIO outside the grant", ath_mmio_open(0xfed00000, 0x800), ATH_E_DENIED);
+    check("the local APIC", ath_mmio_open(0xfee00000, 4), ATH_E_DENIED);
+    check("RAM", ath_mmio_open(0x100000, 4096), ATH_E_DENIED);
+    int32_t hpet = ath_mmio_open(0xfed00000, 0x400);
+    check("a granted window", hpet > 0, 1);
+    check("the HPET's period (fs)", ath_mmio_read(hpet, 4, 4), 10000000);
+    check("the HPET's vendor", ath_mmio_read(hpet, 0, 4) >> 16, 0x8086);
+    check("past the window", ath_mmio_read(hpet, 0x400, 4), ATH_E_RANGE);
+    check("across its end", ath_mmio_read(hpet, 0x3fe, 4), ATH_E_RANGE);
+    check("misaligned", ath_mmio_read(hpet, 2, 4), ATH_E_RANGE);
+}
+
 int main(void)
 {
     uint32_t memory_end = (uint32_t)__builtin_wasm_memory_size(0) * 65536u;
@@ -151,31 +181,23 @@ int main(void)
     int32_t irq = ath_irq_open(3);
     check("a granted line", irq > 0, 1);
     check("wait on an IRQ with a timeout", ath_wait((int32_t[]){ irq }, 1, 1000000), ATH_E_TIMEOUT);
-    /* COM2's UART (QEMU's -serial null) interrupts when its transmitter is empty: enabling
-     * that interrupt fires the line at once, and again after each byte sent. */
-    ath_port_out(port, 0x2fc, 1, 0x08);                     /* MCR: OUT2 */
-    ath_port_out(port, 0x2f9, 1, 0x02);                     /* IER: transmitter empty */
-    check("an IRQ that fires: irq_wait", ath_irq_wait(irq) >= 1, 1);
-    ath_port_in(port, 0x2fa, 1);                            /* IIR: acknowledges it */
-    ath_port_out(port, 0x2f8, 1, 'x');                      /* THR: a byte to nowhere */
-    check("and fires again", ath_irq_wait(irq) >= 1, 1);
-    ath_port_in(port, 0x2fa, 1);
-    ath_port_out(port, 0x2f8, 1, 'y');
-    check("wait reports a fired line", ath_wait((int32_t[]){ irq }, 1, -1), 0);
-    check("then irq_wait takes it at once", ath_irq_wait(irq) >= 1, 1);
-    ath_port_out(port, 0x2f9, 1, 0x00);
 
-    /* MMIO: mmio:0xfed00000-0xfed003ff (the HPET) granted. */
-    check("MMIO outside the grant", ath_mmio_open(0xfed00000, 0x800), ATH_E_DENIED);
-    check("the local APIC", ath_mmio_open(0xfee00000, 4), ATH_E_DENIED);
-    check("RAM", ath_mmio_open(0x100000, 4096), ATH_E_DENIED);
-    int32_t hpet = ath_mmio_open(0xfed00000, 0x400);
-    check("a granted window", hpet > 0, 1);
-    check("the HPET's period (fs)", ath_mmio_read(hpet, 4, 4), 10000000);
-    check("the HPET's vendor", ath_mmio_read(hpet, 0, 4) >> 16, 0x8086);
-    check("past the window", ath_mmio_read(hpet, 0x400, 4), ATH_E_RANGE);
-    check("across its end", ath_mmio_read(hpet, 0x3fe, 4), ATH_E_RANGE);
-    check("misaligned", ath_mmio_read(hpet, 2, 4), ATH_E_RANGE);
+    /* Which machine: COM2's scratch register keeps a byte on x86-64; AArch64 has no ports
+     * (they read all ones), and its appliance grants virt's PL031 instead of the HPET. */
+    ath_port_out(port, 0x2ff, 1, 0x5a);
+    if (ath_port_in(port, 0x2ff, 1) == 0xff) {
+        check("MMIO outside the grant", ath_mmio_open(0x9010000, 0x800), ATH_E_DENIED);
+        check("the GIC", ath_mmio_open(0x8000000, 4), ATH_E_DENIED);
+        check("RAM", ath_mmio_open(0x40000000, 4096), ATH_E_DENIED);
+        int32_t rtc = ath_mmio_open(0x9010000, 0x400);
+        check("a granted window", rtc > 0, 1);
+        check("the PL031's seconds (after 2020)", ath_mmio_read(rtc, 0, 4) > 1577836800, 1);
+        check("past the window", ath_mmio_read(rtc, 0x400, 4), ATH_E_RANGE);
+        check("across its end", ath_mmio_read(rtc, 0x3fe, 4), ATH_E_RANGE);
+        check("misaligned", ath_mmio_read(rtc, 2, 4), ATH_E_RANGE);
+    } else {
+        devices_x86(port, irq);
+    }
     ath_trace();                        /* the kernel's record of the refusals */
 
     /* Random bytes differ. */
