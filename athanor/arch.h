@@ -201,6 +201,11 @@ struct ath_arch_mmio_device {
     uint32_t gsi;
 };
 unsigned ath_arch_virtio_mmio_devices(struct ath_arch_mmio_device *out, unsigned max);
+/* Whether [first, last] overlaps a device the port drives itself that the firmware placed
+ * (AArch64: the GIC's distributor, CPU interface, redistributors): no driver's MMIO grant may
+ * touch one (device.c refuses it at boot, naming *kept_first..*kept_last). Fixed addresses
+ * (x86's APICs) are manifest/capabilities.toml's reserved ranges instead. */
+bool ath_arch_mmio_kept(uint64_t first, uint64_t last, uint64_t *kept_first, uint64_t *kept_last);
 
 /* ---- Machine-specific devices -----------------------------------------------------------------
  * Port I/O (width 1, 2 or 4 bytes; x86 only: other ports read all ones and ignore writes) and

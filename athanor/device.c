@@ -47,6 +47,10 @@ void ath_devices_check(const struct ath_image *image, const struct ath_boot_info
             } else if (r.kind == ATH_RESOURCE_MMIO) {
                 ATH_RESERVED_MMIO(KEPT)
 #undef KEPT
+                uint64_t kept_first, kept_last;
+                if (ath_arch_mmio_kept(r.first, r.last, &kept_first, &kept_last))
+                    refuse(name, "an MMIO window over the interrupt controller the kernel drives",
+                           kept_first, kept_last);
                 if (r.last >= ath_vm_window_base())
                     refuse(name, "an MMIO window above the identity-mapped space", r.first, r.last);
                 for (unsigned m = 0; m < info->mem_count; m++) {

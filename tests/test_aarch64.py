@@ -430,3 +430,24 @@ def test_virtio_mmio_devices_from_the_device_tree(signed):
     status, out = qemu(kernel, initrd=image, append="athanor.pci=list", extra=devices[:2])
     assert re.search(r"virtio-mmio 0xa00[0-9a-f]+: version 1 \(legacy\) is not supported", out), out
     assert "[athanor] pci: 0 functions" in out, out
+
+
+@pytest.mark.parametrize("window", ["0x8000000-0x8000fff", "0x8010000-0x8010fff", "0x7ff0000-0x8000000"])
+def test_a_window_over_the_gic_is_refused_at_boot(tools, tmp_path, window):
+    """The GIC's distributor and CPU interface (virt's GICv2, where the device tree puts them)
+    are the kernel's: a driver granted a window touching either does not boot (a PC's APICs are
+    manifest/capabilities.toml's reserved ranges; the GIC's place is the firmware's to say)."""
+    directory = conftest.write_appliance(tmp_path / "gic", f"""[appliance]
+name = "gic"
+arch = "aarch64"
+
+[[driver]]
+name = "prober"
+source = "prober.wat"
+grants = ["mmio:{window}", "log"]
+""", {"prober.wat": HOLE})
+    built = tools.build(directory, iso=False, images=tmp_path)
+    status, out = qemu(make_kernel(tools.PUBKEY), initrd=built.image)
+    assert re.search(r"boot error: module prober: an MMIO window over the interrupt controller the "
+                     r"kernel drives 0x80[01]0000-0x80[01]ffff", out), out
+    assert status.failure == "boot" and "bus errors" not in out, (status, out)

@@ -109,6 +109,24 @@ void ath_arch_exit(unsigned value)
     ath_arch_halt();
 }
 
+bool ath_arch_mmio_kept(uint64_t first, uint64_t last, uint64_t *kept_first, uint64_t *kept_last)
+{
+    const struct aarch64_machine *m = &aarch64_machine;
+    const uint64_t kept[][2] = { { m->gic_dist, m->gic_dist_size }, { m->gic_cpu, m->gic_cpu_size },
+                                 { m->gic_redist, m->gic_redist_size } };
+    for (unsigned i = 0; i < ATH_ARRAY_SIZE(kept); i++) {
+        if (!kept[i][1])
+            continue;
+        uint64_t end = kept[i][0] + kept[i][1] - 1;
+        if (first <= end && kept[i][0] <= last) {
+            *kept_first = kept[i][0];
+            *kept_last = end;
+            return true;
+        }
+    }
+    return false;
+}
+
 void ath_arch_halt(void)
 {
     __asm__ volatile("msr daifset, #0xf");

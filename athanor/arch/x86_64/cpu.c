@@ -284,6 +284,16 @@ void ath_arch_halt(void)
         __asm__ volatile("cli\n\thlt");
 }
 
+/* The APICs' fixed windows are manifest/capabilities.toml's reserved mmio ranges. */
+bool ath_arch_mmio_kept(uint64_t first, uint64_t last, uint64_t *kept_first, uint64_t *kept_last)
+{
+    (void)first;
+    (void)last;
+    (void)kept_first;
+    (void)kept_last;
+    return false;
+}
+
 /* ACPI (acpi.c) and the command line name a PC's virtio-mmio devices. */
 unsigned ath_arch_virtio_mmio_devices(struct ath_arch_mmio_device *out, unsigned max)
 {
