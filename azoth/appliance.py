@@ -270,7 +270,8 @@ def warn_without_entry(manifest, module, obj):
 
 def build(directory, key=None, make=True, iso=True, images=None, arch=None):
     """Builds the appliance in directory for arch (default: its manifest's). iso: also the GRUB
-    ISO (x86-64 only: there is none for another machine)."""
+    ISO (x86-64 only: there is none for another machine). The image goes to images (default:
+    images/, or images/ARCH/ for another machine than x86-64)."""
     started = time.monotonic()
     catalogue = catalogue_module.load()
     if arch and arch not in manifest_module.ARCHES:
@@ -320,7 +321,9 @@ def _build(manifest, catalogue, key, work, iso, images, started):
     data = image_module.build(manifest.name, manifest.version, manifest.memory, manifest.bounds,
                               modules, signing.signer(key), channels_of(manifest),
                               supervisors_of(manifest), files, arch=manifest.arch)
-    images = Path(images) if images else IMAGES
+    # Another machine's image beside the x86-64 one, not over it: images/aarch64/NAME.azi
+    images = Path(images) if images else \
+        IMAGES if manifest.arch == DEFAULT_ARCH else IMAGES / manifest.arch
     image_path = images / f"{manifest.name}.azi"
     if not (image_path.exists() and image_path.read_bytes() == data):
         atomic_write(image_path, data)

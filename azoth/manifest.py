@@ -677,7 +677,7 @@ def _exclusions(check, manifest):
                         if g.capability.name == name and g.first <= last and first <= g.last:
                             check.report(check.error(
                                 "AZ-M017", f"{grant.text!r}: the kernel reads stdin from the "
-                                f"console UART, whose ports {other.key} ({other.name}) is "
+                                f"console UART, whose registers {other.key} ({other.name}) is "
                                 f"granted ({g.text!r}); give the console to one or the other"
                                 if grant.capability.name == "stdin" else
                                 f"{grant.text!r} excludes {g.text!r}, which {other.key} "

@@ -451,3 +451,26 @@ grants = ["mmio:{window}", "log"]
     assert re.search(r"boot error: module prober: an MMIO window over the interrupt controller the "
                      r"kernel drives 0x80[01]0000-0x80[01]ffff", out), out
     assert status.failure == "boot" and "bus errors" not in out, (status, out)
+
+
+def test_stdin_beside_a_pl011_driver_is_refused(tools, tmp_path):
+    """The kernel reads stdin from the console UART: no driver may own the PL011's registers
+    meanwhile, as none may own COM1's ports on x86-64 (build.py refuses it, AZ-M017; the kernel
+    refuses a re-signed image that has it anyway)."""
+    import test_wasi_kernel
+    from azoth import signing
+    manifest = ('[appliance]\nname = "pl011stdin"\narch = "aarch64"\n\n[[driver]]\nname = "console"\n'
+                'source = "d.wat"\ngrants = ["mmio:0x9000000-0x9000fff"]\n\n[[app]]\nname = "app"\n'
+                'source = "a.wat"\n{}')
+    empty = test_wasi_kernel.EMPTY
+    refused = conftest.write_appliance(tmp_path / "refused", manifest.format('grants = ["stdin"]\n'),
+                                       {"d.wat": empty, "a.wat": empty})
+    r = conftest.build_py("build", "--no-iso", "--out", tmp_path / "out", refused)
+    assert r.returncode == 1 and "AZ-M017" in r.stderr and "mmio:0x9000000-0x9000fff" in r.stderr, \
+        r.stderr
+    console = conftest.write_appliance(tmp_path / "console", manifest.format(""),
+                                       {"d.wat": empty, "a.wat": empty})
+    forged = test_wasi_kernel.console_image_with_stdin(tools, console, signing.ensure_key())
+    status, out = qemu(make_kernel(tools.PUBKEY), initrd=forged)
+    assert "the console UART is read for stdin and owned by module console" in out, out
+    assert status.failure == "boot", (status, out)

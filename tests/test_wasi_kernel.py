@@ -3,14 +3,16 @@ print, with their exit codes back through ./build.py run; hostile calls get errn
 trap nothing; descriptors follow the grants; a restart makes the WASI state afresh; stdin comes
 from the console; grants are checked at build time (and the console rule at boot too).
 
-Every boot runs at once, in threads, in one fixture; the tests then read its results."""
+Every boot runs at once, in threads, in one fixture; the tests then read its results. The runs
+named NAME-a64 are NAME built with --arch aarch64 and booted on QEMU virt (A64_SHORT in the
+default suite, all of them with `./build.py test --long`); each test asserts the same of both."""
 import concurrent.futures
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, build_py, write_appliance
+from conftest import ROOT, build_py, long_run, write_appliance
 from azoth import catalogue, image as image_module, manifest as manifest_module, qemu, signing
 
 WASI = ROOT / "tests" / "wasi"
@@ -97,12 +99,20 @@ EMPTY = '(module (func (export "_start")))'
 TYPED = "first line\nsexx\x7f\x7fcond\nthird\r\n\x04"
 
 
-def run_appliance(directory, stdin_text=None):
+A64_SHORT = ("showcase", "hostile-checked", "stdin")
+
+
+def run_appliance(directory, stdin_text=None, arch="x86_64"):
     if stdin_text is None:
-        return build_py("run", directory)
-    return subprocess.run([sys.executable, str(ROOT / "build.py"), "run", str(directory)],
-                          input=stdin_text, capture_output=True, text=True, timeout=120,
-                          cwd=ROOT)
+        return build_py("run", directory, "--arch", arch)
+    return subprocess.run([sys.executable, str(ROOT / "build.py"), "run", str(directory),
+                           "--arch", arch], input=stdin_text, capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+
+
+def variants(booted, name):
+    """NAME and its AArch64 run when there is one."""
+    return [name] + [f"{name}-a64"] * (f"{name}-a64" in booted)
 
 
 def app_lines(stdout):
@@ -171,9 +181,12 @@ def booted(tools, tmp_path_factory):
         'grants = ["port:0x3f8-0x3ff"]\n\n[[app]]\nname = "app"\nsource = "a.wat"\n'),
         {"d.wat": EMPTY, "a.wat": EMPTY})
     forged = console_image_with_stdin(tools, console, signing.ensure_key())
+    a64 = {f"{name}-a64": entry for name, entry in apps.items() if long_run() or name in A64_SHORT}
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         runs = {name: pool.submit(run_appliance, path, text) for name, (path, text) in apps.items()}
+        runs.update({name: pool.submit(run_appliance, path, text, "aarch64")
+                     for name, (path, text) in a64.items()})
         natives = {name: pool.submit(native_run, name, work) for name in C_APPLIANCES}
         forged_boot = pool.submit(qemu.boot, "kernel", kernel=tools.KERNEL, image=forged,
                                   memory_mib=64, timeout=30)
@@ -185,10 +198,12 @@ def booted(tools, tmp_path_factory):
 
 @pytest.mark.parametrize("name", C_APPLIANCES)
 def test_c_appliance_prints_what_its_native_build_prints(booted, name):
-    ours, native = booted[name], booted[f"native-{name}"]
-    assert app_lines(ours.stdout) == native.stdout.splitlines(), ours.stdout + ours.stderr
-    assert ours.returncode == native.returncode, ours.stdout + ours.stderr
-    assert "QEMU start to first module output" in ours.stderr
+    native = booted[f"native-{name}"]
+    for run in variants(booted, name):
+        ours = booted[run]
+        assert app_lines(ours.stdout) == native.stdout.splitlines(), ours.stdout + ours.stderr
+        assert ours.returncode == native.returncode, ours.stdout + ours.stderr
+        assert "QEMU start to first module output" in ours.stderr
 
 
 def test_exit_codes_come_back(booted):
@@ -200,30 +215,34 @@ def test_exit_codes_come_back(booted):
 
 @pytest.mark.parametrize("bounds", ["guard", "checked"])
 def test_hostile_calls_get_errors_and_trap_nothing(booted, bounds):
-    result = booted[f"hostile-{bounds}"]
-    assert result.returncode == 0, \
-        f"check {result.returncode} - 100 (200: bare) failed\n{result.stdout}{result.stderr}"
-    assert app_lines(result.stdout) == ["ok", "ok", "ok"], result.stdout
-    assert "trapped" not in result.stdout
+    for run in variants(booted, f"hostile-{bounds}"):
+        result = booted[run]
+        assert result.returncode == 0, \
+            f"check {result.returncode} - 100 (200: bare) failed\n{result.stdout}{result.stderr}"
+        assert app_lines(result.stdout) == ["ok", "ok", "ok"], result.stdout
+        assert "trapped" not in result.stdout
 
 
 def test_restart_makes_the_wasi_state_afresh(booted):
-    result = booted["restart"]
-    lines = result.stdout.splitlines()
-    first = "round 0: restarter one again: fd 4, read 4 '0123', at 4"
-    again = "round 1: restarter one again: fd 4, read 4 '0123', at 4"
-    assert result.returncode == 42, result.stdout + result.stderr
-    assert first in lines and again in lines and "stderr is back" in lines, lines
-    restarted = next(i for i, line in enumerate(lines) if line.startswith("[supervisor] restarted"))
-    assert lines.index(first) < restarted < lines.index(again)
+    for run in variants(booted, "restart"):
+        result = booted[run]
+        lines = result.stdout.splitlines()
+        first = "round 0: restarter one again: fd 4, read 4 '0123', at 4"
+        again = "round 1: restarter one again: fd 4, read 4 '0123', at 4"
+        assert result.returncode == 42, result.stdout + result.stderr
+        assert first in lines and again in lines and "stderr is back" in lines, lines
+        restarted = next(i for i, line in enumerate(lines)
+                         if line.startswith("[supervisor] restarted"))
+        assert lines.index(first) < restarted < lines.index(again)
 
 
 def test_stdin_reads_typed_lines_until_control_d(booted):
-    result = booted["stdin"]
-    got = [line for line in app_lines(result.stdout) if line.startswith(("got", "end"))]
-    assert got == ["got 'first line'", "got 'second'", "got 'third'",
-                   "end of input after 3 lines"], result.stdout + result.stderr
-    assert result.returncode == 3
+    for run in variants(booted, "stdin"):
+        result = booted[run]
+        got = [line for line in app_lines(result.stdout) if line.startswith(("got", "end"))]
+        assert got == ["got 'first line'", "got 'second'", "got 'third'",
+                       "end of input after 3 lines"], result.stdout + result.stderr
+        assert result.returncode == 3
 
 
 def test_kernel_refuses_stdin_beside_a_console_driver(booted):
