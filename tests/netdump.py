@@ -52,11 +52,13 @@ message_size = 64
 """
 
 
-def manifest(name, args=(), bounds="guard", driver_cflags=(), driver_grants=None, extra=""):
+def manifest(name, args=(), bounds="guard", driver_cflags=(), driver_grants=None, extra="",
+             arch="x86_64"):
     grants = driver_grants or ["pci:1af4:1041", "dma:1M"]
     return f"""[appliance]
 name = "{name}"
 bounds = "{bounds}"
+arch = "{arch}"
 memory = "64M"
 network = "virtio-net"
 
@@ -86,19 +88,22 @@ def boot(directory, tools, *, net="user", device_options="", machine="q35", devi
          cmdline="", timeout=120, on_start=None, network=True, storm=False):
     """Builds with the test kernel and boots with -kernel, a virtio-net device on `net` (none
     without `network`) and `devices` (more QEMU options); storm: under the interrupt-storm
-    mode (qemu.STORM_CMDLINE, QEMU counting instructions)."""
+    mode (qemu.STORM_CMDLINE, QEMU counting instructions). An AArch64 appliance (arch in its
+    manifest) boots on virt, its device on virtio-mmio as microvm's."""
     out = directory / "images"
     out.mkdir(exist_ok=True)
     result = tools.build(directory, iso=False, images=out)
     extra = list(devices) + (list(qemu.STORM_QEMU_ARGS) if storm else [])
     if storm:
         cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()
+    arch = result.manifest.arch
     if network:
-        extra = qemu.network_argv("virtio-net", net, device_options, machine=machine) + extra
-    kernel = tools.KERNEL_PVH if qemu.booted_through_pvh(machine) else tools.KERNEL
+        extra = qemu.network_argv("virtio-net", net, device_options,
+                                  machine="microvm" if arch == "aarch64" else machine) + extra
+    kernel = tools.KERNEL_PVH if qemu.booted_through_pvh(machine) else tools.KERNELS[arch]
     return qemu.boot("kernel", kernel=kernel, image=result.image, cmdline=cmdline,
                      memory_mib=result.manifest.memory >> 20, timeout=timeout, extra=extra,
-                     machine=machine, on_start=on_start)
+                     machine=machine, on_start=on_start, arch=arch)
 
 
 def lines(result):

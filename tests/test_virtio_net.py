@@ -1,7 +1,8 @@
 """The virtio-net driver in Wasm, end to end, under QEMU's user networking (no privileges
 needed): netdump asks for the gateway's MAC address and pings it, using frames only, through
 the driver, on q35 and pc, with MSI-X and with the INTx line through the I/O APIC, in both
-bounds modes; and the driver restarted by its supervisor while frames flow."""
+bounds modes, on microvm and on AArch64 virt (virtio-mmio, its interrupt a GIC line); and the
+driver restarted by its supervisor while frames flow."""
 import re
 
 import pytest
@@ -12,7 +13,8 @@ import netdump as net
 def probe(tmp_path, tools, name, *, bounds="guard", machine="q35", device_options="",
           args=(), driver_cflags=(), storm=False):
     directory = net.write(tmp_path, name, bounds=bounds, driver_cflags=driver_cflags,
-                          args=["--probe", net.GATEWAY, *args])
+                          args=["--probe", net.GATEWAY, *args],
+                          arch="aarch64" if machine == "virt" else "x86_64")
     return net.boot(directory, tools, machine=machine, device_options=device_options,
                     storm=storm)
 
@@ -20,12 +22,12 @@ def probe(tmp_path, tools, name, *, bounds="guard", machine="q35", device_option
 @pytest.mark.parametrize("machine,interrupts,bounds", [
     ("q35", "msi-x", "guard"), ("q35", "intx", "guard"), ("pc", "msi-x", "guard"),
     ("pc", "intx", "checked"), ("q35", "msi-x", "checked"), ("microvm", "intx", "guard"),
-    ("microvm", "intx", "checked")])
+    ("microvm", "intx", "checked"), ("virt", "intx", "guard"), ("virt", "intx", "checked")])
 def test_frames_both_ways(tmp_path, tools, machine, interrupts, bounds):
     result = probe(tmp_path, tools, f"vnet-{machine}-{interrupts.replace('-', '')}-{bounds}",
                    bounds=bounds, machine=machine,
-                   device_options="vectors=0" if interrupts == "intx" and machine != "microvm"
-                   else "")
+                   device_options="vectors=0" if interrupts == "intx" and
+                   machine not in ("microvm", "virt") else "")
     text = net.text(result)
     assert result.exit.ok, f"{result.exit}\n{text[-3000:]}"
     # the driver says which path its interrupts take: MSI-X when the device offers it
@@ -42,7 +44,7 @@ def test_frames_both_ways(tmp_path, tools, machine, interrupts, bounds):
                          r"0 dropped", text)
     assert own and counters and counters.groups() == own.groups(), text
     assert int(own.group(1)) >= 4 and int(own.group(2)) >= 4, text
-    where = "[athanor] virtio-mmio 0x" if machine == "microvm" else "[athanor] pci 00:0"
+    where = "[athanor] virtio-mmio 0x" if machine in ("microvm", "virt") else "[athanor] pci 00:0"
     assert where in text and "(virtio) -> module net" in text
 
 
