@@ -1,6 +1,7 @@
 """Traps people can act on: a backtrace of the Wasm frames, each named (name section, else an
 export), with file:line when the module carries DWARF line information (clang -g), the same
-under `alkahest run` (on every target: tests/targets.py) and booted, in both bounds modes;
+under `alkahest run` (on every target: tests/targets.py) and booted, in both bounds modes, on
+x86-64 and on AArch64 virt (`--arch aarch64`; the nested traps there with --long);
 `alkahest inspect --at` maps an offset.
 
 The program divides by zero three calls deep (divide <- middle <- outer <- main)."""
@@ -9,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, build_py, write_appliance
+from conftest import ROOT, build_py, long_run, write_appliance
 from spec_validate import built
 from targets import TARGETS, require_cli
 from azoth import sources
@@ -129,8 +130,9 @@ def test_inspect_maps_an_offset(tmp_path):
     assert re.match(r"code\+0x[0-9a-f]+ divide at div.c:\d+", result.stdout), result.stdout
 
 
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
 @pytest.mark.parametrize("bounds", ["checked", "guard"])
-def test_booted_backtrace_with_lines(tools, tmp_path, bounds):
+def test_booted_backtrace_with_lines(tools, tmp_path, bounds, arch):
     app = write_appliance(tmp_path, f"""[appliance]
 name = "divide"
 bounds = "{bounds}"
@@ -141,7 +143,7 @@ source = "div.c"
 cflags = ["-g"]
 grants = ["stdout", "args", "env"]
 """, {"div.c": DIVIDE_C})
-    result = build_py("run", app)
+    result = build_py("run", app, "--arch", arch)
     assert result.returncode == 125, result.stdout + result.stderr
     out = result.stdout
     assert "[athanor] module divide: trapped: integer divide by zero (in divide+0x" in out, out
@@ -152,7 +154,8 @@ grants = ["stdout", "args", "env"]
     assert len(found) <= 16 and found[-1][1].startswith("_start"), out
 
 
-def test_booted_trap_in_a_kernel_function(tools, tmp_path):
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_booted_trap_in_a_kernel_function(tools, tmp_path, arch):
     """athanor.log with a pointer outside the module's memory traps the caller: the backtrace
     starts at the call into the kernel."""
     wat = """(module
@@ -162,8 +165,8 @@ def test_booted_trap_in_a_kernel_function(tools, tmp_path):
   (func (export "_start") (call $speak)))"""
     app = write_appliance(tmp_path, '[appliance]\nname = "loud"\n[[app]]\nname = "loud"\n'
                           'source = "loud.wat"\ngrants = ["log"]\n', {"loud.wat": wat})
-    result = build_py("run", app)
-    assert result.returncode == 125
+    result = build_py("run", app, "--arch", arch)
+    assert result.returncode == 125, result.stdout + result.stderr
     assert "[athanor]   #0 speak+0x" in result.stdout and "(in what it called)" in result.stdout
     assert "[athanor]   #1 _start+0x" in result.stdout, result.stdout
 
@@ -185,9 +188,10 @@ BODIES = {
 }
 
 
+@pytest.mark.parametrize("arch", ["x86_64"] + ["aarch64"] * long_run())
 @pytest.mark.parametrize("bounds", ["checked", "guard"])
 @pytest.mark.parametrize("what", sorted(BODIES))
-def test_nested_out_of_bounds_hosted_and_booted(tools, tmp_path, bounds, what):
+def test_nested_out_of_bounds_hosted_and_booted(tools, tmp_path, bounds, what, arch):
     body, in_callee = BODIES[what]
     wat = NESTED_WAT.format(body=body)
     (tmp_path / "m.wat").write_text(wat)
@@ -197,7 +201,7 @@ def test_nested_out_of_bounds_hosted_and_booted(tools, tmp_path, bounds, what):
                             capture_output=True, text=True, timeout=60)
     app = write_appliance(tmp_path / "app", f'[appliance]\nname = "oob"\nbounds = "{bounds}"\n'
                           '[[app]]\nname = "oob"\nsource = "m.wat"\n', {"m.wat": wat})
-    booted = build_py("run", app)
+    booted = build_py("run", app, "--arch", arch)
     assert booted.returncode == 125, booted.stdout + booted.stderr
     for text in (hosted.stderr, booted.stdout):
         assert "out of bounds memory access" in text
