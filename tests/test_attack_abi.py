@@ -12,7 +12,8 @@ module's memory, and a sibling's memory, stay as they were.
 """
 import pytest
 
-from attacks import with_a64, BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of, victim
+from attacks import (BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of, victim,
+                     with_a64)
 from azoth import catalogue as catalogue_module
 from azoth import qemu
 

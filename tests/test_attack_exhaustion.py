@@ -7,7 +7,7 @@ given back. Booted in both bounds modes.
 """
 import pytest
 
-from attacks import with_a64, BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of
+from attacks import BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of, with_a64
 
 HOG = """(module
   (import "athanor" "log" (func $log (param i32 i32)))

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from attacks import with_a64, BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of
+from attacks import BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of, with_a64
 from azoth import limits, qemu
 from azoth.errors import AzothError
 

@@ -8,7 +8,7 @@ modes, through both compiler tiers; a sibling's memory is checked byte by byte a
 """
 import pytest
 
-from attacks import with_a64, BOUNDS_TIERS, run_rounds
+from attacks import BOUNDS_TIERS, run_rounds, with_a64
 
 PAGES = 2
 SIZE = PAGES * 65536

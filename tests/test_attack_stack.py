@@ -10,8 +10,9 @@ import subprocess
 
 import pytest
 
-from attacks import (with_a64, ALKAHEST, BOUNDS_TIERS, ROUNDS_MANIFEST, appliance, assert_clean_exit,
-                     boot, huge_frame_function, lines_of, run_options, victim, wat2wasm)
+from attacks import (ALKAHEST, BOUNDS_TIERS, ROUNDS_MANIFEST, appliance, assert_clean_exit,
+                     boot, huge_frame_function, lines_of, run_options, victim, wat2wasm,
+                     with_a64)
 
 ROUNDS = 1200
 # Frame sizes, each past the attacker's 64 KiB stack: into the unmapped rest of its stack's

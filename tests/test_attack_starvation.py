@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from attacks import with_a64, BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of
+from attacks import BOUNDS, appliance, assert_clean_exit, boot, lines_of, text_of, with_a64
 from azoth import qemu
 
 TICKS = 20                      # the ticker's 10 ms sleeps

@@ -7,7 +7,7 @@ modes, through both compiler tiers.
 """
 import pytest
 
-from attacks import with_a64, BOUNDS_TIERS, run_rounds
+from attacks import BOUNDS_TIERS, run_rounds, with_a64
 
 DECLARATIONS = """(import "athanor" "restart_count" (func $kernel (result i32)))
   (memory 1)
