@@ -313,7 +313,7 @@ def render_kernel_abi(cat):
     lines.append("")
     lines.append("/* Capabilities: bit in the image's grant bitmap; resource kinds; kept ranges. */")
     for cap in sorted(cat.capabilities.values(), key=lambda c: c.bit):
-        upper = cap.name.upper()
+        upper = _c_name(cap.name)
         lines.append(f"#define ATH_CAPABILITY_{upper} {cap.bit}")
         if cap.parameter:
             lines.append(f"#define ATH_RESOURCE_{upper} {cap.resource}")
