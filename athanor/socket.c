@@ -670,7 +670,9 @@ static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
  *   0 u32 socket    4 u32 events    8 u8 kind (1 stream, 2 datagram, 3 listening)
  *   9 u8 0         10 u16 local port    12 u32 remote address   16 u16 remote port
  *  18 u16 0        20 u32 room in the app's receive ring       24 u32 bytes the app sent
- *  28 u32 0
+ *  28 u32 the capacity of each ring (ATH_SOCKET_BUFFER)
+ *
+ * The room tells the stack how much the app has read: TCP's window can follow the ring.
  */
 int32_t ath_abi_net_events(void *vmctx, uint32_t handle, uint32_t out, uint32_t count)
 {
@@ -702,6 +704,7 @@ int32_t ath_abi_net_events(void *vmctx, uint32_t handle, uint32_t out, uint32_t 
         put16(r + 16, s->remote_port);
         put32(r + 20, ring_room(&s->rx));
         put32(r + 24, s->tx.count);
+        put32(r + 28, ATH_SOCKET_BUFFER);
         s->events = 0;
         s->flags |= STACK_KNOWS;
     }

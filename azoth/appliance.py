@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import catalogue as catalogue_module
+from . import deps
 from . import limits
+from . import network
 from . import image as image_module
 from . import manifest as manifest_module
 from . import signing
@@ -208,6 +210,10 @@ def build(directory, key=None, make=True, iso=True, images=None):
     work = WORK / f"{manifest.name}-{where}"
     modules, objects = [], []
     for module in manifest.modules:
+        if module.service == "tcpip":
+            tree = deps.lwip()
+            module.sources = module.sources + network.lwip_sources(tree)
+            module.cflags = module.cflags + network.lwip_cflags(tree)
         wasm = to_wasm(module, work, [GUEST_HEADER])
         obj_path = compile_module(wasm, manifest.bounds, work, module)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))

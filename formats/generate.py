@@ -354,7 +354,10 @@ def render_guest(cat):
         " */",
         "#ifndef ATHANOR_GUEST_H", "#define ATHANOR_GUEST_H", "",
         "#include <stdint.h>", "",
+        "/* A host build (tests/fuzz: the stack under libFuzzer) defines it empty and brings its own. */",
+        "#ifndef ATH_IMPORT",
         "#define ATH_IMPORT(name) __attribute__((import_module(\"athanor\"), import_name(#name)))",
+        "#endif",
         "",
     ]
     for imp in imports:

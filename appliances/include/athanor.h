@@ -9,7 +9,10 @@
 
 #include <stdint.h>
 
+/* A host build (tests/fuzz: the stack under libFuzzer) defines it empty and brings its own. */
+#ifndef ATH_IMPORT
 #define ATH_IMPORT(name) __attribute__((import_module("athanor"), import_name(#name)))
+#endif
 
 /* End the appliance with an exit code (0..255); never returns. */
 ATH_IMPORT(exit) _Noreturn void ath_exit(int32_t code);
