@@ -145,9 +145,20 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
 def network(args, device):
     """The QEMU options for --net (and the manifest's network device)."""
     from azoth import qemu
-    net = args.net or ("user" if device != "none" else "none")
+    net = args.net or ("user" if device != "none" or args.forward else "none")
     if net != "none" and device == "none":
         device = "virtio-net"           # --net on an appliance that did not ask for one
+    for forward in args.forward or []:
+        host, sep, guest = forward.partition(":")
+        if not (sep and host.isdigit() and guest.isdigit() and 0 < int(host) < 65536 and
+                0 < int(guest) < 65536):
+            raise AzothError("AZ-T009", f"--forward {forward!r}: expected HOST:GUEST, two TCP "
+                             "ports (8080:80)")
+        if not (net == "user" or net.startswith("user,")):
+            raise AzothError("AZ-T009", f"--forward {forward!r} needs QEMU's user networking, "
+                             f"not --net {net}")
+        # the host side listens on the loopback address only
+        net += f",hostfwd=tcp:127.0.0.1:{host}-:{guest}"
     try:
         return qemu.network_argv(device, net)
     except ValueError as e:
@@ -266,6 +277,9 @@ def main(argv=None):
                        help="the network device's other end, when the manifest asks for one "
                        "([appliance] network) or here: user (default; user,hostfwd=...), "
                        "tap:NAME, none")
+        p.add_argument("--forward", action="append", metavar="HOST:GUEST",
+                       help="user networking: forward TCP port HOST of 127.0.0.1 to the "
+                       "appliance's port GUEST (8080:80); may be given several times")
         p.set_defaults(func=func, needs=["build", "boot"])
 
     p = sub.add_parser("inspect", help="print an image's modules, hashes and signature status")
