@@ -214,7 +214,9 @@ def build(directory, key=None, make=True, iso=True, images=None):
             tree = deps.lwip()
             module.sources = module.sources + network.lwip_sources(tree)
             module.cflags = module.cflags + network.lwip_cflags(tree)
-        wasm = to_wasm(module, work, [GUEST_HEADER])
+        headers = network.stack_headers() if module.service == "tcpip" else \
+            network.driver_headers() if module.service == "virtio-net" else []
+        wasm = to_wasm(module, work, [GUEST_HEADER, *headers])
         obj_path = compile_module(wasm, manifest.bounds, work, module)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
         import_ids = link_imports(manifest, module, obj, catalogue)

@@ -33,6 +33,15 @@ LWIP_SOURCES = ["src/core/" + n for n in (
                                     "ip4_frag.c")] + ["src/netif/ethernet.c"]
 
 
+def stack_headers():
+    """The stack's own headers and the frame protocol's: a change rebuilds it."""
+    return [*sorted(STACK.rglob("*.h")), DRIVERS / "virtio-net" / "net.h"]
+
+
+def driver_headers():
+    return [DRIVERS / "virtio-net" / "net.h", DRIVERS / "virtio" / "virtio.h"]
+
+
 def lwip_sources(tree):
     return [Path(tree) / s for s in LWIP_SOURCES]
 

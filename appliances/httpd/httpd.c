@@ -53,6 +53,7 @@ struct connection {
     size_t body_length, body_sent;
     char *owned;                           /* a body read for this response only */
     bool close_after;                      /* close once the response is out */
+    bool http10;                           /* HTTP/1.0: keep-alive is said, when kept */
 };
 
 static struct connection connections[MAX_CONNECTIONS];
@@ -149,7 +150,8 @@ static void respond(struct connection *c, int status, const char *reason, const 
 {
     c->header_length = (size_t)snprintf(c->header, sizeof c->header,
         "HTTP/1.1 %d %s\r\nServer: azoth-httpd\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-        "%s\r\n", status, reason, type, length, c->close_after ? "Connection: close\r\n" : "");
+        "%s\r\n", status, reason, type, length, c->close_after ? "Connection: close\r\n" :
+        c->http10 ? "Connection: keep-alive\r\n" : "");
     c->header_sent = 0;
     c->body = head ? NULL : body;
     c->body_length = head ? 0 : length;
@@ -218,6 +220,7 @@ static void handle_request(struct connection *c, size_t length)
     const char *headers = line_end + 1;
     size_t headers_length = length - (size_t)(headers - c->in);
     bool http10 = !strcmp(version, "HTTP/1.0");
+    c->http10 = http10;
     c->close_after = http10 ? !has_token(headers, headers_length, "connection", "keep-alive")
                             : has_token(headers, headers_length, "connection", "close");
     bool head = !strcmp(method, "HEAD");

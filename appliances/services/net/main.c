@@ -113,6 +113,7 @@ int main(int argc, char **argv)
     int32_t n = ath_channel_recv(status_channel, &status, sizeof status, 0);
     if (n != (int32_t)sizeof status || status.magic != NET_STATUS_MAGIC)
         fail("no status from the driver");
+    net_flush(tx);                  /* (nothing yet: net.c learns where frames go) */
     net_start(&config, status.mac, status.mtu);
     if (ath_restart_count())
         printf("[net] restarted (%d), in %lld us\n", (int)ath_restart_count(),
@@ -130,11 +131,15 @@ int main(int argc, char **argv)
         busy |= got > 0;
         busy |= net_socket_events(sockets);
         if (ath_channel_recv(status_channel, &status, sizeof status, ATH_NONBLOCK) ==
-            (int32_t)sizeof status)
+            (int32_t)sizeof status) {
             net_link(status.link_up);
+            net_driver_counters(status.rx_frames, status.rx_drops, status.tx_frames,
+                                status.tx_drops);
+        }
         uint32_t ms = net_timers();
         net_flush(tx);
-        net_stats(false);
+        if (net_stats(false))
+            ath_channel_send(tx, NULL, 0, ATH_NONBLOCK);    /* the driver's counters, next */
         if (busy)
             continue;               /* more may be waiting: look again before sleeping */
         int64_t timeout = ms == UINT32_MAX ? ATH_FOREVER : (int64_t)ms * 1000000;

@@ -59,10 +59,11 @@ static struct netif netif;
 static const struct net_config *config;
 static uint8_t tx_slots[TX_BATCH][NET_SLOT];
 static uint32_t tx_count;
-static int32_t net_handle;
+static int32_t net_handle, tx_handle;
 static uint8_t pull_buffer[PULL_CHUNK + NET_DATAGRAM_HEADER];
 static struct {
     uint32_t frames_in, frames_out, tx_full, accepted, refused;
+    uint32_t driver[4];
     uint64_t next_stats;
 } counters;
 
@@ -113,6 +114,8 @@ static void release(struct conn *c)
 }
 
 /* ---- The link ------------------------------------------------------------------------------- */
+void net_flush(int32_t tx_channel);
+
 static err_t link_output(struct netif *n, struct pbuf *p)
 {
     (void)n;
@@ -120,7 +123,7 @@ static err_t link_output(struct netif *n, struct pbuf *p)
         return ERR_IF;
     if (tx_count == TX_BATCH) {
         counters.tx_full++;
-        return ERR_MEM;
+        net_flush(tx_handle);       /* a full batch goes now (blocking while net.tx is full) */
     }
     uint8_t *slot = tx_slots[tx_count++];
     uint32_t length = pbuf_copy_partial(p, slot + 4, p->tot_len, 0);
@@ -131,6 +134,7 @@ static err_t link_output(struct netif *n, struct pbuf *p)
 
 void net_flush(int32_t tx_channel)
 {
+    tx_handle = tx_channel;
     uint32_t sent = 0;
     while (sent < tx_count) {
         int32_t n = ath_channel_send_batch(tx_channel, tx_slots[sent], (int32_t)(tx_count - sent),
@@ -162,6 +166,8 @@ static void on_status(struct netif *n)
     ip_text(number_of(netif_ip_netmask4(n)), mask);
     ip_text(number_of(netif_ip_gw4(n)), gateway);
     ip_text(number_of(dns_getserver(0)), dns);
+    if (!ip4_addr_isany_val(*netif_ip4_gw(n)))
+        etharp_request(n, netif_ip4_gw(n));     /* the router's MAC before the first packet */
     printf("[net] up: address %s netmask %s gateway %s dns %s mtu %u (%s)\n", address, mask,
            gateway, dns, (unsigned)n->mtu, config->dhcp ? "dhcp" : "static");
     fflush(stdout);
@@ -583,13 +589,22 @@ bool net_socket_events(int32_t handle)
 }
 
 /* ---- Stats ------------------------------------------------------------------------------------ */
-void net_stats(bool now)
+void net_driver_counters(uint32_t rx_frames, uint32_t rx_drops, uint32_t tx_frames,
+                         uint32_t tx_drops)
+{
+    counters.driver[0] = rx_frames;
+    counters.driver[1] = rx_drops;
+    counters.driver[2] = tx_frames;
+    counters.driver[3] = tx_drops;
+}
+
+bool net_stats(bool now)
 {
     if (!config || (!config->stats_every_ms && !now))
-        return;
+        return false;
     uint64_t t = (uint64_t)ath_clock();
     if (!now && t < counters.next_stats)
-        return;
+        return false;
     counters.next_stats = t + (uint64_t)config->stats_every_ms * 1000000u;
     unsigned pcbs = 0, open = 0;
     for (int i = 0; i < NET_SOCKETS; i++)
@@ -602,11 +617,19 @@ void net_stats(bool now)
     unsigned pool_used = 0, pool_max = 0;
 #endif
     printf("[net] stats: memory %lu KiB, pool %u used (%u at most) of %u, heap %lu used (%lu at "
-           "most) of %u, tcp pcbs %u, sockets %u, frames in %u out %u, accepted %u refused %u\n",
+           "most) of %u, tcp pcbs %u, sockets %u, frames in %u out %u, accepted %u refused %u; tcp "
+           "in %u dropped %u (memory %u, checksum %u, protocol %u); arp dropped %u; driver rx %u "
+           "dropped %u tx %u dropped %u\n",
            (unsigned long)(__builtin_wasm_memory_size(0) * 64), pool_used, pool_max,
            (unsigned)PBUF_POOL_SIZE, (unsigned long)lwip_stats.mem.used,
            (unsigned long)lwip_stats.mem.max, (unsigned)MEM_SIZE, pcbs, open,
            (unsigned)counters.frames_in, (unsigned)counters.frames_out,
-           (unsigned)counters.accepted, (unsigned)counters.refused);
+           (unsigned)counters.accepted, (unsigned)counters.refused,
+           (unsigned)lwip_stats.tcp.recv, (unsigned)lwip_stats.tcp.drop,
+           (unsigned)lwip_stats.tcp.memerr, (unsigned)lwip_stats.tcp.chkerr,
+           (unsigned)lwip_stats.tcp.proterr, (unsigned)lwip_stats.etharp.drop,
+           (unsigned)counters.driver[0], (unsigned)counters.driver[1],
+           (unsigned)counters.driver[2], (unsigned)counters.driver[3]);
     fflush(stdout);
+    return true;
 }

@@ -62,7 +62,10 @@ bool net_socket_events(int32_t handle);
 uint32_t net_timers(void);
 /* Frames lwIP produced since the last call go to the driver (net.tx), in batches. */
 void net_flush(int32_t tx_channel);
-/* The stats line, when asked for and due. */
-void net_stats(bool now);
+/* The stats line, when asked for and due; true when it printed one. */
+bool net_stats(bool now);
+/* The driver's counters (its net.status), for the stats line. */
+void net_driver_counters(uint32_t rx_frames, uint32_t rx_drops, uint32_t tx_frames,
+                         uint32_t tx_drops);
 
 #endif

@@ -29,8 +29,8 @@
 #define IP_STATS                    0
 #define ICMP_STATS                  0
 #define UDP_STATS                   0
-#define TCP_STATS                   0
-#define ETHARP_STATS                0
+#define TCP_STATS                   1
+#define ETHARP_STATS                1
 
 /* ---- Pools (each a static array): the stack's whole memory bound ---------------------------- */
 #define MEM_SIZE                    (512 * 1024)  /* heap: outgoing segments (tcp_write copies) */
@@ -54,6 +54,8 @@
 #define LWIP_ETHERNET               1
 #define ARP_TABLE_SIZE              32
 #define ARP_QUEUEING                1
+#define ARP_QUEUE_LEN               64      /* packets waiting for one address's answer: a burst
+                                               of SYN-ACKs to a host not in the table yet */
 #define ETHARP_SUPPORT_VLAN         0
 #define LWIP_IPV4                   1
 #define LWIP_IPV6                   0       /* the socket ABI carries IPv4 addresses only */
