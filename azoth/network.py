@@ -90,5 +90,7 @@ def parse_ipv4(text, prefix=False):
 
 
 def needs_network(modules, has_table):
-    return has_table or any(g.capability.name in NETWORK_CAPABILITIES
-                            for m in modules for g in m.parsed_grants)
+    """Whether the build adds the driver and the stack: the apps reach the network, and the
+    appliance brings no stack of its own (a module granted netstack)."""
+    grants = {g.capability.name for m in modules for g in m.parsed_grants}
+    return "netstack" not in grants and (has_table or bool(grants & set(NETWORK_CAPABILITIES)))
