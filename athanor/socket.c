@@ -268,8 +268,10 @@ static void stack_reset(void)
         }
         if (s->state == LISTENING) {
             s->events = EVENT_LISTEN;
+            post(s, 0);
         } else if (s->state == DATAGRAM) {
             s->events = EVENT_DATAGRAM;
+            post(s, 0);
         } else if (s->flags & PENDING) {
             socket_free(s);                 /* its app never saw it */
             continue;

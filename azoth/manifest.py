@@ -181,6 +181,10 @@ NETWORK_KEYS = {
                doc="the largest IP packet; 0: the device's (1500 on QEMU)"),
     "hostname": Key("text", "", type="string, as a module name",
                     doc="the name DHCP gives the server (none: the appliance's name)"),
+    "stack_args": Key("list", [], type="list of strings",
+                      doc="more arguments for the stack (`appliances/services/net/main.c` lists "
+                      "them): `[\"--verbose\"]`; tests use `--trap-after N` (the stack traps "
+                      "once, after N frames)"),
     "stats_every": Key("duration", "0ms", type="duration",
                        doc="when not 0, the stack prints a line of figures this often (its "
                        "memory, pools, connections, frames): `\"1s\"`"),
@@ -627,7 +631,8 @@ def _network(check, data, manifest, catalogue, names):
     config = network.NetworkConfig(values["mode"], values["address"] or None,
                                    values["gateway"] or None, values["dns"], values["mtu"],
                                    values["hostname"] or manifest.name,
-                                   (values["stats_every"] or 0) // 1_000_000)
+                                   (values["stats_every"] or 0) // 1_000_000,
+                                   values["stack_args"])
     if config.mode == "static" and not (config.address and network.parse_ipv4(config.address, True)
                                         and "/" in config.address):
         check.report(check.error("AZ-M019", "expected the appliance's address with its prefix "

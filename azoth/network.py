@@ -61,6 +61,7 @@ class NetworkConfig:
     mtu: int = 0
     hostname: str = None
     stats_every: int = 0            # ms
+    extra: list = None              # stack_args
 
     def args(self):
         """The stack's command line (appliances/services/net/main.c)."""
@@ -75,7 +76,7 @@ class NetworkConfig:
             out += ["--hostname", self.hostname]
         if self.stats_every:
             out += ["--stats-every", str(self.stats_every)]
-        return out
+        return out + list(self.extra or [])
 
 
 def parse_ipv4(text, prefix=False):

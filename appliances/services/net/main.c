@@ -10,6 +10,7 @@
  *   --hostname NAME                 what DHCP tells the server
  *   --stats-every MS                a stats line every MS milliseconds (pools, memory, frames)
  *   --verbose
+ *   --trap-after N                  tests: trap once (the first start only), after N frames
  *
  * The loop: frames from net.rx (a batch at a time), link changes from net.status, socket
  * events from the kernel, lwIP's timers; frames lwIP made go to net.tx at the end of each
@@ -27,6 +28,7 @@
 
 static uint8_t rx_slots[RX_BATCH][NET_SLOT];
 static struct net_config config = { .dhcp = true };
+static uint32_t trap_after;
 
 static void fail(const char *why)
 {
@@ -80,6 +82,9 @@ static void parse(int argc, char **argv)
         } else if (value && !strcmp(arg, "--hostname")) {
             config.hostname = value;
             i++;
+        } else if (value && !strcmp(arg, "--trap-after")) {
+            trap_after = (uint32_t)atoi(value);
+            i++;
         } else if (value && !strcmp(arg, "--stats-every")) {
             config.stats_every_ms = (uint32_t)atoi(value);
             i++;
@@ -109,15 +114,21 @@ int main(int argc, char **argv)
     if (sockets <= 0)
         fail("cannot open the kernel's sockets (athanor.net_open)");
 
+    /* The MAC address and MTU: the driver's status, which it sends when it starts and when
+     * asked (an empty frame) — after a restart of the stack, only then. */
     struct net_status status;
+    if (ath_restart_count())
+        ath_channel_send(tx, NULL, 0, 0);
     int32_t n = ath_channel_recv(status_channel, &status, sizeof status, 0);
     if (n != (int32_t)sizeof status || status.magic != NET_STATUS_MAGIC)
         fail("no status from the driver");
     net_flush(tx);                  /* (nothing yet: net.c learns where frames go) */
     net_start(&config, status.mac, status.mtu);
-    if (ath_restart_count())
+    if (ath_restart_count()) {
         printf("[net] restarted (%d), in %lld us\n", (int)ath_restart_count(),
                (long long)(ath_restart_ns() / 1000));
+        fflush(stdout);
+    }
 
     int32_t handles[3] = { rx, sockets, status_channel };
     for (;;) {
@@ -129,6 +140,10 @@ int main(int argc, char **argv)
             net_input(rx_slots[i] + 4, length);
         }
         busy |= got > 0;
+        static uint32_t frames;
+        frames += got > 0 ? (uint32_t)got : 0;
+        if (trap_after && frames >= trap_after && ath_restart_count() == 0)
+            fail("trapping, as --trap-after asks");
         busy |= net_socket_events(sockets);
         if (ath_channel_recv(status_channel, &status, sizeof status, ATH_NONBLOCK) ==
             (int32_t)sizeof status) {
