@@ -112,6 +112,14 @@ class Running:
             time.sleep(0.05)
         return False
 
+    def wait_for_count(self, mark, count, timeout=60):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if sum(mark in line for line in self.seen) >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
