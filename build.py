@@ -241,6 +241,8 @@ def test_argv(args):
 def command_test(args):
     tools.ensure_packages(tools.TEST_GROUPS)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    if args.long:
+        env["AZOTH_LONG"] = "1"
     argv = test_argv(args)
     if tools.VERBOSE:
         print("+ " + " ".join(argv), file=sys.stderr)
@@ -310,6 +312,10 @@ def main(argv=None):
                    help="a test file or folder, or FILE::TEST (default: all of tests/)")
     p.add_argument("-k", metavar="EXPR", help="only tests whose name matches EXPR (pytest -k)")
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
+    p.add_argument("--long", action="store_true",
+                   help="the long versions of the network tests (AZOTH_LONG=1): 20 MiB over "
+                   "the impaired link, 20 s of each kind of hostile traffic, 10 minutes of "
+                   "fuzzing the stack's input path")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)

@@ -63,8 +63,10 @@ class Running:
     """Boots an appliance in a thread; entering waits until the stack has an address and httpd
     serves (or the boot ended). stop() ends QEMU and returns qemu.boot's result."""
 
-    def __init__(self, directory, tools, net="user", timeout=300, ready=("[net] up:", "httpd: serving")):
+    def __init__(self, directory, tools, net="user", timeout=300, ready=("[net] up:", "httpd: serving"),
+                 netdev=None):
         self.directory, self.tools, self.net, self.timeout = directory, tools, net, timeout
+        self.netdev = netdev            # QEMU options instead of network_argv(net)
         self.ready_marks = ready
         self.seen = []
         self.ready = threading.Event()
@@ -83,7 +85,8 @@ class Running:
                                     memory_mib=self.built.manifest.memory >> 20,
                                     timeout=self.timeout, on_line=self._on_line,
                                     on_start=lambda p: setattr(self, "proc", p),
-                                    extra=qemu.network_argv("virtio-net", self.net))
+                                    extra=self.netdev or qemu.network_argv("virtio-net",
+                                                                           self.net))
         finally:
             self.ready.set()
 
