@@ -4,6 +4,8 @@ and patched with the project's own patches.
 
     lwip()       lwIP 2.1.3 (Debian's source package `lwip`), for the TCP/IP stack module
                  (appliances/services/net): returns the unpacked tree
+    linux_guest()  Debian's amd64 kernel (the binary package that linux-image-amd64 names),
+                 unpacked: the guest bench/httpd.py measures appliances/httpd against
 
 `apt-get source --download-only` runs with a sources list and a lists folder of its own
 (`-o Dir::Etc::SourceList=...`), so the system's apt configuration is neither read nor changed.
@@ -19,6 +21,7 @@ from .tools import progress, run
 ROOT = Path(__file__).resolve().parent.parent
 DEPS = ROOT / "build" / "deps"
 DEBIAN_SOURCES = "deb-src http://deb.debian.org/debian bookworm main"
+DEBIAN_BINARIES = "deb http://deb.debian.org/debian bookworm main"
 
 
 class SourcePackage:
@@ -112,3 +115,46 @@ def unpack(package, into=DEPS):
 
 def lwip():
     return unpack(LWIP)
+
+
+# linux-image-amd64 6.1.176-1 depends on this one (bookworm); a newer point release is a new pin.
+LINUX_GUEST = ("linux-image-6.1.0-50-amd64", "6.1.176-1",
+               "linux-image-6.1.0-50-amd64_6.1.176-1_amd64.deb",
+               "7b5597492a0a65aee61985a492e6bcc3f2cde830072a0e3b3d8c7e1b90279bd3")
+
+
+def linux_guest(into=DEPS / "linux"):
+    """Debian's amd64 kernel package, fetched once with apt-get download (its own lists, as
+    download() does), checked against LINUX_GUEST's SHA-256 and unpacked (dpkg-deb -x) into
+    INTO/tree: boot/vmlinuz-*, lib/modules/*/kernel/. Returns the tree."""
+    package, version, name, digest = LINUX_GUEST
+    deb, tree = into / name, into / "tree"
+    stamp = into / ".tree.stamp"
+    if tree.is_dir() and stamp.is_file() and stamp.read_text() == digest:
+        return tree
+    if not deb.is_file():
+        apt = into / "apt"
+        (apt / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (apt / "cache").mkdir(parents=True, exist_ok=True)
+        (apt / "sources.list").write_text(DEBIAN_BINARIES + "\n")
+        with progress(f"fetching Debian's kernel package {package} {version} (once, 70 MB)"):
+            try:
+                run(["apt-get", *_apt_options(apt), "update"], capture=True)
+                run(["apt-get", *_apt_options(apt), "download", f"{package}={version}"],
+                    capture=True, cwd=into)
+            except AzothError as e:
+                raise AzothError("AZ-T010", f"cannot fetch Debian's package {package} {version} "
+                                 "(apt-get download needs the Debian archive once)",
+                                 detail=e.detail) from None
+    if _sha256(deb) != digest:
+        raise AzothError("AZ-T010", f"{name}: not the file pinned in azoth/deps.py "
+                         f"(SHA-256 {digest[:16]}...); delete it to fetch it again", file=deb)
+    if tree.exists():
+        shutil.rmtree(tree)
+    staging = into / ".tree.unpacking"
+    if staging.exists():
+        shutil.rmtree(staging)
+    run(["dpkg-deb", "-x", deb, staging], capture=True)
+    staging.rename(tree)
+    stamp.write_text(digest)
+    return tree

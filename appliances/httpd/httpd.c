@@ -37,7 +37,7 @@
 #define PATH_MAX_BYTES 1024
 
 struct file {
-    char path[PATH_MAX_BYTES];
+    char path[PATH_MAX_BYTES + 256];       /* as handle_request's full path: --root, then it */
     char *data;
     size_t size;
     bool missing;
