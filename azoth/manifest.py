@@ -176,7 +176,8 @@ NETWORK_KEYS = {
                    doc="with `mode = \"static\"`: the router, `\"10.0.2.2\"` (none: only "
                    "the local network is reached)"),
     "dns": Key("list", [], type="list of IPv4 addresses, at most 2",
-               doc="name servers for the stack's resolver (with DHCP, the server's come too)"),
+               doc="name servers the stack records and prints when it is up (with DHCP, the "
+               "server's); an app asks one itself, over a `udp` grant (`appliances/fetch`)"),
     "mtu": Key("integer", 0, type="integer, 576–9000, or 0",
                doc="the largest IP packet; 0: the device's (1500 on QEMU)"),
     "hostname": Key("text", "", type="string, as a module name",
