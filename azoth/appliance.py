@@ -56,7 +56,7 @@ def compile_module(wasm, bounds, out_dir, module):
     out = Path(out_dir) / f"{module.name}.{bounds}.alko"
     if up_to_date(out, [wasm, ALKAHEST]):
         return out
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     with progress(f"compiling {module.name} with Alkahest"):
         result = run([ALKAHEST, "compile", wasm, "-o", tmp, "--bounds", bounds],
                      capture=True, check=False)
@@ -216,8 +216,11 @@ def build(directory, key=None, make=True, iso=True, images=None):
             module.cflags = module.cflags + network.lwip_cflags(tree)
         headers = network.stack_headers() if module.service == "tcpip" else \
             network.driver_headers() if module.service == "virtio-net" else []
-        wasm = to_wasm(module, work, [GUEST_HEADER, *headers])
-        obj_path = compile_module(wasm, manifest.bounds, work, module)
+        # The driver and the stack the build adds are the same for every appliance: built once
+        # for all of them (their arguments come from the image, not the compiler).
+        folder = WORK / "_services" if module.service else work
+        wasm = to_wasm(module, folder, [GUEST_HEADER, *headers])
+        obj_path = compile_module(wasm, manifest.bounds, folder, module)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
         import_ids = link_imports(manifest, module, obj, catalogue)
         check_memory(manifest, module, obj)

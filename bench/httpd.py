@@ -217,7 +217,7 @@ def main():
                                           extra=network),
                 "linux": qemu.base_argv(args.memory, extra=network) +
                 ["-kernel", str(vmlinuz), "-initrd", str(initramfs), "-append",
-                 f"console=ttyS0 quiet azoth_address={net.appliance_ip}/24"],
+                 f"console=ttyS0 quiet no_timer_check azoth_address={net.appliance_ip}/24"],
             }
             sizes = {"azoth": Path(appliance.KERNEL).stat().st_size + Path(image).stat().st_size,
                      "linux": vmlinuz.stat().st_size + initramfs.stat().st_size}
