@@ -474,7 +474,7 @@ alk_wasi *ath_wasi_reset(struct ath_task *task);
  * when refused. Boot time only (kernel call entries are registered then). */
 const void *ath_wasi_bind(const struct ath_task *task, const struct ath_abi_function *f);
 
-/* ---- socket.c: sockets between the apps and the TCP/IP stack (docs/runtime.md, "Sockets") -- */
+/* ---- socket.c: the sockets between the apps and the TCP/IP stack (docs/kernel-abi.md) ---- */
 /* Finds the stack (the module granted netstack; two fail the boot). After the modules are
  * loaded: their first instances have made their listening sockets already. */
 void ath_sockets_init(const struct ath_image *image);

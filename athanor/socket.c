@@ -1,6 +1,6 @@
 /*
  * Sockets: the kernel's side of the apps' WASI sockets and of the TCP/IP stack module
- * (docs/runtime.md, "Sockets"; docs/kernel-abi.md, "The stack's functions").
+ * (docs/kernel-abi.md, "Sockets" and "The stack's functions").
  *
  * An app's socket is a descriptor of its WASI state that names one of these objects; the stack
  * (the module granted `netstack`, appliances/services/net) runs TCP and UDP for it. The two

@@ -1,4 +1,4 @@
-"""Hostile use of the sockets between apps and the TCP/IP stack (docs/runtime.md, "Sockets";
+"""Hostile use of the sockets between apps and the TCP/IP stack (docs/kernel-abi.md, "Sockets";
 docs/kernel-abi.md): a fake stack misuses every athanor.net_* function (tests/devices/
 net_stack_attacker.c) and an app every WASI socket function (tests/devices/net_socket_app.c);
 each misuse is refused with its error and changes nothing, and the real uses still work, with

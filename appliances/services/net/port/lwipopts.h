@@ -1,6 +1,6 @@
 /*
- * lwIP's configuration for Azoth's TCP/IP stack module (docs/runtime.md, "The TCP/IP stack",
- * explains each choice). Event-driven (NO_SYS, the raw API): one loop in net.c takes frames
+ * lwIP's configuration for Azoth's TCP/IP stack module (docs/networking.md explains each
+ * value). Event-driven (NO_SYS, the raw API): one loop in net.c takes frames
  * from the virtio-net driver's channel and socket events from the kernel, and runs the timers.
  *
  * Memory: lwIP's own fixed pools and heap, static arrays in the module's linear memory; no
@@ -16,7 +16,7 @@
 #define LWIP_SOCKET                 0       /* apps' sockets are the kernel's (WASI) */
 #define LWIP_NETCONN                0
 #define LWIP_RAW                    0
-#define LWIP_SUPPORT_CUSTOM_PBUF    1       /* received frames stay in the slot they came in */
+#define LWIP_SUPPORT_CUSTOM_PBUF    0       /* received frames are copied into the pool */
 #define MEM_ALIGNMENT               4
 #define MEM_LIBC_MALLOC             0
 #define MEMP_MEM_MALLOC             0
@@ -36,7 +36,7 @@
 #define MEM_SIZE                    (512 * 1024)  /* heap: outgoing segments (tcp_write copies) */
 #define PBUF_POOL_SIZE              256     /* pooled buffers: outgoing headers, reassembly */
 #define PBUF_POOL_BUFSIZE           1600
-#define MEMP_NUM_PBUF               512     /* pbuf headers for received frames (custom) */
+#define MEMP_NUM_PBUF               512     /* pbuf headers for referenced data (ROM, REF) */
 #define MEMP_NUM_TCP_PCB            256     /* connections: as many as the kernel has sockets */
 #define MEMP_NUM_TCP_PCB_LISTEN     16
 #define MEMP_NUM_TCP_SEG            1024    /* segments queued to send or unacknowledged */
@@ -70,7 +70,8 @@
 #define LWIP_DHCP_DOES_ACD_CHECK    0
 #define DHCP_DOES_ARP_CHECK         0       /* no 1-2 s of probing before the address is used */
 #define LWIP_AUTOIP                 0
-#define LWIP_DNS                    1       /* the resolver apps reach through the stack */
+#define LWIP_DNS                    1       /* DHCP's name servers (printed); apps ask DNS
+                                               themselves, over a udp grant */
 #define DNS_MAX_SERVERS             2
 #define LWIP_UDP                    1
 #define LWIP_TCP                    1
