@@ -11,7 +11,7 @@ import netdump as net
 from conftest import ROOT
 
 HOSTILE = ROOT / "tests" / "net" / "hostile.py"
-SECONDS = 20 if nethttp.LONG else 5
+SECONDS = 20 if nethttp.LONG else 3
 
 
 def test_hostile_traffic(tmp_path, tools):

@@ -16,8 +16,12 @@
 #define LWIP_SOCKET                 0       /* apps' sockets are the kernel's (WASI) */
 #define LWIP_NETCONN                0
 #define LWIP_RAW                    0
-#define LWIP_SUPPORT_CUSTOM_PBUF    0       /* received frames are copied into the pool */
+#define LWIP_SUPPORT_CUSTOM_PBUF    1       /* IP_FRAG: fragments reference the datagram */
+#ifdef __wasm32__
 #define MEM_ALIGNMENT               4
+#else
+#define MEM_ALIGNMENT               8       /* the host build (tests/fuzz): 64-bit pointers */
+#endif
 #define MEM_LIBC_MALLOC             0
 #define MEMP_MEM_MALLOC             0
 #define LWIP_STATS                  1       /* pool use, for the stack's stats line */

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifndef BYTE_ORDER                  /* a host build has endian.h's */
 #define BYTE_ORDER LITTLE_ENDIAN
+#endif
 #define LWIP_NO_UNISTD_H 1
 
 #define LWIP_PLATFORM_DIAG(x) do { printf x; } while (0)
