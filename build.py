@@ -167,6 +167,7 @@ def network(args, device):
 
 def command_run(args):
     from azoth import appliance
+    network(args, "virtio-net")         # a malformed --net or --forward fails before the build
     result = appliance.build(args.directory)
     return boot_and_report(result.image, result.iso if args.iso else None, args.uefi,
                            result.manifest.memory >> 20, result.seconds, args.timeout,

@@ -111,3 +111,41 @@ def test_the_stack_killed_under_load_comes_back(tmp_path, tools):
     done = re.search(r"Complete requests:\s+(\d+)", report)
     print(f"\nthe stack restarted under load in {restart.group(1)} us; "
           f"{done.group(1) if done else '?'} of 4000 requests done meanwhile")
+
+
+def test_build_py_run_forward_serves_the_appliance(tmp_path):
+    """The issue's own words: `./build.py run appliances/httpd --forward PORT:80`, then curl
+    from another shell returns the page."""
+    import sys
+    import time
+    from conftest import BUILD_PY, ROOT
+    port = nethttp.free_port()
+    proc = subprocess.Popen([sys.executable, str(BUILD_PY), "run", "appliances/httpd",
+                             "--forward", f"{port}:80", "--timeout", "240"], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    reader = threading.Thread(target=lambda: seen.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        got = None
+        end = time.monotonic() + 180
+        while time.monotonic() < end and proc.poll() is None:
+            if any("httpd: serving" in line for line in seen):
+                got = nethttp.curl(f"http://127.0.0.1:{port}/", timeout=30)
+                if got.returncode == 0:
+                    break
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        reader.join(10)
+    assert got is not None and got.returncode == 0, "".join(seen)[-3000:]
+    assert got.stdout == (nethttp.WWW / "index.html").read_bytes()
+
+
+def test_build_py_run_forward_refuses_a_bad_pair():
+    from conftest import build_py
+    done = build_py("run", "appliances/httpd", "--forward", "8080")
+    assert done.returncode != 0 and "AZ-T009" in done.stderr and "HOST:GUEST" in done.stderr, \
+        done.stderr
