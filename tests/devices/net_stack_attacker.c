@@ -102,11 +102,20 @@ int main(void)
     expect("push with unknown flags", ath_net_push(h, c, "x", 1, 2), ATH_E_INVALID);
     expect("pull into beyond its memory", ath_net_pull(h, c, (void *)0xffffff00u, 512), ATH_E_FAULT);
     expect("pull with nothing sent", ath_net_pull(h, c, big, 100), 0);
-    expect("push", ath_net_push(h, c, "hello from the stack", 20, 0), 20);
+    /* A full ring, on a second connection the app never takes (it accepts the first): nobody
+     * reads it between the two pushes, whatever the scheduler does. Then released: a
+     * connection its app never saw is freed at once. */
     memset(big, 'z', sizeof big);
-    expect("push more than the ring holds: what fits", ath_net_push(h, c, big, sizeof big, 0),
-           16384 - 20);
-    expect("push to a full ring", ath_net_push(h, c, big, 100, 0), 0);
+    int32_t c2 = ath_net_control(h, (int32_t)listener, ACCEPTED, 0x0a000202, 1235);
+    expect("accepted a second", c2 > 0 && c2 != c, 1);
+    expect("push more than the ring holds: what fits", ath_net_push(h, c2, big, sizeof big, 0),
+           16384);
+    expect("push to a full ring", ath_net_push(h, c2, big, 100, 0), 0);
+    expect("release the second", ath_net_control(h, c2, RELEASE, 0, 0), 0);
+    expect("push to it, released", ath_net_push(h, c2, "x", 1, 0), ATH_E_STALE);
+    /* the app's bytes in one push, so that it wakes to a full ring */
+    memcpy(big, "hello from the stack", 20);
+    expect("push a ring's worth", ath_net_push(h, c, big, sizeof big, 0), 16384);
 
     /* the app reads everything, answers, closes */
     uint32_t seen = 0;
