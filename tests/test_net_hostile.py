@@ -2,9 +2,12 @@
 a network namespace, random frames, mutated valid frames, a SYN flood from a whole subnet and
 clients with tiny windows that never read (tests/net/hostile.py) hit httpd's appliance; the
 stack is never restarted, its memory (the stats line's `memory N KiB`) stays what it was at
-start, its pools drain again, and the server answers afterwards."""
+start, its pools drain again, and the server answers afterwards. 3 s a phase in guard mode by
+default; 20 s a phase, in both bounds modes, with ./build.py test --long."""
 import re
 import sys
+
+import pytest
 
 import nethttp
 import netdump as net
@@ -14,10 +17,11 @@ HOSTILE = ROOT / "tests" / "net" / "hostile.py"
 SECONDS = 20 if nethttp.LONG else 3
 
 
-def test_hostile_traffic(tmp_path, tools):
+@pytest.mark.parametrize("bounds", nethttp.LONG_BOUNDS)
+def test_hostile_traffic(tmp_path, tools, bounds):
     files = dict(nethttp.SITE)
     files["/www/big.bin"] = bytes(range(256)) * 4096            # 1 MiB
-    directory = nethttp.httpd(tmp_path, "hostile", files=files, network=
+    directory = nethttp.httpd(tmp_path, f"hostile-{bounds}", bounds, files=files, network=
                               'mode = "static"\naddress = "10.211.0.2/24"\n'
                               'gateway = "10.211.0.1"\nstats_every = "1s"')
     with net.namespace() as namespace:

@@ -3,7 +3,8 @@ networking (`--forward`'s hostfwd) fetches every file byte for byte; 64 keep-ali
 20,000 requests with no error (ab, from a network namespace on a tap: QEMU's user networking
 delays new connections by seconds under such a burst, the stack does not); the stack is killed
 under load and its supervisor brings it back, and the server answers new connections. Both
-bounds modes."""
+bounds modes (the restart under load: guard mode, both with ./build.py test --long);
+`./build.py run --forward` itself."""
 import hashlib
 import os
 import re
@@ -85,11 +86,12 @@ def test_64_keepalive_clients_make_20000_requests_without_error(tmp_path, tools,
     assert "trapped" not in text and "restarted" not in text, text[-3000:]
 
 
-def test_the_stack_killed_under_load_comes_back(tmp_path, tools):
+@pytest.mark.parametrize("bounds", nethttp.LONG_BOUNDS)
+def test_the_stack_killed_under_load_comes_back(tmp_path, tools, bounds):
     """The stack traps after 1,500 frames, while ab keeps 16 clients busy: its supervisor
     restarts it, its connections are reset for httpd (ECONNRESET), the listening socket is
     announced to the new stack, and new connections are answered."""
-    directory = nethttp.httpd(tmp_path, "restart", network=STATIC +
+    directory = nethttp.httpd(tmp_path, f"restart-{bounds}", bounds, network=STATIC +
                               'stack_args = ["--trap-after", "1500"]')
     with net.namespace() as namespace:
         with nethttp.Running(directory, tools, net=f"tap:{namespace.tap}") as run:

@@ -1,10 +1,12 @@
 """A transfer over a bad link: frames between QEMU and the tap go through a relay of our own
 (tests/net/relay.py) that drops 2%, duplicates 2% and reorders 2% of them, both ways; curl in
 a network namespace fetches a file of random bytes from httpd and its SHA-256 is right.
-2 MiB by default; 20 MiB with ./build.py test --long (AZOTH_LONG=1)."""
+2 MiB by default; 20 MiB, and in both bounds modes, with ./build.py test --long (AZOTH_LONG=1)."""
 import hashlib
 import os
 import sys
+
+import pytest
 
 import nethttp
 import netdump as net
@@ -16,12 +18,14 @@ from relay import Relay  # noqa: E402
 SIZE = (20 if nethttp.LONG else 2) << 20
 
 
-def test_a_file_arrives_whole_over_a_lossy_duplicating_reordering_link(tmp_path, tools):
+@pytest.mark.parametrize("bounds", nethttp.LONG_BOUNDS)
+def test_a_file_arrives_whole_over_a_lossy_duplicating_reordering_link(tmp_path, tools, bounds):
     data = os.urandom(SIZE)
     files = dict(nethttp.SITE)
     files["/www/payload.bin"] = data
-    directory = nethttp.httpd(tmp_path, "impaired", files=files, memory="256M", network=
-                              'mode = "static"\naddress = "10.211.0.2/24"\ngateway = "10.211.0.1"')
+    network = 'mode = "static"\naddress = "10.211.0.2/24"\ngateway = "10.211.0.1"'
+    directory = nethttp.httpd(tmp_path, f"impaired-{bounds}", bounds, files=files, memory="256M",
+                              network=network)
     with net.namespace() as namespace:
         # the relay opens the tap in place of QEMU
         relay = Relay(namespace.tap, drop=0.02, duplicate=0.02, reorder=0.02, seed=7)
