@@ -8,6 +8,7 @@
     ./build.py new NAME                  start appliances/NAME from a template
     ./build.py test                      the whole test suite
     ./build.py bench                     benchmarks: native vs Alkahest vs node vs wasm2c
+    ./build.py bench net                 appliances/httpd against a Linux guest (root)
 
 Standard library only. Installs missing Debian packages with apt-get when run as root.
 """
@@ -214,7 +215,15 @@ def _bench_module():
     return module
 
 
+BENCH_SUITES = {"net": "httpd.py", "frames": "net.py"}     # more benchmarks, as scripts
+
+
 def command_bench(args):
+    if args.suite in BENCH_SUITES:
+        script = ROOT / "bench" / BENCH_SUITES[args.suite]
+        return subprocess.run([sys.executable, str(script), *args.suite_args]).returncode
+    if args.suite_args:
+        raise AzothError("AZ-T007", f"bench: unexpected {' '.join(args.suite_args)}")
     try:
         return _bench_module().run_benchmarks(args)
     except ValueError as e:
@@ -302,6 +311,12 @@ def main(argv=None):
     p = sub.add_parser("bench", help="run the benchmarks (docs/performance.md)",
                        description="Benchmarks: C programs native vs Alkahest (both bounds "
                        "modes) vs node vs wasm2c, compile throughput, boot times.")
+    p.add_argument("suite", nargs="?", default="programs", choices=["programs", *BENCH_SUITES],
+                   help="programs (the default: the options below), net (appliances/httpd "
+                   "against the same server in a Linux guest: bench/httpd.py, root) or frames "
+                   "(the virtio-net driver's frame rates: bench/net.py, root); net and frames "
+                   "take their own options after the name (--help)")
+    p.add_argument("suite_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     _bench_module().add_arguments(p)
     p.set_defaults(func=command_bench, needs=["build", "boot", "test", "bench"])
 

@@ -2,7 +2,8 @@
 """appliances/httpd on Azoth against the same httpd.c in a Linux guest, in one run (docs/performance.md,
 "HTTP: Azoth against a Linux guest").
 
-    bench/httpd.py [--rounds N] [--seconds S] [--connections C] [--memory MIB]   (root)
+    ./build.py bench net [--rounds N] [--seconds S] [--connections C] [--memory MIB]   (root)
+    bench/httpd.py ...                  (the same)
 
 Both guests boot in the same QEMU configuration (azoth/qemu.py's base_argv: q35, TCG, the same
 CPU model and memory, virtio-net-pci on a tap bridged to a network namespace, azoth/netns.py),
