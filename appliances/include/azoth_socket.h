@@ -17,7 +17,7 @@
 #define AZOTH_SOCK_STREAM 2
 
 /* An address: buf points at its 4 bytes, most significant first (10.0.2.2 is
- * {10, 0, 2, 2}); buf_len at least 4. */
+ * {10, 0, 2, 2}); buf_len 4 (sock_recv_from: at least 4). */
 typedef struct { uint8_t *buf; uint32_t buf_len; } azoth_address;
 typedef struct { uint8_t *buf; uint32_t buf_len; } azoth_iovec;
 typedef struct { const uint8_t *buf; uint32_t buf_len; } azoth_ciovec;
