@@ -330,8 +330,9 @@ def main(argv=None):
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     p.add_argument("--long", action="store_true",
                    help="the long versions of the network tests (AZOTH_LONG=1): 20 MiB over "
-                   "the impaired link, 20 s of each kind of hostile traffic, 10 minutes of "
-                   "fuzzing the stack's input path")
+                   "the impaired link, hostile traffic in QEMU (20 s of each kind), 5 minutes "
+                   "of fuzzing the stack's input path, and the restart under load, the client "
+                   "and those in both bounds modes")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)

@@ -3,7 +3,8 @@ appliances/fetch asks a DNS server the test runs on the host for a name (UDP, a 
 connects to the address it answered (TCP, a tcp-connect grant) and GETs a file from an HTTP
 server the test runs on the host, through QEMU's user networking (10.0.2.2 is the host's
 loopback). The body arrives whole; a connection no grant names is refused with ENOTCAPABLE,
-and the console says which grant would allow it. Both bounds modes."""
+and the console says which grant would allow it. Guard mode; both with ./build.py test --long
+(the attack tests run the socket calls in both always)."""
 import http.server
 import os
 import re
@@ -13,7 +14,6 @@ import threading
 
 import pytest
 
-import attacks
 import nethttp
 from azoth import qemu
 from conftest import ROOT, write_appliance
@@ -88,7 +88,7 @@ def http_server(body):
     return server
 
 
-@pytest.mark.parametrize("bounds", attacks.BOUNDS)
+@pytest.mark.parametrize("bounds", nethttp.LONG_BOUNDS)
 def test_fetch_resolves_a_name_and_gets_a_file_through_its_grants(tmp_path, tools, bounds):
     body = os.urandom(200_000)
     dns, web = DnsServer(), http_server(body)

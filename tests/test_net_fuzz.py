@@ -13,7 +13,7 @@ from conftest import ROOT
 
 NET_FUZZ = ROOT / "tests" / "fuzz" / "net_fuzz.py"
 CORPUS = ROOT / "tests" / "fuzz" / "net_corpus"
-SECONDS = 300 if nethttp.LONG else 15
+SECONDS = 300 if nethttp.LONG else 5
 
 pytestmark = pytest.mark.skipif(shutil.which("clang") is None, reason="libFuzzer needs clang")
 
