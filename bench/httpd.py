@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""appliances/httpd on Azoth against the same httpd.c in a Linux guest, in one run (docs/performance.md,
-"HTTP: Azoth against a Linux guest").
+"""appliances/httpd on Azoth against the same httpd.c in a Linux guest, in one run
+(docs/performance.md, "HTTP: Azoth against a Linux guest").
 
     ./build.py bench net [--rounds N] [--seconds S] [--connections C] [--memory MIB]   (root)
     bench/httpd.py ...                  (the same)
@@ -42,8 +42,9 @@ from azoth.tools import progress  # noqa: E402
 
 HTTPD = ROOT / "appliances" / "httpd"
 INIT = ROOT / "bench" / "linux_guest" / "init.c"
-SITE = {"index.html": HTTPD / "www" / "index.html", "css/site.css": HTTPD / "www" / "css" / "site.css",
-        "img/azoth.svg": HTTPD / "www" / "img" / "azoth.svg"}
+WWW = HTTPD / "www"
+SITE = {"index.html": WWW / "index.html", "css/site.css": WWW / "css" / "site.css",
+        "img/azoth.svg": WWW / "img" / "azoth.svg"}
 # Debian's kernel has virtio-pci and virtio-net as modules: these, in dependency order.
 MODULES = ["drivers/virtio/virtio.ko", "drivers/virtio/virtio_ring.ko",
            "drivers/virtio/virtio_pci_modern_dev.ko", "drivers/virtio/virtio_pci_legacy_dev.ko",
@@ -191,15 +192,17 @@ def wrk(net, connections, seconds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="boots of each guest (default 3)")
-    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run (default 10)")
+    parser.add_argument("--seconds", type=int, default=10,
+                        help="length of each wrk run (default 10)")
     parser.add_argument("--connections", type=int, default=64,
                         help="wrk's keep-alive connections (default 64)")
-    parser.add_argument("--memory", type=int, default=256, help="each guest's memory, MiB (default 256)")
+    parser.add_argument("--memory", type=int, default=256,
+                        help="each guest's memory, MiB (default 256)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/httpd.py: a network namespace, tap and bridge need root")
     if not shutil.which("wrk"):
-        sys.exit("bench/httpd.py: wrk is missing (apt-get install wrk; ./build.py test installs it)")
+        sys.exit("bench/httpd.py: wrk is missing (./build.py bench net installs it)")
     appliance.make_tools(signing.ensure_key())
     net = Namespace(f"h{os.getpid()}")
     net.down()
@@ -243,8 +246,9 @@ def main():
 
     def median(name, key):
         return statistics.median(r[key] for r in results[name])
-    print(f"\nmedians of {args.rounds} rounds; wrk -t1 -c{args.connections} -d{args.seconds}s from a "
-          f"network namespace on a tap; QEMU TCG, {qemu.DEFAULT_CPU}, {args.memory} MiB\n")
+    print(f"\nmedians of {args.rounds} rounds; wrk -t1 -c{args.connections} -d{args.seconds}s "
+          f"from a network namespace on a tap; QEMU TCG, {qemu.DEFAULT_CPU}, "
+          f"{args.memory} MiB\n")
     print(f"{'':28}{'Azoth':>14}{'Linux guest':>14}{'Azoth/Linux':>14}")
     rows = [("requests/s", "rate", "{:.0f}", 1), ("latency p50 (ms)", "p50", "{:.2f}", 1000),
             ("latency p99 (ms)", "p99", "{:.2f}", 1000),

@@ -17,8 +17,9 @@ from conftest import ROOT
 HOSTILE = ROOT / "tests" / "net" / "hostile.py"
 SECONDS = 20
 
-pytestmark = pytest.mark.skipif(not nethttp.LONG, reason="hostile traffic in QEMU: ./build.py test --long "
-                                "(the default suite fuzzes the same input path on the host)")
+pytestmark = pytest.mark.skipif(not nethttp.LONG, reason="hostile traffic in QEMU: ./build.py "
+                                "test --long (the default suite fuzzes the same input path "
+                                "on the host)")
 
 
 @pytest.mark.parametrize("bounds", nethttp.LONG_BOUNDS)

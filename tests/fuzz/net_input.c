@@ -243,7 +243,7 @@ int32_t ath_net_control(int32_t handle, int32_t socket, int32_t op, int32_t addr
     }
 }
 
-/* ---- Frames ----------------------------------------------------------------------------------- */
+/* ---- Frames ---------------------------------------------------------------------------------- */
 static uint16_t checksum(const uint8_t *p, size_t length, uint32_t sum)
 {
     for (size_t i = 0; i + 1 < length; i += 2)
