@@ -12,6 +12,7 @@
 A crash leaves crash-* in build/fuzz/; one in lwIP itself is fixed by a patch in
 appliances/services/net/patches/ (azoth/deps.py applies them), its input kept in the corpus.
 """
+import concurrent.futures
 import os
 import shutil
 import subprocess
@@ -42,11 +43,12 @@ def build():
     objects.mkdir(exist_ok=True)
     base = ["clang", "-O1", "-g", "-fno-omit-frame-pointer", *SANITIZE, "-DATH_IMPORT(name)=",
             *network.lwip_cflags(tree)]
-    built = []
-    for source in network.lwip_sources(tree):      # lwIP is not ours: its warnings are not ours
+    def compile_one(source):                        # lwIP is not ours: its warnings are not ours
         obj = objects / (source.stem + ".o")
         subprocess.run([*base, "-w", "-c", str(source), "-o", str(obj)], check=True)
-        built.append(str(obj))
+        return str(obj)
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        built = list(pool.map(compile_one, network.lwip_sources(tree)))
     tmp = FUZZER.with_name(f"net_input.{os.getpid()}.tmp")
     subprocess.run([*base, "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",
                     *[str(s) for s in ours], *built, "-o", str(tmp)], check=True)
