@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -32,11 +31,30 @@ EXIT_BOOT_FAILURE = 125  # the kernel refused the image, panicked, or QEMU faile
 
 
 def command_build(args):
-    from azoth import appliance
-    result = appliance.build(args.directory, iso=not args.no_iso, images=args.out)
-    print(f"{result.image}" + ("" if args.no_iso else f"\n{result.iso}"))
+    from azoth import appliance, disk
+    formats = [] if args.no_iso else args.format
+    if any(f in disk.FORMATS_NEEDING_TOOLS for f in formats):
+        tools.ensure_packages(["disk"])
+    result = appliance.build(args.directory, iso=bool(set(formats) - {"firecracker"}),
+                             images=args.out)
+    print(result.image)
+    manifest = result.manifest
+    for path in disk.write_formats(formats, result.iso, result.image, appliance.KERNEL_PVH,
+                                   manifest.name, result.image.parent, manifest.memory >> 20,
+                                   network=manifest.network != "none",
+                                   entropy=any("entropy" in m.capabilities
+                                               for m in manifest.modules)):
+        print(path)
     tools.log(f"built {result.manifest.name} in {result.seconds:.2f} s")
     return 0
+
+
+def formats_argument(text):
+    from azoth import disk
+    try:
+        return disk.parse_formats(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class _Passthrough:
@@ -118,7 +136,8 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
     if firmware:
         firmware.__enter__()
     try:
-        result = qemu.boot(kind, kernel=appliance.KERNEL, image=image, iso=iso, cmdline=cmdline,
+        kernel = appliance.KERNEL_PVH if qemu.booted_through_pvh(machine) else appliance.KERNEL
+        result = qemu.boot(kind, kernel=kernel, image=image, iso=iso, cmdline=cmdline,
                            memory_mib=memory_mib, timeout=timeout, cpu=cpu or qemu.DEFAULT_CPU,
                            on_chunk=passthrough, on_start=on_start, verbose=tools.VERBOSE,
                            stdin=stdin, extra=extra, machine=machine)
@@ -161,7 +180,7 @@ def network(args, device):
         # the host side listens on the loopback address only
         net += f",hostfwd=tcp:127.0.0.1:{host}-:{guest}"
     try:
-        return qemu.network_argv(device, net)
+        return qemu.network_argv(device, net, machine=args.machine)
     except ValueError as e:
         raise AzothError("AZ-T009", str(e)) from None
 
@@ -230,6 +249,13 @@ def command_bench(args):
         raise AzothError("AZ-T007", f"bench: {e}") from None
 
 
+MAX_TEST_JOBS = 4     # QEMU under TCG takes a core per boot; more would only stretch timeouts
+
+
+def default_test_jobs():
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_TEST_JOBS))
+
+
 def test_argv(args):
     """pytest's command line: only the PATHs asked for (else tests/), -k, -x, the rest as is."""
     targets = []
@@ -241,6 +267,9 @@ def test_argv(args):
         targets.append(str(resolved) + sep + node)
     argv = ["/usr/bin/python3", "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
             *(targets or [str(ROOT / "tests")])]
+    if args.jobs > 1:
+        # pytest-xdist: a file's tests stay on one worker (they share its module fixtures).
+        argv += ["-n", str(args.jobs), "--dist", "loadfile"]
     if args.k:
         argv += ["-k", args.k]
     if args.exitfirst:
@@ -264,10 +293,14 @@ def main(argv=None):
     parser.add_argument("-v", "--verbose", action="store_true", help="print the commands run")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("build", help="build images/NAME.azi and images/NAME.iso")
+    p = sub.add_parser("build", help="build images/NAME.azi and images/NAME.iso (or other "
+                       "forms: --format)")
     p.add_argument("directory", help="the appliance's folder (it holds appliance.toml)")
-    p.add_argument("--no-iso", action="store_true", help="skip the GRUB ISO")
-    p.add_argument("--out", help="write the image and ISO here instead of images/")
+    p.add_argument("--format", type=formats_argument, default=["iso"], metavar="LIST",
+                   help="what to write besides the signed image, comma-separated: iso "
+                   "(default), raw, qcow2, vmdk, vhd, gce, firecracker (docs/deploy.md)")
+    p.add_argument("--no-iso", action="store_true", help="write the signed image only")
+    p.add_argument("--out", help="write the image and the other forms here instead of images/")
     p.set_defaults(func=command_build, needs=["build"])
 
     for name, func, target in (("run", command_run, "directory"), ("boot", command_boot, "image")):
@@ -282,9 +315,10 @@ def main(argv=None):
                        help="extra kernel command line (docs/boot.md)")
         p.add_argument("--cpu", default=None, metavar="MODEL", help="QEMU CPU model (default: max; qemu64 lacks "
                        "SSE4.1, POPCNT and LZCNT)")
-        p.add_argument("--machine", default="q35", choices=("q35", "pc"), metavar="M",
-                       help="QEMU machine: q35 (default) or pc (i440FX, PCI configuration "
-                       "through ports only)")
+        p.add_argument("--machine", default="q35", choices=("q35", "pc", "microvm"),
+                       metavar="M", help="QEMU machine: q35 (default), pc (i440FX, PCI "
+                       "configuration through ports only) or microvm (no PCI: virtio-mmio "
+                       "devices, booted through PVH as Firecracker boots)")
         p.add_argument("--net", default=None, metavar="SPEC",
                        help="the network device's other end, when the manifest asks for one "
                        "([appliance] network) or here: user (default; user,hostfwd=...), "
@@ -333,6 +367,9 @@ def main(argv=None):
                    "the impaired link, hostile traffic in QEMU (20 s of each kind), 5 minutes "
                    "of fuzzing the stack's input path, and the restart under load, the client "
                    "and those in both bounds modes")
+    p.add_argument("-j", "--jobs", type=int, default=default_test_jobs(), metavar="N",
+                   help="test files run at once, in N processes (pytest-xdist; default: "
+                   f"{default_test_jobs()}, one per core up to {MAX_TEST_JOBS}; 1: in this process)")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)
@@ -345,6 +382,8 @@ def main(argv=None):
             tools.ensure_packages(args.needs)
         if getattr(args, "uefi", False) and not args.iso:
             args.iso = True
+        if getattr(args, "iso", False) and getattr(args, "machine", None) == "microvm":
+            parser.error("--machine microvm boots the kernel through PVH: no --iso or --uefi")
         return args.func(args)
     except AzothError as e:
         print(e, file=sys.stderr)

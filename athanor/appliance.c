@@ -7,6 +7,7 @@
  * 0), or a failure no supervisor absorbs.
  */
 #include "loader.h"
+#include "kernel_abi.h"
 
 static const uint8_t *image_bytes(const struct ath_boot_info *info, uint64_t *size)
 {
@@ -47,6 +48,24 @@ static void interrupt_storm(void)
                 (unsigned long)max);
 }
 
+/* The modules granted entropy, named for the boot log: the random pool waits for them. */
+static void expect_entropy(const struct ath_image *image)
+{
+    static char names[128];
+    size_t at = 0;
+    for (uint32_t i = 0; i < image->module_count; i++) {
+        struct ath_image_module record;
+        ath_image_module_at(image, i, &record);
+        if (!(record.grants >> ATH_CAPABILITY_ENTROPY & 1))
+            continue;
+        at += (size_t)ath_snprintf(names + at, sizeof names - at, "%smodule %s",
+                                   at ? ", " : "", record.name);
+        if (at >= sizeof names)
+            break;
+    }
+    ath_random_expect_feed(at ? names : NULL);
+}
+
 void ath_appliance_boot(const struct ath_boot_info *info)
 {
     uint64_t size = 0;
@@ -75,9 +94,8 @@ void ath_appliance_boot(const struct ath_boot_info *info)
         ath_fail(ATH_FAIL_BOOT);
     }
 
-    /* ACPI's tables, time and interrupts (still off), PCI, the trace, random numbers, the
-     * import table, files. */
-    ath_acpi_init(info);
+    /* Time and interrupts (still off), PCI, the trace, random numbers, the import table,
+     * files. */
     ath_arch_interrupts_init(ATH_TICK_HZ);
     ath_pci_init();
     interrupt_storm();
@@ -103,6 +121,7 @@ void ath_appliance_boot(const struct ath_boot_info *info)
     ath_pci_check_grants(&image);
     ath_dma_init(&image);
     ath_supervisors_init(&image);
+    expect_entropy(&image);
 
     for (uint32_t i = 0; i < image.module_count; i++)
         ath_task_start(ath_task_at(i), ath_module_main);

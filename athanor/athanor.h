@@ -23,37 +23,15 @@
 #include <stdint.h>
 
 #include "param.h"
+#include "exit_protocol.h"
 #include "machine.h"   /* arch/<arch>/machine.h: struct ath_trap_frame, struct ath_jmp_buf */
 
 #define ATH_NORETURN    __attribute__((noreturn))
 #define ATH_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* ---- Ending the appliance (exit.c) -------------------------------------
- *
- * QEMU's isa-debug-exit device (port 0xf4) makes QEMU exit with status
- * (v << 1) | 1 when v is written. Status 0 is a triple fault (with
- * -no-reboot) and status 1 a QEMU error, so v = 0 is never written.
- *
- *   v = 2..5    kernel failures (enum ath_failure below); 1, 6, 7 reserved
- *   v = 8..127  appliance exit code + 8, for codes 0..119
- *   v = 127     also: code 120..255, preceded by "[athanor] exit code N"
- *
- * The host decodes v = status >> 1; v = 127 is code N if the serial output
- * holds "[athanor] exit code N", else code 119. docs/boot.md has the table.
- */
-enum ath_failure {
-    ATH_FAIL_VERIFY    = 2,   /* image verification failed */
-    ATH_FAIL_PANIC     = 3,   /* panic or unexpected exception */
-    ATH_FAIL_BOOT      = 4,   /* no image module, bad boot info, out of memory at boot */
-    ATH_FAIL_APPLIANCE = 5,   /* a module trapped and was not restarted */
-};
-
-enum ath_exit_value {
-    ATH_EXIT_CODE_BIAS     = 8,    /* v = code + 8 for code <= ATH_EXIT_CODE_DIRECT_MAX */
-    ATH_EXIT_CODE_DIRECT_MAX = 119,
-    ATH_EXIT_CODE_REPORTED = 127,  /* v for codes above ATH_EXIT_CODE_DIRECT_MAX */
-};
-
+ * The exit protocol (enum ath_failure, the exit values, the last line) is formats/exit.toml,
+ * generated into exit_protocol.h; docs/boot.md has the table. */
 /* Ends the appliance with exit code code & 0xff (as POSIX exit does). */
 ATH_NORETURN void ath_exit(int code);
 /* Ends with a kernel failure status; prints "[athanor] failed: <what>". */
@@ -91,7 +69,7 @@ enum ath_error {
 const char *ath_error_name(int error);
 
 /* ---- Boot information (filled by arch code from multiboot1 or 2) -------- */
-enum ath_boot_protocol { ATH_BOOT_MULTIBOOT1 = 1, ATH_BOOT_MULTIBOOT2 = 2 };
+enum ath_boot_protocol { ATH_BOOT_MULTIBOOT1 = 1, ATH_BOOT_MULTIBOOT2 = 2, ATH_BOOT_PVH = 3 };
 
 enum ath_mem_type {
     ATH_MEM_USABLE       = 1,
@@ -158,6 +136,9 @@ void ath_appliance_boot(const struct ath_boot_info *info);
  * Words separated by spaces; "key=value" or a bare "key" (value ""). The
  * first word QEMU/GRUB pass (the kernel path) is a bare key like any other. */
 const char *ath_cmdline_get(const char *key);   /* NULL if absent */
+/* The n-th (from 0) word with that key, in command-line order (a key given several times, such
+ * as virtio_mmio.device); NULL past the last. */
+const char *ath_cmdline_get_nth(const char *key, unsigned n);
 
 /* ---- Physical pages (palloc.c) ------------------------------------------
  * 4 KiB pages of usable RAM, never: page 0, the kernel image, the boot

@@ -45,6 +45,14 @@ void ath_cmdline_parse(const char *cmdline)
     }
 }
 
+const char *ath_cmdline_get_nth(const char *key, unsigned n)
+{
+    for (unsigned i = 0; i < arg_count; i++)
+        if (strcmp(args[i].key, key) == 0 && n-- == 0)
+            return args[i].value;
+    return NULL;
+}
+
 const char *ath_cmdline_get(const char *key)
 {
     for (unsigned i = arg_count; i-- > 0; )

@@ -177,7 +177,7 @@ void ath_device_interrupt(unsigned source, struct ath_trap_frame *frame)
     }
 }
 
-int ath_irq_source_gsi(uint32_t gsi)
+int ath_irq_source_gsi(uint32_t gsi, bool active_high)
 {
     for (unsigned i = ATH_IRQ_LEGACY_LINES; i < ATH_IRQ_SOURCES; i++)
         if (sources[i].kind == SOURCE_IOAPIC && sources[i].gsi == gsi)
@@ -185,7 +185,7 @@ int ath_irq_source_gsi(uint32_t gsi)
     for (unsigned i = ATH_IRQ_LEGACY_LINES; i < ATH_IRQ_SOURCES; i++) {
         if (sources[i].kind != SOURCE_FREE)
             continue;
-        if (!ath_arch_irq_route_gsi(i, gsi))
+        if (!ath_arch_irq_route_gsi(i, gsi, active_high))
             return -1;
         sources[i].kind = SOURCE_IOAPIC;
         sources[i].gsi = gsi;

@@ -1,7 +1,9 @@
 /*
- * Ending the appliance: exit codes, kernel failures and panics, all mapped
- * onto one exit value v for the arch (QEMU's isa-debug-exit on x86). The
- * protocol is in athanor.h and docs/boot.md.
+ * Ending the appliance: exit codes, kernel failures and panics. Each ends with a fixed console
+ * line ("[athanor] exit code N", "[athanor] failed: REASON") that build.py reads on any machine,
+ * and one exit value v (athanor.h, docs/boot.md) that QEMU's isa-debug-exit turns into its own
+ * exit status where that device exists. Then the machine is powered off (ACPI S5), reset, or
+ * halted, as the command line's athanor.exit=poweroff|reboot|halt asks (poweroff by default).
  */
 #include "kernel.h"
 
@@ -15,37 +17,61 @@ bool ath_is_panicking(void)
     return panicking;
 }
 
+static const char unknown_failure[] = "unknown failure";
+
 const char *ath_failure_name(enum ath_failure failure)
 {
     switch (failure) {
-    case ATH_FAIL_VERIFY: return "image verification failed";
-    case ATH_FAIL_PANIC: return "panic";
-    case ATH_FAIL_BOOT: return "boot error";
-    case ATH_FAIL_APPLIANCE: return "appliance failed";
+#define FAILURE_NAME(name, value, message) case ATH_FAIL_##name: return message;
+    ATH_FAILURES(FAILURE_NAME)
+#undef FAILURE_NAME
     }
-    return "unknown failure";
+    return unknown_failure;
+}
+
+#define POWER_OFF_SPINS 50000000u       /* how long S5 may take before the next means */
+
+/* After the debug-exit device (QEMU), what athanor.exit asks of the machine. */
+static ATH_NORETURN void end(unsigned value)
+{
+    ath_arch_debug_exit(value);
+    const char *how = ath_cmdline_get("athanor.exit");
+    if (how && !strcmp(how, "halt"))
+        ath_arch_halt();
+    if (how && !strcmp(how, "reboot")) {
+        ath_acpi_reset();
+        ath_arch_reset();
+    }
+    if (ath_acpi_power_off())
+        for (unsigned i = 0; i < POWER_OFF_SPINS; i++)
+            __asm__ volatile("" : : : "memory");
+    /* No ACPI S5 (a microVM such as Firecracker): the architecture's way out. Every PC
+     * firmware has S5, so this does not reboot real machines. */
+    if (ath_acpi()->searched && !ath_acpi()->s5)
+        ath_arch_power_off();
+    ath_kprintf("[athanor] the machine cannot be powered off: halted\n");
+    ath_arch_exit(value);
 }
 
 void ath_exit(int code)
 {
     code &= 0xff;
-    if (code <= ATH_EXIT_CODE_DIRECT_MAX)
-        ath_arch_exit((unsigned)code + ATH_EXIT_CODE_BIAS);
-    ath_kprintf("[athanor] exit code %d\n", code);
-    ath_arch_exit(ATH_EXIT_CODE_REPORTED);
+    ath_kprintf(ATH_EXIT_LINE_EXIT_CODE "%d\n", code);
+    end(code <= ATH_EXIT_CODE_DIRECT_MAX ? (unsigned)code + ATH_EXIT_CODE_BIAS
+                                         : ATH_EXIT_CODE_REPORTED);
 }
 
 void ath_fail(enum ath_failure failure)
 {
-    if (failure < ATH_FAIL_VERIFY || failure > ATH_FAIL_APPLIANCE)
+    if (ath_failure_name(failure) == unknown_failure)
         failure = ATH_FAIL_PANIC;
     if (!failing) {
         failing = true;
         if (ath_failure_hook)
             ath_failure_hook(failure);
-        ath_kprintf("[athanor] failed: %s\n", ath_failure_name(failure));
+        ath_kprintf(ATH_EXIT_LINE_FAILED "%s\n", ath_failure_name(failure));
     }
-    ath_arch_exit(failure);
+    end(failure);
 }
 
 void ath_panic_at(const char *file, int line, const char *fmt, ...)

@@ -35,9 +35,16 @@ void ath_arch_init(void);
 void ath_arch_console_putc(char c);
 /* A byte received on the console, if one is waiting (never blocks). */
 bool ath_arch_console_getc(char *c);
-/* Flushes the console and leaves the machine with exit value v (QEMU's
- * debug-exit device on x86); halts forever if that does not end it. */
+/* QEMU's isa-debug-exit with v (QEMU exits with status v << 1 | 1); returns where the machine
+ * has no such device. ath_arch_exit: that, then halt (for a fault while panicking). */
+void ath_arch_debug_exit(unsigned value);
 ATH_NORETURN void ath_arch_exit(unsigned value);
+/* Reset the machine by the means the architecture has (x86: 0xcf9, the i8042, a triple fault). */
+ATH_NORETURN void ath_arch_reset(void);
+/* The architecture's own way to stop a virtual machine when the firmware (ACPI) gives none:
+ * x86: the i8042's reset pulse, which Firecracker takes as the end of the VM. Returns if it
+ * does not work. */
+void ath_arch_power_off(void);
 ATH_NORETURN void ath_arch_halt(void);
 /* Fills info from the boot loader's handover (magic, info address); on
  * failure returns false with *error set to a static message. */
@@ -63,7 +70,7 @@ void ath_arch_irq_unmask(unsigned source);
 /* Routes global system interrupt `gsi` (an I/O APIC input: a PCI function's INTx, as the
  * firmware wired it) to device source `source` (16..ATH_IRQ_SOURCES-1), masked, level-triggered
  * unless ACPI says otherwise. False when no I/O APIC has that input. */
-bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi);
+bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi, bool active_high);
 /* The message (address, data) a device writes to raise device source `source` (MSI, MSI-X). */
 void ath_arch_msi_message(unsigned source, uint64_t *address, uint32_t *data);
 uint64_t ath_arch_irq_save(void);           /* interrupts off; returns the previous state */
@@ -133,8 +140,27 @@ struct ath_acpi_override {             /* an ISA line wired to another I/O APIC 
     uint32_t gsi;
     uint16_t flags;                    /* MPS INTI flags: bits 0-1 polarity, 2-3 trigger */
 };
+/* A Generic Address Structure: a register in memory (space 0) or I/O ports (space 1). */
+enum { ATH_ACPI_SPACE_MEMORY = 0, ATH_ACPI_SPACE_IO = 1 };
+struct ath_acpi_register {
+    uint8_t space, bit_width, bit_offset, access_size;
+    uint64_t address;                  /* 0: absent */
+};
 struct ath_acpi {
-    bool found;
+    bool searched;                     /* ath_acpi_init has run */
+    bool found;                        /* an RSDP and a root table were found */
+    /* FADT: how to power off and reset. */
+    bool fadt;
+    bool hardware_reduced;             /* no PM1 blocks: sleep_control instead */
+    struct ath_acpi_register pm1a_control, pm1b_control, sleep_control, reset;
+    uint8_t reset_value;
+    uint32_t smi_command;              /* I/O port; 0: ACPI mode is always on */
+    uint8_t acpi_enable;               /* written to smi_command to enter ACPI mode */
+    bool s5;                           /* \_S5 found in the DSDT or an SSDT */
+    uint8_t s5_type_a, s5_type_b;      /* SLP_TYPa and SLP_TYPb of \_S5 */
+    /* virtio-mmio devices the DSDT declares (_HID "LNRO0005": QEMU microvm) */
+    struct ath_acpi_virtio_mmio { uint64_t base; uint32_t size, gsi; } virtio_mmio[ATH_VIRTIO_MMIO_MAX];
+    unsigned virtio_mmio_count;
     bool ecam;                         /* PCI configuration space, memory-mapped (segment 0) */
     uint64_t ecam_base;
     uint8_t ecam_bus_first, ecam_bus_last;
@@ -145,6 +171,10 @@ struct ath_acpi {
 /* Reads the tables once (boot, before interrupts and PCI). */
 void ath_acpi_init(const struct ath_boot_info *info);
 const struct ath_acpi *ath_acpi(void);
+/* Enter S5 (soft off) / reset through the FADT's registers. False when the firmware gives no
+ * way; true when the request was written (the machine may still take a moment to stop). */
+bool ath_acpi_power_off(void);
+bool ath_acpi_reset(void);
 
 /* ---- cmdline.c --------------------------------------------------------- */
 void ath_cmdline_parse(const char *cmdline);

@@ -387,8 +387,9 @@ void ath_irq_arm(const struct ath_handle *handle);
 /* The task closes (or loses, on restart) an IRQ handle. */
 void ath_irq_release(struct ath_task *task, uint64_t source);
 /* Device sources (pci.c): the one of an I/O APIC input (made and routed, masked, on first
- * use), a new one for an MSI-X vector; -1 when there is none left (or no I/O APIC has it). */
-int ath_irq_source_gsi(uint32_t gsi);
+ * use: level-triggered, active low as PCI's INTx is, or active high as a platform device's),
+ * a new one for an MSI-X vector; -1 when there is none left (or no I/O APIC has it). */
+int ath_irq_source_gsi(uint32_t gsi, bool active_high);
 int ath_irq_source_msix(uint16_t device, uint16_t entry);
 /* A handle on an interrupt source for the task (ATH_E_BUSY while another module holds one);
  * device: the PCI function's index + 1 it was opened through, or 0. */
@@ -491,6 +492,9 @@ extern const alk_wasi_sockets ath_wasi_sockets;
 
 /* ---- random.c ---------------------------------------------------------------------------------- */
 void ath_random_init(void);
+/* After the modules are loaded: `modules` names those granted entropy (NULL: none), whose
+ * feed the pool then waits for where the CPU has no RDRAND; says which source seeds it. */
+void ath_random_expect_feed(const char *modules);
 void ath_random_fill(uint8_t *out, size_t length);
 
 #endif

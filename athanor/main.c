@@ -12,6 +12,7 @@ const char *ath_boot_protocol_name(enum ath_boot_protocol protocol)
     switch (protocol) {
     case ATH_BOOT_MULTIBOOT1: return "multiboot1";
     case ATH_BOOT_MULTIBOOT2: return "multiboot2";
+    case ATH_BOOT_PVH: return "pvh";
     }
     return "unknown";
 }
@@ -33,6 +34,9 @@ void ath_main(uint32_t magic, uintptr_t info_addr)
      * its pages. */
     ath_page_alloc_init(&boot_info);
     ath_vm_init(&boot_info);
+    /* The ACPI tables: interrupt controllers, PCI, and how to power off at the end (so even a
+     * failed boot can). */
+    ath_acpi_init(&boot_info);
 
     /* Usable RAM rounded up to a MiB: firmware keeps a few KiB of each
      * machine, and "-m 128" should read as 128. */

@@ -30,7 +30,7 @@
 #define ATH_MODULES_MAX          16
 #define ATH_MODULE_STRING_MAX    128
 #define ATH_CMDLINE_MAX          1024
-#define ATH_CMDLINE_ARGS_MAX     32
+#define ATH_CMDLINE_ARGS_MAX     64
 #define ATH_BOOT_RESERVED_MAX    64
 #define ATH_BOOTLOADER_NAME_MAX  64
 
@@ -58,6 +58,8 @@
 #define ATH_TRACE_PRINT          32      /* events printed on a panic or on request */
 #define ATH_CONSOLE_LINE_MAX     1024    /* WASI stdin: longest line (a longer one is split) */
 #define ATH_CONSOLE_POLL_NS      1000000 /* WASI stdin: how often a waiting read polls the UART */
+#define ATH_RANDOM_WAIT_MS       2000    /* random calls wait this long for an entropy module */
+#define ATH_VIRTIO_MMIO_MAX      32      /* virtio-mmio devices the kernel looks at (cmdline, ACPI) */
 #define ATH_KCALLS_MAX           128     /* kernel functions compiled code may call (kcall.c) */
 #define ATH_WASM_STACK_SLACK     4096    /* vmctx->stack_limit above a task stack's guard page */
 #define ATH_CONSOLE_CHUNK        128     /* console bytes a module writes between preemption points */

@@ -88,15 +88,41 @@ static void config_write(unsigned bus, unsigned slot, unsigned function, unsigne
     ath_arch_irq_restore(state);
 }
 
+/* A platform function's configuration header: its IDs, class, header type 0, INTx; no
+ * capabilities, no BARs to read (the kernel knows BAR 0). */
+static uint32_t platform_read(const struct ath_pci_function *f, unsigned offset, unsigned width)
+{
+    uint8_t header[64] = { 0 };
+    header[0] = (uint8_t)f->vendor;
+    header[1] = (uint8_t)(f->vendor >> 8);
+    header[2] = (uint8_t)f->device;
+    header[3] = (uint8_t)(f->device >> 8);
+    header[0x08] = f->revision;
+    header[0x09] = f->progif;
+    header[0x0a] = f->subclass;
+    header[0x0b] = f->class;
+    header[0x3c] = f->irq_line;
+    header[0x3d] = f->irq_pin;
+    if (offset + width > sizeof header)
+        return 0;
+    uint32_t value = 0;
+    for (unsigned i = 0; i < width; i++)
+        value |= (uint32_t)header[offset + i] << (8 * i);
+    return value;
+}
+
 uint32_t ath_pci_read(const struct ath_pci_function *f, unsigned offset, unsigned width)
 {
+    if (f->platform)
+        return platform_read(f, offset, width);
     return config_read(f->bus, f->slot, f->function, offset, width);
 }
 
 void ath_pci_write(const struct ath_pci_function *f, unsigned offset, unsigned width,
                    uint32_t value)
 {
-    config_write(f->bus, f->slot, f->function, offset, width, value);
+    if (!f->platform)
+        config_write(f->bus, f->slot, f->function, offset, width, value);
 }
 
 /* ---- Enumeration ----------------------------------------------------------------------------- */
@@ -256,11 +282,96 @@ static void enumerate_bus(unsigned bus, uint64_t *seen)
     }
 }
 
+/* ---- virtio-mmio devices ------------------------------------------------------------------- */
+#define VIRTIO_MMIO_KEY "virtio_mmio.device"
+
+static uint64_t parse_number(const char **p)
+{
+    uint64_t value = 0;
+    unsigned base = 10;
+    if ((*p)[0] == '0' && ((*p)[1] == 'x' || (*p)[1] == 'X')) {
+        base = 16;
+        *p += 2;
+    }
+    for (;; (*p)++) {
+        char c = **p;
+        unsigned digit = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
+                         base == 16 && c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) :
+                         base == 16 && c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10) : 99;
+        if (digit >= base || value > (UINT64_MAX >> 4))
+            return value;
+        value = value * base + digit;
+    }
+}
+
+/* "SIZE@BASE:IRQ[:ID]", SIZE with an optional K or M. */
+static bool parse_virtio_mmio(const char *text, uint64_t *base, uint64_t *size, uint32_t *gsi)
+{
+    const char *p = text;
+    *size = parse_number(&p);
+    if (*p == 'K' || *p == 'k')
+        *size <<= 10, p++;
+    else if (*p == 'M' || *p == 'm')
+        *size <<= 20, p++;
+    if (*p++ != '@')
+        return false;
+    *base = parse_number(&p);
+    if (*p++ != ':')
+        return false;
+    *gsi = (uint32_t)parse_number(&p);
+    return (*p == '\0' || *p == ':') && *size >= 0x100 && *size <= (1u << 20) &&
+           *base + *size > *base && *gsi < 256;
+}
+
+static void add_platform(uint64_t base, uint64_t size, uint32_t gsi)
+{
+    for (uint32_t i = 0; i < function_count; i++)
+        if (functions[i].platform && functions[i].bars[0].base == base)
+            return;                     /* declared twice (ACPI and the command line) */
+    if (function_count == ATH_PCI_FUNCTIONS_MAX) {
+        overflow++;
+        return;
+    }
+    struct ath_pci_function *f = &functions[function_count];
+    *f = (struct ath_pci_function){ .bus = 0xff, .slot = (uint8_t)(function_count & 0x1f),
+                                    .platform = true, .intx_source = -1, .irq_pin = 1,
+                                    .irq_line = (uint8_t)gsi, .config_size = 64 };
+    f->bars[0] = (struct ath_pci_bar){ .base = base, .size = size, .kind = PCI_BAR_MEMORY };
+    for (unsigned i = 0; i < ATH_MSIX_VECTORS_MAX; i++)
+        f->msix.sources[i] = -1;
+    if (!ath_virtio_probe_mmio(f))
+        return;                         /* no device behind this transport */
+    function_count++;
+}
+
+void ath_pci_add_virtio_mmio(void)
+{
+    const struct ath_acpi *acpi = ath_acpi();
+    for (unsigned i = 0; i < acpi->virtio_mmio_count; i++)
+        add_platform(acpi->virtio_mmio[i].base, acpi->virtio_mmio[i].size,
+                     acpi->virtio_mmio[i].gsi);
+    const char *text;
+    for (unsigned n = 0; (text = ath_cmdline_get_nth(VIRTIO_MMIO_KEY, n)); n++) {
+        uint64_t base, size;
+        uint32_t gsi;
+        if (parse_virtio_mmio(text, &base, &size, &gsi))
+            add_platform(base, size, gsi);
+        else
+            ath_kprintf("[athanor] " VIRTIO_MMIO_KEY "=%s: not SIZE@BASE:IRQ, ignored\n", text);
+    }
+}
+
 static void list(const struct ath_pci_function *f)
 {
-    ath_kprintf("[athanor] pci %02x:%02x.%u %04x:%04x class %02x.%02x.%02x%s", f->bus, f->slot,
-                f->function, f->vendor, f->device, f->class, f->subclass, f->progif,
-                f->header == 1 ? " bridge" : f->header ? " (other header)" : "");
+    if (f->platform) {
+        ath_kprintf("[athanor] virtio-mmio 0x%lx %04x:%04x class %02x.%02x.%02x",
+                    (unsigned long)f->bars[0].base, f->vendor, f->device, f->class,
+                    f->subclass, f->progif);
+    } else {
+        ath_kprintf("[athanor] pci %02x:%02x.%u %04x:%04x class %02x.%02x.%02x%s", f->bus,
+                    f->slot, f->function, f->vendor, f->device, f->class, f->subclass,
+                    f->progif, f->header == 1 ? " bridge" : f->header ? " (other header)" : "");
+    }
     for (unsigned i = 0; i < 6; i++) {
         const struct ath_pci_bar *b = &f->bars[i];
         if (b->kind == PCI_BAR_MEMORY || b->kind == PCI_BAR_IO)
@@ -294,6 +405,7 @@ void ath_pci_init(void)
     use_ecam = ath_acpi()->ecam && !has_word(option, "ports");
     uint64_t seen[4] = { 0 };
     enumerate_bus(0, seen);
+    ath_pci_add_virtio_mmio();
     if (listing) {
         ath_kprintf("[athanor] pci: %u functions, configuration space through %s\n",
                     function_count + overflow, use_ecam ? "ECAM" : "ports 0xcf8-0xcff");
@@ -422,9 +534,14 @@ void ath_pci_check_grants(const struct ath_image *image)
                        found->function, found->owner->record.name);
             found->owner = task;
             found->grant = grant++;
-            ath_kprintf("[athanor] pci %02x:%02x.%u %04x:%04x%s -> module %s\n", found->bus,
-                        found->slot, found->function, found->vendor, found->device,
-                        found->virtio ? " (virtio)" : "", name);
+            if (found->platform)
+                ath_kprintf("[athanor] virtio-mmio 0x%lx %04x:%04x (virtio) -> module %s\n",
+                            (unsigned long)found->bars[0].base, found->vendor, found->device,
+                            name);
+            else
+                ath_kprintf("[athanor] pci %02x:%02x.%u %04x:%04x%s -> module %s\n", found->bus,
+                            found->slot, found->function, found->vendor, found->device,
+                            found->virtio ? " (virtio)" : "", name);
         }
     }
     /* A legacy irq: grant on the line a granted function's INTx is wired to would see that
@@ -661,7 +778,7 @@ int32_t ath_abi_pci_irq_open(void *vmctx, uint32_t handle, uint32_t vector)
         if (!f->irq_pin || f->irq_line == 0 || f->irq_line == 0xff)
             return ath_refuse(ATH_E_RANGE);
         if (f->intx_source < 0)
-            f->intx_source = (int8_t)ath_irq_source_gsi(f->irq_line);
+            f->intx_source = (int8_t)ath_irq_source_gsi(f->irq_line, f->platform);
         if (f->intx_source < 0)
             return ath_refuse(ATH_E_RANGE);
         return ath_irq_handle(task, (unsigned)f->intx_source, (uint16_t)(index + 1));

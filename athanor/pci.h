@@ -32,6 +32,8 @@
 #define PCI_CAP_MSIX        0x11
 #define PCI_MSIX_ENABLE     0x8000      /* message control */
 #define PCI_MSIX_MASK_ALL   0x4000
+#define PCI_VENDOR_VIRTIO   0x1af4
+#define PCI_DEVICE_VIRTIO_MODERN 0x1040 /* a modern virtio device's ID: 0x1040 + its type */
 
 enum ath_pci_bar_kind { PCI_BAR_NONE = 0, PCI_BAR_MEMORY, PCI_BAR_IO, PCI_BAR_UPPER };
 
@@ -65,6 +67,12 @@ struct ath_pci_function {
     uint32_t grant;                    /* which of the owner's pci grants (0: the first) */
     bool open;                         /* the owner holds a handle on it */
     struct ath_virtio *virtio;         /* a modern virtio device's structures, else NULL */
+    /* A virtio-mmio device (no PCI at all: QEMU microvm, Firecracker), which the kernel
+     * presents as a function so that a driver and its pci grant work on either transport: no
+     * configuration space (reads give a header with the virtio IDs and no capabilities, writes
+     * are dropped), BAR 0 its register window, INTx its interrupt (irq_line the GSI, level,
+     * active high), never MSI-X. */
+    bool platform;
 };
 
 /* Where a memory BAR is mapped (uncached), mapping it the first time: its physical address
@@ -78,7 +86,14 @@ void ath_pci_write(const struct ath_pci_function *f, unsigned offset, unsigned w
 /* The function behind the calling task's PCI handle: 0 and *out, or a handle error. */
 int32_t ath_pci_of(struct ath_task *task, uint32_t handle, struct ath_pci_function **out);
 
+/* After enumeration: the virtio-mmio devices the ACPI tables and the command line
+ * (virtio_mmio.device=SIZE@BASE:IRQ, Linux's syntax) declare, as platform functions. */
+void ath_pci_add_virtio_mmio(void);
+
 /* ---- virtio.c ---------------------------------------------------------------------------------- */
+/* A platform function's virtio-mmio window: its f->virtio if it is a version 2 (modern) device
+ * with a device ID, reset; false (and no f->virtio) otherwise. */
+bool ath_virtio_probe_mmio(struct ath_pci_function *f);
 /* At enumeration: a virtio device with the modern (1.0) structures gets its f->virtio (mapped
  * for the kernel) and is reset; any other function keeps NULL and never masters the bus. */
 void ath_virtio_probe(struct ath_pci_function *f);

@@ -23,11 +23,15 @@
  * Resetting the device (status 0, read back until 0) makes it forget every queue: the kernel
  * does it before a driver starts and after it stops, before the queues' memory or the DMA
  * region is reused.
+ *
+ * The same holds for the virtio-mmio transport (virtio 1.x, 4.2.2; version 2 only, the legacy
+ * interface's single page-frame register is not supported), whose register window is a platform
+ * function's BAR 0 (pci.h): QueueNum, QueueReady and the six queue address registers are the
+ * kernel's; the driver's feature writes are watched (its DriverFeatures cannot be read back).
  */
 #include "pci.h"
 #include "kernel_abi.h"
 
-#define VIRTIO_VENDOR 0x1af4
 #define VIRTIO_CAP_COMMON 1
 #define VIRTIO_CAP_NOTIFY 2
 #define VIRTIO_CAP_ISR 3
@@ -97,10 +101,33 @@ struct region {
 };
 
 struct ath_virtio {
-    struct region common, notify, isr, device;
+    struct region common, notify, isr, device;   /* virtio-mmio: common is registers 0..0xff */
     uint32_t notify_multiplier;
+    bool mmio;
+    uint32_t features_select, features[2];       /* virtio-mmio: the driver's writes, watched */
     struct virtq *queues[ATH_VIRTQUEUES_MAX];
 };
+
+/* virtio-mmio registers (virtio 1.x, 4.2.2), 32-bit accesses only. */
+#define MMIO_MAGIC 0x000
+#define MMIO_VERSION 0x004
+#define MMIO_DEVICE_ID 0x008
+#define MMIO_DEVICE_FEATURES_SEL 0x014
+#define MMIO_DRIVER_FEATURES 0x020
+#define MMIO_DRIVER_FEATURES_SEL 0x024
+#define MMIO_QUEUE_SEL 0x030
+#define MMIO_QUEUE_NUM_MAX 0x034
+#define MMIO_QUEUE_NUM 0x038
+#define MMIO_QUEUE_READY 0x044
+#define MMIO_QUEUE_NOTIFY 0x050
+#define MMIO_INTERRUPT_STATUS 0x060
+#define MMIO_INTERRUPT_ACK 0x064
+#define MMIO_STATUS 0x070
+#define MMIO_QUEUE_DESC 0x080                  /* low, high */
+#define MMIO_QUEUE_DRIVER 0x090
+#define MMIO_QUEUE_DEVICE 0x0a0
+#define MMIO_CONFIG 0x100
+#define MMIO_MAGIC_VALUE 0x74726976u           /* "virt" */
 
 static bool bit(const uint8_t *bits, unsigned i) { return bits[i / 8] >> (i % 8) & 1; }
 static void set_bit(uint8_t *bits, unsigned i, bool on)
@@ -151,7 +178,7 @@ static bool region_from_cap(struct ath_pci_function *f, unsigned cap, struct reg
 
 void ath_virtio_probe(struct ath_pci_function *f)
 {
-    if (f->vendor != VIRTIO_VENDOR || f->device < 0x1000 || f->device > 0x107f ||
+    if (f->vendor != PCI_VENDOR_VIRTIO || f->device < 0x1000 || f->device > 0x107f ||
         !(ath_pci_read(f, PCI_STATUS, 2) & PCI_STATUS_CAPS))
         return;
     struct ath_virtio v = { 0 };
@@ -176,6 +203,55 @@ void ath_virtio_probe(struct ath_pci_function *f)
         return;
     *f->virtio = v;
     ath_virtio_reset(f);
+}
+
+/* virtio device types with a PCI class of their own (virtio 1.x, 4.1.2.1 keeps the transitional
+ * devices' classes; the kernel gives a platform function the same). */
+static void mmio_class(struct ath_pci_function *f, uint32_t type)
+{
+    if (type == 1) {                    /* network */
+        f->class = 0x02;
+    } else if (type == 2) {             /* block */
+        f->class = 0x01;
+    } else {
+        f->class = 0xff;
+    }
+}
+
+bool ath_virtio_probe_mmio(struct ath_pci_function *f)
+{
+    uintptr_t at = ath_pci_bar_address(f, 0);
+    if (!at || f->bars[0].size < MMIO_CONFIG)
+        return false;
+    volatile uint8_t *regs = (volatile uint8_t *)at;
+    uint32_t magic = *(volatile uint32_t *)(regs + MMIO_MAGIC);
+    uint32_t version = *(volatile uint32_t *)(regs + MMIO_VERSION);
+    uint32_t type = *(volatile uint32_t *)(regs + MMIO_DEVICE_ID);
+    if (magic != MMIO_MAGIC_VALUE || type == 0 || type > 0x3f)
+        return false;                   /* not virtio, or a transport with no device */
+    if (version != 2) {
+        ath_kprintf("[athanor] virtio-mmio 0x%lx: version %u (legacy) is not supported; QEMU: "
+                    "-global virtio-mmio.force-legacy=false\n", (unsigned long)f->bars[0].base,
+                    version);
+        return false;
+    }
+    struct ath_virtio *v = ath_alloc(sizeof *v);
+    if (!v)
+        return false;
+    uint32_t length = (uint32_t)f->bars[0].size;
+    *v = (struct ath_virtio){
+        .common = { 0, 0, MMIO_CONFIG, regs },
+        .notify = { 0, MMIO_QUEUE_NOTIFY, 4, regs + MMIO_QUEUE_NOTIFY },
+        .isr = { 0, MMIO_INTERRUPT_STATUS, 8, regs + MMIO_INTERRUPT_STATUS },
+        .device = { 0, MMIO_CONFIG, length - MMIO_CONFIG, regs + MMIO_CONFIG },
+        .mmio = true,
+    };
+    f->vendor = PCI_VENDOR_VIRTIO;
+    f->device = (uint16_t)(PCI_DEVICE_VIRTIO_MODERN + type);
+    mmio_class(f, type);
+    f->virtio = v;
+    ath_virtio_reset(f);
+    return true;
 }
 
 bool ath_virtio_bar_visible(const struct ath_pci_function *f, unsigned bar)
@@ -211,10 +287,45 @@ static bool common_writable(unsigned offset, unsigned width)
     }
 }
 
+/* virtio-mmio: the registers below the configuration space a driver writes itself (feature
+ * selection and bits, the queue selector, notification, interrupt acknowledgement, status) and
+ * the ones it may read (all but the queue addresses and the shared memory regions'). */
+static int32_t mmio_access(struct ath_virtio *v, uint64_t offset, unsigned width, bool write,
+                           uint64_t value)
+{
+    if (offset >= MMIO_CONFIG)
+        return offset + width <= MMIO_CONFIG + (uint64_t)v->device.length ? 0 : ATH_E_RANGE;
+    if (width != 4 || offset % 4)
+        return ATH_E_DENIED;            /* registers are 32-bit (virtio 1.x, 4.2.2) */
+    if (!write)
+        return offset >= MMIO_QUEUE_DESC && offset < MMIO_CONFIG - 4 ? ATH_E_DENIED : 0;
+    switch (offset) {
+    case MMIO_DRIVER_FEATURES_SEL:
+        v->features_select = (uint32_t)value;
+        return 0;
+    case MMIO_DRIVER_FEATURES: {
+        uint64_t bits = v->features_select == 0 ? (uint32_t)value :
+                        v->features_select == 1 ? (uint64_t)(uint32_t)value << 32 : 0;
+        if (bits & (FEATURE_RING_PACKED | FEATURE_EVENT_IDX))
+            return ATH_E_DENIED;
+        if (v->features_select < 2)
+            v->features[v->features_select] = (uint32_t)value;
+        return 0;
+    }
+    case MMIO_DEVICE_FEATURES_SEL: case MMIO_QUEUE_SEL: case MMIO_QUEUE_NOTIFY:
+    case MMIO_INTERRUPT_ACK: case MMIO_STATUS:
+        return 0;
+    default:
+        return ATH_E_DENIED;
+    }
+}
+
 int32_t ath_virtio_bar_access(const struct ath_pci_function *f, unsigned bar, uint64_t offset,
                               unsigned width, bool write, uint64_t value)
 {
-    const struct ath_virtio *v = f->virtio;
+    struct ath_virtio *v = f->virtio;
+    if (v->mmio)
+        return bar == 0 ? mmio_access(v, offset, width, write, value) : ATH_E_RANGE;
     if (inside(&v->common, bar, offset, width)) {
         unsigned at = (unsigned)(offset - v->common.offset);
         if (!write)     /* where the kernel put the device's rings is the kernel's to know */
@@ -243,6 +354,8 @@ bool ath_virtio_is_reset(const struct ath_pci_function *f, unsigned bar, uint64_
                          unsigned width, uint64_t value)
 {
     const struct region *c = &f->virtio->common;
+    if (f->virtio->mmio)
+        return bar == 0 && offset == MMIO_STATUS && (uint8_t)value == 0;
     return inside(c, bar, offset, width) && offset - c->offset == COMMON_STATUS &&
            (uint8_t)value == 0;
 }
@@ -254,13 +367,23 @@ static void queue_free(struct virtq *q)
     ath_free(q);
 }
 
+static uint8_t device_status(const struct ath_virtio *v)
+{
+    return v->mmio ? (uint8_t)read32(&v->common, MMIO_STATUS) : read8(&v->common, COMMON_STATUS);
+}
+
 void ath_virtio_reset(struct ath_pci_function *f)
 {
     struct ath_virtio *v = f->virtio;
-    write8(&v->common, COMMON_STATUS, 0);
-    for (unsigned polls = 0; read8(&v->common, COMMON_STATUS) != 0 && polls < RESET_POLLS; polls++)
+    if (v->mmio)
+        write32(&v->common, MMIO_STATUS, 0);
+    else
+        write8(&v->common, COMMON_STATUS, 0);
+    for (unsigned polls = 0; device_status(v) != 0 && polls < RESET_POLLS; polls++)
         ;
-    if (read8(&v->common, COMMON_STATUS) != 0) {
+    v->features_select = 0;
+    v->features[0] = v->features[1] = 0;
+    if (device_status(v) != 0) {
         /* It does not say it has stopped: it may not master the bus again until reset. */
         ath_pci_write(f, PCI_COMMAND, 2, ath_pci_read(f, PCI_COMMAND, 2) & ~PCI_COMMAND_MASTER);
         ath_kprintf("[athanor] pci %02x:%02x.%u: virtio device does not reset; bus mastering "
@@ -286,6 +409,8 @@ static int32_t virtio_of(void *vmctx, uint32_t handle, struct ath_task **task,
 
 static uint64_t negotiated(const struct ath_virtio *v)
 {
+    if (v->mmio)
+        return v->features[0] | (uint64_t)v->features[1] << 32;
     const struct region *c = &v->common;
     uint32_t select = read32(c, COMMON_DRIVER_FEATURE_SELECT);
     write32(c, COMMON_DRIVER_FEATURE_SELECT, 0);
@@ -315,22 +440,33 @@ int32_t ath_abi_virtq_setup(void *vmctx, uint32_t handle, uint32_t queue, uint32
     const struct region *c = &v->common;
     if (!task->dma.ready)
         return ATH_E_INVALID;           /* no DMA region mapped: nothing to point at */
-    if (queue >= ATH_VIRTQUEUES_MAX || queue >= read16(c, COMMON_NUM_QUEUES))
+    if (queue >= ATH_VIRTQUEUES_MAX || (!v->mmio && queue >= read16(c, COMMON_NUM_QUEUES)))
         return ath_refuse(ATH_E_RANGE);
     if (v->queues[queue])
         return ATH_E_BUSY;
-    uint8_t status = read8(c, COMMON_STATUS);
+    uint8_t status = device_status(v);
     uint64_t features = negotiated(v);
     if (!(status & STATUS_FEATURES_OK) || (status & STATUS_FAILED) ||
         !(features & FEATURE_VERSION_1) || (features & (FEATURE_RING_PACKED | FEATURE_EVENT_IDX)))
         return ATH_E_INVALID;
-    write16(c, COMMON_QUEUE_SELECT, (uint16_t)queue);
-    uint32_t largest = read16(c, COMMON_QUEUE_SIZE);
-    if (largest == 0)
-        return ath_refuse(ATH_E_RANGE);
-    if (read16(c, COMMON_QUEUE_ENABLE))
-        return ATH_E_BUSY;
-    uint16_t notify_off = read16(c, COMMON_QUEUE_NOTIFY_OFF);
+    uint32_t largest;
+    uint16_t notify_off = 0;
+    if (v->mmio) {
+        write32(c, MMIO_QUEUE_SEL, queue);
+        largest = read32(c, MMIO_QUEUE_NUM_MAX);
+        if (largest == 0)
+            return ath_refuse(ATH_E_RANGE);     /* no such queue */
+        if (read32(c, MMIO_QUEUE_READY))
+            return ATH_E_BUSY;
+    } else {
+        write16(c, COMMON_QUEUE_SELECT, (uint16_t)queue);
+        largest = read16(c, COMMON_QUEUE_SIZE);
+        if (largest == 0)
+            return ath_refuse(ATH_E_RANGE);
+        if (read16(c, COMMON_QUEUE_ENABLE))
+            return ATH_E_BUSY;
+        notify_off = read16(c, COMMON_QUEUE_NOTIFY_OFF);
+    }
     if (size == 0 || (size & (size - 1)) || size > largest || size > ATH_VIRTQUEUE_SIZE_MAX ||
         (uint64_t)notify_off * v->notify_multiplier + 2 > v->notify.length ||
         desc % 16 || avail % 2 || used % 4)
@@ -372,12 +508,21 @@ int32_t ath_abi_virtq_setup(void *vmctx, uint32_t handle, uint32_t queue, uint32
     q->driver_seen = seen;
     memset(driver_used, 0, 4);          /* the driver's used ring is the kernel's to write */
 
-    write16(c, COMMON_QUEUE_SELECT, (uint16_t)queue);
-    write16(c, COMMON_QUEUE_SIZE, (uint16_t)size);
-    write64(c, COMMON_QUEUE_DESC, phys);
-    write64(c, COMMON_QUEUE_DRIVER, phys + avail_at);
-    write64(c, COMMON_QUEUE_DEVICE, phys + used_at);
-    write16(c, COMMON_QUEUE_ENABLE, 1);
+    if (v->mmio) {
+        write32(c, MMIO_QUEUE_SEL, queue);
+        write32(c, MMIO_QUEUE_NUM, size);
+        write64(c, MMIO_QUEUE_DESC, phys);
+        write64(c, MMIO_QUEUE_DRIVER, phys + avail_at);
+        write64(c, MMIO_QUEUE_DEVICE, phys + used_at);
+        write32(c, MMIO_QUEUE_READY, 1);
+    } else {
+        write16(c, COMMON_QUEUE_SELECT, (uint16_t)queue);
+        write16(c, COMMON_QUEUE_SIZE, (uint16_t)size);
+        write64(c, COMMON_QUEUE_DESC, phys);
+        write64(c, COMMON_QUEUE_DRIVER, phys + avail_at);
+        write64(c, COMMON_QUEUE_DEVICE, phys + used_at);
+        write16(c, COMMON_QUEUE_ENABLE, 1);
+    }
     v->queues[queue] = q;
     return 0;
 }
@@ -512,8 +657,12 @@ int32_t ath_abi_virtq_sync(void *vmctx, uint32_t handle, uint32_t queue)
     q->avail[1] = q->avail_idx;
     q->driver_seen = header[1];
     barrier();                          /* the index before the device's flags are read */
-    if (count && !(q->used[0] & USED_NO_NOTIFY))
-        write16(&f->virtio->notify, (unsigned)q->notify_off * f->virtio->notify_multiplier,
-                (uint16_t)queue);
+    if (count && !(q->used[0] & USED_NO_NOTIFY)) {
+        if (f->virtio->mmio)
+            write32(&f->virtio->notify, 0, queue);
+        else
+            write16(&f->virtio->notify, (unsigned)q->notify_off * f->virtio->notify_multiplier,
+                    (uint16_t)queue);
+    }
     return (int32_t)delivered;
 }

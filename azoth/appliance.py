@@ -26,7 +26,8 @@ from .tools import atomic_write, progress, run
 
 ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
-KERNEL = ROOT / "athanor" / "build" / "athanor.elf"
+KERNEL = ROOT / "athanor" / "build" / "athanor.elf"          # multiboot1 and 2: QEMU, GRUB
+KERNEL_PVH = ROOT / "athanor" / "build" / "athanor-pvh.elf"  # PVH: microVMs, Firecracker
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
 GUEST_HEADER = ROOT / "appliances" / "include" / "athanor.h"   # C modules include it
 IMAGES = Path(os.environ.get("AZOTH_IMAGES") or ROOT / "images")   # tests redirect it
@@ -44,11 +45,12 @@ class BuildResult:
 
 def make_tools(key):
     """Builds the compiler and the kernel (make does nothing when they are up to date)."""
-    with progress("building the compiler, Alkahest (the first time: about 30 s)"):
-        run(["make", "-s", "-C", ROOT / "alkahest"])
-    signing.write_public_key(key, PUBKEY)
-    with progress("building the kernel, Athanor"):
-        run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
+    with tools.locked("make"):
+        with progress("building the compiler, Alkahest (the first time: about 30 s)"):
+            run(["make", "-s", "-C", ROOT / "alkahest"])
+        signing.write_public_key(key, PUBKEY)
+        with progress("building the kernel, Athanor"):
+            run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
 
 
 def compile_module(wasm, bounds, out_dir, module):
@@ -198,6 +200,19 @@ def warn_without_entry(manifest, module, obj):
               f"(its exported functions: {listed}){hint}")
 
 
+def _build_service(module, bounds):
+    """The object of a module the build adds (azoth/network.py), in build/appliances/_services."""
+    if module.service == "tcpip":
+        tree = deps.lwip()
+        module.sources = module.sources + network.lwip_sources(tree)
+        module.cflags = module.cflags + network.lwip_cflags(tree)
+    headers = network.stack_headers() if module.service == "tcpip" else \
+        network.driver_headers() if module.service == "virtio-net" else []
+    folder = WORK / "_services"
+    wasm = to_wasm(module, folder, [GUEST_HEADER, *headers])
+    return compile_module(wasm, bounds, folder, module)
+
+
 def build(directory, key=None, make=True, iso=True, images=None):
     started = time.monotonic()
     catalogue = catalogue_module.load()
@@ -207,20 +222,23 @@ def build(directory, key=None, make=True, iso=True, images=None):
         make_tools(key)
     # Cached Wasm and objects, per manifest location (two appliances may share a name).
     where = hashlib.sha256(str(manifest.directory.resolve()).encode()).hexdigest()[:10]
-    work = WORK / f"{manifest.name}-{where}"
+    with tools.locked(f"appliance-{manifest.name}-{where}"):
+        return _build(manifest, catalogue, key, WORK / f"{manifest.name}-{where}", iso, images,
+                      started)
+
+
+def _build(manifest, catalogue, key, work, iso, images, started):
     modules, objects = [], []
     for module in manifest.modules:
-        if module.service == "tcpip":
-            tree = deps.lwip()
-            module.sources = module.sources + network.lwip_sources(tree)
-            module.cflags = module.cflags + network.lwip_cflags(tree)
-        headers = network.stack_headers() if module.service == "tcpip" else \
-            network.driver_headers() if module.service == "virtio-net" else []
-        # The driver and the stack the build adds are the same for every appliance: built once
-        # for all of them (their arguments come from the image, not the compiler).
-        folder = WORK / "_services" if module.service else work
-        wasm = to_wasm(module, folder, [GUEST_HEADER, *headers])
-        obj_path = compile_module(wasm, manifest.bounds, folder, module)
+        if module.service:
+            # The driver and the stack the build adds are the same for every appliance: built
+            # once for all of them (their arguments come from the image, not the compiler), by
+            # one build.py at a time (the tests build appliances in parallel).
+            with tools.locked(f"service-{module.service}"):
+                obj_path = _build_service(module, manifest.bounds)
+        else:
+            wasm = to_wasm(module, work, [GUEST_HEADER])
+            obj_path = compile_module(wasm, manifest.bounds, work, module)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
         import_ids = link_imports(manifest, module, obj, catalogue)
         check_memory(manifest, module, obj)

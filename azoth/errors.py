@@ -63,6 +63,7 @@ CODES = {
     "AZ-I001": "an image that is not valid: bad magic, version, sizes, offsets or signature",
     "AZ-I002": "no image at the path given",
     "AZ-I003": "the signer did not produce a 64-byte Ed25519 signature",
+    "AZ-I004": "a disk whose GPT cannot be read or moved (`--format`: the GRUB image's)",
     "AZ-T001": "missing Debian packages (names them and the `apt-get install` line)",
     "AZ-T002": "apt-get could not install the packages named",
     "AZ-T003": "a tool that is not installed",

@@ -111,6 +111,7 @@ class Format:
 ABI = Format(FORMATS / "abi.toml")
 OBJECT = Format(FORMATS / "object.toml")
 IMAGE = Format(FORMATS / "image.toml")
+EXIT = Format(FORMATS / "exit.toml")
 
 # Signature letters ("ii:I") and value type names, both ways.
 LETTERS = {t["letter"]: t["name"] for t in ABI["value_type"]}

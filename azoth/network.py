@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DRIVERS = ROOT / "appliances" / "drivers"
 STACK = ROOT / "appliances" / "services" / "net"
 DRIVER_SOURCES = [DRIVERS / "virtio-net" / "virtio_net.c", DRIVERS / "virtio" / "virtio.c",
-                  DRIVERS / "virtio" / "virtio_pci.c"]
+                  DRIVERS / "virtio" / "virtio_pci.c", DRIVERS / "virtio" / "virtio_mmio.c"]
 STACK_SOURCES = [STACK / "main.c", STACK / "net.c"]
 DRIVER_NAME, STACK_NAME = "virtio-net", "tcpip"
 NETWORK_CAPABILITIES = ("tcp-listen", "tcp-connect", "udp")

@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from . import formats
+
 QEMU = "qemu-system-x86_64"
 GRUB_MKRESCUE = "grub-mkrescue"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
@@ -43,11 +45,22 @@ DEFAULT_CPU = "max"
 DEFAULT_TIMEOUT = 60.0
 
 BOOT_KINDS = ("kernel", "bios", "uefi")
-MACHINES = ("q35", "pc")             # q35: PCIe, ECAM; pc: i440FX, PCI through ports only
+# q35: PCIe, ECAM; pc: i440FX, PCI through ports only; microvm: no PCI and no firmware disk
+# boot, virtio-mmio devices, hardware-reduced ACPI, booted through PVH (athanor-pvh.elf)
+MACHINES = ("q35", "pc", "microvm")
+PVH_MACHINES = ("microvm",)
+
+
+def booted_through_pvh(machine: str) -> bool:
+    """Whether `machine` ("microvm", "microvm,acpi=off", ...) boots athanor-pvh.elf."""
+    return machine.split(",")[0] in PVH_MACHINES
 
 # The network devices a manifest may ask for ([appliance] network), as QEMU devices. virtio-net
 # without its legacy interface: the kernel only lets a driver use a virtio device's modern one.
 NETWORK_DEVICES = {"virtio-net": "virtio-net-pci,disable-legacy=on"}
+# On a machine without PCI, the same devices on virtio-mmio (modern: version 2).
+MMIO_NETWORK_DEVICES = {"virtio-net": "virtio-net-device"}
+MMIO_MODERN = ("-global", "virtio-mmio.force-legacy=false")
 NET_HELP = ("user (QEMU's user networking; user,hostfwd=udp::5555-:5555 and other -netdev user "
             "options after a comma), tap:NAME (an existing tap device), or none")
 
@@ -60,17 +73,16 @@ STORM_QEMU_ARGS = ("-icount", "shift=0,sleep=off")
 
 # ---- exit protocol --------------------------------------------------------
 
-FAILURES = {2: "verify", 3: "panic", 4: "boot", 5: "appliance"}
-FAILURE_DESCRIPTIONS = {
-    "verify": "image verification failed",
-    "panic": "kernel panic or unexpected exception",
-    "boot": "boot error",
-    "appliance": "appliance failed (a module trapped and was not restarted)",
-}
-EXIT_CODE_BIAS = 8
-EXIT_CODE_DIRECT_MAX = 119
-EXIT_CODE_REPORTED = 127
-EXIT_CODE_LINE = re.compile(r"^\[athanor\] exit code (\d+)$")
+# formats/exit.toml, the protocol's one definition
+FAILURES = {f["value"]: f["name"] for f in formats.EXIT["failure"]}
+FAILURE_DESCRIPTIONS = {f["name"]: f["summary"] for f in formats.EXIT["failure"]}
+FAILURE_MESSAGES = {f["name"]: f["message"] for f in formats.EXIT["failure"]}
+EXIT_CODE_BIAS = formats.EXIT.constant("code_bias")
+EXIT_CODE_DIRECT_MAX = formats.EXIT.constant("code_direct_max")
+EXIT_CODE_REPORTED = formats.EXIT.constant("code_reported")
+EXIT_CODE_LINE = re.compile("^" + re.escape(formats.EXIT["lines"]["exit_code"]["text"]) + r"(\d+)$")
+FAILED_PREFIX = formats.EXIT["lines"]["failed"]["text"]
+POWER_OFF_NOTES = "[athanor] the machine cannot be powered off"
 KERNEL_PREFIX = "[athanor]"
 BANNER_PREFIX = "[athanor] Athanor "
 
@@ -90,6 +102,7 @@ class ExitStatus:
     status: int | None                 # QEMU's exit status; None if we killed it
     code: int | None = None            # Outcome.EXIT: the appliance's exit code
     failure: str | None = None         # Outcome.KERNEL_FAILURE: "verify", "panic", ...
+    powered_off: bool = False          # read from the console: the machine powered off
 
     def __str__(self) -> str:
         if self.outcome is Outcome.EXIT:
@@ -120,8 +133,30 @@ def reported_exit_code(lines: Iterable[str]) -> int | None:
     return code
 
 
+def final_report(lines: Iterable[str]) -> ExitStatus | None:
+    """What the kernel's last line says, for a machine that powered off (QEMU status 0, no
+    debug-exit device): "[athanor] exit code N" or "[athanor] failed: REASON"; None if the
+    output ends with neither (a triple fault, a reset)."""
+    last = None
+    for line in lines:
+        line = line.strip()
+        m = EXIT_CODE_LINE.match(line)
+        if m and int(m.group(1)) <= 255:
+            last = ExitStatus(Outcome.EXIT, 0, code=int(m.group(1)), powered_off=True)
+        elif line.startswith(FAILED_PREFIX):
+            reason = line[len(FAILED_PREFIX):]
+            failure = next((f for f, text in FAILURE_MESSAGES.items() if text == reason), None)
+            if failure:
+                last = ExitStatus(Outcome.KERNEL_FAILURE, 0, failure=failure, powered_off=True)
+        elif line.startswith(KERNEL_PREFIX) and last is not None and \
+                not line.startswith(POWER_OFF_NOTES):
+            last = None                    # the kernel went on after it
+    return last
+
+
 def decode_status(status: int | None, lines: Iterable[str] = ()) -> ExitStatus:
-    """Decodes QEMU's exit status; lines is the serial output (for v = 127).
+    """Decodes QEMU's exit status; lines is the serial output (for v = 127, and for status 0:
+    the machine powered off, or reset, where no debug-exit device was there).
 
     None means QEMU did not exit by itself (the run timed out); a negative
     status is a signal (subprocess convention).
@@ -129,7 +164,7 @@ def decode_status(status: int | None, lines: Iterable[str] = ()) -> ExitStatus:
     if status is None:
         return ExitStatus(Outcome.TIMEOUT, None)
     if status == 0:
-        return ExitStatus(Outcome.TRIPLE_FAULT, status)
+        return final_report(lines) or ExitStatus(Outcome.TRIPLE_FAULT, status)
     if status < 0 or status == 1 or status % 2 == 0 or status > 255:
         return ExitStatus(Outcome.QEMU_ERROR if status <= 1 else Outcome.UNKNOWN, status)
     v = status >> 1
@@ -199,7 +234,14 @@ def grub_config(cmdline: str = "", with_image: bool = True) -> str:
         "serial --port=0x3f8 --speed=115200",
         "terminal_output serial",
         'echo "[athanor] boot error: GRUB could not load the kernel or the image"',
-        "outb 0xf4 4",
+        'echo "[athanor] failed: boot error"',
+        "# QEMU's debug-exit port only where fw_cfg says QEMU (its first signature byte, 'Q'),",
+        "# as the kernel does; then GRUB's halt powers the machine off (ACPI).",
+        "outw 0x510 0",
+        "inb -v fw_cfg_q 0x511",
+        'if [ "$fw_cfg_q" = "51" ]; then',
+        "  outb 0xf4 4",
+        "fi",
         "halt",
         "",
     ]
@@ -242,6 +284,15 @@ def _drive_path(path: str | os.PathLike) -> str:
     return str(path).replace(",", ",,")     # QEMU option syntax
 
 
+def disk_drive(path: str | os.PathLike, fmt: str = "raw", interface: str = "virtio") -> list[str]:
+    """A disk (--format raw, qcow2, vmdk, vpc) on the given controller ("virtio": virtio-blk,
+    as clouds give; "ide": q35's AHCI; "nvme"), writes to a throw-away overlay."""
+    drive = f"file={_drive_path(path)},format={fmt},snapshot=on"
+    if interface == "nvme":
+        return ["-drive", f"{drive},if=none,id=disk0", "-device", "nvme,drive=disk0,serial=azoth"]
+    return ["-drive", f"{drive},if={interface},media=disk"]
+
+
 def _iso_drive(iso: str | os.PathLike, as_disk: bool) -> str:
     """The ISO on the q35 AHCI controller: a read-only CD-ROM, or a hard disk
     whose writes go to a throw-away overlay (the ISO file never changes)."""
@@ -250,10 +301,12 @@ def _iso_drive(iso: str | os.PathLike, as_disk: bool) -> str:
     return f"file={_drive_path(iso)},format=raw,if=ide,media=cdrom,readonly=on"
 
 
-def network_argv(device: str, net: str = "user", device_options: str = "") -> list[str]:
+def network_argv(device: str, net: str = "user", device_options: str = "",
+                 machine: str = "q35") -> list[str]:
     """QEMU options for the appliance's network device (a NETWORK_DEVICES key) attached to
     `net`: "user" or "user,OPTIONS" (QEMU's user networking), "tap:NAME", or "none" (no
-    device at all). device_options: more of the device's properties ("vectors=0": no MSI-X)."""
+    device at all). device_options: more of the device's properties ("vectors=0": no MSI-X).
+    On microvm the device is on virtio-mmio."""
     if net == "none" or device == "none":
         return []
     if net == "user" or net.startswith("user,"):
@@ -263,28 +316,33 @@ def network_argv(device: str, net: str = "user", device_options: str = "") -> li
     else:
         raise ValueError(f"--net {net!r}: expected {NET_HELP}")
     options = f",{device_options}" if device_options else ""
+    if booted_through_pvh(machine):
+        return ["-netdev", backend, "-device",
+                f"{MMIO_NETWORK_DEVICES[device]},netdev=net0{options}", *MMIO_MODERN]
     return ["-netdev", backend, "-device", f"{NETWORK_DEVICES[device]},netdev=net0{options}"]
 
 
 def base_argv(memory_mib: int = DEFAULT_MEMORY_MIB, *, cpu: str = DEFAULT_CPU,
-              extra: Sequence[str] = (), machine: str = "q35") -> list[str]:
+              extra: Sequence[str] = (), machine: str = "q35", debug_exit: bool = True) -> list[str]:
     """The options every boot uses: q35 (or `machine`), TCG, no default devices, no reboot
     (a triple fault ends QEMU), no display, COM1 on stdio, COM2 discarded
-    (GRUB's own messages go there, see grub_config), debug exit."""
+    (GRUB's own messages go there, see grub_config), and the debug-exit device unless
+    debug_exit is false (then the kernel powers the machine off, and the status is read from
+    its last line, as on a cloud VM)."""
     return [
         QEMU, "-machine", machine, "-accel", "tcg", "-cpu", cpu, "-m", str(memory_mib),
         "-nodefaults", "-no-reboot", "-display", "none", "-serial", "stdio", "-serial", "null",
-        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        *(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] if debug_exit else []),
         *extra,
     ]
 
 
 def kernel_argv(kernel_elf: str | os.PathLike, image: str | os.PathLike | None = None,
                 cmdline: str = "", *, memory_mib: int = DEFAULT_MEMORY_MIB, cpu: str = DEFAULT_CPU,
-                extra: Sequence[str] = (), machine: str = "q35") -> list[str]:
+                extra: Sequence[str] = (), machine: str = "q35", debug_exit: bool = True) -> list[str]:
     """QEMU's multiboot1 loader. QEMU passes "KERNEL_PATH CMDLINE" as the
     command line and the image path as the module string."""
-    argv = base_argv(memory_mib, cpu=cpu, extra=extra, machine=machine) + \
+    argv = base_argv(memory_mib, cpu=cpu, extra=extra, machine=machine, debug_exit=debug_exit) + \
         ["-kernel", str(kernel_elf)]
     if image is not None:
         if any(c in str(image) for c in ", "):
@@ -296,20 +354,24 @@ def kernel_argv(kernel_elf: str | os.PathLike, image: str | os.PathLike | None =
 
 
 def iso_bios_argv(iso: str | os.PathLike, *, as_disk: bool = False, memory_mib: int = DEFAULT_MEMORY_MIB,
-                  cpu: str = DEFAULT_CPU, extra: Sequence[str] = ()) -> list[str]:
-    """The ISO under SeaBIOS, as a CD-ROM or (as_disk) as a raw hard disk."""
-    return base_argv(memory_mib, cpu=cpu, extra=extra) + ["-drive", _iso_drive(iso, as_disk)]
+                  cpu: str = DEFAULT_CPU, extra: Sequence[str] = (),
+                  debug_exit: bool = True, drive: Sequence[str] | None = None) -> list[str]:
+    """The ISO under SeaBIOS, as a CD-ROM or (as_disk) as a raw hard disk; or the disk
+    `drive` gives (disk_drive)."""
+    return base_argv(memory_mib, cpu=cpu, extra=extra, debug_exit=debug_exit) + \
+        (list(drive) if drive else ["-drive", _iso_drive(iso, as_disk)])
 
 
 def iso_uefi_argv(iso: str | os.PathLike, vars_copy: str | os.PathLike, *, as_disk: bool = False,
                   memory_mib: int = DEFAULT_MEMORY_MIB, cpu: str = DEFAULT_CPU,
-                  extra: Sequence[str] = ()) -> list[str]:
-    """The ISO under OVMF. vars_copy must be a writable copy of OVMF_VARS.fd
-    (see ovmf_vars_copy); the firmware writes boot entries into it."""
-    return base_argv(memory_mib, cpu=cpu, extra=extra) + [
+                  extra: Sequence[str] = (), debug_exit: bool = True,
+                  drive: Sequence[str] | None = None) -> list[str]:
+    """The ISO under OVMF (or the disk `drive` gives). vars_copy must be a writable copy of
+    OVMF_VARS.fd (see ovmf_vars_copy); the firmware writes boot entries into it."""
+    return base_argv(memory_mib, cpu=cpu, extra=extra, debug_exit=debug_exit) + [
         "-drive", f"if=pflash,format=raw,readonly=on,file={_drive_path(OVMF_CODE)}",
         "-drive", f"if=pflash,format=raw,file={_drive_path(vars_copy)}",
-        "-drive", _iso_drive(iso, as_disk),
+        *(drive or ["-drive", _iso_drive(iso, as_disk)]),
     ]
 
 
@@ -324,6 +386,11 @@ def ovmf_vars_copy(directory: str | os.PathLike) -> Path:
 
 _CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+# Once QEMU has exited, how long its output may take to be read to the end (the pipe is closed:
+# this bounds only a reader that is behind, on a loaded machine).
+READER_GRACE_S = 60
 
 
 def clean_line(raw: str) -> str:
@@ -471,16 +538,23 @@ def run(argv: Sequence[str], *, timeout: float | None = DEFAULT_TIMEOUT,
             on_line(raw)
 
     def read_stdout() -> None:
-        pending = b""
+        # The line in progress as a list of chunks: a module that writes megabytes without a
+        # newline must not make each chunk cost the whole line again (the reader would fall
+        # behind QEMU, and its last lines would be missing when QEMU has exited).
+        pending: list[bytes] = []
         while chunk := proc.stdout.read1(65536):
             if on_chunk is not None:
                 on_chunk(chunk)
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for data in complete:
-                emit(data)
+            *complete, rest = chunk.split(b"\n")
+            if complete:
+                emit(b"".join(pending) + complete[0])
+                for data in complete[1:]:
+                    emit(data)
+                pending = []
+            if rest:
+                pending.append(rest)
         if pending:
-            emit(pending)
+            emit(b"".join(pending))
 
     def read_stderr() -> None:
         while chunk := proc.stderr.read1(65536):
@@ -502,7 +576,7 @@ def run(argv: Sequence[str], *, timeout: float | None = DEFAULT_TIMEOUT,
         _restore_terminal(terminal)
     elapsed = time.monotonic() - start
     for t in readers:
-        t.join(timeout=5)
+        t.join(timeout=READER_GRACE_S)
     texts = [line.text for line in lines]
     return RunResult(argv, decode_status(returncode, texts), returncode, lines,
                      b"".join(stderr_chunks).decode("utf-8", "replace"), elapsed)
@@ -515,27 +589,31 @@ def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.
          verbose: bool = False, stdin: int | None = subprocess.DEVNULL,
          on_start: Callable[[subprocess.Popen], None] | None = None,
          on_chunk: Callable[[bytes], None] | None = None, extra: Sequence[str] = (),
-         machine: str = "q35") -> RunResult:
+         machine: str = "q35", debug_exit: bool = True,
+         drive: Sequence[str] | None = None) -> RunResult:
     """One boot of the given kind ("kernel", "bios" or "uefi"). "kernel"
     needs kernel (and image, cmdline); "bios" and "uefi" need an iso made by
     make_iso (the command line is baked into it). stdin, on_start and on_chunk as for run;
-    extra: more QEMU options (devices: network_argv); machine: "q35" or "pc"."""
+    extra: more QEMU options (devices: network_argv); machine: "q35" or "pc"; debug_exit: false
+    for a machine without QEMU's debug-exit device (the kernel powers it off); drive: boot
+    that disk (disk_drive) instead of the ISO."""
     common = dict(timeout=timeout, on_line=on_line, echo=echo, verbose=verbose, stdin=stdin,
                   on_start=on_start, on_chunk=on_chunk)
     if kind == "kernel":
         if kernel is None:
             raise ValueError("kernel boot needs kernel=")
         argv = kernel_argv(kernel, image, cmdline, memory_mib=memory_mib, cpu=cpu, extra=extra,
-                           machine=machine)
+                           machine=machine, debug_exit=debug_exit)
         return run(argv, **common)
     if kind not in BOOT_KINDS:
         raise ValueError(f"boot kind {kind!r}: expected one of {', '.join(BOOT_KINDS)}")
-    if iso is None:
-        raise ValueError(f"{kind} boot needs iso=")
+    if iso is None and not drive:
+        raise ValueError(f"{kind} boot needs iso= or drive=")
     if kind == "bios":
-        argv = iso_bios_argv(iso, as_disk=as_disk, memory_mib=memory_mib, cpu=cpu, extra=extra)
+        argv = iso_bios_argv(iso, as_disk=as_disk, memory_mib=memory_mib, cpu=cpu, extra=extra,
+                             debug_exit=debug_exit, drive=drive)
         return run(argv, **common)
     with tempfile.TemporaryDirectory(prefix="azoth-ovmf-") as tmp:
         argv = iso_uefi_argv(iso, ovmf_vars_copy(tmp), as_disk=as_disk, memory_mib=memory_mib,
-                             cpu=cpu, extra=extra)
+                             cpu=cpu, extra=extra, debug_exit=debug_exit, drive=drive)
         return run(argv, **common)

@@ -1,4 +1,6 @@
 """Running external tools, and making sure the Debian packages they come from are installed."""
+import contextlib
+import fcntl
 import os
 import shlex
 import shutil
@@ -37,6 +39,7 @@ PACKAGES = {
     },
     "test": {
         "python3-pytest": "/usr/lib/python3/dist-packages/pytest",
+        "python3-pytest-xdist": "/usr/lib/python3/dist-packages/xdist",   # ./build.py test -j
         "libclang-rt-14-dev": "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a",
         "nodejs": "/usr/bin/node",
         "valgrind": "/usr/bin/valgrind",
@@ -60,6 +63,9 @@ PACKAGES = {
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
     },
+    "disk": {                    # ./build.py build --format qcow2,vmdk,vhd (azoth/disk.py)
+        "qemu-utils": "/usr/bin/qemu-img",
+    },
     "bench": {                   # bench/run.py: wasm2c is WABT's; SQLite comes through npm
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
@@ -68,7 +74,7 @@ PACKAGES = {
     },
 }
 # What `./build.py test` installs: everything a test may use.
-TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as"]
+TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as", "disk"]
 
 
 def log(message):
@@ -158,6 +164,23 @@ def run(argv, capture=False, log=None, cwd=None, check=True, input=None, env=Non
         raise AzothError("AZ-T005", f"{Path(argv[0]).name} failed (exit {result.returncode})",
                          detail=output.decode(errors="replace"))
     return result
+
+
+LOCKS = Path(__file__).resolve().parent.parent / "build" / "locks"
+
+
+@contextlib.contextmanager
+def locked(name):
+    """Holds build/locks/NAME.lock exclusively while the block runs: two build.py processes of one
+    checkout (the tests run in parallel) never run make in one folder, nor build one appliance, at
+    once. The lock goes with the process, however it ends."""
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    with open(LOCKS / f"{name}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def atomic_write(path, data):

@@ -12,9 +12,11 @@ sys.path.insert(0, str(ROOT))
 
 BUILD_PY = ROOT / "build.py"
 # Throw-away appliances must not land in the project's images/.
+# Each parallel worker (pytest-xdist) has its own: two tests' appliances may share a name.
 os.environ.setdefault("AZOTH_IMAGES", str(
     Path(os.environ.get("TMPDIR", "/tmp")) /
-    f"azoth-test-images-{os.getuid()}-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"))
+    f"azoth-test-images-{os.getuid()}-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"
+    f"{os.environ.get('PYTEST_XDIST_WORKER', '')}"))
 
 
 def build_py(*args, timeout=120, env=None):
@@ -27,6 +29,15 @@ def build_py(*args, timeout=120, env=None):
         args += ["--timeout", str(max(timeout - 30, timeout / 2))]
     return subprocess.run([sys.executable, str(BUILD_PY), *args], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+
+
+def make(*args, check=True, capture_output=False):
+    """Runs make ARGS while holding the checkout's make lock (azoth.tools.locked), as build.py
+    does: the tests run in parallel processes, and two makes in one folder would race."""
+    from azoth import tools
+    with tools.locked("make"):
+        return subprocess.run(["make", *map(str, args)], check=check, text=True,
+                              capture_output=capture_output)
 
 
 def write_appliance(directory, manifest, files):

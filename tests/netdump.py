@@ -16,7 +16,8 @@ from azoth import qemu
 from azoth.netns import Namespace
 
 DRIVERS = ROOT / "appliances" / "drivers"
-VIRTIO_LIBRARY = [DRIVERS / "virtio" / "virtio.c", DRIVERS / "virtio" / "virtio_pci.c"]
+VIRTIO_LIBRARY = [DRIVERS / "virtio" / "virtio.c", DRIVERS / "virtio" / "virtio_pci.c",
+                  DRIVERS / "virtio" / "virtio_mmio.c"]
 DRIVER_SOURCES = [DRIVERS / "virtio-net" / "virtio_net.c", *VIRTIO_LIBRARY]
 NETDUMP = ROOT / "appliances" / "netdump" / "netdump.c"
 DEVICES = ROOT / "tests" / "devices"
@@ -93,8 +94,9 @@ def boot(directory, tools, *, net="user", device_options="", machine="q35", devi
     if storm:
         cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()
     if network:
-        extra = qemu.network_argv("virtio-net", net, device_options) + extra
-    return qemu.boot("kernel", kernel=tools.KERNEL, image=result.image, cmdline=cmdline,
+        extra = qemu.network_argv("virtio-net", net, device_options, machine=machine) + extra
+    kernel = tools.KERNEL_PVH if qemu.booted_through_pvh(machine) else tools.KERNEL
+    return qemu.boot("kernel", kernel=kernel, image=result.image, cmdline=cmdline,
                      memory_mib=result.manifest.memory >> 20, timeout=timeout, extra=extra,
                      machine=machine, on_start=on_start)
 

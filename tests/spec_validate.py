@@ -30,6 +30,7 @@ from pathlib import Path
 import testdata
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))    # azoth.tools: the make lock
 # None when absent: tests/testdata.py says where it looks and how to get it
 TESTSUITE = testdata.TESTSUITE.find()
 CACHE = ROOT / "build" / "spectest"
@@ -66,8 +67,10 @@ def built(asan=False) -> Path:
     name = "alkahest-asan" if asan else "alkahest"
     if os.environ.get("ALKAHEST_BUILD"):
         return Path(os.environ["ALKAHEST_BUILD"]) / name
-    subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest"), *(["asan"] if asan else [])],
-                   check=True, capture_output=True)
+    from azoth import tools  # noqa: E402
+    with tools.locked("make"):   # tests run in parallel processes (conftest.make)
+        subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest"), *(["asan"] if asan else [])],
+                       check=True, capture_output=True)
     return ALKAHEST_ASAN if asan else ALKAHEST
 
 

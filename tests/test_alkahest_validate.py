@@ -14,6 +14,7 @@ import pytest
 
 import spec_validate
 from spec_validate import ROOT, built
+from conftest import make
 
 def wasm(*sections):
     return b"\0asm\1\0\0\0" + b"".join(sections)
@@ -132,6 +133,6 @@ def test_quiet_and_verbose(alkahest, tmp_path):
 
 
 def test_core_is_freestanding():
-    result = subprocess.run(["make", "-s", "-C", ROOT / "alkahest", "check-freestanding"],
-                            capture_output=True, text=True)
+    result = make("-s", "-C", ROOT / "alkahest", "check-freestanding", check=False,
+                  capture_output=True)
     assert result.returncode == 0, result.stdout + result.stderr

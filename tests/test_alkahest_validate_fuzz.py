@@ -17,6 +17,7 @@ import subprocess
 import pytest
 
 from spec_validate import ROOT, built
+from conftest import make
 
 FUZZ_DIR = ROOT / "alkahest" / "fuzz"
 REGRESSIONS = sorted((FUZZ_DIR / "regressions").iterdir())
@@ -27,8 +28,7 @@ pytestmark = pytest.mark.skipif(shutil.which("clang") is None, reason="libFuzzer
 
 @pytest.fixture(scope="module")
 def fuzzer():
-    subprocess.run(["make", "-s", "-C", ROOT / "alkahest", "fuzz"], check=True,
-                   capture_output=True)
+    make("-s", "-C", ROOT / "alkahest", "fuzz", capture_output=True)
     return FUZZER
 
 

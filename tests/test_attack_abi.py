@@ -33,7 +33,7 @@ LENGTHS = {"len", "capacity", "path_len", "iovs_len", "buf_len", "old_path_len",
            "new_path_len", "ri_data_len", "si_data_len"}
 # Calls that end the module, or are left out (see the docstring)
 LEFT_OUT = {"athanor.exit", "wasi_snapshot_preview1.proc_exit", "athanor.log"}
-GRANTS = ["log", "clock", "random", "stdout", "args", "env", "files", "trace",
+GRANTS = ["log", "clock", "random", "entropy", "stdout", "args", "env", "files", "trace",
           "port:0x2f8-0x2ff", "irq:3", "mmio:0xfed00000-0xfed003ff", "pci:1af4:1041", "dma:64K"]
 # the device of the pci grant, with MSI-X (the grant of a DMA region turns it on)
 DEVICES = ["-device", "virtio-net-pci,disable-legacy=on"]

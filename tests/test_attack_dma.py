@@ -45,11 +45,12 @@ message_size = 4
 """
 
 
-def run_attacker(tmp_path, tools, name, bounds, attacker, grants, devices=(), storm=False):
+def run_attacker(tmp_path, tools, name, bounds, attacker, grants, devices=(), storm=False,
+                 machine="q35"):
     full = f"{name}-{bounds}{'-storm' if storm else ''}"
     directory = write_appliance(tmp_path / full, manifest(full, bounds, attacker, grants),
                                 {"victim.wat": attacks.victim(16)})
-    result = net.boot(directory, tools, devices=devices, storm=storm)
+    result = net.boot(directory, tools, devices=devices, storm=storm, machine=machine)
     text = net.text(result)
     failed = [line for line in net.lines(result) if line.startswith("FAIL ")]
     assert not failed, "\n".join(failed) + "\n" + text[-3000:]

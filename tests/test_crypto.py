@@ -19,6 +19,7 @@ HARNESS = ROOT / "tests" / "crypto"
 OUT = ROOT / "build" / "tests" / "crypto"
 sys.path.insert(0, str(HARNESS))
 import ed25519_model as model  # noqa: E402
+from conftest import make  # noqa: E402
 
 PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")  # + 32-byte seed
 SPKI_ED25519_PREFIX = bytes.fromhex("302a300506032b6570032100")           # + 32-byte key
@@ -26,7 +27,7 @@ SPKI_ED25519_PREFIX = bytes.fromhex("302a300506032b6570032100")           # + 32
 
 @pytest.fixture(scope="module")
 def built():
-    subprocess.run(["make", "-s", "-j2", "-C", str(HARNESS), f"OUT={OUT}"], check=True)
+    make("-s", "-j2", "-C", HARNESS, f"OUT={OUT}")
     return OUT
 
 

@@ -30,7 +30,7 @@ def copy_sources(tmp_path):
                  "appliances/include", "docs"):
         shutil.copytree(ROOT / part, tmp_path / part,
                         ignore=shutil.ignore_patterns("__pycache__", "build"))
-    for name in ("README.md", "athanor/image_format.h"):
+    for name in ("README.md", "athanor/image_format.h", "athanor/exit_protocol.h"):
         shutil.copy(ROOT / name, tmp_path / name)
     assert check(tmp_path).returncode == 0
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, build_py
+from conftest import ROOT, build_py, make
 from azoth import alko, image as image_module, qemu, signing
 from azoth.alko import ObjectFile
 
@@ -105,7 +105,7 @@ def test_every_flipped_byte_is_refused_by_the_kernel_verifier(hello_image, files
                                                               which):
     """athanor/image.c built for the host, tried on every single-byte corruption."""
     image = hello_image if which == "hello" else files_image
-    subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "kernel_host")], check=True)
+    make("-s", "-C", ROOT / "tests" / "kernel_host")
     key = tmp_path / "key.raw"
     key.write_bytes(signing.public_key_raw(signing.key_path()))
     tool = str(ROOT / "build" / "kernel_host" / "verify_image")

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, make
 
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 HERE = ROOT / "tests" / "wasi"
@@ -13,7 +13,7 @@ SHOWCASE = ROOT / "appliances" / "showcase" / "showcase.c"
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest")], check=True)
+    make("-s", "-C", ROOT / "alkahest")
     out = tmp_path_factory.mktemp("wasi")
     subprocess.run(["gcc", "-O2", str(SHOWCASE), "-o", str(out / "showcase")],
                    check=True)

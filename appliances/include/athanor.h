@@ -76,6 +76,8 @@ ATH_IMPORT(dma_map) int32_t ath_dma_map(const void *ptr, int32_t len);
 ATH_IMPORT(virtq_setup) int32_t ath_virtq_setup(int32_t handle, int32_t queue, const void *ptr);
 /* Check and publish the driver's new buffers to the device, notify it, copy back what it used. */
 ATH_IMPORT(virtq_sync) int32_t ath_virtq_sync(int32_t handle, int32_t queue);
+/* Mix [ptr, ptr+len) (at most random_feed bytes) into the kernel's random pool; 0, or 1 when the CPU's RDRAND makes it unneeded. len 0: this module has nothing to give (the pool stops waiting for it). */
+ATH_IMPORT(random_feed) int32_t ath_random_feed(const void *ptr, int32_t len);
 /* A handle on the apps' sockets, for athanor.wait (ready when a socket has events) and the net_* calls. */
 ATH_IMPORT(net_open) int32_t ath_net_open(void);
 /* Take the events of up to count (1..64) sockets into 32-byte records at out; how many. */

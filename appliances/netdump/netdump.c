@@ -294,10 +294,11 @@ static void take_status(void)
 
 static void report(void)
 {
-    /* Ask the driver for its counters, then wait a little for them. */
+    /* Ask the driver for its counters, then wait for them (up to 2 s: the driver answers once
+     * every frame sent before has left the device, which a loaded host may delay). */
     ath_channel_send(tx, "", 0, 0);
     int32_t handles[1] = { status_channel };
-    if (ath_wait(handles, 1, 200000000) == 0)
+    if (ath_wait(handles, 1, 2000000000) == 0)
         take_status();
     printf("netdump: rx %llu frames (arp requests %llu, echo requests %llu, echo replies %llu, "
            "other %llu), tx %llu frames, %llu not sent\n", (unsigned long long)count.frames,

@@ -38,7 +38,7 @@ static void one(const char *what, uint64_t addr, uint32_t len, uint16_t flags, u
 int main(void)
 {
     uintptr_t base = (uintptr_t)&area;
-    expect("virtio_pci_open", virtio_pci_open(&dev, 0), 0);
+    expect("virtio_pci_open", virtio_open(&dev, 0), 0);
 
     /* athanor.dma_map and athanor.virtq_setup misused */
     struct { uint32_t size, desc, avail, used; } layout = {

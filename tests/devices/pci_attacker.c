@@ -135,7 +135,7 @@ static void e1000e(void)
 
 int main(void)
 {
-    expect("virtio_pci_open", virtio_pci_open(&dev, 0), 0);
+    expect("virtio_pci_open", virtio_open(&dev, 0), 0);
     expect("dma_map", ath_dma_map(&area, AREA_BYTES), 0);
     expect("negotiate", virtio_negotiate(&dev, NET_F_MAC), 1);
     expect("receive queue", virtq_init(&dev, &rx, RX, QUEUE, ring_memory[0]), 0);
@@ -162,7 +162,7 @@ int main(void)
            ATH_E_TYPE);
 
     /* Opened again: reset by the kernel, set up afresh, and it works. */
-    expect("virtio_pci_open again", virtio_pci_open(&dev, 0), 0);
+    expect("virtio_pci_open again", virtio_open(&dev, 0), 0);
     expect("negotiate again", virtio_negotiate(&dev, NET_F_MAC), 1);
     expect("receive queue again", virtq_init(&dev, &rx, RX, QUEUE, ring_memory[0]), 0);
     expect("transmit queue again", virtq_init(&dev, &tx, TX, QUEUE, ring_memory[1]), 0);

@@ -254,7 +254,7 @@ static void service_tx(void)
 /* ---- Start ------------------------------------------------------------------------------------------ */
 static void start(void)
 {
-    if (virtio_pci_open(&dev, 0) < 0)
+    if (virtio_open(&dev, 0) < 0)
         fail();
     if (ath_dma_map(&dma, DMA_BYTES) < 0)
         fail();

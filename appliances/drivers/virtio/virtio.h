@@ -3,7 +3,7 @@
  * device status handshake, feature negotiation, split virtqueues, notification and interrupts).
  *
  *   struct virtio_device dev;
- *   virtio_pci_open(&dev, 0);                  // the transport: the module's first pci grant
+ *   virtio_open(&dev, 0);                      // the module's first pci grant's device
  *   virtio_negotiate(&dev, WANTED_FEATURES);   // reset, ACKNOWLEDGE, DRIVER, FEATURES_OK
  *   virtq_init(&dev, &rx, 0, 128, ring_memory);
  *   virtio_driver_ok(&dev);
@@ -14,8 +14,9 @@
  * Buffers must lie in the module's DMA region (athanor.dma_map): the kernel refuses a chain
  * that names anything else, and the device only ever sees the kernel's copy of each queue
  * (docs/runtime.md, "DMA without an IOMMU"). The rings themselves live anywhere in the
- * module's memory. The transport is a table of functions (struct virtio_transport): the PCI
- * one is virtio_pci.c; virtio-mmio plugs in as another.
+ * module's memory. The transport is a table of functions (struct virtio_transport): PCI's is
+ * virtio_pci.c, virtio-mmio's virtio_mmio.c (machines without PCI: microvm, Firecracker); a pci
+ * grant names a device of its type on either, so one driver and manifest serve both.
  */
 #ifndef VIRTIO_H
 #define VIRTIO_H
@@ -149,9 +150,12 @@ static inline bool virtio_has(const struct virtio_device *d, uint64_t feature)
 }
 uint32_t virtio_config_read(struct virtio_device *d, unsigned offset, unsigned width);
 
-/* ---- The PCI transport (virtio_pci.c) ------------------------------------------------------------ */
+/* ---- Opening a device (virtio_pci.c, virtio_mmio.c) ------------------------------------------------ */
 /* Opens the module's grant-th pci grant (athanor.pci_open: the kernel resets the device) and
- * finds its virtio structures. 0, or an ATH_E_ error (ATH_E_NODEV: an optional one absent). */
-int32_t virtio_pci_open(struct virtio_device *d, int grant);
+ * sets up its transport: PCI's when the function has virtio's capabilities, else virtio-mmio's.
+ * 0, or an ATH_E_ error (ATH_E_NODEV: an optional one absent). */
+int32_t virtio_open(struct virtio_device *d, int grant);
+/* virtio_open's second half for a virtio-mmio device (d->pci open). */
+int32_t virtio_mmio_attach(struct virtio_device *d);
 
 #endif

@@ -125,7 +125,7 @@ static const struct virtio_transport pci_transport = {
     .sync = sync, .isr = isr, .irq_open = irq_open,
 };
 
-int32_t virtio_pci_open(struct virtio_device *d, int grant)
+int32_t virtio_open(struct virtio_device *d, int grant)
 {
     *d = (struct virtio_device){ .common.bar = -1, .notify.bar = -1, .isr.bar = -1,
                                  .device.bar = -1 };
@@ -133,7 +133,7 @@ int32_t virtio_pci_open(struct virtio_device *d, int grant)
     if (d->pci < 0)
         return d->pci;
     if (!(config(d, PCI_STATUS, 2) & PCI_STATUS_CAPS))
-        return ATH_E_INVALID;
+        return virtio_mmio_attach(d);   /* no capabilities: a virtio-mmio device */
     unsigned at = config(d, PCI_CAPABILITIES, 1) & 0xfc;
     for (unsigned hops = 0; at >= 0x40 && hops < 48; hops++) {
         unsigned id = config(d, at, 1);

@@ -1,11 +1,13 @@
 /*
- * Boot entry: both multiboot headers, the 32-bit protected-mode entry that
- * multiboot1 (QEMU -kernel) and multiboot2 (GRUB, BIOS or UEFI) jump to,
- * and the switch to 64-bit long mode.
+ * Boot entry: both multiboot headers and the PVH note, the 32-bit protected-mode entries that
+ * multiboot1 (QEMU -kernel), multiboot2 (GRUB, BIOS or UEFI) and PVH (the x86/HVM direct boot
+ * ABI: Firecracker, Cloud Hypervisor, QEMU -kernel of an ELF without multiboot headers) jump
+ * to, and the switch to 64-bit long mode.
  *
- * State on entry (both protocols): 32-bit protected mode, paging off, flat
- * segments, interrupts off, eax = loader magic, ebx = physical address of
- * the boot information. No stack.
+ * State on entry (all three): 32-bit protected mode, paging off, flat code and data segments
+ * (PVH leaves ss unspecified: nothing here touches the stack before long mode reloads it),
+ * interrupts off, ebx = physical address of the boot information; eax = the loader's magic
+ * (multiboot), which the PVH entry sets to the start info's own magic. No stack.
  *
  * The boot page tables identity-map the first 4 GiB with 2 MiB pages,
  * read/write/execute: enough to reach the kernel, the boot information and
@@ -13,15 +15,17 @@
  * the final tables once the page allocator runs.
  */
 #include "param.h"
+#include "exit_protocol.h"
 
 #define MB1_MAGIC      0x1badb002
 #define MB1_FLAGS      0x00000003   /* bit 0: page-align modules, bit 1: memory info */
 #define MB2_MAGIC      0xe85250d6
 #define MB2_ARCH_I386  0
+#define PVH_MAGIC      0x336ec578   /* hvm_start_info.magic: what ath_main sees as the magic */
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
 
 #define COM1           0x3f8
 #define DEBUG_EXIT     0xf4
-#define EXIT_BOOT      4            /* ATH_FAIL_BOOT */
 
     .section .multiboot, "a"
     .balign 8
@@ -54,8 +58,19 @@ mb2_info_request_end:
     .long 8
 mb2_header_end:
 
+/* The PVH note: "Xen", type PHYS32_ENTRY, the 32-bit physical address of the entry. */
+    .section .note.Xen, "a", @note
+    .balign 4
+    .long 4, 4, XEN_ELFNOTE_PHYS32_ENTRY
+    .asciz "Xen"
+    .long ath_entry_pvh
+
     .section .boot, "ax"
     .code32
+    .globl ath_entry_pvh
+ath_entry_pvh:
+    movl $PVH_MAGIC, %eax
+    /* fall through: ebx is the start info's address */
     .globl ath_entry32
 ath_entry32:
     cli
@@ -138,7 +153,7 @@ no_long_mode:
     outb %al, %dx
     jmp 3b
 4:  movw $DEBUG_EXIT, %dx
-    movb $EXIT_BOOT, %al
+    movb $ATH_FAIL_BOOT, %al
     outb %al, %dx
 5:  hlt
     jmp 5b

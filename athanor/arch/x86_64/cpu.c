@@ -215,12 +215,66 @@ void ath_arch_init(void)
     x86_cpu_init();
 }
 
-/* isa-debug-exit: QEMU exits with (value << 1) | 1. The console is
- * flushed first so that QEMU has passed on every byte before it exits. */
-void ath_arch_exit(unsigned value)
+/* QEMU's fw_cfg device answers "QEMU" to its signature selector: only there does the kernel
+ * write to the isa-debug-exit port (which no real machine has). */
+#define FW_CFG_SELECTOR 0x510
+#define FW_CFG_DATA     0x511
+
+static bool on_qemu(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        x86_outw(FW_CFG_SELECTOR, 0);
+        char signature[4];
+        for (int i = 0; i < 4; i++)
+            signature[i] = (char)x86_inb(FW_CFG_DATA);
+        known = !memcmp(signature, "QEMU", 4);
+    }
+    return known;
+}
+
+/* isa-debug-exit: QEMU exits with (value << 1) | 1. The console is flushed first so that QEMU
+ * has passed on every byte before it exits. Returns where there is no such device. */
+void ath_arch_debug_exit(unsigned value)
 {
     x86_serial_flush();
-    x86_outb(X86_DEBUG_EXIT_PORT, (uint8_t)value);
+    if (on_qemu())
+        x86_outb(X86_DEBUG_EXIT_PORT, (uint8_t)value);
+}
+
+void ath_arch_exit(unsigned value)
+{
+    ath_arch_debug_exit(value);
+    ath_arch_halt();
+}
+
+#define RESET_CONTROL_PORT 0xcf9     /* PIIX/ICH: 0x06 = full reset */
+#define I8042_COMMAND_PORT 0x64      /* 0xfe: pulse the CPU reset line */
+
+/* The i8042's reset pulse: a reboot on a PC, the end of the VM on Firecracker (which has no
+ * other way out). Nothing happens where there is no i8042 (its status port reads 0xff). */
+static void i8042_reset(void)
+{
+    if (x86_inb(I8042_COMMAND_PORT) == 0xff)
+        return;
+    for (int i = 0; i < 100000 && (x86_inb(I8042_COMMAND_PORT) & 2); i++)
+        ;
+    x86_outb(I8042_COMMAND_PORT, 0xfe);
+}
+
+void ath_arch_power_off(void)
+{
+    i8042_reset();
+}
+
+void ath_arch_reset(void)
+{
+    x86_outb(RESET_CONTROL_PORT, 0x02);
+    x86_outb(RESET_CONTROL_PORT, 0x06);
+    i8042_reset();
+    /* A triple fault: no IDT, then an exception. */
+    static const struct { uint16_t limit; uint64_t base; } __attribute__((packed)) none = { 0, 0 };
+    __asm__ volatile("lidt %0\n\tint3" : : "m"(none));
     ath_arch_halt();
 }
 

@@ -3,7 +3,7 @@
  * PIT as the scheduler's tick (line 0), the local APIC left in virtual-wire mode so that the
  * PICs reach the CPU (its timer unused, its spurious vector 255), the I/O APICs for PCI
  * devices' INTx lines and the local APIC for their MSI-X messages (device sources 16.. on
- * vectors 48..95), the TSC as the clock (calibrated against PIT channel 2 at boot), port I/O
+ * vectors 48..95), the TSC as the clock (calibrated against PIT channel 0 at boot), port I/O
  * and RDRAND/RDSEED.
  *
  * Line 0 (the tick) and line 2 (the cascade) are the kernel's; every other line starts masked
@@ -30,9 +30,7 @@
 
 #define PIT_HZ       1193182u
 #define PIT_CHANNEL0 0x40
-#define PIT_CHANNEL2 0x42
 #define PIT_COMMAND  0x43
-#define PIT_GATE     0x61        /* bit 0: channel 2 gate, bit 1: speaker, bit 5: channel 2 out */
 #define CALIBRATION_HZ 50        /* calibrate over 1/50 s */
 
 /* Local APIC registers (offsets in its 4 KiB page). */
@@ -193,7 +191,7 @@ static void ioapics_init(void)
     }
 }
 
-bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi)
+bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi, bool active_high)
 {
     unsigned d = source - IRQ_LINES;
     if (source < IRQ_LINES || d >= DEVICE_SOURCES || !lapic)
@@ -203,8 +201,9 @@ bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi)
         if (gsi < a->gsi_base || gsi - a->gsi_base >= a->inputs)
             continue;
         /* A PCI line is level-triggered and active low, unless an ACPI override of the ISA
-         * line it is wired to says otherwise (QEMU's say level, active high). */
-        uint32_t bits = IOAPIC_LEVEL | IOAPIC_LOW;
+         * line it is wired to says otherwise (QEMU's say level, active high); a platform
+         * device's (virtio-mmio) is level-triggered, active high. */
+        uint32_t bits = IOAPIC_LEVEL | (active_high ? 0 : IOAPIC_LOW);
         const struct ath_acpi *acpi = ath_acpi();
         for (unsigned isa = 0; isa < 16; isa++) {
             const struct ath_acpi_override *o = &acpi->isa[isa];
@@ -259,23 +258,35 @@ static void lapic_virtual_wire(void)
 }
 
 /* ---- Time ----------------------------------------------------------------------------------- */
-/* TSC cycles in 1/CALIBRATION_HZ s, timed by PIT channel 2 counting down once (mode 0). */
+/* PIT channel 0's current count (the latch command freezes it for the two reads). */
+static uint16_t pit_count(void)
+{
+    x86_outb(PIT_COMMAND, 0x00);            /* latch channel 0 */
+    uint8_t low = x86_inb(PIT_CHANNEL0);
+    return (uint16_t)(low | x86_inb(PIT_CHANNEL0) << 8);
+}
+
+/* TSC cycles in 1/CALIBRATION_HZ s, timed by PIT channel 0 counting down (mode 2, from 65535,
+ * interrupts off), read back through its latch: unlike channel 2, whose gate and output are
+ * port 0x61's, it needs nothing beyond the PIT itself (QEMU's microvm has no port 0x61). */
 static uint64_t calibrate_cycles(void)
 {
-    uint16_t count = (uint16_t)(PIT_HZ / CALIBRATION_HZ);
-    x86_outb(PIT_GATE, (uint8_t)((x86_inb(PIT_GATE) & ~0x02) | 0x01));   /* gate on, no sound */
-    x86_outb(PIT_COMMAND, 0xb0);            /* channel 2, low then high byte, mode 0 */
-    x86_outb(PIT_CHANNEL2, (uint8_t)count);
-    x86_outb(PIT_CHANNEL2, (uint8_t)(count >> 8));
+    uint32_t target = PIT_HZ / CALIBRATION_HZ, elapsed = 0;
+    x86_outb(PIT_COMMAND, 0x34);            /* channel 0, low then high byte, mode 2 */
+    x86_outb(PIT_CHANNEL0, 0xff);
+    x86_outb(PIT_CHANNEL0, 0xff);
+    uint16_t previous = pit_count();
     uint64_t start = x86_rdtsc();
-    uint64_t spins = 0;
-    while (!(x86_inb(PIT_GATE) & 0x20)) {
-        if (++spins > 100000000ull) {
-            ath_kprintf("[athanor] boot error: PIT channel 2 does not count\n");
+    for (uint64_t reads = 0; elapsed < target; reads++) {
+        uint16_t now = pit_count();
+        elapsed += (uint16_t)(previous - now);      /* counts down; a reload wraps */
+        previous = now;
+        if (reads > 100000000ull) {
+            ath_kprintf("[athanor] boot error: PIT channel 0 does not count\n");
             ath_fail(ATH_FAIL_BOOT);
         }
     }
-    return (x86_rdtsc() - start) * CALIBRATION_HZ;
+    return (x86_rdtsc() - start) * PIT_HZ / elapsed;
 }
 
 uint64_t ath_arch_cycles(void)

@@ -1,8 +1,8 @@
 /*
- * Boot information from multiboot1 (QEMU -kernel) or multiboot2 (GRUB)
- * into struct ath_boot_info. Runs under the boot identity map (first 4 GiB),
- * which covers every multiboot structure: both protocols hand over 32-bit
- * addresses.
+ * Boot information from multiboot1 (QEMU -kernel), multiboot2 (GRUB) or PVH (the x86/HVM
+ * direct boot ABI's hvm_start_info: Firecracker, Cloud Hypervisor, QEMU) into struct
+ * ath_boot_info. Runs under the boot identity map (first 4 GiB), which covers every multiboot
+ * structure (32-bit addresses); a PVH structure above it is refused.
  *
  * The loader's structures are read once and copied; every length is
  * checked against the structure that holds it before it is used. Their
@@ -13,6 +13,9 @@
 
 #define MB1_LOADER_MAGIC 0x2badb002u
 #define MB2_LOADER_MAGIC 0x36d76289u
+#define PVH_MAGIC        0x336ec578u   /* hvm_start_info.magic; boot.S passes it as the magic */
+#define IDENTITY_END     (4ull << 30)  /* the boot map's reach */
+#define PVH_MEMMAP_MAX   1024u         /* a longer memory map is not believed */
 
 #define MB1_FLAG_MEM     (1u << 0)
 #define MB1_FLAG_CMDLINE (1u << 2)
@@ -71,6 +74,23 @@ struct mb2_mmap_entry {
 
 struct mb2_tag_meminfo {
     uint32_t type, size, mem_lower, mem_upper;
+};
+
+/* PVH (xen/include/public/arch-x86/hvm/start_info.h), version 0 or 1. */
+struct pvh_start_info {
+    uint32_t magic, version, flags, nr_modules;
+    uint64_t modlist_paddr, cmdline_paddr, rsdp_paddr;
+    uint64_t memmap_paddr;             /* version 1 */
+    uint32_t memmap_entries, reserved;
+};
+
+struct pvh_module {
+    uint64_t paddr, size, cmdline_paddr, reserved;
+};
+
+struct pvh_memmap_entry {              /* E820 types */
+    uint64_t addr, size;
+    uint32_t type, reserved;
 };
 
 static const char *error;      /* first failure, a static message */
@@ -331,19 +351,88 @@ static bool parse_multiboot2(uintptr_t addr, struct ath_boot_info *info)
     return true;
 }
 
+/* [phys, phys + size) inside the boot identity map, reserved: a loader structure. */
+static const void *pvh_structure(struct ath_boot_info *info, uint64_t phys, uint64_t size)
+{
+    if (phys == 0 || size > IDENTITY_END || phys > IDENTITY_END - size)
+        return fail("PVH structure outside the first 4 GiB"), NULL;
+    return add_reserved(info, phys, size) ? (const void *)(uintptr_t)phys : NULL;
+}
+
+static bool parse_pvh(uintptr_t addr, struct ath_boot_info *info)
+{
+    info->protocol = ATH_BOOT_PVH;
+    const struct pvh_start_info *si = pvh_structure(info, addr, sizeof *si);
+    if (!si)
+        return false;
+    struct pvh_start_info start = *si;   /* read once */
+    if (start.version == 0)
+        start.memmap_paddr = start.memmap_entries = 0;
+    if (start.cmdline_paddr >= IDENTITY_END)
+        return fail("PVH command line outside the first 4 GiB");
+    if (!copy_string(info, info->cmdline, sizeof info->cmdline, (uint32_t)start.cmdline_paddr))
+        return false;
+    ath_strlcpy(info->bootloader, "PVH", sizeof info->bootloader);
+
+    if (start.memmap_entries == 0)
+        return fail("PVH start info has no memory map (version 0)");
+    if (start.memmap_entries > PVH_MEMMAP_MAX)
+        return fail("PVH memory map too long");
+    const struct pvh_memmap_entry *map = pvh_structure(
+        info, start.memmap_paddr, (uint64_t)start.memmap_entries * sizeof *map);
+    if (!map)
+        return false;
+    for (uint32_t i = 0; i < start.memmap_entries; i++)
+        if (!add_mem(info, map[i].addr, map[i].size, mem_type(map[i].type)))
+            return false;
+
+    if (start.nr_modules > ATH_MODULES_MAX)
+        return fail("too many modules");
+    const struct pvh_module *mods = start.nr_modules == 0 ? NULL : pvh_structure(
+        info, start.modlist_paddr, (uint64_t)start.nr_modules * sizeof *mods);
+    if (start.nr_modules && !mods)
+        return false;
+    for (uint32_t i = 0; i < start.nr_modules; i++) {
+        struct pvh_module m = mods[i];
+        if (m.size > IDENTITY_END || m.paddr > IDENTITY_END - m.size)
+            return fail("PVH module outside the first 4 GiB");
+        if (!add_module(info, m.paddr, m.paddr + m.size))
+            return false;
+        struct ath_boot_module *module = &info->modules[info->module_count - 1];
+        if (m.cmdline_paddr >= IDENTITY_END)
+            return fail("PVH module string outside the first 4 GiB");
+        if (!copy_string(info, module->string, sizeof module->string, (uint32_t)m.cmdline_paddr))
+            return false;
+    }
+
+    /* The RSDP: a copy, as multiboot2 gives one (acpi.c reads the tables from it). */
+    if (start.rsdp_paddr) {
+        const uint8_t *rsdp = pvh_structure(info, start.rsdp_paddr, 36);
+        if (!rsdp)
+            return false;
+        info->acpi_rsdp_size = rsdp[15] >= 2 ? 36 : 20;
+        memcpy(info->acpi_rsdp, rsdp, info->acpi_rsdp_size);
+    }
+    return true;
+}
+
 bool ath_arch_boot_info(uint32_t magic, uintptr_t addr, struct ath_boot_info *info, const char **error_out)
 {
     memset(info, 0, sizeof *info);
     error = NULL;
     bool ok;
-    if (magic != MB1_LOADER_MAGIC && magic != MB2_LOADER_MAGIC)
-        ok = fail("not started by a multiboot loader (bad magic)");
+    if (magic != MB1_LOADER_MAGIC && magic != MB2_LOADER_MAGIC && magic != PVH_MAGIC)
+        ok = fail("not started by a multiboot or PVH loader (bad magic)");
     else if (addr == 0)
         ok = fail("boot information at address 0");
     else if (magic == MB1_LOADER_MAGIC)
         ok = parse_multiboot1(addr, info);
-    else
+    else if (magic == MB2_LOADER_MAGIC)
         ok = parse_multiboot2(addr, info);
+    else if (*(const uint32_t *)addr != PVH_MAGIC)
+        ok = fail("PVH start info with a bad magic");
+    else
+        ok = parse_pvh(addr, info);
 
     for (unsigned i = 0; ok && i < info->mem_count; i++) {
         const struct ath_mem_range *r = &info->mem[i];
