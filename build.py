@@ -281,7 +281,7 @@ def command_test(args):
     tools.ensure_packages(tools.TEST_GROUPS)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     if args.long:
-        env["AZOTH_LONG"] = "1"
+        env["AZOTH_LONG"] = "1"         # tests/conftest.py: long_run()
     argv = test_argv(args)
     if tools.VERBOSE:
         print("+ " + " ".join(argv), file=sys.stderr)
@@ -352,7 +352,7 @@ def main(argv=None):
                    "take their own options after the name (--help)")
     p.add_argument("suite_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     _bench_module().add_arguments(p)
-    p.set_defaults(func=command_bench, needs=["build", "boot", "test", "bench"])
+    p.set_defaults(func=command_bench, needs=["build", "opt", "boot", "test", "bench", "cross"])
 
     p = sub.add_parser("test", help="run the test suite, or only the PATHs / -k asked for",
                        description="Runs the test suite with pytest (Debian's python3-pytest): "
@@ -362,14 +362,14 @@ def main(argv=None):
                    help="a test file or folder, or FILE::TEST (default: all of tests/)")
     p.add_argument("-k", metavar="EXPR", help="only tests whose name matches EXPR (pytest -k)")
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
-    p.add_argument("--long", action="store_true",
-                   help="the long versions of the network tests (AZOTH_LONG=1): 20 MiB over "
-                   "the impaired link, hostile traffic in QEMU (20 s of each kind), 5 minutes "
-                   "of fuzzing the stack's input path, and the restart under load, the client "
-                   "and those in both bounds modes")
     p.add_argument("-j", "--jobs", type=int, default=default_test_jobs(), metavar="N",
                    help="test files run at once, in N processes (pytest-xdist; default: "
                    f"{default_test_jobs()}, one per core up to {MAX_TEST_JOBS}; 1: in this process)")
+    p.add_argument("--long", action="store_true",
+                   help="also the long runs (AZOTH_LONG=1): the spec testsuite with lines on "
+                   "every target, the longer fuzzing campaigns (the compiler's, 5 minutes of "
+                   "the TCP/IP stack's input path), 20 MiB over the impaired link, hostile "
+                   "traffic in QEMU (20 s of each kind), the network tests in both bounds modes")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)

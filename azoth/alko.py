@@ -21,6 +21,7 @@ SECTION_NAMES = {s["id"]: s["name"] for s in OBJECT["section"]}
 SECTION_IDS = {s["name"]: s["id"] for s in OBJECT["section"]}
 RECORDS = {s["id"]: OBJECT.record(s["record"]) for s in OBJECT["section"] if "record" in s}
 KINDS = tuple(name for name, _ in OBJECT["enum"]["extern_kind"]["values"])
+TARGETS = {number: name for name, number in OBJECT["enum"]["target"]["values"]}  # 62: "x86_64"
 LETTERS = formats.LETTERS           # signature letters: "i" -> "i32" (formats/abi.toml)
 
 
@@ -64,6 +65,7 @@ class ObjectFile:
         if h.version != VERSION or h.header_size != HEADER.size:
             self._bad(f"object version {h.version} (this tool reads version {VERSION})")
         self.flags, self.vmctx_size = h.flags, h.vmctx_size
+        self.target = TARGETS.get(h.target, f"unknown target {h.target}")
         self.function_count = h.function_count
         self.imported_function_count = h.imported_function_count
         self.wasm_code_size = h.wasm_code_size
@@ -90,6 +92,12 @@ class ObjectFile:
     @property
     def bounds(self):
         return "guard" if self.flags & 1 else "checked"
+
+    @property
+    def tier(self):
+        """The manifest's `opt` value the object was compiled for: "speed" (the optimizing
+        tier, flags bit 1) or "none"."""
+        return "speed" if self.flags & 2 else "none"
 
     def _records(self, name):
         """The records of section NAME, unpacked (named fields)."""

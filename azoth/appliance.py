@@ -8,7 +8,7 @@ import difflib
 import hashlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import catalogue as catalogue_module
@@ -21,13 +21,15 @@ from . import signing
 from .alko import ObjectFile
 from . import tools
 from .errors import AzothError
-from .sources import to_wasm, up_to_date
+from .sources import to_wasm
 from .tools import atomic_write, progress, run
 
 ROOT = Path(__file__).resolve().parent.parent
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 KERNEL = ROOT / "athanor" / "build" / "athanor.elf"          # multiboot1 and 2: QEMU, GRUB
 KERNEL_PVH = ROOT / "athanor" / "build" / "athanor-pvh.elf"  # PVH: microVMs, Firecracker
+# The machine the kernel runs on (athanor/arch/): every module is compiled for it.
+KERNEL_TARGET = "x86_64"
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
 GUEST_HEADER = ROOT / "appliances" / "include" / "athanor.h"   # C modules include it
 IMAGES = Path(os.environ.get("AZOTH_IMAGES") or ROOT / "images")   # tests redirect it
@@ -41,6 +43,7 @@ class BuildResult:
     image: Path
     iso: Path
     seconds: float
+    objects: list = field(default_factory=list)     # alko.ObjectFile, in manifest order
 
 
 def make_tools(key):
@@ -53,22 +56,83 @@ def make_tools(key):
             run(["make", "-s", "-C", ROOT / "athanor", f"PUBKEY={PUBKEY}"])
 
 
+OPT_LIBRARY = ALKAHEST.with_name("alkahest-opt.so")
+OBJECT_CACHE = ROOT / "build" / "cache" / "objects"
+_identities = {}
+
+
+def _file_identity(path):
+    """A file's bytes, by hash (once per process)."""
+    if path not in _identities:
+        _identities[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return _identities[path]
+
+
+def _llvm_identity():
+    """libLLVM as alkahest-opt.so loads it: its resolved path, size and time (a Debian update
+    changes them; hashing 100 MB per build would cost more than some compiles)."""
+    if "llvm" not in _identities:
+        found = ""
+        try:
+            listing = run(["ldd", OPT_LIBRARY], capture=True, check=False).stdout.decode()
+            library = next((line.split("=>")[1].split("(")[0].strip() for line in
+                            listing.splitlines() if "libLLVM" in line and "=>" in line), "")
+            if library:
+                stat = Path(library).resolve().stat()
+                found = f"{Path(library).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            pass
+        _identities["llvm"] = found
+    return _identities["llvm"]
+
+
+def cache_key(wasm_bytes, bounds, tier):
+    """What decides an object: the module's bytes, the compiler (its binaries), the target,
+    the bounds mode and the tier. Equal keys, equal objects (Alkahest's output depends on
+    nothing else, docs/opt-tier.md)."""
+    parts = [hashlib.sha256(wasm_bytes).hexdigest(), _file_identity(ALKAHEST), KERNEL_TARGET,
+             bounds, tier]
+    if tier == "speed":
+        parts += [_file_identity(OPT_LIBRARY), _llvm_identity()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def compile_module(wasm, bounds, out_dir, module):
-    """Alkahest: validate and compile one module to an object."""
-    out = Path(out_dir) / f"{module.name}.{bounds}.alko"
-    if up_to_date(out, [wasm, ALKAHEST]):
-        return out
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    with progress(f"compiling {module.name} with Alkahest"):
-        result = run([ALKAHEST, "compile", wasm, "-o", tmp, "--bounds", bounds],
-                     capture=True, check=False)
-    if result.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        message = result.stderr.decode(errors="replace").strip() or f"exit {result.returncode}"
-        raise AzothError("AZ-C001", f"{module.key} ({module.name}): {message}",
-                         file=module.sources[0])
-    tmp.replace(out)
+    """Alkahest: validate and compile one module to an object, through the tier its manifest
+    asks for. Objects are cached by (module hash, compiler, target, bounds, tier) in
+    build/cache/objects/: an unchanged module is not compiled again, whichever appliance or
+    folder it comes from."""
+    tier = getattr(module, "opt", "none")
+    out = Path(out_dir) / f"{module.name}.{bounds}{'.opt' if tier == 'speed' else ''}.alko"
+    key = cache_key(Path(wasm).read_bytes(), bounds, tier)
+    cached = OBJECT_CACHE / f"{key}.alko"
+    if not cached.exists():
+        OBJECT_CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        options = ["--bounds", bounds, "--target", KERNEL_TARGET] + \
+            (["-O"] if tier == "speed" else [])
+        what = "the optimizing tier (LLVM)" if tier == "speed" else "Alkahest"
+        with progress(f"compiling {module.name} with {what}"):
+            result = run([ALKAHEST, "compile", wasm, "-o", tmp, *options], capture=True,
+                         check=False)
+        if result.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            message = result.stderr.decode(errors="replace").strip() or \
+                f"exit {result.returncode}"
+            raise AzothError("AZ-C001", f"{module.key} ({module.name}): {message}",
+                             file=module.sources[0])
+        tmp.replace(cached)
+    if not (out.exists() and out.stat().st_size == cached.stat().st_size and
+            out.read_bytes() == cached.read_bytes()):
+        atomic_write(out, cached.read_bytes())
     return out
+
+
+def check_target(module, obj):
+    """The kernel runs code for its own machine only (it refuses any other object too)."""
+    if obj.target != KERNEL_TARGET:
+        raise AzothError("AZ-C011", f"{module.key} ({module.name}): the object is compiled for "
+                         f"{obj.target}, the kernel runs {KERNEL_TARGET} code", file=obj.origin)
 
 
 def _how_to_grant(capability):
@@ -218,6 +282,8 @@ def build(directory, key=None, make=True, iso=True, images=None):
     catalogue = catalogue_module.load()
     manifest = manifest_module.load(directory, catalogue)
     key = signing.ensure_key(key)
+    if any(m.opt == "speed" for m in manifest.modules):
+        tools.ensure_packages(["opt"])          # LLVM, before make builds alkahest-opt.so
     if make:
         make_tools(key)
     # Cached Wasm and objects, per manifest location (two appliances may share a name).
@@ -240,6 +306,12 @@ def _build(manifest, catalogue, key, work, iso, images, started):
             wasm = to_wasm(module, work, [GUEST_HEADER])
             obj_path = compile_module(wasm, manifest.bounds, work, module)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
+        check_target(module, obj)
+        if obj.tier != module.opt:
+            raise AzothError("AZ-C012", f"{module.key} ({module.name}): {obj_path} was compiled "
+                             f"with opt = {obj.tier!r}, the manifest asks for {module.opt!r} "
+                             "(a stale cache entry? remove build/cache/objects)",
+                             file=module.sources[0])
         import_ids = link_imports(manifest, module, obj, catalogue)
         check_memory(manifest, module, obj)
         warn_without_entry(manifest, module, obj)
@@ -264,7 +336,7 @@ def _build(manifest, catalogue, key, work, iso, images, started):
     iso_path = images / f"{manifest.name}.iso"
     if iso:
         make_iso_cached(image_path, iso_path)
-    return BuildResult(manifest, image_path, iso_path, time.monotonic() - started)
+    return BuildResult(manifest, image_path, iso_path, time.monotonic() - started, objects)
 
 
 def make_iso_cached(image_path, iso_path):

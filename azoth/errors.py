@@ -60,6 +60,8 @@ CODES = {
                "run nothing (names the exports it has, with a suggestion)",
     "AZ-C001": "Alkahest rejected the module (its `ALK-E` diagnostic follows)",
     "AZ-C010": "a compiled object is malformed",
+    "AZ-C011": "a compiled object for another target than the kernel's (names both)",
+    "AZ-C012": "a compiled object from another compiler tier than the manifest's `opt` asks for",
     "AZ-I001": "an image that is not valid: bad magic, version, sizes, offsets or signature",
     "AZ-I002": "no image at the path given",
     "AZ-I003": "the signer did not produce a 64-byte Ed25519 signature",

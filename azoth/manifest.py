@@ -67,6 +67,11 @@ APPLIANCE_KEYS = {
                   doc="how every module's linear memory is confined: explicit checks against "
                   "its size (works without an MMU), or guard pages around an 8 GiB reservation "
                   "(faster) — `docs/abi.md`"),
+    "opt": Key("choice", "none", ("none", "speed"),
+               doc="which compiler tier builds the modules: `none`, Alkahest's single pass "
+               "(milliseconds per module: the edit-build-run loop), or `speed`, its optimizing "
+               "tier (LLVM: seconds per module, code near native speed, the same sandbox) — "
+               "`docs/opt-tier.md`; a module may choose otherwise"),
     "network": Key("choice", "none", ("none", "virtio-net"),
                    doc="the network device `./build.py run` gives the machine (a virtio-net PCI "
                    "function, modern interface only), attached to QEMU's user networking unless "
@@ -98,6 +103,9 @@ MODULE_KEYS = {
                     "uses itself, so a memory only the kernel reads (a WAT module's, through "
                     "`athanor.log`) must be exported to survive; C, C++, Rust and AssemblyScript "
                     "modules export theirs. A change rebuilds the module"),
+    "opt": Key("choice", "appliance", ("appliance", "none", "speed"),
+               doc="this module's compiler tier (the appliance's `opt` key): `appliance` "
+               "takes the appliance's, `none` or `speed` overrides it"),
     "grants": Key("list", [], type="list of capability names, some with a parameter",
                   doc="the capabilities the module gets (below); an import no grant covers "
                   "fails the build"),
@@ -220,6 +228,7 @@ class Module:
     cflags: list = field(default_factory=list)
     rustflags: list = field(default_factory=list)
     wasm_opt: list = field(default_factory=list)
+    opt: str = "none"          # the compiler tier: "none" (single pass) or "speed"
     parsed_grants: list = field(default_factory=list)   # catalogue.Grant, in grants order
     capabilities: set = field(default_factory=set)      # capability names, channel included
     supervisor: str = ROOT_SUPERVISOR
@@ -268,6 +277,7 @@ class Manifest:
     memory: int
     bounds: str
     network: str = "none"
+    opt: str = "none"
     network_config: object = None     # azoth.network.NetworkConfig when the appliance has one
     modules: list = field(default_factory=list)
     channels: list = field(default_factory=list)
@@ -523,7 +533,7 @@ def load(directory, catalogue=None):
         check.report(check.error("AZ-M019", "guest memory must be a whole number of MiB, at "
                                  "least 16M", "appliance", None, "memory"))
     manifest = Manifest(path, directory, top["name"], top["version"], top["memory"],
-                        top["bounds"], top["network"])
+                        top["bounds"], top["network"], top["opt"])
 
     names = {}
     for kind in MODULE_KINDS:
@@ -551,7 +561,8 @@ def _module(check, catalogue, manifest, kind, index, entry, names):
         return
     module = Module(kind, index, values["name"], [], values["grants"], values["memory"],
                     values["args"], values["env"], values["restart"], values["stack"],
-                    values["cflags"], values["rustflags"], values["wasm_opt"])
+                    values["cflags"], values["rustflags"], values["wasm_opt"],
+                    manifest.opt if values["opt"] == "appliance" else values["opt"])
     if module.name in names:
         check.report(check.error("AZ-M006", f"duplicate module name {module.name!r} (also "
                                  f"{names[module.name]})", kind, index, "name"))

@@ -33,6 +33,10 @@ PACKAGES = {
         "xorriso": "/usr/bin/xorriso",
         "mtools": "/usr/bin/mformat",
     },
+    # The optimizing tier (alkahest/build/alkahest-opt.so), for modules with opt = "speed".
+    "opt": {
+        "llvm-19-dev": "/usr/bin/llvm-config-19",
+    },
     "boot": {
         "qemu-system-x86": "/usr/bin/qemu-system-x86_64",
         "ovmf": "/usr/share/OVMF/OVMF_CODE.fd",
@@ -63,6 +67,12 @@ PACKAGES = {
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
     },
+    "cross": {                   # AArch64 without ARM hardware: the CLI cross-built, run by QEMU
+        "gcc-aarch64-linux-gnu": "/usr/bin/aarch64-linux-gnu-gcc",
+        "libc6-dev-arm64-cross": "/usr/aarch64-linux-gnu/lib/libc.a",
+        "binutils-aarch64-linux-gnu": "/usr/bin/aarch64-linux-gnu-objdump",
+        "qemu-user": "/usr/bin/qemu-aarch64",
+    },
     "disk": {                    # ./build.py build --format qcow2,vmdk,vhd (azoth/disk.py)
         "qemu-utils": "/usr/bin/qemu-img",
     },
@@ -74,7 +84,7 @@ PACKAGES = {
     },
 }
 # What `./build.py test` installs: everything a test may use.
-TEST_GROUPS = ["build", "boot", "test", "cpp", "rust", "as", "disk"]
+TEST_GROUPS = ["build", "opt", "boot", "test", "cpp", "rust", "as", "cross", "disk"]
 
 
 def log(message):

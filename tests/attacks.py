@@ -1,7 +1,11 @@
 """Shared by the hostile-module tests (tests/test_attack_*.py): one file per attack class, each
-booted in both bounds modes, the stack and preemption ones under the interrupt-storm mode.
+booted in both bounds modes (BOUNDS), the stack and preemption ones under the interrupt-storm
+mode. The attacks on what the compiler emits (stack limit, bounds, call_indirect, double fetch)
+also run through the optimizing tier (BOUNDS_TIERS: "guard-opt" and "checked-opt" boot
+appliances with opt = "speed", docs/opt-tier.md); the others attack the kernel.
 
     appliance(tmp, name, bounds, body, files)   writes appliances/NAME (bounds substituted)
+    run_options(bounds)                         alkahest run's options for a BOUNDS entry
     boot(directory, tools, storm=...)           builds and boots it, returns the RunResult
     huge_frame_function(name, bytes)            WAT text of a function whose frame is that big
     lines_of(result), text_of(result)           its console, cleaned
@@ -17,12 +21,22 @@ from azoth import qemu
 
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 BOUNDS = ("guard", "checked")
+BOUNDS_TIERS = BOUNDS + ("guard-opt", "checked-opt")
+
+
+def run_options(bounds):
+    """`alkahest run`'s options for an entry of BOUNDS_TIERS."""
+    mode, _, tier = bounds.partition("-")
+    return ["--bounds", mode, *(["-O"] if tier == "opt" else [])]
 
 
 def appliance(tmp, name, bounds, body, files):
-    """An appliance directory: [appliance] with NAME-BOUNDS and `bounds`, then `body`."""
+    """An appliance directory: [appliance] with NAME-BOUNDS and the entry of BOUNDS_TIERS (its
+    bounds mode, and opt = "speed" for the -opt ones), then `body`."""
     full = f"{name}-{bounds}"
-    head = f'[appliance]\nname = "{full}"\nbounds = "{bounds}"\n'
+    mode, _, tier = bounds.partition("-")
+    head = f'[appliance]\nname = "{full}"\nbounds = "{mode}"\n' + \
+        ('opt = "speed"\n' if tier == "opt" else "")
     return write_appliance(tmp / full, head + body, files)
 
 
@@ -35,6 +49,8 @@ def boot(directory, tools, *, storm=False, icount=False, cpu="max", timeout=300,
     out = directory / "images"
     out.mkdir(exist_ok=True)
     result = tools.build(directory, iso=False, images=out)
+    tier = "speed" if directory.name.endswith("-opt") else "none"
+    assert [o.tier for o in result.objects] == [tier] * len(result.objects), directory.name
     if storm:
         cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()
     return qemu.boot("kernel", kernel=tools.KERNEL, image=result.image, cmdline=cmdline,

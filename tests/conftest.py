@@ -55,6 +55,11 @@ def write_appliance(directory, manifest, files):
     return directory
 
 
+def long_run():
+    """`./build.py test --long` (AZOTH_LONG=1): the tests that have a longer version run it."""
+    return os.environ.get("AZOTH_LONG") == "1"
+
+
 @pytest.fixture(scope="session")
 def tools():
     """The compiler and a kernel built with the signing key in use (as build.py does)."""

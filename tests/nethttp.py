@@ -8,20 +8,19 @@ or in a network namespace talk to them.
                                                            .lines(), .text(), .stop() -> result
     free_port()
 """
-import os
 import socket
 import subprocess
 import threading
 import time
 
-from conftest import ROOT, write_appliance
+from conftest import ROOT, long_run, write_appliance
 from azoth import qemu
 
 HTTPD = ROOT / "appliances" / "httpd" / "httpd.c"
 WWW = ROOT / "appliances" / "httpd" / "www"
 SITE = {"/www/index.html": WWW / "index.html", "/www/css/site.css": WWW / "css" / "site.css",
         "/www/img/azoth.svg": WWW / "img" / "azoth.svg"}
-LONG = os.environ.get("AZOTH_LONG") == "1"     # ./build.py test --long: the long versions
+LONG = long_run()     # ./build.py test --long: the long versions
 # The tests too long to run twice in the default suite run in guard mode there, in both with --long
 # (the attack tests and the short ones run in both always).
 LONG_BOUNDS = ("guard", "checked") if LONG else ("guard",)

@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from attacks import ALKAHEST, BOUNDS, appliance, assert_clean_exit, boot, lines_of, wat2wasm
+from attacks import (ALKAHEST, BOUNDS_TIERS, appliance, assert_clean_exit, boot, lines_of,
+                     run_options, wat2wasm)
 
 EFAULT = 21
 # The file's bytes, read over the iovec array: iovec 1 becomes {ptr 0xfffffff0, len 0x100}.
@@ -40,18 +41,18 @@ READER = """(module
 """
 
 
-@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("bounds", BOUNDS_TIERS)
 def test_self_overwriting_fd_read_is_efault_hosted(tmp_path, bounds):
     wasm = tmp_path / "reader.wasm"
     wasm.write_bytes(wat2wasm(READER))
     data = tmp_path / "data"
     data.write_bytes(FILE)
-    done = subprocess.run([str(ALKAHEST), "run", str(wasm), "--bounds", bounds, "--file",
+    done = subprocess.run([str(ALKAHEST), "run", str(wasm), *run_options(bounds), "--file",
                            f"/data={data}"], capture_output=True, text=True, timeout=60)
     assert done.returncode == EFAULT, (done.returncode, done.stderr)
 
 
-@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("bounds", BOUNDS_TIERS)
 def test_self_overwriting_fd_read_is_efault_booted(tmp_path, tools, bounds):
     directory = appliance(tmp_path, "doublefetch", bounds, """
 [[app]]

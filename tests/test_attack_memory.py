@@ -4,11 +4,11 @@ past 2^32, after memory.grow moved the edge, and bulk operations (fill, copy, in
 over the end: every access that is out of bounds traps "out of bounds memory access", every
 one that is not, works. In checked mode the attacker's memory sits right below other
 reservations; in guard mode its 8 GiB reservation is mapped only up to its size. Booted in both
-modes; a sibling's memory is checked byte by byte afterwards.
+modes, through both compiler tiers; a sibling's memory is checked byte by byte afterwards.
 """
 import pytest
 
-from attacks import BOUNDS, run_rounds
+from attacks import BOUNDS_TIERS, run_rounds
 
 PAGES = 2
 SIZE = PAGES * 65536
@@ -74,7 +74,7 @@ DECLARATIONS = f"""(memory {PAGES} 8)
   (data $segment "8 bytes!")"""
 
 
-@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("bounds", BOUNDS_TIERS)
 def test_every_access_past_the_edge_traps_and_none_before_it(tmp_path, tools, bounds):
     rounds = out_of_bounds()
     kinds = run_rounds(tmp_path, tools, "memory", bounds, DECLARATIONS, in_bounds(), rounds,

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from attacks import (ALKAHEST, BOUNDS, ROUNDS_MANIFEST, appliance, assert_clean_exit, boot,
-                     huge_frame_function, lines_of, victim, wat2wasm)
+from attacks import (ALKAHEST, BOUNDS_TIERS, ROUNDS_MANIFEST, appliance, assert_clean_exit,
+                     boot, huge_frame_function, lines_of, run_options, victim, wat2wasm)
 
 ROUNDS = 1200
 # Frame sizes, each past the attacker's 64 KiB stack: into the unmapped rest of its stack's
@@ -19,28 +19,52 @@ ROUNDS = 1200
 # below it), and far beyond.
 FRAMES = {"gap": 300 << 10, "neighbour": 3 << 20, "far": 8 << 20}
 
-def attacker(rounds):
+
+def opt_huge_frame_function(name, call_sites):
+    """For the optimizing tier, which keeps no dead operand-stack values in its frames (LLVM):
+    a function whose frame holds `call_sites` argument buffers of a call with 1000 v128
+    arguments and results (abi.c's multi-result helper), about 32 KiB each, allocated by its
+    prologue (through the stack probe) whether or not the calls run; they never do."""
+    args = "(v128.const i64x2 0 0) " * 1000
+    calls = "".join(f"(call_indirect (type $wide) {args} (i32.const 0)) " + "drop " * 1000
+                    for _ in range(call_sites))
+    return f'(func ${name} (export "{name}") (if (global.get $never) (then {calls})))\n'
+
+
+# The optimizing tier's huge frame: about 128 KiB, twice the attacker's stack.
+OPT_FRAMES = {"wide": 4}
+OPT_DECLARATIONS = f"""(table 1 funcref)
+  (type $wide (func (param {"v128 " * 1000}) (result {"v128 " * 1000})))
+  (global $never (mut i32) (i32.const 0))"""
+
+
+def attacker(rounds, opt=False):
     """Round n (its restart count) calls one huge-frame function or recurses without end; every
     round must trap with "call stack exhausted". After `rounds`, it tells the victim."""
+    frames = OPT_FRAMES if opt else FRAMES
+    functions = "".join(opt_huge_frame_function(name, size) if opt else
+                        huge_frame_function(name, size) for name, size in frames.items())
     calls = "".join(f"""
-          (call ${name}) (unreachable))""" for name in FRAMES)
+          (call ${name}) (unreachable))""" for name in frames)
+    table = " ".join(str(i) for i in range(len(frames) + 1))
     return f"""(module
   (import "athanor" "restart_count" (func $restarts (result i32)))
   (import "athanor" "channel_open" (func $open (param i32 i32) (result i32)))
   (import "athanor" "channel_send" (func $send (param i32 i32 i32 i32) (result i32)))
   (import "athanor" "log" (func $log (param i32 i32)))
   (memory 1)
+  {OPT_DECLARATIONS if opt else ""}
   (data (i32.const 0) "done")
   (data (i32.const 16) "stack attacks over")
-  {"".join(huge_frame_function(name, size) for name, size in FRAMES.items())}
+  {functions}
   (func $deep (param $n i32) (result i32)
     (i32.add (call $deep (i32.add (local.get $n) (i32.const 1))) (i32.const 1)))
   (func (export "_start") (local $n i32)
     (local.set $n (call $restarts))
     (if (i32.lt_u (local.get $n) (i32.const {rounds}))
       (then
-        (block (block (block (block
-          (br_table 0 1 2 3 (i32.rem_u (local.get $n) (i32.const 4))))
+        {"(block " * (len(frames) + 1)}
+          (br_table {table} (i32.rem_u (local.get $n) (i32.const {len(frames) + 1}))))
           {calls}
           (drop (call $deep (i32.const 0))) (unreachable)))
     (call $log (i32.const 16) (i32.const 18))
@@ -53,10 +77,11 @@ def attacker(rounds):
 MANIFEST = ROUNDS_MANIFEST.format(victim_memory="4M", attacker_memory="64K", attacker_stack="64K")
 
 
-@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("bounds", BOUNDS_TIERS)
 def test_huge_frames_and_endless_recursion_trap_under_an_interrupt_storm(tmp_path, tools, bounds):
     directory = appliance(tmp_path, "stack", bounds, MANIFEST,
-                          {"victim.wat": victim(64), "attacker.wat": attacker(ROUNDS)})
+                          {"victim.wat": victim(64),
+                           "attacker.wat": attacker(ROUNDS, bounds.endswith("-opt"))})
     result = boot(directory, tools, storm=True)
     lines = lines_of(result)
     assert_clean_exit(result, 0)
@@ -67,19 +92,29 @@ def test_huge_frames_and_endless_recursion_trap_under_an_interrupt_storm(tmp_pat
         [line for line in restarts if "call stack exhausted" not in line][:5]
 
 
-@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("bounds", BOUNDS_TIERS)
 def test_huge_frame_traps_hosted_under_a_signal_storm(tmp_path, bounds):
     """Hosted: SIGALRM every 10 us, taken on the stack in use (no sigaltstack), as a timer
     interrupt would be, while a function whose frame is past the whole stack (8 MiB: past the
     main thread's stack limit) is called 200000 times. Were the stack pointer ever moved
-    before the limit check, a signal would land out there and kill the process."""
+    before the limit check, a signal would land out there and kill the process. The
+    optimizing tier has no 8 MiB frames: there a function whose 32 KiB frame goes through the
+    stack probe recurses until the probe traps, 2000 times."""
     wasm = tmp_path / "huge.wasm"
-    wasm.write_bytes(wat2wasm(f"(module {huge_frame_function('huge', 8_400_000)})"))
-    done = subprocess.run([str(ALKAHEST), "run", str(wasm), "--bounds", bounds, "--repeat",
-                           "200000", "--stress-signals", "10", "--invoke", "huge"],
+    opt = bounds.endswith("-opt")
+    if opt:
+        wasm.write_bytes(wat2wasm(f"""(module {OPT_DECLARATIONS}
+  (func $huge (export "huge")
+    (if (global.get $never) (then {opt_huge_frame_function("x", 1).split("(then ", 1)[1][:-4]}))
+    (call $huge)))"""))
+    else:
+        wasm.write_bytes(wat2wasm(f"(module {huge_frame_function('huge', 8_400_000)})"))
+    repeat = 2000 if opt else 200000
+    done = subprocess.run([str(ALKAHEST), "run", str(wasm), *run_options(bounds), "--repeat",
+                           str(repeat), "--stress-signals", "10", "--invoke", "huge"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (done.returncode, done.stderr)
     words = done.stdout.split()
-    assert done.stdout.startswith("repeat: 200000 calls, 200000 trapped: call stack exhausted"), \
-        done.stdout
+    assert done.stdout.startswith(f"repeat: {repeat} calls, {repeat} trapped: call stack "
+                                  "exhausted"), done.stdout
     assert int(words[words.index("signals") - 1]) > 100, done.stdout

@@ -1,7 +1,12 @@
 """Differential execution against Binaryen's interpreter (tests/fuzz/diff.py explains the
-method) on a fixed range of seeds, in both bounds modes: every result, trap and logged value of
-Alkahest's code must match; and every kept regression still passes (the keeping can fail). Longer campaigns:
-tests/fuzz/diff.py --count N --seed S.
+method) on a fixed range of seeds, in both bounds modes, on every target (tests/targets.py:
+AArch64 under qemu-aarch64, on fewer seeds; more with ./build.py test --long), through both
+tiers on x86-64 (the single pass and the optimizing tier: each agrees with Binaryen, so with the
+other), and SIMD modules through the optimizing tier: every result, trap and logged value of
+Alkahest's code must match; and every kept regression still passes (the keeping can fail).
+Longer campaigns: tests/fuzz/diff.py --count N --seed S [--target T] [--tier both] [--simd]
+(docs/opt-tier.md); `./build.py test --long` runs 1,000 scalar and 250 SIMD seeds through the
+optimizing tier.
 
     /usr/bin/python3 -m pytest tests/test_fuzz_exec.py
 """
@@ -15,19 +20,44 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
 from diff import REGRESSIONS, check, keep_regression, run_kept  # noqa: E402
 from spec_validate import built  # noqa: E402
+from conftest import long_run  # noqa: E402
+from targets import HOST, TARGETS, require_cli  # noqa: E402
 
 SEEDS = range(1, 81)
+# Under QEMU a seed costs several times more: these by default, SEEDS with --long.
+OTHER_TARGET_SEEDS = range(1001, 1013)
+# the optimizing tier: each module costs LLVM's compile
+OPT_SEEDS = range(1, 1001) if long_run() else range(1, 31)
+SIMD_SEEDS = range(1000, 1250) if long_run() else range(1000, 1025)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("bounds", ["checked", "guard"])
-def test_binaryen_agrees(bounds, tmp_path):
+def test_binaryen_agrees(bounds, target, tmp_path):
     alkahest = built()
+    runner = None if target == HOST else require_cli(target)
+    seeds = SEEDS if target == HOST or long_run() else OTHER_TARGET_SEEDS
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = list(pool.map(lambda s: (s, *check(s, alkahest, bounds, tmp_path)), SEEDS))
+        outcomes = list(pool.map(lambda s: (s, *check(s, alkahest, bounds, tmp_path,
+                                                      runner=runner)), seeds))
     bad = [f"seed {seed}: {status}\n{detail}" for seed, status, detail in outcomes
            if status != "ok"]
-    assert not bad, f"{len(bad)} of {len(SEEDS)} seeds disagree (tests/fuzz/diff.py " \
-                    f"--bounds {bounds} --seed SEED --count 1 reproduces one):\n" + \
+    assert not bad, f"{len(bad)} of {len(seeds)} seeds disagree (tests/fuzz/diff.py " \
+                    f"--target {target} --bounds {bounds} --seed SEED --count 1 reproduces " \
+                    "one):\n" + "\n".join(bad[:10])
+
+
+@pytest.mark.parametrize("simd", [False, True], ids=["scalar", "simd"])
+def test_binaryen_agrees_with_the_optimizing_tier(simd, tmp_path):
+    alkahest = built()
+    seeds = SIMD_SEEDS if simd else OPT_SEEDS
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda s: (s, *check(s, alkahest, "both", tmp_path,
+                                                      tiers=("opt",), simd=simd)), seeds))
+    bad = [f"seed {seed}: {status}\n{detail}" for seed, status, detail in outcomes
+           if status != "ok"]
+    assert not bad, f"{len(bad)} of {len(seeds)} seeds disagree (tests/fuzz/diff.py --tier opt " \
+                    f"{'--simd ' if simd else ''}--seed SEED --count 1 reproduces one):\n" + \
                     "\n".join(bad[:10])
 
 
@@ -55,8 +85,20 @@ def test_a_kept_regression_runs_and_can_fail(tmp_path):
 # nothing.
 KEPT = sorted(p.parent for p in REGRESSIONS.glob("*/module.json"))
 if KEPT:
+    @pytest.mark.parametrize("target", TARGETS)
     @pytest.mark.parametrize("bounds", ["checked", "guard"])
     @pytest.mark.parametrize("case", KEPT, ids=[p.name for p in KEPT])
-    def test_kept_regression(case, bounds):
-        passed, output = run_kept(case, built(), bounds)
+    def test_kept_regression(case, bounds, target):
+        runner = None if target == HOST else require_cli(target)
+        passed, output = run_kept(case, built(), bounds, runner=runner)
+        assert passed, f"{case.name}: {output}"
+
+# Those found through the optimizing tier (a file `opt-tier` in the folder says why) run
+# through it too.
+KEPT_OPT = [p for p in KEPT if (p / "opt-tier").exists()]
+if KEPT_OPT:
+    @pytest.mark.parametrize("bounds", ["checked", "guard"])
+    @pytest.mark.parametrize("case", KEPT_OPT, ids=[p.name for p in KEPT_OPT])
+    def test_kept_regression_on_the_optimizing_tier(case, bounds):
+        passed, output = run_kept(case, built(), bounds, tier="opt")
         assert passed, f"{case.name}: {output}"

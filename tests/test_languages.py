@@ -2,10 +2,12 @@
 `./build.py new NAME --lang LANG` as a new user would, builds and runs and prints its args, its
 environment and its file; a Cargo crate; C++ without exceptions; wasm-opt passes; and the
 errors that name a source's language."""
+import hashlib
+
 import pytest
 
-from conftest import ROOT, build_py, logging_app, manifest_for, write_appliance
-from azoth import sources, template
+from conftest import ROOT, build_py, logging_app, long_run, manifest_for, write_appliance
+from azoth import alko, appliance, sources, template
 
 LANGUAGE_NAMES = {"c": "C", "cpp": "C++", "rust": "Rust", "as": "AssemblyScript",
                   "wat": "WebAssembly text"}
@@ -35,6 +37,25 @@ def test_new_appliance_in_each_language_runs(lang, tools, tmp_path):
     lines = [line for line in result.stdout.splitlines() if not line.startswith("[athanor]")]
     assert lines == [f"Hello from {LANGUAGE_NAMES[lang]}: main Ada Lovelace",
                      "/etc/motd: Baked into the image by build.py."], result.stdout
+
+
+@pytest.mark.parametrize("bounds", ["guard", "checked"] if long_run() else ["guard"])
+def test_c_appliance_on_the_optimizing_tier(bounds, tools, tmp_path):
+    """The C example with opt = "speed" (docs/opt-tier.md): WASI, args, env and a file through
+    the optimizing tier's code, booted in the kernel; checked mode with --long only (the attack
+    tests boot the tier in both modes)."""
+    path = template.create(tmp_path, "my-c", "c")
+    toml = path / "appliance.toml"
+    head = f'[appliance]\nopt = "speed"\nbounds = "{bounds}"\n'
+    toml.write_text(toml.read_text().replace("[appliance]\n", head, 1))
+    result = run_or_skip_offline(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("[athanor]")]
+    assert lines == ["Hello from C: main Ada Lovelace",
+                     "/etc/motd: Baked into the image by build.py."], result.stdout
+    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
+    obj = appliance.WORK / f"my-c-{where}" / f"main.{bounds}.opt.alko"
+    assert alko.ObjectFile(obj.read_bytes(), str(obj)).tier == "speed"
 
 
 def test_new_refuses_an_unknown_language_and_an_existing_folder(tmp_path):

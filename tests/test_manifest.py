@@ -53,6 +53,24 @@ def test_bad_choice(tmp_path):
     assert e.code == "AZ-M005" and e.line == 3 and "'checked', 'guard'" in e.message
 
 
+def test_opt_is_the_appliance_tier_unless_a_module_overrides_it(tmp_path):
+    apps = ''.join(f'[[app]]\nname = "{n}"\nsource = "a.wat"\n{extra}'
+                   for n, extra in (("a", ""), ("b", 'opt = "none"\n'), ("c", 'opt = "speed"\n')))
+    for appliance_opt, expected in (("", ["none", "none", "speed"]),
+                                    ('opt = "speed"\n', ["speed", "none", "speed"])):
+        write_appliance(tmp_path, f'[appliance]\nname = "x"\n{appliance_opt}{apps}',
+                        {"a.wat": HELLO})
+        m = manifest_module.load(tmp_path)
+        assert m.opt == ("speed" if appliance_opt else "none")
+        assert [a.opt for a in m.modules] == expected
+    e = load_error(tmp_path, '[appliance]\nname = "x"\nopt = "fast"\n'
+                             '[[app]]\nname = "a"\nsource = "a.wat"\n')
+    assert e.code == "AZ-M005" and e.line == 3 and "'none', 'speed'" in e.message
+    e = load_error(tmp_path, '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "a.wat"\n'
+                             'opt = "O3"\n')
+    assert e.code == "AZ-M005" and e.line == 6 and "'speed'" in e.message
+
+
 def test_bad_size(tmp_path):
     e = load_error(tmp_path, '[appliance]\nname = "x"\n[[app]]\nname = "a"\nsource = "a.wat"\n'
                              'memory = "lots"\n')

@@ -1,5 +1,6 @@
 """The WebAssembly spec testsuite on the hosted runtime: `alkahest spec` over every non-SIMD
-script, in both bounds modes, must report 0 failed.
+script, in both bounds modes, on every target (tests/targets.py: AArch64 through the CLI
+cross-built and run by qemu-aarch64), must report 0 failed, with the same counts everywhere.
 
 Each .wast is converted with wast2json into build/spectest/NAME/ (the cache that
 tests/spec_validate.py keeps; reused while newer than its .wast). Then:
@@ -9,11 +10,13 @@ tests/spec_validate.py keeps; reused while newer than its .wast). Then:
   - the runner can fail: a copy of a script with one expectation changed must fail;
   - a sample of assert_return cases of pure scripts is replayed through
     `alkahest run --invoke` and must print the same results;
-  - every script runs again in both modes compiled as if it had DWARF lines (--lines);
+  - every script runs again in both modes compiled as if it had DWARF lines (--lines): on the
+    host's target always, on the others with `./build.py test --long` (by default their lines
+    path runs in tests/test_traps.py's backtraces);
   - the ASan/UBSan build runs a handful of scripts in both modes;
-  - our own scripts in tests/alkahest_spec/ (calls, control flow and register pressure in the
-    back end, checked against wabt's interpreter when written) run in both modes, converted
-    into build/spectest-alkahest/.
+  - our own scripts in tests/alkahest_spec/ (calls, control flow, division by constants and
+    register pressure in the back ends, checked against wabt's interpreter or Python when
+    written) run in both modes on every target, converted into build/spectest-alkahest/.
 
     /usr/bin/python3 -m pytest tests/test_spec.py
     ALKAHEST_BUILD=DIR ... uses DIR/alkahest[-asan] as they are (a private build)
@@ -29,6 +32,8 @@ from pathlib import Path
 import pytest
 
 from spec_validate import ROOT, built, convert
+from conftest import long_run
+from targets import HOST, TARGETS, require_cli
 
 OWN_SCRIPTS = ROOT / "tests" / "alkahest_spec"
 OWN_CACHE = ROOT / "build" / "spectest-alkahest"
@@ -42,6 +47,9 @@ REPLAYS_PER_SCRIPT = 8
 # A handful for the sanitizer build: linking, tables, memory growth, traps, float corner cases.
 SANITIZED = ("linking", "imports", "call_indirect", "memory_grow", "bulk", "table_copy",
              "float_exprs", "skip-stack-guard-page")
+# What the whole suite gives, per bounds mode, on every target (only text-form
+# assert_malformed is skipped outside the SIMD scripts).
+PASSED, SKIPPED = 27356, 567
 
 
 def scripts(testsuite):
@@ -74,10 +82,12 @@ def alkahest_asan():
     return built(asan=True)
 
 
-def run_script(binary: Path, json_path: Path, mode: str, *extra: str):
-    """Runs one script; returns (passed, failed, skipped, report) with the failure lines."""
+def run_script(command, json_path: Path, mode: str, *extra: str):
+    """Runs one script with the CLI `command` (a binary, or the argv that runs one); returns
+    (passed, failed, skipped, report) with the failure lines."""
+    command = [str(command)] if isinstance(command, (str, Path)) else command
     try:
-        result = subprocess.run([str(binary), "spec", str(json_path), "--bounds", mode, *extra],
+        result = subprocess.run([*command, "spec", str(json_path), "--bounds", mode, *extra],
                                 capture_output=True, text=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         return 0, 1, 0, f"timed out after {TIMEOUT} s"
@@ -94,10 +104,10 @@ def run_script(binary: Path, json_path: Path, mode: str, *extra: str):
     return passed, failed, skipped, report
 
 
-def run_all(binary: Path, jobs, *extra: str):
+def run_all(command, jobs, *extra: str):
     """Runs (name, JSON path, mode) jobs two at a time; returns {(name, mode): result}."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {(name, mode): pool.submit(run_script, binary, path, mode, *extra)
+        futures = {(name, mode): pool.submit(run_script, command, path, mode, *extra)
                    for name, path, mode in jobs}
         return {key: future.result() for key, future in futures.items()}
 
@@ -109,25 +119,33 @@ def assert_no_failures(results):
     assert not bad, "spec scripts with failures:\n" + "\n".join(lines)
 
 
-def test_spec_testsuite_both_modes(alkahest, converted):
-    results = run_all(alkahest, [(n, p, m) for n, p in converted.items() for m in MODES])
+@pytest.mark.parametrize("target", TARGETS)
+def test_spec_testsuite_both_modes(target, converted):
+    command = require_cli(target)
+    results = run_all(command, [(n, p, m) for n, p in converted.items() for m in MODES])
     assert_no_failures(results)
     for mode in MODES:
         totals = [sum(r[i] for (_, m), r in results.items() if m == mode) for i in range(3)]
-        print(f"{mode}: {totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
+        print(f"{target} {mode}: {totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
         # Only text-form assert_malformed is skipped outside the SIMD scripts: both counts are
         # bounded, so that a command newly skipped cannot pass for a command run.
-        assert totals[0] >= 27356, f"{mode}: only {totals[0]} commands passed"
-        assert totals[2] <= 567, f"{mode}: {totals[2]} commands skipped, expected at most 567"
+        assert totals[0] >= PASSED, f"{target} {mode}: only {totals[0]} commands passed"
+        assert totals[2] <= SKIPPED, \
+            f"{target} {mode}: {totals[2]} commands skipped, expected at most {SKIPPED}"
 
 
-def test_spec_testsuite_with_lines(alkahest, converted):
+@pytest.mark.parametrize("target", TARGETS)
+def test_spec_testsuite_with_lines(target, converted):
     """The back end's path for modules with DWARF line information (a trap stub per trapping
     instruction, the lines section) passes the whole suite too."""
-    results = run_all(alkahest, [(n, p, m) for n, p in converted.items() for m in MODES],
+    if target != HOST and not long_run():
+        pytest.skip(f"{target}: the whole testsuite with lines runs with ./build.py test --long")
+    command = require_cli(target)
+    results = run_all(command, [(n, p, m) for n, p in converted.items() for m in MODES],
                       "--lines")
     assert_no_failures(results)
-    assert all(sum(r[0] for (_, m), r in results.items() if m == mode) >= 27356 for mode in MODES)
+    assert all(sum(r[0] for (_, m), r in results.items() if m == mode) >= PASSED
+               for mode in MODES)
 
 
 def test_runner_reports_a_wrong_expectation(alkahest, converted, tmp_path):
@@ -187,24 +205,32 @@ def test_sanitizer_build(alkahest_asan, converted):
 
 
 def test_own_scripts_both_modes(alkahest, alkahest_asan, own_converted):
-    assert {"calls", "control", "deep", "pressure"} <= set(own_converted)
+    assert {"calls", "control", "deep", "divide", "pressure"} <= set(own_converted)
     jobs = [(n, p, m) for n, p in own_converted.items() for m in MODES]
     assert_no_failures(run_all(alkahest, jobs))
     assert_no_failures(run_all(alkahest_asan, jobs))
 
 
-def test_pressure_script_is_generated():
-    generator = OWN_SCRIPTS / "gen_pressure.py"
+@pytest.mark.parametrize("target", [t for t in TARGETS if t != HOST])
+def test_own_scripts_on_other_targets(target, own_converted):
+    jobs = [(n, p, m) for n, p in own_converted.items() for m in MODES]
+    assert_no_failures(run_all(require_cli(target), jobs))
+
+
+@pytest.mark.parametrize("name", ["pressure", "divide"])
+def test_generated_scripts_are_current(name):
+    generator = OWN_SCRIPTS / f"gen_{name}.py"
     result = subprocess.run([sys.executable, str(generator)], capture_output=True, text=True,
                             check=True)
-    assert result.stdout == (OWN_SCRIPTS / "pressure.wast").read_text(), \
-        "pressure.wast is stale: regenerate it with gen_pressure.py"
+    assert result.stdout == (OWN_SCRIPTS / f"{name}.wast").read_text(), \
+        f"{name}.wast is stale: regenerate it with gen_{name}.py"
 
 
-def test_simd_is_skipped_not_failed(alkahest, testsuite):
-    """The back end has no v128 yet: SIMD modules and their actions count as skipped."""
+@pytest.mark.parametrize("target", TARGETS)
+def test_simd_is_skipped_not_failed(target, testsuite):
+    """The back ends have no v128 yet: SIMD modules and their actions count as skipped."""
     jobs = [(n, convert(testsuite / f"{n}.wast"), m) for n in ("simd_const", "simd_lane")
             for m in MODES]
-    results = run_all(alkahest, jobs)
+    results = run_all(require_cli(target), jobs)
     assert_no_failures(results)
     assert all(r[2] > 100 for r in results.values()), results

@@ -1,6 +1,7 @@
 """Traps people can act on: a backtrace of the Wasm frames, each named (name section, else an
 export), with file:line when the module carries DWARF line information (clang -g), the same
-under `alkahest run` and booted, in both bounds modes; `alkahest inspect --at` maps an offset.
+under `alkahest run` (on every target: tests/targets.py) and booted, in both bounds modes;
+`alkahest inspect --at` maps an offset.
 
 The program divides by zero three calls deep (divide <- middle <- outer <- main)."""
 import re
@@ -10,6 +11,7 @@ import pytest
 
 from conftest import ROOT, build_py, write_appliance
 from spec_validate import built
+from targets import TARGETS, require_cli
 from azoth import sources
 
 DIVIDE_C = """#include <stdio.h>
@@ -64,10 +66,11 @@ def compile_c(tmp_path, debug):
     return wasm
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("bounds", ["checked", "guard"])
-def test_hosted_backtrace_with_lines(tmp_path, bounds):
+def test_hosted_backtrace_with_lines(tmp_path, bounds, target):
     wasm = compile_c(tmp_path, debug=True)
-    result = subprocess.run([str(built()), "run", str(wasm), "--bounds", bounds],
+    result = subprocess.run([*require_cli(target), "run", str(wasm), "--bounds", bounds],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 134, result.stderr
     assert result.stderr.startswith("trap: integer divide by zero\n"), result.stderr
@@ -77,10 +80,11 @@ def test_hosted_backtrace_with_lines(tmp_path, bounds):
     assert found[-1][1].startswith("_start"), result.stderr
 
 
-def test_hosted_backtrace_names_without_dwarf(tmp_path):
+@pytest.mark.parametrize("target", TARGETS)
+def test_hosted_backtrace_names_without_dwarf(tmp_path, target):
     wasm = compile_c(tmp_path, debug=False)
-    result = subprocess.run([str(built()), "run", str(wasm)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([*require_cli(target), "run", str(wasm)], capture_output=True,
+                            text=True, timeout=60)
     assert result.returncode == 134
     found = frames(result.stderr)
     assert [n for _, n, _, _ in found[:4]] == [name for name, _ in FRAMES], result.stderr
@@ -88,7 +92,8 @@ def test_hosted_backtrace_names_without_dwarf(tmp_path):
     assert re.search(r"#0 divide\+0x[0-9a-f]+\n", result.stderr), result.stderr
 
 
-def test_names_fall_back_to_exports_and_indices(tmp_path):
+@pytest.mark.parametrize("target", TARGETS)
+def test_names_fall_back_to_exports_and_indices(tmp_path, target):
     """A module without a name section (wat2wasm without --debug-names): exported functions go
     by their export names, the others by index; a guard-page fault is frame 0 exactly."""
     wat = tmp_path / "m.wat"
@@ -99,7 +104,7 @@ def test_names_fall_back_to_exports_and_indices(tmp_path):
     wasm = tmp_path / "m.wasm"
     subprocess.run(["wat2wasm", str(wat), "-o", str(wasm)], check=True)
     for bounds in ("checked", "guard"):
-        result = subprocess.run([str(built()), "run", str(wasm), "--bounds", bounds],
+        result = subprocess.run([*require_cli(target), "run", str(wasm), "--bounds", bounds],
                                 capture_output=True, text=True, timeout=60)
         assert "out of bounds memory access" in result.stderr
         assert [n for _, n, _, _ in frames(result.stderr)] == ["function 0", "shallow", "_start"], \

@@ -36,7 +36,10 @@ extern const alk_allocator alk_cli_allocator; /* malloc and free */
 int alk_cli_read_file(const char *path, uint8_t **bytes, size_t *size);
 /* Prints "ALK-E012 at 0x1f in function 3 (fac): message" and a newline. */
 void alk_cli_print_diag(FILE *out, const alk_diag *diag);
-/* Compile options for this machine: bounds, and one compile task per online CPU (main.c). */
+/* The tier the compile options ask for: `-O` (compile, run, spec) sets ALK_TIER_OPTIMIZED. */
+extern alk_tier alk_cli_tier;
+/* Compile options for this machine: bounds, the tier (loading alkahest-opt.so for the optimizing
+ * one), and one compile task per online CPU (main.c). */
 alk_compile_options alk_cli_compile_options(alk_bounds_mode bounds);
 /* "checked" / "guard"; -1 for anything else (cmd_compile.c). */
 int alk_cli_parse_bounds(const char *text, alk_bounds_mode *out);

@@ -1,8 +1,9 @@
 /*
- * alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] [--target x86_64|aarch64]
+ * alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] [--target x86_64|aarch64] [-O]
  *
  * --target: the machine the code is for (default: the one alkahest runs on). The object is the
  * same byte for byte whichever machine compiles it.
+ * -O: the optimizing tier (LLVM, docs/opt-tier.md) instead of the single pass.
  *
  * The whole pipeline (alk_build); the object is written to a temporary file and renamed, so a
  * failed compile never leaves a partial object behind.
@@ -16,7 +17,7 @@
 #include "cli.h"
 
 #define USAGE "alkahest compile FILE.wasm -o FILE.alko [--bounds checked|guard] " \
-              "[--target x86_64|aarch64]"
+              "[--target x86_64|aarch64] [-O]"
 
 int alk_cli_parse_bounds(const char *text, alk_bounds_mode *out)
 {
@@ -66,17 +67,20 @@ int alk_cli_write_file(const char *path, const uint8_t *bytes, size_t size)
 int alk_cmd_compile(int argc, char **argv)
 {
     const char *input = NULL, *output = NULL;
-    alk_compile_options options = alk_cli_compile_options(ALK_BOUNDS_GUARD);
+    alk_bounds_mode bounds = ALK_BOUNDS_GUARD;
+    alk_target target = ALK_TARGET_HOST;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) {
             output = argv[++i];
+        } else if (!strcmp(argv[i], "-O")) {
+            alk_cli_tier = ALK_TIER_OPTIMIZED;
         } else if (!strcmp(argv[i], "--bounds") && i + 1 < argc) {
-            if (alk_cli_parse_bounds(argv[++i], &options.bounds)) {
+            if (alk_cli_parse_bounds(argv[++i], &bounds)) {
                 fprintf(stderr, "alkahest compile: --bounds takes checked or guard\n");
                 return ALK_EXIT_USAGE;
             }
         } else if (!strcmp(argv[i], "--target") && i + 1 < argc) {
-            if (alk_cli_parse_target(argv[++i], &options.target)) {
+            if (alk_cli_parse_target(argv[++i], &target)) {
                 fprintf(stderr, "alkahest compile: --target takes x86_64 or aarch64\n");
                 return ALK_EXIT_USAGE;
             }
@@ -91,6 +95,8 @@ int alk_cmd_compile(int argc, char **argv)
         fprintf(stderr, "usage: %s\n", USAGE);
         return ALK_EXIT_USAGE;
     }
+    alk_compile_options options = alk_cli_compile_options(bounds);
+    options.target = target;
     uint8_t *wasm;
     size_t size;
     int error = alk_cli_read_file(input, &wasm, &size);

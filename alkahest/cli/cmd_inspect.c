@@ -73,9 +73,14 @@ static int disassemble(const alk_object *o, const char *which)
     printf(", %u bytes at code+0x%x\n", f.size, f.offset);
     fflush(stdout);
     char command[256];
-    snprintf(command, sizeof command,
-             "objdump -D -b binary -m i386:x86-64 -M intel --adjust-vma=0x%x %s | tail -n +8",
-             f.offset, path);
+    if (o->target == ALK_OBJ_TARGET_AARCH64)   /* binutils-aarch64-linux-gnu */
+        snprintf(command, sizeof command,
+                 "aarch64-linux-gnu-objdump -D -b binary -m aarch64 --adjust-vma=0x%x %s | "
+                 "tail -n +8", f.offset, path);
+    else
+        snprintf(command, sizeof command,
+                 "objdump -D -b binary -m i386:x86-64 -M intel --adjust-vma=0x%x %s | tail -n +8",
+                 f.offset, path);
     int status = system(command);
     unlink(path);
     return status == 0 ? ALK_EXIT_OK : ALK_EXIT_USAGE;
@@ -156,7 +161,7 @@ int alk_cmd_inspect(int argc, char **argv)
         return ALK_EXIT_USAGE;
     }
     alk_object o;
-    const char *problem = alk_object_open(&o, bytes, size);
+    const char *problem = alk_object_read(&o, bytes, size);
     if (problem) {
         fprintf(stderr, "alkahest inspect: %s: %s\n", path, problem);
         free(bytes);
@@ -172,7 +177,8 @@ int alk_cmd_inspect(int argc, char **argv)
         free(offsets);
         return status;
     }
-    printf("object     %s (%zu bytes), bounds %s\n", path, size, o.flags & 1 ? "guard" : "checked");
+    printf("object     %s (%zu bytes), target %s, bounds %s\n", path, size,
+           alk_object_target_name(o.target), o.flags & 1 ? "guard" : "checked");
     printf("functions  %u (%u imported), vmctx %u bytes, start %s\n", o.function_count,
            o.imported_function_count, o.vmctx_size, o.start == UINT32_MAX ? "none" : "yes");
     printf("sections\n");

@@ -1,5 +1,5 @@
 /*
- * alkahest run FILE.wasm [--bounds checked|guard] [--env KEY=VALUE]... [--file GUEST=HOST]...
+ * alkahest run FILE.wasm|FILE.alko [--bounds checked|guard] [-O] [--env KEY=VALUE]... [--file GUEST=HOST]...
  *                        [--repeat N] [--stress-signals US]
  *                        [--invoke NAME [TYPE:VALUE...] | -- ARGS...]
  *
@@ -15,7 +15,9 @@
  * externref:N (an opaque host value), funcref:N (function N of this module). The program holds every WASI
  * descriptor an appliance's grants could give it: stdin, stdout and stderr, and the preopened
  * "/" when there are files. --repeat calls NAME N times and counts the traps; --stress-signals
- * delivers SIGALRM every US microseconds meanwhile (a test of the stack-limit check).
+ * delivers SIGALRM every US microseconds meanwhile (a test of the stack-limit check). -O compiles
+ * with the optimizing tier (docs/opt-tier.md). An object (FILE.alko from alkahest compile) runs
+ * as it was compiled, without compiling: its bounds mode and tier are its own.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -176,6 +178,8 @@ int alk_cmd_run(int argc, char **argv)
         } else if (!strcmp(argv[i], "--") && path) {
             for (i++; i < argc; i++)
                 wasi_args[arg_count++] = argv[i];
+        } else if (!strcmp(argv[i], "-O")) {
+            alk_cli_tier = ALK_TIER_OPTIMIZED;
         } else if (!strcmp(argv[i], "--bounds") && i + 1 < argc) {
             if (alk_cli_parse_bounds(argv[++i], &bounds)) {
                 fprintf(stderr, "alkahest run: --bounds takes checked or guard\n");
@@ -194,7 +198,7 @@ int alk_cmd_run(int argc, char **argv)
         }
     }
     if (!path) {
-        fprintf(stderr, "usage: alkahest run FILE.wasm [--bounds checked|guard] [--repeat N] "
+        fprintf(stderr, "usage: alkahest run FILE.wasm [--bounds checked|guard] [-O] [--repeat N] "
                         "[--stress-signals US] [--invoke NAME [TYPE:VALUE...]]\n");
         return ALK_EXIT_USAGE;
     }

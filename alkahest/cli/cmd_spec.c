@@ -1,5 +1,5 @@
 /*
- * alkahest spec FILE.json [--bounds checked|guard] [--lines] [-v]
+ * alkahest spec FILE.json [--bounds checked|guard] [-O] [--lines] [-v]
  *
  * --lines compiles every module as if it carried DWARF line information: a trap stub per
  * trapping instruction and a lines section (docs/object-format.md), the code path that modules
@@ -11,11 +11,11 @@
  * with "N passed, N failed, N skipped". Exit status 0 iff nothing failed.
  *
  * Scope: binary modules only (text-form assert_malformed is the text parser's business and is
- * skipped), and no SIMD: a module the back end rejects for v128, and any action whose values
- * are v128, count as skipped. Every instance lives until the end of the script, including those
+ * skipped). A module the back end rejects for v128 (the single pass has no SIMD yet), and every
+ * action on it, count as skipped; the optimizing tier (-O) runs them all. Every instance lives until the end of the script, including those
  * whose instantiation trapped (their writes into shared tables stay observable).
  *
- * Values travel as 64-bit words, as alk_invoke wants them. An externref `ref.extern N` is the
+ * Values travel as 64-bit words, as alk_invoke wants them (a v128 as two, low half first). An externref `ref.extern N` is the
  * word N + 1 (opaque to Wasm, never null, and it round-trips); ref.null is 0.
  */
 #define _GNU_SOURCE
@@ -89,16 +89,6 @@ static bool grow(void **array, size_t *capacity, size_t count, size_t element)
 }
 
 /* ---- Values --------------------------------------------------------------------------------- */
-
-static bool uses_v128(const alk_json *values)
-{
-    for (size_t i = 0; values && values->kind == ALK_JSON_ARRAY && i < values->count; i++) {
-        const char *type = alk_json_string(&values->items[i], "type");
-        if (type && !strcmp(type, "v128"))
-            return true;
-    }
-    return false;
-}
 
 static bool parse_u64(const char *text, uint64_t *out)
 {
@@ -199,6 +189,73 @@ static bool check_result(const alk_json *expected, char type, uint64_t bits, cha
     }
     if (!ok)
         snprintf(reason, size, "got %s, expected %s:%s", got, want_type, text);
+    return ok;
+}
+
+/* A v128 in wast2json's encoding: "lane_type" and one decimal string per lane ("nan:..." in
+ * expectations). Fills the two words; *nan_lanes gets bit i for a lane that expects a NaN
+ * (bit 16 + i for a canonical one). False when unreadable. */
+static bool parse_v128(const alk_json *value, uint64_t words[2], uint32_t *nan_lanes,
+                       unsigned *lane_bits)
+{
+    const char *lane_type = alk_json_string(value, "lane_type");
+    const alk_json *lanes = alk_json_member(value, "value");
+    if (!lane_type || !lanes || lanes->kind != ALK_JSON_ARRAY)
+        return false;
+    unsigned bits = !strcmp(lane_type, "i8") ? 8 : !strcmp(lane_type, "i16") ? 16
+                  : !strcmp(lane_type, "i32") || !strcmp(lane_type, "f32") ? 32
+                  : !strcmp(lane_type, "i64") || !strcmp(lane_type, "f64") ? 64 : 0;
+    if (!bits || lanes->count != 128 / bits)
+        return false;
+    words[0] = words[1] = 0;
+    if (nan_lanes)
+        *nan_lanes = 0;
+    *lane_bits = bits;
+    for (size_t i = 0; i < lanes->count; i++) {
+        const alk_json *lane = &lanes->items[i];
+        if (lane->kind != ALK_JSON_STRING)
+            return false;
+        uint64_t v;
+        if (!strncmp(lane->text, "nan:", 4) && nan_lanes && lane_type[0] == 'f') {
+            *nan_lanes |= (1u << i) | (!strcmp(lane->text, "nan:canonical") ? 1u << (16 + i) : 0);
+            continue;
+        }
+        if (!parse_u64(lane->text, &v) || (bits < 64 && v >> bits))
+            return false;
+        unsigned at = (unsigned)i * bits;
+        words[at / 64] |= v << (at % 64);
+    }
+    return true;
+}
+
+static uint64_t v128_lane(const uint64_t words[2], unsigned bits, unsigned i)
+{
+    unsigned at = i * bits;
+    uint64_t v = words[at / 64] >> (at % 64);
+    return bits == 64 ? v : v & ((1ull << bits) - 1);
+}
+
+static bool check_v128(const alk_json *expected, const uint64_t got[2], char *reason, size_t size)
+{
+    uint64_t want[2];
+    uint32_t nans;
+    unsigned bits;
+    if (!parse_v128(expected, want, &nans, &bits)) {
+        snprintf(reason, size, "cannot read the expected v128");
+        return false;
+    }
+    bool ok = true;
+    for (unsigned i = 0; i < 128 / bits; i++) {
+        uint64_t lane = v128_lane(got, bits, i);
+        if (nans & (1u << i))
+            ok &= is_nan_kind(lane, bits == 32 ? ALK_LETTER_F32 : ALK_LETTER_F64,
+                              (nans >> (16 + i)) & 1);
+        else
+            ok &= lane == v128_lane(want, bits, i);
+    }
+    if (!ok)
+        snprintf(reason, size, "got v128 0x%016" PRIx64 "%016" PRIx64 " (%s lanes)", got[1],
+                 got[0], alk_json_string(expected, "lane_type"));
     return ok;
 }
 
@@ -457,17 +514,13 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
             return set(v, FAIL, "no exported global \"%s\"", field);
         alk_extern e = alk_instance_export(&m->instance, 3, (uint32_t)index);
         char letter = alk_letter_of_code(e.as.global.type);
-        if (letter == ALK_LETTER_V128)
-            return set(v, SKIP, "v128");
-        *results = malloc(sizeof **results);
+        *results = calloc(2, sizeof **results);
         *types = malloc(1);
         if (!*results || !*types)
             return set(v, FAIL, "out of memory");
-        uint64_t bits;
-        memcpy(&bits, e.as.global.slot, 8);
+        memcpy(*results, e.as.global.slot, 8 * alk_letter_words(letter));
         if (alk_letter_bytes(letter) == 4)
-            bits &= UINT32_MAX;
-        (*results)[0] = bits;
+            (*results)[0] &= UINT32_MAX;
         (*types)[0] = letter;
         *count = 1;
         return PASS;
@@ -477,31 +530,33 @@ static outcome perform(spec_run *run, const alk_json *action, uint32_t *trap, ui
     if (index < 0 || export_kind != 0)
         return set(v, FAIL, "no exported function \"%s\"", field);
     const alk_json *args = alk_json_member(action, "args");
-    if (uses_v128(args))
-        return set(v, SKIP, "v128");
     alk_str sig = alk_object_type(o, alk_object_function_type(o, (uint32_t)index));
     uint32_t params = 0;
     while (params < sig.length && sig.bytes[params] != ':')
         params++;
     uint32_t result_count = params < sig.length ? sig.length - params - 1 : 0;
-    if (memchr(sig.bytes, ALK_LETTER_V128, sig.length))
-        return set(v, SKIP, "v128");
     size_t arg_count = args && args->kind == ALK_JSON_ARRAY ? args->count : 0;
     if (arg_count != params)
         return set(v, FAIL, "\"%s\" takes %u arguments, the script passes %zu", field, params,
                    arg_count);
-    uint64_t *words = calloc(params + 1, sizeof *words);
-    *results = calloc(result_count + 1, sizeof **results);
+    /* two words per value: enough for v128s (alk_invoke's layout) */
+    uint64_t *words = calloc(2 * params + 1, sizeof *words);
+    *results = calloc(2 * result_count + 1, sizeof **results);
     *types = malloc(result_count + 1);
     if (!words || !*results || !*types) {
         free(words);
         return set(v, FAIL, "out of memory");
     }
-    for (uint32_t i = 0; i < params; i++) {
-        if (!parse_argument(&args->items[i], sig.bytes[i], &words[i])) {
+    for (uint32_t i = 0, at = 0; i < params; i++) {
+        unsigned lane_bits;
+        bool ok = sig.bytes[i] == ALK_LETTER_V128
+                      ? parse_v128(&args->items[i], &words[at], NULL, &lane_bits)
+                      : parse_argument(&args->items[i], sig.bytes[i], &words[at]);
+        if (!ok) {
             free(words);
             return set(v, FAIL, "cannot pass argument %u as %s", i + 1, alk_letter_name(sig.bytes[i]));
         }
+        at += alk_letter_words(sig.bytes[i]);
     }
     memcpy(*types, sig.bytes + params + 1, result_count);
     *trap = alk_host_invoke(&m->instance, (uint32_t)index, words, *results);
@@ -514,8 +569,6 @@ static outcome command_action(spec_run *run, const alk_json *command, verdict *v
 {
     const alk_json *action = alk_json_member(command, "action");
     const alk_json *expected = alk_json_member(command, "expected");
-    if (check && uses_v128(expected))
-        return set(v, SKIP, "v128");
     uint32_t trap, count;
     uint64_t *results = NULL;
     char *types = NULL;
@@ -527,10 +580,15 @@ static outcome command_action(spec_run *run, const alk_json *command, verdict *v
             size_t want = expected && expected->kind == ALK_JSON_ARRAY ? expected->count : 0;
             if (want != count)
                 o = set(v, FAIL, "%u results, expected %zu", count, want);
-            for (uint32_t i = 0; i < count && o == PASS; i++) {
+            for (uint32_t i = 0, at = 0; i < count && o == PASS; i++) {
                 char reason[256];
-                if (!check_result(&expected->items[i], types[i], results[i], reason, sizeof reason))
+                bool ok = types[i] == ALK_LETTER_V128
+                              ? check_v128(&expected->items[i], &results[at], reason, sizeof reason)
+                              : check_result(&expected->items[i], types[i], results[at], reason,
+                                             sizeof reason);
+                if (!ok)
                     o = set(v, FAIL, "result %u: %s", i + 1, reason);
+                at += alk_letter_words(types[i]);
             }
         }
     }
@@ -677,7 +735,7 @@ static void finish(spec_run *run)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: alkahest spec FILE.json [--bounds checked|guard] [--lines] [-v]\n");
+    fprintf(stderr, "usage: alkahest spec FILE.json [--bounds checked|guard] [-O] [--lines] [-v]\n");
     return ALK_EXIT_USAGE;
 }
 
@@ -689,6 +747,8 @@ int alk_cmd_spec(int argc, char **argv)
         if (!strcmp(argv[i], "--bounds") && i + 1 < argc) {
             if (alk_cli_parse_bounds(argv[++i], &run.bounds))
                 return usage();
+        } else if (!strcmp(argv[i], "-O")) {
+            alk_cli_tier = ALK_TIER_OPTIMIZED;
         } else if (!strcmp(argv[i], "-v")) {
             run.verbose = true;
         } else if (!strcmp(argv[i], "--lines")) {

@@ -2,7 +2,9 @@
  * alkahest: subcommand dispatch and the helpers the subcommands share.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +16,14 @@
 static const alk_cli_command commands[] = {
     {"validate", alk_cmd_validate, "[-q|-v] FILE...",
      "check that each FILE is a valid WebAssembly 2.0 module"},
-    {"compile", alk_cmd_compile, "FILE.wasm -o FILE.alko [--bounds MODE] [--target T]",
+    {"compile", alk_cmd_compile, "FILE.wasm -o FILE.alko [--bounds MODE] [--target T] [-O]",
      "compile a module to an object (docs/object-format.md)"},
     {"inspect", alk_cmd_inspect, "FILE.alko [--disassemble F] [--at OFFSET]...",
      "print an object, disassemble a function, or name a code offset's line"},
-    {"run", alk_cmd_run, "FILE.wasm [--bounds MODE] [--env K=V]... [--file GUEST=HOST]... "
+    {"run", alk_cmd_run, "FILE.wasm [--bounds MODE] [-O] [--env K=V]... [--file GUEST=HOST]... "
      "[--repeat N] [--stress-signals US] [--invoke NAME [TYPE:VALUE...] | -- ARGS...]",
      "compile and run a module on the host"},
-    {"spec", alk_cmd_spec, "FILE.json [--bounds MODE] [--lines] [-v]",
+    {"spec", alk_cmd_spec, "FILE.json [--bounds MODE] [-O] [--lines] [-v]",
      "run a wast2json script of the spec testsuite on the host"},
 };
 
@@ -118,11 +120,52 @@ static void run_parallel(void *user, void (*run)(void *), void **arguments, unsi
             pthread_join(threads[i], NULL);
 }
 
+alk_tier alk_cli_tier = ALK_TIER_BASELINE;
+
+/* The optimizing tier lives in alkahest-opt.so next to this executable (linked with libLLVM,
+ * which costs ~60 ms to load: only `-O` pays it). ALKAHEST_OPT_LIBRARY names another. NULL,
+ * with the reason printed once, when it cannot be loaded: the compile then fails with ALK-E104. */
+static alk_optimizer load_optimizer(void)
+{
+    static bool tried;
+    static alk_optimizer optimizer;
+    if (tried)
+        return optimizer;
+    tried = true;
+    char path[PATH_MAX];
+    const char *chosen = getenv("ALKAHEST_OPT_LIBRARY");
+    if (!chosen || !*chosen) {
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+        if (n <= 0)
+            return NULL;
+        path[n] = 0;
+        char *slash = strrchr(path, '/');
+        strcpy(slash ? slash + 1 : path, "alkahest-opt.so");
+        chosen = path;
+    }
+    void *library = dlopen(chosen, RTLD_NOW | RTLD_LOCAL);
+    if (library)
+        optimizer = (alk_optimizer)(uintptr_t)dlsym(library, "alk_llvm_compile");
+    if (!optimizer)
+        fprintf(stderr, "alkahest: the optimizing tier is not available: %s\n",
+                library ? "no alk_llvm_compile in it" : dlerror());
+    return optimizer;
+}
+
 alk_compile_options alk_cli_compile_options(alk_bounds_mode bounds)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    alk_compile_options options = { .bounds = bounds };
-    options.parallelism = cpus > 1 ? (unsigned)(cpus > 8 ? 8 : cpus) : 1;
+    alk_compile_options options = { .bounds = bounds, .tier = alk_cli_tier };
+    if (alk_cli_tier == ALK_TIER_OPTIMIZED)
+        options.optimizer = load_optimizer();
+    /* ALKAHEST_JOBS=N: N compile tasks at once (1..16) instead of one per CPU (at most 8);
+     * the object is the same byte for byte either way (benchmarks and tests compare). */
+    const char *jobs = getenv("ALKAHEST_JOBS");
+    if (jobs && *jobs)
+        cpus = strtol(jobs, NULL, 10) > 16 ? 16 : strtol(jobs, NULL, 10);
+    else if (cpus > 8)
+        cpus = 8;
+    options.parallelism = cpus > 1 ? (unsigned)cpus : 1;
     options.run_parallel = run_parallel;
     return options;
 }

@@ -24,8 +24,8 @@ extern const alk_platform alk_host_platform;
 
 /* Installs the fault handler and computes the stack limit; call once. */
 void alk_host_init(void);
-/* Decodes, validates and compiles Wasm bytes, then maps the code. Returns ALK_OK or a
- * diagnostic code. */
+/* Decodes, validates and compiles Wasm bytes (or takes an object's bytes, "ALKO...", as they
+ * are), then maps the code. Returns ALK_OK or a diagnostic code. */
 int alk_host_load(const uint8_t *wasm, size_t size, alk_bounds_mode bounds, alk_host_module *out,
                   alk_diag *diag);
 void alk_host_unload(alk_host_module *module);

@@ -159,7 +159,8 @@ _Noreturn void alk_host_trap(void *vmctx, uint32_t code)
     last_trap = (alk_host_trap_site){ instance ? instance->object : NULL, { 0 }, 0, false };
     if (instance && current_frame)
         alk_backtrace(instance->object, instance->code, pc, rbp, (uintptr_t)&pc,
-                      (uintptr_t)current_frame->registers[6], ALK_HOST_BACKTRACE_MAX,
+                      (uintptr_t)current_frame->registers[ALK_ENTRY_FRAME_SP],
+                      ALK_HOST_BACKTRACE_MAX,
                       record_frame, &last_trap);
     if (!current_frame) {
         fprintf(stderr, "alkahest: trap %u outside of any call\n", code);
@@ -178,18 +179,31 @@ const alk_platform alk_host_platform = {
 static void on_fault(int signal, siginfo_t *info, void *context)
 {
     ucontext_t *uc = context;
+#if defined(__aarch64__)
+    mcontext_t *mc = &uc->uc_mcontext;
+    uintptr_t pc = (uintptr_t)mc->pc;
+#else
     greg_t *regs = uc->uc_mcontext.gregs;
     uintptr_t pc = (uintptr_t)regs[REG_RIP];
+#endif
     uintptr_t address = (uintptr_t)info->si_addr;
     if (current_frame && in_ranges(code_ranges, code_range_count, pc) &&
         in_ranges(memory_ranges, memory_range_count, address)) {
         /* Resume in the trap handler as if the faulting instruction had called it (its
-         * "return address" is that instruction: a backtrace names it, docs/abi.md). */
+         * "return address" is that instruction: a backtrace names it, docs/abi.md), with the
+         * vmctx pinned in r15 / x28 as its first argument. */
+#if defined(__aarch64__)
+        mc->regs[30] = pc;
+        mc->regs[0] = mc->regs[28];
+        mc->regs[1] = ALK_TRAP_MEMORY_OUT_OF_BOUNDS;
+        mc->pc = (uintptr_t)alk_host_trap;
+#else
         regs[REG_RSP] -= 8;
         *(uint64_t *)regs[REG_RSP] = pc;
         regs[REG_RDI] = regs[REG_R15];
         regs[REG_RSI] = ALK_TRAP_MEMORY_OUT_OF_BOUNDS;
         regs[REG_RIP] = (greg_t)(uintptr_t)alk_host_trap;
+#endif
         return;
     }
     /* Not ours: die the default way. */
@@ -223,8 +237,21 @@ int alk_host_load(const uint8_t *wasm, size_t size, alk_bounds_mode bounds, alk_
                   alk_diag *diag)
 {
     memset(out, 0, sizeof *out);
-    alk_compile_options options = alk_cli_compile_options(bounds);
-    int code = alk_cli_build(wasm, size, &options, &out->object_bytes, &out->object_size, diag);
+    int code = ALK_OK;
+    if (size >= 4 && !memcmp(wasm, "ALKO", 4)) {
+        /* an object compiled before (alkahest compile): run as it is, in its own bounds mode */
+        out->object_bytes = alk_cli_allocator.alloc(NULL, size);
+        if (!out->object_bytes) {
+            diag->code = ALK_E_OUT_OF_MEMORY;
+            snprintf(diag->message, sizeof diag->message, "out of memory");
+            return ALK_E_OUT_OF_MEMORY;
+        }
+        memcpy(out->object_bytes, wasm, size);
+        out->object_size = size;
+    } else {
+        alk_compile_options options = alk_cli_compile_options(bounds);
+        code = alk_cli_build(wasm, size, &options, &out->object_bytes, &out->object_size, diag);
+    }
     if (code)
         return code;
     const char *problem = alk_object_open(&out->object, out->object_bytes, out->object_size);

@@ -1,13 +1,13 @@
 /*
- * Alkahest: an ahead-of-time WebAssembly 2.0 compiler for x86-64.
+ * Alkahest: an ahead-of-time WebAssembly 2.0 compiler for x86-64 and AArch64.
  *
  * Public interface. The core is freestanding C11: it never prints, never exits and allocates
  * only through the allocator it is given, so it can run hosted (the CLI, the Linux runtime)
  * and inside the Athanor kernel alike.
  *
  * Pipeline, one stage per file, driven from alk_build():
- *     decode (decode.c) -> validate (validate.c) -> compile (compile.c, a back end: x86_64/)
- *     -> object (object.c)
+ *     decode (decode.c) -> validate (validate.c) -> compile (compile.c, a back end: x86_64/ or
+ *     aarch64/) -> object (object.c)
  */
 #ifndef ALKAHEST_H
 #define ALKAHEST_H
@@ -105,9 +105,27 @@ typedef enum alk_target {
     ALK_TARGET_AARCH64 = ALK_OBJ_TARGET_AARCH64,
 } alk_target;
 
+/* Which back end compiles: the single pass (milliseconds per module, the default) or the
+ * optimizing tier (LLVM: near-native code, docs/opt-tier.md). Both write the same object format
+ * and follow the same instance ABI. */
+typedef enum alk_tier {
+    ALK_TIER_BASELINE = 0,
+    ALK_TIER_OPTIMIZED = 1,
+} alk_tier;
+
+struct alk_compile_options;
+struct alk_compiled;
+/* The optimizing tier's entry (alk_llvm_compile in build/alkahest-opt.so, which the CLI loads
+ * on demand so that the core and the single pass need no LLVM): an alk_backend's compile
+ * (src/compile.h) for every target it has. */
+typedef int (*alk_optimizer)(const alk_module *module, const struct alk_compile_options *options,
+                             struct alk_compiled *out, alk_diag *diag);
+
 typedef struct alk_compile_options {
     alk_bounds_mode bounds;
     alk_target target;
+    alk_tier tier;
+    alk_optimizer optimizer;    /* needed for ALK_TIER_OPTIMIZED; else ALK-E104 */
     /* Optional: the object gets a `lines` section mapping its machine code back to these
      * source lines (docs/object-format.md), and every trapping instruction a stub of its own
      * so that a trap names its line. NULL: neither (the default, smaller code). */

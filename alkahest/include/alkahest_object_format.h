@@ -6,7 +6,7 @@
 #define ALKAHEST_OBJECT_FORMAT_H
 
 #define ALK_OBJ_MAGIC "ALKO"
-#define ALK_OBJ_VERSION 1
+#define ALK_OBJ_VERSION 2
 #define ALK_OBJ_CODE_ALIGN 4096
 #define ALK_OBJ_SECTION_ALIGN 8
 #define ALK_OBJ_NO_START 0xffffffffu
@@ -28,6 +28,7 @@
 #define ALK_OBJ_HEADER_VMCTX_TABLES 44   /* u32 */
 #define ALK_OBJ_HEADER_VMCTX_GLOBALS 48   /* u32 */
 #define ALK_OBJ_HEADER_WASM_CODE_SIZE 52   /* u32 */
+#define ALK_OBJ_HEADER_TARGET 56   /* u16 */
 
 /* section (16 bytes): An entry of the section table, which follows the header. */
 #define ALK_OBJ_SECTION_RECORD_SIZE 16

@@ -61,6 +61,20 @@ static inline bool alk_letter_is_float(char letter)
     }
 }
 
+/* Passed in a floating-point register: f32, f64 and v128 (System V's SSE class, AAPCS64's
+ * SIMD and floating-point registers). */
+static inline bool alk_letter_in_fpr(char letter)
+{
+    return alk_letter_is_float(letter) || letter == ALK_LETTER_V128;
+}
+
+/* 64-bit words a value of that type takes in alk_invoke's arrays: two for a v128 (low half
+ * first), one for the others. */
+static inline unsigned alk_letter_words(char letter)
+{
+    return letter == ALK_LETTER_V128 ? 2 : 1;
+}
+
 /* Bytes of a value of that type (a 32-bit value is zero-extended in a 64-bit slot). */
 static inline unsigned alk_letter_bytes(char letter)
 {
@@ -87,6 +101,7 @@ typedef struct alk_object {
     const uint8_t *bytes;
     size_t size;
     uint32_t flags;                 /* bit 0: guard bounds */
+    uint32_t target;                /* ALK_OBJ_TARGET_*: the runtime's own once opened */
     uint32_t vmctx_size;
     uint32_t function_count, imported_function_count;
     uint32_t start;                 /* UINT32_MAX: none */
@@ -131,9 +146,15 @@ typedef struct alk_object_data {
 } alk_object_data;
 typedef struct alk_object_memory { uint32_t min, max; bool has_max, imported; } alk_object_memory;
 
-/* Checks the header and that every section and record table lies inside the bytes. Returns
- * NULL, or a message saying what is wrong. The bytes must outlive the view. */
+/* Checks the header and that every section and record table lies inside the bytes, and that
+ * the code is for the machine this runtime runs on. Returns NULL, or a message saying what is
+ * wrong ("compiled for aarch64, this runtime runs x86_64 code"). The bytes must outlive the
+ * view. */
 const char *alk_object_open(alk_object *object, const void *bytes, size_t size);
+/* The same without the target check: for tools that read objects of any target (inspect). */
+const char *alk_object_read(alk_object *object, const void *bytes, size_t size);
+/* "x86_64", "aarch64", or "unknown". */
+const char *alk_object_target_name(uint32_t target);
 
 alk_str alk_object_string(const alk_object *object, uint32_t offset);
 alk_str alk_object_type(const alk_object *object, uint32_t type_index);  /* "ii:I" */
@@ -330,13 +351,22 @@ alk_extern alk_instance_export(alk_instance *instance, uint32_t kind, uint32_t i
 
 /* ---- Calling in ------------------------------------------------------------------------------ */
 
-/* Saved by the entry trampoline; alk_unwind returns to it. */
+/* Saved by the entry trampoline; alk_unwind returns to it. The callee-saved registers of the
+ * C ABI, the stack pointer and the return address (runtime/enter.h has the offsets). */
+#if defined(__aarch64__)
+#define ALK_ENTRY_FRAME_WORDS 21    /* x19..x28 x29 x30 sp d8..d15 */
+#define ALK_ENTRY_FRAME_SP 12
+#else
+#define ALK_ENTRY_FRAME_WORDS 8     /* rbx rbp r12 r13 r14 r15 rsp rip */
+#define ALK_ENTRY_FRAME_SP 6
+#endif
 typedef struct alk_entry_frame {
-    uint64_t registers[8];          /* rbx rbp r12 r13 r14 r15 rsp rip */
+    uint64_t registers[ALK_ENTRY_FRAME_WORDS];
 } alk_entry_frame;
 
 /* Calls function `function` (imports included) of the instance with args (one u64 per
- * parameter: i32 zero-extended, f32 in the low 32 bits) and stores the results likewise.
+ * parameter: i32 zero-extended, f32 in the low 32 bits; two for a v128, low half first) and
+ * stores the results likewise.
  * The embedder must have set vmctx->stack_limit and made `frame` the one its trap handler
  * unwinds to. Returns 0, or the trap code. */
 uint32_t alk_invoke(alk_instance *instance, uint32_t function, const uint64_t *args,

@@ -53,14 +53,14 @@ alk_enter:
     jmp 1b
 2:
     mov r11, rsi
-    movq xmm0, [r11 + ALK_CALL_XMMS]
-    movq xmm1, [r11 + ALK_CALL_XMMS + 8]
-    movq xmm2, [r11 + ALK_CALL_XMMS + 16]
-    movq xmm3, [r11 + ALK_CALL_XMMS + 24]
-    movq xmm4, [r11 + ALK_CALL_XMMS + 32]
-    movq xmm5, [r11 + ALK_CALL_XMMS + 40]
-    movq xmm6, [r11 + ALK_CALL_XMMS + 48]
-    movq xmm7, [r11 + ALK_CALL_XMMS + 56]
+    movdqu xmm0, [r11 + ALK_CALL_FPRS]
+    movdqu xmm1, [r11 + ALK_CALL_FPRS + 16]
+    movdqu xmm2, [r11 + ALK_CALL_FPRS + 32]
+    movdqu xmm3, [r11 + ALK_CALL_FPRS + 48]
+    movdqu xmm4, [r11 + ALK_CALL_FPRS + 64]
+    movdqu xmm5, [r11 + ALK_CALL_FPRS + 80]
+    movdqu xmm6, [r11 + ALK_CALL_FPRS + 96]
+    movdqu xmm7, [r11 + ALK_CALL_FPRS + 112]
     mov rdi, [r11 + ALK_CALL_VMCTX]
     mov rsi, [r11 + ALK_CALL_GPRS]
     mov rdx, [r11 + ALK_CALL_GPRS + 8]
@@ -70,8 +70,8 @@ alk_enter:
     call [r11 + ALK_CALL_CODE]
 
     mov r11, [rbp - 8]
-    mov [r11 + ALK_CALL_RAX], rax
-    movq [r11 + ALK_CALL_XMM0], xmm0
+    mov [r11 + ALK_CALL_INT_RESULT], rax
+    movdqu [r11 + ALK_CALL_FLOAT_RESULT], xmm0
     /* extra results sit above the stack arguments */
     mov rcx, [r11 + ALK_CALL_EXTRA_RESULTS]
     mov r8, [r11 + ALK_CALL_EXTRA_OUT]

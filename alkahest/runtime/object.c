@@ -19,7 +19,49 @@ static uint32_t u32(const uint8_t *p)
 }
 static uint64_t u64(const uint8_t *p) { return u32(p) | (uint64_t)u32(p + 4) << 32; }
 
+/* The machine this runtime runs code for: objects for any other are refused. */
+#if defined(__x86_64__)
+#define RUNTIME_TARGET ALK_OBJ_TARGET_X86_64
+#define RUNTIME_TARGET_NAME "x86_64"
+#elif defined(__aarch64__)
+#define RUNTIME_TARGET ALK_OBJ_TARGET_AARCH64
+#define RUNTIME_TARGET_NAME "aarch64"
+#else
+#error "the runtime runs code on x86_64 or aarch64 only"
+#endif
+
+static const char *other_target(uint32_t target)
+{
+    switch (target) {
+#define OTHER_TARGET(name, number, text) \
+    case number: return "compiled for " text ", this runtime runs " RUNTIME_TARGET_NAME " code";
+    ALK_OBJ_TARGET_VALUES(OTHER_TARGET)
+#undef OTHER_TARGET
+    default:
+        return "compiled for an unknown target, this runtime runs " RUNTIME_TARGET_NAME " code";
+    }
+}
+
+const char *alk_object_target_name(uint32_t target)
+{
+    switch (target) {
+#define TARGET_NAME(name, number, text) case number: return text;
+    ALK_OBJ_TARGET_VALUES(TARGET_NAME)
+#undef TARGET_NAME
+    default:
+        return "unknown";
+    }
+}
+
 const char *alk_object_open(alk_object *o, const void *bytes, size_t size)
+{
+    const char *problem = alk_object_read(o, bytes, size);
+    if (!problem && o->target != RUNTIME_TARGET)
+        problem = other_target(o->target);
+    return problem;
+}
+
+const char *alk_object_read(alk_object *o, const void *bytes, size_t size)
 {
     const uint8_t *b = bytes;
     for (int i = 0; i < ALK_SECTION_LIMIT; i++)
@@ -32,6 +74,7 @@ const char *alk_object_open(alk_object *o, const void *bytes, size_t size)
     if (u16(b + ALK_OBJ_HEADER_VERSION) != ALK_OBJ_VERSION ||
         u16(b + ALK_OBJ_HEADER_HEADER_SIZE) != ALK_OBJ_HEADER_RECORD_SIZE)
         return "unsupported object version";
+    o->target = u16(b + ALK_OBJ_HEADER_TARGET);
     o->bytes = b;
     o->size = size;
     o->flags = u32(b + ALK_OBJ_HEADER_FLAGS);

@@ -45,7 +45,7 @@ int alk_check_no_v128(const alk_module *m, alk_diag *diag)
 
 const alk_backend *alk_backend_for(alk_target target)
 {
-    static const alk_backend *const backends[] = { &alk_x86_64_backend };
+    static const alk_backend *const backends[] = { &alk_x86_64_backend, &alk_aarch64_backend };
     if (target == ALK_TARGET_HOST) {
 #if defined(__aarch64__)
         target = ALK_TARGET_AARCH64;
@@ -77,10 +77,18 @@ int alk_compile(const alk_module *module, const alk_compile_options *options,
     if (!backend)
         return alk_fail(diag, ALK_E_UNSUPPORTED_TARGET, 0, ALK_NO_FUNCTION, ": %u",
                         (unsigned)options->target);
-    alk_compiled compiled = { .module = module, .bounds = options->bounds,
-                              .source_lines = options->source_lines };
+    alk_compiled compiled = { .target = backend->target, .module = module, .bounds = options->bounds,
+                              .source_lines = options->source_lines,
+                              .optimized = options->tier == ALK_TIER_OPTIMIZED };
     alk_layout_compute(module, &compiled.layout);
-    int error = backend->compile(module, options, &compiled, diag);
+    int error;
+    if (options->tier != ALK_TIER_OPTIMIZED)
+        error = backend->compile(module, options, &compiled, diag);
+    else if (options->optimizer)
+        error = options->optimizer(module, options, &compiled, diag);
+    else
+        error = alk_fail(diag, ALK_E_TIER_UNAVAILABLE, 0, ALK_NO_FUNCTION,
+                         ": this build has no LLVM (build/alkahest-opt.so)");
     if (!error)
         error = alk_object_write(&compiled, object_out, object_size, diag);
     module->allocator.free(module->allocator.user, compiled.code);

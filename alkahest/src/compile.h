@@ -8,7 +8,7 @@
  *     int compile(const alk_module *module, const alk_compile_options *options,
  *                 alk_compiled *out, alk_diag *diag);
  *
- *   requires  module validated (module->validated), out->module / layout / bounds /
+ *   requires  module validated (module->validated), out->target / module / layout / bounds /
  *             source_lines filled by the driver (alk_layout_compute), every other field zero;
  *   returns   ALK_OK with out->code (code_size bytes, a multiple of ALK_OBJ_CODE_ALIGN, padded
  *             with the target's trap instruction) and out->functions (one per defined
@@ -48,9 +48,11 @@ typedef struct alk_pc {
 } alk_pc;
 
 typedef struct alk_compiled {
+    alk_target target;                 /* the back end's: what the object's header records */
     const alk_module *module;
     alk_layout layout;
     alk_bounds_mode bounds;
+    bool optimized;                    /* by the optimizing tier (the object's flags say so) */
     uint8_t *code;                     /* from the module's allocator */
     uint32_t code_size;
     alk_compiled_function *functions;  /* defined functions only */
@@ -87,6 +89,7 @@ typedef struct alk_backend {
 } alk_backend;
 
 extern const alk_backend alk_x86_64_backend;    /* x86_64/codegen.c */
+extern const alk_backend alk_aarch64_backend;   /* aarch64/codegen.c */
 
 /* The back end for a target (ALK_TARGET_HOST: the machine this compiler was built for), or
  * NULL when there is none (compile.c). */
@@ -99,14 +102,23 @@ const alk_backend *alk_backend_for(alk_target target);
  * taken for an integer. Its instructions are refused as each back end meets them. */
 int alk_check_no_v128(const alk_module *module, alk_diag *diag);
 
-/* locals.c: the locals a function uses most, weighted by the loops around each use; a back end
- * keeps them in registers. Only locals used more than once are listed, heaviest first. */
+/* locals.c: one walk over a function's body before its prologue, for what a single-pass back
+ * end must know up front: the locals used most, weighted by the loops around each use (it
+ * keeps them in registers; only locals used more than once are listed, heaviest first), and
+ * the stack its calls need below its frame. */
 #define ALK_HOT_LOCALS_MAX 16
-typedef struct alk_hot_locals {
-    uint32_t integers[ALK_HOT_LOCALS_MAX];  /* i32, i64 and references */
-    uint32_t floats[ALK_HOT_LOCALS_MAX];    /* f32, f64 */
+typedef struct alk_scan_limits {
+    uint32_t hot_integers, hot_floats;      /* how many of each class the back end can pin */
+    uint32_t integer_arguments, float_arguments; /* parameters its calls pass in registers */
+} alk_scan_limits;
+
+typedef struct alk_function_scan {
+    uint32_t integers[ALK_HOT_LOCALS_MAX];  /* hot i32, i64 and reference locals */
+    uint32_t floats[ALK_HOT_LOCALS_MAX];    /* hot f32, f64 locals */
     uint32_t integer_count, float_count;
-} alk_hot_locals;
+    /* bytes of the largest call's stack arguments plus its results past the first, 8 each */
+    uint32_t call_area;
+} alk_function_scan;
 
 /* Scratch memory reused from function to function by one task; zero-initialise it, free it
  * with alk_local_weights_free. */
@@ -118,11 +130,34 @@ typedef struct alk_local_weights {
     uint32_t nesting_capacity;
 } alk_local_weights;
 
-/* Up to max_integers integer-class and max_floats float locals of function `index` (in the
- * function space; defined, validated) into *out. ALK_OK, or ALK_E_OUT_OF_MEMORY. */
-int alk_hot_locals_find(const alk_module *module, uint32_t index, uint32_t max_integers,
-                        uint32_t max_floats, alk_local_weights *scratch, alk_hot_locals *out);
+/* Scans function `index` (in the function space; defined, validated) into *out. ALK_OK, or
+ * ALK_E_OUT_OF_MEMORY. */
+int alk_scan_function(const alk_module *module, uint32_t index, const alk_scan_limits *limits,
+                      alk_local_weights *scratch, alk_function_scan *out);
 void alk_local_weights_free(alk_local_weights *scratch);
+
+/* lines.c: the map from machine code back to Wasm instructions of one chunk, when the module
+ * has source lines (alk_compile_options.source_lines), and the trap sites of the function being
+ * compiled (a stub per trapping instruction, so that a trap names its line). Positions are
+ * offsets in the chunk's code. Each function returns false when out of memory. */
+typedef struct alk_lines alk_lines;
+alk_lines *alk_lines_new(const alk_allocator *allocator);
+void alk_lines_free(alk_lines *lines);
+/* The code of the instruction at module offset `wasm` starts at `position` (ascending). */
+bool alk_lines_mark(alk_lines *lines, uint32_t position, uint32_t wasm);
+/* The label of the instruction's stub of trap `kind`, or 0 when it has none yet. */
+uint32_t alk_lines_site(const alk_lines *lines, uint32_t kind, uint32_t wasm);
+bool alk_lines_add_site(alk_lines *lines, uint32_t label, uint32_t kind, uint32_t wasm);
+/* The function's sites, for emitting their stubs at its end; then cleared. */
+uint32_t alk_lines_site_count(const alk_lines *lines);
+void alk_lines_site_at(const alk_lines *lines, uint32_t i, uint32_t *label, uint32_t *kind,
+                       uint32_t *wasm);
+void alk_lines_clear_sites(alk_lines *lines);
+/* Forgets the marks at or after `position` and the sites (a function compiled again). */
+void alk_lines_truncate(alk_lines *lines, uint32_t position);
+/* The chunk's marks, code offsets moved by `base`, appended to out (from the allocator). */
+bool alk_lines_append(const alk_lines *lines, uint32_t base, alk_pc **out, uint32_t *count,
+                      const alk_allocator *allocator);
 
 /* object.c */
 int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *size, alk_diag *diag);

@@ -1,8 +1,12 @@
 /*
- * Which locals a function uses most: the ones a single-pass back end keeps in registers for the
- * whole function. One walk over the validated body counts every local.get, local.set and
- * local.tee, each weighted by the loops around it (4 per loop, at most 4^5), so that a local
- * used in an inner loop outweighs one used a few times outside.
+ * What a single-pass back end must know about a function before it emits the prologue, found
+ * in one walk over the validated body:
+ *
+ *   - which locals it uses most, to keep in registers for the whole function: every local.get,
+ *     local.set and local.tee counts, weighted by the loops around it (4 per loop, at most 4^5),
+ *     so that a local used in an inner loop outweighs one used a few times outside;
+ *   - the stack its calls need for their stack arguments and extra results (a back end that
+ *     addresses its frame from the stack pointer lays its slots out above that area).
  *
  * Functions that declare very many locals in a short body (more than 1024, and more than 16 per
  * byte of code) are counted by their parameters only, which bounds the scratch memory by the
@@ -88,9 +92,24 @@ static uint32_t heaviest(const uint32_t *weights, uint32_t count_locals,
     return count;
 }
 
-int alk_hot_locals_find(const alk_module *module, uint32_t index, uint32_t max_integers,
-                        uint32_t max_floats, alk_local_weights *scratch, alk_hot_locals *out)
+/* Bytes of a call's stack arguments (past the argument registers) and extra results. */
+static uint32_t call_area(const alk_functype *type, const alk_scan_limits *limits)
 {
+    uint32_t integers = 0, floats = 0, stack = 0;
+    for (uint32_t i = 0; i < type->param_count; i++) {
+        alk_valtype t = type->params[i];
+        if (t == ALK_F32 || t == ALK_F64)
+            stack += floats++ >= limits->float_arguments;
+        else
+            stack += integers++ >= limits->integer_arguments;
+    }
+    return 8 * (stack + (type->result_count > 1 ? type->result_count - 1 : 0));
+}
+
+int alk_scan_function(const alk_module *module, uint32_t index, const alk_scan_limits *limits,
+                      alk_local_weights *scratch, alk_function_scan *out)
+{
+    uint32_t max_integers = limits->hot_integers, max_floats = limits->hot_floats;
     const alk_allocator *a = &module->allocator;
     scratch->allocator = a;
     const alk_function *function = &module->functions[index];
@@ -99,6 +118,7 @@ int alk_hot_locals_find(const alk_module *module, uint32_t index, uint32_t max_i
     bool dense = function->local_count <= 1024 || function->local_count <= 16ull * body;
     uint32_t counted = dense ? type->param_count + function->local_count : type->param_count;
     out->integer_count = out->float_count = 0;
+    out->call_area = 0;
     if (!reserve(a, (void **)&scratch->weights, &scratch->weight_capacity, counted ? counted : 1,
                  sizeof(uint32_t)) || !grow_nesting(a, scratch, 0))
         return ALK_E_OUT_OF_MEMORY;
@@ -126,6 +146,16 @@ int alk_hot_locals_find(const alk_module *module, uint32_t index, uint32_t max_i
         case ALK_OP_END:
             loops -= scratch->nesting[--depth];
             break;
+        case ALK_OP_CALL:
+        case ALK_OP_CALL_INDIRECT: {
+            const alk_functype *callee = in.op == ALK_OP_CALL
+                ? alk_function_type(module, in.imm.index)
+                : &module->types[in.imm.call_indirect.type_index];
+            uint32_t bytes = call_area(callee, limits);
+            if (bytes > out->call_area)
+                out->call_area = bytes;
+            break;
+        }
         case ALK_OP_LOCAL_GET:
         case ALK_OP_LOCAL_SET:
         case ALK_OP_LOCAL_TEE:

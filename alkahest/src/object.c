@@ -433,7 +433,8 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
     alk_memcpy(h + ALK_OBJ_HEADER_MAGIC, ALK_OBJ_MAGIC, 4);
     set_u16(h, ALK_OBJ_HEADER_VERSION, ALK_OBJ_VERSION);
     set_u16(h, ALK_OBJ_HEADER_HEADER_SIZE, ALK_OBJ_HEADER_RECORD_SIZE);
-    set_u32(h, ALK_OBJ_HEADER_FLAGS, compiled->bounds == ALK_BOUNDS_GUARD ? 1u : 0u);
+    set_u32(h, ALK_OBJ_HEADER_FLAGS, (compiled->bounds == ALK_BOUNDS_GUARD ? 1u : 0u) |
+                                          (compiled->optimized ? 2u : 0u));
     set_u32(h, ALK_OBJ_HEADER_SECTION_COUNT, section_count);
     set_u32(h, ALK_OBJ_HEADER_SECTION_TABLE, ALK_OBJ_HEADER_RECORD_SIZE);
     set_u32(h, ALK_OBJ_HEADER_VMCTX_SIZE, compiled->layout.size);
@@ -445,6 +446,7 @@ int alk_object_write(const alk_compiled *compiled, uint8_t **out, size_t *out_si
     set_u32(h, ALK_OBJ_HEADER_VMCTX_TABLES, compiled->layout.tables);
     set_u32(h, ALK_OBJ_HEADER_VMCTX_GLOBALS, compiled->layout.globals);
     set_u32(h, ALK_OBJ_HEADER_WASM_CODE_SIZE, m->code_section_size);
+    set_u16(h, ALK_OBJ_HEADER_TARGET, (uint16_t)compiled->target);
     for (uint32_t i = 0; i < section_count; i++) {
         uint8_t *entry = h + ALK_OBJ_HEADER_RECORD_SIZE + ALK_OBJ_SECTION_RECORD_SIZE * i;
         set_u32(entry, ALK_OBJ_SECTION_ID, sections[i].id);

@@ -22,12 +22,22 @@ wast2json-style script for `alkahest spec`:
 A seed whose run reaches Binaryen's call-depth limit stops being compared there (Alkahest's
 stack is deeper). `hangLimitInitializer` is called before each export, as Binaryen does.
 
-    tests/fuzz/diff.py --count N --seed S [--bounds checked|guard|both] [--alkahest PATH]
+    tests/fuzz/diff.py --count N --seed S [--bounds checked|guard|both]
+                       [--tier baseline|opt|both] [--simd] [--alkahest PATH]
+                       [--target x86_64|aarch64|x86_64,aarch64]
 
-Runs seeds S .. S+N-1, each module in both bounds modes by default. Prints each divergence
+Runs seeds S .. S+N-1, each module in both bounds modes and through both tiers by default
+(the single pass and the optimizing tier, `alkahest spec -O`): each against Binaryen's
+interpreter, so the tiers agree with each other through it. --simd lets Binaryen generate SIMD
+too; the single pass has none, so those modules go through the optimizing tier only. On the
+host's target by default, or on others (--target aarch64: the replays run in the CLI
+cross-built for it under qemu-aarch64, tests/targets.py; validation and the exports are the
+host CLI's; several targets comma-separated replay each module on each of them, generated
+once; the optimizing tier runs on x86-64 only, so other targets replay the single pass).
+Prints each divergence
 (its files stay in build/fuzz-exec/SEED/ and are copied to tests/fuzz/regressions/ as a
-regression test), then `N modules, D divergences` (and how many were skipped); exits 1 on any
-divergence or harness failure.
+regression test), a progress line every 100 seeds, then `N modules, D divergences` (and how
+many were skipped); exits 1 on any divergence or harness failure.
 """
 import argparse
 import concurrent.futures
@@ -43,13 +53,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 WORK = ROOT / "build" / "fuzz-exec"
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
+TIERS = {"baseline": [], "opt": ["-O"]}
 FEATURES = ["--disable-simd", "--enable-reference-types", "--enable-bulk-memory",
             "--enable-multivalue", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
             "--enable-mutable-globals"]
 OPTIMISATIONS = [[], ["-O3"], ["-Oz"], ["--flatten", "--rereloop", "-O1"]]
 MASK64 = (1 << 64) - 1
 MARKER = 0x5eed
-TYPES = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "r": "funcref", "e": "externref"}
+TYPES = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "v": "v128", "r": "funcref",
+         "e": "externref"}
 
 HELPER_WAT = """
 (module
@@ -65,8 +77,33 @@ HELPER_WAT = """
       (then (call $mix (i64.extend_i32_u (i32.trunc_f64_s (local.get 0)))))
       (else (call $mix (i64.const %d)))))
   (func (export "log-f32") (param f32) (call $float (f64.promote_f32 (local.get 0))))
-  (func (export "log-f64") (param f64) (call $float (local.get 0))))
-""" % MARKER
+  (func (export "log-f64") (param f64) (call $float (local.get 0)))
+  %s)
+""" % (MARKER, "%s")
+# With --simd: a v128 folds as its two 64-bit halves, low first, once every half that is an f64
+# NaN and then every lane that is an f32 NaN became the marker (NaN signs and payloads are
+# nondeterministic in Wasm: Binaryen's are positive, x86's negative).
+LOG_V128 = """(func (export "log-v128") (param v128)
+    (local.set 0 (v128.bitselect (v128.const i64x2 %d %d) (local.get 0)
+                                 (f64x2.ne (local.get 0) (local.get 0))))
+    (local.set 0 (v128.bitselect (v128.const i32x4 %d %d %d %d) (local.get 0)
+                                 (f32x4.ne (local.get 0) (local.get 0))))
+    (call $mix (i64x2.extract_lane 0 (local.get 0)))
+    (call $mix (i64x2.extract_lane 1 (local.get 0))))""" % ((MARKER,) * 6)
+
+
+def is_nan_bits(bits, width):
+    exponent, fraction = (11, 52) if width == 64 else (8, 23)
+    return (bits >> fraction) & ((1 << exponent) - 1) == (1 << exponent) - 1 and \
+        bits & ((1 << fraction) - 1) != 0
+
+
+def denan_v128(lanes):
+    """LOG_V128's marking, on four i32 lanes."""
+    halves = [lanes[0] | lanes[1] << 32, lanes[2] | lanes[3] << 32]
+    halves = [MARKER if is_nan_bits(h, 64) else h for h in halves]
+    lanes = [halves[0] & 0xffffffff, halves[0] >> 32, halves[1] & 0xffffffff, halves[1] >> 32]
+    return [MARKER if is_nan_bits(x, 32) else x for x in lanes]
 
 
 def run(command, **options):
@@ -77,6 +114,11 @@ def fold_logs(logs, start=0):
     """The helper's hash over Binaryen's logged values (one list of tokens per call)."""
     h = start
     for tokens in logs:
+        if tokens and tokens[0] == "i32x4":  # a v128, its four i32 lanes, lane 0 first
+            lanes = denan_v128([int(t, 16) for t in tokens[1:5]])
+            for v in (lanes[0] | lanes[1] << 32, lanes[2] | lanes[3] << 32):
+                h = (h * 31 + v) & MASK64
+            continue
         if len(tokens) == 2:  # an i64, printed as its low and high halves
             v = (int(tokens[0]) & 0xffffffff) | ((int(tokens[1]) & 0xffffffff) << 32)
         else:
@@ -117,18 +159,34 @@ def value(letter, text):
     if letter in "iI":
         bits = 32 if letter == "i" else 64
         return {"type": TYPES[letter], "value": str(int(text) & ((1 << bits) - 1))}
+    if letter == "v":
+        if not text.startswith("i32x4 "):
+            return None
+        # Quiet NaN lanes (what float operations make) compare as any arithmetic NaN; other
+        # bits, signalling-NaN patterns of integer data included, exactly.
+        lanes = [int(t, 16) for t in text.split()[1:5]]
+        halves = [lanes[0] | lanes[1] << 32, lanes[2] | lanes[3] << 32]
+        quiet64 = [is_nan_bits(h, 64) and h >> 51 & 1 for h in halves]
+        quiet32 = [is_nan_bits(x, 32) and x >> 22 & 1 for x in lanes]
+        if any(quiet64):
+            if any(quiet32):
+                return None                              # f32 or f64 NaNs? not comparable
+            return {"type": "v128", "lane_type": "f64",
+                    "value": ["nan:arithmetic" if q else str(h) for q, h in zip(quiet64, halves)]}
+        return {"type": "v128", "lane_type": "f32" if any(quiet32) else "i32",
+                "value": ["nan:arithmetic" if q else str(x) for q, x in zip(quiet32, lanes)]}
     if letter in "fF":
         if "nan" in text:
             return {"type": TYPES[letter], "value": "nan:arithmetic"}
         packed = struct.pack("<f" if letter == "f" else "<d", float(text))
         return {"type": TYPES[letter], "value": str(int.from_bytes(packed, "little"))}
-    return None  # references: Binaryen prints no identity to compare
+    return None  # references and v128: Binaryen prints no identity / no lanes to compare
 
 
-def exports_of(alkahest, wasm, work):
+def exports_of(alkahest, wasm, work, *options):
     """{export name: signature ("if:I")} of the module's exported functions."""
     alko = work / "module.alko"
-    result = run([str(alkahest), "compile", str(wasm), "-o", str(alko)])
+    result = run([str(alkahest), "compile", str(wasm), "-o", str(alko), *options])
     if result.returncode:
         raise RuntimeError(result.stderr.strip())
     listing = run([str(alkahest), "inspect", str(alko)], check=True).stdout
@@ -138,9 +196,9 @@ def exports_of(alkahest, wasm, work):
             re.finditer(r"^export\s+(.*) \(function (\d+)\)$", listing, re.M)}
 
 
-def binaryen_calls(wasm):
+def binaryen_calls(wasm, features=FEATURES):
     """Binaryen's run: [{name, result, trap, logs}] in call order."""
-    out = run(["wasm-opt", str(wasm), "--fuzz-exec-before", *FEATURES], timeout=120).stdout
+    out = run(["wasm-opt", str(wasm), "--fuzz-exec-before", *features], timeout=120).stdout
     calls = []
     for line in out.splitlines():
         if m := re.match(r"\[fuzz-exec\] calling (.*)$", line):
@@ -179,7 +237,8 @@ def script(calls, exports):
         if "hangLimitInitializer" in exports:
             add({"type": "action", "action": invoke("hangLimitInitializer"), "expected": []})
         params, results = signature.split(":")
-        args = [{"type": TYPES[p], "value": "null" if p in "re" else "0"} for p in params]
+        args = [{"type": "v128", "lane_type": "i32", "value": ["0"] * 4} if p == "v" else
+                {"type": TYPES[p], "value": "null" if p in "re" else "0"} for p in params]
         action = invoke(call["name"], args)
         if call["trap"]:
             add({"type": "assert_trap", "action": action, "text": trap_message(call["trap"]),
@@ -214,17 +273,25 @@ def generate(seed, d, features):
     return None
 
 
-def check(seed, alkahest, bounds, work=WORK, keep_files=False):
-    """Runs one seed in the given modes ("checked", "guard" or "both"); returns (status,
-    detail): "ok", "FAIL" (a divergence), "skip" (not WebAssembly 2.0, or no module) or
-    "error" (the harness itself failed). An agreeing seed's files are removed unless
-    keep_files."""
+def check(seed, alkahest, bounds, work=WORK, keep_files=False, tiers=("baseline",),
+          simd=False, runner=None, runners=None):
+    """Runs one seed in the given modes ("checked", "guard" or "both") through the given tiers
+    (TIERS' names); returns (status, detail): "ok", "FAIL" (a divergence), "skip" (not
+    WebAssembly 2.0, or no module) or "error" (the harness itself failed). An agreeing seed's
+    files are removed unless keep_files. With simd, Binaryen may generate SIMD (FEATURES with
+    --enable-simd), run by the optimizing tier only. `runner`: the argv of the CLI that
+    replays the script (default: alkahest, the host's; tests/targets.py's cli() for another
+    target); `runners`: {target: argv} to replay the same script on each (the optimizing tier
+    on the host's only)."""
     d = work / str(seed)
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     # With reference types first; Binaryen's may not be WebAssembly 2.0 (both validators must
     # then reject the module), and the seed is tried again without them.
-    for features in (FEATURES, [f for f in FEATURES if f != "--enable-reference-types"] +
+    base = [f if f != "--disable-simd" or not simd else "--enable-simd" for f in FEATURES]
+    if simd:
+        tiers = [t for t in tiers if t != "baseline"]
+    for features in (base, [f for f in base if f != "--enable-reference-types"] +
                      ["--disable-reference-types"]):
         wasm = generate(seed, d, features)
         if wasm is None:
@@ -240,23 +307,27 @@ def check(seed, alkahest, bounds, work=WORK, keep_files=False):
     else:
         shutil.rmtree(d, ignore_errors=True)
         return "skip", "no WebAssembly 2.0 module from this seed"
-    (d / "helper.wat").write_text(HELPER_WAT)
+    (d / "helper.wat").write_text(HELPER_WAT % (LOG_V128 if simd else ""))
     try:
         run(["wat2wasm", str(d / "helper.wat"), "-o", str(d / "helper.wasm")], check=True)
-        exports = exports_of(alkahest, wasm, d)
+        exports = exports_of(alkahest, wasm, d, *TIERS[tiers[0]])
     except (RuntimeError, subprocess.CalledProcessError) as error:
         return "error", f"harness: {error}"
-    commands = script(binaryen_calls(wasm), exports)
+    commands = script(binaryen_calls(wasm, base), exports)
     (d / "module.json").write_text(json.dumps({"source_filename": f"seed{seed}.wast",
                                                "commands": commands}, indent=0))
     failures = []
-    for mode in (("checked", "guard") if bounds == "both" else (bounds,)):
-        result = run([str(alkahest), "spec", str(d / "module.json"), "--bounds", mode],
-                     timeout=120)
-        if result.returncode != 0:
-            lines = [line for line in result.stdout.splitlines() if ": FAIL" in line]
-            failures.append(f"[{mode}] " + ("\n".join(lines[:10]) or
-                                            (result.stdout + result.stderr)[-800:]))
+    for target, argv in (runners or {"": runner or [str(alkahest)]}).items():
+        host = argv == [str(alkahest)]
+        for tier in (tiers if host else [t for t in tiers if t != "opt"]):
+            for mode in (("checked", "guard") if bounds == "both" else (bounds,)):
+                result = run([*argv, "spec", str(d / "module.json"), "--bounds", mode,
+                              *TIERS[tier]], timeout=600)
+                if result.returncode != 0:
+                    lines = [line for line in result.stdout.splitlines() if ": FAIL" in line]
+                    where = ", ".join(w for w in (target, tier, mode) if w)
+                    failures.append(f"[{where}] " + ("\n".join(lines[:10]) or
+                                                     (result.stdout + result.stderr)[-800:]))
     if not failures:
         if not keep_files:
             shutil.rmtree(d, ignore_errors=True)
@@ -275,10 +346,10 @@ def keep_regression(seed, work=WORK, regressions=None):
     return target
 
 
-def run_kept(case, alkahest, bounds):
+def run_kept(case, alkahest, bounds, tier="baseline", runner=None):
     """Runs a kept regression (a folder with module.json); returns (passed, output)."""
-    result = run([str(alkahest), "spec", str(case / "module.json"), "--bounds", bounds],
-                 cwd=case, timeout=120)
+    result = run([*(runner or [str(alkahest)]), "spec", str(case / "module.json"), "--bounds",
+                  bounds, *TIERS[tier]], cwd=case, timeout=600)
     return result.returncode == 0, result.stdout[-2000:] + result.stderr[-1000:]
 
 
@@ -286,22 +357,42 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alkahest", type=Path, default=ROOT / "alkahest" / "build" / "alkahest")
     parser.add_argument("--bounds", choices=("checked", "guard", "both"), default="both")
+    parser.add_argument("--tier", choices=("baseline", "opt", "both"), default="both")
+    parser.add_argument("--simd", action="store_true",
+                        help="let Binaryen generate SIMD (then the optimizing tier only)")
     parser.add_argument("--seed", type=int, default=1, help="first seed")
     parser.add_argument("--count", type=int, default=100, help="modules to generate")
     parser.add_argument("--jobs", type=int, default=2, help="seeds run at once")
+    parser.add_argument("--target", default=None,
+                        help="replay on these targets, comma-separated (x86_64, aarch64; "
+                        "default: the host's)")
     args = parser.parse_args()
     subprocess.run(["make", "-s", "-C", str(ROOT / "alkahest")], check=True)
+    sys.path.insert(0, str(ROOT / "tests"))
+    import targets
+    chosen = [t for t in (args.target or targets.HOST).split(",") if t]
+    for target in chosen:
+        if target not in targets.TARGETS:
+            sys.exit(f"diff.py: --target takes {', '.join(targets.TARGETS)} (comma-separated)")
+        if targets.missing_tools(target):
+            sys.exit(f"diff.py: {target} needs {' and '.join(targets.missing_tools(target))}")
+    runners = {t: [str(args.alkahest)] if t == targets.HOST else targets.cli(t) for t in chosen}
+    tiers = ("baseline", "opt") if args.tier == "both" else (args.tier,)
     tally = {"ok": 0, "FAIL": 0, "skip": 0, "error": 0}
     seeds = range(args.seed, args.seed + args.count)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for seed, (status, detail) in zip(seeds, pool.map(
-                lambda s: check(s, args.alkahest, args.bounds), seeds)):
+        for done, (seed, (status, detail)) in enumerate(zip(seeds, pool.map(
+                lambda s: check(s, args.alkahest, args.bounds, tiers=tiers, simd=args.simd,
+                                runners=runners), seeds)), 1):
             tally[status] += 1
             if status in ("FAIL", "error"):
                 print(f"seed {seed}: {status} ({WORK / str(seed)})\n{detail}\n", flush=True)
             if status == "FAIL":
                 keep_regression(seed)
-    print(f"{args.count} modules, {tally['FAIL']} divergences "
+            if done % 100 == 0 and done < args.count:
+                print(f"  {done} of {args.count} seeds (up to {seed}): {tally['FAIL']} "
+                      f"divergences so far", flush=True)
+    print(f"{','.join(chosen)}: {args.count} modules, {tally['FAIL']} divergences "
           f"({tally['skip']} seeds gave no WebAssembly 2.0 module, {tally['error']} harness "
           "failures)")
     sys.exit(0 if tally["FAIL"] == 0 and tally["error"] == 0 else 1)

@@ -111,9 +111,10 @@ static bool variable_instr(codegen *g, const alk_instr *in)
  * r12, r13, r10, r9 in that order, floats xmm8.. */
 static bool choose_pinned_locals(codegen *g, uint32_t index)
 {
-    alk_hot_locals hot;
-    int error = alk_hot_locals_find(g->module, index, PINNED_GPR_COUNT, PINNED_XMM_COUNT,
-                                    g->weights, &hot);
+    static const alk_scan_limits limits = { PINNED_GPR_COUNT, PINNED_XMM_COUNT, ARG_GPR_COUNT,
+                                            ARG_XMM_COUNT };
+    alk_function_scan hot;
+    int error = alk_scan_function(g->module, index, &limits, g->weights, &hot);
     if (error) {
         cg_fail(g, error, g->module->functions[index].body_offset, "");
         return false;
@@ -278,7 +279,7 @@ typedef struct chunk {
     uint32_t *starts;               /* external entry of each, within the chunk */
     call_fixup *calls;
     uint32_t call_count;
-    cg_lines *lines;                /* with source lines only */
+    alk_lines *lines;               /* with source lines only */
     alk_local_weights weights;
     int error;
     alk_diag diag;
@@ -317,7 +318,7 @@ static void compile_chunk(void *argument)
     x64_code_init(&k->code, a);
     codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
                   .diag = &k->diag, .weights = &k->weights };
-    if (k->options->source_lines && !(g.lines = k->lines = cg_lines_new(a))) {
+    if (k->options->source_lines && !(g.lines = k->lines = alk_lines_new(a))) {
         k->error = alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
         return;
     }
@@ -361,7 +362,7 @@ static void free_chunk(chunk *k)
     x64_code_free(&k->code);
     a->free(a->user, k->starts);
     a->free(a->user, k->calls);
-    cg_lines_free(k->lines);
+    alk_lines_free(k->lines);
     alk_local_weights_free(&k->weights);
 }
 
@@ -437,7 +438,7 @@ static int x86_64_compile(const alk_module *module, const alk_compile_options *o
                 }
             }
             for (unsigned c = 0; c < chunks && !error; c++)
-                if (!cg_lines_append(parts[c].lines, base[c], &out->pcs, &out->pc_count, a))
+                if (!alk_lines_append(parts[c].lines, base[c], &out->pcs, &out->pc_count, a))
                     error = alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
             size = mapped ? mapped : 4096;
         }

@@ -115,7 +115,7 @@ typedef struct codegen {
     int error;                     /* first error (ALK_E*), or 0 */
     /* with source lines (lines.c): where each instruction's code starts, and a trap stub per
      * trapping instruction; NULL without */
-    struct cg_lines *lines;
+    alk_lines *lines;
     uint32_t wasm_offset;          /* module byte offset of the instruction being compiled */
     alk_local_weights *weights;    /* the chunk's scratch for choosing hot locals */
 } codegen;
@@ -189,20 +189,14 @@ uint32_t cg_frame_size(codegen *g);
 void cg_emit_trap_stubs(codegen *g);
 void cg_emit_trap_stub(codegen *g, enum alk_trap kind);   /* one stub's body, at the bound label */
 
-/* lines.c: the map from machine code back to Wasm instructions, when the module has source
- * lines (alk_compile_options.source_lines). A chunk owns one cg_lines; g->lines points at it. */
-typedef struct cg_lines cg_lines;
-cg_lines *cg_lines_new(const alk_allocator *allocator);
-void cg_lines_free(cg_lines *lines);
+/* lines.c: marks and trap sites into the chunk's alk_lines (src/lines.c), when the module has
+ * source lines; g->lines is NULL without. */
 /* The instruction at module byte offset `wasm` starts here (g->wasm_offset := wasm). */
 void cg_mark(codegen *g, uint32_t wasm);
 /* A fresh trap label for the instruction being compiled (shared by its own checks only). */
 uint32_t cg_trap_site(codegen *g, enum alk_trap kind);
 /* At the end of a function: binds every site's label to a stub marked with its instruction. */
 void cg_emit_site_stubs(codegen *g);
-/* The chunk's marks, code offsets moved by `base`, appended to out (from the allocator). */
-bool cg_lines_append(const cg_lines *lines, uint32_t base, alk_pc **out, uint32_t *count,
-                     const alk_allocator *allocator);
 bool cg_control_instr(codegen *g, const alk_instr *in);  /* false: not a control op */
 
 /* call.c */

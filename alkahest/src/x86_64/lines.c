@@ -1,138 +1,35 @@
 /*
- * From machine code back to Wasm instructions, for modules that carry source lines
- * (alk_compile_options.source_lines): object.c turns the marks into the object's `lines`
- * section, and a backtrace names the file and line of every frame.
- *
- * A mark says "the code of the Wasm instruction at module offset W starts here"; it covers the
- * code up to the next mark. The single pass emits an instruction's code while it compiles it
- * (operands materialised lazily may land in a later instruction's code, which is where they
- * run). A trap goes through a stub after the function's body; with one stub per kind that stub
- * would not say which instruction jumped to it, so here every trapping instruction gets stubs
- * of its own, each marked with that instruction: the trap's return address then names it. The
- * cost, some 14 bytes per trapping instruction, is paid only by modules built with line
- * information (clang -g).
+ * Line marks and per-instruction trap stubs for modules with source lines: what the x86-64
+ * back end records into the shared alk_lines (src/lines.c explains the scheme).
  */
 #include "codegen.h"
 
-typedef struct trap_site {
-    uint32_t label;
-    uint32_t kind;
-    uint32_t wasm;
-} trap_site;
-
-struct cg_lines {
-    const alk_allocator *allocator;
-    alk_pc *marks;                 /* ascending code offsets, within the chunk */
-    uint32_t mark_count, mark_capacity;
-    trap_site *sites;              /* of the function being compiled */
-    uint32_t site_count, site_capacity;
-    bool failed;
-};
-
-cg_lines *cg_lines_new(const alk_allocator *allocator)
-{
-    cg_lines *lines = allocator->alloc(allocator->user, sizeof *lines);
-    if (lines)
-        *lines = (cg_lines){ .allocator = allocator };
-    return lines;
-}
-
-void cg_lines_free(cg_lines *lines)
-{
-    if (!lines)
-        return;
-    const alk_allocator *a = lines->allocator;
-    a->free(a->user, lines->marks);
-    a->free(a->user, lines->sites);
-    a->free(a->user, lines);
-}
-
-/* Makes room for one more element of `size` bytes in *array (count, capacity). */
-static bool grow(cg_lines *lines, void **array, uint32_t count, uint32_t *capacity, size_t size)
-{
-    if (count < *capacity)
-        return true;
-    uint32_t fresh_capacity = *capacity ? *capacity * 2 : 256;
-    void *fresh = lines->allocator->alloc(lines->allocator->user, fresh_capacity * size);
-    if (!fresh) {
-        lines->failed = true;
-        return false;
-    }
-    if (*array) {
-        alk_memcpy(fresh, *array, count * size);
-        lines->allocator->free(lines->allocator->user, *array);
-    }
-    *array = fresh;
-    *capacity = fresh_capacity;
-    return true;
-}
-
 void cg_mark(codegen *g, uint32_t wasm)
 {
-    cg_lines *lines = g->lines;
     g->wasm_offset = wasm;
-    if (!lines)
-        return;
-    uint32_t here = x64_position(g->code);
-    if (lines->mark_count && lines->marks[lines->mark_count - 1].code == here) {
-        lines->marks[lines->mark_count - 1].wasm = wasm;    /* the last one emitted nothing */
-        return;
-    }
-    if (lines->mark_count && lines->marks[lines->mark_count - 1].wasm == wasm)
-        return;
-    if (!grow(lines, (void **)&lines->marks, lines->mark_count, &lines->mark_capacity,
-              sizeof *lines->marks)) {
+    if (g->lines && !alk_lines_mark(g->lines, x64_position(g->code), wasm))
         g->code->failed = true;
-        return;
-    }
-    lines->marks[lines->mark_count++] = (alk_pc){ here, wasm };
 }
 
 uint32_t cg_trap_site(codegen *g, enum alk_trap kind)
 {
-    cg_lines *lines = g->lines;
-    for (uint32_t i = lines->site_count; i-- > 0 && lines->sites[i].wasm == g->wasm_offset;)
-        if (lines->sites[i].kind == (uint32_t)kind)
-            return lines->sites[i].label;
-    if (!grow(lines, (void **)&lines->sites, lines->site_count, &lines->site_capacity,
-              sizeof *lines->sites)) {
+    uint32_t label = alk_lines_site(g->lines, (uint32_t)kind, g->wasm_offset);
+    if (label)
+        return label;
+    label = x64_new_label(g->code);
+    if (!alk_lines_add_site(g->lines, label, (uint32_t)kind, g->wasm_offset))
         g->code->failed = true;
-        return x64_new_label(g->code);
-    }
-    uint32_t label = x64_new_label(g->code);
-    lines->sites[lines->site_count++] = (trap_site){ label, (uint32_t)kind, g->wasm_offset };
     return label;
 }
 
 void cg_emit_site_stubs(codegen *g)
 {
-    cg_lines *lines = g->lines;
-    for (uint32_t i = 0; i < lines->site_count; i++) {
-        cg_mark(g, lines->sites[i].wasm);
-        x64_bind(g->code, lines->sites[i].label);
-        cg_emit_trap_stub(g, (enum alk_trap)lines->sites[i].kind);
+    for (uint32_t i = 0; i < alk_lines_site_count(g->lines); i++) {
+        uint32_t label, kind, wasm;
+        alk_lines_site_at(g->lines, i, &label, &kind, &wasm);
+        cg_mark(g, wasm);
+        x64_bind(g->code, label);
+        cg_emit_trap_stub(g, (enum alk_trap)kind);
     }
-    lines->site_count = 0;
-}
-
-bool cg_lines_append(const cg_lines *lines, uint32_t base, alk_pc **out, uint32_t *count,
-                     const alk_allocator *allocator)
-{
-    if (!lines || lines->mark_count == 0)
-        return !lines || !lines->failed;
-    if (lines->failed)
-        return false;
-    alk_pc *fresh = allocator->alloc(allocator->user,
-                                     ((size_t)*count + lines->mark_count) * sizeof *fresh);
-    if (!fresh)
-        return false;
-    if (*out) {
-        alk_memcpy(fresh, *out, *count * sizeof *fresh);
-        allocator->free(allocator->user, *out);
-    }
-    for (uint32_t i = 0; i < lines->mark_count; i++)
-        fresh[*count + i] = (alk_pc){ base + lines->marks[i].code, lines->marks[i].wasm };
-    *out = fresh;
-    *count += lines->mark_count;
-    return true;
+    alk_lines_clear_sites(g->lines);
 }
