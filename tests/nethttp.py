@@ -66,9 +66,12 @@ class Running:
     serves (or the boot ended). stop() ends QEMU and returns qemu.boot's result."""
 
     def __init__(self, directory, tools, net="user", timeout=300, ready=("[net] up:", "httpd: serving"),
-                 netdev=None):
+                 netdev=None, boot=None):
         self.directory, self.tools, self.net, self.timeout = directory, tools, net, timeout
         self.netdev = netdev            # QEMU options instead of network_argv(net)
+        # boot(built, **qemu.boot's keywords) -> RunResult, instead of the kernel on q35: another
+        # machine, or a disk image under firmware (tests/test_net_deploy.py)
+        self.boot = boot
         self.ready_marks = ready
         self.seen = []
         self.ready = threading.Event()
@@ -82,13 +85,16 @@ class Running:
             self.ready.set()
 
     def _run(self):
+        common = dict(memory_mib=self.built.manifest.memory >> 20, timeout=self.timeout,
+                      on_line=self._on_line, on_start=lambda p: setattr(self, "proc", p))
         try:
-            self.result = qemu.boot("kernel", kernel=self.tools.KERNEL, image=self.built.image,
-                                    memory_mib=self.built.manifest.memory >> 20,
-                                    timeout=self.timeout, on_line=self._on_line,
-                                    on_start=lambda p: setattr(self, "proc", p),
-                                    extra=self.netdev or qemu.network_argv("virtio-net",
-                                                                           self.net))
+            if self.boot:
+                self.result = self.boot(self.built, **common)
+            else:
+                self.result = qemu.boot("kernel", kernel=self.tools.KERNEL, image=self.built.image,
+                                        extra=self.netdev or qemu.network_argv("virtio-net",
+                                                                               self.net),
+                                        **common)
         finally:
             self.ready.set()
 
