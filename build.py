@@ -8,6 +8,7 @@
     ./build.py new NAME                  start appliances/NAME from a template
     ./build.py test                      the whole test suite
     ./build.py bench                     benchmarks: native vs Alkahest vs node vs wasm2c
+    ./build.py bench net                 appliances/httpd against a Linux guest (root)
 
 Standard library only. Installs missing Debian packages with apt-get when run as root.
 """
@@ -164,9 +165,20 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
 def network(args, device):
     """The QEMU options for --net (and the manifest's network device)."""
     from azoth import qemu
-    net = args.net or ("user" if device != "none" else "none")
+    net = args.net or ("user" if device != "none" or args.forward else "none")
     if net != "none" and device == "none":
         device = "virtio-net"           # --net on an appliance that did not ask for one
+    for forward in args.forward or []:
+        host, sep, guest = forward.partition(":")
+        if not (sep and host.isdigit() and guest.isdigit() and 0 < int(host) < 65536 and
+                0 < int(guest) < 65536):
+            raise AzothError("AZ-T009", f"--forward {forward!r}: expected HOST:GUEST, two TCP "
+                             "ports (8080:80)")
+        if not (net == "user" or net.startswith("user,")):
+            raise AzothError("AZ-T009", f"--forward {forward!r} needs QEMU's user networking, "
+                             f"not --net {net}")
+        # the host side listens on the loopback address only
+        net += f",hostfwd=tcp:127.0.0.1:{host}-:{guest}"
     try:
         return qemu.network_argv(device, net, machine=args.machine)
     except ValueError as e:
@@ -175,6 +187,7 @@ def network(args, device):
 
 def command_run(args):
     from azoth import appliance
+    network(args, "virtio-net")         # a malformed --net or --forward fails before the build
     result = appliance.build(args.directory)
     return boot_and_report(result.image, result.iso if args.iso else None, args.uefi,
                            result.manifest.memory >> 20, result.seconds, args.timeout,
@@ -221,7 +234,15 @@ def _bench_module():
     return module
 
 
+BENCH_SUITES = {"net": "httpd.py", "frames": "net.py"}     # more benchmarks, as scripts
+
+
 def command_bench(args):
+    if args.suite in BENCH_SUITES:
+        script = ROOT / "bench" / BENCH_SUITES[args.suite]
+        return subprocess.run([sys.executable, str(script), *args.suite_args]).returncode
+    if args.suite_args:
+        raise AzothError("AZ-T007", f"bench: unexpected {' '.join(args.suite_args)}")
     try:
         return _bench_module().run_benchmarks(args)
     except ValueError as e:
@@ -302,6 +323,9 @@ def main(argv=None):
                        help="the network device's other end, when the manifest asks for one "
                        "([appliance] network) or here: user (default; user,hostfwd=...), "
                        "tap:NAME, none")
+        p.add_argument("--forward", action="append", metavar="HOST:GUEST",
+                       help="user networking: forward TCP port HOST of 127.0.0.1 to the "
+                       "appliance's port GUEST (8080:80); may be given several times")
         p.set_defaults(func=func, needs=["build", "boot"])
 
     p = sub.add_parser("inspect", help="print an image's modules, hashes and signature status")
@@ -321,6 +345,12 @@ def main(argv=None):
     p = sub.add_parser("bench", help="run the benchmarks (docs/performance.md)",
                        description="Benchmarks: C programs native vs Alkahest (both bounds "
                        "modes) vs node vs wasm2c, compile throughput, boot times.")
+    p.add_argument("suite", nargs="?", default="programs", choices=["programs", *BENCH_SUITES],
+                   help="programs (the default: the options below), net (appliances/httpd "
+                   "against the same server in a Linux guest: bench/httpd.py, root) or frames "
+                   "(the virtio-net driver's frame rates: bench/net.py, root); net and frames "
+                   "take their own options after the name (--help)")
+    p.add_argument("suite_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     _bench_module().add_arguments(p)
     p.set_defaults(func=command_bench, needs=["build", "opt", "boot", "test", "bench", "cross"])
 
@@ -337,7 +367,9 @@ def main(argv=None):
                    f"{default_test_jobs()}, one per core up to {MAX_TEST_JOBS}; 1: in this process)")
     p.add_argument("--long", action="store_true",
                    help="also the long runs (AZOTH_LONG=1): the spec testsuite with lines on "
-                   "every target, the longer fuzzing campaigns")
+                   "every target, the longer fuzzing campaigns (the compiler's, 5 minutes of "
+                   "the TCP/IP stack's input path), 20 MiB over the impaired link, hostile "
+                   "traffic in QEMU (20 s of each kind), the network tests in both bounds modes")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)

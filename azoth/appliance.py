@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import catalogue as catalogue_module
+from . import deps
 from . import limits
+from . import network
 from . import image as image_module
 from . import manifest as manifest_module
 from . import signing
@@ -262,6 +264,19 @@ def warn_without_entry(manifest, module, obj):
               f"(its exported functions: {listed}){hint}")
 
 
+def _build_service(module, bounds):
+    """The object of a module the build adds (azoth/network.py), in build/appliances/_services."""
+    if module.service == "tcpip":
+        tree = deps.lwip()
+        module.sources = module.sources + network.lwip_sources(tree)
+        module.cflags = module.cflags + network.lwip_cflags(tree)
+    headers = network.stack_headers() if module.service == "tcpip" else \
+        network.driver_headers() if module.service == "virtio-net" else []
+    folder = WORK / "_services"
+    wasm = to_wasm(module, folder, [GUEST_HEADER, *headers])
+    return compile_module(wasm, bounds, folder, module)
+
+
 def build(directory, key=None, make=True, iso=True, images=None):
     started = time.monotonic()
     catalogue = catalogue_module.load()
@@ -281,8 +296,15 @@ def build(directory, key=None, make=True, iso=True, images=None):
 def _build(manifest, catalogue, key, work, iso, images, started):
     modules, objects = [], []
     for module in manifest.modules:
-        wasm = to_wasm(module, work, [GUEST_HEADER])
-        obj_path = compile_module(wasm, manifest.bounds, work, module)
+        if module.service:
+            # The driver and the stack the build adds are the same for every appliance: built
+            # once for all of them (their arguments come from the image, not the compiler), by
+            # one build.py at a time (the tests build appliances in parallel).
+            with tools.locked(f"service-{module.service}"):
+                obj_path = _build_service(module, manifest.bounds)
+        else:
+            wasm = to_wasm(module, work, [GUEST_HEADER])
+            obj_path = compile_module(wasm, manifest.bounds, work, module)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
         check_target(module, obj)
         if obj.tier != module.opt:
