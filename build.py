@@ -8,6 +8,7 @@
     ./build.py new NAME                  start appliances/NAME from a template
     ./build.py test                      the whole test suite
     ./build.py bench                     benchmarks: native vs Alkahest vs node vs wasm2c
+    ./build.py bench net                 appliances/httpd against a Linux guest (root)
 
 Standard library only. Installs missing Debian packages with apt-get when run as root.
 """
@@ -38,7 +39,7 @@ def command_build(args):
                              images=args.out, arch=args.arch)
     if result.manifest.arch != appliance.DEFAULT_ARCH:
         if args.format != ["iso"] and not args.no_iso:
-            raise AzothError("AZ-T010", f"--format {','.join(args.format)}: the disk forms boot "
+            raise AzothError("AZ-T011", f"--format {','.join(args.format)}: the disk forms boot "
                              f"the x86-64 kernel; an {result.manifest.arch} appliance is its "
                              "signed image, booted with the kernel (./build.py boot)")
         formats = []
@@ -179,9 +180,20 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
 def network(args, device):
     """The QEMU options for --net (and the manifest's network device)."""
     from azoth import qemu
-    net = args.net or ("user" if device != "none" else "none")
+    net = args.net or ("user" if device != "none" or args.forward else "none")
     if net != "none" and device == "none":
         device = "virtio-net"           # --net on an appliance that did not ask for one
+    for forward in args.forward or []:
+        host, sep, guest = forward.partition(":")
+        if not (sep and host.isdigit() and guest.isdigit() and 0 < int(host) < 65536 and
+                0 < int(guest) < 65536):
+            raise AzothError("AZ-T009", f"--forward {forward!r}: expected HOST:GUEST, two TCP "
+                             "ports (8080:80)")
+        if not (net == "user" or net.startswith("user,")):
+            raise AzothError("AZ-T009", f"--forward {forward!r} needs QEMU's user networking, "
+                             f"not --net {net}")
+        # the host side listens on the loopback address only
+        net += f",hostfwd=tcp:127.0.0.1:{host}-:{guest}"
     try:
         # virt has no PCI functions the kernel finds yet: its devices are on virtio-mmio, as
         # microvm's (docs/ports.md)
@@ -197,7 +209,7 @@ def machine_for(args, arch):
     machine = args.machine or qemu.DEFAULT_MACHINES[arch]
     fits = machine == "virt" if arch == "aarch64" else machine != "virt"
     if not fits or (arch != "x86_64" and args.iso):
-        raise AzothError("AZ-T010", f"--machine {machine}{' --iso' if args.iso else ''}: not "
+        raise AzothError("AZ-T011", f"--machine {machine}{' --iso' if args.iso else ''}: not "
                          f"for an {arch} appliance (x86_64: q35, pc or microvm, --iso and "
                          "--uefi; aarch64: virt, booted through -kernel)")
     return machine
@@ -205,6 +217,7 @@ def machine_for(args, arch):
 
 def command_run(args):
     from azoth import appliance
+    network(args, "virtio-net")         # a malformed --net or --forward fails before the build
     result = appliance.build(args.directory, arch=args.arch)
     arch = result.manifest.arch
     args.machine = machine_for(args, arch)
@@ -257,7 +270,15 @@ def _bench_module():
     return module
 
 
+BENCH_SUITES = {"net": "httpd.py", "frames": "net.py"}     # more benchmarks, as scripts
+
+
 def command_bench(args):
+    if args.suite in BENCH_SUITES:
+        script = ROOT / "bench" / BENCH_SUITES[args.suite]
+        return subprocess.run([sys.executable, str(script), *args.suite_args]).returncode
+    if args.suite_args:
+        raise AzothError("AZ-T007", f"bench: unexpected {' '.join(args.suite_args)}")
     try:
         return _bench_module().run_benchmarks(args)
     except ValueError as e:
@@ -345,6 +366,9 @@ def main(argv=None):
                        help="the network device's other end, when the manifest asks for one "
                        "([appliance] network) or here: user (default; user,hostfwd=...), "
                        "tap:NAME, none")
+        p.add_argument("--forward", action="append", metavar="HOST:GUEST",
+                       help="user networking: forward TCP port HOST of 127.0.0.1 to the "
+                       "appliance's port GUEST (8080:80); may be given several times")
         p.set_defaults(func=func, needs=["build", "boot"])
 
     p = sub.add_parser("inspect", help="print an image's modules, hashes and signature status")
@@ -364,6 +388,12 @@ def main(argv=None):
     p = sub.add_parser("bench", help="run the benchmarks (docs/performance.md)",
                        description="Benchmarks: C programs native vs Alkahest (both bounds "
                        "modes) vs node vs wasm2c, compile throughput, boot times.")
+    p.add_argument("suite", nargs="?", default="programs", choices=["programs", *BENCH_SUITES],
+                   help="programs (the default: the options below), net (appliances/httpd "
+                   "against the same server in a Linux guest: bench/httpd.py, root) or frames "
+                   "(the virtio-net driver's frame rates: bench/net.py, root); net and frames "
+                   "take their own options after the name (--help)")
+    p.add_argument("suite_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     _bench_module().add_arguments(p)
     p.set_defaults(func=command_bench, needs=["build", "opt", "boot", "test", "bench", "cross"])
 
@@ -380,7 +410,9 @@ def main(argv=None):
                    f"{default_test_jobs()}, one per core up to {MAX_TEST_JOBS}; 1: in this process)")
     p.add_argument("--long", action="store_true",
                    help="also the long runs (AZOTH_LONG=1): the spec testsuite with lines on "
-                   "every target, the longer fuzzing campaigns")
+                   "every target, the longer fuzzing campaigns (the compiler's, 5 minutes of "
+                   "the TCP/IP stack's input path), 20 MiB over the impaired link, hostile "
+                   "traffic in QEMU (20 s of each kind), the network tests in both bounds modes")
     p.set_defaults(func=command_test, needs=[])
 
     args, extra = parser.parse_known_args(argv)

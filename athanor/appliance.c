@@ -124,6 +124,7 @@ void ath_appliance_boot(const struct ath_boot_info *info)
         ath_module_load(task, &image, i);
     }
     ath_channels_init(&image);
+    ath_sockets_init(&image);
     ath_devices_check(&image, info);
     ath_pci_check_grants(&image);
     ath_dma_init(&image);

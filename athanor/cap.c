@@ -90,6 +90,7 @@ void ath_handles_reset(struct ath_task *task)
     for (uint32_t slot = 0; slot < ATH_HANDLES_MAX; slot++)
         if (task->handles[slot].kind != ATH_HANDLE_FREE)
             ath_handle_release(task, &task->handles[slot]);
+    ath_sockets_task_reset(task);           /* its sockets, as its descriptors, go too */
 }
 
 bool ath_resource_find(const struct ath_task *task, uint32_t kind, uint64_t first, uint64_t last,
@@ -126,12 +127,14 @@ int32_t ath_abi_handle_close(void *vmctx, uint32_t handle)
  * without blocking, an IRQ line that fired. */
 static bool ready(const struct ath_handle *h)
 {
-    return h->kind == ATH_HANDLE_IRQ ? ath_irq_ready(h) : ath_channel_ready(h);
+    return h->kind == ATH_HANDLE_IRQ ? ath_irq_ready(h) :
+           h->kind == ATH_HANDLE_NET ? ath_net_ready(h) : ath_channel_ready(h);
 }
 
 /* athanor.wait(handles, count, timeout_ns): blocks until one of the handles is ready and
  * returns its index (the first ready one), or ATH_E_TIMEOUT once timeout_ns has passed
- * (negative: no timeout; 0: just look). Every handle must be a channel end or an IRQ line. */
+ * (negative: no timeout; 0: just look). Every handle must be a channel end, an IRQ line or the
+ * stack's socket handle (athanor.net_open). */
 int32_t ath_abi_wait(void *vmctx, uint32_t handles, uint32_t count, uint64_t timeout_ns)
 {
     struct ath_task *task = ath_caller(vmctx);
@@ -142,19 +145,22 @@ int32_t ath_abi_wait(void *vmctx, uint32_t handles, uint32_t count, uint64_t tim
         return ath_refuse(ATH_E_FAULT);
     struct ath_handle *resolved[ATH_WAIT_HANDLES_MAX];
     uint64_t wait_send = 0, wait_receive = 0, wait_irqs = 0;
+    bool wait_net = false;
     for (uint32_t i = 0; i < count; i++) {
         int32_t handle;
         memcpy(&handle, words + 4 * i, 4);
         uint32_t slot = (uint32_t)handle & ((1u << SLOT_BITS) - 1);
-        uint8_t kind = handle > 0 && slot < ATH_HANDLES_MAX &&
-                       task->handles[slot].kind == ATH_HANDLE_IRQ ? ATH_HANDLE_IRQ
-                                                                  : ATH_HANDLE_CHANNEL;
+        uint8_t held = handle > 0 && slot < ATH_HANDLES_MAX ? task->handles[slot].kind : 0;
+        uint8_t kind = held == ATH_HANDLE_IRQ || held == ATH_HANDLE_NET ? held
+                                                                        : ATH_HANDLE_CHANNEL;
         int32_t error = ath_handle_get(task, handle, kind, &resolved[i]);
         if (error)
             return error;
         const struct ath_handle *h = resolved[i];
         if (h->kind == ATH_HANDLE_IRQ)
             wait_irqs |= 1ull << h->first;
+        else if (h->kind == ATH_HANDLE_NET)
+            wait_net = true;
         else if (h->flags & ATH_CHANNEL_RECEIVE)
             wait_receive |= 1ull << h->first;
         else
@@ -176,10 +182,12 @@ int32_t ath_abi_wait(void *vmctx, uint32_t handles, uint32_t count, uint64_t tim
         task->wait_send = wait_send;
         task->wait_receive = wait_receive;
         task->wait_irqs = wait_irqs;
+        task->wait_net = wait_net;
         ath_sched_block(deadline);
     }
     task->wait_send = task->wait_receive = 0;
     task->wait_irqs = 0;
+    task->wait_net = false;
     ath_arch_irq_restore(state);
     return result;
 }

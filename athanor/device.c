@@ -66,8 +66,12 @@ void ath_devices_check(const struct ath_image *image, const struct ath_boot_info
                     if (b->size && overlaps(r.first, r.last, b->start, b->start + b->size - 1))
                         refuse(name, "an MMIO window over a boot module", r.first, r.last);
                 }
+            } else if (r.kind == ATH_RESOURCE_TCP_LISTEN) {
+                if (r.first == 0 || r.first > 0xffff || r.last != r.first)
+                    refuse(name, "a tcp-listen port out of range", r.first, r.last);
             } else if (r.kind != ATH_RESOURCE_CHANNEL && r.kind != ATH_RESOURCE_PCI &&
-                       r.kind != ATH_RESOURCE_DMA) {
+                       r.kind != ATH_RESOURCE_DMA && r.kind != ATH_RESOURCE_TCP_CONNECT &&
+                       r.kind != ATH_RESOURCE_UDP) {
                 refuse(name, "a resource of unknown kind", r.kind, r.kind);
             }
         }

@@ -183,7 +183,7 @@ const char *ath_trap_name(uint32_t code);
 /* ---- cap.c: the per-module capability table ----------------------------------------------------- */
 enum ath_handle_kind {
     ATH_HANDLE_FREE = 0, ATH_HANDLE_CHANNEL, ATH_HANDLE_PORT, ATH_HANDLE_IRQ, ATH_HANDLE_MMIO,
-    ATH_HANDLE_PCI,
+    ATH_HANDLE_PCI, ATH_HANDLE_NET,
 };
 #define ATH_CHANNEL_SEND    ATH_IMG_CHANNEL_SEND
 #define ATH_CHANNEL_RECEIVE ATH_IMG_CHANNEL_RECEIVE
@@ -254,6 +254,8 @@ struct ath_task {
     uint64_t deadline;                 /* blocked: wake at this ath_clock_ns (0: no deadline) */
     uint64_t wait_send, wait_receive;  /* blocked: the channels (bits) it waits on */
     uint64_t wait_irqs;                /* blocked: the interrupt sources (bits) it waits on */
+    bool wait_sockets;                 /* blocked: on its sockets (socket.c) */
+    bool wait_net;                     /* blocked: the stack, on socket events (socket.c) */
     uint64_t slice_start;              /* tick at which it last got the CPU */
     uint64_t cpu_cycles;               /* cycles it ran before its last switch in */
     uint64_t switched_in;              /* cycles at its last switch in */
@@ -476,6 +478,21 @@ alk_wasi *ath_wasi_reset(struct ath_task *task);
  * fd_read in a module without `stdin`, a wrapper's that says which grant descriptor 0 needs
  * when refused. Boot time only (kernel call entries are registered then). */
 const void *ath_wasi_bind(const struct ath_task *task, const struct ath_abi_function *f);
+
+/* ---- socket.c: the sockets between the apps and the TCP/IP stack (docs/kernel-abi.md) ---- */
+/* Finds the stack (the module granted netstack; two fail the boot). After the modules are
+ * loaded: their first instances have made their listening sockets already. */
+void ath_sockets_init(const struct ath_image *image);
+/* The task's handles go (restart or end): its sockets close; if it is the stack, its
+ * connections are reset and its listening and datagram sockets wait for the next one. */
+void ath_sockets_task_reset(struct ath_task *task);
+/* A new instance of an app: its listening sockets (tcp-listen grants) at descriptors
+ * ATH_LISTEN_FIRST_FD, ... of its fresh WASI state; 0 or an error. */
+int32_t ath_sockets_instance(struct ath_task *task, alk_wasi *wasi);
+/* For cap.c's wait: the stack's handle is ready when a socket has events. */
+bool ath_net_ready(const struct ath_handle *handle);
+/* The WASI platform's sockets (wasi.c). */
+extern const alk_wasi_sockets ath_wasi_sockets;
 
 /* ---- random.c ---------------------------------------------------------------------------------- */
 void ath_random_init(void);

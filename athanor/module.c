@@ -131,6 +131,11 @@ const char *ath_module_reinstantiate(struct ath_task *task)
     *(uint64_t *)(task->instance.vmctx + ALK_VMCTX_STACK_LIMIT) =
         task->stack.bottom + ATH_WASM_STACK_SLACK;
     task->instance.wasi = ath_wasi_reset(task);
+    if (!task->instance.wasi) {
+        ath_snprintf(task->problem, sizeof task->problem,
+                     "cannot instantiate: no memory for its listening sockets");
+        return task->problem;
+    }
     task->fresh_needed = false;
     task->steps[ATH_STEP_INSTANTIATED] = ath_arch_cycles();
     return NULL;

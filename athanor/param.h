@@ -65,6 +65,7 @@
 #define ATH_KCALLS_MAX           128     /* kernel functions compiled code may call (kcall.c) */
 #define ATH_WASM_STACK_SLACK     4096    /* vmctx->stack_limit above a task stack's guard page */
 #define ATH_CONSOLE_CHUNK        128     /* console bytes a module writes between preemption points */
+#define ATH_LISTEN_FIRST_FD      4       /* WASI descriptor of a module's first tcp-listen socket */
 
 /* Interrupt sources (device.c): the 16 legacy lines of the PICs, then those of PCI devices (I/O
  * APIC inputs and MSI-X vectors), each on a vector of its own. At most 64: a task's wait set is

@@ -74,6 +74,7 @@ void ath_task_start(struct ath_task *task, void (*entry)(void *))
     task->deadline = 0;
     task->wait_send = task->wait_receive = 0;
     task->wait_irqs = 0;
+    task->wait_sockets = task->wait_net = false;
     task->state = ATH_TASK_READY;
     ath_arch_irq_restore(state);
 }
@@ -203,6 +204,7 @@ void ath_task_stop(struct ath_task *task)
     task->deadline = 0;
     task->wait_send = task->wait_receive = 0;
     task->wait_irqs = 0;
+    task->wait_sockets = task->wait_net = false;
     ath_arch_irq_restore(state);
 }
 

@@ -8,6 +8,7 @@
  *   fd 0        console input: the UART, polled, a terminal's line mode     grant stdin
  *   fd 1, 2     console output, between the kernel's own lines               grant stdout
  *   fd 3        the preopened "/", the image's [[file]]s below it            grant files
+ *   fd 4, ...   listening sockets (socket.c), one per tcp-listen grant        grant tcp-listen
  *   clocks      realtime (the RTC at boot, then the TSC), monotonic (since
  *               boot), CPU time (the module's own, since its start)          grant clock
  *   random_get  athanor/random.c                                              grant random
@@ -175,7 +176,7 @@ static void preempt(void *user)
 static const alk_wasi_platform platform = {
     .write = console_write, .read = console_read, .clock = clock_now,
     .clock_resolution = clock_resolution, .random = random_bytes, .yield = yield,
-    .sleep = sleep, .exit = exit_appliance, .preempt = preempt,
+    .sleep = sleep, .exit = exit_appliance, .preempt = preempt, .sockets = &ath_wasi_sockets,
 };
 
 /* ---- Per module ------------------------------------------------------------------------------ */
@@ -276,5 +277,7 @@ alk_wasi *ath_wasi_reset(struct ath_task *task)
                   task->wasi_env, m->env_count, has_files ? files : NULL,
                   has_files ? file_count : 0);
     task->wasi_cpu_origin = ath_task_cpu_ns(task);
+    if (ath_sockets_instance(task, &task->wasi) != 0)
+        return NULL;
     return &task->wasi;
 }

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import catalogue as catalogue_module
+from . import deps
 from . import limits
+from . import network
 from . import image as image_module
 from . import manifest as manifest_module
 from . import signing
@@ -268,6 +270,20 @@ def warn_without_entry(manifest, module, obj):
               f"(its exported functions: {listed}){hint}")
 
 
+def _build_service(module, bounds, arch=DEFAULT_ARCH):
+    """The object of a module the build adds (azoth/network.py), in build/appliances/_services,
+    for the appliance's arch."""
+    if module.service == "tcpip":
+        tree = deps.lwip()
+        module.sources = module.sources + network.lwip_sources(tree)
+        module.cflags = module.cflags + network.lwip_cflags(tree)
+    headers = network.stack_headers() if module.service == "tcpip" else \
+        network.driver_headers() if module.service == "virtio-net" else []
+    folder = WORK / "_services"
+    wasm = to_wasm(module, folder, [GUEST_HEADER, *headers])
+    return compile_module(wasm, bounds, folder, module, target=arch)
+
+
 def build(directory, key=None, make=True, iso=True, images=None, arch=None):
     """Builds the appliance in directory for arch (default: its manifest's). iso: also the GRUB
     ISO (x86-64 only: there is none for another machine). The image goes to images (default:
@@ -275,7 +291,7 @@ def build(directory, key=None, make=True, iso=True, images=None, arch=None):
     started = time.monotonic()
     catalogue = catalogue_module.load()
     if arch and arch not in manifest_module.ARCHES:
-        raise AzothError("AZ-T010", f"--arch {arch}: expected one of "
+        raise AzothError("AZ-T011", f"--arch {arch}: expected one of "
                          f"{', '.join(manifest_module.ARCHES)}")
     manifest = manifest_module.load(directory, catalogue, arch)
     iso = iso and manifest.arch == DEFAULT_ARCH
@@ -294,8 +310,15 @@ def build(directory, key=None, make=True, iso=True, images=None, arch=None):
 def _build(manifest, catalogue, key, work, iso, images, started):
     modules, objects = [], []
     for module in manifest.modules:
-        wasm = to_wasm(module, work, [GUEST_HEADER])
-        obj_path = compile_module(wasm, manifest.bounds, work, module, target=manifest.arch)
+        if module.service:
+            # The driver and the stack the build adds are the same for every appliance: built
+            # once for all of them (their arguments come from the image, not the compiler), by
+            # one build.py at a time (the tests build appliances in parallel).
+            with tools.locked(f"service-{module.service}"):
+                obj_path = _build_service(module, manifest.bounds, manifest.arch)
+        else:
+            wasm = to_wasm(module, work, [GUEST_HEADER])
+            obj_path = compile_module(wasm, manifest.bounds, work, module, target=manifest.arch)
         obj = ObjectFile(obj_path.read_bytes(), str(obj_path))
         check_target(module, obj, manifest.arch)
         if obj.tier != module.opt:

@@ -52,7 +52,7 @@ class KernelImport:
         return f"({', '.join(self.params)}) -> ({', '.join(self.results)})"
 
 
-PARAMETERS = ("range", "number", "channel", "pci", "size")
+PARAMETERS = ("range", "number", "channel", "pci", "size", "endpoint")
 
 # PCI selectors (parameter "pci"): which function a grant names. The image's resource record
 # holds the kind in its flags (with PCI_OPTIONAL), the key in `first` and a mask in `last`: the
@@ -146,6 +146,53 @@ def format_pci_selector(flags, key, mask):
     return f"class={'.'.join(parts)}{optional}"
 
 
+def parse_endpoint(text):
+    """'10.0.2.2:8000', '10.0.2.0/24:80-443', '*:53', '10.0.2.3:*' -> (first, last): the image's
+    resource holds address << 16 | port for the lowest and for the highest (inclusive, each of
+    the two ranges on its own); None when malformed."""
+    host, sep, ports = text.rpartition(":")
+    if not sep or not host:
+        return None
+    if host == "*":
+        low, high = 0, 0xFFFFFFFF
+    else:
+        address, slash, prefix = host.partition("/")
+        parts = address.split(".")
+        if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+            return None
+        value = int.from_bytes(bytes(int(p) for p in parts), "big")
+        bits = 32
+        if slash:
+            if not prefix.isdigit() or int(prefix) > 32:
+                return None
+            bits = int(prefix)
+        span = (1 << (32 - bits)) - 1
+        low, high = value & ~span & 0xFFFFFFFF, value | span
+    if ports == "*":
+        first_port, last_port = 1, 0xFFFF
+    else:
+        parsed = parse_range(ports)
+        if parsed is None or parsed[0] < 1 or parsed[1] > 0xFFFF:
+            return None
+        first_port, last_port = parsed
+    return low << 16 | first_port, high << 16 | last_port
+
+
+def format_endpoint(first, last):
+    """The endpoint grant's parameter as a manifest writes it (for `inspect`)."""
+    low, high = first >> 16, last >> 16
+    ports = (first & 0xFFFF, last & 0xFFFF)
+    if (low, high) == (0, 0xFFFFFFFF):
+        host = "*"
+    else:
+        size = high - low + 1
+        bits = 32 - (size.bit_length() - 1)
+        host = ".".join(str(b) for b in low.to_bytes(4, "big")) + ("" if bits == 32 else f"/{bits}")
+    port = "*" if ports == (1, 0xFFFF) else str(ports[0]) if ports[0] == ports[1] else \
+        f"{ports[0]}-{ports[1]}"
+    return f"{host}:{port}"
+
+
 def parse_range(text):
     """'FIRST-LAST' or 'VALUE' -> (first, last), inclusive; None when malformed."""
     parts = text.split("-")
@@ -191,7 +238,7 @@ class Catalogue:
                              "'from' module may send on it and its 'to' module receive")
         if not parameter:
             example = {"range": f"{name}:FIRST-LAST", "pci": f"{name}:1af4:1041",
-                       "size": f"{name}:512K"}.get(cap.parameter, f"{name}:N")
+                       "size": f"{name}:512K", "endpoint": f"{name}:10.0.2.2:8000"}.get(cap.parameter, f"{name}:N")
             raise ValueError(f"capability {name!r} needs a parameter, as in {example!r}")
         if cap.parameter == "pci":
             parsed = parse_pci_selector(parameter)
@@ -201,6 +248,13 @@ class Catalogue:
                                  "with a trailing '?' when the device is optional")
             flags, key, mask = parsed
             return Grant(text, cap, key, mask, flags=flags)
+        if cap.parameter == "endpoint":
+            parsed = parse_endpoint(parameter)
+            if parsed is None:
+                raise ValueError(f"{text!r}: expected {name}:ADDRESS:PORT, the address an IPv4 "
+                                 f"address, a network (10.0.2.0/24) or *, the port a number "
+                                 f"1-65535, a range (80-443) or *, as in '{name}:10.0.2.2:8000'")
+            return Grant(text, cap, *parsed)
         if cap.parameter == "size":
             size = parse_size_text(parameter)
             if size is None or size == 0 or size % PAGE:

@@ -74,8 +74,9 @@ CODES = {
     "AZ-T006": "`./build.py test PATH`: no such test file or folder",
     "AZ-T007": "`./build.py bench`: an unknown program or engine",
     "AZ-T008": "npm could not install AssemblyScript (it needs the npm registry once)",
-    "AZ-T009": "`./build.py run --net`: not `user`, `user,OPTIONS`, `tap:NAME` or `none`",
-    "AZ-T010": "`--arch`, `--machine` or `--iso` that do not fit: an unknown machine, or a "
+    "AZ-T009": "`./build.py run --net`: not `user`, `user,OPTIONS`, `tap:NAME` or `none`; a malformed `--forward`",
+    "AZ-T010": "a Debian package the build needs (lwIP's source, the benchmark's kernel) could not be fetched, or is not the file pinned in azoth/deps.py",
+    "AZ-T011": "`--arch`, `--machine` or `--iso` that do not fit: an unknown machine, or a "
                "QEMU machine or boot path another arch's",
 }
 

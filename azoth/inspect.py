@@ -29,6 +29,8 @@ def _resource(resource, by_resource, image):
         return f"{cap.name}:{resource.first >> 10}K"
     if cap.parameter == "number":
         return f"{cap.name}:{resource.first}"
+    if cap.parameter == "endpoint":
+        return f"{cap.name}:" + catalogue_module.format_endpoint(resource.first, resource.last)
     if resource.first == resource.last:
         return f"{cap.name}:{resource.first:#x}"
     return f"{cap.name}:{resource.first:#x}-{resource.last:#x}"

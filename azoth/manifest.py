@@ -188,8 +188,34 @@ FILE_KEYS = {
                  f"{LIMITS.file_path} bytes, and is unique; a path cannot be both a file "
                  "and the directory of another (`/etc` and `/etc/motd`)"),
 }
+NETWORK_KEYS = {
+    "mode": Key("choice", "dhcp", ("dhcp", "static"),
+                doc="how the TCP/IP stack gets its address: from a DHCP server (QEMU's user "
+                "networking has one), or `address`, `gateway` and `dns` below"),
+    "address": Key("text", "", type="IPv4 address with a prefix length",
+                   doc="with `mode = \"static\"`: the appliance's address and network, "
+                   "`\"10.0.2.15/24\"`"),
+    "gateway": Key("text", "", type="IPv4 address",
+                   doc="with `mode = \"static\"`: the router, `\"10.0.2.2\"` (none: only "
+                   "the local network is reached)"),
+    "dns": Key("list", [], type="list of IPv4 addresses, at most 2",
+               doc="name servers the stack records and prints when it is up (with DHCP, the "
+               "server's); an app asks one itself, over a `udp` grant (`appliances/fetch`)"),
+    "mtu": Key("integer", 0, type="integer, 576–9000, or 0",
+               doc="the largest IP packet; 0: the device's (1500 on QEMU)"),
+    "hostname": Key("text", "", type="string, as a module name",
+                    doc="the name DHCP gives the server (none: the appliance's name)"),
+    "stack_args": Key("list", [], type="list of strings",
+                      doc="more arguments for the stack (`appliances/services/net/main.c` lists "
+                      "them): `[\"--verbose\"]`; tests use `--trap-after N` (the stack traps "
+                      "once, after N frames)"),
+    "stats_every": Key("duration", "0ms", type="duration",
+                       doc="when not 0, the stack prints a line of figures this often (its "
+                       "memory, pools, connections, frames): `\"1s\"`"),
+}
 SECTIONS = {"appliance": APPLIANCE_KEYS, "driver": MODULE_KEYS, "app": MODULE_KEYS,
-            "channel": CHANNEL_KEYS, "supervisor": SUPERVISOR_KEYS, "file": FILE_KEYS}
+            "channel": CHANNEL_KEYS, "supervisor": SUPERVISOR_KEYS, "file": FILE_KEYS,
+            "network": NETWORK_KEYS}
 MODULE_KINDS = ("driver", "app")
 STRATEGIES = SUPERVISOR_KEYS["strategy"].choices
 CHANNEL_DEPTH_MAX = LIMITS.channel_depth
@@ -221,6 +247,7 @@ class Module:
     parsed_grants: list = field(default_factory=list)   # catalogue.Grant, in grants order
     capabilities: set = field(default_factory=set)      # capability names, channel included
     supervisor: str = ROOT_SUPERVISOR
+    service: str = None        # a module the build added: "tcpip" (azoth/network.py), ...
 
     @property
     def key(self):
@@ -267,6 +294,7 @@ class Manifest:
     network: str = "none"
     opt: str = "none"
     arch: str = "x86_64"
+    network_config: object = None     # azoth.network.NetworkConfig when the appliance has one
     modules: list = field(default_factory=list)
     channels: list = field(default_factory=list)
     supervisors: list = field(default_factory=list)   # the root first
@@ -509,7 +537,8 @@ def load(directory, catalogue=None, arch=None):
     for unknown in sorted(set(data) - set(SECTIONS)):
         check.report(check.error(
             "AZ-M002", f"unknown table {unknown!r}{did_you_mean(unknown, SECTIONS)} (expected "
-            "[appliance], [[driver]], [[app]], [[channel]], [[supervisor]] or [[file]])",
+            "[appliance], [network], [[driver]], [[app]], [[channel]], [[supervisor]] or "
+            "[[file]])",
             unknown, 0 if isinstance(data[unknown], list) else None))
     if "appliance" not in data or not isinstance(data["appliance"], dict):
         check.report(AzothError("AZ-M004", "missing the [appliance] table", file=path))
@@ -532,6 +561,7 @@ def load(directory, catalogue=None, arch=None):
                                 file=path))
     if len(manifest.modules) > MODULES_MAX:
         check.report(over("modules", len(manifest.modules), "modules", file=path))
+    _network(check, data, manifest, catalogue, names)
     _exclusions(check, manifest)
     _devices(check, manifest)
     _channels(check, data, manifest, catalogue)
@@ -621,6 +651,73 @@ def _entries(check, data, kind):
         check.report(check.error("AZ-M003", f"expected [[{kind}]] tables", kind))
         return []
     return entries
+
+
+def _network(check, data, manifest, catalogue, names):
+    """[network], and the virtio-net driver and TCP/IP stack the build adds (azoth/network.py)
+    when the apps reach the network: first among the modules, with their channels."""
+    from . import network
+    table = data.get("network")
+    if table is not None and not isinstance(table, dict):
+        check.report(check.error("AZ-M003", "expected a [network] table", "network"))
+        table = None
+    if not network.needs_network(manifest.modules, table is not None):
+        return
+    values = check.table("network", None, table or {}, NETWORK_KEYS)
+    config = network.NetworkConfig(values["mode"], values["address"] or None,
+                                   values["gateway"] or None, values["dns"], values["mtu"],
+                                   values["hostname"] or manifest.name,
+                                   (values["stats_every"] or 0) // 1_000_000,
+                                   values["stack_args"])
+    if config.mode == "static" and not (config.address and network.parse_ipv4(config.address, True)
+                                        and "/" in config.address):
+        check.report(check.error("AZ-M019", "expected the appliance's address with its prefix "
+                                 "length, as \"10.0.2.15/24\" (mode = \"static\")", "network",
+                                 None, "address" if config.address else "mode"))
+    if config.mode == "dhcp" and config.address:
+        check.report(check.error("AZ-M019", "an address is for mode = \"static\" (DHCP gives "
+                                 "one)", "network", None, "address"))
+    if config.gateway and not network.parse_ipv4(config.gateway):
+        check.report(check.error("AZ-M019", f"expected an IPv4 address, got {config.gateway!r}",
+                                 "network", None, "gateway"))
+    for server in config.dns:
+        if not network.parse_ipv4(server):
+            check.report(check.error("AZ-M019", f"expected an IPv4 address, got {server!r}",
+                                     "network", None, "dns", server))
+    if len(config.dns) > 2:
+        check.report(check.error("AZ-M019", "at most 2 name servers", "network", None, "dns"))
+    if config.mtu and not 576 <= config.mtu <= 9000:
+        check.report(check.error("AZ-M019", "expected 576 to 9000, or 0 for the device's",
+                                 "network", None, "mtu"))
+    if config.hostname and not NAME_PATTERN.match(config.hostname):
+        check.report(check.error("AZ-M018", f"invalid hostname {config.hostname!r}: expected "
+                                 f"{NAME_RULE}", "network", None, "hostname"))
+    manifest.network_config = config
+    manifest.network = "virtio-net"
+    holders = {g.capability.name for m in manifest.modules for g in m.parsed_grants}
+    added = []
+    if "pci" not in holders:
+        added.append(Module("driver", -1, network.DRIVER_NAME, list(network.DRIVER_SOURCES),
+                            ["pci:1af4:1041", "dma:1M"], 4 << 20, [], {}, "always",
+                            service="virtio-net"))
+    if "netstack" not in holders:
+        added.append(Module("driver", -1, network.STACK_NAME, list(network.STACK_SOURCES),
+                            ["stdout", "args", "clock", "random", "netstack"], 8 << 20,
+                            config.args(), {}, "always", service="tcpip"))
+    for module in added:
+        if module.name in names:
+            check.report(check.error("AZ-M006", f"module name {module.name!r} ({names[module.name]}"
+                                     ") is the build's own when the apps reach the network: "
+                                     "rename it", "network" if table is not None else None))
+            return
+        for grant in module.grants:
+            parsed = catalogue.parse_grant(grant)
+            module.parsed_grants.append(parsed)
+            module.capabilities.add(parsed.capability.name)
+        names[module.name] = module.key
+    manifest.modules[0:0] = added
+    manifest.implicit_channels = [Channel(-1, *c) for c in network.FRAME_CHANNELS] \
+        if len(added) == 2 else []
 
 
 def _grants(check, catalogue, module):
@@ -812,6 +909,16 @@ def _channels(check, data, manifest, catalogue):
                 check.report(check.error("AZ-M019", message, "channel", index, key))
         if missing:
             continue
+        manifest.channels.append(channel)
+        for module_name in (channel.sender, channel.receiver):
+            manifest.module(module_name).capabilities.add("channel")
+    for channel in getattr(manifest, "implicit_channels", []):
+        if channel.name in seen:
+            check.report(check.error("AZ-M006", f"channel name {channel.name!r} is the build's "
+                                     "own (between the network driver and the TCP/IP stack)",
+                                     "channel", seen[channel.name].index, "name"))
+            continue
+        channel.index = len(manifest.channels)
         manifest.channels.append(channel)
         for module_name in (channel.sender, channel.receiver):
             manifest.module(module_name).capabilities.add("channel")

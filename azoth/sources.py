@@ -182,13 +182,16 @@ def to_wasm(module, out_dir, extra_inputs=()):
     lang = language_of(sources[0])
     if lang.packages:
         ensure_packages([lang.packages])
-    tmp = out.with_name(out.name + ".tmp")
+    # The command as recorded names NAME.wasm.tmp; it runs with a file of this process's own,
+    # so that two builds sharing a folder (the modules the build adds) never write one file.
+    described_argv = command(module, out.with_name(out.name + ".tmp"), out_dir)[0]
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     argv, env, landed = command(module, tmp, out_dir)
     stamp = out.with_name(out.name + ".cmd")
     # --debuginfo keeps the name section (and what DWARF it can): a trap still names functions
     optimise = ["wasm-opt", "--debuginfo", *module.wasm_opt, tmp, "-o", tmp] \
         if module.wasm_opt else None
-    described = repr([str(a) for a in argv] if argv else ["copy", str(sources[0])]) + \
+    described = repr([str(a) for a in described_argv] if argv else ["copy", str(sources[0])]) + \
         (repr(optimise[:-3]) if optimise else "")
     inputs = [*inputs_of(module), *extra_inputs]
     if up_to_date(out, inputs) and stamp.exists() and stamp.read_text() == described:

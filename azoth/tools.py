@@ -53,6 +53,9 @@ PACKAGES = {
         "valgrind": "/usr/bin/valgrind",
         "iproute2": "/usr/sbin/ip",              # tests/test_net_ping.py: namespace, tap, bridge
         "iputils-ping": "/usr/bin/ping",
+        "curl": "/usr/bin/curl",                 # tests/test_net_*.py: clients of httpd
+        "apache2-utils": "/usr/bin/ab",
+        "wrk": "/usr/bin/wrk",                   # ./build.py bench net
     },
     # Languages beyond C and WAT (azoth/sources.py), installed when a module needs them.
     "cpp": {

@@ -121,7 +121,9 @@ def namespace():
     permitted) and removes it afterwards."""
     if os.geteuid() != 0:
         pytest.skip("a network namespace, tap and bridge need root: run the tests as root")
-    net = Namespace(str(os.getpid() % 100000))
+    # The whole process id (at most 7 digits: names stay within Linux's 15 characters): tests
+    # running at once (pytest-xdist workers, other checkouts) never share a name.
+    net = Namespace(str(os.getpid()))
     net.down()                          # leftovers of a run that was killed
     problem = net.up()
     if problem:

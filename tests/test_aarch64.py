@@ -480,9 +480,9 @@ def test_stdin_beside_a_pl011_driver_is_refused(tools, tmp_path):
                                   ["build", "--format", "raw"]])
 def test_options_of_the_other_machine_are_refused(tmp_path, args):
     """A QEMU machine, a boot path or a disk form that is x86-64's, asked of an AArch64 build:
-    AZ-T010 naming the option, nothing booted."""
+    AZ-T011 naming the option, nothing booted."""
     command, *options = args
     r = conftest.build_py(command, ROOT / "appliances" / "hello", "--arch", "aarch64", *options,
                           *(["--out", tmp_path] if command == "build" else []), timeout=300)
-    assert r.returncode == 1 and "AZ-T010" in r.stderr and options[0] in r.stderr, r.stderr
+    assert r.returncode == 1 and "AZ-T011" in r.stderr and options[0] in r.stderr, r.stderr
     assert "Hello from Azoth" not in r.stdout

@@ -30,13 +30,16 @@ POINTERS = {"ptr", "name", "handles", "out", "iovs", "buf", "path", "argv", "arg
             "environ", "environ_buf", "argc", "argv_buf_size", "environc", "environ_buf_size",
             "resolution", "time", "stat", "nread", "nwritten", "newoffset", "opened_fd",
             "in", "nevents", "bufused", "old_path", "new_path", "fd_out", "ri_data",
-            "si_data", "ro_datalen", "ro_flags", "so_datalen"}
+            "si_data", "ro_datalen", "ro_flags", "so_datalen", "addr", "port_out"}
 LENGTHS = {"len", "capacity", "path_len", "iovs_len", "buf_len", "old_path_len",
            "new_path_len", "ri_data_len", "si_data_len"}
 # Calls that end the module, or are left out (see the docstring)
 LEFT_OUT = {"athanor.exit", "wasi_snapshot_preview1.proc_exit", "athanor.log"}
 GRANTS = ["log", "clock", "random", "entropy", "stdout", "args", "env", "files", "trace",
-          "port:0x2f8-0x2ff", "irq:3", "mmio:0xfed00000-0xfed003ff", "pci:1af4:1041", "dma:64K"]
+           "port:0x2f8-0x2ff", "irq:3", "mmio:0xfed00000-0xfed003ff", "pci:1af4:1041", "dma:64K",
+           # the stack's functions (it is the appliance's stack: the build adds none) and the
+           # socket extension; no tcp-listen: descriptor 4 stays the open file
+           "netstack", "tcp-connect:10.0.2.2:80", "udp:10.0.2.2:53"]
 # the device of the pci grant, with MSI-X (the grant of a DMA region turns it on); on AArch64
 # virt a virtio-mmio transport, which the kernel presents as a platform function (no MSI-X)
 DEVICES = ["-device", "virtio-net-pci,disable-legacy=on"]
@@ -51,7 +54,7 @@ def default(imp, name, value_type):
         kind = imp.field.split("_")[0]
         # irq_wait on a real handle would wait for ever (nothing raises line 3)
         real = {"channel": "$channel", "port": "$port", "mmio": "$mmio", "pci": "$pci",
-                "virtq": "$pci"}.get(kind)
+                "virtq": "$pci", "net": "$net"}.get(kind)
         return real or 0x7fff01
     if name in POINTERS or name == "offset" and imp.field == "fd_tell":
         return DEFAULT_POINTER
@@ -134,6 +137,7 @@ def fuzzer(imports):
   (global $port (mut i32) (i32.const 0))
   (global $mmio (mut i32) (i32.const 0))
   (global $pci (mut i32) (i32.const 0))
+  (global $net (mut i32) (i32.const 0))
   (global $violations (mut i32) (i32.const 0))
   (data (i32.const {STRINGS}) "self")
   (data (i32.const {STRINGS + 16}) "data")
@@ -157,6 +161,7 @@ def fuzzer(imports):
     (global.set $port (call $f{names["port_open"]} (i32.const 0x2f8) (i32.const 8)))
     (global.set $mmio (call $f{names["mmio_open"]} (i64.const 0xfed00000) (i32.const 1024)))
     (global.set $pci (call $f{names["pci_open"]} (i32.const 0)))
+    (global.set $net (call $f{names["net_open"]}))
     (drop (call $f{names["path_open"]} (i32.const 3) (i32.const 0) (i32.const {STRINGS + 16})
             (i32.const 4) (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0)
             (i32.const {STRINGS + 48})))

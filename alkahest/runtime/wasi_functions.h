@@ -53,5 +53,9 @@
     X(sock_recv, "iiiiii:i") \
     X(sock_send, "iiiii:i") \
     X(sock_shutdown, "ii:i") \
+    X(sock_open, "iii:i") \
+    X(sock_connect, "iii:i") \
+    X(sock_send_to, "iiiiiii:i") \
+    X(sock_recv_from, "iiiiiiii:i") \
 
 #endif

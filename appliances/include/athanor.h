@@ -9,7 +9,10 @@
 
 #include <stdint.h>
 
+/* A host build (tests/fuzz: the stack under libFuzzer) defines it empty and brings its own. */
+#ifndef ATH_IMPORT
 #define ATH_IMPORT(name) __attribute__((import_module("athanor"), import_name(#name)))
+#endif
 
 /* End the appliance with an exit code (0..255); never returns. */
 ATH_IMPORT(exit) _Noreturn void ath_exit(int32_t code);
@@ -75,6 +78,16 @@ ATH_IMPORT(virtq_setup) int32_t ath_virtq_setup(int32_t handle, int32_t queue, c
 ATH_IMPORT(virtq_sync) int32_t ath_virtq_sync(int32_t handle, int32_t queue);
 /* Mix [ptr, ptr+len) (at most random_feed bytes) into the kernel's random pool; 0, or 1 when the CPU's RDRAND makes it unneeded. len 0: this module has nothing to give (the pool stops waiting for it). */
 ATH_IMPORT(random_feed) int32_t ath_random_feed(const void *ptr, int32_t len);
+/* A handle on the apps' sockets, for athanor.wait (ready when a socket has events) and the net_* calls. */
+ATH_IMPORT(net_open) int32_t ath_net_open(void);
+/* Take the events of up to count (1..64) sockets into 32-byte records at out; how many. */
+ATH_IMPORT(net_events) int32_t ath_net_events(int32_t handle, void *out, int32_t count);
+/* Give a socket's app the bytes [ptr, ptr+len) (a datagram: whole or not at all); how many it took. */
+ATH_IMPORT(net_push) int32_t ath_net_push(int32_t handle, int32_t socket, const void *ptr, int32_t len, int32_t flags);
+/* Take up to capacity bytes the socket's app sent (a datagram: one, whole) into out; how many. */
+ATH_IMPORT(net_pull) int32_t ath_net_pull(int32_t handle, int32_t socket, void *out, int32_t capacity);
+/* Tell the kernel what became of a socket: a connection accepted on it (its new socket), connected, failed, released. */
+ATH_IMPORT(net_control) int32_t ath_net_control(int32_t handle, int32_t socket, int32_t op, int32_t address, int32_t port);
 
 #define ATH_E_BADHANDLE (-1)   /* not a handle of this module: never issued, or out of range (forged) */
 #define ATH_E_STALE (-2)   /* a handle that was closed, or that belongs to an earlier start of the module */
