@@ -45,6 +45,26 @@ LWIP = SourcePackage(
     sorted((ROOT / "appliances" / "services" / "net" / "patches").glob("*.patch")))
 
 
+def _extract(archive, into, name):
+    """Unpacks a tar archive into `into`, refusing any member that would land outside it or
+    is not a plain file, folder or link within it (tarfile's "data" filter where this Python
+    has it: Debian 12's 3.11.2 does not)."""
+    if hasattr(tarfile, "data_filter"):
+        archive.extractall(into, filter="data")
+        return
+    root = Path(into).resolve()
+    for member in archive.getmembers():
+        target = (root / member.name).resolve()
+        link = (target.parent / member.linkname).resolve() if member.issym() else \
+            (root / member.linkname).resolve() if member.islnk() else target
+        inside = all(p == root or root in p.parents for p in (target, link))
+        if not inside or not (member.isfile() or member.isdir() or member.issym() or
+                              member.islnk()):
+            raise AzothError("AZ-T010", f"{name}: member {member.name!r} would unpack outside "
+                             "its folder or is not a file")
+    archive.extractall(into)
+
+
 def _sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -101,7 +121,7 @@ def unpack(package, into=DEPS):
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     with tarfile.open(folder / orig) as archive:
-        archive.extractall(staging, filter="data")
+        _extract(archive, staging, orig)
     found = [p for p in staging.rglob(package.tree) if p.is_dir()]
     if not found:
         raise AzothError("AZ-T010", f"{orig}: no folder {package.tree} inside")

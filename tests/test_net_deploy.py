@@ -1,6 +1,6 @@
 """appliances/httpd where users deploy it (issue 13 with issue 12's stack): on QEMU microvm
 through PVH, its virtio-net device on virtio-mmio (as Firecracker gives it); from the raw GPT
-disk under SeaBIOS and from the qcow2 disk under OVMF, both on virtio-blk as clouds attach them,
+disk and from the qcow2 disk, each under SeaBIOS and under OVMF, on virtio-blk as clouds attach them,
 without QEMU's debug-exit device. curl reaches it through QEMU's user networking each time and
 gets the page byte for byte."""
 import os
@@ -36,7 +36,7 @@ def from_disk(tools, fmt, firmware, net, folder):
     return boot
 
 
-@pytest.mark.parametrize("where", ["microvm", "raw-bios", "qcow2-uefi"])
+@pytest.mark.parametrize("where", ["microvm", "raw-bios", "raw-uefi", "qcow2-bios", "qcow2-uefi"])
 def test_httpd_serves_where_users_deploy_it(tmp_path, tools, where):
     directory = nethttp.httpd(tmp_path, f"deploy-{where}")
     port = nethttp.free_port()
