@@ -197,8 +197,9 @@ def network(args, device):
     try:
         # virt has no PCI functions the kernel finds yet: its devices are on virtio-mmio, as
         # microvm's (docs/ports.md)
-        return qemu.network_argv(device, net, machine="microvm" if args.machine == "virt"
-                                 else args.machine)
+        machine = args.machine or "q35"     # before the build: the arch's machine is not known
+        return qemu.network_argv(device, net, machine="microvm" if machine == "virt"
+                                 else machine)
     except ValueError as e:
         raise AzothError("AZ-T009", str(e)) from None
 
