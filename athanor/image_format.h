@@ -8,7 +8,7 @@
 /* The image's first eight bytes. */
 #define ATH_IMG_MAGIC "AZOTHIMG"
 /* The version this description is. */
-#define ATH_IMG_VERSION 3
+#define ATH_IMG_VERSION 4
 /* Bytes of the header the signature covers (with the tables): all but the signature. */
 #define ATH_IMG_SIGNED_HEADER 192
 /* Where the header's reserved bytes start (zero, and signed). */
