@@ -316,23 +316,30 @@ def check(seed, alkahest, bounds, work=WORK, keep_files=False, tiers=("baseline"
     commands = script(binaryen_calls(wasm, base), exports)
     (d / "module.json").write_text(json.dumps({"source_filename": f"seed{seed}.wast",
                                                "commands": commands}, indent=0))
-    failures = []
+    failures, harness = [], []
     for target, argv in (runners or {"": runner or [str(alkahest)]}).items():
         host = argv == [str(alkahest)]
         for tier in (tiers if host else [t for t in tiers if t != "opt"]):
             for mode in (("checked", "guard") if bounds == "both" else (bounds,)):
                 result = run([*argv, "spec", str(d / "module.json"), "--bounds", mode,
                               *TIERS[tier]], timeout=600)
-                if result.returncode != 0:
+                where = ", ".join(w for w in (target, tier, mode) if w)
+                if result.returncode != 0 and not (result.stdout + result.stderr).strip():
+                    # no word from the CLI at all: it did not run (a binary being relinked by
+                    # another campaign's make) or died unseen. Not a divergence to keep; still
+                    # a failure of the run.
+                    harness.append(f"[{where}] exit {result.returncode}, no output")
+                elif result.returncode != 0:
                     lines = [line for line in result.stdout.splitlines() if ": FAIL" in line]
-                    where = ", ".join(w for w in (target, tier, mode) if w)
                     failures.append(f"[{where}] " + ("\n".join(lines[:10]) or
                                                      (result.stdout + result.stderr)[-800:]))
-    if not failures:
-        if not keep_files:
-            shutil.rmtree(d, ignore_errors=True)
-        return "ok", ""
-    return "FAIL", "\n".join(failures)
+    if failures:
+        return "FAIL", "\n".join(failures + harness)
+    if harness:
+        return "error", "\n".join(harness)
+    if not keep_files:
+        shutil.rmtree(d, ignore_errors=True)
+    return "ok", ""
 
 
 def keep_regression(seed, work=WORK, regressions=None):
