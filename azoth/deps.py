@@ -16,7 +16,7 @@ import tarfile
 from pathlib import Path
 
 from .errors import AzothError
-from .tools import progress, run
+from .tools import locked, progress, run
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPS = ROOT / "build" / "deps"
@@ -105,7 +105,14 @@ def download(package, folder=DEPS / "downloads"):
 
 
 def unpack(package, into=DEPS):
-    """The upstream tree, unpacked and patched (again when a patch changed)."""
+    """The upstream tree, unpacked and patched (again when a patch changed), by one process at
+    a time: the parallel test workers all want lwIP, and two unpacking into one staging folder
+    left a tree without its sources (a fresh clone's first test run)."""
+    with locked(f"deps-{package.tree}"):
+        return _unpack(package, into)
+
+
+def _unpack(package, into):
     folder = download(package)
     tree = into / package.tree
     stamp = into / f".{package.tree}.stamp"
@@ -147,6 +154,11 @@ def linux_guest(into=DEPS / "linux"):
     """Debian's amd64 kernel package, fetched once with apt-get download (its own lists, as
     download() does), checked against LINUX_GUEST's SHA-256 and unpacked (dpkg-deb -x) into
     INTO/tree: boot/vmlinuz-*, lib/modules/*/kernel/. Returns the tree."""
+    with locked("deps-linux-guest"):
+        return _linux_guest(into)
+
+
+def _linux_guest(into):
     package, version, name, digest = LINUX_GUEST
     deb, tree = into / name, into / "tree"
     stamp = into / ".tree.stamp"
