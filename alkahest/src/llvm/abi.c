@@ -136,7 +136,7 @@ void opt_build_adapter(opt_module *m, uint32_t defined)
     opt_function *f = &state;
     LLVMBuilderRef b = m->builder;
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(m->context, adapter, "entry"));
-    opt_entry_checks(f);
+    opt_read_registers(f);
     args[0] = LLVMGetPoison(m->ptr);
     for (uint32_t i = 0; i < t->param_count; i++)
         args[i + 1] = LLVMGetParam(adapter, i + 1);

@@ -179,6 +179,22 @@ static void compile_chunk(chunk *k)
         LLVMDisposeErrorMessage(text);
         goto done;
     }
+    if (opt_check_inlined(&m)) {
+        k->error = m.error;
+        k->diag = m.diag;
+        goto done;
+    }
+    if (opt_keeps_loads(&m) && opt_keep_finish(&m)) {
+        options = LLVMCreatePassBuilderOptions();
+        failed = LLVMRunPasses(m.module, "function(adce)", machine, options);
+        LLVMDisposePassBuilderOptions(options);
+        if (failed) {
+            char *text = LLVMGetErrorMessage(failed);
+            chunk_fail(k, ALK_E_INTERNAL, "LLVM passes", text);
+            LLVMDisposeErrorMessage(text);
+            goto done;
+        }
+    }
     if (getenv("ALKAHEST_OPT_DUMP_IR"))
         LLVMDumpModule(m.module);
     LLVMMemoryBufferRef buffer = NULL;

@@ -277,15 +277,12 @@ static LLVMBasicBlockRef trap_block(opt_function *f, uint32_t code)
     LLVMPositionBuilderAtEnd(m->builder, block);
     LLVMValueRef handler = opt_load(f, m->ptr, opt_offset(f, f->vmctx, ALK_VMCTX_TRAP_HANDLER),
                                     TBAA_CONTEXT, true);
-    /* guard mode: the loads before the trap happen before it (a third argument, which the
-     * handler ignores, keeps them: see keep_loaded in memory.c) */
-    LLVMTypeRef params[3] = { m->ptr, m->i32, m->i64 };
-    LLVMValueRef args[3] = { f->vmctx, opt_const_i32(m, code), NULL };
-    unsigned count = 2;
-    if (f->keep)
-        args[count++] = opt_keep_value(f);
-    LLVMTypeRef type = LLVMFunctionType(m->void_type, params, count, false);
-    LLVMValueRef call = LLVMBuildCall2(m->builder, type, handler, args, count, "");
+    /* guard mode: the loads before the trap happen before it (keep_loaded in memory.c) */
+    opt_consume_keep(f);
+    LLVMTypeRef params[2] = { m->ptr, m->i32 };
+    LLVMValueRef args[2] = { f->vmctx, opt_const_i32(m, code) };
+    LLVMTypeRef type = LLVMFunctionType(m->void_type, params, 2, false);
+    LLVMValueRef call = LLVMBuildCall2(m->builder, type, handler, args, 2, "");
     unsigned noreturn = LLVMGetEnumAttributeKindForName("noreturn", 8);
     unsigned cold = LLVMGetEnumAttributeKindForName("cold", 4);
     LLVMAddCallSiteAttribute(call, LLVMAttributeFunctionIndex,
@@ -409,7 +406,9 @@ static void call(opt_function *f, uint32_t function)
     if (!args)
         return;
     args[0] = LLVMGetPoison(m->ptr);        /* the callee reads r15, not its first argument */
-    LLVMValueRef callee = opt_function_value(m, function - w->imported_function_count);
+    LLVMValueRef callee = function == f->index && f->self_callee
+                              ? f->self_callee
+                              : opt_function_value(m, function - w->imported_function_count);
     LLVMValueRef result = LLVMBuildCall2(m->builder, opt_internal_type(m, type_index), callee,
                                          args, t->param_count + 1, "");
     LLVMSetInstructionCallConv(result, m->target->calling_convention);
@@ -672,24 +671,20 @@ static void end_instr(opt_function *f)
         return_instr(f);
 }
 
-/* Guard mode: what the function loaded is used, so LLVM keeps the loads (memory.c). */
-static void consume_keep(opt_function *f)
+/* Guard mode: what the function loaded so far is used, so LLVM keeps the loads (memory.c). */
+void opt_consume_keep(opt_function *f)
 {
     if (!f->keep)
         return;
-    opt_module *m = f->m;
-    LLVMTypeRef type = LLVMFunctionType(m->void_type, &m->i64, 1, false);
-    LLVMValueRef sink = LLVMGetInlineAsm(type, "", 0, "r", 1, true, false,
-                                         LLVMInlineAsmDialectATT, false);
     LLVMValueRef value = opt_keep_value(f);
-    LLVMBuildCall2(m->builder, type, sink, &value, 1, "");
+    LLVMBuildCall2(f->m->builder, opt_keep_sink_type(f->m), opt_keep_sink(f->m), &value, 1, "");
 }
 
 static void return_instr(opt_function *f)
 {
     opt_module *m = f->m;
     const alk_functype *t = f->type;
-    consume_keep(f);
+    opt_consume_keep(f);
     if (t->result_count == 0) {
         LLVMBuildRetVoid(m->builder);
     } else if (t->result_count == 1) {
@@ -836,9 +831,10 @@ static LLVMValueRef zero_of(opt_module *m, alk_valtype type)
     return LLVMConstNull(opt_type(m, type));
 }
 
-/* r15/r14 read once, then the stack check: rsp, with this function's frame (below the probe
- * size) in place, must be at least STACK_MARGIN above the limit (docs/opt-tier.md, "Stack"). */
-void opt_entry_checks(opt_function *f)
+/* r15/r14 read once. The stack check is not here: it is the internal entry that link.c puts
+ * before the code, so that only a real call checks, never code that LLVM inlined
+ * (docs/opt-tier.md, "Stack"). */
+void opt_read_registers(opt_function *f)
 {
     opt_module *m = f->m;
     LLVMBuilderRef b = m->builder;
@@ -854,11 +850,6 @@ void opt_entry_checks(opt_function *f)
         f->vmctx = LLVMBuildIntToPtr(b, f->vmctx_bits, m->ptr, "vmctx");
         f->memory_base = LLVMBuildIntToPtr(b, f->memory_bits, m->ptr, "memory");
     }
-    LLVMValueRef sp = read_register(f, m->reg_stack);
-    LLVMValueRef limit = opt_load(f, m->i64, opt_offset(f, f->vmctx, ALK_VMCTX_STACK_LIMIT),
-                                  TBAA_CONTEXT, false);
-    LLVMValueRef floor = LLVMBuildAdd(b, limit, opt_const_i64(m, STACK_MARGIN), "");
-    opt_trap_if(f, LLVMBuildICmp(b, LLVMIntULT, sp, floor, ""), ALK_TRAP_STACK_EXHAUSTED);
 }
 
 /* Entry: the locals (allocas of the entry block, parameters stored, the others zero), then
@@ -888,14 +879,13 @@ static bool begin_function(opt_function *f, const alk_function *fn)
                                                      : zero_of(m, f->local_types[i]);
         LLVMBuildStore(b, init, f->locals[i]);
     }
-    const char *keep = getenv("ALKAHEST_OPT_KEEP");
-    if (m->options->bounds == ALK_BOUNDS_GUARD && !(keep && !strcmp(keep, "none"))) {
+    if (opt_keeps_loads(m)) {
         f->keep = LLVMBuildAlloca(b, m->i64, "keep");
         LLVMBuildStore(b, opt_const_i64(m, 0), f->keep);
         f->keep_vector = LLVMBuildAlloca(b, m->v128, "keep_vector");
         LLVMBuildStore(b, LLVMConstNull(m->v128), f->keep_vector);
     }
-    opt_entry_checks(f);
+    opt_read_registers(f);
 
     opt_control *c = control_push(f);
     if (!c)
@@ -924,19 +914,60 @@ static bool makes_foreign_calls(const alk_module *w, const alk_function *fn)
     return false;
 }
 
-int opt_compile_function(opt_module *m, uint32_t function_index)
+/* How many times the body calls itself directly. */
+static uint32_t self_calls(const alk_module *w, const alk_function *fn, uint32_t index)
+{
+    uint32_t count = 0;
+    alk_reader reader = { w->bytes, w->bytes + fn->code_offset, w->bytes + fn->body_end };
+    while (reader.cursor < reader.end) {
+        alk_instr in;
+        if (alk_read_instr(&reader, &in, NULL))
+            return 0;
+        if (in.op == ALK_OP_CALL && in.imm.index == index)
+            count++;
+    }
+    return count;
+}
+
+/* Recursive inlining, as gcc does it: a small function that calls itself gets inline copies of
+ * its own body, level 1 calling level 2 ... the last calling the function again, each copy
+ * internal and alwaysinline; LLVM's inliner folds the chain into the function, which then
+ * makes one real call (with its stack check) per RECURSION_LEVELS + 1 levels of the recursion.
+ * The levels are as many as keep the copies' Wasm code under RECURSION_BUDGET bytes (a body
+ * with k self-calls grows k-fold per level); opt_check_inlined (driver.c) makes sure no copy
+ * is left standing, since a copy is entered without a stack check. */
+#define RECURSION_LEVELS 3
+#define RECURSION_BUDGET 512
+
+static uint32_t recursion_levels(const alk_module *w, const alk_function *fn, uint32_t index)
+{
+    uint32_t calls = self_calls(w, fn, index);
+    uint32_t size = fn->body_end - fn->body_offset;
+    uint32_t levels = 0, copies = 1, total = 0;
+    if (calls == 0)
+        return 0;
+    while (levels < RECURSION_LEVELS) {
+        copies *= calls;
+        total += copies * size;
+        if (total > RECURSION_BUDGET)
+            break;
+        levels++;
+    }
+    return levels;
+}
+
+/* The IR of function `function_index` into `function`; its calls to itself go to
+ * `self_callee` (NULL: to itself). */
+static int compile_body(opt_module *m, uint32_t function_index, LLVMValueRef function,
+                        LLVMValueRef self_callee)
 {
     const alk_module *w = m->wasm;
     const alk_function *fn = &w->functions[function_index];
-    uint32_t defined = function_index - w->imported_function_count;
     opt_function state = { .m = m, .wasm = w, .index = function_index,
-                           .type = &w->types[fn->type_index], .offset = fn->body_offset };
+                           .type = &w->types[fn->type_index], .offset = fn->body_offset,
+                           .function = function, .self_callee = self_callee };
     opt_function *f = &state;
     f->foreign_calls = makes_foreign_calls(w, fn);
-    f->function = opt_function_value(m, defined);
-    char section[32];
-    alk_snprintf(section, sizeof section, ".text.w%u", defined);
-    LLVMSetSection(f->function, section);     /* link.c places each function on its own */
     if (!begin_function(f, fn))
         goto done;
     alk_reader reader = { w->bytes, w->bytes + fn->code_offset, w->bytes + fn->body_end };
@@ -957,8 +988,6 @@ int opt_compile_function(opt_module *m, uint32_t function_index)
             continue;
         opt_fail(f, ALK_E_UNSUPPORTED_INSTRUCTION, alk_opcode_text(in.op));
     }
-    if (!m->error && f->type->result_count > 1)
-        opt_build_adapter(m, defined);
 done:
     for (uint32_t i = 0; i < f->control_count; i++)
         control_free(&f->controls[i]);
@@ -967,4 +996,47 @@ done:
     free(f->locals);
     free(f->local_types);
     return m->error;
+}
+
+int opt_compile_function(opt_module *m, uint32_t function_index)
+{
+    const alk_module *w = m->wasm;
+    const alk_function *fn = &w->functions[function_index];
+    uint32_t defined = function_index - w->imported_function_count;
+    LLVMValueRef function = opt_function_value(m, defined);
+    char name[32];
+    alk_snprintf(name, sizeof name, ".text.w%u", defined);
+    LLVMSetSection(function, name);     /* link.c places each function on its own */
+    /* the inline copies, last level first: level i calls level i + 1, the last the function */
+    uint32_t levels = recursion_levels(w, fn, function_index);
+    LLVMValueRef callee = NULL;
+    for (uint32_t level = levels; level > 0 && !m->error; level--) {
+        alk_snprintf(name, sizeof name, "w%u.%u", defined, level);
+        LLVMValueRef copy = LLVMAddFunction(m->module, name, opt_internal_type(m, fn->type_index));
+        set_function_attributes(m, copy);
+        add_enum_attribute(m, copy, LLVMAttributeFunctionIndex, "alwaysinline");
+        LLVMSetLinkage(copy, LLVMInternalLinkage);
+        compile_body(m, function_index, copy, callee ? callee : function);
+        callee = copy;
+    }
+    if (!m->error)
+        compile_body(m, function_index, function, callee);
+    if (!m->error && w->types[fn->type_index].result_count > 1)
+        opt_build_adapter(m, defined);
+    return m->error;
+}
+
+/* After LLVM's pipeline: every inline copy was inlined and deleted (recursion_levels). A copy
+ * left standing would be called without a stack check, so it is an internal error. */
+int opt_check_inlined(opt_module *m)
+{
+    for (LLVMValueRef fn = LLVMGetFirstFunction(m->module); fn; fn = LLVMGetNextFunction(fn)) {
+        if (LLVMCountBasicBlocks(fn) && LLVMGetLinkage(fn) != LLVMExternalLinkage) {
+            size_t length;
+            const char *name = LLVMGetValueName2(fn, &length);
+            return m->error = alk_fail(&m->diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION,
+                                       ": the inline copy %.40s was not inlined", name);
+        }
+    }
+    return 0;
 }

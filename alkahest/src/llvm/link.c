@@ -5,11 +5,20 @@
  * resolved; any other kind, or a symbol that is not ours (a libm call LLVM invented, say), is an
  * internal error: the object format has no relocations, so the code must need none.
  *
- * Layout of one function (docs/opt-tier.md):
+ * Layout of one function (docs/opt-tier.md, "Stack"):
  *
- *     +0   external entry: mov r15, rdi; mov r14, [r15]; nop      (16 bytes, as the single pass)
- *     +16  the function's code (its ELF section), entered directly by calls within the module
- *          (a function with several results: the adapter first, then the function itself)
+ *     +0   external entry: mov r15, rdi; mov r14, [r15]                        (6 bytes)
+ *     +6   internal entry, the stack check: lea r11, [rsp - STACK_MARGIN];
+ *          cmp r11, [r15 + stack_limit]; jb stack_trap                        (18 bytes)
+ *     +24  the function's code (its ELF section, 16-byte aligned)
+ *          (a function with several results: the adapter there, then a second stack check,
+ *          the internal entry, and the function itself)
+ *          stack_trap: push rbp; mov rbp, rsp; mov rdi, r15; mov esi, 9; call [r15 + 0x18]
+ *
+ * Every call between the tier's functions goes to an internal entry: a relocation against
+ * function `w<n>`, in another chunk or in the same one (ELF keeps a relocation for a PC-relative
+ * reference to a global symbol), is resolved to its stack check, never to its code. So the
+ * check runs once per call, before LLVM's prologue, and code that LLVM inlined has none.
  *
  * The stubs (the stack probe, the multi-result call helper, the entry) are assembled by LLVM
  * from text, below, in a module of their own.
@@ -30,11 +39,22 @@
 static const char x86_64_stubs[] =
     ".intel_syntax noprefix\n"
     ".section .text.alk.entry,\"ax\",@progbits\n"
-    ".p2align 4\n"
     "alk.entry:\n"
     "  mov r15, rdi\n"
     "  mov r14, [r15]\n"
-    "  .p2align 4\n"
+    "alk.check:\n"
+    "  lea r11, [rsp - " XSTR(STACK_MARGIN) "]\n"
+    "  cmp r11, [r15 + 0x10]\n"
+    "  .byte 0x0f, 0x82\n"             /* jb rel32, to the function's stack_trap */
+    "  .long 0\n"
+    "alk.stack_trap:\n"
+    "  push rbp\n"
+    "  mov rbp, rsp\n"
+    "  mov rdi, r15\n"
+    "  mov esi, 9\n"
+    "  call qword ptr [r15 + 0x18]\n"
+    "  int3\n"
+    "alk.entry_end:\n"
     ".section .text.alk.stubs,\"ax\",@progbits\n"
     ".p2align 4\n"
     ".globl alk.probe\n"
@@ -120,7 +140,13 @@ static const char x86_64_stubs[] =
     "  jmp qword ptr [r15 + 0x18]\n"
     ".att_syntax\n";
 
-#define ENTRY_SIZE 16
+/* The pieces of alk.entry's section, copied for every function (offsets in the stubs' object). */
+typedef struct entry_template {
+    const uint8_t *bytes;           /* alk.entry */
+    uint32_t external_size;         /* alk.entry .. alk.check */
+    uint32_t check_size;            /* alk.check .. alk.stack_trap, ending with jb's rel32 */
+    uint32_t trap_size;             /* alk.stack_trap .. alk.entry_end */
+} entry_template;
 
 enum {
     R_X86_64_PC32 = 2,
@@ -317,18 +343,34 @@ static uint32_t symbol_section(linker *l, const elf_object *o, const char *name)
     return s.section;
 }
 
-/* Where an undefined symbol goes: a function of another chunk, or a stub. */
+/* Whether `name` is "<prefix><defined function index>"; the index in *defined. */
+static bool indexed_symbol(const linker *l, const char *name, char prefix, uint32_t *defined)
+{
+    if (name[0] != prefix || name[1] < '0' || name[1] > '9')
+        return false;
+    char *end;
+    unsigned long d = strtoul(name + 1, &end, 10);
+    if (*end || d >= l->module->function_count - l->module->imported_function_count)
+        return false;
+    *defined = (uint32_t)d;
+    return true;
+}
+
+/* A function's code, w<n>: every reference to it goes to its internal entry. */
+static bool function_symbol(const linker *l, const char *name, uint32_t *defined)
+{
+    return indexed_symbol(l, name, 'w', defined);
+}
+
+/* An adapter, x<n>, is entered only from the external entry: nothing may refer to it. */
+static bool is_adapter_symbol(const char *name)
+{
+    return name[0] == 'x' && name[1] >= '0' && name[1] <= '9';
+}
+
+/* Where an undefined symbol goes: a stub. */
 static bool resolve_external(linker *l, const char *name, uint32_t *address)
 {
-    if (name[0] == 'w' && name[1] >= '0' && name[1] <= '9') {
-        char *end;
-        unsigned long d = strtoul(name + 1, &end, 10);
-        uint32_t defined = l->module->function_count - l->module->imported_function_count;
-        if (*end || d >= defined)
-            return false;
-        *address = l->internal[d];
-        return true;
-    }
     elf_symbol s;
     const elf_object *stubs = &l->objects[l->object_count - 1];
     if ((!strcmp(name, PROBE_SYMBOL) || !strcmp(name, MULTI_CALL_SYMBOL)) &&
@@ -359,7 +401,13 @@ static void relocate(linker *l, elf_object *o)
             }
             elf_symbol s = symbol_at(o, symbol);
             uint32_t address;
-            if (s.section == SHN_UNDEF) {
+            uint32_t callee;
+            if (is_adapter_symbol(s.name)) {
+                link_fail(l, ": a reference to the adapter %s", s.name);
+                return;
+            } else if (function_symbol(l, s.name, &callee)) {
+                address = l->internal[callee];      /* the stack check, in any chunk */
+            } else if (s.section == SHN_UNDEF) {
                 if (!resolve_external(l, s.name, &address)) {
                     link_fail(l, ": LLVM's code refers to %s, which is not in the module", s.name);
                     return;
@@ -426,6 +474,53 @@ static int assemble_stubs(uint8_t **elf, size_t *size, alk_diag *diag)
     return error;
 }
 
+static uint32_t symbol_offset(linker *l, const elf_object *o, const char *name, uint32_t section)
+{
+    elf_symbol s;
+    if (!find_symbol(o, name, &s) || s.section != section) {
+        link_fail(l, ": no %s in the stubs", name);
+        return 0;
+    }
+    return (uint32_t)s.value;
+}
+
+/* alk.entry's section cut into the external entry, the stack check and the trap. */
+static entry_template entry_pieces(linker *l, const elf_object *stubs, elf_symbol *entry)
+{
+    entry_template e = { 0 };
+    if (!find_symbol(stubs, "alk.entry", entry)) {
+        link_fail(l, ": %s", "no entry stub");
+        return e;
+    }
+    uint32_t section = entry->section;
+    uint32_t start = (uint32_t)entry->value;
+    uint32_t check = symbol_offset(l, stubs, "alk.check", section);
+    uint32_t trap = symbol_offset(l, stubs, "alk.stack_trap", section);
+    uint32_t end = symbol_offset(l, stubs, "alk.entry_end", section);
+    if (l->error)
+        return e;
+    if (!(start < check && check + 6 <= trap && trap < end) ||
+        end > stubs->sections[section].size) {
+        link_fail(l, ": %s", "entry stub out of order");
+        return e;
+    }
+    e.bytes = stubs->bytes + stubs->sections[section].offset + start;
+    e.external_size = check - start;
+    e.check_size = trap - check;
+    e.trap_size = end - trap;
+    return e;
+}
+
+/* A stack check at `at` whose jb (its last 6 bytes, rel32) goes to `trap`. */
+static void write_check(linker *l, const entry_template *e, uint32_t at, uint32_t trap)
+{
+    memcpy(l->code + at, e->bytes + e->external_size, e->check_size);
+    uint32_t next = at + e->check_size;
+    uint32_t rel = (uint32_t)((int64_t)trap - (int64_t)next);
+    for (int i = 0; i < 4; i++)
+        l->code[next - 4 + i] = (uint8_t)(rel >> (8 * i));
+}
+
 int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned chunk_count,
              alk_compiled *out, alk_diag *diag)
 {
@@ -439,14 +534,18 @@ int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned 
     l.objects = calloc(l.object_count, sizeof *l.objects);
     l.internal = calloc(defined ? defined : 1, sizeof *l.internal);
     uint32_t *ends = calloc(defined ? defined : 1, sizeof *ends);
+    uint32_t *traps = calloc(defined ? defined : 1, sizeof *traps);
+    uint32_t *second_checks = malloc((defined ? defined : 1) * sizeof *second_checks);
     const alk_allocator *a = &module->allocator;
     out->functions = a->alloc(a->user, (defined ? defined : 1) * sizeof *out->functions);
     if (out->functions)
         memset(out->functions, 0, (defined ? defined : 1) * sizeof *out->functions);
-    if (!l.objects || !l.internal || !ends || !out->functions) {
+    if (!l.objects || !l.internal || !ends || !traps || !second_checks || !out->functions) {
         error = alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
         goto done;
     }
+    for (uint32_t d = 0; d < defined; d++)
+        second_checks[d] = UINT32_MAX;
     for (unsigned c = 0; c < l.object_count; c++) {
         const uint8_t *bytes = c < chunk_count ? chunks[c].elf : stub_elf;
         size_t size = c < chunk_count ? chunks[c].elf_size : stub_size;
@@ -455,29 +554,41 @@ int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned 
     }
     elf_object *stubs = &l.objects[chunk_count];
     elf_symbol entry;
-    if (!l.error && !find_symbol(stubs, "alk.entry", &entry))
-        link_fail(&l, ": %s", "no entry stub");
+    entry_template e = { 0 };
+    if (!l.error)
+        e = entry_pieces(&l, stubs, &entry);
     /* functions, behind their entries, chunk by chunk; then each chunk's other sections */
     for (unsigned c = 0; c < chunk_count && !l.error; c++) {
         elf_object *o = &l.objects[c];
         for (uint32_t d = chunks[c].first; d < chunks[c].end && !l.error; d++) {
             const alk_functype *t = alk_function_type(module, module->imported_function_count + d);
             char name[24];
-            l.cursor = align_up(l.cursor, 16);
+            /* the entries end where the 16-byte aligned code begins */
+            uint32_t head = e.external_size + e.check_size;
+            l.cursor = align_up(l.cursor + head, 16) - head;
             out->functions[d].offset = l.cursor;
-            l.cursor += ENTRY_SIZE;
+            l.internal[d] = l.cursor + e.external_size;
+            l.cursor += head;
             if (t->result_count > 1) {
                 alk_snprintf(name, sizeof name, "x%u", d);
                 place(&l, o, symbol_section(&l, o, name));
+                /* the function itself behind a check of its own: its internal entry */
+                l.cursor = align_up(l.cursor + e.check_size, 16) - e.check_size;
+                second_checks[d] = l.internal[d] = l.cursor;
+                l.cursor += e.check_size;
             }
             alk_snprintf(name, sizeof name, "w%u", d);
             uint32_t section = symbol_section(&l, o, name);
+            if (!l.error && (o->address[section] != UINT32_MAX ||
+                             align_up(l.cursor, o->sections[section].align) != l.cursor))
+                link_fail(&l, ": %s's code does not follow its stack check", name);
             place(&l, o, section);
             elf_symbol s;
-            find_symbol(o, name, &s);
-            l.internal[d] = o->address[section] + (uint32_t)s.value;
-            /* one int3 more: a trap call that ends the function returns inside its range */
-            ends[d] = ++l.cursor;
+            if (!l.error && (!find_symbol(o, name, &s) || s.value != 0))
+                link_fail(&l, ": %s does not begin its section", name);
+            traps[d] = l.cursor;
+            l.cursor += e.trap_size;
+            ends[d] = l.cursor;
         }
         for (uint32_t i = 0; i < o->section_count && !l.error; i++)
             if (is_code_section(o, i))
@@ -504,14 +615,14 @@ int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned 
                 memcpy(l.code + o->address[i], o->bytes + o->sections[i].offset,
                        o->sections[i].size);
     }
-    const uint8_t *entry_bytes = stubs->bytes + stubs->sections[entry.section].offset + entry.value;
-    if (stubs->sections[entry.section].size < entry.value + ENTRY_SIZE) {
-        link_fail(&l, ": %s", "entry stub too short");
-    } else {
-        for (uint32_t d = 0; d < defined; d++) {
-            memcpy(l.code + out->functions[d].offset, entry_bytes, ENTRY_SIZE);
-            out->functions[d].size = ends[d] - out->functions[d].offset;
-        }
+    for (uint32_t d = 0; d < defined; d++) {
+        uint32_t at = out->functions[d].offset;
+        memcpy(l.code + at, e.bytes, e.external_size);
+        write_check(&l, &e, at + e.external_size, traps[d]);
+        if (second_checks[d] != UINT32_MAX)
+            write_check(&l, &e, second_checks[d], traps[d]);
+        memcpy(l.code + traps[d], e.bytes + e.external_size + e.check_size, e.trap_size);
+        out->functions[d].size = ends[d] - at;
     }
     for (unsigned c = 0; c < l.object_count && !l.error; c++)
         relocate(&l, &l.objects[c]);
@@ -535,6 +646,8 @@ done:
     free(l.objects);
     free(l.internal);
     free(ends);
+    free(traps);
+    free(second_checks);
     free(stub_elf);
     return error;
 }

@@ -31,9 +31,9 @@
 #include "../compile.h"
 
 /* Stack-limit rule (docs/opt-tier.md, "Stack"): a frame of STACK_PROBE_SIZE bytes or more calls
- * the probe before rsp moves; every function checks rsp >= stack_limit + STACK_MARGIN once its
- * (smaller) frame is set up. The margin covers the largest such frame plus the pushes of a
- * prologue (return address, rbp, five callee-saved registers) and the probe's return address. */
+ * the probe before rsp moves; every call enters through a check, before the callee's prologue,
+ * that rsp >= stack_limit + STACK_MARGIN (link.c). The margin covers the largest unprobed frame
+ * plus the pushes of a prologue (rbp, the callee-saved registers) and the probe's return address. */
 #define STACK_PROBE_SIZE 2048
 #define STACK_MARGIN (STACK_PROBE_SIZE + 128)
 
@@ -122,6 +122,7 @@ typedef struct opt_function {
     uint32_t index;                 /* in the function space */
     const alk_functype *type;
     LLVMValueRef function;
+    LLVMValueRef self_callee;       /* where the body's calls to itself go (NULL: itself) */
     LLVMValueRef vmctx;             /* ptr: r15 */
     LLVMValueRef vmctx_bits;        /* i64: r15 */
     LLVMValueRef memory_base;       /* ptr: r14 */
@@ -148,6 +149,7 @@ LLVMTypeRef opt_internal_type(opt_module *m, uint32_t type_index);
 LLVMTypeRef opt_foreign_type(opt_module *m, uint32_t type_index);
 LLVMValueRef opt_function_value(opt_module *m, uint32_t defined_index);
 int opt_compile_function(opt_module *m, uint32_t function_index);
+int opt_check_inlined(opt_module *m);
 void opt_fail(opt_function *f, int code, const char *detail);
 
 void opt_push(opt_function *f, LLVMValueRef value);
@@ -174,8 +176,8 @@ LLVMValueRef opt_intrinsic(opt_function *f, const char *name, LLVMTypeRef *overl
 LLVMValueRef opt_call_builtin(opt_function *f, int index, LLVMValueRef *args, unsigned count,
                               bool returns_i32);
 void opt_restore_registers(opt_function *f);
-/* r15/r14 into f->vmctx/f->memory_base, and the stack check (every function's entry). */
-void opt_entry_checks(opt_function *f);
+/* r15/r14 into f->vmctx/f->memory_base (every function's entry; link.c checks the stack). */
+void opt_read_registers(opt_function *f);
 
 /* ---- abi.c: functions with several results ---------------------------------------------------- */
 void opt_build_adapter(opt_module *m, uint32_t defined);
@@ -193,6 +195,15 @@ bool opt_memory_instr(opt_function *f, const alk_instr *in);
 LLVMValueRef opt_address(opt_function *f, LLVMValueRef index, uint32_t offset, uint32_t width);
 LLVMValueRef opt_memory_load(opt_function *f, LLVMTypeRef type, LLVMValueRef address);
 LLVMValueRef opt_keep_value(opt_function *f);
+/* Guard mode: the sink that consumes the keep locals at every return and trap (an empty asm
+ * with side effects), and its type; opt_keep_finish replaces the sums after LLVM's pipeline. */
+bool opt_keeps_loads(const opt_module *m);
+LLVMValueRef opt_keep_sink(opt_module *m);
+LLVMTypeRef opt_keep_sink_type(opt_module *m);
+void opt_consume_keep(opt_function *f);
+/* After the optimization pipeline: every load of linear memory volatile, the sinks (and with
+ * them the sums) deleted; true when there was anything to delete (then run ADCE). */
+bool opt_keep_finish(opt_module *m);
 void opt_memory_store(opt_function *f, LLVMValueRef value, LLVMValueRef address);
 
 /* ---- simd.c ------------------------------------------------------------------------------------ */

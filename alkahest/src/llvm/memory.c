@@ -9,6 +9,9 @@
  * and never `inbounds`, `nonnull` or `dereferenceable`, so LLVM never speculates them
  * (docs/opt-tier.md).
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "llvm_tier.h"
 
 LLVMValueRef opt_address(opt_function *f, LLVMValueRef index, uint32_t offset, uint32_t width)
@@ -79,6 +82,67 @@ LLVMValueRef opt_keep_value(opt_function *f)
                                     LLVMBuildExtractElement(b, vector, opt_const_i32(m, 0), ""),
                                     "");
     return LLVMBuildAdd(b, sum, LLVMBuildExtractElement(b, vector, opt_const_i32(m, 1), ""), "");
+}
+
+/* Guard mode needs the keep rule; ALKAHEST_OPT_KEEP=none turns it off (unsafe: to measure
+ * what it costs). */
+bool opt_keeps_loads(const opt_module *m)
+{
+    const char *keep = getenv("ALKAHEST_OPT_KEEP");
+    return m->options->bounds == ALK_BOUNDS_GUARD && !(keep && !strcmp(keep, "none"));
+}
+
+LLVMTypeRef opt_keep_sink_type(opt_module *m)
+{
+    return LLVMFunctionType(m->void_type, &m->i64, 1, false);
+}
+
+/* LLVM uniques inline asm values by type, text and constraints: so every call of this one is a
+ * keep sink, and opt_keep_finish finds them by the callee. */
+LLVMValueRef opt_keep_sink(opt_module *m)
+{
+    return LLVMGetInlineAsm(opt_keep_sink_type(m), "", 0, "r", 1, true, false,
+                            LLVMInlineAsmDialectATT, false);
+}
+
+/* Whether a load reads linear memory, as far as this tier can tell after LLVM's passes: every
+ * load that does not carry the tag of one of the embedder's own classes (a pass that merged
+ * or rebuilt a load may have dropped or changed its tag: such a load counts as linear memory). */
+static bool may_read_linear_memory(opt_module *m, LLVMValueRef load)
+{
+    LLVMValueRef tag = LLVMGetMetadata(load, m->tbaa_kind);
+    for (int i = 0; i < TBAA_COUNT; i++)
+        if (i != TBAA_MEMORY && tag == m->tbaa[i])
+            return false;
+    return true;
+}
+
+/* Guard mode, once LLVM's optimization pipeline has run with the sums in place (keep_loaded):
+ * each Wasm load that must fault is still in the IR, at its full width, on every path that
+ * performs it. What follows (ADCE, then the code generator) may no longer delete, narrow,
+ * move or merge a load: each becomes volatile, and the sums, whose only purpose was to say so
+ * to the optimizer, are deleted with their sinks (docs/opt-tier.md, "Bounds"). */
+bool opt_keep_finish(opt_module *m)
+{
+    LLVMValueRef sink = opt_keep_sink(m);
+    bool deleted = false;
+    for (LLVMValueRef fn = LLVMGetFirstFunction(m->module); fn; fn = LLVMGetNextFunction(fn)) {
+        for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(fn); bb; bb = LLVMGetNextBasicBlock(bb)) {
+            LLVMValueRef in = LLVMGetFirstInstruction(bb);
+            while (in) {
+                LLVMValueRef next = LLVMGetNextInstruction(in);
+                LLVMOpcode op = LLVMGetInstructionOpcode(in);
+                if (op == LLVMLoad && may_read_linear_memory(m, in)) {
+                    LLVMSetVolatile(in, true);
+                } else if (op == LLVMCall && LLVMGetCalledValue(in) == sink) {
+                    LLVMInstructionEraseFromParent(in);
+                    deleted = true;
+                }
+                in = next;
+            }
+        }
+    }
+    return deleted;
 }
 
 LLVMValueRef opt_memory_load(opt_function *f, LLVMTypeRef type, LLVMValueRef address)
