@@ -19,7 +19,6 @@ const opt_target opt_x86_64 = {
     .triple = "x86_64-unknown-linux-gnu",
     .cpu = "x86-64",                /* the baseline: SSE2 (the object's CPU-feature bits stay 0) */
     .features = "",
-    .stack_pointer = "rsp",
     .vmctx_register = "r15",
     .memory_register = "r14",
     .calling_convention = 107,      /* graalcc: the C convention with r14 and r15 reserved */
@@ -102,9 +101,7 @@ static void set_up_module(opt_module *m)
     LLVMValueRef weights[3] = { md_string(c, "branch_weights"), LLVMConstInt(m->i32, 1, false),
                                 LLVMConstInt(m->i32, 1u << 20, false) };
     m->cold_weights = LLVMMDNodeInContext(c, weights, 3);
-    LLVMValueRef name = md_string(c, m->target->stack_pointer);
-    m->reg_stack = LLVMMDNodeInContext(c, &name, 1);
-    name = md_string(c, m->target->vmctx_register);
+    LLVMValueRef name = md_string(c, m->target->vmctx_register);
     m->reg_vmctx = LLVMMDNodeInContext(c, &name, 1);
     name = md_string(c, m->target->memory_register);
     m->reg_memory = LLVMMDNodeInContext(c, &name, 1);

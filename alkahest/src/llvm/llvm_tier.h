@@ -50,8 +50,7 @@ typedef struct opt_target {
     const char *triple;
     const char *cpu;
     const char *features;
-    const char *stack_pointer;      /* register names for llvm.read_register */
-    const char *vmctx_register;
+    const char *vmctx_register;     /* register names for llvm.read_register */
     const char *memory_register;
     unsigned calling_convention;    /* of every Wasm function */
 } opt_target;
@@ -89,7 +88,7 @@ typedef struct opt_module {
     LLVMTypeRef *foreign_types;     /* by type index: calls through a function reference */
     LLVMValueRef tbaa[TBAA_COUNT];
     unsigned tbaa_kind, invariant_kind, prof_kind;
-    LLVMValueRef reg_stack, reg_vmctx, reg_memory;  /* register-name metadata */
+    LLVMValueRef reg_vmctx, reg_memory;     /* register-name metadata */
     LLVMValueRef cold_weights;      /* branch weights: the first edge almost never taken */
     LLVMValueRef multi_call;        /* the helper's declaration, when used */
     int error;
