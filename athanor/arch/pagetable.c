@@ -233,15 +233,19 @@ int ath_arch_map(uintptr_t virt, uint64_t phys, size_t size, unsigned flags, boo
             va += ATH_LARGE_PAGE_SIZE;
             pa += ATH_LARGE_PAGE_SIZE;
         } else {
+            /* One walk per table, not per page (RAM page by page on a large machine). */
             pte_t *pte = walk_create(va, 0);
             if (!pte)
                 return ATH_ERR_NOMEM;
-            pte_t old = *pte;
-            replace(pte, pte_page(pa, flags, owned), va, 0);
-            if (pte_address(old) != pa)
-                release_leaf(old);
-            va += ATH_PAGE_SIZE;
-            pa += ATH_PAGE_SIZE;
+            do {
+                pte_t old = *pte;
+                replace(pte, pte_page(pa, flags, owned), va, 0);
+                if (pte_address(old) != pa)
+                    release_leaf(old);
+                pte++;
+                va += ATH_PAGE_SIZE;
+                pa += ATH_PAGE_SIZE;
+            } while (va < end && (va & LARGE_MASK));
         }
     }
     if (live)
