@@ -7,10 +7,11 @@
  *
  * Layout of one function (docs/opt-tier.md, "Stack"):
  *
- *     +0   external entry: mov r15, rdi; mov r14, [r15]                        (6 bytes)
- *     +6   internal entry, the stack check: lea r11, [rsp - STACK_MARGIN];
+ *     +0   external entry (16-byte aligned): mov r15, rdi; mov r14, [r15]      (6 bytes)
+ *     +6   nops                                                                (8 bytes)
+ *     +14  internal entry, the stack check: lea r11, [rsp - STACK_MARGIN];
  *          cmp r11, [r15 + stack_limit]; jb stack_trap                        (18 bytes)
- *     +24  the function's code (its ELF section, 16-byte aligned)
+ *     +32  the function's code (its ELF section, 16-byte aligned)
  *          (a function with several results: the adapter there, then a second stack check,
  *          the internal entry, and the function itself)
  *          stack_trap: push rbp; mov rbp, rsp; mov rdi, r15; mov esi, 9; call [r15 + 0x18]
@@ -511,6 +512,27 @@ static entry_template entry_pieces(linker *l, const elf_object *stubs, elf_symbo
     return e;
 }
 
+/* `n` bytes of x86 nops, at most 8 bytes each (the external entry runs through them). */
+static void write_nops(uint8_t *at, uint32_t n)
+{
+    static const uint8_t nops[8][8] = {
+        { 0x90 },
+        { 0x66, 0x90 },
+        { 0x0f, 0x1f, 0x00 },
+        { 0x0f, 0x1f, 0x40, 0x00 },
+        { 0x0f, 0x1f, 0x44, 0x00, 0x00 },
+        { 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 },
+        { 0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00 },
+        { 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 },
+    };
+    while (n > 0) {
+        uint32_t k = n > 8 ? 8 : n;
+        memcpy(at, nops[k - 1], k);
+        at += k;
+        n -= k;
+    }
+}
+
 /* A stack check at `at` whose jb (its last 6 bytes, rel32) goes to `trap`. */
 static void write_check(linker *l, const entry_template *e, uint32_t at, uint32_t trap)
 {
@@ -563,11 +585,12 @@ int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned 
         for (uint32_t d = chunks[c].first; d < chunks[c].end && !l.error; d++) {
             const alk_functype *t = alk_function_type(module, module->imported_function_count + d);
             char name[24];
-            /* the entries end where the 16-byte aligned code begins */
-            uint32_t head = e.external_size + e.check_size;
-            l.cursor = align_up(l.cursor + head, 16) - head;
+            /* the external entry 16-byte aligned (docs/object-format.md), the check ending
+             * where the 16-byte aligned code begins, nops between them */
+            uint32_t head = align_up(e.external_size + e.check_size, 16);
+            l.cursor = align_up(l.cursor, 16);
             out->functions[d].offset = l.cursor;
-            l.internal[d] = l.cursor + e.external_size;
+            l.internal[d] = l.cursor + head - e.check_size;
             l.cursor += head;
             if (t->result_count > 1) {
                 alk_snprintf(name, sizeof name, "x%u", d);
@@ -617,8 +640,10 @@ int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned 
     }
     for (uint32_t d = 0; d < defined; d++) {
         uint32_t at = out->functions[d].offset;
+        uint32_t check = at + align_up(e.external_size + e.check_size, 16) - e.check_size;
         memcpy(l.code + at, e.bytes, e.external_size);
-        write_check(&l, &e, at + e.external_size, traps[d]);
+        write_nops(l.code + at + e.external_size, check - at - e.external_size);
+        write_check(&l, &e, check, traps[d]);
         if (second_checks[d] != UINT32_MAX)
             write_check(&l, &e, second_checks[d], traps[d]);
         memcpy(l.code + traps[d], e.bytes + e.external_size + e.check_size, e.trap_size);
