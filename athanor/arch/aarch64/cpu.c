@@ -91,14 +91,18 @@ void ath_arch_debug_exit(unsigned value)
     (void)value;
 }
 
+/* PSCI where the device tree has it (virt); else the BCM2835 PM watchdog (the Raspberry Pi:
+ * no power switch, a reset into a firmware that halts). */
 void ath_arch_power_off(void)
 {
     psci_call(PSCI_SYSTEM_OFF);
+    aarch64_bcm2835_reset(true);
 }
 
 void ath_arch_reset(void)
 {
     psci_call(PSCI_SYSTEM_RESET);
+    aarch64_bcm2835_reset(false);
     ath_arch_halt();
 }
 
@@ -113,7 +117,10 @@ bool ath_arch_mmio_kept(uint64_t first, uint64_t last, uint64_t *kept_first, uin
 {
     const struct aarch64_machine *m = &aarch64_machine;
     const uint64_t kept[][2] = { { m->gic_dist, m->gic_dist_size }, { m->gic_cpu, m->gic_cpu_size },
-                                 { m->gic_redist, m->gic_redist_size } };
+                                 { m->gic_redist, m->gic_redist_size },
+                                 { m->bcm_local, m->bcm_local ? BCM_LOCAL_SIZE : 0 },
+                                 { m->bcm_armctrl, m->bcm_armctrl ? BCM_ARMCTRL_SIZE : 0 },
+                                 { m->bcm_pm, m->bcm_pm ? BCM_PM_SIZE : 0 } };
     for (unsigned i = 0; i < ATH_ARRAY_SIZE(kept); i++) {
         if (!kept[i][1])
             continue;
