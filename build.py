@@ -150,7 +150,7 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
         firmware.__enter__()
     try:
         kernel = appliance.KERNEL_PVH if qemu.booted_through_pvh(machine) else \
-            appliance.KERNELS[arch]
+            appliance.KERNEL_RASPI if qemu.is_raspi(machine) else appliance.KERNELS[arch]
         result = qemu.boot(kind, kernel=kernel, image=image, iso=iso, cmdline=cmdline,
                            memory_mib=memory_mib, timeout=timeout,
                            cpu=cpu or qemu.DEFAULT_CPUS[arch], on_chunk=passthrough,
@@ -208,18 +208,23 @@ def machine_for(args, arch):
     """--machine checked against the arch (default: the arch's QEMU machine)."""
     from azoth import qemu
     machine = args.machine or qemu.DEFAULT_MACHINES[arch]
-    fits = machine == "virt" if arch == "aarch64" else machine != "virt"
-    if not fits or (arch != "x86_64" and args.iso):
+    if qemu.MACHINE_ARCHES[machine] != arch or (arch != "x86_64" and args.iso):
+        by_arch = "; ".join(f"{a}: " + ", ".join(m for m, b in qemu.MACHINE_ARCHES.items()
+                                                  if b == a)
+                            for a in dict.fromkeys(qemu.MACHINE_ARCHES.values()))
         raise AzothError("AZ-T011", f"--machine {machine}{' --iso' if args.iso else ''}: not "
-                         f"for an {arch} appliance (x86_64: q35, pc or microvm, --iso and "
-                         "--uefi; aarch64: virt, booted through -kernel)")
+                         f"for an {arch} appliance ({by_arch}; --iso and --uefi on x86_64 "
+                         "only, the others boot through -kernel)")
     return machine
 
 
 def command_run(args):
-    from azoth import appliance
+    from azoth import appliance, qemu
     network(args, "virtio-net")         # a malformed --net or --forward fails before the build
-    result = appliance.build(args.directory, arch=args.arch)
+    # --machine names its arch: raspi3b builds for aarch64 as --arch aarch64 would
+    machine_arch = qemu.MACHINE_ARCHES[args.machine] if args.machine else None
+    result = appliance.build(args.directory, arch=args.arch or
+                             (machine_arch if machine_arch != appliance.DEFAULT_ARCH else None))
     arch = result.manifest.arch
     args.machine = machine_for(args, arch)
     return boot_and_report(result.image, result.iso if args.iso else None, args.uefi,
@@ -326,6 +331,7 @@ def command_test(args):
 
 
 def main(argv=None):
+    from azoth import qemu
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="print the commands run")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -354,11 +360,12 @@ def main(argv=None):
         p.add_argument("--cpu", default=None, metavar="MODEL", help="QEMU CPU model (default: "
                        "max on x86-64, where qemu64 lacks SSE4.1, POPCNT and LZCNT; cortex-a72 "
                        "on AArch64, or cortex-a53)")
-        p.add_argument("--machine", default=None, choices=("q35", "pc", "microvm", "virt"),
+        p.add_argument("--machine", default=None, choices=tuple(qemu.MACHINE_ARCHES),
                        metavar="M", help="QEMU machine: q35 (x86-64's default), pc (i440FX, "
                        "PCI configuration through ports only) or microvm (no PCI: virtio-mmio "
-                       "devices, booted through PVH as Firecracker boots); virt (AArch64's, "
-                       "the only one there)")
+                       "devices, booted through PVH as Firecracker boots); virt (AArch64's "
+                       "default) or raspi3b (the Raspberry Pi 3 Model B: kernel8.img, the "
+                       "board's device tree; implies --arch aarch64)")
         if name == "run":
             add_arch_argument(p, "the machine to build for and boot")
         else:

@@ -38,7 +38,7 @@ static unsigned char *read_file(const char *path, size_t *size)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    unsigned char *bytes = malloc((size_t)n + 1);
+    unsigned char *bytes = calloc(1, (size_t)n + 8);     /* room to round up to 8, zeroed */
     if (!bytes || fread(bytes, 1, (size_t)n, f) != (size_t)n) {
         perror(path);
         exit(2);
@@ -129,6 +129,8 @@ int main(int argc, char **argv)
                (unsigned long long)m->gic_dist, (unsigned long long)m->gic_cpu,
                (unsigned long long)m->gic_redist, m->timer_irq,
                m->psci ? (m->psci_hvc ? "hvc" : "smc") : "none", (unsigned long long)m->rtc_base);
+        printf("bcm2836 local 0x%llx armctrl 0x%llx pm 0x%llx\n", (unsigned long long)m->bcm_local,
+               (unsigned long long)m->bcm_armctrl, (unsigned long long)m->bcm_pm);
         return 0;
     }
 
