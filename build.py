@@ -35,21 +35,29 @@ def command_build(args):
     formats = [] if args.no_iso else args.format
     if any(f in disk.FORMATS_NEEDING_TOOLS for f in formats):
         tools.ensure_packages(["disk"])
-    result = appliance.build(args.directory, iso=bool(set(formats) - {"firecracker"}),
-                             images=args.out, arch=args.arch)
-    if result.manifest.arch != appliance.DEFAULT_ARCH:
-        if args.format != ["iso"] and not args.no_iso:
-            raise AzothError("AZ-T011", f"--format {','.join(args.format)}: the disk forms boot "
-                             f"the x86-64 kernel; an {result.manifest.arch} appliance is its "
-                             "signed image, booted with the kernel (./build.py boot)")
-        formats = []
+    if "rpi" in formats:
+        tools.ensure_packages(["rpi"])
+    # The Pi's SD card is an AArch64 form: it picks that arch unless told otherwise.
+    arch = args.arch or ("aarch64" if any(f in disk.AARCH64_FORMATS for f in formats) else None)
+    result = appliance.build(args.directory, iso=bool(set(formats) - {"firecracker", "rpi"}),
+                             images=args.out, arch=arch)
+    allowed = disk.AARCH64_FORMATS if result.manifest.arch != appliance.DEFAULT_ARCH else \
+        tuple(f for f in disk.FORMATS if f not in disk.AARCH64_FORMATS)
+    wrong = [f for f in formats if f not in allowed] if args.format != ["iso"] else []
+    if wrong:
+        raise AzothError("AZ-T011", f"--format {','.join(wrong)}: not a form of an "
+                         f"{result.manifest.arch} appliance (x86_64: the disks and firecracker "
+                         f"boot the x86-64 kernel; aarch64: {', '.join(disk.AARCH64_FORMATS)}, "
+                         "or the signed image booted with the kernel, ./build.py boot)")
+    formats = [f for f in formats if f in allowed]
     print(result.image)
     manifest = result.manifest
     for path in disk.write_formats(formats, result.iso, result.image, appliance.KERNEL_PVH,
                                    manifest.name, result.image.parent, manifest.memory >> 20,
                                    network=manifest.network != "none",
                                    entropy=any("entropy" in m.capabilities
-                                               for m in manifest.modules)):
+                                               for m in manifest.modules),
+                                   kernel8=appliance.KERNEL_RASPI):
         print(path)
     tools.log(f"built {result.manifest.name} in {result.seconds:.2f} s")
     return 0
@@ -341,7 +349,8 @@ def main(argv=None):
     p.add_argument("directory", help="the appliance's folder (it holds appliance.toml)")
     p.add_argument("--format", type=formats_argument, default=["iso"], metavar="LIST",
                    help="what to write besides the signed image, comma-separated: iso "
-                   "(default), raw, qcow2, vmdk, vhd, gce, firecracker (docs/deploy.md)")
+                   "(default), raw, qcow2, vmdk, vhd, gce, firecracker; rpi (a Raspberry Pi 3 "
+                   "SD card, AArch64: implies --arch aarch64) (docs/deploy.md)")
     p.add_argument("--no-iso", action="store_true", help="write the signed image only")
     p.add_argument("--out", help="write the image and the other forms here instead of images/")
     add_arch_argument(p, "the machine to build for")

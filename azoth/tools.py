@@ -80,6 +80,10 @@ PACKAGES = {
     "disk": {                    # ./build.py build --format qcow2,vmdk,vhd (azoth/disk.py)
         "qemu-utils": "/usr/bin/qemu-img",
     },
+    "rpi": {                     # ./build.py build --format rpi: the SD card's FAT32 partition
+        "dosfstools": "/usr/sbin/mkfs.fat",
+        "mtools": "/usr/bin/mcopy",
+    },
     "bench": {                   # bench/run.py: wasm2c is WABT's; SQLite comes through npm
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
@@ -88,7 +92,8 @@ PACKAGES = {
     },
 }
 # What `./build.py test` installs: everything a test may use.
-TEST_GROUPS = ["build", "opt", "boot", "aarch64", "test", "cpp", "rust", "as", "cross", "disk"]
+TEST_GROUPS = ["build", "opt", "boot", "aarch64", "test", "cpp", "rust", "as", "cross", "disk",
+               "rpi"]
 
 
 def log(message):
