@@ -40,7 +40,8 @@ def command_build(args):
     # The Pi's SD card is an AArch64 form: it picks that arch unless told otherwise.
     arch = args.arch or ("aarch64" if any(f in disk.AARCH64_FORMATS for f in formats) else None)
     result = appliance.build(args.directory, iso=bool(set(formats) - {"firecracker", "rpi"}),
-                             images=args.out, arch=arch)
+                             images=args.out, arch=arch,
+                             machine="raspi3b" if "rpi" in formats else None)
     allowed = disk.AARCH64_FORMATS if result.manifest.arch != appliance.DEFAULT_ARCH else \
         tuple(f for f in disk.FORMATS if f not in disk.AARCH64_FORMATS)
     wrong = [f for f in formats if f not in allowed] if args.format != ["iso"] else []
@@ -232,7 +233,9 @@ def command_run(args):
     # --machine names its arch: raspi3b builds for aarch64 as --arch aarch64 would
     machine_arch = qemu.MACHINE_ARCHES[args.machine] if args.machine else None
     result = appliance.build(args.directory, arch=args.arch or
-                             (machine_arch if machine_arch != appliance.DEFAULT_ARCH else None))
+                             (machine_arch if machine_arch != appliance.DEFAULT_ARCH else None),
+                             machine=args.machine if machine_arch == (args.arch or machine_arch)
+                             else None)
     arch = result.manifest.arch
     args.machine = machine_for(args, arch)
     return boot_and_report(result.image, result.iso if args.iso else None, args.uefi,

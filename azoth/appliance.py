@@ -286,8 +286,9 @@ def _build_service(module, bounds, arch=DEFAULT_ARCH):
     return compile_module(wasm, bounds, folder, module, target=arch)
 
 
-def build(directory, key=None, make=True, iso=True, images=None, arch=None):
-    """Builds the appliance in directory for arch (default: its manifest's). iso: also the GRUB
+def build(directory, key=None, make=True, iso=True, images=None, arch=None, machine=None):
+    """Builds the appliance in directory for arch (default: its manifest's) and machine (the
+    board its modules are picked for: default, the arch's QEMU machine). iso: also the GRUB
     ISO (x86-64 only: there is none for another machine). The image goes to images (default:
     images/, or images/ARCH/ for another machine than x86-64)."""
     started = time.monotonic()
@@ -295,7 +296,7 @@ def build(directory, key=None, make=True, iso=True, images=None, arch=None):
     if arch and arch not in manifest_module.ARCHES:
         raise AzothError("AZ-T011", f"--arch {arch}: expected one of "
                          f"{', '.join(manifest_module.ARCHES)}")
-    manifest = manifest_module.load(directory, catalogue, arch)
+    manifest = manifest_module.load(directory, catalogue, arch, machine)
     iso = iso and manifest.arch == DEFAULT_ARCH
     key = signing.ensure_key(key)
     if any(m.opt == "speed" for m in manifest.modules):

@@ -24,8 +24,9 @@ static inline void mmio_write64(uintptr_t addr, uint64_t v) { dsb(st); *(volatil
 /* The Raspberry Pi's controllers (bcm2836.c) in the same shape: a core's local interrupts
  * (BCM2836 local controller: 0..3 the generic timers, 4..7 mailboxes, 8 the GPU's, 9 the PMU,
  * 10 AXI, 11 the local timer) at 16.., the BCM2835's GPU interrupts 0..63 (the device tree's
- * banks 1 and 2) at 32.. (so irq:N is GPU interrupt N, as on a GIC the shared interrupt N), its
- * ARM interrupts 0..7 (bank 0) at 96... */
+ * banks 1 and 2) at 32.., its ARM interrupts 0..7 (bank 0) at 96... The 16 legacy lines (irq:N)
+ * are GPU interrupts 48..63 there (BCM_LEGACY_BASE), where the peripherals an ARM driver owns
+ * are: GPIO 49..52 (irq:1..4), I2C 53, SPI 54, PCM 55, SDHOST 56, the PL011 57 (irq:9), SDIO 62. */
 #define BCM_LOCAL_BASE   16
 #define BCM_LOCAL_LINES  12
 #define BCM_GPU_BASE     32
@@ -33,6 +34,7 @@ static inline void mmio_write64(uintptr_t addr, uint64_t v) { dsb(st); *(volatil
 #define BCM_ARM_BASE     96
 #define BCM_ARM_LINES    8
 #define BCM_LINES        (BCM_ARM_BASE + BCM_ARM_LINES)
+#define BCM_LEGACY_BASE  (BCM_GPU_BASE + 48)
 /* The least of each window the kernel touches (its registers' extent). */
 #define BCM_LOCAL_SIZE   0x100
 #define BCM_ARMCTRL_SIZE 0x28
@@ -87,6 +89,7 @@ struct aarch64_intc_ops {
     uint32_t (*acknowledge)(void);
     void (*end)(uint32_t irq);
     unsigned (*lines)(void);
+    uint32_t legacy_base;               /* legacy line N (irq:N) is interrupt legacy_base + N */
 };
 extern const struct aarch64_intc_ops aarch64_gic_ops, aarch64_bcm2836_ops;
 void aarch64_irq_enable(uint32_t irq, bool level);

@@ -132,7 +132,7 @@ static unsigned bcm_lines(void)
 }
 
 const struct aarch64_intc_ops aarch64_bcm2836_ops = {
-    bcm_init, bcm_enable, bcm_disable, bcm_acknowledge, bcm_end, bcm_lines,
+    bcm_init, bcm_enable, bcm_disable, bcm_acknowledge, bcm_end, bcm_lines, BCM_LEGACY_BASE,
 };
 
 /* The watchdog's full reset after PM_WDOG_TICKS; halt: tell the firmware not to boot again. */

@@ -136,5 +136,5 @@ static unsigned gic_lines(void)
 }
 
 const struct aarch64_intc_ops aarch64_gic_ops = {
-    gic_init, gic_enable, gic_disable, gic_acknowledge, gic_end, gic_lines,
+    gic_init, gic_enable, gic_disable, gic_acknowledge, gic_end, gic_lines, GIC_SPI_BASE,
 };

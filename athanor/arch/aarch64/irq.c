@@ -5,8 +5,9 @@
  *
  * The timer's tick is the arch's own; a device source is a shared interrupt (32 and up: the
  * device tree's number plus 32) bound to a source by ath_arch_irq_route_gsi; a legacy line N
- * (0..15, an irq:N grant) is the device tree's shared interrupt N (interrupt 32 + N: on virt
- * irq:1 is the PL011's). ath_arch_irq masks the source's interrupt and ends it before calling
+ * (0..15, an irq:N grant) is the controller's legacy_base + N: on a GIC the device tree's
+ * shared interrupt N (virt's PL011 is irq:1), on the Pi GPU interrupt 48 + N (its PL011 is
+ * irq:9; aarch64.h). ath_arch_irq masks the source's interrupt and ends it before calling
  * ath_device_interrupt, as the I/O APIC path does on x86-64.
  */
 #include "aarch64.h"
@@ -46,8 +47,8 @@ void ath_arch_interrupts_init(unsigned tick_hz)
     }
     intc->init();
     lines = intc->lines();
-    for (unsigned n = 0; n < ATH_IRQ_LEGACY_LINES && GIC_SPI_BASE + n < lines; n++)
-        source_irq[n] = GIC_SPI_BASE + n;
+    for (unsigned n = 0; n < ATH_IRQ_LEGACY_LINES && intc->legacy_base + n < lines; n++)
+        source_irq[n] = intc->legacy_base + n;
     aarch64_timer_init(tick_hz);
 }
 
