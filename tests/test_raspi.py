@@ -77,8 +77,8 @@ def test_kernel8_has_the_arm64_header_for_0x80000(signed):
 
 
 def test_checks_on_raspi3b(signed):
-    """The board from its device tree (the model, entered at EL2, 960 MiB: the GPU's 64 MiB
-    are not RAM), the self-tests that end in exit code 0, among them `interrupts`: the generic
+    """The board from its device tree (the model, entered at EL2, the secondary cores parked,
+    960 MiB: the GPU's 64 MiB are not RAM), the self-tests that end in exit code 0, among them `interrupts`: the generic
     timer's ticks every 5-40 us through the BCM2836 local controller, each taken on the kernel's
     stack while the stack pointer is on an unmapped page. Time from -icount, as on virt."""
     status, out = qemu(signed[0], append=f"athanor.selftest={CHECKS}",
@@ -86,7 +86,8 @@ def test_checks_on_raspi3b(signed):
     for check in CHECKS.split(","):
         assert f"[athanor] selftest {check}: ok" in out, out
     assert "(devicetree, 960 MiB)" in out, out
-    assert "loader 'raspberrypi,3-model-b, entered at EL2'" in out, out
+    # cores 1..3, which QEMU's loader holds in the spin table at 0xd8, released into a halt
+    assert "loader 'raspberrypi,3-model-b, entered at EL2, secondary cores parked'" in out, out
     assert re.search(r"bootinfo: mem \[0x000000000000, 0x00003c000000\) usable", out), out
     assert re.search(r"bootinfo: kernel \[0x80000, ", out), out
     assert status.outcome is Outcome.EXIT and status.code == 0 and status.powered_off, (status, out)
@@ -173,8 +174,8 @@ def test_device_tree_reader_on_the_pi_blob():
     """The Pi's blob through the reader on the host under ASan and UBSan: the peripherals'
     addresses translated through /soc's ranges (bus 0x7e000000 -> 0x3f000000), the timer's
     interrupt from the local controller it names by phandle (CNTPNSIRQ: 16 + 1), the UART's
-    from the BCM2835 (bank 2, 25: GPU 57 -> 32 + 57); then mutated copies, none read outside
-    its buffer."""
+    from the BCM2835 (bank 2, 25: GPU 57 -> 32 + 57), the four cores' spin-table slots; then
+    mutated copies, none read outside its buffer."""
     conftest.make("-s", "-C", ROOT / "tests" / "kernel_host", "../../build/kernel_host/fdt_read")
     tool = str(ROOT / "build" / "kernel_host" / "fdt_read")
     dtb = str(deps.raspi3b_dtb())
@@ -183,6 +184,8 @@ def test_device_tree_reader_on_the_pi_blob():
     assert "model raspberrypi,3-model-b" in once.stdout and "memory 0x0 0x40000000" in once.stdout
     assert "uart 0x3f201000 irq 89" in once.stdout and "timer irq 17" in once.stdout, once.stdout
     assert "bcm2836 local 0x40000000 armctrl 0x3f00b200 pm 0x3f100000" in once.stdout, once.stdout
+    spin = re.findall(r"spin-table cpu 0x(\d) release 0x([0-9a-f]+)", once.stdout)
+    assert spin == [("0", "d8"), ("1", "e0"), ("2", "e8"), ("3", "f0")], once.stdout
     count = os.environ.get("AZOTH_FDT_MUTATIONS", "5000")
     fuzz = subprocess.run([tool, dtb, "--mutate", count], capture_output=True, text=True, timeout=600)
     assert fuzz.returncode == 0, fuzz.stdout + fuzz.stderr

@@ -131,6 +131,9 @@ int main(int argc, char **argv)
                m->psci ? (m->psci_hvc ? "hvc" : "smc") : "none", (unsigned long long)m->rtc_base);
         printf("bcm2836 local 0x%llx armctrl 0x%llx pm 0x%llx\n", (unsigned long long)m->bcm_local,
                (unsigned long long)m->bcm_armctrl, (unsigned long long)m->bcm_pm);
+        for (unsigned i = 0; i < m->spin_cpu_count; i++)
+            printf("spin-table cpu 0x%llx release 0x%llx\n", (unsigned long long)m->spin_cpus[i].mpidr,
+                   (unsigned long long)m->spin_cpus[i].release);
         return 0;
     }
 

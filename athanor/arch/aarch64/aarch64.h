@@ -41,6 +41,7 @@ static inline void mmio_write64(uintptr_t addr, uint64_t v) { dsb(st); *(volatil
 #define BCM_PM_SIZE      0x28
 
 enum aarch64_intc { AARCH64_INTC_GIC = 1, AARCH64_INTC_BCM2836 };
+#define AARCH64_SPIN_CPUS_MAX 8        /* spin-table cpus the kernel parks (the Pi has 4) */
 
 /* The machine, as the device tree describes it (0: absent). */
 struct aarch64_machine {
@@ -52,6 +53,8 @@ struct aarch64_machine {
     uint64_t bcm_armctrl;               /* BCM2835 controller ("brcm,bcm2836-armctrl-ic") */
     uint64_t bcm_pm;                    /* BCM2835 PM watchdog ("brcm,bcm2835-pm-wdt") */
     bool timer_node;                    /* the tree has a generic timer node */
+    struct { uint64_t mpidr, release; } spin_cpus[AARCH64_SPIN_CPUS_MAX];
+    unsigned spin_cpu_count;            /* cpus with enable-method "spin-table" */
     unsigned gic_version;               /* 2 or 3 */
     uint64_t gic_dist, gic_dist_size;   /* distributor */
     uint64_t gic_cpu, gic_cpu_size;     /* GICv2 CPU interface */
@@ -106,5 +109,8 @@ void aarch64_timer_interrupt(void);
 
 /* cpu.c */
 extern uint64_t aarch64_kernel_stack_top;   /* SP_EL1 while module or kernel code runs */
+/* boot.S: where a secondary core released from its spin table stops for good (MMU off,
+ * interrupts masked, WFI: a halted core, not one spinning). */
+extern char aarch64_secondary_park[];
 
 #endif

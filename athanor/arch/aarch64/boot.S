@@ -216,6 +216,14 @@ park:
     wfe
     b park
 
+/* A secondary core the kernel released from its loader's spin table (cpu.c) comes here, at
+ * the level and with the MMU state the loader left it in: masked, halted for good. */
+    .globl aarch64_secondary_park
+aarch64_secondary_park:
+    msr daifset, #0xf
+1:  wfi
+    b 1b
+
     .section .bss.boot, "aw", %nobits
     .balign 4096
 boot_l0: .skip 4096

@@ -104,8 +104,9 @@ struct node {
     char name[32];
     unsigned address_cells, size_cells;        /* what this node says its children use */
     const uint8_t *reg, *compatible, *interrupts, *method, *device_type, *ranges;
+    const uint8_t *enable_method, *release_address;
     uint32_t reg_length, compatible_length, interrupts_length, method_length, device_type_length;
-    uint32_t ranges_length;
+    uint32_t ranges_length, enable_method_length, release_address_length;
     bool has_ranges;                           /* `ranges` present (empty: identity) */
     bool interrupt_controller;
     uint32_t phandle, interrupt_parent;        /* interrupt_parent: its own, or its parent's */
@@ -331,6 +332,15 @@ static const char *end_node(struct walk *w, const struct node *stack, unsigned d
         m->psci = true;
         m->psci_hvc = n->method && n->method_length == 4 && !memcmp(n->method, "hvc", 4);
     }
+    /* A cpu the loader holds in a spin table (its reg: the MPIDR affinity, not an address). */
+    if (n->device_type && is_compatible(n->device_type, n->device_type_length, "cpu") &&
+        n->enable_method && is_compatible(n->enable_method, n->enable_method_length, "spin-table") &&
+        n->release_address && n->release_address_length == 8 && n->reg &&
+        (n->reg_address_cells == 1 || n->reg_address_cells == 2) &&
+        n->reg_length >= 4 * n->reg_address_cells && m->spin_cpu_count < AARCH64_SPIN_CPUS_MAX) {
+        m->spin_cpus[m->spin_cpu_count].mpidr = cells_value(n->reg, n->reg_address_cells);
+        m->spin_cpus[m->spin_cpu_count++].release = cells_value(n->release_address, 2);
+    }
     if (has(n, "arm,pl031") && !m->rtc_base && reg_entry(stack, depth, 0, &a, &s))
         m->rtc_base = a;
     if (has(n, "virtio,mmio") && m->virtio_mmio_count < ATH_VIRTIO_MMIO_MAX &&
@@ -470,6 +480,10 @@ static const char *walk_structure(struct walk *w)
             node->device_type = value, node->device_type_length = length;
         else if (!strcmp(name, "ranges"))
             node->ranges = value, node->ranges_length = length, node->has_ranges = true;
+        else if (!strcmp(name, "enable-method"))
+            node->enable_method = value, node->enable_method_length = length;
+        else if (!strcmp(name, "cpu-release-addr"))
+            node->release_address = value, node->release_address_length = length;
         else if (!strcmp(name, "interrupt-controller"))
             node->interrupt_controller = true;
         else if (!strcmp(name, "#interrupt-cells") && length == 4)
