@@ -58,7 +58,7 @@ def command_build(args):
                                    network=manifest.network != "none",
                                    entropy=any("entropy" in m.capabilities
                                                for m in manifest.modules),
-                                   kernel8=appliance.KERNEL_RASPI):
+                                   kernel8=appliance.KERNELS["aarch64"]):
         print(path)
     tools.log(f"built {result.manifest.name} in {result.seconds:.2f} s")
     return 0
@@ -159,7 +159,7 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
         firmware.__enter__()
     try:
         kernel = appliance.KERNEL_PVH if qemu.booted_through_pvh(machine) else \
-            appliance.KERNEL_RASPI if qemu.is_raspi(machine) else appliance.KERNELS[arch]
+            appliance.KERNELS[arch]
         result = qemu.boot(kind, kernel=kernel, image=image, iso=iso, cmdline=cmdline,
                            memory_mib=memory_mib, timeout=timeout,
                            cpu=cpu or qemu.DEFAULT_CPUS[arch], on_chunk=passthrough,
@@ -376,7 +376,7 @@ def main(argv=None):
                        metavar="M", help="QEMU machine: q35 (x86-64's default), pc (i440FX, "
                        "PCI configuration through ports only) or microvm (no PCI: virtio-mmio "
                        "devices, booted through PVH as Firecracker boots); virt (AArch64's "
-                       "default) or raspi3b (the Raspberry Pi 3 Model B: kernel8.img, the "
+                       "default) or raspi3b (the Raspberry Pi 3 Model B: the same kernel, the "
                        "board's device tree; implies --arch aarch64)")
         if name == "run":
             add_arch_argument(p, "the machine to build for and boot")

@@ -30,9 +30,9 @@ KERNEL = ROOT / "athanor" / "build" / "athanor.elf"          # multiboot1 and 2:
 KERNEL_PVH = ROOT / "athanor" / "build" / "athanor-pvh.elf"  # PVH: microVMs, Firecracker
 # The kernel for each machine (athanor/arch/<arch>/, make ARCH=): what QEMU loads with -kernel.
 # Every module of an appliance is compiled for its arch ([appliance] arch, --arch).
+# The AArch64 Image is position independent: the same file boots virt and the Raspberry Pi
+# (its SD card names it kernel8.img).
 KERNELS = {"x86_64": KERNEL, "aarch64": ROOT / "athanor" / "build" / "aarch64" / "Image"}
-# The AArch64 kernel linked at 0x80000, for boards whose RAM starts at 0 (the Raspberry Pi).
-KERNEL_RASPI = ROOT / "athanor" / "build" / "aarch64" / "kernel8.img"
 DEFAULT_ARCH = manifest_module.ARCHES[0]
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
 GUEST_HEADER = ROOT / "appliances" / "include" / "athanor.h"   # C modules include it

@@ -253,7 +253,7 @@ def write_formats(formats, iso, image, kernel_pvh, name, out, memory_mib, networ
                   entropy=False, kernel8=None):
     """Writes each of FORMATS into OUT (the iso is made already, at ISO); returns the paths.
     The disks start from the ISO: it stays in OUT whether or not "iso" was asked for. rpi
-    takes the AArch64 image and kernel8 (the kernel linked for the Pi)."""
+    takes the AArch64 image and kernel8 (the AArch64 kernel, kernel8.img on the card)."""
     out = Path(out)
     written = []
     raw_needed = any(f in formats for f in ("raw", "qcow2", "vmdk", "vhd", "gce"))

@@ -48,8 +48,8 @@ BOOT_KINDS = ("kernel", "bios", "uefi")
 # Every QEMU machine the project boots, and the arch it is for (`--machine` takes these):
 # q35: PCIe, ECAM; pc: i440FX, PCI through ports only; microvm: no PCI and no firmware disk
 # boot, virtio-mmio devices, hardware-reduced ACPI, booted through PVH (athanor-pvh.elf);
-# virt: QEMU's AArch64 board (GIC, PSCI, virtio-mmio), the Image at 0x40200000; raspi3b: the
-# Raspberry Pi 3 Model B (BCM2837), kernel8.img at 0x80000 with the board's device tree, 1 GiB.
+# virt: QEMU's AArch64 board (GIC, PSCI, virtio-mmio), the Image at 0x40080000; raspi3b: the
+# Raspberry Pi 3 Model B (BCM2837), the same Image at 0x80000 with the board's device tree, 1 GiB.
 MACHINE_ARCHES = {"q35": "x86_64", "pc": "x86_64", "microvm": "x86_64",
                   "virt": "aarch64", "raspi3b": "aarch64"}
 MACHINES = tuple(m for m, arch in MACHINE_ARCHES.items() if arch == "x86_64")
@@ -64,7 +64,7 @@ def booted_through_pvh(machine: str) -> bool:
 
 
 def is_raspi(machine: str) -> bool:
-    """Whether `machine` is a Raspberry Pi (kernel8.img, the board's device tree)."""
+    """Whether `machine` is a Raspberry Pi (1 GiB, its CPUs, the board's device tree)."""
     return machine.split(",")[0] in RASPI_MACHINES
 
 # The network devices a manifest may ask for ([appliance] network), as QEMU devices. virtio-net
@@ -650,7 +650,7 @@ def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.
     that disk (disk_drive) instead of the ISO. arch "aarch64": kernel is the Image, booted
     through -kernel on virt (machine "q35" and cpu DEFAULT_CPU then mean virt and
     AARCH64_CPU); there is no debug-exit device, the kernel powers off through PSCI. On
-    raspi3b, kernel is kernel8.img and dtb the board's device tree (default: the one
+    raspi3b, kernel is the same Image and dtb the board's device tree (default: the one
     azoth/deps.py takes from Debian's arm64 kernel package); the kernel powers off through the
     PM watchdog."""
     common = dict(timeout=timeout, on_line=on_line, echo=echo, verbose=verbose, stdin=stdin,

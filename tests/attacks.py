@@ -66,7 +66,7 @@ def boot(directory, tools, *, storm=False, icount=False, cpu="max", timeout=300,
     if storm:
         cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()
     arch = result.manifest.arch
-    return qemu.boot("kernel", kernel=tools.KERNEL_RASPI if pi else tools.KERNELS[arch],
+    return qemu.boot("kernel", kernel=tools.KERNELS[arch],
                      image=result.image, cmdline=cmdline,
                      memory_mib=result.manifest.memory >> 20, cpu=cpu, timeout=timeout,
                      extra=(qemu.STORM_QEMU_ARGS if storm or icount else ()) + tuple(devices),

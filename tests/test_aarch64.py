@@ -93,7 +93,7 @@ def test_image_has_the_arm64_header(signed):
     code0, text_offset, image_size, flags = struct.unpack_from("<I4xQQQ", head)
     assert head[56:60] == b"ARM\x64"
     assert code0 >> 26 == 0b000101, "code0 is a branch"
-    assert text_offset == 0x200000 and flags == 2
+    assert text_offset == 0x80000 and flags == 2     # from RAM's base: 0x40080000 on virt
     assert image_size >= kernel.stat().st_size and image_size % 4096 == 0
 
 
@@ -111,6 +111,8 @@ def test_checks(signed, name):
     assert "(devicetree, 256 MiB)" in out, out
     assert f"loader 'linux,dummy-virt, entered at EL{level}'" in out, out
     assert re.search(r"bootinfo: mem \[0x000040000000, 0x000050000000\) usable", out), out
+    # linked at 0x80000, loaded at RAM's base + text_offset: it relocated itself (boot.S)
+    assert re.search(r"bootinfo: kernel \[0x40080000, ", out), out
     assert status.outcome is Outcome.EXIT and status.code == 0 and status.powered_off, (status, out)
     taken = int(re.search(r"ok, (\d+) interrupts taken with the stack pointer at 0x800", out).group(1))
     assert taken > 1000, out          # a tick every 5-40 us for 100 ms

@@ -120,8 +120,7 @@ def boot(directory, tools, out, cpu="max", cmdline="", timeout=60, arch=None, ma
         out.mkdir(exist_ok=True)
     result = tools.build(directory, iso=False, images=out, arch=arch, machine=machine)
     arch = result.manifest.arch
-    raspi = machine is not None and qemu.is_raspi(machine)
-    return qemu.boot("kernel", kernel=tools.KERNEL_RASPI if raspi else tools.KERNELS[arch],
+    return qemu.boot("kernel", kernel=tools.KERNELS[arch],
                      image=result.image, cmdline=cmdline,
                      memory_mib=result.manifest.memory >> 20, cpu=cpu, timeout=timeout,
                      arch=arch, **({"machine": machine} if machine else {}))

@@ -6,8 +6,13 @@
  * physical address of the device tree blob, x1..x3 = 0, MMU off, D-cache off, interrupts
  * masked, at EL2 or EL1 (QEMU virt: EL1, or EL2 with virtualization=on).
  *
+ * The kernel runs where it was loaded (4 KiB aligned, below 4 GiB): first it applies its own
+ * relocations (kernel.ld: .rela.dyn, R_AARCH64_RELATIVE only, each adding the distance from
+ * the link address), using PC-relative addresses only; from then on every absolute address
+ * (literal pools, pointers in data) is the one it runs at.
+ *
  * The boot page tables identity-map the first 4 GiB, in one of two layouts chosen by where the
- * kernel is linked (kernel.ld):
+ * kernel was loaded:
  *   - above 1 GiB (QEMU virt): [0, 1 GiB) device memory (virt's UART, GIC and virtio-mmio live
  *     there), [1 GiB, 4 GiB) normal memory, in 1 GiB blocks;
  *   - below 1 GiB (the Raspberry Pi 3: RAM from 0): [0, RPI_PERIPHERALS) normal memory in 2 MiB
@@ -55,6 +60,9 @@
 #define GIB             0x40000000
 #define RPI_PERIPHERALS 0x3f000000      /* BCM2837: the peripherals' window, to 1 GiB */
 #define MPIDR_AFF0      0xff
+#define R_AARCH64_NONE      0
+#define R_AARCH64_RELATIVE  1027
+#define RELA_SIZE       24              /* Elf64_Rela: offset, info, addend */
 
     .section .head, "ax"
     .globl _head
@@ -78,12 +86,30 @@ ath_entry:
     and x1, x1, #MPIDR_AFF0
     cbnz x1, park
 
-    /* Stop (where no one can tell) unless loaded at the linked address. */
+    /* Relocate: x3 = where the kernel runs minus where it was linked. Stop (where no one can
+     * tell) if it is not page aligned or a relocation is of a kind this loop does not know. */
     adr x1, _head
-    ldr x2, =_head
-    cmp x1, x2
+    tst x1, #0xfff
     b.ne park
-
+    ldr x2, =__link_base                /* an absolute symbol: no relocation of its own */
+    sub x3, x1, x2
+    adrp x4, __rela_start
+    add x4, x4, :lo12:__rela_start
+    adrp x5, __rela_end
+    add x5, x5, :lo12:__rela_end
+1:  cmp x4, x5
+    b.hs 3f
+    ldp x6, x7, [x4]                    /* r_offset, r_info */
+    ldr x8, [x4, #16]                   /* r_addend */
+    add x4, x4, #RELA_SIZE
+    and x7, x7, #0xffffffff             /* the type */
+    cbz x7, 1b                          /* R_AARCH64_NONE */
+    cmp x7, #R_AARCH64_RELATIVE
+    b.ne park
+    add x8, x8, x3
+    str x8, [x6, x3]
+    b 1b
+3:
     mrs x20, CurrentEL
     lsr x20, x20, #2                    /* kept for aarch64_boot_el */
     cmp x20, #2
@@ -147,7 +173,7 @@ at_el1:
     mov x6, #BLOCK_DEVICE_LO
     movk x6, #BLOCK_DEVICE_XN, lsl #48  /* x6: a device block's attributes */
     mov x5, #BLOCK_NORMAL               /* x5: a normal block's */
-    ldr x1, =_head
+    adr x1, _head
     mov x7, #GIB
     cmp x1, x7
     b.lo 4f
