@@ -165,15 +165,6 @@ static bool add_reserved(struct ath_boot_info *info, uint64_t start, uint64_t si
     return true;
 }
 
-/* A `cells`-cell value (1 or 2 cells; else false) at p. */
-static bool cells_read(const uint8_t *p, unsigned cells, uint64_t *value)
-{
-    if (cells < 1 || cells > 2)
-        return false;
-    *value = cells_value(p, cells);
-    return true;
-}
-
 /* Translates a bus address of a child of stack[depth] to the address space of stack[depth]'s
  * parent through stack[depth]'s `ranges` (child address, parent address, size triples); false
  * where the bus has no `ranges` or no range holds the address. */
@@ -185,14 +176,13 @@ static bool translate_once(const struct node *stack, unsigned depth, uint64_t *a
     if (!bus->ranges_length)
         return true;                           /* empty: the same address space */
     unsigned child = bus->address_cells, parent = stack[depth - 1].address_cells, size = bus->size_cells;
-    uint32_t entry = 4 * (child + parent + size);
     if (child < 1 || child > 2 || parent < 1 || parent > 2 || size < 1 || size > 2)
         return false;
+    uint32_t entry = 4 * (child + parent + size);
     for (uint32_t at = 0; at + entry <= bus->ranges_length; at += entry) {
-        uint64_t from, to, length;
-        cells_read(bus->ranges + at, child, &from);
-        cells_read(bus->ranges + at + 4 * child, parent, &to);
-        cells_read(bus->ranges + at + 4 * (child + parent), size, &length);
+        uint64_t from = cells_value(bus->ranges + at, child);
+        uint64_t to = cells_value(bus->ranges + at + 4 * child, parent);
+        uint64_t length = cells_value(bus->ranges + at + 4 * (child + parent), size);
         if (*address >= from && *address - from < length) {
             *address = to + (*address - from);
             return true;
