@@ -9,7 +9,7 @@
  *     run (v = 3); if it does not happen they exit with code 1.
  * tests/test_boot.py runs every entry and checks the output.
  */
-#include "loader.h"
+#include "kernel.h"
 
 typedef void test_fn(const struct ath_boot_info *info);
 
