@@ -112,7 +112,7 @@ static void before_foreign_call(codegen *g)
 
 static void after_foreign_call(codegen *g, const alk_functype *type)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     a64_load(c, true, REG_VMCTX, A64_FP, -8, 8, false);
     a64_load(c, true, REG_MEMORY_BASE, REG_VMCTX, ALK_VMCTX_MEMORY_BASE, 8, false);
     after_call(g);
@@ -122,7 +122,7 @@ static void after_foreign_call(codegen *g, const alk_functype *type)
 
 static void call(codegen *g, uint32_t function)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     const alk_functype *type = alk_function_type(g->module, function);
     uint32_t stack_bytes = place_arguments(g, type);
     if (function < g->module->imported_function_count) {
@@ -143,7 +143,7 @@ static void call(codegen *g, uint32_t function)
  * arguments move into place as for a direct call. */
 static void call_indirect(codegen *g, uint32_t type_index, uint32_t table)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     const alk_functype *type = &g->module->types[type_index];
     const int ref = CALL_TARGET_GPR;
     arm_claim_gpr(g, ref);
@@ -191,7 +191,7 @@ bool arm_call_instr(codegen *g, const alk_instr *in)
 void arm_call_builtin(codegen *g, int index, const value *args, int arg_count,
                      alk_valtype result_type)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     /* Arguments were popped: park those in registers in their slots; registers below too. */
     for (int i = 0; i < arg_count; i++) {
         value v = args[i];

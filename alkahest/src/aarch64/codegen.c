@@ -43,7 +43,7 @@ static void local_set(codegen *g, uint32_t local, bool tee)
 
 static void select_op(codegen *g)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     value cond = arm_pop(g), b = arm_pop(g), a = arm_pop(g);
     if (cond.loc == LOC_CONST) {
         arm_free(g, cond.bits ? b : a);
@@ -324,7 +324,7 @@ typedef struct chunk {
     const alk_compile_options *options;
     const alk_layout *layout;
     uint32_t first, end;            /* defined functions [first, end) */
-    a64_code code;
+    alk_code code;
     uint32_t *starts;               /* external entry of each, within the chunk */
     call_fixup *calls;
     uint32_t call_count;
@@ -354,7 +354,7 @@ void arm_emit_direct_call(codegen *g, uint32_t function)
         g->calls = fresh;
         g->call_capacity = capacity;
     }
-    g->calls[g->call_count++] = (call_fixup){ a64_position(g->code), function };
+    g->calls[g->call_count++] = (call_fixup){ alk_code_position(g->code), function };
     a64_bl_to(g->code, 0);
 }
 
@@ -363,7 +363,7 @@ static void compile_chunk(void *argument)
     chunk *k = argument;
     const alk_module *module = k->module;
     const alk_allocator *a = &module->allocator;
-    a64_code_init(&k->code, a);
+    alk_code_init(&k->code, a);
     codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
                   .diag = &k->diag, .weights = &k->weights,
                   .checked = k->options->bounds == ALK_BOUNDS_CHECKED };
@@ -384,11 +384,11 @@ static void compile_chunk(void *argument)
     }
     /* about 4-5 bytes of machine code per byte of Wasm code: one allocation, not log2(n) */
     uint64_t estimate = 5 * bytes + 4096;
-    a64_reserve(&k->code, estimate > (1u << 30) ? (1u << 30) : (uint32_t)estimate);
+    alk_code_reserve(&k->code, estimate > (1u << 30) ? (1u << 30) : (uint32_t)estimate);
     for (uint32_t i = k->first; i < k->end && !k->error; i++) {
         const alk_function *f = &module->functions[module->imported_function_count + i];
-        a64_align(&k->code, 16);
-        uint32_t start = a64_position(&k->code), calls = g.call_count;
+        alk_code_align(&k->code, 16, 0);
+        uint32_t start = alk_code_position(&k->code), calls = g.call_count;
         k->starts[i - k->first] = start;
         g.far_branches = f->body_end - f->code_offset > FAR_BRANCH_BODY;
         for (;;) {
@@ -396,7 +396,7 @@ static void compile_chunk(void *argument)
             a64_mov(&k->code, true, REG_VMCTX, 0);
             a64_load(&k->code, true, REG_MEMORY_BASE, REG_VMCTX, ALK_VMCTX_MEMORY_BASE, 8, false);
             a64_load(&k->code, true, REG_MEMORY_SIZE, REG_VMCTX, ALK_VMCTX_MEMORY_SIZE, 8, false);
-            if (a64_position(&k->code) - start != INTERNAL_ENTRY_OFFSET)
+            if (alk_code_position(&k->code) - start != INTERNAL_ENTRY_OFFSET)
                 k->error = alk_fail(&k->diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION, ": entry size");
             if (!k->error)
                 k->error = compile_function(&g, module->imported_function_count + i);
@@ -414,7 +414,7 @@ static void compile_chunk(void *argument)
             k->error = alk_fail(&k->diag, ALK_E_INTERNAL, f->body_offset,
                                 module->imported_function_count + i, ": branch out of range");
     }
-    a64_align(&k->code, 16);
+    alk_code_align(&k->code, 16, 0);
     if (!k->error && k->code.failed)
         k->error = alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
     k->calls = g.calls;
@@ -424,7 +424,7 @@ static void compile_chunk(void *argument)
 static void free_chunk(chunk *k)
 {
     const alk_allocator *a = &k->module->allocator;
-    a64_code_free(&k->code);
+    alk_code_free(&k->code);
     a->free(a->user, k->starts);
     a->free(a->user, k->calls);
     alk_lines_free(k->lines);

@@ -88,7 +88,7 @@ typedef struct local_info {
 } local_info;
 
 typedef struct codegen {
-    a64_code *code;
+    alk_code *code;
     const alk_module *module;
     const alk_compile_options *options;
     const alk_layout *layout;

@@ -24,7 +24,7 @@ static int32_t saved_offset(uint32_t k)
 static void save_or_restore_file(codegen *g, bool restore, bool fp, int first, int count,
                                  uint32_t k)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     int i = 0;
     for (; i + 1 < count; i += 2, k += 2) {
         if (restore)
@@ -52,14 +52,14 @@ static void save_or_restore(codegen *g, bool restore)
 
 void arm_prologue(codegen *g)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     a64_stp(c, false, A64_FP, A64_LR, A64_SP, -16, true);
     a64_mov_sp(c, A64_FP, A64_SP);
     /* x16 := sp - frame (sub #low; sub #high, lsl 12, a nop when high is 0: patched once the
      * frame size is known, below 16 MiB); the limit is checked before sp moves, so sp is never
      * below the limit at an instruction boundary (docs/abi.md, "Stack limit"): a frame of any
      * size traps with nothing written below it. */
-    g->frame_patch = a64_position(c);
+    g->frame_patch = alk_code_position(c);
     a64_addsub_imm(c, true, A64_SUB, false, SCRATCH_GPR, A64_SP, 0, false);
     a64_addsub_imm(c, true, A64_SUB, false, SCRATCH_GPR, SCRATCH_GPR, 0, true);
     a64_load(c, true, SCRATCH2_GPR, REG_VMCTX, ALK_VMCTX_STACK_LIMIT, 8, false);
@@ -106,10 +106,10 @@ void arm_prologue(codegen *g)
                 a64_store(c, 8, A64_ZR, A64_SP, start + 8 * (int32_t)i);
         return;
     }
-    uint32_t loop = a64_new_label(c);
+    uint32_t loop = alk_code_new_label(c);
     a64_add_const(c, true, SCRATCH_GPR, A64_SP, start);
     a64_mov_imm(c, true, SCRATCH2_GPR, count / 2);
-    a64_bind(c, loop);
+    alk_code_bind(c, loop);
     a64_zero_pair_post(c, SCRATCH_GPR);
     a64_addsub_imm(c, true, A64_SUB, true, SCRATCH2_GPR, SCRATCH2_GPR, 1, false);
     a64_bcond(c, A64_NE, loop);
@@ -126,16 +126,16 @@ uint32_t arm_frame_size(codegen *g)
 
 void arm_patch_frame_size(codegen *g, uint32_t frame)
 {
-    a64_code *c = g->code;
-    a64_patch_word(c, g->frame_patch, a64_read_word(c, g->frame_patch) | (frame & 0xfff) << 10);
-    a64_patch_word(c, g->frame_patch + 4, frame >> 12
-                   ? a64_read_word(c, g->frame_patch + 4) | (frame >> 12) << 10
+    alk_code *c = g->code;
+    alk_code_patch_u32(c, g->frame_patch, alk_code_read_u32(c, g->frame_patch) | (frame & 0xfff) << 10);
+    alk_code_patch_u32(c, g->frame_patch + 4, frame >> 12
+                   ? alk_code_read_u32(c, g->frame_patch + 4) | (frame >> 12) << 10
                    : 0xD503201Fu);                      /* nop */
 }
 
 void arm_emit_trap_stub(codegen *g, enum alk_trap kind)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     a64_mov(c, true, 0, REG_VMCTX);
     a64_mov_imm(c, false, 1, (uint32_t)kind);
     a64_load(c, true, SCRATCH_GPR, REG_VMCTX, ALK_VMCTX_TRAP_HANDLER, 8, false);
@@ -150,7 +150,7 @@ void arm_emit_trap_stubs(codegen *g)
     for (int kind = 1; kind < ALK_TRAP_LIMIT; kind++) {
         if (!g->trap_labels[kind])
             continue;
-        a64_bind(g->code, g->trap_labels[kind]);
+        alk_code_bind(g->code, g->trap_labels[kind]);
         arm_emit_trap_stub(g, (enum alk_trap)kind);
     }
 }
@@ -161,7 +161,7 @@ void arm_emit_trap_stubs(codegen *g)
  * is read, not changed. */
 static void emit_return(codegen *g)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     uint32_t n = g->type->result_count;
     for (uint32_t i = 1; i < n; i++)
         arm_store_to(g, peek(g, n - 1 - i), A64_FP,
@@ -324,7 +324,7 @@ static control *label_target(codegen *g, uint32_t depth)
 
 static void emit_br_table(codegen *g, const alk_instr *in)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     value index = arm_pop(g);
     int reg = arm_into_reg(g, index);
     arm_spill_all(g);
@@ -335,7 +335,7 @@ static void emit_br_table(codegen *g, const alk_instr *in)
     a64_mov_imm(c, false, SCRATCH_GPR, count);
     a64_cmp(c, false, reg, SCRATCH_GPR);
     a64_csel(c, false, A64_LO, reg, reg, SCRATCH_GPR);
-    uint32_t table = a64_new_label(c);
+    uint32_t table = alk_code_new_label(c);
     a64_adr(c, SCRATCH_GPR, table);
     a64_load_word_entry(c, SCRATCH2_GPR, SCRATCH_GPR, reg);
     a64_addsub(c, true, A64_ADD, false, SCRATCH_GPR, SCRATCH_GPR, SCRATCH2_GPR);
@@ -345,7 +345,7 @@ static void emit_br_table(codegen *g, const alk_instr *in)
     /* The table: one 32-bit offset from its start per entry, then one stub per entry that
      * needs value moves or returns. Stub labels are allocated consecutively in the first pass
      * (stub_base + 1, + 2, ...) and bound in the same order in the second. */
-    a64_bind(c, table);
+    alk_code_bind(c, table);
     uint32_t stub_base = 0;
     for (uint32_t i = 0; i <= count; i++) {
         uint32_t depth = 0;
@@ -356,8 +356,8 @@ static void emit_br_table(codegen *g, const alk_instr *in)
         control *target = label_target(g, depth);
         if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
             if (!stub_base)
-                stub_base = a64_new_label(c);
-            a64_label_delta(c, a64_new_label(c), table);
+                stub_base = alk_code_new_label(c);
+            a64_label_delta(c, alk_code_new_label(c), table);
         } else {
             if (target->kind != CTRL_LOOP)
                 target->targeted = true;
@@ -375,7 +375,7 @@ static void emit_br_table(codegen *g, const alk_instr *in)
                 depth = in->imm.br_table.default_target;
             control *target = label_target(g, depth);
             if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
-                a64_bind(c, ++label);
+                alk_code_bind(c, ++label);
                 emit_branch(g, target);
             }
         }
@@ -447,8 +447,8 @@ static void end_block(codegen *g)
             arm_load_into(g, peek(g, 0), 0);
     }
     if (f->kind == CTRL_IF)
-        a64_bind(g->code, f->else_label);   /* if without else: params pass through */
-    a64_bind(g->code, f->label);
+        alk_code_bind(g->code, f->else_label);   /* if without else: params pass through */
+    alk_code_bind(g->code, f->label);
     control saved;
     pop_block(g, &saved);
     reset_stack_to_results(g, saved.height, &saved);
@@ -490,7 +490,7 @@ static void branch_on(codegen *g, condition cond, bool when_zero, uint32_t label
 
 bool arm_control_instr(codegen *g, const alk_instr *in)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     if (skip_dead(g, in))
         return true;
     switch (in->op) {
@@ -503,25 +503,25 @@ bool arm_control_instr(codegen *g, const alk_instr *in)
     case ALK_OP_BLOCK: {
         control *f = push_control(g, CTRL_BLOCK, in);
         if (f)
-            f->label = a64_new_label(c);
+            f->label = alk_code_new_label(c);
         return true;
     }
     case ALK_OP_LOOP: {
         arm_spill_all(g);
         control *f = push_control(g, CTRL_LOOP, in);
         if (f) {
-            f->label = a64_new_label(c);
-            a64_bind(c, f->label);
+            f->label = alk_code_new_label(c);
+            alk_code_bind(c, f->label);
         }
         return true;
     }
     case ALK_OP_IF: {
-        uint32_t else_label = a64_new_label(c);
+        uint32_t else_label = alk_code_new_label(c);
         branch_on(g, pop_condition(g), true, else_label);
         control *f = push_control(g, CTRL_IF, in);
         if (!f)
             return true;
-        f->label = a64_new_label(c);
+        f->label = alk_code_new_label(c);
         f->else_label = else_label;
         return true;
     }
@@ -534,7 +534,7 @@ bool arm_control_instr(codegen *g, const alk_instr *in)
             a64_b(c, f->label);
             f->targeted = true;
         }
-        a64_bind(c, f->else_label);
+        alk_code_bind(c, f->else_label);
         f->kind = CTRL_ELSE;
         f->unreachable = false;
         reset_stack(g, f->height, f->param_count, f->params);
@@ -557,10 +557,10 @@ bool arm_control_instr(codegen *g, const alk_instr *in)
         control *target = label_target(g, in->imm.index);
         condition cond = pop_condition(g);
         if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
-            uint32_t skip = a64_new_label(c);
+            uint32_t skip = alk_code_new_label(c);
             branch_on(g, cond, true, skip);
             emit_branch(g, target);
-            a64_bind(c, skip);
+            alk_code_bind(c, skip);
         } else {
             if (target->kind != CTRL_LOOP)
                 target->targeted = true;

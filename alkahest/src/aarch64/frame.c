@@ -94,7 +94,7 @@ void arm_store_local(codegen *g, uint32_t local, int reg)
 
 void arm_store_to(codegen *g, value v, int base, int32_t offset)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     switch (v.loc) {
     case LOC_REG:
         if (arm_is_float(v.type))
@@ -265,7 +265,7 @@ void arm_release_gpr(codegen *g, int reg)
 
 void arm_load_into(codegen *g, value v, int reg)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     if (arm_is_float(v.type)) {
         int size = arm_fsize(v.type);
         switch (v.loc) {
@@ -357,7 +357,7 @@ uint32_t arm_trap_label(codegen *g, enum alk_trap kind)
     if (g->lines)
         return arm_trap_site(g, kind);  /* a stub per trapping instruction: a trap names its line */
     if (!g->trap_labels[kind])
-        g->trap_labels[kind] = a64_new_label(g->code);
+        g->trap_labels[kind] = alk_code_new_label(g->code);
     return g->trap_labels[kind];
 }
 
@@ -367,10 +367,10 @@ void arm_branch_if(codegen *g, a64_cond cond, uint32_t label)
         a64_bcond(g->code, cond, label);
         return;
     }
-    uint32_t skip = a64_new_label(g->code);
+    uint32_t skip = alk_code_new_label(g->code);
     a64_bcond(g->code, a64_invert(cond), skip);
     a64_b(g->code, label);
-    a64_bind(g->code, skip);
+    alk_code_bind(g->code, skip);
 }
 
 void arm_branch_zero(codegen *g, bool wide, bool nonzero, int reg, uint32_t label)
@@ -379,8 +379,8 @@ void arm_branch_zero(codegen *g, bool wide, bool nonzero, int reg, uint32_t labe
         a64_cbz(g->code, wide, nonzero, reg, label);
         return;
     }
-    uint32_t skip = a64_new_label(g->code);
+    uint32_t skip = alk_code_new_label(g->code);
     a64_cbz(g->code, wide, !nonzero, reg, skip);
     a64_b(g->code, label);
-    a64_bind(g->code, skip);
+    alk_code_bind(g->code, skip);
 }

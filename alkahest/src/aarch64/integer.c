@@ -241,7 +241,7 @@ static void shift(codegen *g, alk_opcode op, a64_shift_op kind, bool left_rotate
  * zero-extended i32 in its x register. */
 static void divide_by_constant(codegen *g, value lhs, uint32_t d, bool remainder)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     int dst, x = one_in_register(g, lhs, &dst);
     if ((d & (d - 1)) == 0) {
         unsigned l = (unsigned)__builtin_ctz(d);
@@ -282,7 +282,7 @@ static void divide_by_constant(codegen *g, value lhs, uint32_t d, bool remainder
  * 0 and INT_MIN / -1 gives INT_MIN). */
 static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     bool known = rhs.loc == LOC_CONST;
@@ -317,7 +317,7 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
 
 static void count_bits(codegen *g, alk_opcode op, alk_valtype type)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     bool wide = type == ALK_I64;
     value v = arm_pop(g);
     int dst, src = one_in_register(g, v, &dst);

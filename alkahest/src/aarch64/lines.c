@@ -7,7 +7,7 @@
 void arm_mark(codegen *g, uint32_t wasm)
 {
     g->wasm_offset = wasm;
-    if (g->lines && !alk_lines_mark(g->lines, a64_position(g->code), wasm))
+    if (g->lines && !alk_lines_mark(g->lines, alk_code_position(g->code), wasm))
         g->code->failed = true;
 }
 
@@ -16,7 +16,7 @@ uint32_t arm_trap_site(codegen *g, enum alk_trap kind)
     uint32_t label = alk_lines_site(g->lines, (uint32_t)kind, g->wasm_offset);
     if (label)
         return label;
-    label = a64_new_label(g->code);
+    label = alk_code_new_label(g->code);
     if (!alk_lines_add_site(g->lines, label, (uint32_t)kind, g->wasm_offset))
         g->code->failed = true;
     return label;
@@ -28,7 +28,7 @@ void arm_emit_site_stubs(codegen *g)
         uint32_t label, kind, wasm;
         alk_lines_site_at(g->lines, i, &label, &kind, &wasm);
         arm_mark(g, wasm);
-        a64_bind(g->code, label);
+        alk_code_bind(g->code, label);
         arm_emit_trap_stub(g, (enum alk_trap)kind);
     }
     alk_lines_clear_sites(g->lines);

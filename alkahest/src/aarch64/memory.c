@@ -24,7 +24,7 @@ typedef struct address {
  * the access goes. index is a popped i32 in a register, or a constant. Uses x16 and x17. */
 static address locate(codegen *g, value index, int reg, uint32_t offset, int size)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     uint32_t oob = g->checked ? arm_trap_label(g, ALK_TRAP_MEMORY_OUT_OF_BOUNDS) : 0;
     if (index.loc == LOC_CONST) {
         uint64_t ea = (uint32_t)index.bits + (uint64_t)offset;
@@ -69,7 +69,7 @@ static address locate(codegen *g, value index, int reg, uint32_t offset, int siz
 
 static void load_at(codegen *g, address at, alk_valtype type, int size, bool sign, int dst)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     if (arm_is_float(type)) {
         if (at.index == A64_NO_REG)
             a64_fload(c, size, dst, at.base, at.offset);
@@ -84,7 +84,7 @@ static void load_at(codegen *g, address at, alk_valtype type, int size, bool sig
 
 static void store_at(codegen *g, address at, bool is_float, int size, int src)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     if (is_float) {
         if (at.index == A64_NO_REG)
             a64_fstore(c, size, src, at.base, at.offset);
@@ -210,7 +210,7 @@ static void global_set(codegen *g, uint32_t index)
 /* table.get / table.set: bounds-checked access to entry `index` of table `table`. */
 static void table_access(codegen *g, uint32_t table, bool set)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     value v = { 0 };
     int src = A64_ZR;
     bool value_owned = false;
@@ -258,7 +258,7 @@ static void builtin(codegen *g, int index, int popped, uint32_t imm_count, const
 
 bool arm_memory_instr(codegen *g, const alk_instr *in)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     switch (in->op) {
     case ALK_OP_I32_LOAD:     load(g, in, ALK_I32, 4, false); return true;
     case ALK_OP_I64_LOAD:     load(g, in, ALK_I64, 8, false); return true;

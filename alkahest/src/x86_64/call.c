@@ -19,7 +19,7 @@ static void spill_registers_below(codegen *g, uint32_t base)
  * through its slot; every other one moves straight into place. */
 static uint32_t place_arguments(codegen *g, const alk_functype *type)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     uint32_t n = type->param_count, base = g->height - n;
     spill_registers_below(g, base);
     uint32_t gprs = 0, xmms = 0, stack = 0, gpr_targets = 0, xmm_targets = 0;
@@ -155,7 +155,7 @@ void cg_call(codegen *g, uint32_t function)
  * the arguments move into place as for a direct call. */
 void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     const alk_functype *type = &g->module->types[type_index];
     cg_claim_gpr(g, RAX);                   /* the function reference; never an argument */
     value index = cg_pop(g);
@@ -185,7 +185,7 @@ void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
 void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
                      alk_valtype result_type)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     /* Arguments were popped: park those in registers in their slots; registers below too. */
     for (int i = 0; i < arg_count; i++) {
         value v = args[i];

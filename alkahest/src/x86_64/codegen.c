@@ -48,7 +48,7 @@ static void local_set(codegen *g, uint32_t local, bool tee)
 
 static void select_op(codegen *g)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     value cond = cg_pop(g), b = cg_pop(g), a = cg_pop(g);
     if (cond.loc == LOC_CONST) {
         cg_free(g, cond.bits ? b : a);
@@ -74,10 +74,10 @@ static void select_op(codegen *g)
         keep_a = CC_NE;
     }
     if (cg_is_float(a.type)) {
-        uint32_t keep = x64_new_label(c);
+        uint32_t keep = alk_code_new_label(c);
         x64_jcc(c, keep_a, keep);
         x64_movaps(c, dst, src);
-        x64_bind(c, keep);
+        alk_code_bind(c, keep);
     } else {
         x64_cmov(c, x64_invert(keep_a), cg_width(a.type), (x64_reg)dst, (x64_reg)src);
     }
@@ -257,7 +257,7 @@ static int compile_function(codegen *g, uint32_t index)
         uint32_t frame = cg_frame_size(g);
         if (frame > ALK_MAX_FRAME_SIZE)
             cg_fail(g, ALK_E_INTERNAL, function->body_offset, "frame larger than 1 GiB");
-        x64_patch_u32(g->code, g->frame_patch, (uint32_t)-(int32_t)frame);
+        alk_code_patch_u32(g->code, g->frame_patch, (uint32_t)-(int32_t)frame);
     }
     release(g);
     return g->error;
@@ -275,7 +275,7 @@ typedef struct chunk {
     const alk_compile_options *options;
     const alk_layout *layout;
     uint32_t first, end;            /* defined functions [first, end) */
-    x64_code code;
+    alk_code code;
     uint32_t *starts;               /* external entry of each, within the chunk */
     call_fixup *calls;
     uint32_t call_count;
@@ -305,9 +305,9 @@ void cg_emit_direct_call(codegen *g, uint32_t function)
         g->calls = fresh;
         g->call_capacity = capacity;
     }
-    x64_byte(g->code, 0xE8);
-    g->calls[g->call_count++] = (call_fixup){ x64_position(g->code), function };
-    x64_u32(g->code, 0);
+    alk_code_byte(g->code, 0xE8);
+    g->calls[g->call_count++] = (call_fixup){ alk_code_position(g->code), function };
+    alk_code_u32(g->code, 0);
 }
 
 static void compile_chunk(void *argument)
@@ -315,7 +315,7 @@ static void compile_chunk(void *argument)
     chunk *k = argument;
     const alk_module *module = k->module;
     const alk_allocator *a = &module->allocator;
-    x64_code_init(&k->code, a);
+    alk_code_init(&k->code, a);
     codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
                   .diag = &k->diag, .weights = &k->weights };
     if (k->options->source_lines && !(g.lines = k->lines = alk_lines_new(a))) {
@@ -335,19 +335,19 @@ static void compile_chunk(void *argument)
     }
     /* about 2-3 bytes of machine code per byte of Wasm code: one allocation, not log2(n) */
     uint64_t estimate = 3 * bytes + 4096;
-    x64_reserve(&k->code, estimate > (1u << 30) ? (1u << 30) : (uint32_t)estimate);
+    alk_code_reserve(&k->code, estimate > (1u << 30) ? (1u << 30) : (uint32_t)estimate);
     for (uint32_t i = k->first; i < k->end && !k->error; i++) {
-        x64_align(&k->code, 16, 0xCC);
-        k->starts[i - k->first] = x64_position(&k->code);
+        alk_code_align(&k->code, 16, 0xCC);
+        k->starts[i - k->first] = alk_code_position(&k->code);
         /* external entry: establish the pinned registers, then the internal entry */
         x64_mov_rr(&k->code, 8, R15, RDI);
         x64_load(&k->code, 8, R14, x64_at(R15, ALK_VMCTX_MEMORY_BASE), 8, false);
-        if (x64_position(&k->code) - k->starts[i - k->first] != INTERNAL_ENTRY_OFFSET)
+        if (alk_code_position(&k->code) - k->starts[i - k->first] != INTERNAL_ENTRY_OFFSET)
             k->error = alk_fail(&k->diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION, ": entry size");
         if (!k->error)
             k->error = compile_function(&g, module->imported_function_count + i);
     }
-    x64_align(&k->code, 16, 0xCC);
+    alk_code_align(&k->code, 16, 0xCC);
     if (!k->error && !x64_resolve(&k->code))
         k->error = k->code.failed ? alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "")
                                   : alk_fail(&k->diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION,
@@ -359,7 +359,7 @@ static void compile_chunk(void *argument)
 static void free_chunk(chunk *k)
 {
     const alk_allocator *a = &k->module->allocator;
-    x64_code_free(&k->code);
+    alk_code_free(&k->code);
     a->free(a->user, k->starts);
     a->free(a->user, k->calls);
     alk_lines_free(k->lines);

@@ -81,7 +81,7 @@ typedef struct local_info {
 extern const x64_reg x64_pinned_gprs[PINNED_GPR_COUNT];
 
 typedef struct codegen {
-    x64_code *code;
+    alk_code *code;
     const alk_module *module;
     const alk_compile_options *options;
     const alk_layout *layout;

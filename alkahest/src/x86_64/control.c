@@ -16,18 +16,18 @@ static value peek(codegen *g, uint32_t depth)
 
 void cg_prologue(codegen *g)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     x64_push(c, RBP);
     x64_mov_rr(c, 8, RBP, RSP);
     /* lea rax, [rsp - frame] (disp32 always, patched once the frame size is known); the limit
      * is checked before rsp moves, so rsp is never below the limit at an instruction boundary
      * (docs/abi.md, "Stack limit"): a frame of any size traps with nothing written below it. */
-    x64_byte(c, 0x48);
-    x64_byte(c, 0x8D);
-    x64_byte(c, 0x84);
-    x64_byte(c, 0x24);
-    g->frame_patch = x64_position(c);
-    x64_u32(c, 0);
+    alk_code_byte(c, 0x48);
+    alk_code_byte(c, 0x8D);
+    alk_code_byte(c, 0x84);
+    alk_code_byte(c, 0x24);
+    g->frame_patch = alk_code_position(c);
+    alk_code_u32(c, 0);
     x64_alu_rm(c, ALU_CMP, 8, RAX, x64_at(R15, ALK_VMCTX_STACK_LIMIT));
     x64_jcc(c, CC_B, cg_trap_label(g, ALK_TRAP_STACK_EXHAUSTED));
     x64_mov_rr(c, 8, RSP, RAX);
@@ -93,9 +93,9 @@ void cg_prologue(codegen *g)
     } else {
         x64_lea(c, 8, RDI, cg_local(g, g->local_count - 1));
         x64_mov_ri(c, 4, RCX, count);
-        x64_byte(c, 0xF3);              /* rep stosq */
-        x64_byte(c, 0x48);
-        x64_byte(c, 0xAB);
+        alk_code_byte(c, 0xF3);              /* rep stosq */
+        alk_code_byte(c, 0x48);
+        alk_code_byte(c, 0xAB);
     }
 }
 
@@ -107,7 +107,7 @@ uint32_t cg_frame_size(codegen *g)
 
 void cg_emit_trap_stub(codegen *g, enum alk_trap kind)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     x64_mov_rr(c, 8, RDI, R15);
     x64_mov_ri(c, 4, RSI, (uint32_t)kind);
     x64_call_mem(c, x64_at(R15, ALK_VMCTX_TRAP_HANDLER));
@@ -121,7 +121,7 @@ void cg_emit_trap_stubs(codegen *g)
     for (int kind = 1; kind < ALK_TRAP_LIMIT; kind++) {
         if (!g->trap_labels[kind])
             continue;
-        x64_bind(g->code, g->trap_labels[kind]);
+        alk_code_bind(g->code, g->trap_labels[kind]);
         cg_emit_trap_stub(g, (enum alk_trap)kind);
     }
 }
@@ -306,7 +306,7 @@ static control *label_target(codegen *g, uint32_t depth)
 
 static void emit_br_table(codegen *g, const alk_instr *in)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     value index = cg_pop(g);
     int reg = cg_into_reg(g, index);
     cg_spill_all(g);
@@ -317,7 +317,7 @@ static void emit_br_table(codegen *g, const alk_instr *in)
     x64_mov_ri(c, 4, SCRATCH_GPR, count);
     x64_alu_rr(c, ALU_CMP, 4, (x64_reg)reg, SCRATCH_GPR);
     x64_cmov(c, CC_AE, 4, (x64_reg)reg, SCRATCH_GPR);
-    uint32_t table = x64_new_label(c);
+    uint32_t table = alk_code_new_label(c);
     x64_lea(c, 8, SCRATCH_GPR, x64_at_label(table));
     x64_load(c, 8, (x64_reg)reg, x64_at_index(SCRATCH_GPR, (x64_reg)reg, 4, 0), 4, true);
     x64_alu_rr(c, ALU_ADD, 8, (x64_reg)reg, SCRATCH_GPR);
@@ -326,8 +326,8 @@ static void emit_br_table(codegen *g, const alk_instr *in)
 
     /* The table: one 32-bit offset per entry, then one stub per entry that needs value moves
      * or returns. */
-    x64_align(c, 4, 0xCC);
-    x64_bind(c, table);
+    alk_code_align(c, 4, 0xCC);
+    alk_code_bind(c, table);
     /* Stub labels are allocated consecutively in the first pass (stub_base + 1, + 2, ...) and
      * bound in the same order in the second. */
     uint32_t stub_base = 0;
@@ -340,8 +340,8 @@ static void emit_br_table(codegen *g, const alk_instr *in)
         control *target = label_target(g, depth);
         if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
             if (!stub_base)
-                stub_base = x64_new_label(c);
-            x64_label_delta(c, x64_new_label(c), table);
+                stub_base = alk_code_new_label(c);
+            x64_label_delta(c, alk_code_new_label(c), table);
         } else {
             if (target->kind != CTRL_LOOP)
                 target->targeted = true;
@@ -359,7 +359,7 @@ static void emit_br_table(codegen *g, const alk_instr *in)
                 depth = in->imm.br_table.default_target;
             control *target = label_target(g, depth);
             if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
-                x64_bind(c, ++label);
+                alk_code_bind(c, ++label);
                 emit_branch(g, target);
             }
         }
@@ -434,8 +434,8 @@ static void end_block(codegen *g, const alk_instr *in)
             cg_load_into(g, peek(g, 0), result_register(f));
     }
     if (has_false_path)
-        x64_bind(g->code, f->else_label);   /* if without else: params pass through */
-    x64_bind(g->code, f->label);
+        alk_code_bind(g->code, f->else_label);   /* if without else: params pass through */
+    alk_code_bind(g->code, f->label);
     control saved = *f;
     if (saved.results == &f->single)
         saved.results = &saved.single;
@@ -462,7 +462,7 @@ static x64_cond pop_condition(codegen *g, bool when_zero)
 
 bool cg_control_instr(codegen *g, const alk_instr *in)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     if (skip_dead(g, in))
         return true;
     switch (in->op) {
@@ -475,15 +475,15 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
     case ALK_OP_BLOCK: {
         control *f = push_control(g, CTRL_BLOCK, in);
         if (f)
-            f->label = x64_new_label(c);
+            f->label = alk_code_new_label(c);
         return true;
     }
     case ALK_OP_LOOP: {
         cg_spill_all(g);
         control *f = push_control(g, CTRL_LOOP, in);
         if (f) {
-            f->label = x64_new_label(c);
-            x64_bind(c, f->label);
+            f->label = alk_code_new_label(c);
+            alk_code_bind(c, f->label);
         }
         return true;
     }
@@ -492,8 +492,8 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
         control *f = push_control(g, CTRL_IF, in);
         if (!f)
             return true;
-        f->label = x64_new_label(c);
-        f->else_label = x64_new_label(c);
+        f->label = alk_code_new_label(c);
+        f->else_label = alk_code_new_label(c);
         x64_jcc(c, jump_if_false, f->else_label);
         return true;
     }
@@ -506,7 +506,7 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
             x64_jmp(c, f->label);
             f->targeted = true;
         }
-        x64_bind(c, f->else_label);
+        alk_code_bind(c, f->else_label);
         f->kind = CTRL_ELSE;
         f->unreachable = false;
         reset_stack(g, f->height, f->param_count, f->params);
@@ -529,10 +529,10 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
         control *target = label_target(g, in->imm.index);
         x64_cond taken = pop_condition(g, false);
         if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
-            uint32_t skip = x64_new_label(c);
+            uint32_t skip = alk_code_new_label(c);
             x64_jcc(c, x64_invert(taken), skip);
             emit_branch(g, target);
-            x64_bind(c, skip);
+            alk_code_bind(c, skip);
         } else {
             if (target->kind != CTRL_LOOP)
                 target->targeted = true;

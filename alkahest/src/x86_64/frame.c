@@ -220,7 +220,7 @@ void cg_release_gpr(codegen *g, x64_reg reg)
 
 void cg_load_into(codegen *g, value v, int reg)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     if (cg_is_float(v.type)) {
         int size = v.type == ALK_F32 ? 4 : 8;
         switch (v.loc) {
@@ -333,7 +333,7 @@ uint32_t cg_trap_label(codegen *g, enum alk_trap kind)
     if (g->lines)
         return cg_trap_site(g, kind);  /* a stub per trapping instruction: a trap names its line */
     if (!g->trap_labels[kind])
-        g->trap_labels[kind] = x64_new_label(g->code);
+        g->trap_labels[kind] = alk_code_new_label(g->code);
     return g->trap_labels[kind];
 }
 

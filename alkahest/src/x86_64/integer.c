@@ -169,7 +169,7 @@ static void shift(codegen *g, alk_opcode op, x64_shift kind, alk_valtype type)
 /* div and rem: rax:rdx by a register, with the traps of the spec. */
 static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     int w = cg_width(type);
     cg_claim_gpr(g, RAX);
     cg_claim_gpr(g, RDX);
@@ -187,12 +187,12 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
     bool minus_one_possible = is_signed && (!known_divisor ||
                                             divisor == (w == 8 ? UINT64_MAX : UINT32_MAX));
     if (minus_one_possible) {
-        uint32_t normal = x64_new_label(c);
+        uint32_t normal = alk_code_new_label(c);
         x64_alu_ri(c, ALU_CMP, w, (x64_reg)src, -1);
         x64_jcc(c, CC_NE, normal);
         if (remainder) {
             /* x rem -1 is 0, and INT_MIN rem -1 must not reach idiv (#DE) */
-            done = x64_new_label(c);
+            done = alk_code_new_label(c);
             x64_alu_rr(c, ALU_XOR, 4, RDX, RDX);
             x64_jmp(c, done);
         } else {
@@ -204,7 +204,7 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
             }
             x64_jcc(c, CC_E, cg_trap_label(g, ALK_TRAP_INTEGER_OVERFLOW));
         }
-        x64_bind(c, normal);
+        alk_code_bind(c, normal);
     }
     if (is_signed) {
         x64_cdq(c, w);
@@ -214,7 +214,7 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
         x64_unary_r(c, UNARY_DIV, w, (x64_reg)src);
     }
     if (done)
-        x64_bind(c, done);
+        alk_code_bind(c, done);
     cg_free(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)src });
     if (remainder) {
         cg_release_gpr(g, RAX);
@@ -227,7 +227,7 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
 
 static void count_bits(codegen *g, alk_opcode op, alk_valtype type)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     int w = cg_width(type);
     int bits = w * 8;
     value v = cg_pop(g);

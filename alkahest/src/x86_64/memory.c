@@ -9,7 +9,7 @@
  * index is a popped i32 (zero-extended when in a register). Clobbers the scratch register. */
 static x64_mem address(codegen *g, value index, uint32_t offset, int size)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     bool checked = g->options->bounds == ALK_BOUNDS_CHECKED;
     if (index.loc == LOC_CONST) {
         uint64_t ea = (uint32_t)index.bits + (uint64_t)offset;
@@ -159,7 +159,7 @@ static void global_set(codegen *g, uint32_t index)
 /* table.get / table.set: bounds-checked access to entry `index` of table `table`. */
 static void table_access(codegen *g, uint32_t table, bool set)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     value v = { 0 };
     if (set) {
         v = cg_pop(g);
@@ -197,7 +197,7 @@ static void builtin(codegen *g, int index, int popped, uint32_t imm_count, const
 
 bool cg_memory_instr(codegen *g, const alk_instr *in)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     switch (in->op) {
     case ALK_OP_I32_LOAD:     load(g, in, ALK_I32, 4, false); return true;
     case ALK_OP_I64_LOAD:     load(g, in, ALK_I64, 8, false); return true;
