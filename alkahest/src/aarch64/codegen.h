@@ -31,7 +31,7 @@
 #define ALK_A64_CODEGEN_H
 
 #include "asm.h"
-#include "../compile.h"
+#include "../singlepass.h"
 
 #define REG_VMCTX 28
 #define REG_MEMORY_BASE 27
@@ -115,8 +115,7 @@ typedef struct codegen {
     uint32_t stack_param_bytes;    /* incoming stack arguments of this function */
     uint32_t frame_patch;          /* position of the prologue's movz/movk of the frame size */
     uint32_t trap_labels[ALK_TRAP_LIMIT];   /* by ALK_TRAP_* code (alkahest_abi.h's ALK_TRAPS) */
-    struct call_fixup *calls;      /* direct calls, patched once every function's place is known */
-    uint32_t call_count, call_capacity;
+    alk_chunk *chunk;              /* the functions compiled with this one (../singlepass.h) */
     uint32_t dead_depth;           /* blocks opened inside unreachable code */
     uint8_t pinned_gprs;           /* x19.. holding locals (saved in the prologue) */
     uint8_t pinned_fprs;           /* d8.. holding locals */

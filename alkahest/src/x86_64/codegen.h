@@ -26,7 +26,7 @@
 #define ALK_X64_CODEGEN_H
 
 #include "asm.h"
-#include "../compile.h"
+#include "../singlepass.h"
 
 #define SCRATCH_GPR R11       /* never allocated: free for any sequence */
 #define SCRATCH_XMM 15
@@ -104,9 +104,7 @@ typedef struct codegen {
     uint32_t stack_param_bytes;    /* incoming stack arguments of this function */
     uint32_t frame_patch;          /* position of the frame-size displacement in the prologue */
     uint32_t trap_labels[ALK_TRAP_LIMIT];   /* by ALK_TRAP_* code (alkahest_abi.h's ALK_TRAPS) */
-    /* direct calls, patched once every function's place is known (codegen.c) */
-    struct call_fixup *calls;
-    uint32_t call_count, call_capacity;
+    alk_chunk *chunk;              /* the functions compiled with this one (../singlepass.h) */
     uint32_t dead_depth;           /* blocks opened inside unreachable code */
     uint8_t pinned_gprs;           /* how many of x64_pinned_gprs hold locals (saved in prologue) */
     uint32_t pinned_xmms;          /* bit per xmm register holding a local */
