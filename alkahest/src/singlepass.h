@@ -49,6 +49,9 @@ typedef struct alk_chunk {
 struct alk_singlepass {
     /* Compiles the chunk's functions (above). */
     void (*compile_chunk)(alk_chunk *chunk);
+    /* One trap stub's body, at its bound label: calls vmctx->trap_handler(vmctx, kind) and
+     * never returns (docs/abi.md). */
+    void (*emit_trap_stub)(alk_code *code, enum alk_trap kind);
     /* Writes into `code` (the whole module's) the direct call recorded at `at` so that it
      * reaches `target` (a function's internal entry). */
     void (*patch_call)(uint8_t *code, uint32_t at, uint32_t target);
@@ -70,5 +73,21 @@ uint32_t alk_chunk_start_function(alk_chunk *chunk, uint32_t i);
 bool alk_chunk_entry_done(alk_chunk *chunk, uint32_t start);
 /* Records a direct call whose field is at `at`; on allocation failure marks the code failed. */
 void alk_chunk_add_call(alk_chunk *chunk, uint32_t at, uint32_t callee);
+
+/* ---- Traps (traps.c): the labels of a function's trap stubs, and its line marks --------- */
+typedef struct alk_traps {
+    alk_lines *lines;               /* the chunk's, with source lines; NULL without */
+    uint32_t wasm_offset;           /* module byte offset of the instruction being compiled */
+    uint32_t labels[ALK_TRAP_LIMIT];  /* without lines: by ALK_TRAP_* code (alkahest_abi.h) */
+} alk_traps;
+
+void alk_traps_begin_function(alk_traps *traps);
+/* The instruction at module byte offset `wasm` starts at the code's position. */
+void alk_traps_mark(alk_traps *traps, alk_code *code, uint32_t wasm);
+/* The label a check of the instruction being compiled branches to when it traps with `kind`:
+ * the function's stub of that kind, or with lines the instruction's own. */
+uint32_t alk_traps_label(alk_traps *traps, alk_code *code, enum alk_trap kind);
+/* At the end of a function: binds every label handed out to a stub of the target's. */
+void alk_traps_emit_stubs(alk_traps *traps, alk_code *code, const alk_singlepass *target);
 
 #endif

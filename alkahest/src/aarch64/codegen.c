@@ -260,13 +260,13 @@ static int compile_function(codegen *g, uint32_t index)
     g->gpr_used = g->fpr_used = 0;
     g->dead_depth = 0;
     g->hint_reg = -1;
-    alk_memset(g->trap_labels, 0, sizeof g->trap_labels);
+    alk_traps_begin_function(&g->traps);
     g->code->label_count = 1;           /* labels are the function's own */
     g->code->fixup_count = 0;
     if (!lay_out_locals(g, index))
         return g->error;
 
-    arm_mark(g, function->code_offset);  /* the prologue: the function's first line */
+    alk_traps_mark(&g->traps, g->code, function->code_offset);  /* the prologue: the function's first line */
     arm_begin_function(g);
     arm_prologue(g);
     alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
@@ -277,7 +277,7 @@ static int compile_function(codegen *g, uint32_t index)
             g->error = code;
             break;
         }
-        arm_mark(g, in.offset);
+        alk_traps_mark(&g->traps, g->code, in.offset);
         if (g->controls[g->control_count - 1].unreachable) {
             arm_control_instr(g, &in);       /* skips dead code, sees its end */
             continue;
@@ -297,7 +297,7 @@ static int compile_function(codegen *g, uint32_t index)
     if (!g->error && g->code->failed)
         g->error = alk_fail(g->diag, ALK_E_OUT_OF_MEMORY, function->body_offset, index, "");
     if (!g->error) {
-        arm_emit_trap_stubs(g);
+        alk_traps_emit_stubs(&g->traps, g->code, g->chunk->target);
         /* at most ~8.4 MB by the decoder's limits (locals, operand stack, parameters) */
         uint32_t frame = arm_frame_size(g);
         if (frame >= (1u << 24))
@@ -327,7 +327,8 @@ static void compile_chunk(alk_chunk *k)
 {
     const alk_module *module = k->module;
     codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
-                  .diag = &k->diag, .weights = &k->weights, .chunk = k, .lines = k->lines,
+                  .diag = &k->diag, .weights = &k->weights, .chunk = k,
+                  .traps = { .lines = k->lines },
                   .checked = k->options->bounds == ALK_BOUNDS_CHECKED };
     for (uint32_t i = k->first; i < k->end && !k->error; i++) {
         const alk_function *f = &module->functions[module->imported_function_count + i];
@@ -346,8 +347,8 @@ static void compile_chunk(alk_chunk *k)
             k->code.size = start;
             k->code.out_of_range = false;
             k->call_count = calls;
-            if (g.lines)
-                alk_lines_truncate(g.lines, start);
+            if (g.traps.lines)
+                alk_lines_truncate(g.traps.lines, start);
             g.far_branches = true;
         }
         if (!k->error && k->code.out_of_range)
@@ -368,6 +369,7 @@ static void patch_call(uint8_t *code, uint32_t at, uint32_t target)
 static const alk_singlepass aarch64_singlepass = {
     .compile_chunk = compile_chunk,
     .patch_call = patch_call,
+    .emit_trap_stub = arm_emit_trap_stub,
     .fill = 0,                      /* udf #0 is four zero bytes */
     .code_per_wasm_byte = 5,        /* about 4-5 bytes of machine code per byte of Wasm code */
     .internal_entry = INTERNAL_ENTRY_OFFSET,

@@ -114,15 +114,12 @@ typedef struct codegen {
     uint32_t fpr_used;
     uint32_t stack_param_bytes;    /* incoming stack arguments of this function */
     uint32_t frame_patch;          /* position of the prologue's movz/movk of the frame size */
-    uint32_t trap_labels[ALK_TRAP_LIMIT];   /* by ALK_TRAP_* code (alkahest_abi.h's ALK_TRAPS) */
     alk_chunk *chunk;              /* the functions compiled with this one (../singlepass.h) */
     uint32_t dead_depth;           /* blocks opened inside unreachable code */
     uint8_t pinned_gprs;           /* x19.. holding locals (saved in the prologue) */
     uint8_t pinned_fprs;           /* d8.. holding locals */
     int error;                     /* first error (ALK_E*), or 0 */
-    alk_lines *lines;              /* with source lines: marks and a trap stub per trapping
-                                      instruction (src/lines.c); NULL without */
-    uint32_t wasm_offset;          /* module byte offset of the instruction being compiled */
+    alk_traps traps;               /* trap stub labels and line marks (../traps.c) */
     alk_local_weights *weights;    /* the chunk's scratch for the scan */
     /* Where the next instruction wants the value the current one pushes (-1: nowhere in
      * particular): the register of the pinned local it sets (local.set/tee: hint_local), the
@@ -191,7 +188,10 @@ void arm_spill_all(codegen *g);    /* emits only moves and stores: keeps the fla
 void arm_push_flags(codegen *g, a64_cond cond);
 void arm_settle_flags(codegen *g);
 void arm_spill_local_refs(codegen *g, uint32_t local);
-uint32_t arm_trap_label(codegen *g, enum alk_trap kind);
+static inline uint32_t arm_trap_label(codegen *g, enum alk_trap kind)
+{
+    return alk_traps_label(&g->traps, g->code, kind);
+}
 /* Branches to `label` when the flags say `cond`: one b.cond, or in far_branches mode a
  * b.!cond over a b. */
 void arm_branch_if(codegen *g, a64_cond cond, uint32_t label);
@@ -211,14 +211,9 @@ void arm_begin_function(codegen *g);
 void arm_prologue(codegen *g);
 uint32_t arm_frame_size(codegen *g);
 void arm_patch_frame_size(codegen *g, uint32_t frame);
-void arm_emit_trap_stubs(codegen *g);
-void arm_emit_trap_stub(codegen *g, enum alk_trap kind);
+void arm_emit_trap_stub(alk_code *code, enum alk_trap kind);  /* alk_singlepass.emit_trap_stub */
 bool arm_control_instr(codegen *g, const alk_instr *in);
 
-/* lines.c: marks and trap sites into the chunk's alk_lines (src/lines.c). */
-void arm_mark(codegen *g, uint32_t wasm);
-uint32_t arm_trap_site(codegen *g, enum alk_trap kind);
-void arm_emit_site_stubs(codegen *g);
 
 /* call.c */
 bool arm_call_instr(codegen *g, const alk_instr *in);

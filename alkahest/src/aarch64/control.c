@@ -133,26 +133,13 @@ void arm_patch_frame_size(codegen *g, uint32_t frame)
                    : 0xD503201Fu);                      /* nop */
 }
 
-void arm_emit_trap_stub(codegen *g, enum alk_trap kind)
+void arm_emit_trap_stub(alk_code *c, enum alk_trap kind)
 {
-    alk_code *c = g->code;
     a64_mov(c, true, 0, REG_VMCTX);
     a64_mov_imm(c, false, 1, (uint32_t)kind);
     a64_load(c, true, SCRATCH_GPR, REG_VMCTX, ALK_VMCTX_TRAP_HANDLER, 8, false);
     a64_blr(c, SCRATCH_GPR);
     a64_udf(c);
-}
-
-void arm_emit_trap_stubs(codegen *g)
-{
-    if (g->lines)
-        arm_emit_site_stubs(g);
-    for (int kind = 1; kind < ALK_TRAP_LIMIT; kind++) {
-        if (!g->trap_labels[kind])
-            continue;
-        alk_code_bind(g->code, g->trap_labels[kind]);
-        arm_emit_trap_stub(g, (enum alk_trap)kind);
-    }
 }
 
 /* ---- Returning ------------------------------------------------------------------------------ */

@@ -352,15 +352,6 @@ int arm_read_reg(codegen *g, value v, bool *owned)
     return arm_into_reg(g, v);
 }
 
-uint32_t arm_trap_label(codegen *g, enum alk_trap kind)
-{
-    if (g->lines)
-        return arm_trap_site(g, kind);  /* a stub per trapping instruction: a trap names its line */
-    if (!g->trap_labels[kind])
-        g->trap_labels[kind] = alk_code_new_label(g->code);
-    return g->trap_labels[kind];
-}
-
 void arm_branch_if(codegen *g, a64_cond cond, uint32_t label)
 {
     if (!g->far_branches) {

@@ -216,7 +216,7 @@ static int compile_function(codegen *g, uint32_t index)
     g->gpr_used = g->xmm_used = 0;
     g->outgoing_max = 0;
     g->dead_depth = 0;
-    alk_memset(g->trap_labels, 0, sizeof g->trap_labels);
+    alk_traps_begin_function(&g->traps);
     if (!lay_out_locals(g, index))
         return g->error;
     /* caller-saved pins are never operand registers in this function */
@@ -224,7 +224,7 @@ static int compile_function(codegen *g, uint32_t index)
         g->gpr_used |= 1u << x64_pinned_gprs[i];
     g->unpinned_count = 0;
 
-    cg_mark(g, function->code_offset);  /* the prologue: the function's first line */
+    alk_traps_mark(&g->traps, g->code, function->code_offset);  /* the prologue: the function's first line */
     cg_begin_function(g);
     cg_prologue(g);
     alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
@@ -235,7 +235,7 @@ static int compile_function(codegen *g, uint32_t index)
             g->error = code;
             break;
         }
-        cg_mark(g, in.offset);
+        alk_traps_mark(&g->traps, g->code, in.offset);
         if (g->controls[g->control_count - 1].unreachable) {
             cg_control_instr(g, &in);       /* skips dead code, sees its end */
             continue;
@@ -252,7 +252,7 @@ static int compile_function(codegen *g, uint32_t index)
     if (!g->error && g->code->failed)
         g->error = alk_fail(g->diag, ALK_E_OUT_OF_MEMORY, function->body_offset, index, "");
     if (!g->error) {
-        cg_emit_trap_stubs(g);
+        alk_traps_emit_stubs(&g->traps, g->code, g->chunk->target);
         /* at most ~8.4 MB by the decoder's limits (locals, operand stack, parameters) */
         uint32_t frame = cg_frame_size(g);
         if (frame > ALK_MAX_FRAME_SIZE)
@@ -279,7 +279,7 @@ static void compile_chunk(alk_chunk *k)
 {
     codegen g = { .code = &k->code, .module = k->module, .options = k->options,
                   .layout = k->layout, .diag = &k->diag, .weights = &k->weights, .chunk = k,
-                  .lines = k->lines };
+                  .traps = { .lines = k->lines } };
     for (uint32_t i = k->first; i < k->end && !k->error; i++) {
         uint32_t start = alk_chunk_start_function(k, i);
         /* external entry: establish the pinned registers, then the internal entry */
@@ -303,6 +303,7 @@ static void patch_call(uint8_t *code, uint32_t at, uint32_t target)
 static const alk_singlepass x86_64_singlepass = {
     .compile_chunk = compile_chunk,
     .patch_call = patch_call,
+    .emit_trap_stub = cg_emit_trap_stub,
     .fill = 0xCC,                   /* int3 */
     .code_per_wasm_byte = 3,        /* about 2-3 bytes of machine code per byte of Wasm code */
     .internal_entry = INTERNAL_ENTRY_OFFSET,

@@ -103,7 +103,6 @@ typedef struct codegen {
     uint32_t outgoing_max;         /* bytes of the largest outgoing argument + return area */
     uint32_t stack_param_bytes;    /* incoming stack arguments of this function */
     uint32_t frame_patch;          /* position of the frame-size displacement in the prologue */
-    uint32_t trap_labels[ALK_TRAP_LIMIT];   /* by ALK_TRAP_* code (alkahest_abi.h's ALK_TRAPS) */
     alk_chunk *chunk;              /* the functions compiled with this one (../singlepass.h) */
     uint32_t dead_depth;           /* blocks opened inside unreachable code */
     uint8_t pinned_gprs;           /* how many of x64_pinned_gprs hold locals (saved in prologue) */
@@ -111,10 +110,7 @@ typedef struct codegen {
     uint32_t unpinned[PINNED_GPR_COUNT + 8]; /* locals unpinned around the current call */
     uint32_t unpinned_count;
     int error;                     /* first error (ALK_E*), or 0 */
-    /* with source lines (lines.c): where each instruction's code starts, and a trap stub per
-     * trapping instruction; NULL without */
-    alk_lines *lines;
-    uint32_t wasm_offset;          /* module byte offset of the instruction being compiled */
+    alk_traps traps;               /* trap stub labels and line marks (../traps.c) */
     alk_local_weights *weights;    /* the chunk's scratch for choosing hot locals */
 } codegen;
 
@@ -173,7 +169,10 @@ void cg_push_flags(codegen *g, x64_cond cc);
 /* Turns a LOC_FLAGS top entry into a register (before instructions that are not consumers). */
 void cg_settle_flags(codegen *g);
 void cg_spill_local_refs(codegen *g, uint32_t local);
-uint32_t cg_trap_label(codegen *g, enum alk_trap kind);
+static inline uint32_t cg_trap_label(codegen *g, enum alk_trap kind)
+{
+    return alk_traps_label(&g->traps, g->code, kind);
+}
 /* Records the first error: the code's summary, then ": detail" unless detail is "". */
 void cg_fail(codegen *g, int code, uint32_t offset, const char *detail);
 
@@ -184,17 +183,7 @@ void cg_emit_direct_call(codegen *g, uint32_t function);
 void cg_begin_function(codegen *g);
 void cg_prologue(codegen *g);
 uint32_t cg_frame_size(codegen *g);
-void cg_emit_trap_stubs(codegen *g);
-void cg_emit_trap_stub(codegen *g, enum alk_trap kind);   /* one stub's body, at the bound label */
-
-/* lines.c: marks and trap sites into the chunk's alk_lines (src/lines.c), when the module has
- * source lines; g->lines is NULL without. */
-/* The instruction at module byte offset `wasm` starts here (g->wasm_offset := wasm). */
-void cg_mark(codegen *g, uint32_t wasm);
-/* A fresh trap label for the instruction being compiled (shared by its own checks only). */
-uint32_t cg_trap_site(codegen *g, enum alk_trap kind);
-/* At the end of a function: binds every site's label to a stub marked with its instruction. */
-void cg_emit_site_stubs(codegen *g);
+void cg_emit_trap_stub(alk_code *code, enum alk_trap kind);   /* alk_singlepass.emit_trap_stub */
 bool cg_control_instr(codegen *g, const alk_instr *in);  /* false: not a control op */
 
 /* call.c */

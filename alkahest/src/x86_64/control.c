@@ -105,25 +105,12 @@ uint32_t cg_frame_size(codegen *g)
     return (size + 15) & ~15u;
 }
 
-void cg_emit_trap_stub(codegen *g, enum alk_trap kind)
+void cg_emit_trap_stub(alk_code *c, enum alk_trap kind)
 {
-    alk_code *c = g->code;
     x64_mov_rr(c, 8, RDI, R15);
     x64_mov_ri(c, 4, RSI, (uint32_t)kind);
     x64_call_mem(c, x64_at(R15, ALK_VMCTX_TRAP_HANDLER));
     x64_ud2(c);
-}
-
-void cg_emit_trap_stubs(codegen *g)
-{
-    if (g->lines)
-        cg_emit_site_stubs(g);
-    for (int kind = 1; kind < ALK_TRAP_LIMIT; kind++) {
-        if (!g->trap_labels[kind])
-            continue;
-        alk_code_bind(g->code, g->trap_labels[kind]);
-        cg_emit_trap_stub(g, (enum alk_trap)kind);
-    }
 }
 
 /* ---- Returning ------------------------------------------------------------------------------ */

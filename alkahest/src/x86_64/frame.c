@@ -328,15 +328,6 @@ void cg_store_to(codegen *g, value v, x64_mem dst)
     x64_store(g->code, size, dst, SCRATCH_GPR);
 }
 
-uint32_t cg_trap_label(codegen *g, enum alk_trap kind)
-{
-    if (g->lines)
-        return cg_trap_site(g, kind);  /* a stub per trapping instruction: a trap names its line */
-    if (!g->trap_labels[kind])
-        g->trap_labels[kind] = alk_code_new_label(g->code);
-    return g->trap_labels[kind];
-}
-
 void cg_unpin_for_call(codegen *g)
 {
     g->unpinned_count = 0;
