@@ -74,6 +74,112 @@ bool alk_chunk_entry_done(alk_chunk *chunk, uint32_t start);
 /* Records a direct call whose field is at `at`; on allocation failure marks the code failed. */
 void alk_chunk_add_call(alk_chunk *chunk, uint32_t at, uint32_t callee);
 
+/* ---- The operand stack and the control stack (stacks.c) ------------------------------------
+ *
+ * Each back end walks a body once keeping an abstract operand stack whose entries live in
+ * registers, as constants, as lazy references to locals, as the flags of a compare, or in
+ * their canonical slot (the frame slot of that stack position); at every label every entry is
+ * in its canonical slot. What a register number or a condition code means is the target's. */
+typedef enum loc_kind {
+    LOC_SLOT,   /* in the canonical slot of its stack position */
+    LOC_REG,    /* in a register (general for integers and references, FP for floats) */
+    LOC_CONST,  /* a constant, not yet materialised */
+    LOC_LOCAL,  /* the current value of a local, not yet read */
+    LOC_FLAGS,  /* an i32 0/1 that is the condition `reg` (the target's condition code) of the
+                   flags just set by a compare: only ever the top entry, and settled into a
+                   register before any instruction that is not its consumer */
+} loc_kind;
+
+typedef struct value {
+    uint8_t loc;
+    alk_valtype type;
+    uint8_t reg;
+    uint32_t local;
+    uint32_t position; /* stack position it was popped from (where its slot is) */
+    uint64_t bits;    /* LOC_CONST: i32 zero-extended, i64, f32/f64 bit patterns, refs 0 */
+} value;
+
+typedef enum control_kind { CTRL_FUNCTION, CTRL_BLOCK, CTRL_LOOP, CTRL_IF, CTRL_ELSE } control_kind;
+
+typedef struct control {
+    control_kind kind;
+    uint32_t label;        /* branch target: the loop header, or the end */
+    uint32_t else_label;   /* if: where a false condition goes */
+    uint32_t height;       /* operand stack height below the block's parameters */
+    uint32_t param_count, result_count;
+    const alk_valtype *params, *results;
+    alk_valtype single;    /* storage for a one-result block type */
+    bool unreachable;      /* the rest of this block is dead code */
+    bool targeted;         /* some branch goes to its end label */
+} control;
+
+typedef struct alk_operand_stack {
+    const alk_allocator *allocator;
+    value *values;
+    uint32_t height, max_height, capacity;
+} alk_operand_stack;
+
+bool alk_operand_stack_grow(alk_operand_stack *stack);
+/* False when out of memory (the value is dropped). */
+static inline bool alk_operand_push(alk_operand_stack *stack, value v)
+{
+    if (stack->height == stack->capacity && !alk_operand_stack_grow(stack))
+        return false;
+    stack->values[stack->height++] = v;
+    if (stack->height > stack->max_height)
+        stack->max_height = stack->height;
+    return true;
+}
+/* Validation guarantees the operands are there. */
+static inline value alk_operand_pop(alk_operand_stack *stack)
+{
+    value v = stack->values[--stack->height];
+    v.position = stack->height;
+    return v;
+}
+static inline value *alk_operand_top(alk_operand_stack *stack, uint32_t depth)   /* 0 = top */
+{
+    return &stack->values[stack->height - 1 - depth];
+}
+
+typedef struct alk_control_stack {
+    const alk_allocator *allocator;
+    control *entries;
+    uint32_t count, capacity;
+    uint32_t dead_depth;   /* blocks opened inside unreachable code */
+} alk_control_stack;
+
+/* Pushes a block of `kind` for the instruction `in` (block, loop, if), or with `in` NULL the
+ * function's own, of type `function_type`; its parameters are the top of an operand stack of
+ * `height` entries. NULL when out of memory. */
+control *alk_control_push(alk_control_stack *stack, const alk_module *module,
+                          const alk_functype *function_type, control_kind kind,
+                          const alk_instr *in, uint32_t height);
+/* Pops the innermost block into *saved (which must not move again: a one-value block type
+ * lives in the entry itself, and the copy's `results` points at the copy's own). */
+void alk_control_pop(alk_control_stack *stack, control *saved);
+static inline control *alk_control_top(alk_control_stack *stack)
+{
+    return &stack->entries[stack->count - 1];
+}
+/* In an unreachable block, dead code is skipped: only nesting and the block's own else/end
+ * count. True when `in` is skipped. */
+bool alk_control_skip_dead(alk_control_stack *stack, const alk_instr *in);
+/* A block with one result and no parameters merges its result in a register (the target's
+ * first result register) rather than in its slot: every edge into its end leaves it there. */
+static inline bool alk_result_in_register(const control *f)
+{
+    return (f->kind == CTRL_BLOCK || f->kind == CTRL_IF || f->kind == CTRL_ELSE) &&
+           f->result_count == 1 && f->param_count == 0;
+}
+/* How many values a branch to `target` carries. */
+static inline uint32_t alk_branch_arity(const control *target)
+{
+    return target->kind == CTRL_LOOP ? target->param_count : target->result_count;
+}
+/* Frees both stacks' storage (after a function). */
+void alk_stacks_free(alk_operand_stack *operands, alk_control_stack *controls);
+
 /* ---- Traps (traps.c): the labels of a function's trap stubs, and its line marks --------- */
 typedef struct alk_traps {
     alk_lines *lines;               /* the chunk's, with source lines; NULL without */

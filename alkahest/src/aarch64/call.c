@@ -11,7 +11,7 @@
 static void spill_registers_below(codegen *g, uint32_t base)
 {
     for (uint32_t i = 0; i < base; i++)
-        if (g->stack[i].loc == LOC_REG || g->stack[i].loc == LOC_FLAGS)
+        if (g->stack.values[i].loc == LOC_REG || g->stack.values[i].loc == LOC_FLAGS)
             arm_spill_entry(g, i);
 }
 
@@ -20,7 +20,7 @@ static void spill_registers_below(codegen *g, uint32_t base)
  * slot; every other one moves straight into place. Never touches x8 (call_indirect's). */
 static uint32_t place_arguments(codegen *g, const alk_functype *type)
 {
-    uint32_t n = type->param_count, base = g->height - n;
+    uint32_t n = type->param_count, base = g->stack.height - n;
     spill_registers_below(g, base);
     uint32_t gprs = 0, fprs = 0, stack = 0, gpr_targets = 0, fpr_targets = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -71,13 +71,13 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
 
 static void take_results(codegen *g, const alk_functype *type, uint32_t stack_bytes)
 {
-    uint32_t base = g->height - type->param_count;
+    uint32_t base = g->stack.height - type->param_count;
     for (uint32_t i = 0; i < base; i++)
-        if (g->stack[i].loc == LOC_REG || g->stack[i].loc == LOC_FLAGS)
+        if (g->stack.values[i].loc == LOC_REG || g->stack.values[i].loc == LOC_FLAGS)
             arm_fail(g, ALK_E_INTERNAL, 0, "value in a register across a call");
-    for (uint32_t i = base; i < g->height; i++)
-        arm_free(g, g->stack[i]);
-    g->height = base;
+    for (uint32_t i = base; i < g->stack.height; i++)
+        arm_free(g, g->stack.values[i]);
+    g->stack.height = base;
     for (uint32_t i = 0; i < type->result_count; i++) {
         alk_valtype t = type->results[i];
         if (i == 0) {
@@ -90,7 +90,7 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
         }
         a64_load(g->code, true, SCRATCH_GPR, A64_SP, (int32_t)(stack_bytes + 8 * (i - 1)), 8,
                  false);
-        a64_store(g->code, 8, SCRATCH_GPR, A64_SP, arm_slot_offset(g, g->height));
+        a64_store(g->code, 8, SCRATCH_GPR, A64_SP, arm_slot_offset(g, g->stack.height));
         arm_push(g, (value){ .loc = LOC_SLOT, .type = t });
     }
 }
@@ -200,7 +200,7 @@ void arm_call_builtin(codegen *g, int index, const value *args, int arg_count,
             arm_free(g, v);
         }
     }
-    spill_registers_below(g, g->height);
+    spill_registers_below(g, g->stack.height);
     for (int i = 0; i < arg_count; i++) {
         /* builtins take integers only: x1..x5 */
         value v = args[i];

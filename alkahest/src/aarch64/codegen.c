@@ -140,7 +140,7 @@ static void hint_next(codegen *g, const alk_reader *reader)
             g->hint_reg = is_float ? (int)before : 1 + (int)before;
             g->hint_float = is_float;
         }
-    } else if ((p[0] == 0x0b && g->control_count == 1) || p[0] == 0x0f) {
+    } else if ((p[0] == 0x0b && g->controls.count == 1) || p[0] == 0x0f) {
         /* the function's end or return, with one result: x0 or v0 */
         if (g->type->result_count == 1) {
             g->hint_reg = 0;
@@ -236,12 +236,8 @@ static void release(codegen *g)
 {
     const alk_allocator *a = &g->module->allocator;
     a->free(a->user, g->locals);
-    a->free(a->user, g->stack);
-    a->free(a->user, g->controls);
     g->locals = NULL;
-    g->stack = NULL;
-    g->controls = NULL;
-    g->stack_capacity = g->control_capacity = 0;
+    alk_stacks_free(&g->stack, &g->controls);
 }
 
 /* Bodies this large may give code past b.cond's reach (+-1 MiB): their conditional branches
@@ -255,10 +251,10 @@ static int compile_function(codegen *g, uint32_t index)
     const alk_function *function = &m->functions[index];
     g->function = index;
     g->type = &m->types[function->type_index];
-    g->height = g->max_height = 0;
-    g->control_count = 0;
+    g->stack.height = g->stack.max_height = 0;
+    g->controls.count = 0;
     g->gpr_used = g->fpr_used = 0;
-    g->dead_depth = 0;
+    g->controls.dead_depth = 0;
     g->hint_reg = -1;
     alk_traps_begin_function(&g->traps);
     g->code->label_count = 1;           /* labels are the function's own */
@@ -270,7 +266,7 @@ static int compile_function(codegen *g, uint32_t index)
     arm_begin_function(g);
     arm_prologue(g);
     alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
-    while (g->control_count > 0 && !g->error && !g->code->failed) {
+    while (g->controls.count > 0 && !g->error && !g->code->failed) {
         alk_instr in;
         int code = alk_read_instr(&reader, &in, g->diag);
         if (code) {
@@ -278,11 +274,11 @@ static int compile_function(codegen *g, uint32_t index)
             break;
         }
         alk_traps_mark(&g->traps, g->code, in.offset);
-        if (g->controls[g->control_count - 1].unreachable) {
+        if (g->controls.entries[g->controls.count - 1].unreachable) {
             arm_control_instr(g, &in);       /* skips dead code, sees its end */
             continue;
         }
-        if (g->height && g->stack[g->height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
+        if (g->stack.height && g->stack.values[g->stack.height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
             arm_settle_flags(g);
         hint_next(g, &reader);
         instr_handler handler = handlers[alk_opcode_infos[in.op].group];
@@ -328,6 +324,8 @@ static void compile_chunk(alk_chunk *k)
     const alk_module *module = k->module;
     codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
                   .diag = &k->diag, .weights = &k->weights, .chunk = k,
+                  .stack = { .allocator = &k->module->allocator },
+                  .controls = { .allocator = &k->module->allocator },
                   .traps = { .lines = k->lines },
                   .checked = k->options->bounds == ALK_BOUNDS_CHECKED };
     for (uint32_t i = k->first; i < k->end && !k->error; i++) {

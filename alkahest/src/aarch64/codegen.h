@@ -47,39 +47,6 @@
 #define PINNED_FPR_COUNT 8
 #define CALL_TARGET_GPR 8         /* call_indirect's function reference: never an argument */
 
-typedef enum loc_kind {
-    LOC_SLOT,   /* in the canonical slot of its stack position */
-    LOC_REG,    /* in a register (general for integers and references, FP for floats) */
-    LOC_CONST,  /* a constant, not yet materialised */
-    LOC_LOCAL,  /* the current value of a local, not yet read */
-    LOC_FLAGS,  /* an i32 0/1 that is condition `reg` (a64_cond) of the flags just set by a
-                   compare: only ever the top entry, and settled into a register before any
-                   instruction that is not its consumer (br_if, if, select, i32.eqz) */
-} loc_kind;
-
-typedef struct value {
-    uint8_t loc;
-    alk_valtype type;
-    uint8_t reg;
-    uint32_t local;
-    uint32_t position; /* stack position it was popped from (where its slot is) */
-    uint64_t bits;    /* LOC_CONST: i32 zero-extended, i64, f32/f64 bit patterns, refs 0 */
-} value;
-
-typedef enum control_kind { CTRL_FUNCTION, CTRL_BLOCK, CTRL_LOOP, CTRL_IF, CTRL_ELSE } control_kind;
-
-typedef struct control {
-    control_kind kind;
-    uint32_t label;        /* branch target: the loop header, or the end */
-    uint32_t else_label;   /* if: where a false condition goes */
-    uint32_t height;       /* operand stack height below the block's parameters */
-    uint32_t param_count, result_count;
-    const alk_valtype *params, *results;
-    alk_valtype single;    /* storage for a one-result block type */
-    bool unreachable;      /* the rest of this block is dead code */
-    bool targeted;         /* some branch goes to its end label */
-} control;
-
 typedef struct local_info {
     alk_valtype type;
     uint8_t base;          /* A64_SP, or A64_FP for parameters passed on the stack */
@@ -105,17 +72,14 @@ typedef struct codegen {
     uint32_t slots_base;           /* sp offset of operand slot 0 */
     uint32_t save_bytes;           /* below x29: the vmctx and the saved registers */
 
-    value *stack;
-    uint32_t height, max_height, stack_capacity;
-    control *controls;
-    uint32_t control_count, control_capacity;
+    alk_operand_stack stack;
+    alk_control_stack controls;
 
     uint32_t gpr_used;             /* bit per register holding a stack value */
     uint32_t fpr_used;
     uint32_t stack_param_bytes;    /* incoming stack arguments of this function */
     uint32_t frame_patch;          /* position of the prologue's movz/movk of the frame size */
     alk_chunk *chunk;              /* the functions compiled with this one (../singlepass.h) */
-    uint32_t dead_depth;           /* blocks opened inside unreachable code */
     uint8_t pinned_gprs;           /* x19.. holding locals (saved in the prologue) */
     uint8_t pinned_fprs;           /* d8.. holding locals */
     int error;                     /* first error (ALK_E*), or 0 */
@@ -139,26 +103,22 @@ static inline int arm_local_reg(const codegen *g, uint32_t local)
     return g->locals[local].reg == A64_NO_REG ? -1 : g->locals[local].reg;
 }
 int32_t arm_slot_offset(const codegen *g, uint32_t position);   /* from sp */
-bool arm_grow_stack(codegen *g);
+/* Records the first error: the code's summary, then ": detail" unless detail is "". */
+void arm_fail(codegen *g, int code, uint32_t offset, const char *detail);
 static inline void arm_push(codegen *g, value v)
 {
-    if (g->height == g->stack_capacity && !arm_grow_stack(g))
-        return;
-    g->stack[g->height++] = v;
-    if (g->height > g->max_height)
-        g->max_height = g->height;
+    if (!alk_operand_push(&g->stack, v))
+        arm_fail(g, ALK_E_OUT_OF_MEMORY, 0, "");
 }
 void arm_push_reg(codegen *g, alk_valtype type, int reg);
 void arm_push_const(codegen *g, alk_valtype type, uint64_t bits);
 static inline value arm_pop(codegen *g)
 {
-    value v = g->stack[--g->height];
-    v.position = g->height;
-    return v;
+    return alk_operand_pop(&g->stack);
 }
 static inline value *arm_top(codegen *g, uint32_t depth)     /* 0 = top */
 {
-    return &g->stack[g->height - 1 - depth];
+    return alk_operand_top(&g->stack, depth);
 }
 int arm_alloc_gpr(codegen *g);
 int arm_alloc_fpr(codegen *g);
@@ -197,8 +157,6 @@ static inline uint32_t arm_trap_label(codegen *g, enum alk_trap kind)
 void arm_branch_if(codegen *g, a64_cond cond, uint32_t label);
 /* cbz/cbnz reg (w or x): likewise. */
 void arm_branch_zero(codegen *g, bool wide, bool nonzero, int reg, uint32_t label);
-/* Records the first error: the code's summary, then ": detail" unless detail is "". */
-void arm_fail(codegen *g, int code, uint32_t offset, const char *detail);
 /* Loads/stores a local's 8 bytes, or a general register's i32 zero-extended. */
 void arm_load_local(codegen *g, uint32_t local, int reg);
 void arm_store_local(codegen *g, uint32_t local, int reg);

@@ -10,7 +10,7 @@
 static value peek(codegen *g, uint32_t depth)
 {
     value v = *arm_top(g, depth);
-    v.position = g->height - 1 - depth;
+    v.position = g->stack.height - 1 - depth;
     return v;
 }
 
@@ -119,7 +119,7 @@ void arm_prologue(codegen *g)
 
 uint32_t arm_frame_size(codegen *g)
 {
-    uint64_t size = (uint64_t)g->slots_base + 8ull * g->max_height + g->save_bytes;
+    uint64_t size = (uint64_t)g->slots_base + 8ull * g->stack.max_height + g->save_bytes;
     size = (size + 15) & ~15ull;
     return size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
 }
@@ -165,44 +165,9 @@ static void emit_return(codegen *g)
 
 static control *push_control(codegen *g, control_kind kind, const alk_instr *in)
 {
-    if (g->control_count == g->control_capacity) {
-        uint32_t capacity = g->control_capacity ? g->control_capacity * 2 : 16;
-        control *fresh = g->module->allocator.alloc(g->module->allocator.user,
-                                                    capacity * sizeof *fresh);
-        if (!fresh) {
-            arm_fail(g, ALK_E_OUT_OF_MEMORY, in ? in->offset : 0, "");
-            return NULL;
-        }
-        if (g->controls) {
-            alk_memcpy(fresh, g->controls, g->control_count * sizeof *fresh);
-            /* a one-value block type lives in the entry itself: follow it to its new place */
-            for (uint32_t i = 0; i < g->control_count; i++)
-                if (g->controls[i].results == &g->controls[i].single)
-                    fresh[i].results = &fresh[i].single;
-            g->module->allocator.free(g->module->allocator.user, g->controls);
-        }
-        g->controls = fresh;
-        g->control_capacity = capacity;
-    }
-    control *f = &g->controls[g->control_count++];
-    alk_memset(f, 0, sizeof *f);
-    f->kind = kind;
-    if (kind == CTRL_FUNCTION) {
-        f->param_count = 0;
-        f->result_count = g->type->result_count;
-        f->results = g->type->results;
-    } else if (in->imm.block.kind == ALK_BLOCK_VALUE) {
-        f->single = in->imm.block.value_type;
-        f->result_count = 1;
-        f->results = &f->single;
-    } else if (in->imm.block.kind == ALK_BLOCK_TYPE) {
-        const alk_functype *t = &g->module->types[in->imm.block.type_index];
-        f->param_count = t->param_count;
-        f->params = t->params;
-        f->result_count = t->result_count;
-        f->results = t->results;
-    }
-    f->height = g->height - f->param_count;
+    control *f = alk_control_push(&g->controls, g->module, g->type, kind, in, g->stack.height);
+    if (!f)
+        arm_fail(g, ALK_E_OUT_OF_MEMORY, in ? in->offset : 0, "");
     return f;
 }
 
@@ -213,22 +178,14 @@ void arm_begin_function(codegen *g)
         f->height = 0;
 }
 
-/* A block with one result and no parameters merges its result in a register (x0 or v0)
- * rather than in its slot: every edge into its end label leaves the value there. */
-static bool result_in_register(const control *f)
-{
-    return (f->kind == CTRL_BLOCK || f->kind == CTRL_IF || f->kind == CTRL_ELSE) &&
-           f->result_count == 1 && f->param_count == 0;
-}
-
 /* Resets the operand stack to `height` entries plus the block's results: in slots, or the
  * one result in its register. */
 static void reset_stack_to_results(codegen *g, uint32_t height, const control *f)
 {
-    for (uint32_t i = 0; i < g->height; i++)
-        arm_free(g, g->stack[i]);
-    g->height = height;
-    if (result_in_register(f)) {
+    for (uint32_t i = 0; i < g->stack.height; i++)
+        arm_free(g, g->stack.values[i]);
+    g->stack.height = height;
+    if (alk_result_in_register(f)) {
         if (arm_is_float(f->results[0]))
             g->fpr_used |= 1u;
         else
@@ -242,9 +199,9 @@ static void reset_stack_to_results(codegen *g, uint32_t height, const control *f
 
 static void reset_stack(codegen *g, uint32_t height, uint32_t count, const alk_valtype *types)
 {
-    for (uint32_t i = 0; i < g->height; i++)
-        arm_free(g, g->stack[i]);
-    g->height = height;
+    for (uint32_t i = 0; i < g->stack.height; i++)
+        arm_free(g, g->stack.values[i]);
+    g->stack.height = height;
     for (uint32_t i = 0; i < count; i++)
         arm_push(g, (value){ .loc = LOC_SLOT, .type = types[i] });
 }
@@ -253,21 +210,16 @@ static void reset_stack(codegen *g, uint32_t height, uint32_t count, const alk_v
  * takes it in a register (it moves there as the edge is taken). */
 static void spill_for_edge(codegen *g, const control *target)
 {
-    uint32_t keep = target->kind != CTRL_FUNCTION && result_in_register(target) ? 1 : 0;
-    for (uint32_t i = 0; i + keep < g->height; i++)
+    uint32_t keep = target->kind != CTRL_FUNCTION && alk_result_in_register(target) ? 1 : 0;
+    for (uint32_t i = 0; i + keep < g->stack.height; i++)
         arm_spill_entry(g, i);
-}
-
-static uint32_t branch_arity(const control *target)
-{
-    return target->kind == CTRL_LOOP ? target->param_count : target->result_count;
 }
 
 /* After spill_all: the top `arity` values move down to the target's slots. */
 static void move_branch_values(codegen *g, const control *target)
 {
-    uint32_t n = branch_arity(target);
-    uint32_t from = g->height - n, to = target->height;
+    uint32_t n = alk_branch_arity(target);
+    uint32_t from = g->stack.height - n, to = target->height;
     if (from == to)
         return;
     for (uint32_t i = 0; i < n; i++) {
@@ -279,7 +231,7 @@ static void move_branch_values(codegen *g, const control *target)
 static bool needs_moves(codegen *g, const control *target)
 {
     return target->kind != CTRL_FUNCTION &&
-           (result_in_register(target) || g->height - branch_arity(target) != target->height);
+           (alk_result_in_register(target) || g->stack.height - alk_branch_arity(target) != target->height);
 }
 
 /* Emits the jump (or return) of a branch to `target`; everything already in slots. */
@@ -289,7 +241,7 @@ static void emit_branch(codegen *g, control *target)
         emit_return(g);
         return;
     }
-    if (result_in_register(target))
+    if (alk_result_in_register(target))
         arm_load_into(g, peek(g, 0), 0);
     else
         move_branch_values(g, target);
@@ -300,13 +252,13 @@ static void emit_branch(codegen *g, control *target)
 
 static void mark_unreachable(codegen *g)
 {
-    reset_stack(g, g->controls[g->control_count - 1].height, 0, NULL);
-    g->controls[g->control_count - 1].unreachable = true;
+    reset_stack(g, g->controls.entries[g->controls.count - 1].height, 0, NULL);
+    g->controls.entries[g->controls.count - 1].unreachable = true;
 }
 
 static control *label_target(codegen *g, uint32_t depth)
 {
-    return &g->controls[g->control_count - 1 - depth];
+    return &g->controls.entries[g->controls.count - 1 - depth];
 }
 
 static void emit_br_table(codegen *g, const alk_instr *in)
@@ -370,74 +322,37 @@ static void emit_br_table(codegen *g, const alk_instr *in)
     mark_unreachable(g);
 }
 
-/* Skips dead code: in an unreachable block only nesting and the block's own else/end count. */
-static bool skip_dead(codegen *g, const alk_instr *in)
-{
-    control *f = &g->controls[g->control_count - 1];
-    if (!f->unreachable)
-        return false;
-    switch (in->op) {
-    case ALK_OP_BLOCK:
-    case ALK_OP_LOOP:
-    case ALK_OP_IF:
-        g->dead_depth++;
-        return true;
-    case ALK_OP_END:
-        if (g->dead_depth) {
-            g->dead_depth--;
-            return true;
-        }
-        return false;
-    case ALK_OP_ELSE:
-        return g->dead_depth != 0;
-    default:
-        return true;
-    }
-}
-
-/* Pops the current block into *saved. A one-value block type lives in the entry itself
- * (`single`): the copy's `results` points at the copy's own, so the copy must not move again
- * (returned by value, it would point into a dead frame: host-dependent code). */
-static void pop_block(codegen *g, control *saved)
-{
-    control *f = &g->controls[g->control_count - 1];
-    *saved = *f;
-    if (saved->results == &f->single)
-        saved->results = &saved->single;
-    g->control_count--;
-}
-
 static void end_block(codegen *g)
 {
-    control *f = &g->controls[g->control_count - 1];
+    control *f = &g->controls.entries[g->controls.count - 1];
     bool reachable = !f->unreachable;
     if (f->kind == CTRL_FUNCTION) {
         if (reachable)
             emit_return(g);
-        g->control_count--;
+        g->controls.count--;
         return;
     }
     /* Nothing branches to a loop's end, nor to the end of a block nobody targets: their values
      * stay where they are. */
     if (f->kind == CTRL_LOOP || (!f->targeted && f->kind != CTRL_IF)) {
         control saved;
-        pop_block(g, &saved);
+        alk_control_pop(&g->controls, &saved);
         if (!reachable) {
             reset_stack(g, saved.height, 0, NULL);
-            g->controls[g->control_count - 1].unreachable = true;
+            g->controls.entries[g->controls.count - 1].unreachable = true;
         }
         return;
     }
     if (reachable) {
         spill_for_edge(g, f);
-        if (result_in_register(f))
+        if (alk_result_in_register(f))
             arm_load_into(g, peek(g, 0), 0);
     }
     if (f->kind == CTRL_IF)
         alk_code_bind(g->code, f->else_label);   /* if without else: params pass through */
     alk_code_bind(g->code, f->label);
     control saved;
-    pop_block(g, &saved);
+    alk_control_pop(&g->controls, &saved);
     reset_stack_to_results(g, saved.height, &saved);
 }
 
@@ -478,7 +393,7 @@ static void branch_on(codegen *g, condition cond, bool when_zero, uint32_t label
 bool arm_control_instr(codegen *g, const alk_instr *in)
 {
     alk_code *c = g->code;
-    if (skip_dead(g, in))
+    if (alk_control_skip_dead(&g->controls, in))
         return true;
     switch (in->op) {
     case ALK_OP_NOP:
@@ -513,10 +428,10 @@ bool arm_control_instr(codegen *g, const alk_instr *in)
         return true;
     }
     case ALK_OP_ELSE: {
-        control *f = &g->controls[g->control_count - 1];
+        control *f = &g->controls.entries[g->controls.count - 1];
         if (!f->unreachable) {
             spill_for_edge(g, f);
-            if (result_in_register(f))
+            if (alk_result_in_register(f))
                 arm_load_into(g, peek(g, 0), 0);
             a64_b(c, f->label);
             f->targeted = true;

@@ -42,25 +42,6 @@ int32_t arm_slot_offset(const codegen *g, uint32_t position)
     return (int32_t)(g->slots_base + 8 * position);
 }
 
-bool arm_grow_stack(codegen *g)
-{
-    if (g->height < g->stack_capacity)
-        return true;
-    uint32_t capacity = g->stack_capacity ? g->stack_capacity * 2 : 64;
-    value *fresh = g->module->allocator.alloc(g->module->allocator.user, capacity * sizeof *fresh);
-    if (!fresh) {
-        arm_fail(g, ALK_E_OUT_OF_MEMORY, 0, "");
-        return false;
-    }
-    if (g->stack) {
-        alk_memcpy(fresh, g->stack, g->height * sizeof *fresh);
-        g->module->allocator.free(g->module->allocator.user, g->stack);
-    }
-    g->stack = fresh;
-    g->stack_capacity = capacity;
-    return true;
-}
-
 void arm_push_reg(codegen *g, alk_valtype type, int reg)
 {
     arm_push(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)reg });
@@ -136,7 +117,7 @@ void arm_store_to(codegen *g, value v, int base, int32_t offset)
 
 void arm_spill_entry(codegen *g, uint32_t position)
 {
-    value *v = &g->stack[position];
+    value *v = &g->stack.values[position];
     if (v->loc == LOC_SLOT)
         return;
     value copy = *v;
@@ -148,14 +129,14 @@ void arm_spill_entry(codegen *g, uint32_t position)
 
 void arm_spill_all(codegen *g)
 {
-    for (uint32_t i = 0; i < g->height; i++)
+    for (uint32_t i = 0; i < g->stack.height; i++)
         arm_spill_entry(g, i);
 }
 
 void arm_spill_local_refs(codegen *g, uint32_t local)
 {
-    for (uint32_t i = 0; i < g->height; i++)
-        if (g->stack[i].loc == LOC_LOCAL && g->stack[i].local == local)
+    for (uint32_t i = 0; i < g->stack.height; i++)
+        if (g->stack.values[i].loc == LOC_LOCAL && g->stack.values[i].local == local)
             arm_spill_entry(g, i);
 }
 
@@ -176,8 +157,8 @@ void arm_free(codegen *g, value v)
 /* Spills the deepest stack entry held in a register of the wanted file; false if none. */
 static bool spill_one(codegen *g, bool want_float)
 {
-    for (uint32_t i = 0; i < g->height; i++) {
-        value *v = &g->stack[i];
+    for (uint32_t i = 0; i < g->stack.height; i++) {
+        value *v = &g->stack.values[i];
         if (v->loc == LOC_REG && arm_is_float(v->type) == want_float) {
             arm_spill_entry(g, i);
             return true;
@@ -241,8 +222,8 @@ void arm_claim_gpr(codegen *g, int reg)
 {
     if (g->gpr_used & (1u << reg)) {
         bool moved = false;
-        for (uint32_t i = 0; i < g->height && !moved; i++) {
-            value *v = &g->stack[i];
+        for (uint32_t i = 0; i < g->stack.height && !moved; i++) {
+            value *v = &g->stack.values[i];
             if (v->loc == LOC_REG && !arm_is_float(v->type) && v->reg == reg) {
                 int fresh = arm_alloc_gpr(g);   /* reg is still marked, so never returned */
                 a64_mov(g->code, true, fresh, reg);
@@ -325,7 +306,7 @@ void arm_push_flags(codegen *g, a64_cond cond)
 
 void arm_settle_flags(codegen *g)
 {
-    if (g->height == 0 || g->stack[g->height - 1].loc != LOC_FLAGS)
+    if (g->stack.height == 0 || g->stack.values[g->stack.height - 1].loc != LOC_FLAGS)
         return;
     value v = arm_pop(g);
     int reg = arm_alloc_gpr(g);          /* may spill: stores only, the flags survive */

@@ -10,7 +10,7 @@
 static void spill_registers_below(codegen *g, uint32_t base)
 {
     for (uint32_t i = 0; i < base; i++)
-        if (g->stack[i].loc == LOC_REG)
+        if (g->stack.values[i].loc == LOC_REG)
             cg_spill_entry(g, i);
 }
 
@@ -20,7 +20,7 @@ static void spill_registers_below(codegen *g, uint32_t base)
 static uint32_t place_arguments(codegen *g, const alk_functype *type)
 {
     alk_code *c = g->code;
-    uint32_t n = type->param_count, base = g->height - n;
+    uint32_t n = type->param_count, base = g->stack.height - n;
     spill_registers_below(g, base);
     uint32_t gprs = 0, xmms = 0, stack = 0, gpr_targets = 0, xmm_targets = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -91,13 +91,13 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
 
 static void take_results(codegen *g, const alk_functype *type, uint32_t stack_bytes)
 {
-    uint32_t base = g->height - type->param_count;
+    uint32_t base = g->stack.height - type->param_count;
     for (uint32_t i = 0; i < base; i++)
-        if (g->stack[i].loc == LOC_REG || g->stack[i].loc == LOC_FLAGS)
+        if (g->stack.values[i].loc == LOC_REG || g->stack.values[i].loc == LOC_FLAGS)
             cg_fail(g, ALK_E_INTERNAL, 0, ": value in a register across a call");
-    for (uint32_t i = base; i < g->height; i++)
-        cg_free(g, g->stack[i]);
-    g->height = base;
+    for (uint32_t i = base; i < g->stack.height; i++)
+        cg_free(g, g->stack.values[i]);
+    g->stack.height = base;
     cg_repin_after_call(g);
     for (uint32_t i = 0; i < type->result_count; i++) {
         alk_valtype t = type->results[i];
@@ -113,7 +113,7 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
         }
         x64_load(g->code, 8, SCRATCH_GPR, x64_at(RSP, (int32_t)(stack_bytes + 8 * (i - 1))), 8,
                  false);
-        x64_store(g->code, 8, cg_slot(g, g->height), SCRATCH_GPR);
+        x64_store(g->code, 8, cg_slot(g, g->stack.height), SCRATCH_GPR);
         cg_push(g, (value){ .loc = LOC_SLOT, .type = t });
     }
 }
@@ -194,7 +194,7 @@ void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
             cg_free(g, v);
         }
     }
-    spill_registers_below(g, g->height);
+    spill_registers_below(g, g->stack.height);
     cg_unpin_for_call(g);
     for (int i = 0; i < arg_count; i++) {
         /* builtins take integers only: rsi, rdx, rcx, r8, r9 */

@@ -197,12 +197,8 @@ static void release(codegen *g)
 {
     const alk_allocator *a = &g->module->allocator;
     a->free(a->user, g->locals);
-    a->free(a->user, g->stack);
-    a->free(a->user, g->controls);
     g->locals = NULL;
-    g->stack = NULL;
-    g->controls = NULL;
-    g->stack_capacity = g->control_capacity = 0;
+    alk_stacks_free(&g->stack, &g->controls);
 }
 
 static int compile_function(codegen *g, uint32_t index)
@@ -211,11 +207,11 @@ static int compile_function(codegen *g, uint32_t index)
     const alk_function *function = &m->functions[index];
     g->function = index;
     g->type = &m->types[function->type_index];
-    g->height = g->max_height = 0;
-    g->control_count = 0;
+    g->stack.height = g->stack.max_height = 0;
+    g->controls.count = 0;
     g->gpr_used = g->xmm_used = 0;
     g->outgoing_max = 0;
-    g->dead_depth = 0;
+    g->controls.dead_depth = 0;
     alk_traps_begin_function(&g->traps);
     if (!lay_out_locals(g, index))
         return g->error;
@@ -228,7 +224,7 @@ static int compile_function(codegen *g, uint32_t index)
     cg_begin_function(g);
     cg_prologue(g);
     alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
-    while (g->control_count > 0 && !g->error && !g->code->failed) {
+    while (g->controls.count > 0 && !g->error && !g->code->failed) {
         alk_instr in;
         int code = alk_read_instr(&reader, &in, g->diag);
         if (code) {
@@ -236,11 +232,11 @@ static int compile_function(codegen *g, uint32_t index)
             break;
         }
         alk_traps_mark(&g->traps, g->code, in.offset);
-        if (g->controls[g->control_count - 1].unreachable) {
+        if (g->controls.entries[g->controls.count - 1].unreachable) {
             cg_control_instr(g, &in);       /* skips dead code, sees its end */
             continue;
         }
-        if (g->height && g->stack[g->height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
+        if (g->stack.height && g->stack.values[g->stack.height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
             cg_settle_flags(g);
         instr_handler handler = handlers[alk_opcode_infos[in.op].group];
         if (handler && handler(g, &in))
@@ -279,6 +275,8 @@ static void compile_chunk(alk_chunk *k)
 {
     codegen g = { .code = &k->code, .module = k->module, .options = k->options,
                   .layout = k->layout, .diag = &k->diag, .weights = &k->weights, .chunk = k,
+                  .stack = { .allocator = &k->module->allocator },
+                  .controls = { .allocator = &k->module->allocator },
                   .traps = { .lines = k->lines } };
     for (uint32_t i = k->first; i < k->end && !k->error; i++) {
         uint32_t start = alk_chunk_start_function(k, i);

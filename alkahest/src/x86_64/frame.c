@@ -41,25 +41,6 @@ x64_mem cg_local(codegen *g, uint32_t local)
     return x64_at(RBP, g->locals[local].offset);
 }
 
-bool cg_grow_stack(codegen *g)
-{
-    if (g->height < g->stack_capacity)
-        return true;
-    uint32_t capacity = g->stack_capacity ? g->stack_capacity * 2 : 64;
-    value *fresh = g->module->allocator.alloc(g->module->allocator.user, capacity * sizeof *fresh);
-    if (!fresh) {
-        cg_fail(g, ALK_E_OUT_OF_MEMORY, 0, "");
-        return false;
-    }
-    if (g->stack) {
-        alk_memcpy(fresh, g->stack, g->height * sizeof *fresh);
-        g->module->allocator.free(g->module->allocator.user, g->stack);
-    }
-    g->stack = fresh;
-    g->stack_capacity = capacity;
-    return true;
-}
-
 void cg_push_reg(codegen *g, alk_valtype type, int reg)
 {
     cg_push(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)reg });
@@ -82,7 +63,7 @@ static void store_reg(codegen *g, alk_valtype type, int reg, x64_mem dst)
 
 void cg_spill_entry(codegen *g, uint32_t position)
 {
-    value *v = &g->stack[position];
+    value *v = &g->stack.values[position];
     x64_mem slot = cg_slot(g, position);
     switch (v->loc) {
     case LOC_SLOT:
@@ -124,14 +105,14 @@ void cg_spill_entry(codegen *g, uint32_t position)
 
 void cg_spill_all(codegen *g)
 {
-    for (uint32_t i = 0; i < g->height; i++)
+    for (uint32_t i = 0; i < g->stack.height; i++)
         cg_spill_entry(g, i);
 }
 
 void cg_spill_local_refs(codegen *g, uint32_t local)
 {
-    for (uint32_t i = 0; i < g->height; i++)
-        if (g->stack[i].loc == LOC_LOCAL && g->stack[i].local == local)
+    for (uint32_t i = 0; i < g->stack.height; i++)
+        if (g->stack.values[i].loc == LOC_LOCAL && g->stack.values[i].local == local)
             cg_spill_entry(g, i);
 }
 
@@ -148,8 +129,8 @@ void cg_free(codegen *g, value v)
 /* Spills the deepest stack entry held in a register of the wanted file; false if none. */
 static bool spill_one(codegen *g, bool want_float)
 {
-    for (uint32_t i = 0; i < g->height; i++) {
-        value *v = &g->stack[i];
+    for (uint32_t i = 0; i < g->stack.height; i++) {
+        value *v = &g->stack.values[i];
         if (v->loc == LOC_REG && cg_is_float(v->type) == want_float) {
             cg_spill_entry(g, i);
             return true;
@@ -195,8 +176,8 @@ void cg_claim_gpr(codegen *g, x64_reg reg)
 {
     if (g->gpr_used & (1u << reg)) {
         bool moved = false;
-        for (uint32_t i = 0; i < g->height && !moved; i++) {
-            value *v = &g->stack[i];
+        for (uint32_t i = 0; i < g->stack.height && !moved; i++) {
+            value *v = &g->stack.values[i];
             if (v->loc == LOC_REG && !cg_is_float(v->type) && v->reg == reg) {
                 int fresh = cg_alloc_gpr(g);   /* reg is still marked, so never returned */
                 x64_mov_rr(g->code, 8, (x64_reg)fresh, reg);
@@ -284,7 +265,7 @@ void cg_push_flags(codegen *g, x64_cond cc)
 
 void cg_settle_flags(codegen *g)
 {
-    if (g->height == 0 || g->stack[g->height - 1].loc != LOC_FLAGS)
+    if (g->stack.height == 0 || g->stack.values[g->stack.height - 1].loc != LOC_FLAGS)
         return;
     value v = cg_pop(g);
     int reg = cg_alloc_gpr(g);          /* may spill: stores only, the flags survive */
