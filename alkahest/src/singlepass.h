@@ -74,6 +74,18 @@ bool alk_chunk_entry_done(alk_chunk *chunk, uint32_t start);
 /* Records a direct call whose field is at `at`; on allocation failure marks the code failed. */
 void alk_chunk_add_call(alk_chunk *chunk, uint32_t at, uint32_t callee);
 
+/* ---- Values -------------------------------------------------------------------------------- */
+
+/* f32 and f64 live in FP registers, everything else in general ones. */
+static inline bool alk_is_float(alk_valtype type)
+{
+    return type == ALK_F32 || type == ALK_F64;
+}
+
+/* stacks.c: folds a binary integer operation on two constants (i32 when !wide; 32-bit values
+ * zero-extended). False when it is not folded (one that may trap, or not a simple one). */
+bool alk_fold_binary(alk_opcode op, bool wide, uint64_t a, uint64_t b, uint64_t *out);
+
 /* ---- The operand stack and the control stack (stacks.c) ------------------------------------
  *
  * Each back end walks a body once keeping an abstract operand stack whose entries live in

@@ -1,9 +1,31 @@
 /*
  * The operand stack and the control stack of the single-pass back ends (singlepass.h): their
- * storage, and the blocks' types. What a value's register or a block's label means is the
- * target's.
+ * storage, and the blocks' types; and constant folding. What a value's register or a block's
+ * label means is the target's.
  */
 #include "singlepass.h"
+
+bool alk_fold_binary(alk_opcode op, bool wide, uint64_t a, uint64_t b, uint64_t *out)
+{
+    unsigned bits = wide ? 64 : 32;
+    uint64_t mask = wide ? UINT64_MAX : UINT32_MAX;
+    a &= mask;
+    b &= mask;
+    uint64_t r;
+    switch (op) {
+    case ALK_OP_I32_ADD: case ALK_OP_I64_ADD: r = a + b; break;
+    case ALK_OP_I32_SUB: case ALK_OP_I64_SUB: r = a - b; break;
+    case ALK_OP_I32_MUL: case ALK_OP_I64_MUL: r = a * b; break;
+    case ALK_OP_I32_AND: case ALK_OP_I64_AND: r = a & b; break;
+    case ALK_OP_I32_OR:  case ALK_OP_I64_OR:  r = a | b; break;
+    case ALK_OP_I32_XOR: case ALK_OP_I64_XOR: r = a ^ b; break;
+    case ALK_OP_I32_SHL: case ALK_OP_I64_SHL: r = a << (b & (bits - 1)); break;
+    case ALK_OP_I32_SHR_U: case ALK_OP_I64_SHR_U: r = a >> (b & (bits - 1)); break;
+    default: return false;
+    }
+    *out = r & mask;
+    return true;
+}
 
 bool alk_operand_stack_grow(alk_operand_stack *s)
 {

@@ -24,16 +24,16 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
     spill_registers_below(g, base);
     uint32_t gprs = 0, fprs = 0, stack = 0, gpr_targets = 0, fpr_targets = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (arm_is_float(type->params[i]) && fprs < ARG_FPR_COUNT)
+        if (alk_is_float(type->params[i]) && fprs < ARG_FPR_COUNT)
             fpr_targets |= 1u << fprs++;
-        else if (!arm_is_float(type->params[i]) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(type->params[i]) && gprs < ARG_GPR_COUNT)
             gpr_targets |= 1u << (1 + gprs++);
     }
     /* Stack arguments first: they only use the scratch register. */
     gprs = fprs = 0;
     for (uint32_t i = 0; i < n; i++) {
         alk_valtype t = type->params[i];
-        bool in_register = arm_is_float(t) ? fprs++ < ARG_FPR_COUNT : gprs++ < ARG_GPR_COUNT;
+        bool in_register = alk_is_float(t) ? fprs++ < ARG_FPR_COUNT : gprs++ < ARG_GPR_COUNT;
         if (in_register)
             continue;
         value v = *arm_top(g, n - 1 - i);
@@ -46,13 +46,13 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
         alk_valtype t = type->params[i];
         value *v = arm_top(g, n - 1 - i);
         int target = -1;
-        if (arm_is_float(t) && fprs < ARG_FPR_COUNT)
+        if (alk_is_float(t) && fprs < ARG_FPR_COUNT)
             target = (int)fprs++;
-        else if (!arm_is_float(t) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(t) && gprs < ARG_GPR_COUNT)
             target = 1 + (int)gprs++;
         if (target < 0 || v->loc != LOC_REG || v->reg == target)
             continue;
-        uint32_t targets = arm_is_float(t) ? fpr_targets : gpr_targets;
+        uint32_t targets = alk_is_float(t) ? fpr_targets : gpr_targets;
         if (targets & (1u << v->reg))
             arm_spill_entry(g, base + i);
     }
@@ -61,9 +61,9 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
         alk_valtype t = type->params[i];
         value v = *arm_top(g, n - 1 - i);
         v.position = base + i;
-        if (arm_is_float(t) && fprs < ARG_FPR_COUNT)
+        if (alk_is_float(t) && fprs < ARG_FPR_COUNT)
             arm_load_into(g, v, (int)fprs++);
-        else if (!arm_is_float(t) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(t) && gprs < ARG_GPR_COUNT)
             arm_load_into(g, v, 1 + (int)gprs++);
     }
     return 8 * stack;
@@ -81,7 +81,7 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
     for (uint32_t i = 0; i < type->result_count; i++) {
         alk_valtype t = type->results[i];
         if (i == 0) {
-            if (arm_is_float(t))
+            if (alk_is_float(t))
                 g->fpr_used |= 1u;
             else
                 g->gpr_used |= 1u;

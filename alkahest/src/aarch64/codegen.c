@@ -69,7 +69,7 @@ static void select_op(codegen *g)
     else
         a64_cmp_imm(c, false, flag, 0);
     int dst;
-    bool is_float = arm_is_float(a.type);
+    bool is_float = alk_is_float(a.type);
     if (a_owned) {
         dst = ra;
         if (b_owned)
@@ -122,7 +122,7 @@ static void hint_next(codegen *g, const alk_reader *reader)
         uint32_t index = peek_u32(p + 1, reader->end);
         if (index < g->local_count && arm_local_reg(g, index) >= 0) {
             g->hint_reg = arm_local_reg(g, index);
-            g->hint_float = arm_is_float(g->locals[index].type);
+            g->hint_float = alk_is_float(g->locals[index].type);
             g->hint_local = index;
         }
     } else if (p[0] == 0x10) {                          /* call: its last parameter */
@@ -132,10 +132,10 @@ static void hint_next(codegen *g, const alk_reader *reader)
         const alk_functype *type = alk_function_type(g->module, function);
         if (type->param_count == 0)
             return;
-        bool is_float = arm_is_float(type->params[type->param_count - 1]);
+        bool is_float = alk_is_float(type->params[type->param_count - 1]);
         uint32_t before = 0;
         for (uint32_t i = 0; i + 1 < type->param_count; i++)
-            before += arm_is_float(type->params[i]) == is_float;
+            before += alk_is_float(type->params[i]) == is_float;
         if (before < (is_float ? ARG_FPR_COUNT : ARG_GPR_COUNT)) {
             g->hint_reg = is_float ? (int)before : 1 + (int)before;
             g->hint_float = is_float;
@@ -144,7 +144,7 @@ static void hint_next(codegen *g, const alk_reader *reader)
         /* the function's end or return, with one result: x0 or v0 */
         if (g->type->result_count == 1) {
             g->hint_reg = 0;
-            g->hint_float = arm_is_float(g->type->results[0]);
+            g->hint_float = alk_is_float(g->type->results[0]);
         }
     }
 }
@@ -204,7 +204,7 @@ static bool lay_out_locals(codegen *g, uint32_t index)
         alk_valtype t = g->type->params[i];
         local_info *l = &g->locals[i];
         *l = (local_info){ .type = t, .reg = A64_NO_REG };
-        bool in_register = arm_is_float(t) ? fprs++ < ARG_FPR_COUNT : gprs++ < ARG_GPR_COUNT;
+        bool in_register = alk_is_float(t) ? fprs++ < ARG_FPR_COUNT : gprs++ < ARG_GPR_COUNT;
         if (in_register) {
             l->base = A64_SP;
             l->offset = (int32_t)(g->call_area + 8 * in_frame++);

@@ -94,7 +94,6 @@ typedef struct codegen {
 } codegen;
 
 /* frame.c: the operand stack, registers, spills, locals */
-bool arm_is_float(alk_valtype type);
 bool arm_is_wide(alk_valtype type);               /* i64, references: x registers */
 int arm_fsize(alk_valtype type);                  /* f32 4, f64 8 */
 /* The register a local is pinned to, or -1. */

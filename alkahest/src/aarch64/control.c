@@ -74,10 +74,10 @@ void arm_prologue(codegen *g)
     for (uint32_t i = 0; i < g->type->param_count; i++) {
         alk_valtype t = g->type->params[i];
         int pinned = arm_local_reg(g, i);
-        int from = arm_is_float(t) ? (fprs < ARG_FPR_COUNT ? fprs++ : -1)
+        int from = alk_is_float(t) ? (fprs < ARG_FPR_COUNT ? fprs++ : -1)
                                   : (gprs < ARG_GPR_COUNT ? 1 + gprs++ : -1);
         if (from >= 0 && pinned >= 0) {
-            if (arm_is_float(t))
+            if (alk_is_float(t))
                 a64_fop1(c, 8, A64_FMOV, pinned, from);
             else
                 a64_mov(c, true, pinned, from);
@@ -94,7 +94,7 @@ void arm_prologue(codegen *g)
         return;
     for (uint32_t i = first; i < g->local_count; i++) {
         int pinned = arm_local_reg(g, i);
-        if (pinned >= 0 && arm_is_float(g->locals[i].type))
+        if (pinned >= 0 && alk_is_float(g->locals[i].type))
             a64_fmov_to_fp(c, 8, pinned, A64_ZR);
         else if (pinned >= 0)
             a64_mov_imm(c, true, pinned, 0);
@@ -186,7 +186,7 @@ static void reset_stack_to_results(codegen *g, uint32_t height, const control *f
         arm_free(g, g->stack.values[i]);
     g->stack.height = height;
     if (alk_result_in_register(f)) {
-        if (arm_is_float(f->results[0]))
+        if (alk_is_float(f->results[0]))
             g->fpr_used |= 1u;
         else
             g->gpr_used |= 1u;

@@ -172,7 +172,7 @@ static void reinterpret(codegen *g, alk_valtype to)
     bool owned;
     int src = arm_read_reg(g, v, &owned);
     int dst;
-    if (arm_is_float(to)) {
+    if (alk_is_float(to)) {
         dst = arm_alloc_fpr(g);
         a64_fmov_to_fp(g->code, size, dst, src);
     } else {

@@ -16,11 +16,6 @@ static const uint8_t allocatable_fprs[] = { 16, 17, 18, 19, 20, 21, 22, 23, 24, 
                                             29, 30, 7, 6, 5, 4, 3, 2, 1, 0 };
 #define ALLOCATABLE_FPR_COUNT (sizeof allocatable_fprs / sizeof allocatable_fprs[0])
 
-bool arm_is_float(alk_valtype type)
-{
-    return type == ALK_F32 || type == ALK_F64;
-}
-
 bool arm_is_wide(alk_valtype type)
 {
     return type != ALK_I32 && type != ALK_F32;
@@ -57,7 +52,7 @@ void arm_push_const(codegen *g, alk_valtype type, uint64_t bits)
 void arm_load_local(codegen *g, uint32_t local, int reg)
 {
     const local_info *l = &g->locals[local];
-    if (arm_is_float(l->type))
+    if (alk_is_float(l->type))
         a64_fload(g->code, arm_fsize(l->type), reg, l->base, l->offset);
     else
         a64_load(g->code, arm_is_wide(l->type), reg, l->base, l->offset,
@@ -67,7 +62,7 @@ void arm_load_local(codegen *g, uint32_t local, int reg)
 void arm_store_local(codegen *g, uint32_t local, int reg)
 {
     const local_info *l = &g->locals[local];
-    if (arm_is_float(l->type))
+    if (alk_is_float(l->type))
         a64_fstore(g->code, 8, reg, l->base, l->offset);
     else
         a64_store(g->code, 8, reg, l->base, l->offset);
@@ -78,7 +73,7 @@ void arm_store_to(codegen *g, value v, int base, int32_t offset)
     alk_code *c = g->code;
     switch (v.loc) {
     case LOC_REG:
-        if (arm_is_float(v.type))
+        if (alk_is_float(v.type))
             a64_fstore(c, 8, v.reg, base, offset);
         else
             a64_store(c, 8, v.reg, base, offset);
@@ -93,7 +88,7 @@ void arm_store_to(codegen *g, value v, int base, int32_t offset)
         return;
     case LOC_LOCAL: {
         int pinned = arm_local_reg(g, v.local);
-        if (pinned >= 0 && arm_is_float(v.type)) {
+        if (pinned >= 0 && alk_is_float(v.type)) {
             a64_fstore(c, 8, pinned, base, offset);
         } else if (pinned >= 0) {
             a64_store(c, 8, pinned, base, offset);
@@ -142,7 +137,7 @@ void arm_spill_local_refs(codegen *g, uint32_t local)
 
 void arm_free_reg(codegen *g, alk_valtype type, int reg)
 {
-    if (arm_is_float(type))
+    if (alk_is_float(type))
         g->fpr_used &= ~(1u << reg);
     else
         g->gpr_used &= ~(1u << reg);
@@ -159,7 +154,7 @@ static bool spill_one(codegen *g, bool want_float)
 {
     for (uint32_t i = 0; i < g->stack.height; i++) {
         value *v = &g->stack.values[i];
-        if (v->loc == LOC_REG && arm_is_float(v->type) == want_float) {
+        if (v->loc == LOC_REG && alk_is_float(v->type) == want_float) {
             arm_spill_entry(g, i);
             return true;
         }
@@ -224,7 +219,7 @@ void arm_claim_gpr(codegen *g, int reg)
         bool moved = false;
         for (uint32_t i = 0; i < g->stack.height && !moved; i++) {
             value *v = &g->stack.values[i];
-            if (v->loc == LOC_REG && !arm_is_float(v->type) && v->reg == reg) {
+            if (v->loc == LOC_REG && !alk_is_float(v->type) && v->reg == reg) {
                 int fresh = arm_alloc_gpr(g);   /* reg is still marked, so never returned */
                 a64_mov(g->code, true, fresh, reg);
                 v->reg = (uint8_t)fresh;
@@ -247,7 +242,7 @@ void arm_release_gpr(codegen *g, int reg)
 void arm_load_into(codegen *g, value v, int reg)
 {
     alk_code *c = g->code;
-    if (arm_is_float(v.type)) {
+    if (alk_is_float(v.type)) {
         int size = arm_fsize(v.type);
         switch (v.loc) {
         case LOC_REG:
@@ -318,7 +313,7 @@ int arm_into_reg(codegen *g, value v)
 {
     if (v.loc == LOC_REG)
         return v.reg;
-    int reg = arm_is_float(v.type) ? arm_alloc_fpr(g) : arm_alloc_gpr(g);
+    int reg = alk_is_float(v.type) ? arm_alloc_fpr(g) : arm_alloc_gpr(g);
     arm_load_into(g, v, reg);
     return reg;
 }

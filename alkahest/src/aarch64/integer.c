@@ -6,29 +6,6 @@
  */
 #include "codegen.h"
 
-/* Folds a binary operation on two constants. False when it must not be folded (traps). */
-static bool fold_binary(alk_opcode op, bool wide, uint64_t a, uint64_t b, uint64_t *out)
-{
-    unsigned bits = wide ? 64 : 32;
-    uint64_t mask = wide ? UINT64_MAX : UINT32_MAX;
-    a &= mask;
-    b &= mask;
-    uint64_t r;
-    switch (op) {
-    case ALK_OP_I32_ADD: case ALK_OP_I64_ADD: r = a + b; break;
-    case ALK_OP_I32_SUB: case ALK_OP_I64_SUB: r = a - b; break;
-    case ALK_OP_I32_MUL: case ALK_OP_I64_MUL: r = a * b; break;
-    case ALK_OP_I32_AND: case ALK_OP_I64_AND: r = a & b; break;
-    case ALK_OP_I32_OR:  case ALK_OP_I64_OR:  r = a | b; break;
-    case ALK_OP_I32_XOR: case ALK_OP_I64_XOR: r = a ^ b; break;
-    case ALK_OP_I32_SHL: case ALK_OP_I64_SHL: r = a << (b & (bits - 1)); break;
-    case ALK_OP_I32_SHR_U: case ALK_OP_I64_SHR_U: r = a >> (b & (bits - 1)); break;
-    default: return false;
-    }
-    *out = r & mask;
-    return true;
-}
-
 /* Two popped operands in registers for reading, and the register the result goes to: one of
  * theirs that the stack owns, else a fresh one; the other owned one is released. */
 typedef struct operands {
@@ -89,7 +66,7 @@ static void add_sub(codegen *g, alk_opcode op, a64_alu_op alu, alk_valtype type)
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && fold_binary(op, wide, lhs.bits, rhs.bits,
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && alk_fold_binary(op, wide, lhs.bits, rhs.bits,
                                                                      &folded)) {
         arm_push_const(g, type, folded);
         return;
@@ -111,7 +88,7 @@ static void logic(codegen *g, alk_opcode op, a64_logic_op kind, alk_valtype type
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && fold_binary(op, wide, lhs.bits, rhs.bits,
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && alk_fold_binary(op, wide, lhs.bits, rhs.bits,
                                                                      &folded)) {
         arm_push_const(g, type, folded);
         return;
@@ -138,7 +115,7 @@ static void multiply(codegen *g, alk_opcode op, alk_valtype type)
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && fold_binary(op, wide, lhs.bits, rhs.bits,
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && alk_fold_binary(op, wide, lhs.bits, rhs.bits,
                                                                      &folded)) {
         arm_push_const(g, type, folded);
         return;
@@ -208,7 +185,7 @@ static void shift(codegen *g, alk_opcode op, a64_shift_op kind, bool left_rotate
     value count = arm_pop(g), lhs = arm_pop(g);
     if (count.loc == LOC_CONST) {
         uint64_t folded;
-        if (lhs.loc == LOC_CONST && fold_binary(op, wide, lhs.bits, count.bits, &folded)) {
+        if (lhs.loc == LOC_CONST && alk_fold_binary(op, wide, lhs.bits, count.bits, &folded)) {
             arm_push_const(g, type, folded);
             return;
         }

@@ -70,7 +70,7 @@ static address locate(codegen *g, value index, int reg, uint32_t offset, int siz
 static void load_at(codegen *g, address at, alk_valtype type, int size, bool sign, int dst)
 {
     alk_code *c = g->code;
-    if (arm_is_float(type)) {
+    if (alk_is_float(type)) {
         if (at.index == A64_NO_REG)
             a64_fload(c, size, dst, at.base, at.offset);
         else
@@ -115,12 +115,12 @@ static void load(codegen *g, const alk_instr *in, alk_valtype type, int size, bo
     bool owned;
     value index = index_operand(g, &reg, &owned);
     /* the destination first: allocating may spill, which may use x16 */
-    int dst = arm_take_hint(g, arm_is_float(type));
+    int dst = arm_take_hint(g, alk_is_float(type));
     if (dst < 0)
-        dst = arm_is_float(type) ? arm_alloc_fpr(g) : owned ? reg : arm_alloc_gpr(g);
+        dst = alk_is_float(type) ? arm_alloc_fpr(g) : owned ? reg : arm_alloc_gpr(g);
     address at = locate(g, index, reg, in->imm.memarg.offset, size);
     load_at(g, at, type, size, sign, dst);
-    if (owned && !(dst == reg && !arm_is_float(type)))
+    if (owned && !(dst == reg && !alk_is_float(type)))
         arm_free_reg(g, ALK_I32, reg);
     arm_push_reg(g, type, dst);
 }
@@ -128,7 +128,7 @@ static void load(codegen *g, const alk_instr *in, alk_valtype type, int size, bo
 static void store(codegen *g, const alk_instr *in, int size)
 {
     value v = arm_pop(g);
-    bool value_owned = false, is_float = arm_is_float(v.type);
+    bool value_owned = false, is_float = alk_is_float(v.type);
     int src;
     if (v.loc == LOC_CONST && v.bits == 0) {
         src = A64_ZR;
@@ -172,9 +172,9 @@ static address global_address(codegen *g, uint32_t index)
 static void global_get(codegen *g, uint32_t index)
 {
     alk_valtype type = g->module->globals[index].type.type;
-    int dst = arm_take_hint(g, arm_is_float(type));
+    int dst = arm_take_hint(g, alk_is_float(type));
     if (dst < 0)
-        dst = arm_is_float(type) ? arm_alloc_fpr(g) : arm_alloc_gpr(g);
+        dst = alk_is_float(type) ? arm_alloc_fpr(g) : arm_alloc_gpr(g);
     address at = global_address(g, index);
     load_at(g, at, type, arm_is_wide(type) ? 8 : 4, false, dst);
     arm_push_reg(g, type, dst);
@@ -185,7 +185,7 @@ static void global_set(codegen *g, uint32_t index)
     value v = arm_pop(g);
     alk_valtype type = g->module->globals[index].type.type;
     int size = arm_is_wide(type) ? 8 : 4;
-    bool owned = false, is_float = arm_is_float(type);
+    bool owned = false, is_float = alk_is_float(type);
     int src;
     if (v.loc == LOC_CONST && v.bits == 0) {
         src = A64_ZR;

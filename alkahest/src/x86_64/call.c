@@ -25,31 +25,31 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
     uint32_t gprs = 0, xmms = 0, stack = 0, gpr_targets = 0, xmm_targets = 0;
     for (uint32_t i = 0; i < n; i++) {
         alk_valtype t = type->params[i];
-        if (cg_is_float(t) && xmms < ARG_XMM_COUNT)
+        if (alk_is_float(t) && xmms < ARG_XMM_COUNT)
             xmm_targets |= 1u << xmms++;
-        else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(t) && gprs < ARG_GPR_COUNT)
             gpr_targets |= 1u << x64_arg_gprs[gprs++];
     }
     /* Stack arguments first: they only use the scratch register. */
     gprs = xmms = 0;
     for (uint32_t i = 0; i < n; i++) {
         alk_valtype t = type->params[i];
-        bool in_register = cg_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
+        bool in_register = alk_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
         if (in_register)
             continue;
         value v = *cg_top(g, n - 1 - i);
         v.position = base + i;
         x64_mem at = x64_at(RSP, (int32_t)(8 * stack++));
-        if (cg_is_float(t) && (v.loc == LOC_REG ||
+        if (alk_is_float(t) && (v.loc == LOC_REG ||
                                (v.loc == LOC_LOCAL && cg_local_reg(g, v.local) >= 0))) {
             x64_movs_store(c, 8, at, v.loc == LOC_REG ? v.reg : cg_local_reg(g, v.local));
             continue;
         }
         /* all 8 bytes, an i32 zero-extended (docs/abi.md) */
         value bits = v;
-        if (cg_is_float(t))
+        if (alk_is_float(t))
             bits.type = t == ALK_F32 ? ALK_I32 : ALK_I64;
-        if (bits.loc == LOC_LOCAL && cg_is_float(t)) {
+        if (bits.loc == LOC_LOCAL && alk_is_float(t)) {
             x64_load(c, 8, SCRATCH_GPR, cg_local(g, v.local), cg_width(t), false);
         } else {
             cg_load_into(g, bits, SCRATCH_GPR);
@@ -62,13 +62,13 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
         alk_valtype t = type->params[i];
         value *v = cg_top(g, n - 1 - i);
         int target = -1;
-        if (cg_is_float(t) && xmms < ARG_XMM_COUNT)
+        if (alk_is_float(t) && xmms < ARG_XMM_COUNT)
             target = (int)xmms++;
-        else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(t) && gprs < ARG_GPR_COUNT)
             target = x64_arg_gprs[gprs++];
         if (target < 0 || v->loc != LOC_REG || v->reg == target)
             continue;
-        uint32_t targets = cg_is_float(t) ? xmm_targets : gpr_targets;
+        uint32_t targets = alk_is_float(t) ? xmm_targets : gpr_targets;
         if (targets & (1u << v->reg))
             cg_spill_entry(g, base + i);
     }
@@ -77,9 +77,9 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
         alk_valtype t = type->params[i];
         value v = *cg_top(g, n - 1 - i);
         v.position = base + i;
-        if (cg_is_float(t) && xmms < ARG_XMM_COUNT)
+        if (alk_is_float(t) && xmms < ARG_XMM_COUNT)
             cg_load_into(g, v, (int)xmms++);
-        else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(t) && gprs < ARG_GPR_COUNT)
             cg_load_into(g, v, x64_arg_gprs[gprs++]);
     }
     uint32_t extra_results = type->result_count > 1 ? type->result_count - 1 : 0;
@@ -102,7 +102,7 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
     for (uint32_t i = 0; i < type->result_count; i++) {
         alk_valtype t = type->results[i];
         if (i == 0) {
-            if (cg_is_float(t)) {
+            if (alk_is_float(t)) {
                 g->xmm_used |= 1u;
                 cg_push_reg(g, t, 0);
             } else {

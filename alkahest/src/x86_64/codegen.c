@@ -28,7 +28,7 @@ static void local_set(codegen *g, uint32_t local, bool tee)
         return;
     }
     x64_mem at = cg_local(g, local);
-    if (cg_is_float(v.type) && v.loc == LOC_REG) {
+    if (alk_is_float(v.type) && v.loc == LOC_REG) {
         x64_movs_store(g->code, v.type == ALK_F32 ? 4 : 8, at, v.reg);
     } else if (v.loc == LOC_REG) {
         x64_store(g->code, 8, at, (x64_reg)v.reg);
@@ -73,7 +73,7 @@ static void select_op(codegen *g)
         x64_test_rr(c, 4, (x64_reg)flag, (x64_reg)flag);
         keep_a = CC_NE;
     }
-    if (cg_is_float(a.type)) {
+    if (alk_is_float(a.type)) {
         uint32_t keep = alk_code_new_label(c);
         x64_jcc(c, keep_a, keep);
         x64_movaps(c, dst, src);
@@ -168,7 +168,7 @@ static bool lay_out_locals(codegen *g, uint32_t index)
         alk_valtype t = g->type->params[i];
         g->locals[i].type = t;
         g->locals[i].reg = X64_NO_REG;
-        bool in_register = cg_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
+        bool in_register = alk_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
         if (in_register) {
             g->locals[i].offset = below;
             below -= 8;

@@ -79,7 +79,6 @@ typedef struct codegen {
 } codegen;
 
 /* frame.c: the operand stack, registers, spills, locals */
-bool cg_is_float(alk_valtype type);
 int cg_width(alk_valtype type);               /* 4 or 8: the GPR operation width */
 x64_mem cg_slot(codegen *g, uint32_t position);
 x64_mem cg_local(codegen *g, uint32_t local);   /* the local's frame slot */

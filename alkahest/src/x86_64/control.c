@@ -43,7 +43,7 @@ void cg_prologue(codegen *g)
         alk_valtype t = g->type->params[i];
         int size = t == ALK_F32 ? 4 : 8;
         int pinned = cg_local_reg(g, i);
-        if (cg_is_float(t)) {
+        if (alk_is_float(t)) {
             int from = xmms < ARG_XMM_COUNT ? xmms++ : -1;
             if (pinned >= 0 && from >= 0)
                 x64_movaps(c, pinned, from);    /* xmm8.. are never argument registers */
@@ -62,10 +62,10 @@ void cg_prologue(codegen *g)
     for (uint32_t i = 0; i < g->type->param_count; i++) {
         alk_valtype t = g->type->params[i];
         int pinned = cg_local_reg(g, i);
-        bool in_register = cg_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
+        bool in_register = alk_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
         if (pinned < 0)
             continue;
-        if (cg_is_float(t)) {
+        if (alk_is_float(t)) {
             if (!in_register)
                 x64_movs_load(c, t == ALK_F32 ? 4 : 8, pinned, cg_local(g, i));
         } else if (!in_register || pinned == R8 || pinned == R9) {
@@ -80,7 +80,7 @@ void cg_prologue(codegen *g)
         return;
     for (uint32_t i = first; i < g->local_count; i++) {
         int pinned = cg_local_reg(g, i);
-        if (pinned >= 0 && cg_is_float(g->locals[i].type))
+        if (pinned >= 0 && alk_is_float(g->locals[i].type))
             x64_sse_logic(c, SSE_XOR, pinned, pinned);
         else if (pinned >= 0)
             x64_alu_rr(c, ALU_XOR, 4, (x64_reg)pinned, (x64_reg)pinned);
@@ -126,7 +126,7 @@ static void emit_return(codegen *g)
     }
     if (n > 0) {
         value v = peek(g, n - 1);
-        cg_load_into(g, v, cg_is_float(v.type) ? 0 : RAX);
+        cg_load_into(g, v, alk_is_float(v.type) ? 0 : RAX);
     }
     for (int i = 0; i < g->pinned_gprs && i < PINNED_CALLEE_SAVED; i++)
         x64_load(g->code, 8, x64_pinned_gprs[i], x64_at(RBP, -16 - 8 * i), 8, false);
@@ -154,7 +154,7 @@ void cg_begin_function(codegen *g)
 /* Resets the operand stack to `height` entries plus `count` values of `types` in slots. */
 static int result_register(const control *f)
 {
-    return cg_is_float(f->results[0]) ? 0 : RAX;
+    return alk_is_float(f->results[0]) ? 0 : RAX;
 }
 
 /* Resets the operand stack to `height` entries plus the block's values: in slots, or the one
@@ -168,7 +168,7 @@ static void reset_stack_to(codegen *g, uint32_t height, const control *f, bool r
     const alk_valtype *types = results ? f->results : f->params;
     if (results && alk_result_in_register(f)) {
         int reg = result_register(f);
-        if (cg_is_float(types[0]))
+        if (alk_is_float(types[0]))
             g->xmm_used |= 1u << reg;
         else
             g->gpr_used |= 1u << reg;

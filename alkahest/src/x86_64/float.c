@@ -319,7 +319,7 @@ static void reinterpret(codegen *g, alk_valtype to)
     }
     int w = cg_width(to);
     int src = cg_into_reg(g, v);
-    if (cg_is_float(to)) {
+    if (alk_is_float(to)) {
         int dst = cg_alloc_xmm(g);
         x64_movq_to_xmm(g->code, w, dst, (x64_reg)src);
         cg_free(g, (value){ .loc = LOC_REG, .type = v.type, .reg = (uint8_t)src });
