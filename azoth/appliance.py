@@ -63,6 +63,7 @@ def make_tools(key, arch=DEFAULT_ARCH):
 
 OPT_LIBRARY = ALKAHEST.with_name("alkahest-opt.so")
 OBJECT_CACHE = ROOT / "build" / "cache" / "objects"
+OBJECT_CACHE_MB = 2048          # the cache's default cap (AZOTH_CACHE_MB overrides)
 _identities = {}
 
 
@@ -112,7 +113,8 @@ def compile_module(wasm, bounds, out_dir, module, target=DEFAULT_ARCH):
     out = Path(out_dir) / f"{module.name}.{bounds}{'.opt' if tier == 'speed' else ''}{machine}.alko"
     key = cache_key(Path(wasm).read_bytes(), bounds, tier, target)
     cached = OBJECT_CACHE / f"{key}.alko"
-    if not cached.exists():
+    data = _cache_read(cached)
+    if data is None:
         OBJECT_CACHE.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
         options = ["--bounds", bounds, "--target", target] + \
@@ -127,11 +129,74 @@ def compile_module(wasm, bounds, out_dir, module, target=DEFAULT_ARCH):
                 f"exit {result.returncode}"
             raise AzothError("AZ-C001", f"{module.key} ({module.name}): {message}",
                              file=module.sources[0])
+        data = tmp.read_bytes()
         tmp.replace(cached)
-    if not (out.exists() and out.stat().st_size == cached.stat().st_size and
-            out.read_bytes() == cached.read_bytes()):
-        atomic_write(out, cached.read_bytes())
+    if not (out.exists() and out.stat().st_size == len(data) and out.read_bytes() == data):
+        atomic_write(out, data)
     return out
+
+
+def _cache_read(cached):
+    """A cached object's bytes, marking it used (its time orders the pruning), or None when it
+    is not there (never made, or pruned by another build.py a moment ago)."""
+    try:
+        data = cached.read_bytes()
+        os.utime(cached)
+        return data
+    except FileNotFoundError:
+        return None
+
+
+def cache_limit():
+    """The object cache's size cap in bytes: AZOTH_CACHE_MB (MiB; 0: no cap), else
+    OBJECT_CACHE_MB."""
+    value = os.environ.get("AZOTH_CACHE_MB", str(OBJECT_CACHE_MB))
+    try:
+        megabytes = int(value)
+        if megabytes < 0:
+            raise ValueError
+    except ValueError:
+        raise AzothError("AZ-T012", f"AZOTH_CACHE_MB={value!r}: expected a whole number of "
+                         "MiB (0: no cap)") from None
+    return megabytes << 20
+
+
+def prune_object_cache(limit=None, now=None):
+    """Keeps build/cache/objects/ under its cap: when it is over, removes the objects used
+    longest ago until it is under three quarters of the cap (so a build does not prune on
+    every run), and always the temporary files of compiles that died over an hour ago.
+    Returns (files removed, bytes removed). Removing an object only costs a compile later."""
+    limit = cache_limit() if limit is None else limit
+    now = time.time() if now is None else now
+    removed = [0, 0]
+
+    def remove(path, size):
+        try:
+            path.unlink()
+            removed[0] += 1
+            removed[1] += size
+        except FileNotFoundError:
+            pass                                # another build.py pruned it first
+    entries = []
+    with tools.locked("object-cache-prune"):
+        for path in OBJECT_CACHE.glob("*") if OBJECT_CACHE.is_dir() else []:
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            if path.name.endswith(".tmp"):
+                if now - stat.st_mtime > 3600:
+                    remove(path, stat.st_size)
+            elif path.suffix == ".alko":
+                entries.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        if limit and total > limit:
+            for _, size, path in sorted(entries):
+                if total <= limit * 3 // 4:
+                    break
+                remove(path, size)
+                total -= size
+    return tuple(removed)
 
 
 def check_target(module, obj, arch=DEFAULT_ARCH):
@@ -353,6 +418,7 @@ def _build(manifest, catalogue, key, work, iso, images, started):
     iso_path = images / f"{manifest.name}.iso"
     if iso:
         make_iso_cached(image_path, iso_path)
+    prune_object_cache()
     return BuildResult(manifest, image_path, iso_path, time.monotonic() - started, objects)
 
 

@@ -78,6 +78,7 @@ CODES = {
     "AZ-T010": "a Debian package the build needs (lwIP's source, the benchmark's kernel) could not be fetched, or is not the file pinned in azoth/deps.py",
     "AZ-T011": "`--arch`, `--machine` or `--iso` that do not fit: an unknown machine, or a "
                "QEMU machine or boot path another arch's",
+    "AZ-T012": "`AZOTH_CACHE_MB` (the object cache's cap) is not a whole number of MiB",
 }
 
 

@@ -83,6 +83,51 @@ def test_the_object_cache_compiles_an_unchanged_module_once(tmp_path, tools, mon
     assert len(list((tmp_path / "cache").glob("*.alko"))) == 3
 
 
+def test_the_object_cache_is_pruned_oldest_used_first(tmp_path, monkeypatch):
+    """Over its cap, the cache loses the objects used longest ago until it is under three
+    quarters of the cap; dead compiles' temporary files go after an hour; under the cap,
+    nothing goes."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setattr(appliance, "OBJECT_CACHE", cache)
+    now = 1_000_000_000
+    for age in range(10):                           # 10 objects of 100 bytes, used age s ago
+        entry = cache / f"{age}.alko"
+        entry.write_bytes(bytes(100))
+        os.utime(entry, (now - age, now - age))
+    for name, age in (("x.alko.7.tmp", 7200), ("y.alko.8.tmp", 60)):
+        (cache / name).write_bytes(bytes(10))
+        os.utime(cache / name, (now - age, now - age))
+    assert appliance.prune_object_cache(limit=1000, now=now) == (1, 10)    # only the old tmp
+    assert appliance.prune_object_cache(limit=800, now=now) == (4, 400)    # down to <= 600
+    assert sorted(p.name for p in cache.iterdir()) == \
+        ["0.alko", "1.alko", "2.alko", "3.alko", "4.alko", "5.alko", "y.alko.8.tmp"]
+    assert appliance.prune_object_cache(limit=0, now=now) == (0, 0)        # 0: no cap
+    monkeypatch.setenv("AZOTH_CACHE_MB", "3")
+    assert appliance.cache_limit() == 3 << 20
+    for bad in ("-1", "lots", "1.5"):
+        monkeypatch.setenv("AZOTH_CACHE_MB", bad)
+        with pytest.raises(AzothError) as info:
+            appliance.cache_limit()
+        assert info.value.code == "AZ-T012" and bad in str(info.value)
+
+
+def test_a_hit_marks_the_object_used_and_a_pruned_one_is_compiled_again(tmp_path, tools,
+                                                                         monkeypatch):
+    monkeypatch.setattr(appliance, "OBJECT_CACHE", tmp_path / "cache")
+    write_appliance(tmp_path / "x", '[appliance]\nname = "pruned"\n'
+                    '[[app]]\nname = "a"\nsource = "a.wat"\ngrants = ["log"]\n',
+                    {"a.wat": logging_app("pruned")})
+    first = tools.build(tmp_path / "x", make=False, iso=False, images=tmp_path)
+    [entry] = (tmp_path / "cache").glob("*.alko")
+    os.utime(entry, (1, 1))
+    tools.build(tmp_path / "x", make=False, iso=False, images=tmp_path)
+    assert entry.stat().st_mtime > 1                # used: the pruning keeps it longest
+    entry.unlink()                                  # pruned by another build.py
+    again = tools.build(tmp_path / "x", make=False, iso=False, images=tmp_path)
+    assert entry.exists() and again.objects[0].data == first.objects[0].data
+
+
 @pytest.mark.parametrize("tier", ["none", "speed"])
 def test_a_cached_object_of_the_wrong_tier_is_refused(tmp_path, tools, monkeypatch, tier):
     """A cache entry that does not hold what its key says (a hand-made or stale file) is not
