@@ -25,7 +25,7 @@ typedef struct alk_singlepass alk_singlepass;
 
 /* A direct call to a defined function, patched once every function's place is known. */
 typedef struct alk_call_fixup {
-    uint32_t at;        /* the call's field (x86-64: the rel32; A64: the bl), from the chunk's start */
+    uint32_t at;        /* its field (x86-64: the rel32; A64: the bl), from the chunk's start */
     uint32_t callee;    /* function index */
 } alk_call_fixup;
 
@@ -188,6 +188,40 @@ static inline bool alk_result_in_register(const control *f)
 static inline uint32_t alk_branch_arity(const control *target)
 {
     return target->kind == CTRL_LOOP ? target->param_count : target->result_count;
+}
+/* The block a branch of label depth `depth` goes to (0: the innermost). */
+static inline control *alk_control_at(alk_control_stack *stack, uint32_t depth)
+{
+    return &stack->entries[stack->count - 1 - depth];
+}
+/* Whether a branch to `target` from an operand stack of `height` entries (all in slots) moves
+ * values on its way (into the block's result register, or down to its slots). */
+static inline bool alk_branch_needs_moves(const control *target, uint32_t height)
+{
+    return target->kind != CTRL_FUNCTION &&
+           (alk_result_in_register(target) || height - alk_branch_arity(target) != target->height);
+}
+/* br_table's targets in order, the default last:
+ *     for (alk_br_table_walk w = alk_br_table_begin(in); alk_br_table_next(&w, &depth);) */
+typedef struct alk_br_table_walk {
+    alk_reader targets;
+    uint32_t next, count, default_target;
+} alk_br_table_walk;
+static inline alk_br_table_walk alk_br_table_begin(const alk_instr *in)
+{
+    return (alk_br_table_walk){ in->imm.br_table.targets, 0, in->imm.br_table.target_count,
+                                in->imm.br_table.default_target };
+}
+static inline bool alk_br_table_next(alk_br_table_walk *walk, uint32_t *depth)
+{
+    if (walk->next > walk->count)
+        return false;
+    *depth = 0;
+    if (walk->next++ < walk->count)
+        alk_read_u32(&walk->targets, depth);     /* validated: cannot fail */
+    else
+        *depth = walk->default_target;
+    return true;
 }
 /* Frees both stacks' storage (after a function). */
 void alk_stacks_free(alk_operand_stack *operands, alk_control_stack *controls);

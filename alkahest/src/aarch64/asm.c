@@ -182,14 +182,14 @@ void a64_addsub_imm(alk_code *c, bool sf, a64_alu_op op, bool flags, int dst, in
                     bool shift12)
 {
     alk_code_u32(c, sf_bit(sf) | (uint32_t)op << 30 | (flags ? 1u << 29 : 0) | 0x11000000u |
-                (shift12 ? 1u << 22 : 0) | (imm12 & 0xfff) << 10 | (uint32_t)src << 5 |
-                (uint32_t)dst);
+                    (shift12 ? 1u << 22 : 0) | (imm12 & 0xfff) << 10 | (uint32_t)src << 5 |
+                    (uint32_t)dst);
 }
 
 void a64_addsub(alk_code *c, bool sf, a64_alu_op op, bool flags, int dst, int a, int b)
 {
     alk_code_u32(c, sf_bit(sf) | (uint32_t)op << 30 | (flags ? 1u << 29 : 0) | 0x0B000000u |
-                (uint32_t)b << 16 | (uint32_t)a << 5 | (uint32_t)dst);
+                    (uint32_t)b << 16 | (uint32_t)a << 5 | (uint32_t)dst);
 }
 
 /* The extended-register form: option 010 uxtw, 011 uxtx (lsl); 31 is sp for dst and a. */
@@ -197,7 +197,7 @@ static void addsub_extended(alk_code *c, bool sf, a64_alu_op op, int dst, int a,
                             uint32_t option)
 {
     alk_code_u32(c, sf_bit(sf) | (uint32_t)op << 30 | 0x0B200000u | (uint32_t)b << 16 | option << 13 |
-                (uint32_t)a << 5 | (uint32_t)dst);
+                    (uint32_t)a << 5 | (uint32_t)dst);
 }
 
 void a64_addsub_uxtw(alk_code *c, a64_alu_op op, int dst, int a, int b)
@@ -254,7 +254,7 @@ void a64_cmp_imm(alk_code *c, bool sf, int a, int64_t imm)
 void a64_logic(alk_code *c, bool sf, a64_logic_op op, int dst, int a, int b)
 {
     alk_code_u32(c, sf_bit(sf) | (uint32_t)op << 29 | 0x0A000000u | (uint32_t)b << 16 |
-                (uint32_t)a << 5 | (uint32_t)dst);
+                    (uint32_t)a << 5 | (uint32_t)dst);
 }
 
 void a64_logic_imm(alk_code *c, bool sf, a64_logic_op op, int dst, int a, uint64_t imm)
@@ -262,7 +262,7 @@ void a64_logic_imm(alk_code *c, bool sf, a64_logic_op op, int dst, int a, uint64
     uint32_t bitmask;
     if (a64_bitmask(imm, sf, &bitmask)) {
         alk_code_u32(c, sf_bit(sf) | (uint32_t)op << 29 | 0x12000000u | bitmask << 10 |
-                    (uint32_t)a << 5 | (uint32_t)dst);
+                        (uint32_t)a << 5 | (uint32_t)dst);
         return;
     }
     a64_mov_imm(c, sf, A64_X16, imm);
@@ -283,7 +283,7 @@ void a64_tst(alk_code *c, bool sf, int a, int b)
 static void two_source(alk_code *c, bool sf, uint32_t opcode, int dst, int a, int b)
 {
     alk_code_u32(c, sf_bit(sf) | 0x1AC00000u | (uint32_t)b << 16 | opcode << 10 | (uint32_t)a << 5 |
-                (uint32_t)dst);
+                    (uint32_t)dst);
 }
 
 void a64_shift_reg(alk_code *c, bool sf, a64_shift_op op, int dst, int src, int count)
@@ -296,7 +296,7 @@ static void bitfield(alk_code *c, bool sf, uint32_t opc, int dst, int src, unsig
                      unsigned imms)
 {
     alk_code_u32(c, sf_bit(sf) | opc << 29 | 0x13000000u | (sf ? 1u << 22 : 0) | immr << 16 |
-                imms << 10 | (uint32_t)src << 5 | (uint32_t)dst);
+                    imms << 10 | (uint32_t)src << 5 | (uint32_t)dst);
 }
 
 void a64_shift_imm(alk_code *c, bool sf, a64_shift_op op, int dst, int src, unsigned count)
@@ -315,7 +315,7 @@ void a64_shift_imm(alk_code *c, bool sf, a64_shift_op op, int dst, int src, unsi
         break;
     case A64_ROR:   /* extr dst, src, src, #count */
         alk_code_u32(c, sf_bit(sf) | 0x13800000u | (sf ? 1u << 22 : 0) | (uint32_t)src << 16 |
-                    count << 10 | (uint32_t)src << 5 | (uint32_t)dst);
+                        count << 10 | (uint32_t)src << 5 | (uint32_t)dst);
         break;
     }
 }
@@ -323,13 +323,13 @@ void a64_shift_imm(alk_code *c, bool sf, a64_shift_op op, int dst, int src, unsi
 void a64_mul(alk_code *c, bool sf, int dst, int a, int b)
 {
     alk_code_u32(c, sf_bit(sf) | 0x1B000000u | (uint32_t)b << 16 | 31u << 10 | (uint32_t)a << 5 |
-                (uint32_t)dst);
+                    (uint32_t)dst);
 }
 
 void a64_msub(alk_code *c, bool sf, int dst, int q, int b, int a)
 {
     alk_code_u32(c, sf_bit(sf) | 0x1B008000u | (uint32_t)b << 16 | (uint32_t)a << 10 |
-                (uint32_t)q << 5 | (uint32_t)dst);
+                    (uint32_t)q << 5 | (uint32_t)dst);
 }
 
 void a64_div(alk_code *c, bool sf, bool is_signed, int dst, int a, int b)
@@ -358,20 +358,20 @@ void a64_sign_extend(alk_code *c, bool sf, int dst, int src, int from_size)
 void a64_ccmp_imm(alk_code *c, bool sf, int a, uint32_t imm5, uint32_t nzcv, a64_cond cond)
 {
     alk_code_u32(c, sf_bit(sf) | 0x7A400800u | (imm5 & 31) << 16 | (uint32_t)cond << 12 |
-                (uint32_t)a << 5 | (nzcv & 15));
+                    (uint32_t)a << 5 | (nzcv & 15));
 }
 
 void a64_csel(alk_code *c, bool sf, a64_cond cond, int dst, int a, int b)
 {
     alk_code_u32(c, sf_bit(sf) | 0x1A800000u | (uint32_t)b << 16 | (uint32_t)cond << 12 |
-                (uint32_t)a << 5 | (uint32_t)dst);
+                    (uint32_t)a << 5 | (uint32_t)dst);
 }
 
 void a64_cset(alk_code *c, int dst, a64_cond cond)
 {
     /* csinc wd, wzr, wzr, !cond */
     alk_code_u32(c, 0x1A800400u | 31u << 16 | (uint32_t)a64_invert(cond) << 12 | 31u << 5 |
-                (uint32_t)dst);
+                    (uint32_t)dst);
 }
 
 void a64_bfxil_low(alk_code *c, bool sf, int dst, int src, unsigned bits)
@@ -406,16 +406,16 @@ static void access(alk_code *c, uint32_t vector, uint32_t opc, int size, int dat
     uint32_t v = vector << 26;
     if (offset >= 0 && offset % size == 0 && offset / size < 4096) {
         alk_code_u32(c, sz << 30 | 0x39000000u | v | opc << 22 | (uint32_t)(offset / size) << 10 |
-                    (uint32_t)base << 5 | (uint32_t)data);
+                        (uint32_t)base << 5 | (uint32_t)data);
     } else if (offset >= -256 && offset < 256) {
         alk_code_u32(c, sz << 30 | 0x38000000u | v | opc << 22 | ((uint32_t)offset & 0x1ff) << 12 |
-                    (uint32_t)base << 5 | (uint32_t)data);
+                        (uint32_t)base << 5 | (uint32_t)data);
     } else {
         int scratch = base != A64_X16 && (opc != 0 || vector || data != A64_X16) ? A64_X16
                                                                                   : A64_X17;
         a64_mov_imm(c, true, scratch, (uint64_t)offset);
         alk_code_u32(c, sz << 30 | 0x38200800u | v | opc << 22 | (uint32_t)scratch << 16 | 3u << 13 |
-                    (uint32_t)base << 5 | (uint32_t)data);
+                        (uint32_t)base << 5 | (uint32_t)data);
     }
 }
 
@@ -423,8 +423,8 @@ static void access_index(alk_code *c, uint32_t vector, uint32_t opc, int size, i
                          int index, bool uxtw)
 {
     alk_code_u32(c, size_field(size) << 30 | 0x38200800u | vector << 26 | opc << 22 |
-                (uint32_t)index << 16 | (uxtw ? 2u : 3u) << 13 | (uint32_t)base << 5 |
-                (uint32_t)data);
+                    (uint32_t)index << 16 | (uxtw ? 2u : 3u) << 13 | (uint32_t)base << 5 |
+                    (uint32_t)data);
 }
 
 void a64_load(alk_code *c, bool sf, int dst, int base, int64_t offset, int size, bool sign_extend)
@@ -490,8 +490,8 @@ static void pair(alk_code *c, bool fp, bool load, uint32_t addressing, int a, in
 {
     uint32_t opc = fp ? 0x44000000u : 0x80000000u;     /* opc 01 with V (d), 10 (x) */
     alk_code_u32(c, opc | 0x28000000u | addressing << 23 | (load ? 1u << 22 : 0) |
-                ((uint32_t)(offset / 8) & 0x7f) << 15 | (uint32_t)b << 10 | (uint32_t)base << 5 |
-                (uint32_t)a);
+                    ((uint32_t)(offset / 8) & 0x7f) << 15 | (uint32_t)b << 10 |
+                    (uint32_t)base << 5 | (uint32_t)a);
 }
 
 void a64_stp(alk_code *c, bool fp, int a, int b, int base, int offset, bool pre_index)
@@ -553,13 +553,13 @@ static uint32_t ftype(int size) { return size == 8 ? 1u << 22 : 0; }
 void a64_fop2(alk_code *c, int size, a64_fop2_op op, int dst, int a, int b)
 {
     alk_code_u32(c, 0x1E200800u | ftype(size) | (uint32_t)b << 16 | (uint32_t)op << 12 |
-                (uint32_t)a << 5 | (uint32_t)dst);
+                    (uint32_t)a << 5 | (uint32_t)dst);
 }
 
 void a64_fop1(alk_code *c, int size, a64_fop1_op op, int dst, int src)
 {
     alk_code_u32(c, 0x1E204000u | ftype(size) | (uint32_t)op << 15 | (uint32_t)src << 5 |
-                (uint32_t)dst);
+                    (uint32_t)dst);
 }
 
 void a64_fcmp(alk_code *c, int size, int a, int b)
@@ -570,7 +570,7 @@ void a64_fcmp(alk_code *c, int size, int a, int b)
 void a64_fcsel(alk_code *c, int size, a64_cond cond, int dst, int a, int b)
 {
     alk_code_u32(c, 0x1E200C00u | ftype(size) | (uint32_t)b << 16 | (uint32_t)cond << 12 |
-                (uint32_t)a << 5 | (uint32_t)dst);
+                    (uint32_t)a << 5 | (uint32_t)dst);
 }
 
 void a64_fmov_to_fp(alk_code *c, int size, int dst, int src)
@@ -586,13 +586,13 @@ void a64_fmov_from_fp(alk_code *c, int size, int dst, int src)
 void a64_int_to_fp(alk_code *c, int size, bool sf, bool is_signed, int dst, int src)
 {
     alk_code_u32(c, sf_bit(sf) | (is_signed ? 0x1E220000u : 0x1E230000u) | ftype(size) |
-                (uint32_t)src << 5 | (uint32_t)dst);
+                    (uint32_t)src << 5 | (uint32_t)dst);
 }
 
 void a64_fp_to_int(alk_code *c, int size, bool sf, bool is_signed, int dst, int src)
 {
     alk_code_u32(c, sf_bit(sf) | (is_signed ? 0x1E380000u : 0x1E390000u) | ftype(size) |
-                (uint32_t)src << 5 | (uint32_t)dst);
+                    (uint32_t)src << 5 | (uint32_t)dst);
 }
 
 /* The imm8 of `fmov #imm` (VFPExpandImm in reverse), or -1 when bits has none. */

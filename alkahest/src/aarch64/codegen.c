@@ -262,7 +262,8 @@ static int compile_function(codegen *g, uint32_t index)
     if (!lay_out_locals(g, index))
         return g->error;
 
-    alk_traps_mark(&g->traps, g->code, function->code_offset);  /* the prologue: the function's first line */
+    /* the prologue: the function's first line */
+    alk_traps_mark(&g->traps, g->code, function->code_offset);
     arm_begin_function(g);
     arm_prologue(g);
     alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
@@ -278,7 +279,8 @@ static int compile_function(codegen *g, uint32_t index)
             arm_control_instr(g, &in);       /* skips dead code, sees its end */
             continue;
         }
-        if (g->stack.height && g->stack.values[g->stack.height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
+        if (g->stack.height && alk_operand_top(&g->stack, 0)->loc == LOC_FLAGS &&
+            !uses_flags(in.op))
             arm_settle_flags(g);
         hint_next(g, &reader);
         instr_handler handler = handlers[alk_opcode_infos[in.op].group];

@@ -127,10 +127,11 @@ uint32_t arm_frame_size(codegen *g)
 void arm_patch_frame_size(codegen *g, uint32_t frame)
 {
     alk_code *c = g->code;
-    alk_code_patch_u32(c, g->frame_patch, alk_code_read_u32(c, g->frame_patch) | (frame & 0xfff) << 10);
+    alk_code_patch_u32(c, g->frame_patch,
+                       alk_code_read_u32(c, g->frame_patch) | (frame & 0xfff) << 10);
     alk_code_patch_u32(c, g->frame_patch + 4, frame >> 12
-                   ? alk_code_read_u32(c, g->frame_patch + 4) | (frame >> 12) << 10
-                   : 0xD503201Fu);                      /* nop */
+                       ? alk_code_read_u32(c, g->frame_patch + 4) | (frame >> 12) << 10
+                       : 0xD503201Fu);                      /* nop */
 }
 
 void arm_emit_trap_stub(alk_code *c, enum alk_trap kind)
@@ -228,12 +229,6 @@ static void move_branch_values(codegen *g, const control *target)
     }
 }
 
-static bool needs_moves(codegen *g, const control *target)
-{
-    return target->kind != CTRL_FUNCTION &&
-           (alk_result_in_register(target) || g->stack.height - alk_branch_arity(target) != target->height);
-}
-
 /* Emits the jump (or return) of a branch to `target`; everything already in slots. */
 static void emit_branch(codegen *g, control *target)
 {
@@ -256,11 +251,6 @@ static void mark_unreachable(codegen *g)
     g->controls.entries[g->controls.count - 1].unreachable = true;
 }
 
-static control *label_target(codegen *g, uint32_t depth)
-{
-    return &g->controls.entries[g->controls.count - 1 - depth];
-}
-
 static void emit_br_table(codegen *g, const alk_instr *in)
 {
     alk_code *c = g->code;
@@ -268,7 +258,6 @@ static void emit_br_table(codegen *g, const alk_instr *in)
     int reg = arm_into_reg(g, index);
     arm_spill_all(g);
     uint32_t count = in->imm.br_table.target_count;
-    alk_reader targets = in->imm.br_table.targets;
 
     /* Out-of-range indices select the default entry (entry `count`). */
     a64_mov_imm(c, false, SCRATCH_GPR, count);
@@ -286,14 +275,10 @@ static void emit_br_table(codegen *g, const alk_instr *in)
      * (stub_base + 1, + 2, ...) and bound in the same order in the second. */
     alk_code_bind(c, table);
     uint32_t stub_base = 0;
-    for (uint32_t i = 0; i <= count; i++) {
-        uint32_t depth = 0;
-        if (i < count)
-            alk_read_u32(&targets, &depth);
-        else
-            depth = in->imm.br_table.default_target;
-        control *target = label_target(g, depth);
-        if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+    uint32_t depth;
+    for (alk_br_table_walk w = alk_br_table_begin(in); alk_br_table_next(&w, &depth);) {
+        control *target = alk_control_at(&g->controls, depth);
+        if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
             if (!stub_base)
                 stub_base = alk_code_new_label(c);
             a64_label_delta(c, alk_code_new_label(c), table);
@@ -304,16 +289,10 @@ static void emit_br_table(codegen *g, const alk_instr *in)
         }
     }
     if (stub_base) {
-        targets = in->imm.br_table.targets;
         uint32_t label = stub_base;
-        for (uint32_t i = 0; i <= count; i++) {
-            uint32_t depth = 0;
-            if (i < count)
-                alk_read_u32(&targets, &depth);
-            else
-                depth = in->imm.br_table.default_target;
-            control *target = label_target(g, depth);
-            if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+        for (alk_br_table_walk w = alk_br_table_begin(in); alk_br_table_next(&w, &depth);) {
+            control *target = alk_control_at(&g->controls, depth);
+            if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
                 alk_code_bind(c, ++label);
                 emit_branch(g, target);
             }
@@ -446,7 +425,7 @@ bool arm_control_instr(codegen *g, const alk_instr *in)
         end_block(g);
         return true;
     case ALK_OP_BR: {
-        control *target = label_target(g, in->imm.index);
+        control *target = alk_control_at(&g->controls, in->imm.index);
         if (target->kind == CTRL_FUNCTION)
             arm_spill_all(g);
         else
@@ -456,9 +435,9 @@ bool arm_control_instr(codegen *g, const alk_instr *in)
         return true;
     }
     case ALK_OP_BR_IF: {
-        control *target = label_target(g, in->imm.index);
+        control *target = alk_control_at(&g->controls, in->imm.index);
         condition cond = pop_condition(g);
-        if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+        if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
             uint32_t skip = alk_code_new_label(c);
             branch_on(g, cond, true, skip);
             emit_branch(g, target);

@@ -66,8 +66,8 @@ static void add_sub(codegen *g, alk_opcode op, a64_alu_op alu, alk_valtype type)
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && alk_fold_binary(op, wide, lhs.bits, rhs.bits,
-                                                                     &folded)) {
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST &&
+        alk_fold_binary(op, wide, lhs.bits, rhs.bits, &folded)) {
         arm_push_const(g, type, folded);
         return;
     }
@@ -88,8 +88,8 @@ static void logic(codegen *g, alk_opcode op, a64_logic_op kind, alk_valtype type
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && alk_fold_binary(op, wide, lhs.bits, rhs.bits,
-                                                                     &folded)) {
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST &&
+        alk_fold_binary(op, wide, lhs.bits, rhs.bits, &folded)) {
         arm_push_const(g, type, folded);
         return;
     }
@@ -115,8 +115,8 @@ static void multiply(codegen *g, alk_opcode op, alk_valtype type)
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && alk_fold_binary(op, wide, lhs.bits, rhs.bits,
-                                                                     &folded)) {
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST &&
+        alk_fold_binary(op, wide, lhs.bits, rhs.bits, &folded)) {
         arm_push_const(g, type, folded);
         return;
     }

@@ -220,7 +220,8 @@ static int compile_function(codegen *g, uint32_t index)
         g->gpr_used |= 1u << x64_pinned_gprs[i];
     g->unpinned_count = 0;
 
-    alk_traps_mark(&g->traps, g->code, function->code_offset);  /* the prologue: the function's first line */
+    /* the prologue: the function's first line */
+    alk_traps_mark(&g->traps, g->code, function->code_offset);
     cg_begin_function(g);
     cg_prologue(g);
     alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
@@ -236,7 +237,8 @@ static int compile_function(codegen *g, uint32_t index)
             cg_control_instr(g, &in);       /* skips dead code, sees its end */
             continue;
         }
-        if (g->stack.height && g->stack.values[g->stack.height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
+        if (g->stack.height && alk_operand_top(&g->stack, 0)->loc == LOC_FLAGS &&
+            !uses_flags(in.op))
             cg_settle_flags(g);
         instr_handler handler = handlers[alk_opcode_infos[in.op].group];
         if (handler && handler(g, &in))

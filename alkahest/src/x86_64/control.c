@@ -210,12 +210,6 @@ static void move_branch_values(codegen *g, const control *target)
     }
 }
 
-static bool needs_moves(codegen *g, const control *target)
-{
-    return target->kind != CTRL_FUNCTION &&
-           (alk_result_in_register(target) || g->stack.height - alk_branch_arity(target) != target->height);
-}
-
 /* Emits the jump (or return) of a branch to `target`; everything already in slots. */
 static void emit_branch(codegen *g, control *target)
 {
@@ -238,11 +232,6 @@ static void mark_unreachable(codegen *g)
     g->controls.entries[g->controls.count - 1].unreachable = true;
 }
 
-static control *label_target(codegen *g, uint32_t depth)
-{
-    return &g->controls.entries[g->controls.count - 1 - depth];
-}
-
 static void emit_br_table(codegen *g, const alk_instr *in)
 {
     alk_code *c = g->code;
@@ -250,7 +239,6 @@ static void emit_br_table(codegen *g, const alk_instr *in)
     int reg = cg_into_reg(g, index);
     cg_spill_all(g);
     uint32_t count = in->imm.br_table.target_count;
-    alk_reader targets = in->imm.br_table.targets;
 
     /* Out-of-range indices select the default entry (entry `count`). */
     x64_mov_ri(c, 4, SCRATCH_GPR, count);
@@ -270,14 +258,10 @@ static void emit_br_table(codegen *g, const alk_instr *in)
     /* Stub labels are allocated consecutively in the first pass (stub_base + 1, + 2, ...) and
      * bound in the same order in the second. */
     uint32_t stub_base = 0;
-    for (uint32_t i = 0; i <= count; i++) {
-        uint32_t depth = 0;
-        if (i < count)
-            alk_read_u32(&targets, &depth);
-        else
-            depth = in->imm.br_table.default_target;
-        control *target = label_target(g, depth);
-        if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+    uint32_t depth;
+    for (alk_br_table_walk w = alk_br_table_begin(in); alk_br_table_next(&w, &depth);) {
+        control *target = alk_control_at(&g->controls, depth);
+        if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
             if (!stub_base)
                 stub_base = alk_code_new_label(c);
             x64_label_delta(c, alk_code_new_label(c), table);
@@ -288,16 +272,10 @@ static void emit_br_table(codegen *g, const alk_instr *in)
         }
     }
     if (stub_base) {
-        targets = in->imm.br_table.targets;
         uint32_t label = stub_base;
-        for (uint32_t i = 0; i <= count; i++) {
-            uint32_t depth = 0;
-            if (i < count)
-                alk_read_u32(&targets, &depth);
-            else
-                depth = in->imm.br_table.default_target;
-            control *target = label_target(g, depth);
-            if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+        for (alk_br_table_walk w = alk_br_table_begin(in); alk_br_table_next(&w, &depth);) {
+            control *target = alk_control_at(&g->controls, depth);
+            if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
                 alk_code_bind(c, ++label);
                 emit_branch(g, target);
             }
@@ -424,7 +402,7 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
         end_block(g, in);
         return true;
     case ALK_OP_BR: {
-        control *target = label_target(g, in->imm.index);
+        control *target = alk_control_at(&g->controls, in->imm.index);
         if (target->kind == CTRL_FUNCTION)
             cg_spill_all(g);
         else
@@ -434,9 +412,9 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
         return true;
     }
     case ALK_OP_BR_IF: {
-        control *target = label_target(g, in->imm.index);
+        control *target = alk_control_at(&g->controls, in->imm.index);
         x64_cond taken = pop_condition(g, false);
-        if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+        if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
             uint32_t skip = alk_code_new_label(c);
             x64_jcc(c, x64_invert(taken), skip);
             emit_branch(g, target);

@@ -68,7 +68,8 @@ static void min_max(codegen *g, alk_valtype type, bool is_min)
     value rhs = cg_pop(g), lhs = cg_pop(g);
     int dst = cg_into_reg(g, lhs);
     int src = cg_into_reg(g, rhs);
-    uint32_t nan = alk_code_new_label(c), ordinary = alk_code_new_label(c), done = alk_code_new_label(c);
+    uint32_t nan = alk_code_new_label(c), ordinary = alk_code_new_label(c);
+    uint32_t done = alk_code_new_label(c);
     x64_ucomis(c, size, dst, src);
     x64_jcc(c, CC_P, nan);
     x64_jcc(c, CC_NE, ordinary);

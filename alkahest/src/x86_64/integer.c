@@ -39,8 +39,8 @@ static void binary_alu(codegen *g, alk_opcode op, x64_alu alu, alk_valtype type)
     int w = cg_width(type);
     value rhs = cg_pop(g), lhs = cg_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && alk_fold_binary(op, w == 8, lhs.bits, rhs.bits,
-                                                                     &folded)) {
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST &&
+        alk_fold_binary(op, w == 8, lhs.bits, rhs.bits, &folded)) {
         cg_push_const(g, type, folded);
         return;
     }
@@ -63,8 +63,8 @@ static void multiply(codegen *g, alk_opcode op, alk_valtype type)
     int w = cg_width(type);
     value rhs = cg_pop(g), lhs = cg_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && alk_fold_binary(op, w == 8, lhs.bits, rhs.bits,
-                                                                     &folded)) {
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST &&
+        alk_fold_binary(op, w == 8, lhs.bits, rhs.bits, &folded)) {
         cg_push_const(g, type, folded);
         return;
     }
