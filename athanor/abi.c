@@ -11,7 +11,7 @@
  * the caller's capability table before it changes anything, and returns a negative error
  * (ATH_E_*) rather than trapping, except athanor.log, whose range check is a trap.
  */
-#include "loader.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 static uint64_t clock_origin;               /* cycles at the first call */

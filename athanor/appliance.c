@@ -6,7 +6,7 @@
  * the scheduler until the appliance ends: a module calls exit, every app has finished (exit
  * 0), or a failure no supervisor absorbs.
  */
-#include "loader.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 static const uint8_t *image_bytes(const struct ath_boot_info *info, uint64_t *size)

@@ -191,6 +191,9 @@ bool ath_arch_translate(uintptr_t virt, uint64_t *phys, unsigned *flags, size_t 
 void ath_pagetable_begin(void);
 uintptr_t ath_pagetable_root(void);
 void ath_pagetable_live(void);
+/* How many live entries were replaced through an invalid one (break-before-make; the
+ * self-test counts them). */
+uint64_t ath_pagetable_breaks(void);
 
 /* ---- Platform devices ----------------------------------------------------------------------------
  * The virtio-mmio transports the firmware's description of the machine names (AArch64: the

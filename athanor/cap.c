@@ -1,5 +1,5 @@
 /*
- * Capabilities at run time: each module's table of handles (loader.h draws a handle's bits),
+ * Capabilities at run time: each module's table of handles (kernel.h draws a handle's bits),
  * the grants its image record gives (resources), closing a handle, and waiting on several.
  *
  * A module names a kernel object only by a handle that the kernel issued to it: an index into
@@ -7,7 +7,7 @@
  * changes anything; a forged, stale or out-of-range handle, or one of another kind, comes back
  * as an error and nothing happens.
  */
-#include "loader.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 #define SLOT_BITS 8

@@ -12,7 +12,7 @@
  *
  * Ring slot (slot_size bytes, 8-aligned):   u32 length | message bytes | padding
  */
-#include "loader.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 #define NONBLOCK 1u

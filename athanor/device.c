@@ -9,7 +9,7 @@
  * and acknowledges it, the kernel counts it and wakes the driver, and it stays masked until the
  * driver waits again. A line belongs to one module at a time (the first to open it).
  */
-#include "loader.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 static ATH_NORETURN void refuse(const char *module, const char *what, uint64_t first, uint64_t last)

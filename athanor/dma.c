@@ -9,7 +9,7 @@
  * before the module's next instance and when it ends; by then its devices have been reset
  * (pci.c), so nothing the device still held can reach a reused page.
  */
-#include "loader.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 #define ZERO_CHUNK (64u << 10)          /* bytes zeroed between preemption points */

@@ -3,7 +3,7 @@
  * runs for large ones. Every block has a 16-byte header naming its class (or page count), so
  * ath_free needs no size; a corrupted header panics rather than freeing wrongly.
  */
-#include "loader.h"
+#include "kernel.h"
 
 #define HEADER 16
 #define SMALLEST_SHIFT 5                  /* 32 bytes */

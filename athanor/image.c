@@ -9,7 +9,7 @@
  *   4. every table record points inside the image, every string it names is whole.
  * Only then does the loader read a record.
  */
-#include "loader.h"
+#include "kernel.h"
 #include "crypto/crypto.h"
 
 #include "image_format.h"

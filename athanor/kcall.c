@@ -11,7 +11,7 @@
  * (after the vmctx): they say how many of its arguments the calling convention passes on the
  * stack (docs/abi.md), which the entry copies.
  */
-#include "loader.h"
+#include "kernel.h"
 
 /* Read by kcall.S: keep the layout (16 bytes: target, stack words). */
 struct ath_kcall {

@@ -5,7 +5,7 @@
  * A restart makes a fresh instance from the image: new linear memory from the data segments,
  * new globals and tables, a new WASI state (wasi.c), same code.
  */
-#include "loader.h"
+#include "kernel.h"
 
 /* The kernel refuses to load a module of a verified image: it names the module and why, and
  * the boot fails (build.py checks all of this beforehand: docs/runtime.md, "Limits"). */

@@ -18,7 +18,7 @@
  * the kernel knows how to confine (virtio.c) and only for a module with a DMA region; any other
  * device is driven through its registers and INTx, and cannot reach memory at all.
  */
-#include "pci.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 static struct ath_pci_function functions[ATH_PCI_FUNCTIONS_MAX];

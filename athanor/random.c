@@ -8,7 +8,7 @@
  * or until it says it has nothing to give (a feed of 0 bytes); the boot log says which source
  * seeded the pool.
  */
-#include "loader.h"
+#include "kernel.h"
 #include "crypto/crypto.h"
 #include "kernel_abi.h"
 

@@ -33,7 +33,7 @@
  * ATH_NET_EVENTS_MAX records, or scans the socket table once (ATH_SOCKETS_MAX); a blocking
  * call blocks, and blocking is where others run.
  */
-#include "loader.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 enum socket_state { FREE, LISTENING, STREAM, DATAGRAM };

@@ -22,7 +22,7 @@
  * kernel function: none holds state across a switch) and make their new instance themselves
  * when they run next. Modules that had finished stay finished.
  */
-#include "loader.h"
+#include "kernel.h"
 
 struct supervisor {
     struct ath_image_supervisor record;

@@ -16,7 +16,7 @@
  * ends when all of them have. When tasks are blocked and nothing could ever wake them (no
  * deadline, no IRQ line waited on), that is a deadlock: the appliance fails.
  */
-#include "loader.h"
+#include "kernel.h"
 
 static struct ath_task tasks[ATH_TASKS_MAX];
 static uint32_t task_count;

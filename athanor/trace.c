@@ -7,7 +7,7 @@
  * atomic only with respect to interrupts; a second CPU would need the locked form.) The kernel prints the last ATH_TRACE_PRINT
  * events on a panic or an appliance failure, and when a module with the `trace` grant asks.
  */
-#include "loader.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 struct event {

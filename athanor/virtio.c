@@ -26,10 +26,10 @@
  *
  * The same holds for the virtio-mmio transport (virtio 1.x, 4.2.2; version 2 only, the legacy
  * interface's single page-frame register is not supported), whose register window is a platform
- * function's BAR 0 (pci.h): QueueNum, QueueReady and the six queue address registers are the
+ * function's BAR 0 (kernel.h, pci.c): QueueNum, QueueReady and the six queue address registers are the
  * kernel's; the driver's feature writes are watched (its DriverFeatures cannot be read back).
  */
-#include "pci.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 #define VIRTIO_CAP_COMMON 1

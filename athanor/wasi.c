@@ -17,7 +17,7 @@
  * The state is made afresh with each instance, at boot and at every restart: what was opened or
  * closed before is forgotten, file offsets and CPU time start at 0.
  */
-#include "loader.h"
+#include "kernel.h"
 #include "kernel_abi.h"
 
 static alk_wasi_file *files;                /* the image's files, for every module with `files` */

@@ -5,7 +5,7 @@
  * taken by a module's code inside its own memory reservation becomes that module's
  * out-of-bounds trap (a divide error in its code, its divide trap).
  */
-#include "loader.h"
+#include "kernel.h"
 
 /* ---- Allocation --------------------------------------------------------------------------- */
 static void *platform_alloc(void *user, size_t size)

@@ -78,7 +78,7 @@ class Capability:
     parameter: str = None  # None, or one of PARAMETERS
     resource: int = 0      # run-time resource kind in the image (parameterised capabilities)
     limit: int = 0         # largest parameter value
-    reserved: tuple = ()   # ((first, last), ...) the kernel keeps for itself
+    reserved: tuple = ()   # ((arch, first, last), ...) the kernel keeps for itself (arch None: all)
     excludes: tuple = ()   # ((capability name, first, last), ...) no module may hold meanwhile
 
 
@@ -222,9 +222,10 @@ class Catalogue:
     def lookup(self, module, field):
         return self.imports.get(f"{module}.{field}")
 
-    def parse_grant(self, text, channels=()):
-        """A grant as written in a manifest -> Grant. Raises ValueError with a message naming
-        what is wrong (the caller adds the location). channels: the appliance's channel names."""
+    def parse_grant(self, text, channels=(), arch=None):
+        """A grant as written in a manifest -> Grant, for a module of arch (None: any machine).
+        Raises ValueError with a message naming what is wrong (the caller adds the location).
+        channels: the appliance's channel names."""
         name, _, parameter = text.partition(":")
         cap = self.capabilities.get(name)
         if cap is None:
@@ -274,11 +275,12 @@ class Catalogue:
         if last > cap.limit:
             raise ValueError(f"{text!r}: {show(last)} is beyond the largest {name} value "
                              f"{show(cap.limit)}")
-        for lo, hi in cap.reserved:
-            if first <= hi and lo <= last:
+        for machine, lo, hi in cap.reserved:
+            if machine in (None, arch) and first <= hi and lo <= last:
                 kept = show(lo) if lo == hi else f"{show(lo)}-{show(hi)}"
+                on = f" on {machine}" if machine else ""
                 raise ValueError(f"{text!r} overlaps {name} {kept}, which the kernel keeps "
-                                 "for itself")
+                                 f"for itself{on}")
         return Grant(text, cap, first, last)
 
 
@@ -344,12 +346,19 @@ def load(path=CATALOGUE_PATH):
             if not isinstance(resource, int) or resource <= 0 or resource in resources:
                 _fail(f"capability {name!r}: needs a unique positive 'resource' kind")
             resources.add(resource)
+        from .manifest import ARCHES
+        # reserved: a list (on every machine) or a table of lists by arch
+        kept = entry.get("reserved", ())
+        by_arch = kept.items() if isinstance(kept, dict) else [(None, kept)]
         reserved = []
-        for text in entry.get("reserved", ()):
-            parsed = parse_range(text)
-            if parsed is None:
-                _fail(f"capability {name!r}: bad reserved range {text!r}")
-            reserved.append(parsed)
+        for machine, texts in by_arch:
+            if machine is not None and machine not in ARCHES:
+                _fail(f"capability {name!r}: reserved names unknown arch {machine!r}")
+            for text in texts:
+                parsed = parse_range(text)
+                if parsed is None:
+                    _fail(f"capability {name!r}: bad reserved range {text!r}")
+                reserved.append((machine, *parsed))
         limit = entry.get("limit", 0)
         if isinstance(limit, str):          # the name of a kernel limit (manifest/limits.toml)
             from .limits import LIMITS

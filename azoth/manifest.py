@@ -599,7 +599,7 @@ def _module(check, catalogue, manifest, kind, index, entry, names):
         check.report(check.error("AZ-M019", "expected a multiple of 4K between "
                                  f"{_size(LIMITS.stack_min)} and {_size(LIMITS.stack_max)}",
                                  kind, index, "stack"))
-    _grants(check, catalogue, module)
+    _grants(check, catalogue, module, manifest.arch)
     _sources(check, manifest, module, values["source"] or [])
     _args_and_env(check, module)
     manifest.modules.append(module)
@@ -711,7 +711,7 @@ def _network(check, data, manifest, catalogue, names):
                                      "rename it", "network" if table is not None else None))
             return
         for grant in module.grants:
-            parsed = catalogue.parse_grant(grant)
+            parsed = catalogue.parse_grant(grant, arch=manifest.arch)
             module.parsed_grants.append(parsed)
             module.capabilities.add(parsed.capability.name)
         names[module.name] = module.key
@@ -720,13 +720,14 @@ def _network(check, data, manifest, catalogue, names):
         if len(added) == 2 else []
 
 
-def _grants(check, catalogue, module):
-    """Parses each grant against the catalogue (capability, parameter, reserved ranges)."""
+def _grants(check, catalogue, module, arch):
+    """Parses each grant against the catalogue (capability, parameter, the ranges the kernel
+    keeps on arch)."""
     seen = set()
     for grant in module.grants:
         where = (module.kind, module.index, "grants", grant)
         try:
-            parsed = catalogue.parse_grant(grant)
+            parsed = catalogue.parse_grant(grant, arch=arch)
         except LookupError:
             name = grant.partition(':')[0]
             check.report(check.error("AZ-M009", f"unknown capability {name!r}"

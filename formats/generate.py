@@ -319,9 +319,24 @@ def render_kernel_abi(cat):
         lines.append(f"#define ATH_CAPABILITY_{upper} {cap.bit}")
         if cap.parameter:
             lines.append(f"#define ATH_RESOURCE_{upper} {cap.resource}")
+            # what the kernel keeps: on every machine, and on the one compiled for
+            common = [(f, l) for m, f, l in cap.reserved if m is None]
+            own = sorted({m for m, _, _ in cap.reserved if m})
             lines.append(f"#define ATH_RESERVED_{upper}(X) \\")
-            for first, last in cap.reserved:
+            for first, last in common:
                 lines.append(f"    X({first:#x}ull, {last:#x}ull) \\")
+            lines.append(f"    ATH_RESERVED_{upper}_ARCH(X)" if own else "")
+            for i, machine in enumerate(own):
+                lines.append(f"#{'if' if i == 0 else 'elif'} defined(__{machine}__)")
+                lines.append(f"#define ATH_RESERVED_{upper}_ARCH(X) \\")
+                for m, first, last in cap.reserved:
+                    if m == machine:
+                        lines.append(f"    X({first:#x}ull, {last:#x}ull) \\")
+                lines.append("")
+            if own:
+                lines.append("#else")
+                lines.append(f"#define ATH_RESERVED_{upper}_ARCH(X)")
+                lines.append("#endif")
             lines.append("")
         if cap.excludes:
             lines.append(f"#define ATH_EXCLUDES_{upper}(X) \\")

@@ -380,6 +380,8 @@ def test_hostile_module_is_refused_and_harms_no_one(runs, name):
     assert re.search(r"attacker: (\d+) checks, 0 failed", out), out
     assert int(re.search(r"attacker: (\d+) checks", out).group(1)) >= 60
     assert "victim: intact" in out, out
+    # a granted interrupt fires on both machines (COM2's on x86-64, the PL031's on virt)
+    assert "check an IRQ that fires: irq_wait: ok" in out, out
     # each refusal is reported in the kernel's trace, which the attacker prints halfway
     refused = set(re.findall(r"refused +attacker: (\w+)", out))
     assert {"DENIED", "RANGE", "TYPE"} <= refused, out

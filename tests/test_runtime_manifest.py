@@ -63,6 +63,22 @@ def test_bad_grant_parameters(tmp_path, grant, words):
     assert e.line == 9
 
 
+def test_what_the_kernel_keeps_is_per_machine(tmp_path):
+    """x86-64's kernel keeps ISA lines 0 and 2 and the APICs' windows; on AArch64 those lines
+    are the device tree's shared interrupts, which the kernel does not keep, and the APIC
+    addresses are plain MMIO (the boot refuses the GIC's windows)."""
+    grants = ["irq:0", "irq:2", "mmio:0xfee00000-0xfee00fff"]
+    write_appliance(tmp_path, two_apps(grants_a=grants), {"a.wat": APP, "b.wat": APP})
+    a = manifest_module.load(tmp_path, arch="aarch64").modules[0]
+    assert {(g.capability.name, g.first) for g in a.parsed_grants} == \
+        {("irq", 0), ("irq", 2), ("mmio", 0xfee00000)}
+    with pytest.raises(AzothError) as info:
+        manifest_module.load(tmp_path)                      # x86_64
+    e = info.value
+    assert e.code == "AZ-M015" and e.key == "app[0].grants" and e.line == 9
+    assert "overlaps irq 0, which the kernel keeps for itself on x86_64" in e.message
+
+
 def test_the_same_grant_twice(tmp_path):
     e = load_error(tmp_path, two_apps(grants_a=["irq:4", "irq:4"]))
     assert e.code == "AZ-M006" and "'irq:4'" in e.message

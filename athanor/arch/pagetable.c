@@ -9,14 +9,23 @@
  *   level 3 (512 GiB per entry) -> 2 (1 GiB) -> 1 (2 MiB) -> 0 (4 KiB)
  *
  * 2 MiB pages are used when a mapping covers a whole aligned 2 MiB with one permission and is
- * not owned; a 2 MiB page is split into 512 4 KiB pages when part of it changes. Owned frames
+ * not owned (and, where the port needs break-before-make, is device memory: large_allowed); a
+ * 2 MiB page is split into 512 4 KiB pages when part of it changes. Owned frames
  * (allocated by ath_vm_map_fresh) are always 4 KiB and are freed when unmapped. Tables left
  * empty by an unmap are freed. No 1 GiB pages.
  *
  * TLB: one CPU and no global pages, so invalidating each changed address (pte_invalidate) is
  * the whole shootdown; it also drops the cached walks, which makes freeing a table after
- * clearing its parent entry safe. Entries are replaced in place (no break-before-make: x86
- * does not need it, QEMU's AArch64 neither; real AArch64 hardware does, a later step).
+ * clearing its parent entry safe. A table entry replaced by a leaf may have left translations
+ * for any address under it: then everything is invalidated (pte_invalidate_all).
+ *
+ * Break-before-make: AArch64 without FEAT_BBM forbids replacing a valid entry by another that
+ * maps a different address, has another size (block <-> table) or another memory type while
+ * the old one may be cached (pte_needs_break says when). replace() then writes an invalid
+ * entry, invalidates, and writes the new one, with interrupts off; in between, whatever the
+ * entry mapped is unmapped, so replace() refuses (a panic, never a silent fault) to break a
+ * range holding the entry itself, its own code or its stack. QEMU does not check this;
+ * hardware may return wrong translations or a TLB conflict abort without it. x86 needs none.
  */
 #include "kernel.h"
 #include "pte.h"
@@ -26,6 +35,7 @@
 
 static pte_t *root;
 static bool live;       /* root is the tables the CPU walks */
+static uint64_t page_table_breaks;  /* entries replaced through an invalid one */
 
 static uint64_t level_span(int level) { return (uint64_t)ATH_PAGE_SIZE << (9 * level); }
 static unsigned index_at(uintptr_t va, int level) { return (va >> (12 + 9 * level)) & (ENTRIES - 1); }
@@ -36,6 +46,43 @@ static void invalidate(uintptr_t va)
 {
     if (live)
         pte_invalidate(va);
+}
+
+/* The TLB entries that *e (at level, mapping va), now old, may have left behind. */
+static void forget(pte_t old, uintptr_t va, int level)
+{
+    if (!live || !pte_present(old))
+        return;
+    if (level > 0 && !pte_is_large(old))
+        pte_invalidate_all();           /* a table: any address under it */
+    else
+        pte_invalidate(va);             /* a leaf: one entry, whatever its size */
+}
+
+static bool within(uintptr_t p, uintptr_t base, uint64_t span) { return p - base < span; }
+
+/* *e (at level, mapping va) becomes new, through an invalid entry when the port needs one. */
+static void replace(pte_t *e, pte_t new, uintptr_t va, int level)
+{
+    pte_t old = *e;
+    if (live && pte_needs_break(old, new, level)) {
+        uint64_t span = level_span(level);
+        uintptr_t base = ATH_ALIGN_DOWN(va, span);
+        uintptr_t stack = (uintptr_t)__builtin_frame_address(0);
+        if (within((uintptr_t)e, base, span) || within((uintptr_t)&replace, base, span) ||
+            within(stack, base, span) || within(stack - ATH_PAGE_SIZE, base, span))
+            ath_panic("break-before-make of 0x%lx (%lu KiB) would unmap the page tables, "
+                      "their code or the stack in use", base, (unsigned long)(span >> 10));
+        uint64_t state = ath_arch_irq_save();
+        *e = 0;
+        forget(old, va, level);
+        *e = new;
+        ath_arch_irq_restore(state);
+        page_table_breaks++;
+        return;
+    }
+    *e = new;
+    forget(old, va, level);
 }
 
 static pte_t *table_alloc(void)
@@ -83,8 +130,7 @@ static bool split_large(pte_t *pde, uintptr_t va)
     for (unsigned i = 0; i < ENTRIES; i++)
         pt[i] = pte_split(*pde, i);
     pte_publish();
-    *pde = pte_table((uintptr_t)pt);
-    invalidate(ATH_ALIGN_DOWN(va, ATH_LARGE_PAGE_SIZE));
+    replace(pde, pte_table((uintptr_t)pt), va, 1);
     return true;
 }
 
@@ -154,33 +200,52 @@ void ath_pagetable_live(void)
     live = true;
 }
 
+uint64_t ath_pagetable_breaks(void)
+{
+    return page_table_breaks;
+}
+
+/* Whether a mapping may use 2 MiB pages. Never for owned frames. A port that needs
+ * break-before-make maps normal memory with 4 KiB pages only: changing the permissions of part
+ * of a 2 MiB page (module code made read+execute, the image made read-only) would split it
+ * live, and the block being broken may hold the page tables, the code or the stack doing it
+ * (Linux on arm64 maps its linear map page by page for the same reason). Device memory, which
+ * the kernel never splits, keeps its 2 MiB pages. */
+static bool large_allowed(unsigned flags, bool owned)
+{
+    return !owned && (!ATH_ARCH_BREAK_BEFORE_MAKE || (flags & ATH_VM_NOCACHE));
+}
+
 int ath_arch_map(uintptr_t virt, uint64_t phys, size_t size, unsigned flags, bool owned)
 {
     uintptr_t va = virt, end = virt + size;
     uint64_t pa = phys;
     while (va < end) {
-        if (!owned && !(va & LARGE_MASK) && !(pa & LARGE_MASK) && end - va >= ATH_LARGE_PAGE_SIZE) {
+        if (large_allowed(flags, owned) && !(va & LARGE_MASK) && !(pa & LARGE_MASK) &&
+            end - va >= ATH_LARGE_PAGE_SIZE) {
             pte_t *pde = walk_create(va, 1);
             if (!pde)
                 return ATH_ERR_NOMEM;
             pte_t old = *pde;
-            *pde = pte_large(pa, flags);
-            invalidate(va);
+            replace(pde, pte_large(pa, flags), va, 1);
             if (pte_present(old) && !pte_is_large(old))
                 drop_page_table(table_of(old));
             va += ATH_LARGE_PAGE_SIZE;
             pa += ATH_LARGE_PAGE_SIZE;
         } else {
+            /* One walk per table, not per page (RAM page by page on a large machine). */
             pte_t *pte = walk_create(va, 0);
             if (!pte)
                 return ATH_ERR_NOMEM;
-            pte_t old = *pte;
-            *pte = pte_page(pa, flags, owned);
-            invalidate(va);
-            if (pte_address(old) != pa)
-                release_leaf(old);
-            va += ATH_PAGE_SIZE;
-            pa += ATH_PAGE_SIZE;
+            do {
+                pte_t old = *pte;
+                replace(pte, pte_page(pa, flags, owned), va, 0);
+                if (pte_address(old) != pa)
+                    release_leaf(old);
+                pte++;
+                va += ATH_PAGE_SIZE;
+                pa += ATH_PAGE_SIZE;
+            } while (va < end && (va & LARGE_MASK));
         }
     }
     if (live)
@@ -291,8 +356,7 @@ int ath_arch_protect(uintptr_t virt, size_t size, unsigned flags)
                 return ATH_ERR_NOMEM;   /* cannot happen: counted above */
             e = walk_find(va, &level);
         }
-        *e = pte_protect(*e, flags, level);
-        invalidate(va);
+        replace(e, pte_protect(*e, flags, level), va, level);
         va += level_span(level);
     }
     if (live)

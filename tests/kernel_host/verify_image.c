@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "loader.h"
+#include "kernel.h"
 
 /* Defined writable in key_storage.c: the kernel's copy is const, ours is read from a file. */
 void set_public_key(const unsigned char key[32]);

@@ -1,7 +1,7 @@
 /*
  * The virtio-mmio transport (virtio 1.x, 4.2.2: version 2, the modern interface) for machines
  * without PCI (QEMU microvm, Firecracker, Cloud Hypervisor). The kernel presents such a device
- * as a function with no capabilities (athanor's pci.h): the module's pci grant names it as it
+ * as a function with no capabilities (athanor's kernel.h, pci.c): the module's pci grant names it as it
  * would name the PCI device of that type, BAR 0 is the register window and INTx its interrupt.
  * As over PCI, the queue size, readiness and addresses are the kernel's to write
  * (athanor.virtq_setup), and so is the notification after a check (athanor.virtq_sync).

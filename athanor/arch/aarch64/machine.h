@@ -14,12 +14,15 @@
 /* AAPCS64 (docs/abi.md): x0 (the vmctx)..x7; v0..v7. */
 #define ATH_ARCH_INTEGER_ARGUMENT_REGISTERS 8
 #define ATH_ARCH_FLOAT_ARGUMENT_REGISTERS   8
-/* Whether an integer division by zero traps (sdiv/udiv by zero gives 0). */
 /* The CPU's random number instructions, as messages name them (ath_arch_random_source). */
 #define ATH_ARCH_RANDOM_INSTRUCTIONS "RNDR"
 /* Whether acpi.c may scan the PC BIOS area for the RSDP. */
 #define ATH_ARCH_BIOS_AREA 0
+/* Whether an integer division by zero traps (sdiv/udiv by zero gives 0). */
 #define ATH_ARCH_DIVIDE_TRAPS 0
+/* Whether a live entry changing its address, size or memory type goes through an invalid one
+ * (break-before-make): without FEAT_BBM (arch/pagetable.c). */
+#define ATH_ARCH_BREAK_BEFORE_MAKE 1
 
 /*
  * What vectors.S stores on exception entry, lowest address first (320 bytes, a multiple of

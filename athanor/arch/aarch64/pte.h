@@ -21,6 +21,7 @@ typedef uint64_t pte_t;
 #define PTE_VALID    (1ull << 0)
 #define PTE_PAGE     (1ull << 1)
 #define PTE_DEVICE   (1ull << 2)
+#define PTE_ATTR     (7ull << 2)        /* the MAIR index */
 #define PTE_RDONLY   (1ull << 7)
 #define PTE_SH_INNER (3ull << 8)
 #define PTE_AF       (1ull << 10)
@@ -82,6 +83,26 @@ static inline bool pte_take_dirty(pte_t *e) { (void)e; return true; }
 static inline void pte_invalidate(uintptr_t va)
 {
     __asm__ volatile("dsb ishst\n\ttlbi vaae1is, %0\n\tdsb ish\n\tisb" : : "r"((uint64_t)va >> 12) : "memory");
+}
+/* Every cached translation, walks included. */
+static inline void pte_invalidate_all(void)
+{
+    __asm__ volatile("dsb ishst\n\ttlbi vmalle1is\n\tdsb ish\n\tisb" : : : "memory");
+}
+/* Whether replacing the valid entry old by new needs break-before-make (Arm ARM D8.14, without
+ * FEAT_BBM, which cortex-a53 and a72 lack): a new output address, a block becoming a table or
+ * the reverse, or another memory type or shareability. Permissions (AP, PXN, UXN) and the
+ * software bit may change in place. */
+static inline bool pte_needs_break(pte_t old, pte_t new, int level)
+{
+    if (!(old & PTE_VALID) || !(new & PTE_VALID))
+        return false;
+    if (level > 0 && ((old ^ new) & PTE_PAGE))
+        return true;                    /* block <-> table */
+    if ((old ^ new) & PTE_ADDR)
+        return true;
+    bool table = level > 0 && (old & PTE_PAGE);
+    return !table && ((old ^ new) & (PTE_ATTR | PTE_SH_INNER));
 }
 /* A new table's zeroed entries reach the walker before the entry that points at it. */
 static inline void pte_publish(void) { dsb(ishst); }

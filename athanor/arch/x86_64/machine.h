@@ -14,12 +14,15 @@
 /* System V (docs/abi.md): rdi (the vmctx), rsi, rdx, rcx, r8, r9; xmm0..xmm7. */
 #define ATH_ARCH_INTEGER_ARGUMENT_REGISTERS 6
 #define ATH_ARCH_FLOAT_ARGUMENT_REGISTERS   8
-/* Whether an integer division by zero traps (divide error (#DE)). */
 /* The CPU's random number instructions, as messages name them (ath_arch_random_source). */
 #define ATH_ARCH_RANDOM_INSTRUCTIONS "RDRAND or RDSEED"
 /* Whether acpi.c may scan the PC BIOS area for the RSDP. */
 #define ATH_ARCH_BIOS_AREA 1
+/* Whether an integer division by zero traps (divide error (#DE)). */
 #define ATH_ARCH_DIVIDE_TRAPS 1
+/* Whether a live entry changing its address, size or memory type goes through an invalid one
+ * (break-before-make): x86 replaces present entries in place. */
+#define ATH_ARCH_BREAK_BEFORE_MAKE 0
 
 /*
  * What vectors.S pushes on exception entry, lowest address first. The

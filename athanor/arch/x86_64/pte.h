@@ -65,6 +65,11 @@ static inline bool pte_take_dirty(pte_t *e)
     return dirty;
 }
 static inline void pte_invalidate(uintptr_t va) { x86_invlpg(va); }
+/* Every cached translation (no global pages: reloading CR3 drops them all). */
+static inline void pte_invalidate_all(void) { x86_write_cr3(x86_read_cr3()); }
+/* x86 lets a present entry be replaced by another in place, whatever changes (the SDM asks
+ * only for the invalidation that follows). */
+static inline bool pte_needs_break(pte_t old, pte_t new, int level) { (void)old; (void)new; (void)level; return false; }
 static inline void pte_publish(void) {}       /* stores reach the page walker in order */
 static inline void pte_mapped(uintptr_t va, size_t size, unsigned flags) { (void)va; (void)size; (void)flags; }
 static inline uint64_t pte_live_root(void) { return x86_read_cr3() & X86_PTE_ADDR; }

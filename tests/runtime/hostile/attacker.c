@@ -195,6 +195,16 @@ int main(void)
         check("past the window", ath_mmio_read(rtc, 0x400, 4), ATH_E_RANGE);
         check("across its end", ath_mmio_read(rtc, 0x3fe, 4), ATH_E_RANGE);
         check("misaligned", ath_mmio_read(rtc, 2, 4), ATH_E_RANGE);
+        /* An interrupt that fires: the PL031's match register set to now raises its line
+         * (virt's shared interrupt 2, which x86-64's kernel keeps as the PIC cascade). */
+        int32_t alarm = ath_irq_open(2);
+        check("the PL031's line", alarm > 0, 1);
+        ath_mmio_write(rtc, 0x04, 4, ath_mmio_read(rtc, 0, 4));   /* MR: now */
+        ath_mmio_write(rtc, 0x10, 4, 1);                           /* IMSC: interrupt on */
+        check("an IRQ that fires: irq_wait", ath_irq_wait(alarm) >= 1, 1);
+        ath_mmio_write(rtc, 0x10, 4, 0);
+        ath_mmio_write(rtc, 0x1c, 4, 1);                           /* ICR: acknowledged */
+        check("and is closed", ath_handle_close(alarm), 0);
     } else {
         devices_x86(port, irq);
     }
