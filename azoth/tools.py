@@ -51,6 +51,7 @@ PACKAGES = {
         "libclang-rt-14-dev": "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a",
         "nodejs": "/usr/bin/node",
         "valgrind": "/usr/bin/valgrind",
+        "device-tree-compiler": "/usr/bin/dtc",  # tests/test_aarch64.py: trees edited as text
         "iproute2": "/usr/sbin/ip",              # tests/test_net_ping.py: namespace, tap, bridge
         "iputils-ping": "/usr/bin/ping",
         "curl": "/usr/bin/curl",                 # tests/test_net_*.py: clients of httpd

@@ -121,6 +121,9 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < info.mem_count; i++)
             printf("memory 0x%llx 0x%llx\n", (unsigned long long)info.mem[i].start,
                    (unsigned long long)info.mem[i].size);
+        for (unsigned i = 0; i < info.reserved_count; i++)
+            printf("reserved 0x%llx 0x%llx\n", (unsigned long long)info.reserved[i].start,
+                   (unsigned long long)info.reserved[i].size);
         for (unsigned i = 0; i < info.module_count; i++)
             printf("module 0x%llx 0x%llx\n", (unsigned long long)info.modules[i].start,
                    (unsigned long long)info.modules[i].size);

@@ -268,11 +268,29 @@ static void add_controller(struct walk *w, const struct node *n, enum controller
         w->controllers[w->controller_count++] = (struct controller){ n->phandle, n->interrupt_cells, kind };
 }
 
+static bool is_reserved_memory(const char *name)
+{
+    return !strcmp(name, "reserved-memory") || !strncmp(name, "reserved-memory@", 16);
+}
+
 static const char *end_node(struct walk *w, const struct node *stack, unsigned depth)
 {
     const struct node *n = &stack[depth];
     struct aarch64_machine *m = w->machine;
     uint64_t a, s;
+    /* /reserved-memory's children with a reg: memory the firmware or another agent keeps (a
+     * secure monitor, a framebuffer, a coprocessor's buffers), never handed out. Every entry
+     * must be read, or the boot stops: an unread one would be memory the kernel gives a module
+     * while something else writes it. Children with only a size are for an operating system to
+     * place; Athanor places none. */
+    if (depth == 2 && is_reserved_memory(stack[1].name) && n->reg) {
+        unsigned count = 0;
+        for (; reg_entry(stack, depth, count, &a, &s); count++)
+            if (s && !add_reserved(w->info, a, s))
+                return "too many reserved ranges in the device tree";
+        if (!count || count * 4 * (n->reg_address_cells + n->reg_size_cells) != n->reg_length)
+            return "a /reserved-memory node's reg cannot be read (its cells, or no ranges)";
+    }
     if (n->device_type && is_compatible(n->device_type, n->device_type_length, "memory")) {
         for (unsigned i = 0; reg_entry(stack, depth, i, &a, &s); i++)
             if (!add_memory(w->info, a, s, ATH_MEM_USABLE))
