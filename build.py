@@ -35,21 +35,30 @@ def command_build(args):
     formats = [] if args.no_iso else args.format
     if any(f in disk.FORMATS_NEEDING_TOOLS for f in formats):
         tools.ensure_packages(["disk"])
-    result = appliance.build(args.directory, iso=bool(set(formats) - {"firecracker"}),
-                             images=args.out, arch=args.arch)
-    if result.manifest.arch != appliance.DEFAULT_ARCH:
-        if args.format != ["iso"] and not args.no_iso:
-            raise AzothError("AZ-T011", f"--format {','.join(args.format)}: the disk forms boot "
-                             f"the x86-64 kernel; an {result.manifest.arch} appliance is its "
-                             "signed image, booted with the kernel (./build.py boot)")
-        formats = []
+    if "rpi" in formats:
+        tools.ensure_packages(["rpi"])
+    # The Pi's SD card is an AArch64 form: it picks that arch unless told otherwise.
+    arch = args.arch or ("aarch64" if any(f in disk.AARCH64_FORMATS for f in formats) else None)
+    result = appliance.build(args.directory, iso=bool(set(formats) - {"firecracker", "rpi"}),
+                             images=args.out, arch=arch,
+                             machine="raspi3b" if "rpi" in formats else None)
+    allowed = disk.AARCH64_FORMATS if result.manifest.arch != appliance.DEFAULT_ARCH else \
+        tuple(f for f in disk.FORMATS if f not in disk.AARCH64_FORMATS)
+    wrong = [f for f in formats if f not in allowed] if args.format != ["iso"] else []
+    if wrong:
+        raise AzothError("AZ-T011", f"--format {','.join(wrong)}: not a form of an "
+                         f"{result.manifest.arch} appliance (x86_64: the disks and firecracker "
+                         f"boot the x86-64 kernel; aarch64: {', '.join(disk.AARCH64_FORMATS)}, "
+                         "or the signed image booted with the kernel, ./build.py boot)")
+    formats = [f for f in formats if f in allowed]
     print(result.image)
     manifest = result.manifest
     for path in disk.write_formats(formats, result.iso, result.image, appliance.KERNEL_PVH,
                                    manifest.name, result.image.parent, manifest.memory >> 20,
                                    network=manifest.network != "none",
                                    entropy=any("entropy" in m.capabilities
-                                               for m in manifest.modules)):
+                                               for m in manifest.modules),
+                                   kernel8=appliance.KERNELS["aarch64"]):
         print(path)
     tools.log(f"built {result.manifest.name} in {result.seconds:.2f} s")
     return 0
@@ -208,18 +217,25 @@ def machine_for(args, arch):
     """--machine checked against the arch (default: the arch's QEMU machine)."""
     from azoth import qemu
     machine = args.machine or qemu.DEFAULT_MACHINES[arch]
-    fits = machine == "virt" if arch == "aarch64" else machine != "virt"
-    if not fits or (arch != "x86_64" and args.iso):
+    if qemu.MACHINE_ARCHES[machine] != arch or (arch != "x86_64" and args.iso):
+        by_arch = "; ".join(f"{a}: " + ", ".join(m for m, b in qemu.MACHINE_ARCHES.items()
+                                                  if b == a)
+                            for a in dict.fromkeys(qemu.MACHINE_ARCHES.values()))
         raise AzothError("AZ-T011", f"--machine {machine}{' --iso' if args.iso else ''}: not "
-                         f"for an {arch} appliance (x86_64: q35, pc or microvm, --iso and "
-                         "--uefi; aarch64: virt, booted through -kernel)")
+                         f"for an {arch} appliance ({by_arch}; --iso and --uefi on x86_64 "
+                         "only, the others boot through -kernel)")
     return machine
 
 
 def command_run(args):
-    from azoth import appliance
+    from azoth import appliance, qemu
     network(args, "virtio-net")         # a malformed --net or --forward fails before the build
-    result = appliance.build(args.directory, arch=args.arch)
+    # --machine names its arch: raspi3b builds for aarch64 as --arch aarch64 would
+    machine_arch = qemu.MACHINE_ARCHES[args.machine] if args.machine else None
+    result = appliance.build(args.directory, arch=args.arch or
+                             (machine_arch if machine_arch != appliance.DEFAULT_ARCH else None),
+                             machine=args.machine if machine_arch == (args.arch or machine_arch)
+                             else None)
     arch = result.manifest.arch
     args.machine = machine_for(args, arch)
     return boot_and_report(result.image, result.iso if args.iso else None, args.uefi,
@@ -326,6 +342,7 @@ def command_test(args):
 
 
 def main(argv=None):
+    from azoth import qemu
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="print the commands run")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -335,7 +352,8 @@ def main(argv=None):
     p.add_argument("directory", help="the appliance's folder (it holds appliance.toml)")
     p.add_argument("--format", type=formats_argument, default=["iso"], metavar="LIST",
                    help="what to write besides the signed image, comma-separated: iso "
-                   "(default), raw, qcow2, vmdk, vhd, gce, firecracker (docs/deploy.md)")
+                   "(default), raw, qcow2, vmdk, vhd, gce, firecracker; rpi (a Raspberry Pi 3 "
+                   "SD card, AArch64: implies --arch aarch64) (docs/deploy.md)")
     p.add_argument("--no-iso", action="store_true", help="write the signed image only")
     p.add_argument("--out", help="write the image and the other forms here instead of images/")
     add_arch_argument(p, "the machine to build for")
@@ -354,11 +372,12 @@ def main(argv=None):
         p.add_argument("--cpu", default=None, metavar="MODEL", help="QEMU CPU model (default: "
                        "max on x86-64, where qemu64 lacks SSE4.1, POPCNT and LZCNT; cortex-a72 "
                        "on AArch64, or cortex-a53)")
-        p.add_argument("--machine", default=None, choices=("q35", "pc", "microvm", "virt"),
+        p.add_argument("--machine", default=None, choices=tuple(qemu.MACHINE_ARCHES),
                        metavar="M", help="QEMU machine: q35 (x86-64's default), pc (i440FX, "
                        "PCI configuration through ports only) or microvm (no PCI: virtio-mmio "
-                       "devices, booted through PVH as Firecracker boots); virt (AArch64's, "
-                       "the only one there)")
+                       "devices, booted through PVH as Firecracker boots); virt (AArch64's "
+                       "default) or raspi3b (the Raspberry Pi 3 Model B: the same kernel, the "
+                       "board's device tree; implies --arch aarch64)")
         if name == "run":
             add_arch_argument(p, "the machine to build for and boot")
         else:

@@ -30,6 +30,8 @@ KERNEL = ROOT / "athanor" / "build" / "athanor.elf"          # multiboot1 and 2:
 KERNEL_PVH = ROOT / "athanor" / "build" / "athanor-pvh.elf"  # PVH: microVMs, Firecracker
 # The kernel for each machine (athanor/arch/<arch>/, make ARCH=): what QEMU loads with -kernel.
 # Every module of an appliance is compiled for its arch ([appliance] arch, --arch).
+# The AArch64 Image is position independent: the same file boots virt and the Raspberry Pi
+# (its SD card names it kernel8.img).
 KERNELS = {"x86_64": KERNEL, "aarch64": ROOT / "athanor" / "build" / "aarch64" / "Image"}
 DEFAULT_ARCH = manifest_module.ARCHES[0]
 PUBKEY = ROOT / "athanor" / "build" / "signing-pubkey.raw"
@@ -349,8 +351,9 @@ def _build_service(module, bounds, arch=DEFAULT_ARCH):
     return compile_module(wasm, bounds, folder, module, target=arch)
 
 
-def build(directory, key=None, make=True, iso=True, images=None, arch=None):
-    """Builds the appliance in directory for arch (default: its manifest's). iso: also the GRUB
+def build(directory, key=None, make=True, iso=True, images=None, arch=None, machine=None):
+    """Builds the appliance in directory for arch (default: its manifest's) and machine (the
+    board its modules are picked for: default, the arch's QEMU machine). iso: also the GRUB
     ISO (x86-64 only: there is none for another machine). The image goes to images (default:
     images/, or images/ARCH/ for another machine than x86-64)."""
     started = time.monotonic()
@@ -358,7 +361,7 @@ def build(directory, key=None, make=True, iso=True, images=None, arch=None):
     if arch and arch not in manifest_module.ARCHES:
         raise AzothError("AZ-T011", f"--arch {arch}: expected one of "
                          f"{', '.join(manifest_module.ARCHES)}")
-    manifest = manifest_module.load(directory, catalogue, arch)
+    manifest = manifest_module.load(directory, catalogue, arch, machine)
     iso = iso and manifest.arch == DEFAULT_ARCH
     key = signing.ensure_key(key)
     if any(m.opt == "speed" for m in manifest.modules):

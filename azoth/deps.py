@@ -6,17 +6,20 @@ and patched with the project's own patches.
                  (appliances/services/net): returns the unpacked tree
     linux_guest()  Debian's amd64 kernel (the binary package that linux-image-amd64 names),
                  unpacked: the guest bench/httpd.py measures appliances/httpd against
+    raspi3b_dtb()  the Raspberry Pi 3 Model B's device tree (bcm2837-rpi-3-b.dtb), taken from
+                 Debian's arm64 kernel package: what QEMU -M raspi3b hands the kernel (-dtb)
 
 `apt-get source --download-only` runs with a sources list and a lists folder of its own
 (`-o Dir::Etc::SourceList=...`), so the system's apt configuration is neither read nor changed.
 """
 import hashlib
+import io
 import shutil
 import tarfile
 from pathlib import Path
 
 from .errors import AzothError
-from .tools import locked, progress, run
+from .tools import atomic_write, locked, progress, run
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPS = ROOT / "build" / "deps"
@@ -160,27 +163,10 @@ def linux_guest(into=DEPS / "linux"):
 
 def _linux_guest(into):
     package, version, name, digest = LINUX_GUEST
-    deb, tree = into / name, into / "tree"
-    stamp = into / ".tree.stamp"
+    tree, stamp = into / "tree", into / ".tree.stamp"
     if tree.is_dir() and stamp.is_file() and stamp.read_text() == digest:
         return tree
-    if not deb.is_file():
-        apt = into / "apt"
-        (apt / "lists" / "partial").mkdir(parents=True, exist_ok=True)
-        (apt / "cache").mkdir(parents=True, exist_ok=True)
-        (apt / "sources.list").write_text(DEBIAN_BINARIES + "\n")
-        with progress(f"fetching Debian's kernel package {package} {version} (once, 70 MB)"):
-            try:
-                run(["apt-get", *_apt_options(apt), "update"], capture=True)
-                run(["apt-get", *_apt_options(apt), "download", f"{package}={version}"],
-                    capture=True, cwd=into)
-            except AzothError as e:
-                raise AzothError("AZ-T010", f"cannot fetch Debian's package {package} {version} "
-                                 "(apt-get download needs the Debian archive once)",
-                                 detail=e.detail) from None
-    if _sha256(deb) != digest:
-        raise AzothError("AZ-T010", f"{name}: not the file pinned in azoth/deps.py "
-                         f"(SHA-256 {digest[:16]}...); delete it to fetch it again", file=deb)
+    deb = _fetch_deb(LINUX_GUEST, into, "amd64", "70 MB")
     if tree.exists():
         shutil.rmtree(tree)
     staging = into / ".tree.unpacking"
@@ -190,3 +176,63 @@ def _linux_guest(into):
     staging.rename(tree)
     stamp.write_text(digest)
     return tree
+
+
+def _fetch_deb(pinned, into, arch, size):
+    """The binary package PINNED (package, version, file, SHA-256) for ARCH in INTO, fetched
+    once with apt-get download through lists of its own and checked against its digest."""
+    package, version, name, digest = pinned
+    deb = into / name
+    if not deb.is_file():
+        apt = into / "apt"
+        (apt / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (apt / "cache").mkdir(parents=True, exist_ok=True)
+        (apt / "sources.list").write_text(DEBIAN_BINARIES.replace("deb ", f"deb [arch={arch}] ", 1) + "\n")
+        options = [*_apt_options(apt), "-o", f"APT::Architecture={arch}",
+                   "-o", f"APT::Architectures={arch}"]
+        with progress(f"fetching Debian's package {package} {version} ({arch}, once, {size})"):
+            try:
+                run(["apt-get", *options, "update"], capture=True)
+                run(["apt-get", *options, "download", f"{package}:{arch}={version}"],
+                    capture=True, cwd=into)
+            except AzothError as e:
+                raise AzothError("AZ-T010", f"cannot fetch Debian's package {package} {version} "
+                                 "(apt-get download needs the Debian archive once)",
+                                 detail=e.detail) from None
+    if _sha256(deb) != digest:
+        raise AzothError("AZ-T010", f"{name}: not the file pinned in azoth/deps.py "
+                         f"(SHA-256 {digest[:16]}...); delete it to fetch it again", file=deb)
+    return deb
+
+
+# linux-image-arm64 6.1.176-1 depends on this one (bookworm): its upstream device trees include
+# the Raspberry Pi 3 Model B's. The blob's own digest is pinned too.
+LINUX_ARM64 = ("linux-image-6.1.0-50-arm64", "6.1.176-1",
+               "linux-image-6.1.0-50-arm64_6.1.176-1_arm64.deb",
+               "914f75b57a8e165d85fb910c3e2dcc7000a05a9fea3f42f90b26e8dd590d5f06")
+RASPI3B_DTB = ("usr/lib/linux-image-6.1.0-50-arm64/broadcom/bcm2837-rpi-3-b.dtb",
+               "452eb81cde2331942cf000af509e2b3e9736c742612339ba449b34a591d1849e")
+
+
+def raspi3b_dtb(into=DEPS / "raspi3b"):
+    """The Raspberry Pi 3 Model B's device tree blob (INTO/bcm2837-rpi-3-b.dtb), taken once
+    from Debian's arm64 kernel package (60 MB, deleted once the blob is out). Returns its path."""
+    with locked("deps-raspi3b-dtb"):
+        member, digest = RASPI3B_DTB
+        dtb = into / Path(member).name
+        if dtb.is_file() and _sha256(dtb) == digest:
+            return dtb
+        into.mkdir(parents=True, exist_ok=True)
+        deb = _fetch_deb(LINUX_ARM64, into, "arm64", "60 MB")
+        files = run(["dpkg-deb", "--fsys-tarfile", deb], capture=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(files), mode="r:") as archive:
+            try:
+                data = archive.extractfile("./" + member).read()
+            except (KeyError, AttributeError):
+                raise AzothError("AZ-T010", f"{deb.name} holds no {member}", file=deb) from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise AzothError("AZ-T010", f"{member} in {deb.name}: not the blob pinned in "
+                             "azoth/deps.py", file=deb)
+        atomic_write(dtb, data)
+        deb.unlink()
+        return dtb

@@ -7,6 +7,8 @@
     vhd          images/NAME.vhd       fixed, a whole number of MiB: Azure
     gce          images/NAME.gce.tar.gz   disk.raw, a whole number of GiB: Google Compute Engine
     firecracker  images/NAME.firecracker/ the PVH kernel, the image and vm_config.json
+    rpi          images/aarch64/NAME.rpi.img  an SD card for the Raspberry Pi 3 (AArch64): MBR,
+                 one FAT32 partition with config.txt, cmdline.txt, kernel8.img, NAME.azi
 
 Every disk is the hybrid image grub-mkrescue writes: a GPT disk (protective MBR, an EFI system
 partition with GRUB for UEFI) whose MBR also holds GRUB's BIOS boot code, with the kernel and
@@ -14,6 +16,7 @@ the signed image in its ISO 9660 file system. A disk grown to the size a cloud a
 backup GPT moved to the new last sector, as the GPT requires. Conversions use qemu-img.
 """
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -24,8 +27,11 @@ from pathlib import Path
 from . import tools
 from .errors import AzothError
 
-FORMATS = ("iso", "raw", "qcow2", "vmdk", "vhd", "gce", "firecracker")
+FORMATS = ("iso", "raw", "qcow2", "vmdk", "vhd", "gce", "firecracker", "rpi")
 FORMATS_NEEDING_TOOLS = ("qcow2", "vmdk", "vhd")     # qemu-img: tools.PACKAGES["disk"]
+# The forms of an AArch64 appliance (the others boot the x86-64 kernel); rpi needs
+# tools.PACKAGES["rpi"] (mkfs.fat, mcopy).
+AARCH64_FORMATS = ("rpi",)
 SECTOR = 512
 MIB = 1 << 20
 GIB = 1 << 30
@@ -173,10 +179,81 @@ def make_firecracker(kernel_pvh, image, out_dir, memory_mib, cmdline="", network
     return out_dir
 
 
+# The SD card (docs/deploy.md): an MBR, and from 1 MiB one FAT32 partition (type 0x0c, FAT32
+# with LBA) of RPI_PARTITION_MIB, the Pi firmware's boot partition. 64 MiB at 512-byte clusters
+# is well above FAT32's 65,525-cluster floor and holds the firmware files the user adds.
+RPI_PARTITION_START = MIB
+RPI_PARTITION_MIB = 64
+RPI_PARTITION_TYPE = 0x0c
+RPI_KERNEL = "kernel8.img"
+MBR_PARTITION = struct.Struct("<B3sB3sII")     # status, CHS first, type, CHS last, LBA, sectors
+CHS_BEYOND = b"\xfe\xff\xff"                   # "use the LBA fields" (past 8 GiB's CHS reach)
+
+
+def rpi_config(name, image_name):
+    """config.txt for the Pi firmware (start.elf): 64-bit, our kernel at 0x80000 (its link
+    address, whatever the firmware's default), the signed image after it as the initramfs
+    (the firmware names it in /chosen), the PL011 on the GPIO header's pins 14 and 15 at
+    115200 (disable-bt: the Pi 3 wires it to Bluetooth otherwise)."""
+    return (f"# Azoth appliance {name}: Athanor (kernel8.img) boots the signed image {image_name}\n"
+            "# (docs/deploy.md). The firmware files are not on this card: add them.\n"
+            "arm_64bit=1\n"
+            f"kernel={RPI_KERNEL}\n"
+            "kernel_address=0x80000\n"
+            f"initramfs {image_name} followkernel\n"
+            "enable_uart=1\n"
+            "dtoverlay=disable-bt\n"
+            "disable_splash=1\n")
+
+
+def mbr(partitions, disk_id):
+    """A DOS partition table: no boot code, the entries (start LBA, sectors, type), 0x55aa."""
+    table = bytearray(SECTOR)
+    struct.pack_into("<I", table, 440, disk_id)
+    for i, (start, sectors, kind) in enumerate(partitions):
+        MBR_PARTITION.pack_into(table, 446 + 16 * i, 0, CHS_BEYOND, kind, CHS_BEYOND, start, sectors)
+    table[510:512] = b"\x55\xaa"
+    return bytes(table)
+
+
+def make_rpi(kernel8, image, out, name, cmdline=""):
+    """The SD card image OUT: the MBR, then the FAT32 boot partition (mkfs.fat from dosfstools,
+    files copied in with mcopy from mtools) holding config.txt, cmdline.txt (the kernel
+    command line, which the firmware puts in /chosen/bootargs), kernel8.img and the image."""
+    image_name = f"{name}.azi"
+    sectors = RPI_PARTITION_MIB * MIB // SECTOR
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix=".azoth-rpi-", dir=out.parent) as tmp:
+        part, files = Path(tmp) / "boot.fat", Path(tmp) / "files"
+        files.mkdir()
+        (files / "config.txt").write_text(rpi_config(name, image_name))
+        (files / "cmdline.txt").write_text(cmdline + "\n")
+        shutil.copyfile(kernel8, files / RPI_KERNEL)
+        shutil.copyfile(image, files / image_name)
+        # A volume ID from the contents: the same inputs give the same card.
+        volume_id = zlib.crc32(Path(kernel8).read_bytes() + Path(image).read_bytes())
+        tools.run(["mkfs.fat", "-F", "32", "-S", str(SECTOR), "-s", "1", "-n", "AZOTH",
+                   "--invariant", "-i", f"{volume_id:08x}", "-C", part,
+                   str(RPI_PARTITION_MIB * 1024)], capture=True)
+        for f in ("config.txt", "cmdline.txt", RPI_KERNEL, image_name):
+            tools.run(["mcopy", "-i", part, "-m", files / f, f"::{f}"], capture=True,
+                      env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
+        partial = Path(tmp) / "card.img"
+        with open(partial, "wb") as card:
+            card.write(mbr([(RPI_PARTITION_START // SECTOR, sectors, RPI_PARTITION_TYPE)],
+                           volume_id))
+            card.seek(RPI_PARTITION_START)
+            with open(part, "rb") as fat:
+                shutil.copyfileobj(fat, card)
+        partial.replace(out)
+    return out
+
+
 def write_formats(formats, iso, image, kernel_pvh, name, out, memory_mib, network=False,
-                  entropy=False):
+                  entropy=False, kernel8=None):
     """Writes each of FORMATS into OUT (the iso is made already, at ISO); returns the paths.
-    The disks start from the ISO: it stays in OUT whether or not "iso" was asked for."""
+    The disks start from the ISO: it stays in OUT whether or not "iso" was asked for. rpi
+    takes the AArch64 image and kernel8 (the AArch64 kernel, kernel8.img on the card)."""
     out = Path(out)
     written = []
     raw_needed = any(f in formats for f in ("raw", "qcow2", "vmdk", "vhd", "gce"))
@@ -202,6 +279,8 @@ def write_formats(formats, iso, image, kernel_pvh, name, out, memory_mib, networ
                                                     ["-o", "subformat=fixed,force_size=on"]))
                 elif fmt == "gce":
                     written.append(make_gce(raw, out / f"{name}.gce.tar.gz"))
+                elif fmt == "rpi":
+                    written.append(make_rpi(kernel8, image, out / f"{name}.rpi.img", name))
                 elif fmt == "firecracker":
                     written.append(make_firecracker(kernel_pvh, image,
                                                     out / f"{name}.firecracker", memory_mib,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import catalogue as catalogue_module
+from . import qemu
 from . import sources as sources_module
 from .errors import AzothError, AzothErrors, did_you_mean
 from .formats import IMAGE, OBJECT, field_size
@@ -121,6 +122,12 @@ MODULE_KEYS = {
                 "one): a driver for one machine's device, such as the console's UART (COM1's "
                 "ports, or the PL011's MMIO window), is listed once per machine, each with its "
                 "grants, under one name (`appliances/echo`)"),
+    "machine": Key("list", [], type="list of `q35`, `pc`, `microvm`, `virt`, `raspi3b`",
+                   doc="the boards this module is part of the appliance on (default: every "
+                   "one), where one arch has several whose devices differ: the machine "
+                   "`./build.py run --machine` boots, `virt` for AArch64 unless told; "
+                   "`raspi3b` for `--machine raspi3b` and `build --format rpi` "
+                   "(`appliances/echo`'s PL011 driver, at virt's address or the Pi's)"),
     "grants": Key("list", [], type="list of capability names, some with a parameter",
                   doc="the capabilities the module gets (below); an import no grant covers "
                   "fails the build"),
@@ -294,6 +301,7 @@ class Manifest:
     network: str = "none"
     opt: str = "none"
     arch: str = "x86_64"
+    machine: str = "q35"             # the board the modules are picked for (qemu.MACHINE_ARCHES)
     network_config: object = None     # azoth.network.NetworkConfig when the appliance has one
     modules: list = field(default_factory=list)
     channels: list = field(default_factory=list)
@@ -511,10 +519,11 @@ def _string_problem(kind, spec, value):
     return None
 
 
-def load(directory, catalogue=None, arch=None):
+def load(directory, catalogue=None, arch=None, machine=None):
     """Loads and checks DIRECTORY/appliance.toml for arch (default: the manifest's
-    [appliance] arch); returns a Manifest with the modules of that arch. Every problem found is
-    reported at once (AzothErrors), each at its line."""
+    [appliance] arch) and machine (default: the arch's QEMU machine); returns a Manifest with
+    the modules of that arch and machine. Every problem found is reported at once
+    (AzothErrors), each at its line."""
     directory = Path(directory)
     path = directory / MANIFEST_NAME if directory.is_dir() else directory
     directory = path.parent
@@ -549,8 +558,10 @@ def load(directory, catalogue=None, arch=None):
     if top["memory"] < 16 << 20 or top["memory"] % (1 << 20):
         check.report(check.error("AZ-M019", "guest memory must be a whole number of MiB, at "
                                  "least 16M", "appliance", None, "memory"))
+    arch = arch or top["arch"]
     manifest = Manifest(path, directory, top["name"], top["version"], top["memory"],
-                        top["bounds"], top["network"], top["opt"], arch or top["arch"])
+                        top["bounds"], top["network"], top["opt"], arch,
+                        machine or qemu.DEFAULT_MACHINES.get(arch, ""))
 
     names = {}
     for kind in MODULE_KINDS:
@@ -583,6 +594,13 @@ def _module(check, catalogue, manifest, kind, index, entry, names):
         return
     if values["arch"] and manifest.arch not in values["arch"]:
         return                          # not part of the appliance on this machine
+    unknown = [m for m in values["machine"] if m not in qemu.MACHINE_ARCHES]
+    if unknown:
+        check.report(check.error("AZ-M005", f"unknown machine {unknown[0]!r} (expected "
+                                 f"{', '.join(qemu.MACHINE_ARCHES)})", kind, index, "machine"))
+        return
+    if values["machine"] and manifest.machine not in values["machine"]:
+        return                          # not part of the appliance on this board
     module = Module(kind, index, values["name"], [], values["grants"], values["memory"],
                     values["args"], values["env"], values["restart"], values["stack"],
                     values["cflags"], values["rustflags"], values["wasm_opt"],

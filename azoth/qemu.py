@@ -45,15 +45,27 @@ DEFAULT_CPU = "max"
 DEFAULT_TIMEOUT = 60.0
 
 BOOT_KINDS = ("kernel", "bios", "uefi")
+# Every QEMU machine the project boots, and the arch it is for (`--machine` takes these):
 # q35: PCIe, ECAM; pc: i440FX, PCI through ports only; microvm: no PCI and no firmware disk
-# boot, virtio-mmio devices, hardware-reduced ACPI, booted through PVH (athanor-pvh.elf)
-MACHINES = ("q35", "pc", "microvm")
+# boot, virtio-mmio devices, hardware-reduced ACPI, booted through PVH (athanor-pvh.elf);
+# virt: QEMU's AArch64 board (GIC, PSCI, virtio-mmio), the Image at 0x40080000; raspi3b: the
+# Raspberry Pi 3 Model B (BCM2837), the same Image at 0x80000 with the board's device tree, 1 GiB.
+MACHINE_ARCHES = {"q35": "x86_64", "pc": "x86_64", "microvm": "x86_64",
+                  "virt": "aarch64", "raspi3b": "aarch64"}
+MACHINES = tuple(m for m, arch in MACHINE_ARCHES.items() if arch == "x86_64")
 PVH_MACHINES = ("microvm",)
+RASPI_MACHINES = ("raspi3b",)
+RASPI_MEMORY_MIB = 1024             # QEMU's raspi3b has exactly 1 GiB (the GPU's 64 MiB on top)
 
 
 def booted_through_pvh(machine: str) -> bool:
     """Whether `machine` ("microvm", "microvm,acpi=off", ...) boots athanor-pvh.elf."""
     return machine.split(",")[0] in PVH_MACHINES
+
+
+def is_raspi(machine: str) -> bool:
+    """Whether `machine` is a Raspberry Pi (1 GiB, its CPUs, the board's device tree)."""
+    return machine.split(",")[0] in RASPI_MACHINES
 
 # The network devices a manifest may ask for ([appliance] network), as QEMU devices. virtio-net
 # without its legacy interface: the kernel only lets a driver use a virtio device's modern one.
@@ -367,13 +379,21 @@ DEFAULT_CPUS = {"x86_64": DEFAULT_CPU, "aarch64": AARCH64_CPU}
 
 def aarch64_kernel_argv(kernel_image: str | os.PathLike, image: str | os.PathLike | None = None,
                         cmdline: str = "", *, memory_mib: int = DEFAULT_MEMORY_MIB,
-                        cpu: str = AARCH64_CPU, machine: str = AARCH64_MACHINE,
-                        extra: Sequence[str] = ()) -> list[str]:
+                        cpu: str | None = AARCH64_CPU, machine: str = AARCH64_MACHINE,
+                        extra: Sequence[str] = (), dtb: str | os.PathLike | None = None) -> list[str]:
     """virt (or `machine`, e.g. "virt,gic-version=3" or "virt,virtualization=on" to enter at
-    EL2), TCG, no default devices, no reboot, the PL011 on stdio."""
-    argv = [QEMU_AARCH64, "-machine", machine, "-accel", "tcg", "-cpu", cpu, "-m", str(memory_mib),
+    EL2), TCG, no default devices, no reboot, the PL011 on stdio. On raspi3b: the board's CPU
+    (cpu None; its cortex-a53s), its 1 GiB whatever memory_mib says, and the device tree dtb
+    (QEMU makes none for it; it adds /chosen and the memory to this one). With -no-reboot the
+    PM watchdog's reset, the kernel's power-off there, ends QEMU."""
+    raspi = is_raspi(machine)
+    if raspi and dtb is None:
+        raise ValueError(f"-M {machine} needs the board's device tree (dtb=)")
+    argv = [QEMU_AARCH64, "-machine", machine, "-accel", "tcg",
+            *(["-cpu", cpu] if cpu and not (raspi and cpu == AARCH64_CPU) else []),
+            "-m", str(RASPI_MEMORY_MIB if raspi else memory_mib),
             "-nodefaults", "-no-reboot", "-display", "none", "-serial", "stdio", *extra,
-            "-kernel", str(kernel_image)]
+            "-kernel", str(kernel_image), *(["-dtb", str(dtb)] if dtb is not None else [])]
     if image is not None:
         if any(c in str(image) for c in ", "):
             raise ValueError(f"QEMU's -initrd cannot take a path with commas or spaces: {image}")
@@ -620,7 +640,8 @@ def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.
          on_start: Callable[[subprocess.Popen], None] | None = None,
          on_chunk: Callable[[bytes], None] | None = None, extra: Sequence[str] = (),
          machine: str = "q35", debug_exit: bool = True,
-         drive: Sequence[str] | None = None, arch: str = "x86_64") -> RunResult:
+         drive: Sequence[str] | None = None, arch: str = "x86_64",
+         dtb: str | os.PathLike | None = None) -> RunResult:
     """One boot of the given kind ("kernel", "bios" or "uefi"). "kernel"
     needs kernel (and image, cmdline); "bios" and "uefi" need an iso made by
     make_iso (the command line is baked into it). stdin, on_start and on_chunk as for run;
@@ -628,16 +649,22 @@ def boot(kind: str, *, kernel: str | os.PathLike | None = None, image: str | os.
     for a machine without QEMU's debug-exit device (the kernel powers it off); drive: boot
     that disk (disk_drive) instead of the ISO. arch "aarch64": kernel is the Image, booted
     through -kernel on virt (machine "q35" and cpu DEFAULT_CPU then mean virt and
-    AARCH64_CPU); there is no debug-exit device, the kernel powers off through PSCI."""
+    AARCH64_CPU); there is no debug-exit device, the kernel powers off through PSCI. On
+    raspi3b, kernel is the same Image and dtb the board's device tree (default: the one
+    azoth/deps.py takes from Debian's arm64 kernel package); the kernel powers off through the
+    PM watchdog."""
     common = dict(timeout=timeout, on_line=on_line, echo=echo, verbose=verbose, stdin=stdin,
                   on_start=on_start, on_chunk=on_chunk)
     if arch == "aarch64":
         if kind != "kernel" or kernel is None:
             raise ValueError("an aarch64 boot is a kernel boot (-kernel Image -initrd IMAGE)")
+        machine = AARCH64_MACHINE if machine == "q35" else machine
+        if is_raspi(machine) and dtb is None:
+            from . import deps
+            dtb = deps.raspi3b_dtb()
         argv = aarch64_kernel_argv(
             kernel, image, cmdline, memory_mib=memory_mib,
-            cpu=AARCH64_CPU if cpu == DEFAULT_CPU else cpu,
-            machine=AARCH64_MACHINE if machine == "q35" else machine, extra=extra)
+            cpu=AARCH64_CPU if cpu == DEFAULT_CPU else cpu, machine=machine, extra=extra, dtb=dtb)
         return run(argv, **common)
     if arch != "x86_64":
         raise ValueError(f"arch {arch!r}: expected x86_64 or aarch64")

@@ -51,6 +51,7 @@ PACKAGES = {
         "libclang-rt-14-dev": "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a",
         "nodejs": "/usr/bin/node",
         "valgrind": "/usr/bin/valgrind",
+        "device-tree-compiler": "/usr/bin/dtc",  # tests/test_aarch64.py: trees edited as text
         "iproute2": "/usr/sbin/ip",              # tests/test_net_ping.py: namespace, tap, bridge
         "iputils-ping": "/usr/bin/ping",
         "curl": "/usr/bin/curl",                 # tests/test_net_*.py: clients of httpd
@@ -80,6 +81,10 @@ PACKAGES = {
     "disk": {                    # ./build.py build --format qcow2,vmdk,vhd (azoth/disk.py)
         "qemu-utils": "/usr/bin/qemu-img",
     },
+    "rpi": {                     # ./build.py build --format rpi: the SD card's FAT32 partition
+        "dosfstools": "/usr/sbin/mkfs.fat",
+        "mtools": "/usr/bin/mcopy",
+    },
     "bench": {                   # bench/run.py: wasm2c is WABT's; SQLite comes through npm
         "nodejs": "/usr/bin/node",
         "npm": "/usr/bin/npm",
@@ -88,7 +93,8 @@ PACKAGES = {
     },
 }
 # What `./build.py test` installs: everything a test may use.
-TEST_GROUPS = ["build", "opt", "boot", "aarch64", "test", "cpp", "rust", "as", "cross", "disk"]
+TEST_GROUPS = ["build", "opt", "boot", "aarch64", "test", "cpp", "rust", "as", "cross", "disk",
+               "rpi"]
 
 
 def log(message):

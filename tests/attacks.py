@@ -42,12 +42,12 @@ def run_options(bounds):
 def appliance(tmp, name, bounds, body, files):
     """An appliance directory: [appliance] with NAME-BOUNDS and the entry of BOUNDS_TIERS or
     A64 (its bounds mode, opt = "speed" for the -opt ones, arch = "aarch64" for the -a64
-    ones), then `body`."""
+    ones and the -pi ones, which boot on raspi3b), then `body`."""
     full = f"{name}-{bounds}"
     mode, _, variant = bounds.partition("-")
     head = f'[appliance]\nname = "{full}"\nbounds = "{mode}"\n' + \
         ('opt = "speed"\n' if variant == "opt" else "") + \
-        ('arch = "aarch64"\n' if variant == "a64" else "")
+        ('arch = "aarch64"\n' if variant in ("a64", "pi") else "")
     return write_appliance(tmp / full, head + body, files)
 
 
@@ -59,16 +59,18 @@ def boot(directory, tools, *, storm=False, icount=False, cpu="max", timeout=300,
     devices: QEMU options adding devices."""
     out = directory / "images"
     out.mkdir(exist_ok=True)
-    result = tools.build(directory, iso=False, images=out)
+    pi = directory.name.endswith("-pi")           # the Raspberry Pi 3 (QEMU raspi3b)
+    result = tools.build(directory, iso=False, images=out, machine="raspi3b" if pi else None)
     tier = "speed" if directory.name.endswith("-opt") else "none"
     assert [o.tier for o in result.objects] == [tier] * len(result.objects), directory.name
     if storm:
         cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()
     arch = result.manifest.arch
-    return qemu.boot("kernel", kernel=tools.KERNELS[arch], image=result.image, cmdline=cmdline,
+    return qemu.boot("kernel", kernel=tools.KERNELS[arch],
+                     image=result.image, cmdline=cmdline,
                      memory_mib=result.manifest.memory >> 20, cpu=cpu, timeout=timeout,
                      extra=(qemu.STORM_QEMU_ARGS if storm or icount else ()) + tuple(devices),
-                     arch=arch)
+                     arch=arch, **({"machine": "raspi3b"} if pi else {}))
 
 
 def lines_of(result):

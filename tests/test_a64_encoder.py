@@ -11,7 +11,8 @@ import pytest
 
 from conftest import ROOT
 
-SOURCES = [ROOT / "alkahest" / "src" / "aarch64" / "asm.c", ROOT / "alkahest" / "src" / "util.c"]
+SOURCES = [ROOT / "alkahest" / "src" / "aarch64" / "asm.c", ROOT / "alkahest" / "src" / "code.c",
+           ROOT / "alkahest" / "src" / "util.c"]
 INCLUDES = ["-I", str(ROOT / "alkahest" / "src"), "-I", str(ROOT / "alkahest" / "include")]
 OBJDUMP = "aarch64-linux-gnu-objdump"
 

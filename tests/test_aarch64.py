@@ -93,7 +93,7 @@ def test_image_has_the_arm64_header(signed):
     code0, text_offset, image_size, flags = struct.unpack_from("<I4xQQQ", head)
     assert head[56:60] == b"ARM\x64"
     assert code0 >> 26 == 0b000101, "code0 is a branch"
-    assert text_offset == 0x200000 and flags == 2
+    assert text_offset == 0x80000 and flags == 2     # from RAM's base: 0x40080000 on virt
     assert image_size >= kernel.stat().st_size and image_size % 4096 == 0
 
 
@@ -111,6 +111,8 @@ def test_checks(signed, name):
     assert "(devicetree, 256 MiB)" in out, out
     assert f"loader 'linux,dummy-virt, entered at EL{level}'" in out, out
     assert re.search(r"bootinfo: mem \[0x000040000000, 0x000050000000\) usable", out), out
+    # linked at 0x80000, loaded at RAM's base + text_offset: it relocated itself (boot.S)
+    assert re.search(r"bootinfo: kernel \[0x40080000, ", out), out
     assert status.outcome is Outcome.EXIT and status.code == 0 and status.powered_off, (status, out)
     taken = int(re.search(r"ok, (\d+) interrupts taken with the stack pointer at 0x800", out).group(1))
     assert taken > 1000, out          # a tick every 5-40 us for 100 ms
@@ -389,6 +391,47 @@ def test_tampered_image_is_refused(signed, tmp_path):
     status, out = qemu(kernel, initrd=bad)
     assert (status.outcome, status.failure) == (Outcome.KERNEL_FAILURE, "verify"), (status, out)
     assert "signature and hashes verified" not in out, out
+
+
+def with_reserved_memory(tmp_path, blob, node):
+    """The blob with node added to its root, through dtc (device tree source, then back)."""
+    source = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", "-"], input=bytes(blob),
+                            capture_output=True, check=True, timeout=TIMEOUT).stdout.decode()
+    end = source.rstrip().rindex("};")
+    edited = source[:end] + node + "\n" + source[end:]
+    return subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-"], input=edited.encode(),
+                          capture_output=True, check=True, timeout=TIMEOUT).stdout
+
+
+def test_reserved_memory_nodes_are_kept_from_the_allocator(tmp_path):
+    """/reserved-memory's children with a reg are reserved (the allocator never hands them
+    out); one with only a size is not (the OS would place it); a reg the reader cannot read
+    in full stops the boot rather than leave memory unreserved."""
+    good = dumped_dtb(tmp_path)
+    blob = with_reserved_memory(tmp_path, good, """
+    reserved-memory {
+        #address-cells = <2>; #size-cells = <2>; ranges;
+        monitor@4e000000 { reg = <0x0 0x4e000000 0x0 0x200000>; no-map; };
+        frames@4f000000 { reg = <0x0 0x4f000000 0x0 0x10000 0x0 0x4f100000 0x0 0x20000>; };
+        pool { size = <0x0 0x400000>; reusable; };
+    };""")
+    path = tmp_path / "reserved.dtb"
+    path.write_bytes(blob)
+    r = subprocess.run([fdt_tool(), str(path)], capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    reserved = [line for line in r.stdout.splitlines() if line.startswith("reserved ")]
+    for line in ("reserved 0x4e000000 0x200000", "reserved 0x4f000000 0x10000",
+                 "reserved 0x4f100000 0x20000"):
+        assert line in reserved, r.stdout
+    assert not any(line.endswith(" 0x400000") for line in reserved), r.stdout
+    for bad in ("#address-cells = <2>; #size-cells = <2>;",            # no ranges
+                "#address-cells = <2>; #size-cells = <2>; ranges;"):   # a cell missing
+        reg = "<0x0 0x4e000000 0x0 0x200000>" if "ranges;" not in bad else \
+            "<0x0 0x4e000000 0x0>"
+        blob = with_reserved_memory(tmp_path, good, f"""
+    reserved-memory {{ {bad} monitor@4e000000 {{ reg = {reg}; }}; }};""")
+        assert refusal(tmp_path, blob) == \
+            "a /reserved-memory node's reg cannot be read (its cells, or no ranges)"
 
 
 def test_device_tree_reader_survives_hostile_blobs(tmp_path):

@@ -111,22 +111,24 @@ A64_SHORT = ("recover", "hostile", "hostile-checked", "preempt", "oob-guard", "o
              "storm")
 
 
-def boot(directory, tools, out, cpu="max", cmdline="", timeout=60, arch=None):
-    """Builds (for arch: default the manifest's) and boots with -kernel. An AArch64 image goes
-    to OUT/aarch64: the x86-64 one of the same appliance may be built meanwhile."""
+def boot(directory, tools, out, cpu="max", cmdline="", timeout=60, arch=None, machine=None):
+    """Builds (for arch: default the manifest's) and boots with -kernel (on machine: default
+    the arch's). An AArch64 image goes to OUT/aarch64: the x86-64 one of the same appliance may
+    be built meanwhile."""
     if arch and arch != tools.DEFAULT_ARCH:
         out = out / arch
         out.mkdir(exist_ok=True)
-    result = tools.build(directory, iso=False, images=out, arch=arch)
+    result = tools.build(directory, iso=False, images=out, arch=arch, machine=machine)
     arch = result.manifest.arch
-    return qemu.boot("kernel", kernel=tools.KERNELS[arch], image=result.image, cmdline=cmdline,
+    return qemu.boot("kernel", kernel=tools.KERNELS[arch],
+                     image=result.image, cmdline=cmdline,
                      memory_mib=result.manifest.memory >> 20, cpu=cpu, timeout=timeout,
-                     arch=arch)
+                     arch=arch, **({"machine": machine} if machine else {}))
 
 
 def variants(runs, name):
-    """NAME and the AArch64 run of it when there is one."""
-    return [name] + [f"{name}-a64"] * (f"{name}-a64" in runs)
+    """NAME and the AArch64 runs of it (virt, raspi3b) when there are some."""
+    return [name] + [f"{name}-{v}" for v in ("a64", "raspi3b") if f"{name}-{v}" in runs]
 
 
 def run_cli(*args, timeout=120):
@@ -134,12 +136,12 @@ def run_cli(*args, timeout=120):
     return build_py(*args, timeout=timeout)
 
 
-def echo_session(lines, timeout=60, arch="x86_64"):
-    """./build.py run appliances/echo (--arch ARCH) with its stdin a pipe: waits for the echo
-    app's greeting, then types each line, waiting for its answer. Returns (exit status, stdout
-    lines)."""
+def echo_session(lines, timeout=60, arch="x86_64", machine=None):
+    """./build.py run appliances/echo (--arch ARCH, --machine MACHINE) with its stdin a pipe:
+    waits for the echo app's greeting, then types each line, waiting for its answer. Returns
+    (exit status, stdout lines)."""
     proc = subprocess.Popen([sys.executable, str(BUILD_PY), "run", ROOT / "appliances" / "echo",
-                             "--arch", arch],
+                             "--arch", arch, *(["--machine", machine] if machine else [])],
                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     seen, arrived = [], threading.Condition()
@@ -276,6 +278,11 @@ def cases(tmp, tools):
     for name, run in a64.items():
         if long_run() or name in A64_SHORT:
             c[f"{name}-a64"] = run
+    # The Raspberry Pi 3 (QEMU raspi3b): the console driver at its PL011, preemption through
+    # the BCM2836 local controller's timer interrupt.
+    c["echo-raspi3b"] = lambda: echo_session(["hello, azoth", "x" * 40, "quit"], arch="aarch64",
+                                             machine="raspi3b")
+    c["preempt-raspi3b"] = lambda: boot(preempt, tools, out, arch="aarch64", machine="raspi3b")
     return c
 
 

@@ -2,7 +2,7 @@
  * From machine code back to Wasm instructions, for modules that carry source lines
  * (alk_compile_options.source_lines): object.c turns the marks into the object's `lines`
  * section, and a backtrace names the file and line of every frame. Shared by the single-pass
- * back ends, which record into it as they emit (x86_64/lines.c, aarch64/lines.c).
+ * back ends, which record into it as they emit (traps.c).
  *
  * A mark says "the code of the Wasm instruction at module offset W starts here"; it covers the
  * code up to the next mark. The single pass emits an instruction's code while it compiles it

@@ -9,12 +9,19 @@
  *
  * Receiving is interrupt driven (receive and receive-timeout interrupts). The kernel keeps its
  * own polled writer on the same UART for its messages and panics.
+ *
+ * Another board's PL011 is the same driver built with its address and line (the manifest's
+ * cflags): the Raspberry Pi 3's is at 0x3f201000, irq:9 (GPU interrupt 57; docs/ports.md).
  */
 #include "../include/athanor.h"
 
+#ifndef PL011_BASE
 #define PL011_BASE 0x09000000
+#endif
 #define PL011_SIZE 0x1000
+#ifndef PL011_IRQ
 #define PL011_IRQ 1                     /* the device tree's SPI number */
+#endif
 #define UART_DR 0x00                    /* data */
 #define UART_FR 0x18                    /* flags */
 #define UART_IMSC 0x38                  /* interrupt mask set/clear */

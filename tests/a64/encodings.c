@@ -15,8 +15,8 @@ static void drop(void *user, void *p) { (void)user; free(p); }
 int main(void)
 {
     alk_allocator allocator = { grab, drop, NULL };
-    a64_code code, *c = &code;
-    a64_code_init(c, &allocator);
+    alk_code code, *c = &code;
+    alk_code_init(c, &allocator);
     a64_mov_imm(c, true, 0, 0);                         // mov x0, #0x0
     a64_mov_imm(c, true, 1, 0x1234);                    // mov x1, #0x1234
     a64_mov_imm(c, true, 2, 0x12340000);                // mov x2, #0x12340000
@@ -104,8 +104,8 @@ int main(void)
     a64_fmov_bits(c, 4, 0, 0);                          // fmov d0, xzr
     a64_popcount(c, 31);                                // cnt v31.8b, v31.8b
                                                         // addv b31, v31.8b
-    uint32_t label = a64_new_label(c);
-    a64_bind(c, label);
+    uint32_t label = alk_code_new_label(c);
+    alk_code_bind(c, label);
     a64_b(c, label);                                    // b LABEL
     a64_bcond(c, A64_LT, label);                        // b.lt LABEL
     a64_cbz(c, false, true, 5, label);                  // cbnz w5, LABEL
@@ -113,6 +113,6 @@ int main(void)
     if (!a64_resolve(c))
         return 1;
     fwrite(c->bytes, 1, c->size, stdout);
-    a64_code_free(c);
+    alk_code_free(c);
     return 0;
 }

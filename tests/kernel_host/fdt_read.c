@@ -38,7 +38,7 @@ static unsigned char *read_file(const char *path, size_t *size)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    unsigned char *bytes = malloc((size_t)n + 1);
+    unsigned char *bytes = calloc(1, (size_t)n + 8);     /* room to round up to 8, zeroed */
     if (!bytes || fread(bytes, 1, (size_t)n, f) != (size_t)n) {
         perror(path);
         exit(2);
@@ -121,6 +121,9 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < info.mem_count; i++)
             printf("memory 0x%llx 0x%llx\n", (unsigned long long)info.mem[i].start,
                    (unsigned long long)info.mem[i].size);
+        for (unsigned i = 0; i < info.reserved_count; i++)
+            printf("reserved 0x%llx 0x%llx\n", (unsigned long long)info.reserved[i].start,
+                   (unsigned long long)info.reserved[i].size);
         for (unsigned i = 0; i < info.module_count; i++)
             printf("module 0x%llx 0x%llx\n", (unsigned long long)info.modules[i].start,
                    (unsigned long long)info.modules[i].size);
@@ -129,6 +132,11 @@ int main(int argc, char **argv)
                (unsigned long long)m->gic_dist, (unsigned long long)m->gic_cpu,
                (unsigned long long)m->gic_redist, m->timer_irq,
                m->psci ? (m->psci_hvc ? "hvc" : "smc") : "none", (unsigned long long)m->rtc_base);
+        printf("bcm2836 local 0x%llx armctrl 0x%llx pm 0x%llx\n", (unsigned long long)m->bcm_local,
+               (unsigned long long)m->bcm_armctrl, (unsigned long long)m->bcm_pm);
+        for (unsigned i = 0; i < m->spin_cpu_count; i++)
+            printf("spin-table cpu 0x%llx release 0x%llx\n", (unsigned long long)m->spin_cpus[i].mpidr,
+                   (unsigned long long)m->spin_cpus[i].release);
         return 0;
     }
 

@@ -7,124 +7,21 @@
  */
 #include "asm.h"
 
-#define UNBOUND UINT32_MAX
+/* ---- Label uses --------------------------------------------------------------------------- */
 
-/* ---- Buffer and labels ------------------------------------------------------------------ */
-
-static bool grow(a64_code *c, void **array, uint32_t *capacity, uint32_t needed, size_t element)
+static void use_label(alk_code *c, uint32_t label, a64_fixup_kind kind, uint32_t base)
 {
-    if (needed <= *capacity)
-        return true;
-    uint32_t new_capacity = *capacity ? *capacity : 64;
-    while (new_capacity < needed) {
-        if (new_capacity > UINT32_MAX / 2) {
-            c->failed = true;
-            return false;
-        }
-        new_capacity *= 2;
-    }
-    void *fresh = c->allocator->alloc(c->allocator->user, (size_t)new_capacity * element);
-    if (!fresh) {
-        c->failed = true;
-        return false;
-    }
-    if (*array) {
-        alk_memcpy(fresh, *array, (size_t)*capacity * element);
-        c->allocator->free(c->allocator->user, *array);
-    }
-    *array = fresh;
-    *capacity = new_capacity;
-    return true;
+    alk_code_use_label(c, label, (uint8_t)kind, (int32_t)base);
 }
 
-void a64_code_init(a64_code *c, const alk_allocator *allocator)
+/* Puts the distance to `target` into the field of the instruction at f->at (or, for a
+ * table entry, the distance from the base label's position, f->addend); false if it does not
+ * fit. */
+static bool patch(alk_code *c, const alk_fixup *f, uint32_t target)
 {
-    alk_memset(c, 0, sizeof *c);
-    c->allocator = allocator;
-    c->label_count = 1; /* label 0 means "none" */
-}
-
-void a64_code_free(a64_code *c)
-{
-    c->allocator->free(c->allocator->user, c->bytes);
-    c->allocator->free(c->allocator->user, c->label_position);
-    c->allocator->free(c->allocator->user, c->fixups);
-    c->bytes = NULL;
-    c->label_position = NULL;
-    c->fixups = NULL;
-}
-
-void a64_word_slow(a64_code *c, uint32_t word)
-{
-    if (c->capacity - c->size < 4 &&
-        !grow(c, (void **)&c->bytes, &c->capacity, c->size + 4, 1))
-        return;
-    a64_word(c, word);
-}
-
-void a64_reserve(a64_code *c, uint32_t bytes)
-{
-    if (bytes > UINT32_MAX - c->size)
-        return;
-    grow(c, (void **)&c->bytes, &c->capacity, c->size + bytes, 1);
-}
-
-void a64_align(a64_code *c, uint32_t alignment)
-{
-    while (c->size % alignment && !c->failed)
-        a64_word(c, 0);     /* udf #0 */
-}
-
-uint32_t a64_position(const a64_code *c)
-{
-    return c->size;
-}
-
-uint32_t a64_read_word(const a64_code *c, uint32_t at)
-{
-    const uint8_t *p = c->bytes + at;
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-void a64_patch_word(a64_code *c, uint32_t at, uint32_t word)
-{
-    if (c->failed || at + 4 > c->size)
-        return;
-    for (int i = 0; i < 4; i++)
-        c->bytes[at + i] = (uint8_t)(word >> (8 * i));
-}
-
-uint32_t a64_new_label(a64_code *c)
-{
-    if (!grow(c, (void **)&c->label_position, &c->label_capacity, c->label_count + 1,
-              sizeof(uint32_t)))
-        return 0;
-    c->label_position[c->label_count] = UNBOUND;
-    return c->label_count++;
-}
-
-void a64_bind(a64_code *c, uint32_t label)
-{
-    if (label && label < c->label_count)
-        c->label_position[label] = c->size;
-}
-
-bool a64_is_bound(const a64_code *c, uint32_t label)
-{
-    return label && label < c->label_count && c->label_position[label] != UNBOUND;
-}
-
-static void use_label(a64_code *c, uint32_t label, a64_fixup_kind kind, uint32_t base)
-{
-    if (!grow(c, (void **)&c->fixups, &c->fixup_capacity, c->fixup_count + 1, sizeof(a64_fixup)))
-        return;
-    c->fixups[c->fixup_count++] = (a64_fixup){ c->size, label, base, (uint8_t)kind };
-}
-
-/* Puts `distance` into the field of the instruction at `at`; false if it does not fit. */
-static bool patch(a64_code *c, const a64_fixup *f, int64_t distance)
-{
-    uint32_t word = a64_read_word(c, f->at);
+    uint32_t from = (a64_fixup_kind)f->kind == A64_FIX_DELTA32 ? (uint32_t)f->addend : f->at;
+    int64_t distance = (int64_t)target - (int64_t)from;
+    uint32_t word = alk_code_read_u32(c, f->at);
     switch ((a64_fixup_kind)f->kind) {
     case A64_FIX_IMM26:
         if (distance % 4 || distance < -(1ll << 27) || distance >= (1ll << 27))
@@ -145,45 +42,32 @@ static bool patch(a64_code *c, const a64_fixup *f, int64_t distance)
         word = (uint32_t)(int32_t)distance;
         break;
     }
-    a64_patch_word(c, f->at, word);
+    alk_code_patch_u32(c, f->at, word);
     return true;
 }
 
-bool a64_resolve(a64_code *c)
+bool a64_resolve(alk_code *c)
 {
-    if (c->failed)
-        return false;
-    for (uint32_t i = 0; i < c->fixup_count; i++) {
-        a64_fixup f = c->fixups[i];
-        if (!f.label || f.label >= c->label_count || c->label_position[f.label] == UNBOUND)
-            return false;
-        uint32_t from = (a64_fixup_kind)f.kind == A64_FIX_DELTA32 ? f.base : f.at;
-        if (!patch(c, &f, (int64_t)c->label_position[f.label] - (int64_t)from)) {
-            c->out_of_range = true;
-            return false;
-        }
-    }
-    c->fixup_count = 0;
-    return true;
+    return alk_code_resolve(c, patch);
 }
 
-void a64_label_delta(a64_code *c, uint32_t label, uint32_t base_label)
+void a64_label_delta(alk_code *c, uint32_t label, uint32_t base_label)
 {
-    if (!a64_is_bound(c, base_label)) {
+    if (!alk_code_is_bound(c, base_label)) {
         c->failed = true;
         return;
     }
     use_label(c, label, A64_FIX_DELTA32, c->label_position[base_label]);
-    a64_word(c, 0);
+    alk_code_u32(c, 0);
 }
 
 /* ---- Moves and immediates --------------------------------------------------------------- */
 
 static uint32_t sf_bit(bool sf) { return sf ? 0x80000000u : 0; }
 
-static void move_wide(a64_code *c, bool sf, uint32_t opcode, int dst, unsigned chunk, uint32_t imm16)
+static void move_wide(alk_code *c, bool sf, uint32_t opcode, int dst, unsigned chunk, uint32_t imm16)
 {
-    a64_word(c, sf_bit(sf) | opcode | chunk << 21 | imm16 << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | opcode | chunk << 21 | imm16 << 5 | (uint32_t)dst);
 }
 #define MOVN 0x12800000u
 #define MOVZ 0x52800000u
@@ -235,7 +119,7 @@ bool a64_bitmask(uint64_t imm, bool sf, uint32_t *encoding)
     return true;
 }
 
-void a64_mov_imm(a64_code *c, bool sf, int dst, uint64_t imm)
+void a64_mov_imm(alk_code *c, bool sf, int dst, uint64_t imm)
 {
     unsigned chunks = sf ? 4 : 2;
     if (!sf)
@@ -264,7 +148,7 @@ void a64_mov_imm(a64_code *c, bool sf, int dst, uint64_t imm)
     }
     uint32_t bitmask;
     if (a64_bitmask(imm, sf, &bitmask)) {
-        a64_word(c, sf_bit(sf) | 0x32000000u | bitmask << 10 | 31u << 5 | (uint32_t)dst);
+        alk_code_u32(c, sf_bit(sf) | 0x32000000u | bitmask << 10 | 31u << 5 | (uint32_t)dst);
         return;
     }
     bool inverted = ones > zeros;
@@ -282,51 +166,51 @@ void a64_mov_imm(a64_code *c, bool sf, int dst, uint64_t imm)
     }
 }
 
-void a64_mov(a64_code *c, bool sf, int dst, int src)
+void a64_mov(alk_code *c, bool sf, int dst, int src)
 {
     a64_logic(c, sf, A64_ORR, dst, A64_ZR, src);
 }
 
-void a64_mov_sp(a64_code *c, int dst, int src)
+void a64_mov_sp(alk_code *c, int dst, int src)
 {
     a64_addsub_imm(c, true, A64_ADD, false, dst, src, 0, false);
 }
 
 /* ---- Arithmetic ---------------------------------------------------------------------------- */
 
-void a64_addsub_imm(a64_code *c, bool sf, a64_alu_op op, bool flags, int dst, int src, uint32_t imm12,
+void a64_addsub_imm(alk_code *c, bool sf, a64_alu_op op, bool flags, int dst, int src, uint32_t imm12,
                     bool shift12)
 {
-    a64_word(c, sf_bit(sf) | (uint32_t)op << 30 | (flags ? 1u << 29 : 0) | 0x11000000u |
-                (shift12 ? 1u << 22 : 0) | (imm12 & 0xfff) << 10 | (uint32_t)src << 5 |
-                (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | (uint32_t)op << 30 | (flags ? 1u << 29 : 0) | 0x11000000u |
+                    (shift12 ? 1u << 22 : 0) | (imm12 & 0xfff) << 10 | (uint32_t)src << 5 |
+                    (uint32_t)dst);
 }
 
-void a64_addsub(a64_code *c, bool sf, a64_alu_op op, bool flags, int dst, int a, int b)
+void a64_addsub(alk_code *c, bool sf, a64_alu_op op, bool flags, int dst, int a, int b)
 {
-    a64_word(c, sf_bit(sf) | (uint32_t)op << 30 | (flags ? 1u << 29 : 0) | 0x0B000000u |
-                (uint32_t)b << 16 | (uint32_t)a << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | (uint32_t)op << 30 | (flags ? 1u << 29 : 0) | 0x0B000000u |
+                    (uint32_t)b << 16 | (uint32_t)a << 5 | (uint32_t)dst);
 }
 
 /* The extended-register form: option 010 uxtw, 011 uxtx (lsl); 31 is sp for dst and a. */
-static void addsub_extended(a64_code *c, bool sf, a64_alu_op op, int dst, int a, int b,
+static void addsub_extended(alk_code *c, bool sf, a64_alu_op op, int dst, int a, int b,
                             uint32_t option)
 {
-    a64_word(c, sf_bit(sf) | (uint32_t)op << 30 | 0x0B200000u | (uint32_t)b << 16 | option << 13 |
-                (uint32_t)a << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | (uint32_t)op << 30 | 0x0B200000u | (uint32_t)b << 16 | option << 13 |
+                    (uint32_t)a << 5 | (uint32_t)dst);
 }
 
-void a64_addsub_uxtw(a64_code *c, a64_alu_op op, int dst, int a, int b)
+void a64_addsub_uxtw(alk_code *c, a64_alu_op op, int dst, int a, int b)
 {
     addsub_extended(c, true, op, dst, a, b, 2);
 }
 
-void a64_addsub_sp(a64_code *c, a64_alu_op op, int dst, int a, int b)
+void a64_addsub_sp(alk_code *c, a64_alu_op op, int dst, int a, int b)
 {
     addsub_extended(c, true, op, dst, a, b, 3);
 }
 
-void a64_add_const(a64_code *c, bool sf, int dst, int src, int64_t imm)
+void a64_add_const(alk_code *c, bool sf, int dst, int src, int64_t imm)
 {
     a64_alu_op op = imm < 0 ? A64_SUB : A64_ADD;
     uint64_t magnitude = imm < 0 ? (uint64_t)0 - (uint64_t)imm : (uint64_t)imm;
@@ -346,12 +230,12 @@ void a64_add_const(a64_code *c, bool sf, int dst, int src, int64_t imm)
     addsub_extended(c, sf, A64_ADD, dst, src, A64_X16, 3);
 }
 
-void a64_cmp(a64_code *c, bool sf, int a, int b)
+void a64_cmp(alk_code *c, bool sf, int a, int b)
 {
     a64_addsub(c, sf, A64_SUB, true, A64_ZR, a, b);
 }
 
-void a64_cmp_imm(a64_code *c, bool sf, int a, int64_t imm)
+void a64_cmp_imm(alk_code *c, bool sf, int a, int64_t imm)
 {
     if (!sf)
         imm = (int32_t)imm;
@@ -367,55 +251,55 @@ void a64_cmp_imm(a64_code *c, bool sf, int a, int64_t imm)
     }
 }
 
-void a64_logic(a64_code *c, bool sf, a64_logic_op op, int dst, int a, int b)
+void a64_logic(alk_code *c, bool sf, a64_logic_op op, int dst, int a, int b)
 {
-    a64_word(c, sf_bit(sf) | (uint32_t)op << 29 | 0x0A000000u | (uint32_t)b << 16 |
-                (uint32_t)a << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | (uint32_t)op << 29 | 0x0A000000u | (uint32_t)b << 16 |
+                    (uint32_t)a << 5 | (uint32_t)dst);
 }
 
-void a64_logic_imm(a64_code *c, bool sf, a64_logic_op op, int dst, int a, uint64_t imm)
+void a64_logic_imm(alk_code *c, bool sf, a64_logic_op op, int dst, int a, uint64_t imm)
 {
     uint32_t bitmask;
     if (a64_bitmask(imm, sf, &bitmask)) {
-        a64_word(c, sf_bit(sf) | (uint32_t)op << 29 | 0x12000000u | bitmask << 10 |
-                    (uint32_t)a << 5 | (uint32_t)dst);
+        alk_code_u32(c, sf_bit(sf) | (uint32_t)op << 29 | 0x12000000u | bitmask << 10 |
+                        (uint32_t)a << 5 | (uint32_t)dst);
         return;
     }
     a64_mov_imm(c, sf, A64_X16, imm);
     a64_logic(c, sf, op, dst, a, A64_X16);
 }
 
-void a64_mvn(a64_code *c, bool sf, int dst, int src)
+void a64_mvn(alk_code *c, bool sf, int dst, int src)
 {
-    a64_word(c, sf_bit(sf) | 0x2A200000u | (uint32_t)src << 16 | 31u << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | 0x2A200000u | (uint32_t)src << 16 | 31u << 5 | (uint32_t)dst);
 }
 
-void a64_tst(a64_code *c, bool sf, int a, int b)
+void a64_tst(alk_code *c, bool sf, int a, int b)
 {
     a64_logic(c, sf, A64_ANDS, A64_ZR, a, b);
 }
 
 /* Data processing, 2 sources: udiv 2, sdiv 3, lslv 8, lsrv 9, asrv 10, rorv 11. */
-static void two_source(a64_code *c, bool sf, uint32_t opcode, int dst, int a, int b)
+static void two_source(alk_code *c, bool sf, uint32_t opcode, int dst, int a, int b)
 {
-    a64_word(c, sf_bit(sf) | 0x1AC00000u | (uint32_t)b << 16 | opcode << 10 | (uint32_t)a << 5 |
-                (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | 0x1AC00000u | (uint32_t)b << 16 | opcode << 10 | (uint32_t)a << 5 |
+                    (uint32_t)dst);
 }
 
-void a64_shift_reg(a64_code *c, bool sf, a64_shift_op op, int dst, int src, int count)
+void a64_shift_reg(alk_code *c, bool sf, a64_shift_op op, int dst, int src, int count)
 {
     two_source(c, sf, 8 + (uint32_t)op, dst, src, count);
 }
 
 /* Bitfield moves: sbfm 0, bfm 1, ubfm 2 (N = sf). */
-static void bitfield(a64_code *c, bool sf, uint32_t opc, int dst, int src, unsigned immr,
+static void bitfield(alk_code *c, bool sf, uint32_t opc, int dst, int src, unsigned immr,
                      unsigned imms)
 {
-    a64_word(c, sf_bit(sf) | opc << 29 | 0x13000000u | (sf ? 1u << 22 : 0) | immr << 16 |
-                imms << 10 | (uint32_t)src << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | opc << 29 | 0x13000000u | (sf ? 1u << 22 : 0) | immr << 16 |
+                    imms << 10 | (uint32_t)src << 5 | (uint32_t)dst);
 }
 
-void a64_shift_imm(a64_code *c, bool sf, a64_shift_op op, int dst, int src, unsigned count)
+void a64_shift_imm(alk_code *c, bool sf, a64_shift_op op, int dst, int src, unsigned count)
 {
     unsigned bits = sf ? 64 : 32;
     count &= bits - 1;
@@ -430,67 +314,67 @@ void a64_shift_imm(a64_code *c, bool sf, a64_shift_op op, int dst, int src, unsi
         bitfield(c, sf, 0, dst, src, count, bits - 1);
         break;
     case A64_ROR:   /* extr dst, src, src, #count */
-        a64_word(c, sf_bit(sf) | 0x13800000u | (sf ? 1u << 22 : 0) | (uint32_t)src << 16 |
-                    count << 10 | (uint32_t)src << 5 | (uint32_t)dst);
+        alk_code_u32(c, sf_bit(sf) | 0x13800000u | (sf ? 1u << 22 : 0) | (uint32_t)src << 16 |
+                        count << 10 | (uint32_t)src << 5 | (uint32_t)dst);
         break;
     }
 }
 
-void a64_mul(a64_code *c, bool sf, int dst, int a, int b)
+void a64_mul(alk_code *c, bool sf, int dst, int a, int b)
 {
-    a64_word(c, sf_bit(sf) | 0x1B000000u | (uint32_t)b << 16 | 31u << 10 | (uint32_t)a << 5 |
-                (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | 0x1B000000u | (uint32_t)b << 16 | 31u << 10 | (uint32_t)a << 5 |
+                    (uint32_t)dst);
 }
 
-void a64_msub(a64_code *c, bool sf, int dst, int q, int b, int a)
+void a64_msub(alk_code *c, bool sf, int dst, int q, int b, int a)
 {
-    a64_word(c, sf_bit(sf) | 0x1B008000u | (uint32_t)b << 16 | (uint32_t)a << 10 |
-                (uint32_t)q << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | 0x1B008000u | (uint32_t)b << 16 | (uint32_t)a << 10 |
+                    (uint32_t)q << 5 | (uint32_t)dst);
 }
 
-void a64_div(a64_code *c, bool sf, bool is_signed, int dst, int a, int b)
+void a64_div(alk_code *c, bool sf, bool is_signed, int dst, int a, int b)
 {
     two_source(c, sf, is_signed ? 3 : 2, dst, a, b);
 }
 
-void a64_umulh(a64_code *c, int dst, int a, int b)
+void a64_umulh(alk_code *c, int dst, int a, int b)
 {
-    a64_word(c, 0x9BC07C00u | (uint32_t)b << 16 | (uint32_t)a << 5 | (uint32_t)dst);
+    alk_code_u32(c, 0x9BC07C00u | (uint32_t)b << 16 | (uint32_t)a << 5 | (uint32_t)dst);
 }
 
-static void one_source(a64_code *c, bool sf, uint32_t opcode, int dst, int src)
+static void one_source(alk_code *c, bool sf, uint32_t opcode, int dst, int src)
 {
-    a64_word(c, sf_bit(sf) | 0x5AC00000u | opcode << 10 | (uint32_t)src << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | 0x5AC00000u | opcode << 10 | (uint32_t)src << 5 | (uint32_t)dst);
 }
 
-void a64_clz(a64_code *c, bool sf, int dst, int src) { one_source(c, sf, 4, dst, src); }
-void a64_rbit(a64_code *c, bool sf, int dst, int src) { one_source(c, sf, 0, dst, src); }
+void a64_clz(alk_code *c, bool sf, int dst, int src) { one_source(c, sf, 4, dst, src); }
+void a64_rbit(alk_code *c, bool sf, int dst, int src) { one_source(c, sf, 0, dst, src); }
 
-void a64_sign_extend(a64_code *c, bool sf, int dst, int src, int from_size)
+void a64_sign_extend(alk_code *c, bool sf, int dst, int src, int from_size)
 {
     bitfield(c, sf, 0, dst, src, 0, (unsigned)(8 * from_size - 1));
 }
 
-void a64_ccmp_imm(a64_code *c, bool sf, int a, uint32_t imm5, uint32_t nzcv, a64_cond cond)
+void a64_ccmp_imm(alk_code *c, bool sf, int a, uint32_t imm5, uint32_t nzcv, a64_cond cond)
 {
-    a64_word(c, sf_bit(sf) | 0x7A400800u | (imm5 & 31) << 16 | (uint32_t)cond << 12 |
-                (uint32_t)a << 5 | (nzcv & 15));
+    alk_code_u32(c, sf_bit(sf) | 0x7A400800u | (imm5 & 31) << 16 | (uint32_t)cond << 12 |
+                    (uint32_t)a << 5 | (nzcv & 15));
 }
 
-void a64_csel(a64_code *c, bool sf, a64_cond cond, int dst, int a, int b)
+void a64_csel(alk_code *c, bool sf, a64_cond cond, int dst, int a, int b)
 {
-    a64_word(c, sf_bit(sf) | 0x1A800000u | (uint32_t)b << 16 | (uint32_t)cond << 12 |
-                (uint32_t)a << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | 0x1A800000u | (uint32_t)b << 16 | (uint32_t)cond << 12 |
+                    (uint32_t)a << 5 | (uint32_t)dst);
 }
 
-void a64_cset(a64_code *c, int dst, a64_cond cond)
+void a64_cset(alk_code *c, int dst, a64_cond cond)
 {
     /* csinc wd, wzr, wzr, !cond */
-    a64_word(c, 0x1A800400u | 31u << 16 | (uint32_t)a64_invert(cond) << 12 | 31u << 5 |
-                (uint32_t)dst);
+    alk_code_u32(c, 0x1A800400u | 31u << 16 | (uint32_t)a64_invert(cond) << 12 | 31u << 5 |
+                    (uint32_t)dst);
 }
 
-void a64_bfxil_low(a64_code *c, bool sf, int dst, int src, unsigned bits)
+void a64_bfxil_low(alk_code *c, bool sf, int dst, int src, unsigned bits)
 {
     bitfield(c, sf, 1, dst, src, 0, bits - 1);
 }
@@ -515,200 +399,200 @@ static uint32_t load_opc(bool sf, int size, bool sign_extend)
 
 /* One access at [base + offset] with `vector` (V) and opc; offset fallback through a scratch
  * register that is neither base nor the data register. */
-static void access(a64_code *c, uint32_t vector, uint32_t opc, int size, int data, int base,
+static void access(alk_code *c, uint32_t vector, uint32_t opc, int size, int data, int base,
                    int64_t offset)
 {
     uint32_t sz = size_field(size);
     uint32_t v = vector << 26;
     if (offset >= 0 && offset % size == 0 && offset / size < 4096) {
-        a64_word(c, sz << 30 | 0x39000000u | v | opc << 22 | (uint32_t)(offset / size) << 10 |
-                    (uint32_t)base << 5 | (uint32_t)data);
+        alk_code_u32(c, sz << 30 | 0x39000000u | v | opc << 22 | (uint32_t)(offset / size) << 10 |
+                        (uint32_t)base << 5 | (uint32_t)data);
     } else if (offset >= -256 && offset < 256) {
-        a64_word(c, sz << 30 | 0x38000000u | v | opc << 22 | ((uint32_t)offset & 0x1ff) << 12 |
-                    (uint32_t)base << 5 | (uint32_t)data);
+        alk_code_u32(c, sz << 30 | 0x38000000u | v | opc << 22 | ((uint32_t)offset & 0x1ff) << 12 |
+                        (uint32_t)base << 5 | (uint32_t)data);
     } else {
         int scratch = base != A64_X16 && (opc != 0 || vector || data != A64_X16) ? A64_X16
                                                                                   : A64_X17;
         a64_mov_imm(c, true, scratch, (uint64_t)offset);
-        a64_word(c, sz << 30 | 0x38200800u | v | opc << 22 | (uint32_t)scratch << 16 | 3u << 13 |
-                    (uint32_t)base << 5 | (uint32_t)data);
+        alk_code_u32(c, sz << 30 | 0x38200800u | v | opc << 22 | (uint32_t)scratch << 16 | 3u << 13 |
+                        (uint32_t)base << 5 | (uint32_t)data);
     }
 }
 
-static void access_index(a64_code *c, uint32_t vector, uint32_t opc, int size, int data, int base,
+static void access_index(alk_code *c, uint32_t vector, uint32_t opc, int size, int data, int base,
                          int index, bool uxtw)
 {
-    a64_word(c, size_field(size) << 30 | 0x38200800u | vector << 26 | opc << 22 |
-                (uint32_t)index << 16 | (uxtw ? 2u : 3u) << 13 | (uint32_t)base << 5 |
-                (uint32_t)data);
+    alk_code_u32(c, size_field(size) << 30 | 0x38200800u | vector << 26 | opc << 22 |
+                    (uint32_t)index << 16 | (uxtw ? 2u : 3u) << 13 | (uint32_t)base << 5 |
+                    (uint32_t)data);
 }
 
-void a64_load(a64_code *c, bool sf, int dst, int base, int64_t offset, int size, bool sign_extend)
+void a64_load(alk_code *c, bool sf, int dst, int base, int64_t offset, int size, bool sign_extend)
 {
     access(c, 0, load_opc(sf, size, sign_extend), size, dst, base, offset);
 }
 
-void a64_store(a64_code *c, int size, int src, int base, int64_t offset)
+void a64_store(alk_code *c, int size, int src, int base, int64_t offset)
 {
     access(c, 0, 0, size, src, base, offset);
 }
 
-void a64_load_index(a64_code *c, bool sf, int dst, int base, int index, bool uxtw, int size,
+void a64_load_index(alk_code *c, bool sf, int dst, int base, int index, bool uxtw, int size,
                     bool sign_extend)
 {
     access_index(c, 0, load_opc(sf, size, sign_extend), size, dst, base, index, uxtw);
 }
 
-void a64_load_entry(a64_code *c, int dst, int base, int index)
+void a64_load_entry(alk_code *c, int dst, int base, int index)
 {
-    a64_word(c, 0xF8605800u | (uint32_t)index << 16 | (uint32_t)base << 5 | (uint32_t)dst);
+    alk_code_u32(c, 0xF8605800u | (uint32_t)index << 16 | (uint32_t)base << 5 | (uint32_t)dst);
 }
 
-void a64_store_entry(a64_code *c, int src, int base, int index)
+void a64_store_entry(alk_code *c, int src, int base, int index)
 {
-    a64_word(c, 0xF8205800u | (uint32_t)index << 16 | (uint32_t)base << 5 | (uint32_t)src);
+    alk_code_u32(c, 0xF8205800u | (uint32_t)index << 16 | (uint32_t)base << 5 | (uint32_t)src);
 }
 
-void a64_zero_pair_post(a64_code *c, int base)
+void a64_zero_pair_post(alk_code *c, int base)
 {
     a64_ldp(c, false, A64_ZR, A64_ZR, base, 16, true);
     /* ldp's encoding with L cleared: stp xzr, xzr, [base], #16 */
-    a64_patch_word(c, c->size - 4, a64_read_word(c, c->size - 4) & ~(1u << 22));
+    alk_code_patch_u32(c, c->size - 4, alk_code_read_u32(c, c->size - 4) & ~(1u << 22));
 }
 
-void a64_store_index(a64_code *c, int size, int src, int base, int index, bool uxtw)
+void a64_store_index(alk_code *c, int size, int src, int base, int index, bool uxtw)
 {
     access_index(c, 0, 0, size, src, base, index, uxtw);
 }
 
-void a64_fload(a64_code *c, int size, int dst, int base, int64_t offset)
+void a64_fload(alk_code *c, int size, int dst, int base, int64_t offset)
 {
     access(c, 1, 1, size, dst, base, offset);
 }
 
-void a64_fstore(a64_code *c, int size, int src, int base, int64_t offset)
+void a64_fstore(alk_code *c, int size, int src, int base, int64_t offset)
 {
     access(c, 1, 0, size, src, base, offset);
 }
 
-void a64_fload_index(a64_code *c, int size, int dst, int base, int index, bool uxtw)
+void a64_fload_index(alk_code *c, int size, int dst, int base, int index, bool uxtw)
 {
     access_index(c, 1, 1, size, dst, base, index, uxtw);
 }
 
-void a64_fstore_index(a64_code *c, int size, int src, int base, int index, bool uxtw)
+void a64_fstore_index(alk_code *c, int size, int src, int base, int index, bool uxtw)
 {
     access_index(c, 1, 0, size, src, base, index, uxtw);
 }
 
-static void pair(a64_code *c, bool fp, bool load, uint32_t addressing, int a, int b, int base,
+static void pair(alk_code *c, bool fp, bool load, uint32_t addressing, int a, int b, int base,
                  int offset)
 {
     uint32_t opc = fp ? 0x44000000u : 0x80000000u;     /* opc 01 with V (d), 10 (x) */
-    a64_word(c, opc | 0x28000000u | addressing << 23 | (load ? 1u << 22 : 0) |
-                ((uint32_t)(offset / 8) & 0x7f) << 15 | (uint32_t)b << 10 | (uint32_t)base << 5 |
-                (uint32_t)a);
+    alk_code_u32(c, opc | 0x28000000u | addressing << 23 | (load ? 1u << 22 : 0) |
+                    ((uint32_t)(offset / 8) & 0x7f) << 15 | (uint32_t)b << 10 |
+                    (uint32_t)base << 5 | (uint32_t)a);
 }
 
-void a64_stp(a64_code *c, bool fp, int a, int b, int base, int offset, bool pre_index)
+void a64_stp(alk_code *c, bool fp, int a, int b, int base, int offset, bool pre_index)
 {
     pair(c, fp, false, pre_index ? 3 : 2, a, b, base, offset);
 }
 
-void a64_ldp(a64_code *c, bool fp, int a, int b, int base, int offset, bool post_index)
+void a64_ldp(alk_code *c, bool fp, int a, int b, int base, int offset, bool post_index)
 {
     pair(c, fp, true, post_index ? 1 : 2, a, b, base, offset);
 }
 
-void a64_load_word_entry(a64_code *c, int dst, int base, int index)
+void a64_load_word_entry(alk_code *c, int dst, int base, int index)
 {
     /* ldrsw dst, [base, windex, uxtw #2] */
-    a64_word(c, 0xB8A05800u | (uint32_t)index << 16 | (uint32_t)base << 5 | (uint32_t)dst);
+    alk_code_u32(c, 0xB8A05800u | (uint32_t)index << 16 | (uint32_t)base << 5 | (uint32_t)dst);
 }
 
 /* ---- Control ------------------------------------------------------------------------------ */
 
-void a64_b(a64_code *c, uint32_t label)
+void a64_b(alk_code *c, uint32_t label)
 {
     use_label(c, label, A64_FIX_IMM26, 0);
-    a64_word(c, 0x14000000u);
+    alk_code_u32(c, 0x14000000u);
 }
 
-void a64_bl_to(a64_code *c, int32_t words)
+void a64_bl_to(alk_code *c, int32_t words)
 {
-    a64_word(c, 0x94000000u | ((uint32_t)words & 0x3ffffff));
+    alk_code_u32(c, 0x94000000u | ((uint32_t)words & 0x3ffffff));
 }
 
-void a64_bcond(a64_code *c, a64_cond cond, uint32_t label)
-{
-    use_label(c, label, A64_FIX_IMM19, 0);
-    a64_word(c, 0x54000000u | (uint32_t)cond);
-}
-
-void a64_cbz(a64_code *c, bool sf, bool nonzero, int reg, uint32_t label)
+void a64_bcond(alk_code *c, a64_cond cond, uint32_t label)
 {
     use_label(c, label, A64_FIX_IMM19, 0);
-    a64_word(c, sf_bit(sf) | 0x34000000u | (nonzero ? 1u << 24 : 0) | (uint32_t)reg);
+    alk_code_u32(c, 0x54000000u | (uint32_t)cond);
 }
 
-void a64_br(a64_code *c, int reg) { a64_word(c, 0xD61F0000u | (uint32_t)reg << 5); }
-void a64_blr(a64_code *c, int reg) { a64_word(c, 0xD63F0000u | (uint32_t)reg << 5); }
-void a64_ret(a64_code *c) { a64_word(c, 0xD65F03C0u); }
-void a64_udf(a64_code *c) { a64_word(c, 0); }
+void a64_cbz(alk_code *c, bool sf, bool nonzero, int reg, uint32_t label)
+{
+    use_label(c, label, A64_FIX_IMM19, 0);
+    alk_code_u32(c, sf_bit(sf) | 0x34000000u | (nonzero ? 1u << 24 : 0) | (uint32_t)reg);
+}
 
-void a64_adr(a64_code *c, int dst, uint32_t label)
+void a64_br(alk_code *c, int reg) { alk_code_u32(c, 0xD61F0000u | (uint32_t)reg << 5); }
+void a64_blr(alk_code *c, int reg) { alk_code_u32(c, 0xD63F0000u | (uint32_t)reg << 5); }
+void a64_ret(alk_code *c) { alk_code_u32(c, 0xD65F03C0u); }
+void a64_udf(alk_code *c) { alk_code_u32(c, 0); }
+
+void a64_adr(alk_code *c, int dst, uint32_t label)
 {
     use_label(c, label, A64_FIX_ADR, 0);
-    a64_word(c, 0x10000000u | (uint32_t)dst);
+    alk_code_u32(c, 0x10000000u | (uint32_t)dst);
 }
 
 /* ---- Floating point ------------------------------------------------------------------------ */
 
 static uint32_t ftype(int size) { return size == 8 ? 1u << 22 : 0; }
 
-void a64_fop2(a64_code *c, int size, a64_fop2_op op, int dst, int a, int b)
+void a64_fop2(alk_code *c, int size, a64_fop2_op op, int dst, int a, int b)
 {
-    a64_word(c, 0x1E200800u | ftype(size) | (uint32_t)b << 16 | (uint32_t)op << 12 |
-                (uint32_t)a << 5 | (uint32_t)dst);
+    alk_code_u32(c, 0x1E200800u | ftype(size) | (uint32_t)b << 16 | (uint32_t)op << 12 |
+                    (uint32_t)a << 5 | (uint32_t)dst);
 }
 
-void a64_fop1(a64_code *c, int size, a64_fop1_op op, int dst, int src)
+void a64_fop1(alk_code *c, int size, a64_fop1_op op, int dst, int src)
 {
-    a64_word(c, 0x1E204000u | ftype(size) | (uint32_t)op << 15 | (uint32_t)src << 5 |
-                (uint32_t)dst);
+    alk_code_u32(c, 0x1E204000u | ftype(size) | (uint32_t)op << 15 | (uint32_t)src << 5 |
+                    (uint32_t)dst);
 }
 
-void a64_fcmp(a64_code *c, int size, int a, int b)
+void a64_fcmp(alk_code *c, int size, int a, int b)
 {
-    a64_word(c, 0x1E202000u | ftype(size) | (uint32_t)b << 16 | (uint32_t)a << 5);
+    alk_code_u32(c, 0x1E202000u | ftype(size) | (uint32_t)b << 16 | (uint32_t)a << 5);
 }
 
-void a64_fcsel(a64_code *c, int size, a64_cond cond, int dst, int a, int b)
+void a64_fcsel(alk_code *c, int size, a64_cond cond, int dst, int a, int b)
 {
-    a64_word(c, 0x1E200C00u | ftype(size) | (uint32_t)b << 16 | (uint32_t)cond << 12 |
-                (uint32_t)a << 5 | (uint32_t)dst);
+    alk_code_u32(c, 0x1E200C00u | ftype(size) | (uint32_t)b << 16 | (uint32_t)cond << 12 |
+                    (uint32_t)a << 5 | (uint32_t)dst);
 }
 
-void a64_fmov_to_fp(a64_code *c, int size, int dst, int src)
+void a64_fmov_to_fp(alk_code *c, int size, int dst, int src)
 {
-    a64_word(c, (size == 8 ? 0x9E670000u : 0x1E270000u) | (uint32_t)src << 5 | (uint32_t)dst);
+    alk_code_u32(c, (size == 8 ? 0x9E670000u : 0x1E270000u) | (uint32_t)src << 5 | (uint32_t)dst);
 }
 
-void a64_fmov_from_fp(a64_code *c, int size, int dst, int src)
+void a64_fmov_from_fp(alk_code *c, int size, int dst, int src)
 {
-    a64_word(c, (size == 8 ? 0x9E660000u : 0x1E260000u) | (uint32_t)src << 5 | (uint32_t)dst);
+    alk_code_u32(c, (size == 8 ? 0x9E660000u : 0x1E260000u) | (uint32_t)src << 5 | (uint32_t)dst);
 }
 
-void a64_int_to_fp(a64_code *c, int size, bool sf, bool is_signed, int dst, int src)
+void a64_int_to_fp(alk_code *c, int size, bool sf, bool is_signed, int dst, int src)
 {
-    a64_word(c, sf_bit(sf) | (is_signed ? 0x1E220000u : 0x1E230000u) | ftype(size) |
-                (uint32_t)src << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | (is_signed ? 0x1E220000u : 0x1E230000u) | ftype(size) |
+                    (uint32_t)src << 5 | (uint32_t)dst);
 }
 
-void a64_fp_to_int(a64_code *c, int size, bool sf, bool is_signed, int dst, int src)
+void a64_fp_to_int(alk_code *c, int size, bool sf, bool is_signed, int dst, int src)
 {
-    a64_word(c, sf_bit(sf) | (is_signed ? 0x1E380000u : 0x1E390000u) | ftype(size) |
-                (uint32_t)src << 5 | (uint32_t)dst);
+    alk_code_u32(c, sf_bit(sf) | (is_signed ? 0x1E380000u : 0x1E390000u) | ftype(size) |
+                    (uint32_t)src << 5 | (uint32_t)dst);
 }
 
 /* The imm8 of `fmov #imm` (VFPExpandImm in reverse), or -1 when bits has none. */
@@ -732,7 +616,7 @@ static int fp_imm8(int size, uint64_t bits)
     return (int)(sign << 7 | b << 6 | cd << 4 | efgh);
 }
 
-void a64_fmov_bits(a64_code *c, int size, int dst, uint64_t bits)
+void a64_fmov_bits(alk_code *c, int size, int dst, uint64_t bits)
 {
     if (size == 4)
         bits &= 0xffffffffu;
@@ -742,15 +626,15 @@ void a64_fmov_bits(a64_code *c, int size, int dst, uint64_t bits)
     }
     int imm8 = fp_imm8(size, bits);
     if (imm8 >= 0) {
-        a64_word(c, 0x1E201000u | ftype(size) | (uint32_t)imm8 << 13 | (uint32_t)dst);
+        alk_code_u32(c, 0x1E201000u | ftype(size) | (uint32_t)imm8 << 13 | (uint32_t)dst);
         return;
     }
     a64_mov_imm(c, size == 8, A64_X16, bits);
     a64_fmov_to_fp(c, size, dst, A64_X16);
 }
 
-void a64_popcount(a64_code *c, int reg)
+void a64_popcount(alk_code *c, int reg)
 {
-    a64_word(c, 0x0E205800u | (uint32_t)reg << 5 | (uint32_t)reg);   /* cnt v.8b, v.8b */
-    a64_word(c, 0x0E31B800u | (uint32_t)reg << 5 | (uint32_t)reg);   /* addv b, v.8b */
+    alk_code_u32(c, 0x0E205800u | (uint32_t)reg << 5 | (uint32_t)reg);   /* cnt v.8b, v.8b */
+    alk_code_u32(c, 0x0E31B800u | (uint32_t)reg << 5 | (uint32_t)reg);   /* addv b, v.8b */
 }

@@ -11,7 +11,7 @@
 static void spill_registers_below(codegen *g, uint32_t base)
 {
     for (uint32_t i = 0; i < base; i++)
-        if (g->stack[i].loc == LOC_REG || g->stack[i].loc == LOC_FLAGS)
+        if (g->stack.values[i].loc == LOC_REG || g->stack.values[i].loc == LOC_FLAGS)
             arm_spill_entry(g, i);
 }
 
@@ -20,20 +20,20 @@ static void spill_registers_below(codegen *g, uint32_t base)
  * slot; every other one moves straight into place. Never touches x8 (call_indirect's). */
 static uint32_t place_arguments(codegen *g, const alk_functype *type)
 {
-    uint32_t n = type->param_count, base = g->height - n;
+    uint32_t n = type->param_count, base = g->stack.height - n;
     spill_registers_below(g, base);
     uint32_t gprs = 0, fprs = 0, stack = 0, gpr_targets = 0, fpr_targets = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (arm_is_float(type->params[i]) && fprs < ARG_FPR_COUNT)
+        if (alk_is_float(type->params[i]) && fprs < ARG_FPR_COUNT)
             fpr_targets |= 1u << fprs++;
-        else if (!arm_is_float(type->params[i]) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(type->params[i]) && gprs < ARG_GPR_COUNT)
             gpr_targets |= 1u << (1 + gprs++);
     }
     /* Stack arguments first: they only use the scratch register. */
     gprs = fprs = 0;
     for (uint32_t i = 0; i < n; i++) {
         alk_valtype t = type->params[i];
-        bool in_register = arm_is_float(t) ? fprs++ < ARG_FPR_COUNT : gprs++ < ARG_GPR_COUNT;
+        bool in_register = alk_is_float(t) ? fprs++ < ARG_FPR_COUNT : gprs++ < ARG_GPR_COUNT;
         if (in_register)
             continue;
         value v = *arm_top(g, n - 1 - i);
@@ -46,13 +46,13 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
         alk_valtype t = type->params[i];
         value *v = arm_top(g, n - 1 - i);
         int target = -1;
-        if (arm_is_float(t) && fprs < ARG_FPR_COUNT)
+        if (alk_is_float(t) && fprs < ARG_FPR_COUNT)
             target = (int)fprs++;
-        else if (!arm_is_float(t) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(t) && gprs < ARG_GPR_COUNT)
             target = 1 + (int)gprs++;
         if (target < 0 || v->loc != LOC_REG || v->reg == target)
             continue;
-        uint32_t targets = arm_is_float(t) ? fpr_targets : gpr_targets;
+        uint32_t targets = alk_is_float(t) ? fpr_targets : gpr_targets;
         if (targets & (1u << v->reg))
             arm_spill_entry(g, base + i);
     }
@@ -61,9 +61,9 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
         alk_valtype t = type->params[i];
         value v = *arm_top(g, n - 1 - i);
         v.position = base + i;
-        if (arm_is_float(t) && fprs < ARG_FPR_COUNT)
+        if (alk_is_float(t) && fprs < ARG_FPR_COUNT)
             arm_load_into(g, v, (int)fprs++);
-        else if (!arm_is_float(t) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(t) && gprs < ARG_GPR_COUNT)
             arm_load_into(g, v, 1 + (int)gprs++);
     }
     return 8 * stack;
@@ -71,17 +71,17 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
 
 static void take_results(codegen *g, const alk_functype *type, uint32_t stack_bytes)
 {
-    uint32_t base = g->height - type->param_count;
+    uint32_t base = g->stack.height - type->param_count;
     for (uint32_t i = 0; i < base; i++)
-        if (g->stack[i].loc == LOC_REG || g->stack[i].loc == LOC_FLAGS)
+        if (g->stack.values[i].loc == LOC_REG || g->stack.values[i].loc == LOC_FLAGS)
             arm_fail(g, ALK_E_INTERNAL, 0, "value in a register across a call");
-    for (uint32_t i = base; i < g->height; i++)
-        arm_free(g, g->stack[i]);
-    g->height = base;
+    for (uint32_t i = base; i < g->stack.height; i++)
+        arm_free(g, g->stack.values[i]);
+    g->stack.height = base;
     for (uint32_t i = 0; i < type->result_count; i++) {
         alk_valtype t = type->results[i];
         if (i == 0) {
-            if (arm_is_float(t))
+            if (alk_is_float(t))
                 g->fpr_used |= 1u;
             else
                 g->gpr_used |= 1u;
@@ -90,7 +90,7 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
         }
         a64_load(g->code, true, SCRATCH_GPR, A64_SP, (int32_t)(stack_bytes + 8 * (i - 1)), 8,
                  false);
-        a64_store(g->code, 8, SCRATCH_GPR, A64_SP, arm_slot_offset(g, g->height));
+        a64_store(g->code, 8, SCRATCH_GPR, A64_SP, arm_slot_offset(g, g->stack.height));
         arm_push(g, (value){ .loc = LOC_SLOT, .type = t });
     }
 }
@@ -112,7 +112,7 @@ static void before_foreign_call(codegen *g)
 
 static void after_foreign_call(codegen *g, const alk_functype *type)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     a64_load(c, true, REG_VMCTX, A64_FP, -8, 8, false);
     a64_load(c, true, REG_MEMORY_BASE, REG_VMCTX, ALK_VMCTX_MEMORY_BASE, 8, false);
     after_call(g);
@@ -122,7 +122,7 @@ static void after_foreign_call(codegen *g, const alk_functype *type)
 
 static void call(codegen *g, uint32_t function)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     const alk_functype *type = alk_function_type(g->module, function);
     uint32_t stack_bytes = place_arguments(g, type);
     if (function < g->module->imported_function_count) {
@@ -143,7 +143,7 @@ static void call(codegen *g, uint32_t function)
  * arguments move into place as for a direct call. */
 static void call_indirect(codegen *g, uint32_t type_index, uint32_t table)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     const alk_functype *type = &g->module->types[type_index];
     const int ref = CALL_TARGET_GPR;
     arm_claim_gpr(g, ref);
@@ -191,7 +191,7 @@ bool arm_call_instr(codegen *g, const alk_instr *in)
 void arm_call_builtin(codegen *g, int index, const value *args, int arg_count,
                      alk_valtype result_type)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     /* Arguments were popped: park those in registers in their slots; registers below too. */
     for (int i = 0; i < arg_count; i++) {
         value v = args[i];
@@ -200,7 +200,7 @@ void arm_call_builtin(codegen *g, int index, const value *args, int arg_count,
             arm_free(g, v);
         }
     }
-    spill_registers_below(g, g->height);
+    spill_registers_below(g, g->stack.height);
     for (int i = 0; i < arg_count; i++) {
         /* builtins take integers only: x1..x5 */
         value v = args[i];

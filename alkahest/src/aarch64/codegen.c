@@ -43,7 +43,7 @@ static void local_set(codegen *g, uint32_t local, bool tee)
 
 static void select_op(codegen *g)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     value cond = arm_pop(g), b = arm_pop(g), a = arm_pop(g);
     if (cond.loc == LOC_CONST) {
         arm_free(g, cond.bits ? b : a);
@@ -69,7 +69,7 @@ static void select_op(codegen *g)
     else
         a64_cmp_imm(c, false, flag, 0);
     int dst;
-    bool is_float = arm_is_float(a.type);
+    bool is_float = alk_is_float(a.type);
     if (a_owned) {
         dst = ra;
         if (b_owned)
@@ -122,7 +122,7 @@ static void hint_next(codegen *g, const alk_reader *reader)
         uint32_t index = peek_u32(p + 1, reader->end);
         if (index < g->local_count && arm_local_reg(g, index) >= 0) {
             g->hint_reg = arm_local_reg(g, index);
-            g->hint_float = arm_is_float(g->locals[index].type);
+            g->hint_float = alk_is_float(g->locals[index].type);
             g->hint_local = index;
         }
     } else if (p[0] == 0x10) {                          /* call: its last parameter */
@@ -132,19 +132,19 @@ static void hint_next(codegen *g, const alk_reader *reader)
         const alk_functype *type = alk_function_type(g->module, function);
         if (type->param_count == 0)
             return;
-        bool is_float = arm_is_float(type->params[type->param_count - 1]);
+        bool is_float = alk_is_float(type->params[type->param_count - 1]);
         uint32_t before = 0;
         for (uint32_t i = 0; i + 1 < type->param_count; i++)
-            before += arm_is_float(type->params[i]) == is_float;
+            before += alk_is_float(type->params[i]) == is_float;
         if (before < (is_float ? ARG_FPR_COUNT : ARG_GPR_COUNT)) {
             g->hint_reg = is_float ? (int)before : 1 + (int)before;
             g->hint_float = is_float;
         }
-    } else if ((p[0] == 0x0b && g->control_count == 1) || p[0] == 0x0f) {
+    } else if ((p[0] == 0x0b && g->controls.count == 1) || p[0] == 0x0f) {
         /* the function's end or return, with one result: x0 or v0 */
         if (g->type->result_count == 1) {
             g->hint_reg = 0;
-            g->hint_float = arm_is_float(g->type->results[0]);
+            g->hint_float = alk_is_float(g->type->results[0]);
         }
     }
 }
@@ -204,7 +204,7 @@ static bool lay_out_locals(codegen *g, uint32_t index)
         alk_valtype t = g->type->params[i];
         local_info *l = &g->locals[i];
         *l = (local_info){ .type = t, .reg = A64_NO_REG };
-        bool in_register = arm_is_float(t) ? fprs++ < ARG_FPR_COUNT : gprs++ < ARG_GPR_COUNT;
+        bool in_register = alk_is_float(t) ? fprs++ < ARG_FPR_COUNT : gprs++ < ARG_GPR_COUNT;
         if (in_register) {
             l->base = A64_SP;
             l->offset = (int32_t)(g->call_area + 8 * in_frame++);
@@ -236,12 +236,8 @@ static void release(codegen *g)
 {
     const alk_allocator *a = &g->module->allocator;
     a->free(a->user, g->locals);
-    a->free(a->user, g->stack);
-    a->free(a->user, g->controls);
     g->locals = NULL;
-    g->stack = NULL;
-    g->controls = NULL;
-    g->stack_capacity = g->control_capacity = 0;
+    alk_stacks_free(&g->stack, &g->controls);
 }
 
 /* Bodies this large may give code past b.cond's reach (+-1 MiB): their conditional branches
@@ -255,34 +251,36 @@ static int compile_function(codegen *g, uint32_t index)
     const alk_function *function = &m->functions[index];
     g->function = index;
     g->type = &m->types[function->type_index];
-    g->height = g->max_height = 0;
-    g->control_count = 0;
+    g->stack.height = g->stack.max_height = 0;
+    g->controls.count = 0;
     g->gpr_used = g->fpr_used = 0;
-    g->dead_depth = 0;
+    g->controls.dead_depth = 0;
     g->hint_reg = -1;
-    alk_memset(g->trap_labels, 0, sizeof g->trap_labels);
+    alk_traps_begin_function(&g->traps);
     g->code->label_count = 1;           /* labels are the function's own */
     g->code->fixup_count = 0;
     if (!lay_out_locals(g, index))
         return g->error;
 
-    arm_mark(g, function->code_offset);  /* the prologue: the function's first line */
+    /* the prologue: the function's first line */
+    alk_traps_mark(&g->traps, g->code, function->code_offset);
     arm_begin_function(g);
     arm_prologue(g);
     alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
-    while (g->control_count > 0 && !g->error && !g->code->failed) {
+    while (g->controls.count > 0 && !g->error && !g->code->failed) {
         alk_instr in;
         int code = alk_read_instr(&reader, &in, g->diag);
         if (code) {
             g->error = code;
             break;
         }
-        arm_mark(g, in.offset);
-        if (g->controls[g->control_count - 1].unreachable) {
+        alk_traps_mark(&g->traps, g->code, in.offset);
+        if (g->controls.entries[g->controls.count - 1].unreachable) {
             arm_control_instr(g, &in);       /* skips dead code, sees its end */
             continue;
         }
-        if (g->height && g->stack[g->height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
+        if (g->stack.height && alk_operand_top(&g->stack, 0)->loc == LOC_FLAGS &&
+            !uses_flags(in.op))
             arm_settle_flags(g);
         hint_next(g, &reader);
         instr_handler handler = handlers[alk_opcode_infos[in.op].group];
@@ -297,7 +295,7 @@ static int compile_function(codegen *g, uint32_t index)
     if (!g->error && g->code->failed)
         g->error = alk_fail(g->diag, ALK_E_OUT_OF_MEMORY, function->body_offset, index, "");
     if (!g->error) {
-        arm_emit_trap_stubs(g);
+        alk_traps_emit_stubs(&g->traps, g->code, g->chunk->target);
         /* at most ~8.4 MB by the decoder's limits (locals, operand stack, parameters) */
         uint32_t frame = arm_frame_size(g);
         if (frame >= (1u << 24))
@@ -312,219 +310,77 @@ static int compile_function(codegen *g, uint32_t index)
     return g->error;
 }
 
-/* ---- Chunks: functions compiled independently (maybe in parallel), then linked ------------ */
-
-typedef struct call_fixup {
-    uint32_t at;        /* the bl, from the start of the chunk */
-    uint32_t callee;    /* function index */
-} call_fixup;
-
-typedef struct chunk {
-    const alk_module *module;
-    const alk_compile_options *options;
-    const alk_layout *layout;
-    uint32_t first, end;            /* defined functions [first, end) */
-    a64_code code;
-    uint32_t *starts;               /* external entry of each, within the chunk */
-    call_fixup *calls;
-    uint32_t call_count;
-    alk_lines *lines;               /* with source lines only */
-    alk_local_weights weights;
-    int error;
-    alk_diag diag;
-} chunk;
+/* ---- Chunks (../singlepass.c): the functions of one, then the direct calls between them ----- */
 
 /* The internal entry follows the external one's three instructions (below). */
 #define INTERNAL_ENTRY_OFFSET 12
 
 void arm_emit_direct_call(codegen *g, uint32_t function)
 {
-    if (g->call_count == g->call_capacity) {
-        uint32_t capacity = g->call_capacity ? g->call_capacity * 2 : 64;
-        call_fixup *fresh = g->module->allocator.alloc(g->module->allocator.user,
-                                                       capacity * sizeof *fresh);
-        if (!fresh) {
-            g->code->failed = true;
-            return;
-        }
-        if (g->calls) {
-            alk_memcpy(fresh, g->calls, g->call_count * sizeof *fresh);
-            g->module->allocator.free(g->module->allocator.user, g->calls);
-        }
-        g->calls = fresh;
-        g->call_capacity = capacity;
-    }
-    g->calls[g->call_count++] = (call_fixup){ a64_position(g->code), function };
+    alk_chunk_add_call(g->chunk, alk_code_position(g->code), function);
     a64_bl_to(g->code, 0);
 }
 
-static void compile_chunk(void *argument)
+static void compile_chunk(alk_chunk *k)
 {
-    chunk *k = argument;
     const alk_module *module = k->module;
-    const alk_allocator *a = &module->allocator;
-    a64_code_init(&k->code, a);
     codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
-                  .diag = &k->diag, .weights = &k->weights,
+                  .diag = &k->diag, .weights = &k->weights, .chunk = k,
+                  .stack = { .allocator = &k->module->allocator },
+                  .controls = { .allocator = &k->module->allocator },
+                  .traps = { .lines = k->lines },
                   .checked = k->options->bounds == ALK_BOUNDS_CHECKED };
-    if (k->options->source_lines && !(g.lines = k->lines = alk_lines_new(a))) {
-        k->error = alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
-        return;
-    }
-    uint32_t count = k->end - k->first;
-    k->starts = a->alloc(a->user, (count ? count : 1) * sizeof *k->starts);
-    if (!k->starts) {
-        k->error = alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
-        return;
-    }
-    uint64_t bytes = 0;
-    for (uint32_t i = k->first; i < k->end; i++) {
-        const alk_function *f = &module->functions[module->imported_function_count + i];
-        bytes += f->body_end - f->body_offset;
-    }
-    /* about 4-5 bytes of machine code per byte of Wasm code: one allocation, not log2(n) */
-    uint64_t estimate = 5 * bytes + 4096;
-    a64_reserve(&k->code, estimate > (1u << 30) ? (1u << 30) : (uint32_t)estimate);
     for (uint32_t i = k->first; i < k->end && !k->error; i++) {
         const alk_function *f = &module->functions[module->imported_function_count + i];
-        a64_align(&k->code, 16);
-        uint32_t start = a64_position(&k->code), calls = g.call_count;
-        k->starts[i - k->first] = start;
+        uint32_t start = alk_chunk_start_function(k, i), calls = k->call_count;
         g.far_branches = f->body_end - f->code_offset > FAR_BRANCH_BODY;
         for (;;) {
             /* external entry: establish the pinned registers, then the internal entry */
             a64_mov(&k->code, true, REG_VMCTX, 0);
             a64_load(&k->code, true, REG_MEMORY_BASE, REG_VMCTX, ALK_VMCTX_MEMORY_BASE, 8, false);
             a64_load(&k->code, true, REG_MEMORY_SIZE, REG_VMCTX, ALK_VMCTX_MEMORY_SIZE, 8, false);
-            if (a64_position(&k->code) - start != INTERNAL_ENTRY_OFFSET)
-                k->error = alk_fail(&k->diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION, ": entry size");
-            if (!k->error)
+            if (alk_chunk_entry_done(k, start))
                 k->error = compile_function(&g, module->imported_function_count + i);
             if (k->error || !k->code.out_of_range || g.far_branches)
                 break;
             /* a branch out of b.cond's reach: this function again, with far branches */
             k->code.size = start;
             k->code.out_of_range = false;
-            g.call_count = calls;
-            if (g.lines)
-                alk_lines_truncate(g.lines, start);
+            k->call_count = calls;
+            if (g.traps.lines)
+                alk_lines_truncate(g.traps.lines, start);
             g.far_branches = true;
         }
         if (!k->error && k->code.out_of_range)
             k->error = alk_fail(&k->diag, ALK_E_INTERNAL, f->body_offset,
                                 module->imported_function_count + i, ": branch out of range");
     }
-    a64_align(&k->code, 16);
-    if (!k->error && k->code.failed)
-        k->error = alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
-    k->calls = g.calls;
-    k->call_count = g.call_count;
 }
 
-static void free_chunk(chunk *k)
+/* bl: imm26, in words, relative to the instruction itself. */
+static void patch_call(uint8_t *code, uint32_t at, uint32_t target)
 {
-    const alk_allocator *a = &k->module->allocator;
-    a64_code_free(&k->code);
-    a->free(a->user, k->starts);
-    a->free(a->user, k->calls);
-    alk_lines_free(k->lines);
-    alk_local_weights_free(&k->weights);
+    int32_t words = (int32_t)(target - at) / 4;
+    uint32_t bl = 0x94000000u | ((uint32_t)words & 0x3ffffff);
+    for (int b = 0; b < 4; b++)
+        code[at + b] = (uint8_t)(bl >> (8 * b));
 }
 
-/* bl reaches +-128 MiB: the whole code must be within that of itself. */
-#define MAX_CODE (128u << 20)
+static const alk_singlepass aarch64_singlepass = {
+    .compile_chunk = compile_chunk,
+    .patch_call = patch_call,
+    .emit_trap_stub = arm_emit_trap_stub,
+    .fill = 0,                      /* udf #0 is four zero bytes */
+    .code_per_wasm_byte = 5,        /* about 4-5 bytes of machine code per byte of Wasm code */
+    .internal_entry = INTERNAL_ENTRY_OFFSET,
+    .max_code = 128u << 20,         /* bl reaches +-128 MiB: the whole code must be within it */
+    .too_large = ": more than 128 MiB of code (the reach of a direct call)",
+};
 
 static int aarch64_compile(const alk_module *module, const alk_compile_options *options,
                            alk_compiled *out, alk_diag *diag)
 {
-    int unsupported = alk_check_no_v128(module, diag);
-    if (unsupported)
-        return unsupported;
-    const alk_allocator *a = &module->allocator;
-    uint32_t defined = module->function_count - module->imported_function_count;
-    uint32_t starts[ALK_MAX_PARTS + 1];
-    unsigned chunks = alk_split_functions(module, options, starts);
-    chunk parts[ALK_MAX_PARTS];
-    void *arguments[ALK_MAX_PARTS];
-    alk_memset(parts, 0, sizeof parts);
-    for (unsigned c = 0; c < chunks; c++) {
-        parts[c] = (chunk){ .module = module, .options = options, .layout = &out->layout,
-                            .first = starts[c], .end = starts[c + 1] };
-        arguments[c] = &parts[c];
-    }
-    if (chunks > 1)
-        options->run_parallel(options->parallel_user, compile_chunk, arguments, chunks);
-    else
-        compile_chunk(&parts[0]);
-
-    int error = 0;
-    for (unsigned c = 0; c < chunks && !error; c++) {
-        if (parts[c].error) {
-            error = parts[c].error;
-            *diag = parts[c].diag;
-        }
-    }
-    /* Link: lay the chunks end to end, then patch every direct call. */
-    uint32_t *base = NULL;
-    uint8_t *code = NULL;
-    uint64_t size = 0;
-    if (!error) {
-        base = a->alloc(a->user, chunks * sizeof *base);
-        out->functions = a->alloc(a->user, (defined ? defined : 1) * sizeof *out->functions);
-        for (unsigned c = 0; c < chunks; c++) {
-            if (base)
-                base[c] = (uint32_t)size;
-            size += parts[c].code.size;
-        }
-        uint64_t mapped = (size + 4095) & ~4095ull;
-        if (mapped > MAX_CODE)
-            error = alk_fail(diag, ALK_E_MODULE_TOO_LARGE, 0, ALK_NO_FUNCTION,
-                             ": more than 128 MiB of code (the reach of a direct call)");
-        else if (!base || !out->functions || !(code = a->alloc(a->user, mapped ? mapped : 4096)))
-            error = alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
-        else {
-            alk_memset(code, 0, mapped ? mapped : 4096);     /* udf #0 */
-            for (unsigned c = 0; c < chunks; c++) {
-                chunk *k = &parts[c];
-                alk_memcpy(code + base[c], k->code.bytes, k->code.size);
-                for (uint32_t i = k->first; i < k->end; i++) {
-                    uint32_t start = base[c] + k->starts[i - k->first];
-                    uint32_t end = i + 1 < k->end ? base[c] + k->starts[i + 1 - k->first]
-                                                  : base[c] + k->code.size;
-                    out->functions[i] = (alk_compiled_function){ start, end - start };
-                }
-            }
-            for (unsigned c = 0; c < chunks; c++) {
-                chunk *k = &parts[c];
-                for (uint32_t i = 0; i < k->call_count; i++) {
-                    uint32_t at = base[c] + k->calls[i].at;
-                    uint32_t target = out->functions[k->calls[i].callee -
-                                                     module->imported_function_count].offset +
-                                      INTERNAL_ENTRY_OFFSET;
-                    int32_t words = (int32_t)(target - at) / 4;
-                    uint32_t bl = 0x94000000u | ((uint32_t)words & 0x3ffffff);
-                    for (int b = 0; b < 4; b++)
-                        code[at + b] = (uint8_t)(bl >> (8 * b));
-                }
-            }
-            for (unsigned c = 0; c < chunks && !error; c++)
-                if (!alk_lines_append(parts[c].lines, base[c], &out->pcs, &out->pc_count, a))
-                    error = alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
-            size = mapped ? mapped : 4096;
-        }
-    }
-    for (unsigned c = 0; c < chunks; c++)
-        free_chunk(&parts[c]);
-    a->free(a->user, base);
-    if (error) {
-        a->free(a->user, code);
-        a->free(a->user, out->functions);
-        out->functions = NULL;
-        return error;
-    }
-    out->code = code;
-    out->code_size = (uint32_t)size;
-    return ALK_OK;
+    return alk_singlepass_compile(&aarch64_singlepass, module, options, out, diag);
 }
 
 const alk_backend alk_aarch64_backend = { ALK_TARGET_AARCH64, "aarch64", aarch64_compile };

@@ -31,7 +31,7 @@
 #define ALK_A64_CODEGEN_H
 
 #include "asm.h"
-#include "../compile.h"
+#include "../singlepass.h"
 
 #define REG_VMCTX 28
 #define REG_MEMORY_BASE 27
@@ -47,39 +47,6 @@
 #define PINNED_FPR_COUNT 8
 #define CALL_TARGET_GPR 8         /* call_indirect's function reference: never an argument */
 
-typedef enum loc_kind {
-    LOC_SLOT,   /* in the canonical slot of its stack position */
-    LOC_REG,    /* in a register (general for integers and references, FP for floats) */
-    LOC_CONST,  /* a constant, not yet materialised */
-    LOC_LOCAL,  /* the current value of a local, not yet read */
-    LOC_FLAGS,  /* an i32 0/1 that is condition `reg` (a64_cond) of the flags just set by a
-                   compare: only ever the top entry, and settled into a register before any
-                   instruction that is not its consumer (br_if, if, select, i32.eqz) */
-} loc_kind;
-
-typedef struct value {
-    uint8_t loc;
-    alk_valtype type;
-    uint8_t reg;
-    uint32_t local;
-    uint32_t position; /* stack position it was popped from (where its slot is) */
-    uint64_t bits;    /* LOC_CONST: i32 zero-extended, i64, f32/f64 bit patterns, refs 0 */
-} value;
-
-typedef enum control_kind { CTRL_FUNCTION, CTRL_BLOCK, CTRL_LOOP, CTRL_IF, CTRL_ELSE } control_kind;
-
-typedef struct control {
-    control_kind kind;
-    uint32_t label;        /* branch target: the loop header, or the end */
-    uint32_t else_label;   /* if: where a false condition goes */
-    uint32_t height;       /* operand stack height below the block's parameters */
-    uint32_t param_count, result_count;
-    const alk_valtype *params, *results;
-    alk_valtype single;    /* storage for a one-result block type */
-    bool unreachable;      /* the rest of this block is dead code */
-    bool targeted;         /* some branch goes to its end label */
-} control;
-
 typedef struct local_info {
     alk_valtype type;
     uint8_t base;          /* A64_SP, or A64_FP for parameters passed on the stack */
@@ -88,7 +55,7 @@ typedef struct local_info {
 } local_info;
 
 typedef struct codegen {
-    a64_code *code;
+    alk_code *code;
     const alk_module *module;
     const alk_compile_options *options;
     const alk_layout *layout;
@@ -105,25 +72,18 @@ typedef struct codegen {
     uint32_t slots_base;           /* sp offset of operand slot 0 */
     uint32_t save_bytes;           /* below x29: the vmctx and the saved registers */
 
-    value *stack;
-    uint32_t height, max_height, stack_capacity;
-    control *controls;
-    uint32_t control_count, control_capacity;
+    alk_operand_stack stack;
+    alk_control_stack controls;
 
     uint32_t gpr_used;             /* bit per register holding a stack value */
     uint32_t fpr_used;
     uint32_t stack_param_bytes;    /* incoming stack arguments of this function */
     uint32_t frame_patch;          /* position of the prologue's movz/movk of the frame size */
-    uint32_t trap_labels[ALK_TRAP_LIMIT];   /* by ALK_TRAP_* code (alkahest_abi.h's ALK_TRAPS) */
-    struct call_fixup *calls;      /* direct calls, patched once every function's place is known */
-    uint32_t call_count, call_capacity;
-    uint32_t dead_depth;           /* blocks opened inside unreachable code */
+    alk_chunk *chunk;              /* the functions compiled with this one (../singlepass.h) */
     uint8_t pinned_gprs;           /* x19.. holding locals (saved in the prologue) */
     uint8_t pinned_fprs;           /* d8.. holding locals */
     int error;                     /* first error (ALK_E*), or 0 */
-    alk_lines *lines;              /* with source lines: marks and a trap stub per trapping
-                                      instruction (src/lines.c); NULL without */
-    uint32_t wasm_offset;          /* module byte offset of the instruction being compiled */
+    alk_traps traps;               /* trap stub labels and line marks (../traps.c) */
     alk_local_weights *weights;    /* the chunk's scratch for the scan */
     /* Where the next instruction wants the value the current one pushes (-1: nowhere in
      * particular): the register of the pinned local it sets (local.set/tee: hint_local), the
@@ -134,7 +94,6 @@ typedef struct codegen {
 } codegen;
 
 /* frame.c: the operand stack, registers, spills, locals */
-bool arm_is_float(alk_valtype type);
 bool arm_is_wide(alk_valtype type);               /* i64, references: x registers */
 int arm_fsize(alk_valtype type);                  /* f32 4, f64 8 */
 /* The register a local is pinned to, or -1. */
@@ -143,26 +102,22 @@ static inline int arm_local_reg(const codegen *g, uint32_t local)
     return g->locals[local].reg == A64_NO_REG ? -1 : g->locals[local].reg;
 }
 int32_t arm_slot_offset(const codegen *g, uint32_t position);   /* from sp */
-bool arm_grow_stack(codegen *g);
+/* Records the first error: the code's summary, then ": detail" unless detail is "". */
+void arm_fail(codegen *g, int code, uint32_t offset, const char *detail);
 static inline void arm_push(codegen *g, value v)
 {
-    if (g->height == g->stack_capacity && !arm_grow_stack(g))
-        return;
-    g->stack[g->height++] = v;
-    if (g->height > g->max_height)
-        g->max_height = g->height;
+    if (!alk_operand_push(&g->stack, v))
+        arm_fail(g, ALK_E_OUT_OF_MEMORY, 0, "");
 }
 void arm_push_reg(codegen *g, alk_valtype type, int reg);
 void arm_push_const(codegen *g, alk_valtype type, uint64_t bits);
 static inline value arm_pop(codegen *g)
 {
-    value v = g->stack[--g->height];
-    v.position = g->height;
-    return v;
+    return alk_operand_pop(&g->stack);
 }
 static inline value *arm_top(codegen *g, uint32_t depth)     /* 0 = top */
 {
-    return &g->stack[g->height - 1 - depth];
+    return alk_operand_top(&g->stack, depth);
 }
 int arm_alloc_gpr(codegen *g);
 int arm_alloc_fpr(codegen *g);
@@ -192,14 +147,15 @@ void arm_spill_all(codegen *g);    /* emits only moves and stores: keeps the fla
 void arm_push_flags(codegen *g, a64_cond cond);
 void arm_settle_flags(codegen *g);
 void arm_spill_local_refs(codegen *g, uint32_t local);
-uint32_t arm_trap_label(codegen *g, enum alk_trap kind);
+static inline uint32_t arm_trap_label(codegen *g, enum alk_trap kind)
+{
+    return alk_traps_label(&g->traps, g->code, kind);
+}
 /* Branches to `label` when the flags say `cond`: one b.cond, or in far_branches mode a
  * b.!cond over a b. */
 void arm_branch_if(codegen *g, a64_cond cond, uint32_t label);
 /* cbz/cbnz reg (w or x): likewise. */
 void arm_branch_zero(codegen *g, bool wide, bool nonzero, int reg, uint32_t label);
-/* Records the first error: the code's summary, then ": detail" unless detail is "". */
-void arm_fail(codegen *g, int code, uint32_t offset, const char *detail);
 /* Loads/stores a local's 8 bytes, or a general register's i32 zero-extended. */
 void arm_load_local(codegen *g, uint32_t local, int reg);
 void arm_store_local(codegen *g, uint32_t local, int reg);
@@ -212,14 +168,9 @@ void arm_begin_function(codegen *g);
 void arm_prologue(codegen *g);
 uint32_t arm_frame_size(codegen *g);
 void arm_patch_frame_size(codegen *g, uint32_t frame);
-void arm_emit_trap_stubs(codegen *g);
-void arm_emit_trap_stub(codegen *g, enum alk_trap kind);
+void arm_emit_trap_stub(alk_code *code, enum alk_trap kind);  /* alk_singlepass.emit_trap_stub */
 bool arm_control_instr(codegen *g, const alk_instr *in);
 
-/* lines.c: marks and trap sites into the chunk's alk_lines (src/lines.c). */
-void arm_mark(codegen *g, uint32_t wasm);
-uint32_t arm_trap_site(codegen *g, enum alk_trap kind);
-void arm_emit_site_stubs(codegen *g);
 
 /* call.c */
 bool arm_call_instr(codegen *g, const alk_instr *in);

@@ -10,7 +10,7 @@
 static value peek(codegen *g, uint32_t depth)
 {
     value v = *arm_top(g, depth);
-    v.position = g->height - 1 - depth;
+    v.position = g->stack.height - 1 - depth;
     return v;
 }
 
@@ -24,7 +24,7 @@ static int32_t saved_offset(uint32_t k)
 static void save_or_restore_file(codegen *g, bool restore, bool fp, int first, int count,
                                  uint32_t k)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     int i = 0;
     for (; i + 1 < count; i += 2, k += 2) {
         if (restore)
@@ -52,14 +52,14 @@ static void save_or_restore(codegen *g, bool restore)
 
 void arm_prologue(codegen *g)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     a64_stp(c, false, A64_FP, A64_LR, A64_SP, -16, true);
     a64_mov_sp(c, A64_FP, A64_SP);
     /* x16 := sp - frame (sub #low; sub #high, lsl 12, a nop when high is 0: patched once the
      * frame size is known, below 16 MiB); the limit is checked before sp moves, so sp is never
      * below the limit at an instruction boundary (docs/abi.md, "Stack limit"): a frame of any
      * size traps with nothing written below it. */
-    g->frame_patch = a64_position(c);
+    g->frame_patch = alk_code_position(c);
     a64_addsub_imm(c, true, A64_SUB, false, SCRATCH_GPR, A64_SP, 0, false);
     a64_addsub_imm(c, true, A64_SUB, false, SCRATCH_GPR, SCRATCH_GPR, 0, true);
     a64_load(c, true, SCRATCH2_GPR, REG_VMCTX, ALK_VMCTX_STACK_LIMIT, 8, false);
@@ -74,10 +74,10 @@ void arm_prologue(codegen *g)
     for (uint32_t i = 0; i < g->type->param_count; i++) {
         alk_valtype t = g->type->params[i];
         int pinned = arm_local_reg(g, i);
-        int from = arm_is_float(t) ? (fprs < ARG_FPR_COUNT ? fprs++ : -1)
+        int from = alk_is_float(t) ? (fprs < ARG_FPR_COUNT ? fprs++ : -1)
                                   : (gprs < ARG_GPR_COUNT ? 1 + gprs++ : -1);
         if (from >= 0 && pinned >= 0) {
-            if (arm_is_float(t))
+            if (alk_is_float(t))
                 a64_fop1(c, 8, A64_FMOV, pinned, from);
             else
                 a64_mov(c, true, pinned, from);
@@ -94,7 +94,7 @@ void arm_prologue(codegen *g)
         return;
     for (uint32_t i = first; i < g->local_count; i++) {
         int pinned = arm_local_reg(g, i);
-        if (pinned >= 0 && arm_is_float(g->locals[i].type))
+        if (pinned >= 0 && alk_is_float(g->locals[i].type))
             a64_fmov_to_fp(c, 8, pinned, A64_ZR);
         else if (pinned >= 0)
             a64_mov_imm(c, true, pinned, 0);
@@ -106,10 +106,10 @@ void arm_prologue(codegen *g)
                 a64_store(c, 8, A64_ZR, A64_SP, start + 8 * (int32_t)i);
         return;
     }
-    uint32_t loop = a64_new_label(c);
+    uint32_t loop = alk_code_new_label(c);
     a64_add_const(c, true, SCRATCH_GPR, A64_SP, start);
     a64_mov_imm(c, true, SCRATCH2_GPR, count / 2);
-    a64_bind(c, loop);
+    alk_code_bind(c, loop);
     a64_zero_pair_post(c, SCRATCH_GPR);
     a64_addsub_imm(c, true, A64_SUB, true, SCRATCH2_GPR, SCRATCH2_GPR, 1, false);
     a64_bcond(c, A64_NE, loop);
@@ -119,40 +119,28 @@ void arm_prologue(codegen *g)
 
 uint32_t arm_frame_size(codegen *g)
 {
-    uint64_t size = (uint64_t)g->slots_base + 8ull * g->max_height + g->save_bytes;
+    uint64_t size = (uint64_t)g->slots_base + 8ull * g->stack.max_height + g->save_bytes;
     size = (size + 15) & ~15ull;
     return size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
 }
 
 void arm_patch_frame_size(codegen *g, uint32_t frame)
 {
-    a64_code *c = g->code;
-    a64_patch_word(c, g->frame_patch, a64_read_word(c, g->frame_patch) | (frame & 0xfff) << 10);
-    a64_patch_word(c, g->frame_patch + 4, frame >> 12
-                   ? a64_read_word(c, g->frame_patch + 4) | (frame >> 12) << 10
-                   : 0xD503201Fu);                      /* nop */
+    alk_code *c = g->code;
+    alk_code_patch_u32(c, g->frame_patch,
+                       alk_code_read_u32(c, g->frame_patch) | (frame & 0xfff) << 10);
+    alk_code_patch_u32(c, g->frame_patch + 4, frame >> 12
+                       ? alk_code_read_u32(c, g->frame_patch + 4) | (frame >> 12) << 10
+                       : 0xD503201Fu);                      /* nop */
 }
 
-void arm_emit_trap_stub(codegen *g, enum alk_trap kind)
+void arm_emit_trap_stub(alk_code *c, enum alk_trap kind)
 {
-    a64_code *c = g->code;
     a64_mov(c, true, 0, REG_VMCTX);
     a64_mov_imm(c, false, 1, (uint32_t)kind);
     a64_load(c, true, SCRATCH_GPR, REG_VMCTX, ALK_VMCTX_TRAP_HANDLER, 8, false);
     a64_blr(c, SCRATCH_GPR);
     a64_udf(c);
-}
-
-void arm_emit_trap_stubs(codegen *g)
-{
-    if (g->lines)
-        arm_emit_site_stubs(g);
-    for (int kind = 1; kind < ALK_TRAP_LIMIT; kind++) {
-        if (!g->trap_labels[kind])
-            continue;
-        a64_bind(g->code, g->trap_labels[kind]);
-        arm_emit_trap_stub(g, (enum alk_trap)kind);
-    }
 }
 
 /* ---- Returning ------------------------------------------------------------------------------ */
@@ -161,7 +149,7 @@ void arm_emit_trap_stubs(codegen *g)
  * is read, not changed. */
 static void emit_return(codegen *g)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     uint32_t n = g->type->result_count;
     for (uint32_t i = 1; i < n; i++)
         arm_store_to(g, peek(g, n - 1 - i), A64_FP,
@@ -178,44 +166,9 @@ static void emit_return(codegen *g)
 
 static control *push_control(codegen *g, control_kind kind, const alk_instr *in)
 {
-    if (g->control_count == g->control_capacity) {
-        uint32_t capacity = g->control_capacity ? g->control_capacity * 2 : 16;
-        control *fresh = g->module->allocator.alloc(g->module->allocator.user,
-                                                    capacity * sizeof *fresh);
-        if (!fresh) {
-            arm_fail(g, ALK_E_OUT_OF_MEMORY, in ? in->offset : 0, "");
-            return NULL;
-        }
-        if (g->controls) {
-            alk_memcpy(fresh, g->controls, g->control_count * sizeof *fresh);
-            /* a one-value block type lives in the entry itself: follow it to its new place */
-            for (uint32_t i = 0; i < g->control_count; i++)
-                if (g->controls[i].results == &g->controls[i].single)
-                    fresh[i].results = &fresh[i].single;
-            g->module->allocator.free(g->module->allocator.user, g->controls);
-        }
-        g->controls = fresh;
-        g->control_capacity = capacity;
-    }
-    control *f = &g->controls[g->control_count++];
-    alk_memset(f, 0, sizeof *f);
-    f->kind = kind;
-    if (kind == CTRL_FUNCTION) {
-        f->param_count = 0;
-        f->result_count = g->type->result_count;
-        f->results = g->type->results;
-    } else if (in->imm.block.kind == ALK_BLOCK_VALUE) {
-        f->single = in->imm.block.value_type;
-        f->result_count = 1;
-        f->results = &f->single;
-    } else if (in->imm.block.kind == ALK_BLOCK_TYPE) {
-        const alk_functype *t = &g->module->types[in->imm.block.type_index];
-        f->param_count = t->param_count;
-        f->params = t->params;
-        f->result_count = t->result_count;
-        f->results = t->results;
-    }
-    f->height = g->height - f->param_count;
+    control *f = alk_control_push(&g->controls, g->module, g->type, kind, in, g->stack.height);
+    if (!f)
+        arm_fail(g, ALK_E_OUT_OF_MEMORY, in ? in->offset : 0, "");
     return f;
 }
 
@@ -226,23 +179,15 @@ void arm_begin_function(codegen *g)
         f->height = 0;
 }
 
-/* A block with one result and no parameters merges its result in a register (x0 or v0)
- * rather than in its slot: every edge into its end label leaves the value there. */
-static bool result_in_register(const control *f)
-{
-    return (f->kind == CTRL_BLOCK || f->kind == CTRL_IF || f->kind == CTRL_ELSE) &&
-           f->result_count == 1 && f->param_count == 0;
-}
-
 /* Resets the operand stack to `height` entries plus the block's results: in slots, or the
  * one result in its register. */
 static void reset_stack_to_results(codegen *g, uint32_t height, const control *f)
 {
-    for (uint32_t i = 0; i < g->height; i++)
-        arm_free(g, g->stack[i]);
-    g->height = height;
-    if (result_in_register(f)) {
-        if (arm_is_float(f->results[0]))
+    for (uint32_t i = 0; i < g->stack.height; i++)
+        arm_free(g, g->stack.values[i]);
+    g->stack.height = height;
+    if (alk_result_in_register(f)) {
+        if (alk_is_float(f->results[0]))
             g->fpr_used |= 1u;
         else
             g->gpr_used |= 1u;
@@ -255,9 +200,9 @@ static void reset_stack_to_results(codegen *g, uint32_t height, const control *f
 
 static void reset_stack(codegen *g, uint32_t height, uint32_t count, const alk_valtype *types)
 {
-    for (uint32_t i = 0; i < g->height; i++)
-        arm_free(g, g->stack[i]);
-    g->height = height;
+    for (uint32_t i = 0; i < g->stack.height; i++)
+        arm_free(g, g->stack.values[i]);
+    g->stack.height = height;
     for (uint32_t i = 0; i < count; i++)
         arm_push(g, (value){ .loc = LOC_SLOT, .type = types[i] });
 }
@@ -266,33 +211,22 @@ static void reset_stack(codegen *g, uint32_t height, uint32_t count, const alk_v
  * takes it in a register (it moves there as the edge is taken). */
 static void spill_for_edge(codegen *g, const control *target)
 {
-    uint32_t keep = target->kind != CTRL_FUNCTION && result_in_register(target) ? 1 : 0;
-    for (uint32_t i = 0; i + keep < g->height; i++)
+    uint32_t keep = target->kind != CTRL_FUNCTION && alk_result_in_register(target) ? 1 : 0;
+    for (uint32_t i = 0; i + keep < g->stack.height; i++)
         arm_spill_entry(g, i);
-}
-
-static uint32_t branch_arity(const control *target)
-{
-    return target->kind == CTRL_LOOP ? target->param_count : target->result_count;
 }
 
 /* After spill_all: the top `arity` values move down to the target's slots. */
 static void move_branch_values(codegen *g, const control *target)
 {
-    uint32_t n = branch_arity(target);
-    uint32_t from = g->height - n, to = target->height;
+    uint32_t n = alk_branch_arity(target);
+    uint32_t from = g->stack.height - n, to = target->height;
     if (from == to)
         return;
     for (uint32_t i = 0; i < n; i++) {
         a64_load(g->code, true, SCRATCH_GPR, A64_SP, arm_slot_offset(g, from + i), 8, false);
         a64_store(g->code, 8, SCRATCH_GPR, A64_SP, arm_slot_offset(g, to + i));
     }
-}
-
-static bool needs_moves(codegen *g, const control *target)
-{
-    return target->kind != CTRL_FUNCTION &&
-           (result_in_register(target) || g->height - branch_arity(target) != target->height);
 }
 
 /* Emits the jump (or return) of a branch to `target`; everything already in slots. */
@@ -302,7 +236,7 @@ static void emit_branch(codegen *g, control *target)
         emit_return(g);
         return;
     }
-    if (result_in_register(target))
+    if (alk_result_in_register(target))
         arm_load_into(g, peek(g, 0), 0);
     else
         move_branch_values(g, target);
@@ -313,29 +247,23 @@ static void emit_branch(codegen *g, control *target)
 
 static void mark_unreachable(codegen *g)
 {
-    reset_stack(g, g->controls[g->control_count - 1].height, 0, NULL);
-    g->controls[g->control_count - 1].unreachable = true;
-}
-
-static control *label_target(codegen *g, uint32_t depth)
-{
-    return &g->controls[g->control_count - 1 - depth];
+    reset_stack(g, g->controls.entries[g->controls.count - 1].height, 0, NULL);
+    g->controls.entries[g->controls.count - 1].unreachable = true;
 }
 
 static void emit_br_table(codegen *g, const alk_instr *in)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     value index = arm_pop(g);
     int reg = arm_into_reg(g, index);
     arm_spill_all(g);
     uint32_t count = in->imm.br_table.target_count;
-    alk_reader targets = in->imm.br_table.targets;
 
     /* Out-of-range indices select the default entry (entry `count`). */
     a64_mov_imm(c, false, SCRATCH_GPR, count);
     a64_cmp(c, false, reg, SCRATCH_GPR);
     a64_csel(c, false, A64_LO, reg, reg, SCRATCH_GPR);
-    uint32_t table = a64_new_label(c);
+    uint32_t table = alk_code_new_label(c);
     a64_adr(c, SCRATCH_GPR, table);
     a64_load_word_entry(c, SCRATCH2_GPR, SCRATCH_GPR, reg);
     a64_addsub(c, true, A64_ADD, false, SCRATCH_GPR, SCRATCH_GPR, SCRATCH2_GPR);
@@ -345,19 +273,15 @@ static void emit_br_table(codegen *g, const alk_instr *in)
     /* The table: one 32-bit offset from its start per entry, then one stub per entry that
      * needs value moves or returns. Stub labels are allocated consecutively in the first pass
      * (stub_base + 1, + 2, ...) and bound in the same order in the second. */
-    a64_bind(c, table);
+    alk_code_bind(c, table);
     uint32_t stub_base = 0;
-    for (uint32_t i = 0; i <= count; i++) {
-        uint32_t depth = 0;
-        if (i < count)
-            alk_read_u32(&targets, &depth);
-        else
-            depth = in->imm.br_table.default_target;
-        control *target = label_target(g, depth);
-        if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+    uint32_t depth;
+    for (alk_br_table_walk w = alk_br_table_begin(in); alk_br_table_next(&w, &depth);) {
+        control *target = alk_control_at(&g->controls, depth);
+        if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
             if (!stub_base)
-                stub_base = a64_new_label(c);
-            a64_label_delta(c, a64_new_label(c), table);
+                stub_base = alk_code_new_label(c);
+            a64_label_delta(c, alk_code_new_label(c), table);
         } else {
             if (target->kind != CTRL_LOOP)
                 target->targeted = true;
@@ -365,17 +289,11 @@ static void emit_br_table(codegen *g, const alk_instr *in)
         }
     }
     if (stub_base) {
-        targets = in->imm.br_table.targets;
         uint32_t label = stub_base;
-        for (uint32_t i = 0; i <= count; i++) {
-            uint32_t depth = 0;
-            if (i < count)
-                alk_read_u32(&targets, &depth);
-            else
-                depth = in->imm.br_table.default_target;
-            control *target = label_target(g, depth);
-            if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
-                a64_bind(c, ++label);
+        for (alk_br_table_walk w = alk_br_table_begin(in); alk_br_table_next(&w, &depth);) {
+            control *target = alk_control_at(&g->controls, depth);
+            if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
+                alk_code_bind(c, ++label);
                 emit_branch(g, target);
             }
         }
@@ -383,74 +301,37 @@ static void emit_br_table(codegen *g, const alk_instr *in)
     mark_unreachable(g);
 }
 
-/* Skips dead code: in an unreachable block only nesting and the block's own else/end count. */
-static bool skip_dead(codegen *g, const alk_instr *in)
-{
-    control *f = &g->controls[g->control_count - 1];
-    if (!f->unreachable)
-        return false;
-    switch (in->op) {
-    case ALK_OP_BLOCK:
-    case ALK_OP_LOOP:
-    case ALK_OP_IF:
-        g->dead_depth++;
-        return true;
-    case ALK_OP_END:
-        if (g->dead_depth) {
-            g->dead_depth--;
-            return true;
-        }
-        return false;
-    case ALK_OP_ELSE:
-        return g->dead_depth != 0;
-    default:
-        return true;
-    }
-}
-
-/* Pops the current block into *saved. A one-value block type lives in the entry itself
- * (`single`): the copy's `results` points at the copy's own, so the copy must not move again
- * (returned by value, it would point into a dead frame: host-dependent code). */
-static void pop_block(codegen *g, control *saved)
-{
-    control *f = &g->controls[g->control_count - 1];
-    *saved = *f;
-    if (saved->results == &f->single)
-        saved->results = &saved->single;
-    g->control_count--;
-}
-
 static void end_block(codegen *g)
 {
-    control *f = &g->controls[g->control_count - 1];
+    control *f = &g->controls.entries[g->controls.count - 1];
     bool reachable = !f->unreachable;
     if (f->kind == CTRL_FUNCTION) {
         if (reachable)
             emit_return(g);
-        g->control_count--;
+        g->controls.count--;
         return;
     }
     /* Nothing branches to a loop's end, nor to the end of a block nobody targets: their values
      * stay where they are. */
     if (f->kind == CTRL_LOOP || (!f->targeted && f->kind != CTRL_IF)) {
         control saved;
-        pop_block(g, &saved);
+        alk_control_pop(&g->controls, &saved);
         if (!reachable) {
             reset_stack(g, saved.height, 0, NULL);
-            g->controls[g->control_count - 1].unreachable = true;
+            g->controls.entries[g->controls.count - 1].unreachable = true;
         }
         return;
     }
     if (reachable) {
         spill_for_edge(g, f);
-        if (result_in_register(f))
+        if (alk_result_in_register(f))
             arm_load_into(g, peek(g, 0), 0);
     }
     if (f->kind == CTRL_IF)
-        a64_bind(g->code, f->else_label);   /* if without else: params pass through */
-    a64_bind(g->code, f->label);
+        alk_code_bind(g->code, f->else_label);   /* if without else: params pass through */
+    alk_code_bind(g->code, f->label);
     control saved;
-    pop_block(g, &saved);
+    alk_control_pop(&g->controls, &saved);
     reset_stack_to_results(g, saved.height, &saved);
 }
 
@@ -490,8 +371,8 @@ static void branch_on(codegen *g, condition cond, bool when_zero, uint32_t label
 
 bool arm_control_instr(codegen *g, const alk_instr *in)
 {
-    a64_code *c = g->code;
-    if (skip_dead(g, in))
+    alk_code *c = g->code;
+    if (alk_control_skip_dead(&g->controls, in))
         return true;
     switch (in->op) {
     case ALK_OP_NOP:
@@ -503,38 +384,38 @@ bool arm_control_instr(codegen *g, const alk_instr *in)
     case ALK_OP_BLOCK: {
         control *f = push_control(g, CTRL_BLOCK, in);
         if (f)
-            f->label = a64_new_label(c);
+            f->label = alk_code_new_label(c);
         return true;
     }
     case ALK_OP_LOOP: {
         arm_spill_all(g);
         control *f = push_control(g, CTRL_LOOP, in);
         if (f) {
-            f->label = a64_new_label(c);
-            a64_bind(c, f->label);
+            f->label = alk_code_new_label(c);
+            alk_code_bind(c, f->label);
         }
         return true;
     }
     case ALK_OP_IF: {
-        uint32_t else_label = a64_new_label(c);
+        uint32_t else_label = alk_code_new_label(c);
         branch_on(g, pop_condition(g), true, else_label);
         control *f = push_control(g, CTRL_IF, in);
         if (!f)
             return true;
-        f->label = a64_new_label(c);
+        f->label = alk_code_new_label(c);
         f->else_label = else_label;
         return true;
     }
     case ALK_OP_ELSE: {
-        control *f = &g->controls[g->control_count - 1];
+        control *f = &g->controls.entries[g->controls.count - 1];
         if (!f->unreachable) {
             spill_for_edge(g, f);
-            if (result_in_register(f))
+            if (alk_result_in_register(f))
                 arm_load_into(g, peek(g, 0), 0);
             a64_b(c, f->label);
             f->targeted = true;
         }
-        a64_bind(c, f->else_label);
+        alk_code_bind(c, f->else_label);
         f->kind = CTRL_ELSE;
         f->unreachable = false;
         reset_stack(g, f->height, f->param_count, f->params);
@@ -544,7 +425,7 @@ bool arm_control_instr(codegen *g, const alk_instr *in)
         end_block(g);
         return true;
     case ALK_OP_BR: {
-        control *target = label_target(g, in->imm.index);
+        control *target = alk_control_at(&g->controls, in->imm.index);
         if (target->kind == CTRL_FUNCTION)
             arm_spill_all(g);
         else
@@ -554,13 +435,13 @@ bool arm_control_instr(codegen *g, const alk_instr *in)
         return true;
     }
     case ALK_OP_BR_IF: {
-        control *target = label_target(g, in->imm.index);
+        control *target = alk_control_at(&g->controls, in->imm.index);
         condition cond = pop_condition(g);
-        if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
-            uint32_t skip = a64_new_label(c);
+        if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
+            uint32_t skip = alk_code_new_label(c);
             branch_on(g, cond, true, skip);
             emit_branch(g, target);
-            a64_bind(c, skip);
+            alk_code_bind(c, skip);
         } else {
             if (target->kind != CTRL_LOOP)
                 target->targeted = true;

@@ -77,7 +77,7 @@ static void unary(codegen *g, alk_valtype type, a64_fop1_op op)
 /* The magnitude of the first, the sign of the second, in general registers. */
 static void copysign(codegen *g, alk_valtype type)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     int size = arm_fsize(type);
     value sign = arm_pop(g), magnitude = arm_pop(g);
     int a, b, dst;
@@ -110,7 +110,7 @@ static void compare(codegen *g, alk_valtype type, alk_opcode op)
  * low_inclusive) and below `high` for the truncation to fit. Saturating: fcvtz* as it is. */
 static void truncate(codegen *g, alk_valtype from, alk_valtype to, bool is_signed, bool saturate)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     int size = arm_fsize(from);
     bool wide = to == ALK_I64;
     value v = arm_pop(g);
@@ -172,7 +172,7 @@ static void reinterpret(codegen *g, alk_valtype to)
     bool owned;
     int src = arm_read_reg(g, v, &owned);
     int dst;
-    if (arm_is_float(to)) {
+    if (alk_is_float(to)) {
         dst = arm_alloc_fpr(g);
         a64_fmov_to_fp(g->code, size, dst, src);
     } else {

@@ -16,11 +16,6 @@ static const uint8_t allocatable_fprs[] = { 16, 17, 18, 19, 20, 21, 22, 23, 24, 
                                             29, 30, 7, 6, 5, 4, 3, 2, 1, 0 };
 #define ALLOCATABLE_FPR_COUNT (sizeof allocatable_fprs / sizeof allocatable_fprs[0])
 
-bool arm_is_float(alk_valtype type)
-{
-    return type == ALK_F32 || type == ALK_F64;
-}
-
 bool arm_is_wide(alk_valtype type)
 {
     return type != ALK_I32 && type != ALK_F32;
@@ -42,25 +37,6 @@ int32_t arm_slot_offset(const codegen *g, uint32_t position)
     return (int32_t)(g->slots_base + 8 * position);
 }
 
-bool arm_grow_stack(codegen *g)
-{
-    if (g->height < g->stack_capacity)
-        return true;
-    uint32_t capacity = g->stack_capacity ? g->stack_capacity * 2 : 64;
-    value *fresh = g->module->allocator.alloc(g->module->allocator.user, capacity * sizeof *fresh);
-    if (!fresh) {
-        arm_fail(g, ALK_E_OUT_OF_MEMORY, 0, "");
-        return false;
-    }
-    if (g->stack) {
-        alk_memcpy(fresh, g->stack, g->height * sizeof *fresh);
-        g->module->allocator.free(g->module->allocator.user, g->stack);
-    }
-    g->stack = fresh;
-    g->stack_capacity = capacity;
-    return true;
-}
-
 void arm_push_reg(codegen *g, alk_valtype type, int reg)
 {
     arm_push(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)reg });
@@ -76,7 +52,7 @@ void arm_push_const(codegen *g, alk_valtype type, uint64_t bits)
 void arm_load_local(codegen *g, uint32_t local, int reg)
 {
     const local_info *l = &g->locals[local];
-    if (arm_is_float(l->type))
+    if (alk_is_float(l->type))
         a64_fload(g->code, arm_fsize(l->type), reg, l->base, l->offset);
     else
         a64_load(g->code, arm_is_wide(l->type), reg, l->base, l->offset,
@@ -86,7 +62,7 @@ void arm_load_local(codegen *g, uint32_t local, int reg)
 void arm_store_local(codegen *g, uint32_t local, int reg)
 {
     const local_info *l = &g->locals[local];
-    if (arm_is_float(l->type))
+    if (alk_is_float(l->type))
         a64_fstore(g->code, 8, reg, l->base, l->offset);
     else
         a64_store(g->code, 8, reg, l->base, l->offset);
@@ -94,10 +70,10 @@ void arm_store_local(codegen *g, uint32_t local, int reg)
 
 void arm_store_to(codegen *g, value v, int base, int32_t offset)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     switch (v.loc) {
     case LOC_REG:
-        if (arm_is_float(v.type))
+        if (alk_is_float(v.type))
             a64_fstore(c, 8, v.reg, base, offset);
         else
             a64_store(c, 8, v.reg, base, offset);
@@ -112,7 +88,7 @@ void arm_store_to(codegen *g, value v, int base, int32_t offset)
         return;
     case LOC_LOCAL: {
         int pinned = arm_local_reg(g, v.local);
-        if (pinned >= 0 && arm_is_float(v.type)) {
+        if (pinned >= 0 && alk_is_float(v.type)) {
             a64_fstore(c, 8, pinned, base, offset);
         } else if (pinned >= 0) {
             a64_store(c, 8, pinned, base, offset);
@@ -136,7 +112,7 @@ void arm_store_to(codegen *g, value v, int base, int32_t offset)
 
 void arm_spill_entry(codegen *g, uint32_t position)
 {
-    value *v = &g->stack[position];
+    value *v = &g->stack.values[position];
     if (v->loc == LOC_SLOT)
         return;
     value copy = *v;
@@ -148,20 +124,20 @@ void arm_spill_entry(codegen *g, uint32_t position)
 
 void arm_spill_all(codegen *g)
 {
-    for (uint32_t i = 0; i < g->height; i++)
+    for (uint32_t i = 0; i < g->stack.height; i++)
         arm_spill_entry(g, i);
 }
 
 void arm_spill_local_refs(codegen *g, uint32_t local)
 {
-    for (uint32_t i = 0; i < g->height; i++)
-        if (g->stack[i].loc == LOC_LOCAL && g->stack[i].local == local)
+    for (uint32_t i = 0; i < g->stack.height; i++)
+        if (g->stack.values[i].loc == LOC_LOCAL && g->stack.values[i].local == local)
             arm_spill_entry(g, i);
 }
 
 void arm_free_reg(codegen *g, alk_valtype type, int reg)
 {
-    if (arm_is_float(type))
+    if (alk_is_float(type))
         g->fpr_used &= ~(1u << reg);
     else
         g->gpr_used &= ~(1u << reg);
@@ -176,9 +152,9 @@ void arm_free(codegen *g, value v)
 /* Spills the deepest stack entry held in a register of the wanted file; false if none. */
 static bool spill_one(codegen *g, bool want_float)
 {
-    for (uint32_t i = 0; i < g->height; i++) {
-        value *v = &g->stack[i];
-        if (v->loc == LOC_REG && arm_is_float(v->type) == want_float) {
+    for (uint32_t i = 0; i < g->stack.height; i++) {
+        value *v = &g->stack.values[i];
+        if (v->loc == LOC_REG && alk_is_float(v->type) == want_float) {
             arm_spill_entry(g, i);
             return true;
         }
@@ -241,9 +217,9 @@ void arm_claim_gpr(codegen *g, int reg)
 {
     if (g->gpr_used & (1u << reg)) {
         bool moved = false;
-        for (uint32_t i = 0; i < g->height && !moved; i++) {
-            value *v = &g->stack[i];
-            if (v->loc == LOC_REG && !arm_is_float(v->type) && v->reg == reg) {
+        for (uint32_t i = 0; i < g->stack.height && !moved; i++) {
+            value *v = &g->stack.values[i];
+            if (v->loc == LOC_REG && !alk_is_float(v->type) && v->reg == reg) {
                 int fresh = arm_alloc_gpr(g);   /* reg is still marked, so never returned */
                 a64_mov(g->code, true, fresh, reg);
                 v->reg = (uint8_t)fresh;
@@ -265,8 +241,8 @@ void arm_release_gpr(codegen *g, int reg)
 
 void arm_load_into(codegen *g, value v, int reg)
 {
-    a64_code *c = g->code;
-    if (arm_is_float(v.type)) {
+    alk_code *c = g->code;
+    if (alk_is_float(v.type)) {
         int size = arm_fsize(v.type);
         switch (v.loc) {
         case LOC_REG:
@@ -325,7 +301,7 @@ void arm_push_flags(codegen *g, a64_cond cond)
 
 void arm_settle_flags(codegen *g)
 {
-    if (g->height == 0 || g->stack[g->height - 1].loc != LOC_FLAGS)
+    if (g->stack.height == 0 || g->stack.values[g->stack.height - 1].loc != LOC_FLAGS)
         return;
     value v = arm_pop(g);
     int reg = arm_alloc_gpr(g);          /* may spill: stores only, the flags survive */
@@ -337,7 +313,7 @@ int arm_into_reg(codegen *g, value v)
 {
     if (v.loc == LOC_REG)
         return v.reg;
-    int reg = arm_is_float(v.type) ? arm_alloc_fpr(g) : arm_alloc_gpr(g);
+    int reg = alk_is_float(v.type) ? arm_alloc_fpr(g) : arm_alloc_gpr(g);
     arm_load_into(g, v, reg);
     return reg;
 }
@@ -352,25 +328,16 @@ int arm_read_reg(codegen *g, value v, bool *owned)
     return arm_into_reg(g, v);
 }
 
-uint32_t arm_trap_label(codegen *g, enum alk_trap kind)
-{
-    if (g->lines)
-        return arm_trap_site(g, kind);  /* a stub per trapping instruction: a trap names its line */
-    if (!g->trap_labels[kind])
-        g->trap_labels[kind] = a64_new_label(g->code);
-    return g->trap_labels[kind];
-}
-
 void arm_branch_if(codegen *g, a64_cond cond, uint32_t label)
 {
     if (!g->far_branches) {
         a64_bcond(g->code, cond, label);
         return;
     }
-    uint32_t skip = a64_new_label(g->code);
+    uint32_t skip = alk_code_new_label(g->code);
     a64_bcond(g->code, a64_invert(cond), skip);
     a64_b(g->code, label);
-    a64_bind(g->code, skip);
+    alk_code_bind(g->code, skip);
 }
 
 void arm_branch_zero(codegen *g, bool wide, bool nonzero, int reg, uint32_t label)
@@ -379,8 +346,8 @@ void arm_branch_zero(codegen *g, bool wide, bool nonzero, int reg, uint32_t labe
         a64_cbz(g->code, wide, nonzero, reg, label);
         return;
     }
-    uint32_t skip = a64_new_label(g->code);
+    uint32_t skip = alk_code_new_label(g->code);
     a64_cbz(g->code, wide, !nonzero, reg, skip);
     a64_b(g->code, label);
-    a64_bind(g->code, skip);
+    alk_code_bind(g->code, skip);
 }

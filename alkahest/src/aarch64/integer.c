@@ -6,29 +6,6 @@
  */
 #include "codegen.h"
 
-/* Folds a binary operation on two constants. False when it must not be folded (traps). */
-static bool fold_binary(alk_opcode op, bool wide, uint64_t a, uint64_t b, uint64_t *out)
-{
-    unsigned bits = wide ? 64 : 32;
-    uint64_t mask = wide ? UINT64_MAX : UINT32_MAX;
-    a &= mask;
-    b &= mask;
-    uint64_t r;
-    switch (op) {
-    case ALK_OP_I32_ADD: case ALK_OP_I64_ADD: r = a + b; break;
-    case ALK_OP_I32_SUB: case ALK_OP_I64_SUB: r = a - b; break;
-    case ALK_OP_I32_MUL: case ALK_OP_I64_MUL: r = a * b; break;
-    case ALK_OP_I32_AND: case ALK_OP_I64_AND: r = a & b; break;
-    case ALK_OP_I32_OR:  case ALK_OP_I64_OR:  r = a | b; break;
-    case ALK_OP_I32_XOR: case ALK_OP_I64_XOR: r = a ^ b; break;
-    case ALK_OP_I32_SHL: case ALK_OP_I64_SHL: r = a << (b & (bits - 1)); break;
-    case ALK_OP_I32_SHR_U: case ALK_OP_I64_SHR_U: r = a >> (b & (bits - 1)); break;
-    default: return false;
-    }
-    *out = r & mask;
-    return true;
-}
-
 /* Two popped operands in registers for reading, and the register the result goes to: one of
  * theirs that the stack owns, else a fresh one; the other owned one is released. */
 typedef struct operands {
@@ -89,8 +66,8 @@ static void add_sub(codegen *g, alk_opcode op, a64_alu_op alu, alk_valtype type)
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && fold_binary(op, wide, lhs.bits, rhs.bits,
-                                                                     &folded)) {
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST &&
+        alk_fold_binary(op, wide, lhs.bits, rhs.bits, &folded)) {
         arm_push_const(g, type, folded);
         return;
     }
@@ -111,8 +88,8 @@ static void logic(codegen *g, alk_opcode op, a64_logic_op kind, alk_valtype type
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && fold_binary(op, wide, lhs.bits, rhs.bits,
-                                                                     &folded)) {
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST &&
+        alk_fold_binary(op, wide, lhs.bits, rhs.bits, &folded)) {
         arm_push_const(g, type, folded);
         return;
     }
@@ -138,8 +115,8 @@ static void multiply(codegen *g, alk_opcode op, alk_valtype type)
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && fold_binary(op, wide, lhs.bits, rhs.bits,
-                                                                     &folded)) {
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST &&
+        alk_fold_binary(op, wide, lhs.bits, rhs.bits, &folded)) {
         arm_push_const(g, type, folded);
         return;
     }
@@ -208,7 +185,7 @@ static void shift(codegen *g, alk_opcode op, a64_shift_op kind, bool left_rotate
     value count = arm_pop(g), lhs = arm_pop(g);
     if (count.loc == LOC_CONST) {
         uint64_t folded;
-        if (lhs.loc == LOC_CONST && fold_binary(op, wide, lhs.bits, count.bits, &folded)) {
+        if (lhs.loc == LOC_CONST && alk_fold_binary(op, wide, lhs.bits, count.bits, &folded)) {
             arm_push_const(g, type, folded);
             return;
         }
@@ -241,7 +218,7 @@ static void shift(codegen *g, alk_opcode op, a64_shift_op kind, bool left_rotate
  * zero-extended i32 in its x register. */
 static void divide_by_constant(codegen *g, value lhs, uint32_t d, bool remainder)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     int dst, x = one_in_register(g, lhs, &dst);
     if ((d & (d - 1)) == 0) {
         unsigned l = (unsigned)__builtin_ctz(d);
@@ -282,7 +259,7 @@ static void divide_by_constant(codegen *g, value lhs, uint32_t d, bool remainder
  * 0 and INT_MIN / -1 gives INT_MIN). */
 static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     bool wide = type == ALK_I64;
     value rhs = arm_pop(g), lhs = arm_pop(g);
     bool known = rhs.loc == LOC_CONST;
@@ -317,7 +294,7 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
 
 static void count_bits(codegen *g, alk_opcode op, alk_valtype type)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     bool wide = type == ALK_I64;
     value v = arm_pop(g);
     int dst, src = one_in_register(g, v, &dst);

@@ -24,7 +24,7 @@ typedef struct address {
  * the access goes. index is a popped i32 in a register, or a constant. Uses x16 and x17. */
 static address locate(codegen *g, value index, int reg, uint32_t offset, int size)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     uint32_t oob = g->checked ? arm_trap_label(g, ALK_TRAP_MEMORY_OUT_OF_BOUNDS) : 0;
     if (index.loc == LOC_CONST) {
         uint64_t ea = (uint32_t)index.bits + (uint64_t)offset;
@@ -69,8 +69,8 @@ static address locate(codegen *g, value index, int reg, uint32_t offset, int siz
 
 static void load_at(codegen *g, address at, alk_valtype type, int size, bool sign, int dst)
 {
-    a64_code *c = g->code;
-    if (arm_is_float(type)) {
+    alk_code *c = g->code;
+    if (alk_is_float(type)) {
         if (at.index == A64_NO_REG)
             a64_fload(c, size, dst, at.base, at.offset);
         else
@@ -84,7 +84,7 @@ static void load_at(codegen *g, address at, alk_valtype type, int size, bool sig
 
 static void store_at(codegen *g, address at, bool is_float, int size, int src)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     if (is_float) {
         if (at.index == A64_NO_REG)
             a64_fstore(c, size, src, at.base, at.offset);
@@ -115,12 +115,12 @@ static void load(codegen *g, const alk_instr *in, alk_valtype type, int size, bo
     bool owned;
     value index = index_operand(g, &reg, &owned);
     /* the destination first: allocating may spill, which may use x16 */
-    int dst = arm_take_hint(g, arm_is_float(type));
+    int dst = arm_take_hint(g, alk_is_float(type));
     if (dst < 0)
-        dst = arm_is_float(type) ? arm_alloc_fpr(g) : owned ? reg : arm_alloc_gpr(g);
+        dst = alk_is_float(type) ? arm_alloc_fpr(g) : owned ? reg : arm_alloc_gpr(g);
     address at = locate(g, index, reg, in->imm.memarg.offset, size);
     load_at(g, at, type, size, sign, dst);
-    if (owned && !(dst == reg && !arm_is_float(type)))
+    if (owned && !(dst == reg && !alk_is_float(type)))
         arm_free_reg(g, ALK_I32, reg);
     arm_push_reg(g, type, dst);
 }
@@ -128,7 +128,7 @@ static void load(codegen *g, const alk_instr *in, alk_valtype type, int size, bo
 static void store(codegen *g, const alk_instr *in, int size)
 {
     value v = arm_pop(g);
-    bool value_owned = false, is_float = arm_is_float(v.type);
+    bool value_owned = false, is_float = alk_is_float(v.type);
     int src;
     if (v.loc == LOC_CONST && v.bits == 0) {
         src = A64_ZR;
@@ -172,9 +172,9 @@ static address global_address(codegen *g, uint32_t index)
 static void global_get(codegen *g, uint32_t index)
 {
     alk_valtype type = g->module->globals[index].type.type;
-    int dst = arm_take_hint(g, arm_is_float(type));
+    int dst = arm_take_hint(g, alk_is_float(type));
     if (dst < 0)
-        dst = arm_is_float(type) ? arm_alloc_fpr(g) : arm_alloc_gpr(g);
+        dst = alk_is_float(type) ? arm_alloc_fpr(g) : arm_alloc_gpr(g);
     address at = global_address(g, index);
     load_at(g, at, type, arm_is_wide(type) ? 8 : 4, false, dst);
     arm_push_reg(g, type, dst);
@@ -185,7 +185,7 @@ static void global_set(codegen *g, uint32_t index)
     value v = arm_pop(g);
     alk_valtype type = g->module->globals[index].type.type;
     int size = arm_is_wide(type) ? 8 : 4;
-    bool owned = false, is_float = arm_is_float(type);
+    bool owned = false, is_float = alk_is_float(type);
     int src;
     if (v.loc == LOC_CONST && v.bits == 0) {
         src = A64_ZR;
@@ -210,7 +210,7 @@ static void global_set(codegen *g, uint32_t index)
 /* table.get / table.set: bounds-checked access to entry `index` of table `table`. */
 static void table_access(codegen *g, uint32_t table, bool set)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     value v = { 0 };
     int src = A64_ZR;
     bool value_owned = false;
@@ -258,7 +258,7 @@ static void builtin(codegen *g, int index, int popped, uint32_t imm_count, const
 
 bool arm_memory_instr(codegen *g, const alk_instr *in)
 {
-    a64_code *c = g->code;
+    alk_code *c = g->code;
     switch (in->op) {
     case ALK_OP_I32_LOAD:     load(g, in, ALK_I32, 4, false); return true;
     case ALK_OP_I64_LOAD:     load(g, in, ALK_I64, 8, false); return true;

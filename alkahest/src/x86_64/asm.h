@@ -7,7 +7,7 @@
 #ifndef ALK_X64_ASM_H
 #define ALK_X64_ASM_H
 
-#include "../alk_internal.h"
+#include "../code.h"
 
 typedef enum x64_reg {
     RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15,
@@ -45,104 +45,65 @@ static inline x64_mem x64_at_label(uint32_t label)
     return (x64_mem){ .base = X64_NO_REG, .index = X64_NO_REG, .scale = 1, .rip_label = label };
 }
 
-/* A growing code buffer with labels. Labels are small integers (1..); a use before the label is
- * bound is recorded and patched by x64_bind / x64_finish. Allocation failure is sticky:
- * `failed` is set and further emission is dropped (the caller reports ALK-E090). */
-typedef struct x64_fixup {
-    uint32_t at;        /* position of the rel32 field */
-    uint32_t label;
-    int32_t addend;     /* rel32 = target - (at + 4) + addend */
-} x64_fixup;
-
-typedef struct x64_code {
-    const alk_allocator *allocator;
-    uint8_t *bytes;
-    uint32_t size, capacity;
-    uint32_t *label_position;  /* UINT32_MAX: not bound yet */
-    uint32_t label_count, label_capacity;
-    x64_fixup *fixups;
-    uint32_t fixup_count, fixup_capacity;
-    bool failed;
-} x64_code;
-
-void x64_code_init(x64_code *code, const alk_allocator *allocator);
-void x64_code_free(x64_code *code);
-uint32_t x64_new_label(x64_code *code);
-void x64_bind(x64_code *code, uint32_t label);
-bool x64_is_bound(const x64_code *code, uint32_t label);
-/* Patches every recorded use; false if a used label was never bound (an internal bug). */
-bool x64_resolve(x64_code *code);
-void x64_byte_slow(x64_code *code, uint8_t byte);
-static inline void x64_byte(x64_code *code, uint8_t byte)
-{
-    if (code->size < code->capacity)
-        code->bytes[code->size++] = byte;
-    else
-        x64_byte_slow(code, byte);
-}
-/* Makes room for `bytes` more without reallocating (a size hint; failure is sticky). */
-void x64_reserve(x64_code *code, uint32_t bytes);
-void x64_u32(x64_code *code, uint32_t value);
-void x64_align(x64_code *code, uint32_t alignment, uint8_t fill);
-/* A 32-bit slot to patch later (frame sizes). */
-uint32_t x64_position(const x64_code *code);
-void x64_patch_u32(x64_code *code, uint32_t at, uint32_t value);
+/* Labels, bytes and their uses: the shared code buffer (../code.h). Every use of a label on
+ * x86-64 is a rel32; x64_resolve patches them. */
+bool x64_resolve(alk_code *code);
 
 /* ---- Integer instructions. w is the operand width in bytes: 4 or 8 (1/2 where noted). ---- */
 typedef enum x64_alu { ALU_ADD = 0, ALU_OR = 1, ALU_ADC = 2, ALU_SBB = 3, ALU_AND = 4,
                        ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7 } x64_alu;
-void x64_alu_rr(x64_code *c, x64_alu op, int w, x64_reg dst, x64_reg src);
-void x64_alu_ri(x64_code *c, x64_alu op, int w, x64_reg dst, int32_t imm);
-void x64_alu_rm(x64_code *c, x64_alu op, int w, x64_reg dst, x64_mem src);
-void x64_alu_mr(x64_code *c, x64_alu op, int w, x64_mem dst, x64_reg src);
-void x64_alu_mi(x64_code *c, x64_alu op, int w, x64_mem dst, int32_t imm);
-void x64_test_rr(x64_code *c, int w, x64_reg a, x64_reg b);
-void x64_test_ri(x64_code *c, int w, x64_reg a, int32_t imm);
+void x64_alu_rr(alk_code *c, x64_alu op, int w, x64_reg dst, x64_reg src);
+void x64_alu_ri(alk_code *c, x64_alu op, int w, x64_reg dst, int32_t imm);
+void x64_alu_rm(alk_code *c, x64_alu op, int w, x64_reg dst, x64_mem src);
+void x64_alu_mr(alk_code *c, x64_alu op, int w, x64_mem dst, x64_reg src);
+void x64_alu_mi(alk_code *c, x64_alu op, int w, x64_mem dst, int32_t imm);
+void x64_test_rr(alk_code *c, int w, x64_reg a, x64_reg b);
+void x64_test_ri(alk_code *c, int w, x64_reg a, int32_t imm);
 
-void x64_mov_rr(x64_code *c, int w, x64_reg dst, x64_reg src);
+void x64_mov_rr(alk_code *c, int w, x64_reg dst, x64_reg src);
 /* dst := imm, zero-extended (w = 4) or the full 64-bit value (w = 8), shortest encoding. */
-void x64_mov_ri(x64_code *c, int w, x64_reg dst, uint64_t imm);
+void x64_mov_ri(alk_code *c, int w, x64_reg dst, uint64_t imm);
 /* The same, never as `xor` (which clobbers the flags): for code between a compare and its use. */
-void x64_mov_ri_keep_flags(x64_code *c, int w, x64_reg dst, uint64_t imm);
+void x64_mov_ri_keep_flags(alk_code *c, int w, x64_reg dst, uint64_t imm);
 /* Loads of 1, 2, 4 or 8 bytes into a 32/64-bit register: zero- or sign-extended to w. */
-void x64_load(x64_code *c, int w, x64_reg dst, x64_mem src, int size, bool sign_extend);
-void x64_store(x64_code *c, int size, x64_mem dst, x64_reg src);
-void x64_store_imm(x64_code *c, int size, x64_mem dst, int32_t imm);
-void x64_lea(x64_code *c, int w, x64_reg dst, x64_mem src);
-void x64_movzx8_rr(x64_code *c, x64_reg dst, x64_reg src);  /* dst32 := zx(src8) */
-void x64_movsx_rr(x64_code *c, int w, x64_reg dst, x64_reg src, int from_size);
-void x64_movsxd_rr(x64_code *c, x64_reg dst, x64_reg src);   /* dst64 := sx(src32) */
+void x64_load(alk_code *c, int w, x64_reg dst, x64_mem src, int size, bool sign_extend);
+void x64_store(alk_code *c, int size, x64_mem dst, x64_reg src);
+void x64_store_imm(alk_code *c, int size, x64_mem dst, int32_t imm);
+void x64_lea(alk_code *c, int w, x64_reg dst, x64_mem src);
+void x64_movzx8_rr(alk_code *c, x64_reg dst, x64_reg src);  /* dst32 := zx(src8) */
+void x64_movsx_rr(alk_code *c, int w, x64_reg dst, x64_reg src, int from_size);
+void x64_movsxd_rr(alk_code *c, x64_reg dst, x64_reg src);   /* dst64 := sx(src32) */
 
 typedef enum x64_shift { SHIFT_ROL = 0, SHIFT_ROR = 1, SHIFT_SHL = 4, SHIFT_SHR = 5,
                          SHIFT_SAR = 7 } x64_shift;
-void x64_shift_cl(x64_code *c, x64_shift op, int w, x64_reg dst);
-void x64_shift_ri(x64_code *c, x64_shift op, int w, x64_reg dst, uint8_t count);
+void x64_shift_cl(alk_code *c, x64_shift op, int w, x64_reg dst);
+void x64_shift_ri(alk_code *c, x64_shift op, int w, x64_reg dst, uint8_t count);
 
 typedef enum x64_unary { UNARY_NOT = 2, UNARY_NEG = 3, UNARY_MUL = 4, UNARY_IMUL = 5,
                          UNARY_DIV = 6, UNARY_IDIV = 7 } x64_unary;
-void x64_unary_r(x64_code *c, x64_unary op, int w, x64_reg reg);
-void x64_imul_rr(x64_code *c, int w, x64_reg dst, x64_reg src);
-void x64_imul_rri(x64_code *c, int w, x64_reg dst, x64_reg src, int32_t imm);
-void x64_cdq(x64_code *c, int w);   /* cdq (w 4) or cqo (w 8) */
-void x64_setcc(x64_code *c, x64_cond cc, x64_reg dst8);
-void x64_cmov(x64_code *c, x64_cond cc, int w, x64_reg dst, x64_reg src);
-void x64_bsr(x64_code *c, int w, x64_reg dst, x64_reg src);
-void x64_bsf(x64_code *c, int w, x64_reg dst, x64_reg src);
-void x64_xchg_rr(x64_code *c, x64_reg a, x64_reg b);
+void x64_unary_r(alk_code *c, x64_unary op, int w, x64_reg reg);
+void x64_imul_rr(alk_code *c, int w, x64_reg dst, x64_reg src);
+void x64_imul_rri(alk_code *c, int w, x64_reg dst, x64_reg src, int32_t imm);
+void x64_cdq(alk_code *c, int w);   /* cdq (w 4) or cqo (w 8) */
+void x64_setcc(alk_code *c, x64_cond cc, x64_reg dst8);
+void x64_cmov(alk_code *c, x64_cond cc, int w, x64_reg dst, x64_reg src);
+void x64_bsr(alk_code *c, int w, x64_reg dst, x64_reg src);
+void x64_bsf(alk_code *c, int w, x64_reg dst, x64_reg src);
+void x64_xchg_rr(alk_code *c, x64_reg a, x64_reg b);
 
 /* ---- Control ------------------------------------------------------------------------------ */
-void x64_jmp(x64_code *c, uint32_t label);
-void x64_jcc(x64_code *c, x64_cond cc, uint32_t label);
-void x64_call_label(x64_code *c, uint32_t label);
-void x64_call_mem(x64_code *c, x64_mem target);
-void x64_jmp_r(x64_code *c, x64_reg target);
-void x64_push(x64_code *c, x64_reg reg);
-void x64_pop(x64_code *c, x64_reg reg);
-void x64_ret(x64_code *c);
-void x64_leave(x64_code *c);
-void x64_ud2(x64_code *c);
+void x64_jmp(alk_code *c, uint32_t label);
+void x64_jcc(alk_code *c, x64_cond cc, uint32_t label);
+void x64_call_label(alk_code *c, uint32_t label);
+void x64_call_mem(alk_code *c, x64_mem target);
+void x64_jmp_r(alk_code *c, x64_reg target);
+void x64_push(alk_code *c, x64_reg reg);
+void x64_pop(alk_code *c, x64_reg reg);
+void x64_ret(alk_code *c);
+void x64_leave(alk_code *c);
+void x64_ud2(alk_code *c);
 /* A 32-bit table entry: label - base_label (for jump tables). */
-void x64_label_delta(x64_code *c, uint32_t label, uint32_t base_label);
+void x64_label_delta(alk_code *c, uint32_t label, uint32_t base_label);
 
 /* ---- SSE2 -------------------------------------------------------------------------------- */
 /* An SSE instruction as its mandatory prefix (0, 0x66, 0xF2, 0xF3) and the byte after 0x0F. */
@@ -152,25 +113,25 @@ typedef struct x64_sse { uint8_t prefix, opcode; } x64_sse;
 enum { SSE_SINGLE = 0xF3, SSE_DOUBLE = 0xF2 };
 enum { SSE_OP_SQRT = 0x51, SSE_OP_ADD = 0x58, SSE_OP_MUL = 0x59, SSE_OP_SUB = 0x5C,
        SSE_OP_MIN = 0x5D, SSE_OP_DIV = 0x5E, SSE_OP_MAX = 0x5F };
-void x64_sse_rr(x64_code *c, x64_sse op, int xmm_dst, int xmm_src);
-void x64_sse_rm(x64_code *c, x64_sse op, int xmm_dst, x64_mem src);
+void x64_sse_rr(alk_code *c, x64_sse op, int xmm_dst, int xmm_src);
+void x64_sse_rm(alk_code *c, x64_sse op, int xmm_dst, x64_mem src);
 /* movss/movsd loads and stores (size 4 or 8). */
-void x64_movs_load(x64_code *c, int size, int xmm_dst, x64_mem src);
-void x64_movs_store(x64_code *c, int size, x64_mem dst, int xmm_src);
-void x64_movaps(x64_code *c, int xmm_dst, int xmm_src);
+void x64_movs_load(alk_code *c, int size, int xmm_dst, x64_mem src);
+void x64_movs_store(alk_code *c, int size, x64_mem dst, int xmm_src);
+void x64_movaps(alk_code *c, int xmm_dst, int xmm_src);
 /* movd/movq between a general register and an XMM register (w 4 or 8). */
-void x64_movq_to_xmm(x64_code *c, int w, int xmm_dst, x64_reg src);
-void x64_movq_from_xmm(x64_code *c, int w, x64_reg dst, int xmm_src);
+void x64_movq_to_xmm(alk_code *c, int w, int xmm_dst, x64_reg src);
+void x64_movq_from_xmm(alk_code *c, int w, x64_reg dst, int xmm_src);
 /* ucomiss (size 4) / ucomisd (size 8). */
-void x64_ucomis(x64_code *c, int size, int xmm_a, int xmm_b);
+void x64_ucomis(alk_code *c, int size, int xmm_a, int xmm_b);
 /* cvtsi2ss/sd: xmm := (float)(signed int of width w). */
-void x64_cvtsi2s(x64_code *c, int size, int xmm_dst, int w, x64_reg src);
+void x64_cvtsi2s(alk_code *c, int size, int xmm_dst, int w, x64_reg src);
 /* cvttss2si/cvttsd2si: gpr(w) := truncate(xmm). */
-void x64_cvtts2si(x64_code *c, int size, int w, x64_reg dst, int xmm_src);
+void x64_cvtts2si(alk_code *c, int size, int w, x64_reg dst, int xmm_src);
 /* cvtss2sd (to_size 8) / cvtsd2ss (to_size 4). */
-void x64_cvts2s(x64_code *c, int to_size, int xmm_dst, int xmm_src);
+void x64_cvts2s(alk_code *c, int to_size, int xmm_dst, int xmm_src);
 /* Packed logic on whole registers: andps/andnps/orps/xorps (0x54/0x55/0x56/0x57). */
 enum { SSE_AND = 0x54, SSE_ANDN = 0x55, SSE_OR = 0x56, SSE_XOR = 0x57 };
-void x64_sse_logic(x64_code *c, uint8_t op, int xmm_dst, int xmm_src);
+void x64_sse_logic(alk_code *c, uint8_t op, int xmm_dst, int xmm_src);
 
 #endif

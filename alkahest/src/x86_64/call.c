@@ -10,7 +10,7 @@
 static void spill_registers_below(codegen *g, uint32_t base)
 {
     for (uint32_t i = 0; i < base; i++)
-        if (g->stack[i].loc == LOC_REG)
+        if (g->stack.values[i].loc == LOC_REG)
             cg_spill_entry(g, i);
 }
 
@@ -19,37 +19,37 @@ static void spill_registers_below(codegen *g, uint32_t base)
  * through its slot; every other one moves straight into place. */
 static uint32_t place_arguments(codegen *g, const alk_functype *type)
 {
-    x64_code *c = g->code;
-    uint32_t n = type->param_count, base = g->height - n;
+    alk_code *c = g->code;
+    uint32_t n = type->param_count, base = g->stack.height - n;
     spill_registers_below(g, base);
     uint32_t gprs = 0, xmms = 0, stack = 0, gpr_targets = 0, xmm_targets = 0;
     for (uint32_t i = 0; i < n; i++) {
         alk_valtype t = type->params[i];
-        if (cg_is_float(t) && xmms < ARG_XMM_COUNT)
+        if (alk_is_float(t) && xmms < ARG_XMM_COUNT)
             xmm_targets |= 1u << xmms++;
-        else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(t) && gprs < ARG_GPR_COUNT)
             gpr_targets |= 1u << x64_arg_gprs[gprs++];
     }
     /* Stack arguments first: they only use the scratch register. */
     gprs = xmms = 0;
     for (uint32_t i = 0; i < n; i++) {
         alk_valtype t = type->params[i];
-        bool in_register = cg_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
+        bool in_register = alk_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
         if (in_register)
             continue;
         value v = *cg_top(g, n - 1 - i);
         v.position = base + i;
         x64_mem at = x64_at(RSP, (int32_t)(8 * stack++));
-        if (cg_is_float(t) && (v.loc == LOC_REG ||
+        if (alk_is_float(t) && (v.loc == LOC_REG ||
                                (v.loc == LOC_LOCAL && cg_local_reg(g, v.local) >= 0))) {
             x64_movs_store(c, 8, at, v.loc == LOC_REG ? v.reg : cg_local_reg(g, v.local));
             continue;
         }
         /* all 8 bytes, an i32 zero-extended (docs/abi.md) */
         value bits = v;
-        if (cg_is_float(t))
+        if (alk_is_float(t))
             bits.type = t == ALK_F32 ? ALK_I32 : ALK_I64;
-        if (bits.loc == LOC_LOCAL && cg_is_float(t)) {
+        if (bits.loc == LOC_LOCAL && alk_is_float(t)) {
             x64_load(c, 8, SCRATCH_GPR, cg_local(g, v.local), cg_width(t), false);
         } else {
             cg_load_into(g, bits, SCRATCH_GPR);
@@ -62,13 +62,13 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
         alk_valtype t = type->params[i];
         value *v = cg_top(g, n - 1 - i);
         int target = -1;
-        if (cg_is_float(t) && xmms < ARG_XMM_COUNT)
+        if (alk_is_float(t) && xmms < ARG_XMM_COUNT)
             target = (int)xmms++;
-        else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(t) && gprs < ARG_GPR_COUNT)
             target = x64_arg_gprs[gprs++];
         if (target < 0 || v->loc != LOC_REG || v->reg == target)
             continue;
-        uint32_t targets = cg_is_float(t) ? xmm_targets : gpr_targets;
+        uint32_t targets = alk_is_float(t) ? xmm_targets : gpr_targets;
         if (targets & (1u << v->reg))
             cg_spill_entry(g, base + i);
     }
@@ -77,9 +77,9 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
         alk_valtype t = type->params[i];
         value v = *cg_top(g, n - 1 - i);
         v.position = base + i;
-        if (cg_is_float(t) && xmms < ARG_XMM_COUNT)
+        if (alk_is_float(t) && xmms < ARG_XMM_COUNT)
             cg_load_into(g, v, (int)xmms++);
-        else if (!cg_is_float(t) && gprs < ARG_GPR_COUNT)
+        else if (!alk_is_float(t) && gprs < ARG_GPR_COUNT)
             cg_load_into(g, v, x64_arg_gprs[gprs++]);
     }
     uint32_t extra_results = type->result_count > 1 ? type->result_count - 1 : 0;
@@ -91,18 +91,18 @@ static uint32_t place_arguments(codegen *g, const alk_functype *type)
 
 static void take_results(codegen *g, const alk_functype *type, uint32_t stack_bytes)
 {
-    uint32_t base = g->height - type->param_count;
+    uint32_t base = g->stack.height - type->param_count;
     for (uint32_t i = 0; i < base; i++)
-        if (g->stack[i].loc == LOC_REG || g->stack[i].loc == LOC_FLAGS)
+        if (g->stack.values[i].loc == LOC_REG || g->stack.values[i].loc == LOC_FLAGS)
             cg_fail(g, ALK_E_INTERNAL, 0, ": value in a register across a call");
-    for (uint32_t i = base; i < g->height; i++)
-        cg_free(g, g->stack[i]);
-    g->height = base;
+    for (uint32_t i = base; i < g->stack.height; i++)
+        cg_free(g, g->stack.values[i]);
+    g->stack.height = base;
     cg_repin_after_call(g);
     for (uint32_t i = 0; i < type->result_count; i++) {
         alk_valtype t = type->results[i];
         if (i == 0) {
-            if (cg_is_float(t)) {
+            if (alk_is_float(t)) {
                 g->xmm_used |= 1u;
                 cg_push_reg(g, t, 0);
             } else {
@@ -113,7 +113,7 @@ static void take_results(codegen *g, const alk_functype *type, uint32_t stack_by
         }
         x64_load(g->code, 8, SCRATCH_GPR, x64_at(RSP, (int32_t)(stack_bytes + 8 * (i - 1))), 8,
                  false);
-        x64_store(g->code, 8, cg_slot(g, g->height), SCRATCH_GPR);
+        x64_store(g->code, 8, cg_slot(g, g->stack.height), SCRATCH_GPR);
         cg_push(g, (value){ .loc = LOC_SLOT, .type = t });
     }
 }
@@ -155,7 +155,7 @@ void cg_call(codegen *g, uint32_t function)
  * the arguments move into place as for a direct call. */
 void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     const alk_functype *type = &g->module->types[type_index];
     cg_claim_gpr(g, RAX);                   /* the function reference; never an argument */
     value index = cg_pop(g);
@@ -185,7 +185,7 @@ void cg_call_indirect(codegen *g, uint32_t type_index, uint32_t table)
 void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
                      alk_valtype result_type)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     /* Arguments were popped: park those in registers in their slots; registers below too. */
     for (int i = 0; i < arg_count; i++) {
         value v = args[i];
@@ -194,7 +194,7 @@ void cg_call_builtin(codegen *g, int index, const value *args, int arg_count,
             cg_free(g, v);
         }
     }
-    spill_registers_below(g, g->height);
+    spill_registers_below(g, g->stack.height);
     cg_unpin_for_call(g);
     for (int i = 0; i < arg_count; i++) {
         /* builtins take integers only: rsi, rdx, rcx, r8, r9 */

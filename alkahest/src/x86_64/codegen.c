@@ -28,7 +28,7 @@ static void local_set(codegen *g, uint32_t local, bool tee)
         return;
     }
     x64_mem at = cg_local(g, local);
-    if (cg_is_float(v.type) && v.loc == LOC_REG) {
+    if (alk_is_float(v.type) && v.loc == LOC_REG) {
         x64_movs_store(g->code, v.type == ALK_F32 ? 4 : 8, at, v.reg);
     } else if (v.loc == LOC_REG) {
         x64_store(g->code, 8, at, (x64_reg)v.reg);
@@ -48,7 +48,7 @@ static void local_set(codegen *g, uint32_t local, bool tee)
 
 static void select_op(codegen *g)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     value cond = cg_pop(g), b = cg_pop(g), a = cg_pop(g);
     if (cond.loc == LOC_CONST) {
         cg_free(g, cond.bits ? b : a);
@@ -73,11 +73,11 @@ static void select_op(codegen *g)
         x64_test_rr(c, 4, (x64_reg)flag, (x64_reg)flag);
         keep_a = CC_NE;
     }
-    if (cg_is_float(a.type)) {
-        uint32_t keep = x64_new_label(c);
+    if (alk_is_float(a.type)) {
+        uint32_t keep = alk_code_new_label(c);
         x64_jcc(c, keep_a, keep);
         x64_movaps(c, dst, src);
-        x64_bind(c, keep);
+        alk_code_bind(c, keep);
     } else {
         x64_cmov(c, x64_invert(keep_a), cg_width(a.type), (x64_reg)dst, (x64_reg)src);
     }
@@ -168,7 +168,7 @@ static bool lay_out_locals(codegen *g, uint32_t index)
         alk_valtype t = g->type->params[i];
         g->locals[i].type = t;
         g->locals[i].reg = X64_NO_REG;
-        bool in_register = cg_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
+        bool in_register = alk_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
         if (in_register) {
             g->locals[i].offset = below;
             below -= 8;
@@ -197,12 +197,8 @@ static void release(codegen *g)
 {
     const alk_allocator *a = &g->module->allocator;
     a->free(a->user, g->locals);
-    a->free(a->user, g->stack);
-    a->free(a->user, g->controls);
     g->locals = NULL;
-    g->stack = NULL;
-    g->controls = NULL;
-    g->stack_capacity = g->control_capacity = 0;
+    alk_stacks_free(&g->stack, &g->controls);
 }
 
 static int compile_function(codegen *g, uint32_t index)
@@ -211,12 +207,12 @@ static int compile_function(codegen *g, uint32_t index)
     const alk_function *function = &m->functions[index];
     g->function = index;
     g->type = &m->types[function->type_index];
-    g->height = g->max_height = 0;
-    g->control_count = 0;
+    g->stack.height = g->stack.max_height = 0;
+    g->controls.count = 0;
     g->gpr_used = g->xmm_used = 0;
     g->outgoing_max = 0;
-    g->dead_depth = 0;
-    alk_memset(g->trap_labels, 0, sizeof g->trap_labels);
+    g->controls.dead_depth = 0;
+    alk_traps_begin_function(&g->traps);
     if (!lay_out_locals(g, index))
         return g->error;
     /* caller-saved pins are never operand registers in this function */
@@ -224,23 +220,25 @@ static int compile_function(codegen *g, uint32_t index)
         g->gpr_used |= 1u << x64_pinned_gprs[i];
     g->unpinned_count = 0;
 
-    cg_mark(g, function->code_offset);  /* the prologue: the function's first line */
+    /* the prologue: the function's first line */
+    alk_traps_mark(&g->traps, g->code, function->code_offset);
     cg_begin_function(g);
     cg_prologue(g);
     alk_reader reader = { m->bytes, m->bytes + function->code_offset, m->bytes + function->body_end };
-    while (g->control_count > 0 && !g->error && !g->code->failed) {
+    while (g->controls.count > 0 && !g->error && !g->code->failed) {
         alk_instr in;
         int code = alk_read_instr(&reader, &in, g->diag);
         if (code) {
             g->error = code;
             break;
         }
-        cg_mark(g, in.offset);
-        if (g->controls[g->control_count - 1].unreachable) {
+        alk_traps_mark(&g->traps, g->code, in.offset);
+        if (g->controls.entries[g->controls.count - 1].unreachable) {
             cg_control_instr(g, &in);       /* skips dead code, sees its end */
             continue;
         }
-        if (g->height && g->stack[g->height - 1].loc == LOC_FLAGS && !uses_flags(in.op))
+        if (g->stack.height && alk_operand_top(&g->stack, 0)->loc == LOC_FLAGS &&
+            !uses_flags(in.op))
             cg_settle_flags(g);
         instr_handler handler = handlers[alk_opcode_infos[in.op].group];
         if (handler && handler(g, &in))
@@ -252,209 +250,71 @@ static int compile_function(codegen *g, uint32_t index)
     if (!g->error && g->code->failed)
         g->error = alk_fail(g->diag, ALK_E_OUT_OF_MEMORY, function->body_offset, index, "");
     if (!g->error) {
-        cg_emit_trap_stubs(g);
+        alk_traps_emit_stubs(&g->traps, g->code, g->chunk->target);
         /* at most ~8.4 MB by the decoder's limits (locals, operand stack, parameters) */
         uint32_t frame = cg_frame_size(g);
         if (frame > ALK_MAX_FRAME_SIZE)
             cg_fail(g, ALK_E_INTERNAL, function->body_offset, "frame larger than 1 GiB");
-        x64_patch_u32(g->code, g->frame_patch, (uint32_t)-(int32_t)frame);
+        alk_code_patch_u32(g->code, g->frame_patch, (uint32_t)-(int32_t)frame);
     }
     release(g);
     return g->error;
 }
 
-/* ---- Chunks: functions compiled independently (maybe in parallel), then linked ------------ */
-
-typedef struct call_fixup {
-    uint32_t at;        /* the rel32 field, from the start of the chunk */
-    uint32_t callee;    /* function index */
-} call_fixup;
-
-typedef struct chunk {
-    const alk_module *module;
-    const alk_compile_options *options;
-    const alk_layout *layout;
-    uint32_t first, end;            /* defined functions [first, end) */
-    x64_code code;
-    uint32_t *starts;               /* external entry of each, within the chunk */
-    call_fixup *calls;
-    uint32_t call_count;
-    alk_lines *lines;               /* with source lines only */
-    alk_local_weights weights;
-    int error;
-    alk_diag diag;
-} chunk;
+/* ---- Chunks (../singlepass.c): the functions of one, then the direct calls between them ----- */
 
 /* The internal entry follows the external one's two instructions (below). */
 #define INTERNAL_ENTRY_OFFSET 6
 
 void cg_emit_direct_call(codegen *g, uint32_t function)
 {
-    if (g->call_count == g->call_capacity) {
-        uint32_t capacity = g->call_capacity ? g->call_capacity * 2 : 64;
-        call_fixup *fresh = g->module->allocator.alloc(g->module->allocator.user,
-                                                       capacity * sizeof *fresh);
-        if (!fresh) {
-            g->code->failed = true;
-            return;
-        }
-        if (g->calls) {
-            alk_memcpy(fresh, g->calls, g->call_count * sizeof *fresh);
-            g->module->allocator.free(g->module->allocator.user, g->calls);
-        }
-        g->calls = fresh;
-        g->call_capacity = capacity;
-    }
-    x64_byte(g->code, 0xE8);
-    g->calls[g->call_count++] = (call_fixup){ x64_position(g->code), function };
-    x64_u32(g->code, 0);
+    alk_code_byte(g->code, 0xE8);
+    alk_chunk_add_call(g->chunk, alk_code_position(g->code), function);
+    alk_code_u32(g->code, 0);
 }
 
-static void compile_chunk(void *argument)
+static void compile_chunk(alk_chunk *k)
 {
-    chunk *k = argument;
-    const alk_module *module = k->module;
-    const alk_allocator *a = &module->allocator;
-    x64_code_init(&k->code, a);
-    codegen g = { .code = &k->code, .module = module, .options = k->options, .layout = k->layout,
-                  .diag = &k->diag, .weights = &k->weights };
-    if (k->options->source_lines && !(g.lines = k->lines = alk_lines_new(a))) {
-        k->error = alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
-        return;
-    }
-    uint32_t count = k->end - k->first;
-    k->starts = a->alloc(a->user, (count ? count : 1) * sizeof *k->starts);
-    if (!k->starts) {
-        k->error = alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
-        return;
-    }
-    uint64_t bytes = 0;
-    for (uint32_t i = k->first; i < k->end; i++) {
-        const alk_function *f = &module->functions[module->imported_function_count + i];
-        bytes += f->body_end - f->body_offset;
-    }
-    /* about 2-3 bytes of machine code per byte of Wasm code: one allocation, not log2(n) */
-    uint64_t estimate = 3 * bytes + 4096;
-    x64_reserve(&k->code, estimate > (1u << 30) ? (1u << 30) : (uint32_t)estimate);
+    codegen g = { .code = &k->code, .module = k->module, .options = k->options,
+                  .layout = k->layout, .diag = &k->diag, .weights = &k->weights, .chunk = k,
+                  .stack = { .allocator = &k->module->allocator },
+                  .controls = { .allocator = &k->module->allocator },
+                  .traps = { .lines = k->lines } };
     for (uint32_t i = k->first; i < k->end && !k->error; i++) {
-        x64_align(&k->code, 16, 0xCC);
-        k->starts[i - k->first] = x64_position(&k->code);
+        uint32_t start = alk_chunk_start_function(k, i);
         /* external entry: establish the pinned registers, then the internal entry */
         x64_mov_rr(&k->code, 8, R15, RDI);
         x64_load(&k->code, 8, R14, x64_at(R15, ALK_VMCTX_MEMORY_BASE), 8, false);
-        if (x64_position(&k->code) - k->starts[i - k->first] != INTERNAL_ENTRY_OFFSET)
-            k->error = alk_fail(&k->diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION, ": entry size");
-        if (!k->error)
-            k->error = compile_function(&g, module->imported_function_count + i);
+        if (alk_chunk_entry_done(k, start))
+            k->error = compile_function(&g, k->module->imported_function_count + i);
     }
-    x64_align(&k->code, 16, 0xCC);
-    if (!k->error && !x64_resolve(&k->code))
-        k->error = k->code.failed ? alk_fail(&k->diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "")
-                                  : alk_fail(&k->diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION,
-                                             ": unbound label");
-    k->calls = g.calls;
-    k->call_count = g.call_count;
+    if (!k->error && !x64_resolve(&k->code) && !k->code.failed)
+        k->error = alk_fail(&k->diag, ALK_E_INTERNAL, 0, ALK_NO_FUNCTION, ": unbound label");
 }
 
-static void free_chunk(chunk *k)
+/* call rel32: the field is relative to the end of the instruction. */
+static void patch_call(uint8_t *code, uint32_t at, uint32_t target)
 {
-    const alk_allocator *a = &k->module->allocator;
-    x64_code_free(&k->code);
-    a->free(a->user, k->starts);
-    a->free(a->user, k->calls);
-    alk_lines_free(k->lines);
-    alk_local_weights_free(&k->weights);
+    uint32_t rel = target - (at + 4);
+    for (int b = 0; b < 4; b++)
+        code[at + b] = (uint8_t)(rel >> (8 * b));
 }
+
+static const alk_singlepass x86_64_singlepass = {
+    .compile_chunk = compile_chunk,
+    .patch_call = patch_call,
+    .emit_trap_stub = cg_emit_trap_stub,
+    .fill = 0xCC,                   /* int3 */
+    .code_per_wasm_byte = 3,        /* about 2-3 bytes of machine code per byte of Wasm code */
+    .internal_entry = INTERNAL_ENTRY_OFFSET,
+    .max_code = 1u << 30,
+    .too_large = ": more than 1 GiB of code",
+};
 
 static int x86_64_compile(const alk_module *module, const alk_compile_options *options,
                           alk_compiled *out, alk_diag *diag)
 {
-    int unsupported = alk_check_no_v128(module, diag);
-    if (unsupported)
-        return unsupported;
-    const alk_allocator *a = &module->allocator;
-    uint32_t defined = module->function_count - module->imported_function_count;
-    uint32_t starts[ALK_MAX_PARTS + 1];
-    unsigned chunks = alk_split_functions(module, options, starts);
-    chunk parts[ALK_MAX_PARTS];
-    void *arguments[ALK_MAX_PARTS];
-    alk_memset(parts, 0, sizeof parts);
-    for (unsigned c = 0; c < chunks; c++) {
-        parts[c] = (chunk){ .module = module, .options = options, .layout = &out->layout,
-                            .first = starts[c], .end = starts[c + 1] };
-        arguments[c] = &parts[c];
-    }
-    if (chunks > 1)
-        options->run_parallel(options->parallel_user, compile_chunk, arguments, chunks);
-    else
-        compile_chunk(&parts[0]);
-
-    int error = 0;
-    for (unsigned c = 0; c < chunks && !error; c++) {
-        if (parts[c].error) {
-            error = parts[c].error;
-            *diag = parts[c].diag;
-        }
-    }
-    /* Link: lay the chunks end to end, then patch every direct call. */
-    uint32_t *base = NULL;
-    uint8_t *code = NULL;
-    uint64_t size = 0;
-    if (!error) {
-        base = a->alloc(a->user, chunks * sizeof *base);
-        out->functions = a->alloc(a->user, (defined ? defined : 1) * sizeof *out->functions);
-        for (unsigned c = 0; c < chunks; c++) {
-            if (base)
-                base[c] = (uint32_t)size;
-            size += parts[c].code.size;
-        }
-        uint64_t mapped = (size + 4095) & ~4095ull;
-        if (mapped > (1u << 30))
-            error = alk_fail(diag, ALK_E_MODULE_TOO_LARGE, 0, ALK_NO_FUNCTION, ": more than 1 GiB of code");
-        else if (!base || !out->functions || !(code = a->alloc(a->user, mapped ? mapped : 4096)))
-            error = alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
-        else {
-            alk_memset(code, 0xCC, mapped ? mapped : 4096);
-            for (unsigned c = 0; c < chunks; c++) {
-                chunk *k = &parts[c];
-                alk_memcpy(code + base[c], k->code.bytes, k->code.size);
-                for (uint32_t i = k->first; i < k->end; i++) {
-                    uint32_t start = base[c] + k->starts[i - k->first];
-                    uint32_t end = i + 1 < k->end ? base[c] + k->starts[i + 1 - k->first]
-                                                  : base[c] + k->code.size;
-                    out->functions[i] = (alk_compiled_function){ start, end - start };
-                }
-            }
-            for (unsigned c = 0; c < chunks; c++) {
-                chunk *k = &parts[c];
-                for (uint32_t i = 0; i < k->call_count; i++) {
-                    uint32_t at = base[c] + k->calls[i].at;
-                    uint32_t target = out->functions[k->calls[i].callee -
-                                                     module->imported_function_count].offset +
-                                      INTERNAL_ENTRY_OFFSET;
-                    uint32_t rel = target - (at + 4);
-                    for (int b = 0; b < 4; b++)
-                        code[at + b] = (uint8_t)(rel >> (8 * b));
-                }
-            }
-            for (unsigned c = 0; c < chunks && !error; c++)
-                if (!alk_lines_append(parts[c].lines, base[c], &out->pcs, &out->pc_count, a))
-                    error = alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
-            size = mapped ? mapped : 4096;
-        }
-    }
-    for (unsigned c = 0; c < chunks; c++)
-        free_chunk(&parts[c]);
-    a->free(a->user, base);
-    if (error) {
-        a->free(a->user, code);
-        a->free(a->user, out->functions);
-        out->functions = NULL;
-        return error;
-    }
-    out->code = code;
-    out->code_size = (uint32_t)size;
-    return ALK_OK;
+    return alk_singlepass_compile(&x86_64_singlepass, module, options, out, diag);
 }
 
 const alk_backend alk_x86_64_backend = { ALK_TARGET_X86_64, "x86_64", x86_64_compile };

@@ -26,46 +26,13 @@
 #define ALK_X64_CODEGEN_H
 
 #include "asm.h"
-#include "../compile.h"
+#include "../singlepass.h"
 
 #define SCRATCH_GPR R11       /* never allocated: free for any sequence */
 #define SCRATCH_XMM 15
 #define ARG_GPR_COUNT 5
 #define ARG_XMM_COUNT 8
 extern const x64_reg x64_arg_gprs[ARG_GPR_COUNT];
-
-typedef enum loc_kind {
-    LOC_SLOT,   /* in the canonical slot of its stack position */
-    LOC_REG,    /* in a register (GPR for integers and references, XMM for floats) */
-    LOC_CONST,  /* a constant, not yet materialised */
-    LOC_LOCAL,  /* the current value of a local, not yet read */
-    LOC_FLAGS,  /* an i32 0/1 that is the condition `reg` (x64_cond) of the flags just set by a
-                   compare: only ever the top entry, and settled into a register before any
-                   instruction that is not its consumer (br_if, if, select, i32.eqz) */
-} loc_kind;
-
-typedef struct value {
-    uint8_t loc;
-    alk_valtype type;
-    uint8_t reg;
-    uint32_t local;
-    uint32_t position; /* stack position it was popped from (where its slot is) */
-    uint64_t bits;    /* LOC_CONST: i32 zero-extended, i64, f32/f64 bit patterns, refs 0 */
-} value;
-
-typedef enum control_kind { CTRL_FUNCTION, CTRL_BLOCK, CTRL_LOOP, CTRL_IF, CTRL_ELSE } control_kind;
-
-typedef struct control {
-    control_kind kind;
-    uint32_t label;        /* branch target: the loop header, or the end */
-    uint32_t else_label;   /* if: where a false condition goes */
-    uint32_t height;       /* operand stack height below the block's parameters */
-    uint32_t param_count, result_count;
-    const alk_valtype *params, *results;
-    alk_valtype single;    /* storage for a one-result block type */
-    bool unreachable;      /* the rest of this block is dead code */
-    bool targeted;         /* some branch goes to its end label */
-} control;
 
 typedef struct local_info {
     alk_valtype type;
@@ -81,7 +48,7 @@ typedef struct local_info {
 extern const x64_reg x64_pinned_gprs[PINNED_GPR_COUNT];
 
 typedef struct codegen {
-    x64_code *code;
+    alk_code *code;
     const alk_module *module;
     const alk_compile_options *options;
     const alk_layout *layout;
@@ -93,35 +60,25 @@ typedef struct codegen {
     uint32_t local_count;
     uint32_t slots_base;           /* bytes below rbp where operand slots start */
 
-    value *stack;
-    uint32_t height, max_height, stack_capacity;
-    control *controls;
-    uint32_t control_count, control_capacity;
+    alk_operand_stack stack;
+    alk_control_stack controls;
 
     uint32_t gpr_used;             /* bit per register holding a stack value */
     uint32_t xmm_used;
     uint32_t outgoing_max;         /* bytes of the largest outgoing argument + return area */
     uint32_t stack_param_bytes;    /* incoming stack arguments of this function */
     uint32_t frame_patch;          /* position of the frame-size displacement in the prologue */
-    uint32_t trap_labels[ALK_TRAP_LIMIT];   /* by ALK_TRAP_* code (alkahest_abi.h's ALK_TRAPS) */
-    /* direct calls, patched once every function's place is known (codegen.c) */
-    struct call_fixup *calls;
-    uint32_t call_count, call_capacity;
-    uint32_t dead_depth;           /* blocks opened inside unreachable code */
+    alk_chunk *chunk;              /* the functions compiled with this one (../singlepass.h) */
     uint8_t pinned_gprs;           /* how many of x64_pinned_gprs hold locals (saved in prologue) */
     uint32_t pinned_xmms;          /* bit per xmm register holding a local */
     uint32_t unpinned[PINNED_GPR_COUNT + 8]; /* locals unpinned around the current call */
     uint32_t unpinned_count;
     int error;                     /* first error (ALK_E*), or 0 */
-    /* with source lines (lines.c): where each instruction's code starts, and a trap stub per
-     * trapping instruction; NULL without */
-    alk_lines *lines;
-    uint32_t wasm_offset;          /* module byte offset of the instruction being compiled */
+    alk_traps traps;               /* trap stub labels and line marks (../traps.c) */
     alk_local_weights *weights;    /* the chunk's scratch for choosing hot locals */
 } codegen;
 
 /* frame.c: the operand stack, registers, spills, locals */
-bool cg_is_float(alk_valtype type);
 int cg_width(alk_valtype type);               /* 4 or 8: the GPR operation width */
 x64_mem cg_slot(codegen *g, uint32_t position);
 x64_mem cg_local(codegen *g, uint32_t local);   /* the local's frame slot */
@@ -134,27 +91,23 @@ static inline int cg_local_reg(const codegen *g, uint32_t local)
  * to their slots and count as unpinned; after it they are pinned and reloaded again. */
 void cg_unpin_for_call(codegen *g);
 void cg_repin_after_call(codegen *g);
-bool cg_grow_stack(codegen *g);
+/* Records the first error: the code's summary, then ": detail" unless detail is "". */
+void cg_fail(codegen *g, int code, uint32_t offset, const char *detail);
 static inline void cg_push(codegen *g, value v)
 {
-    if (g->height == g->stack_capacity && !cg_grow_stack(g))
-        return;
-    g->stack[g->height++] = v;
-    if (g->height > g->max_height)
-        g->max_height = g->height;
+    if (!alk_operand_push(&g->stack, v))
+        cg_fail(g, ALK_E_OUT_OF_MEMORY, 0, "");
 }
 void cg_push_reg(codegen *g, alk_valtype type, int reg);
 void cg_push_const(codegen *g, alk_valtype type, uint64_t bits);
 /* Validation guarantees the operands are there. */
 static inline value cg_pop(codegen *g)
 {
-    value v = g->stack[--g->height];
-    v.position = g->height;
-    return v;
+    return alk_operand_pop(&g->stack);
 }
 static inline value *cg_top(codegen *g, uint32_t depth)     /* 0 = top */
 {
-    return &g->stack[g->height - 1 - depth];
+    return alk_operand_top(&g->stack, depth);
 }
 int cg_alloc_gpr(codegen *g);
 int cg_alloc_xmm(codegen *g);
@@ -175,9 +128,10 @@ void cg_push_flags(codegen *g, x64_cond cc);
 /* Turns a LOC_FLAGS top entry into a register (before instructions that are not consumers). */
 void cg_settle_flags(codegen *g);
 void cg_spill_local_refs(codegen *g, uint32_t local);
-uint32_t cg_trap_label(codegen *g, enum alk_trap kind);
-/* Records the first error: the code's summary, then ": detail" unless detail is "". */
-void cg_fail(codegen *g, int code, uint32_t offset, const char *detail);
+static inline uint32_t cg_trap_label(codegen *g, enum alk_trap kind)
+{
+    return alk_traps_label(&g->traps, g->code, kind);
+}
 
 /* codegen.c: a direct call to a defined function (rel32 patched at link time). */
 void cg_emit_direct_call(codegen *g, uint32_t function);
@@ -186,17 +140,7 @@ void cg_emit_direct_call(codegen *g, uint32_t function);
 void cg_begin_function(codegen *g);
 void cg_prologue(codegen *g);
 uint32_t cg_frame_size(codegen *g);
-void cg_emit_trap_stubs(codegen *g);
-void cg_emit_trap_stub(codegen *g, enum alk_trap kind);   /* one stub's body, at the bound label */
-
-/* lines.c: marks and trap sites into the chunk's alk_lines (src/lines.c), when the module has
- * source lines; g->lines is NULL without. */
-/* The instruction at module byte offset `wasm` starts here (g->wasm_offset := wasm). */
-void cg_mark(codegen *g, uint32_t wasm);
-/* A fresh trap label for the instruction being compiled (shared by its own checks only). */
-uint32_t cg_trap_site(codegen *g, enum alk_trap kind);
-/* At the end of a function: binds every site's label to a stub marked with its instruction. */
-void cg_emit_site_stubs(codegen *g);
+void cg_emit_trap_stub(alk_code *code, enum alk_trap kind);   /* alk_singlepass.emit_trap_stub */
 bool cg_control_instr(codegen *g, const alk_instr *in);  /* false: not a control op */
 
 /* call.c */

@@ -10,24 +10,24 @@
 static value peek(codegen *g, uint32_t depth)
 {
     value v = *cg_top(g, depth);
-    v.position = g->height - 1 - depth;
+    v.position = g->stack.height - 1 - depth;
     return v;
 }
 
 void cg_prologue(codegen *g)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     x64_push(c, RBP);
     x64_mov_rr(c, 8, RBP, RSP);
     /* lea rax, [rsp - frame] (disp32 always, patched once the frame size is known); the limit
      * is checked before rsp moves, so rsp is never below the limit at an instruction boundary
      * (docs/abi.md, "Stack limit"): a frame of any size traps with nothing written below it. */
-    x64_byte(c, 0x48);
-    x64_byte(c, 0x8D);
-    x64_byte(c, 0x84);
-    x64_byte(c, 0x24);
-    g->frame_patch = x64_position(c);
-    x64_u32(c, 0);
+    alk_code_byte(c, 0x48);
+    alk_code_byte(c, 0x8D);
+    alk_code_byte(c, 0x84);
+    alk_code_byte(c, 0x24);
+    g->frame_patch = alk_code_position(c);
+    alk_code_u32(c, 0);
     x64_alu_rm(c, ALU_CMP, 8, RAX, x64_at(R15, ALK_VMCTX_STACK_LIMIT));
     x64_jcc(c, CC_B, cg_trap_label(g, ALK_TRAP_STACK_EXHAUSTED));
     x64_mov_rr(c, 8, RSP, RAX);
@@ -43,7 +43,7 @@ void cg_prologue(codegen *g)
         alk_valtype t = g->type->params[i];
         int size = t == ALK_F32 ? 4 : 8;
         int pinned = cg_local_reg(g, i);
-        if (cg_is_float(t)) {
+        if (alk_is_float(t)) {
             int from = xmms < ARG_XMM_COUNT ? xmms++ : -1;
             if (pinned >= 0 && from >= 0)
                 x64_movaps(c, pinned, from);    /* xmm8.. are never argument registers */
@@ -62,10 +62,10 @@ void cg_prologue(codegen *g)
     for (uint32_t i = 0; i < g->type->param_count; i++) {
         alk_valtype t = g->type->params[i];
         int pinned = cg_local_reg(g, i);
-        bool in_register = cg_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
+        bool in_register = alk_is_float(t) ? xmms++ < ARG_XMM_COUNT : gprs++ < ARG_GPR_COUNT;
         if (pinned < 0)
             continue;
-        if (cg_is_float(t)) {
+        if (alk_is_float(t)) {
             if (!in_register)
                 x64_movs_load(c, t == ALK_F32 ? 4 : 8, pinned, cg_local(g, i));
         } else if (!in_register || pinned == R8 || pinned == R9) {
@@ -80,7 +80,7 @@ void cg_prologue(codegen *g)
         return;
     for (uint32_t i = first; i < g->local_count; i++) {
         int pinned = cg_local_reg(g, i);
-        if (pinned >= 0 && cg_is_float(g->locals[i].type))
+        if (pinned >= 0 && alk_is_float(g->locals[i].type))
             x64_sse_logic(c, SSE_XOR, pinned, pinned);
         else if (pinned >= 0)
             x64_alu_rr(c, ALU_XOR, 4, (x64_reg)pinned, (x64_reg)pinned);
@@ -93,37 +93,24 @@ void cg_prologue(codegen *g)
     } else {
         x64_lea(c, 8, RDI, cg_local(g, g->local_count - 1));
         x64_mov_ri(c, 4, RCX, count);
-        x64_byte(c, 0xF3);              /* rep stosq */
-        x64_byte(c, 0x48);
-        x64_byte(c, 0xAB);
+        alk_code_byte(c, 0xF3);              /* rep stosq */
+        alk_code_byte(c, 0x48);
+        alk_code_byte(c, 0xAB);
     }
 }
 
 uint32_t cg_frame_size(codegen *g)
 {
-    uint32_t size = g->slots_base + 8 * g->max_height + g->outgoing_max;
+    uint32_t size = g->slots_base + 8 * g->stack.max_height + g->outgoing_max;
     return (size + 15) & ~15u;
 }
 
-void cg_emit_trap_stub(codegen *g, enum alk_trap kind)
+void cg_emit_trap_stub(alk_code *c, enum alk_trap kind)
 {
-    x64_code *c = g->code;
     x64_mov_rr(c, 8, RDI, R15);
     x64_mov_ri(c, 4, RSI, (uint32_t)kind);
     x64_call_mem(c, x64_at(R15, ALK_VMCTX_TRAP_HANDLER));
     x64_ud2(c);
-}
-
-void cg_emit_trap_stubs(codegen *g)
-{
-    if (g->lines)
-        cg_emit_site_stubs(g);
-    for (int kind = 1; kind < ALK_TRAP_LIMIT; kind++) {
-        if (!g->trap_labels[kind])
-            continue;
-        x64_bind(g->code, g->trap_labels[kind]);
-        cg_emit_trap_stub(g, (enum alk_trap)kind);
-    }
 }
 
 /* ---- Returning ------------------------------------------------------------------------------ */
@@ -139,7 +126,7 @@ static void emit_return(codegen *g)
     }
     if (n > 0) {
         value v = peek(g, n - 1);
-        cg_load_into(g, v, cg_is_float(v.type) ? 0 : RAX);
+        cg_load_into(g, v, alk_is_float(v.type) ? 0 : RAX);
     }
     for (int i = 0; i < g->pinned_gprs && i < PINNED_CALLEE_SAVED; i++)
         x64_load(g->code, 8, x64_pinned_gprs[i], x64_at(RBP, -16 - 8 * i), 8, false);
@@ -151,44 +138,9 @@ static void emit_return(codegen *g)
 
 static control *push_control(codegen *g, control_kind kind, const alk_instr *in)
 {
-    if (g->control_count == g->control_capacity) {
-        uint32_t capacity = g->control_capacity ? g->control_capacity * 2 : 16;
-        control *fresh = g->module->allocator.alloc(g->module->allocator.user,
-                                                    capacity * sizeof *fresh);
-        if (!fresh) {
-            cg_fail(g, ALK_E_OUT_OF_MEMORY, in ? in->offset : 0, "");
-            return NULL;
-        }
-        if (g->controls) {
-            alk_memcpy(fresh, g->controls, g->control_count * sizeof *fresh);
-            /* a one-value block type lives in the entry itself: follow it to its new place */
-            for (uint32_t i = 0; i < g->control_count; i++)
-                if (g->controls[i].results == &g->controls[i].single)
-                    fresh[i].results = &fresh[i].single;
-            g->module->allocator.free(g->module->allocator.user, g->controls);
-        }
-        g->controls = fresh;
-        g->control_capacity = capacity;
-    }
-    control *f = &g->controls[g->control_count++];
-    alk_memset(f, 0, sizeof *f);
-    f->kind = kind;
-    if (kind == CTRL_FUNCTION) {
-        f->param_count = 0;
-        f->result_count = g->type->result_count;
-        f->results = g->type->results;
-    } else if (in->imm.block.kind == ALK_BLOCK_VALUE) {
-        f->single = in->imm.block.value_type;
-        f->result_count = 1;
-        f->results = &f->single;
-    } else if (in->imm.block.kind == ALK_BLOCK_TYPE) {
-        const alk_functype *t = &g->module->types[in->imm.block.type_index];
-        f->param_count = t->param_count;
-        f->params = t->params;
-        f->result_count = t->result_count;
-        f->results = t->results;
-    }
-    f->height = g->height - f->param_count;
+    control *f = alk_control_push(&g->controls, g->module, g->type, kind, in, g->stack.height);
+    if (!f)
+        cg_fail(g, ALK_E_OUT_OF_MEMORY, in ? in->offset : 0, "");
     return f;
 }
 
@@ -200,31 +152,23 @@ void cg_begin_function(codegen *g)
 }
 
 /* Resets the operand stack to `height` entries plus `count` values of `types` in slots. */
-/* A block with one result and no parameters merges its result in a register (rax or xmm0)
- * rather than in its slot: every edge into its end label leaves the value there. */
-static bool result_in_register(const control *f)
-{
-    return (f->kind == CTRL_BLOCK || f->kind == CTRL_IF || f->kind == CTRL_ELSE) &&
-           f->result_count == 1 && f->param_count == 0;
-}
-
 static int result_register(const control *f)
 {
-    return cg_is_float(f->results[0]) ? 0 : RAX;
+    return alk_is_float(f->results[0]) ? 0 : RAX;
 }
 
 /* Resets the operand stack to `height` entries plus the block's values: in slots, or the one
  * result in its register. */
 static void reset_stack_to(codegen *g, uint32_t height, const control *f, bool results)
 {
-    for (uint32_t i = 0; i < g->height; i++)
-        cg_free(g, g->stack[i]);
-    g->height = height;
+    for (uint32_t i = 0; i < g->stack.height; i++)
+        cg_free(g, g->stack.values[i]);
+    g->stack.height = height;
     uint32_t count = results ? f->result_count : f->param_count;
     const alk_valtype *types = results ? f->results : f->params;
-    if (results && result_in_register(f)) {
+    if (results && alk_result_in_register(f)) {
         int reg = result_register(f);
-        if (cg_is_float(types[0]))
+        if (alk_is_float(types[0]))
             g->xmm_used |= 1u << reg;
         else
             g->gpr_used |= 1u << reg;
@@ -237,9 +181,9 @@ static void reset_stack_to(codegen *g, uint32_t height, const control *f, bool r
 
 static void reset_stack(codegen *g, uint32_t height, uint32_t count, const alk_valtype *types)
 {
-    for (uint32_t i = 0; i < g->height; i++)
-        cg_free(g, g->stack[i]);
-    g->height = height;
+    for (uint32_t i = 0; i < g->stack.height; i++)
+        cg_free(g, g->stack.values[i]);
+    g->stack.height = height;
     for (uint32_t i = 0; i < count; i++)
         cg_push(g, (value){ .loc = LOC_SLOT, .type = types[i] });
 }
@@ -248,33 +192,22 @@ static void reset_stack(codegen *g, uint32_t height, uint32_t count, const alk_v
  * takes it in a register (it moves there as the edge is taken). */
 static void spill_for_edge(codegen *g, const control *target)
 {
-    uint32_t keep = target->kind != CTRL_FUNCTION && result_in_register(target) ? 1 : 0;
-    for (uint32_t i = 0; i + keep < g->height; i++)
+    uint32_t keep = target->kind != CTRL_FUNCTION && alk_result_in_register(target) ? 1 : 0;
+    for (uint32_t i = 0; i + keep < g->stack.height; i++)
         cg_spill_entry(g, i);
-}
-
-static uint32_t branch_arity(const control *target)
-{
-    return target->kind == CTRL_LOOP ? target->param_count : target->result_count;
 }
 
 /* After spill_all: the top `arity` values move down to the target's slots. */
 static void move_branch_values(codegen *g, const control *target)
 {
-    uint32_t n = branch_arity(target);
-    uint32_t from = g->height - n, to = target->height;
+    uint32_t n = alk_branch_arity(target);
+    uint32_t from = g->stack.height - n, to = target->height;
     if (from == to)
         return;
     for (uint32_t i = 0; i < n; i++) {
         x64_load(g->code, 8, SCRATCH_GPR, cg_slot(g, from + i), 8, false);
         x64_store(g->code, 8, cg_slot(g, to + i), SCRATCH_GPR);
     }
-}
-
-static bool needs_moves(codegen *g, const control *target)
-{
-    return target->kind != CTRL_FUNCTION &&
-           (result_in_register(target) || g->height - branch_arity(target) != target->height);
 }
 
 /* Emits the jump (or return) of a branch to `target`; everything already in slots. */
@@ -284,7 +217,7 @@ static void emit_branch(codegen *g, control *target)
         emit_return(g);
         return;
     }
-    if (result_in_register(target))
+    if (alk_result_in_register(target))
         cg_load_into(g, peek(g, 0), result_register(target));
     else
         move_branch_values(g, target);
@@ -295,29 +228,23 @@ static void emit_branch(codegen *g, control *target)
 
 static void mark_unreachable(codegen *g)
 {
-    reset_stack(g, g->controls[g->control_count - 1].height, 0, NULL);
-    g->controls[g->control_count - 1].unreachable = true;
-}
-
-static control *label_target(codegen *g, uint32_t depth)
-{
-    return &g->controls[g->control_count - 1 - depth];
+    reset_stack(g, g->controls.entries[g->controls.count - 1].height, 0, NULL);
+    g->controls.entries[g->controls.count - 1].unreachable = true;
 }
 
 static void emit_br_table(codegen *g, const alk_instr *in)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     value index = cg_pop(g);
     int reg = cg_into_reg(g, index);
     cg_spill_all(g);
     uint32_t count = in->imm.br_table.target_count;
-    alk_reader targets = in->imm.br_table.targets;
 
     /* Out-of-range indices select the default entry (entry `count`). */
     x64_mov_ri(c, 4, SCRATCH_GPR, count);
     x64_alu_rr(c, ALU_CMP, 4, (x64_reg)reg, SCRATCH_GPR);
     x64_cmov(c, CC_AE, 4, (x64_reg)reg, SCRATCH_GPR);
-    uint32_t table = x64_new_label(c);
+    uint32_t table = alk_code_new_label(c);
     x64_lea(c, 8, SCRATCH_GPR, x64_at_label(table));
     x64_load(c, 8, (x64_reg)reg, x64_at_index(SCRATCH_GPR, (x64_reg)reg, 4, 0), 4, true);
     x64_alu_rr(c, ALU_ADD, 8, (x64_reg)reg, SCRATCH_GPR);
@@ -326,22 +253,18 @@ static void emit_br_table(codegen *g, const alk_instr *in)
 
     /* The table: one 32-bit offset per entry, then one stub per entry that needs value moves
      * or returns. */
-    x64_align(c, 4, 0xCC);
-    x64_bind(c, table);
+    alk_code_align(c, 4, 0xCC);
+    alk_code_bind(c, table);
     /* Stub labels are allocated consecutively in the first pass (stub_base + 1, + 2, ...) and
      * bound in the same order in the second. */
     uint32_t stub_base = 0;
-    for (uint32_t i = 0; i <= count; i++) {
-        uint32_t depth = 0;
-        if (i < count)
-            alk_read_u32(&targets, &depth);
-        else
-            depth = in->imm.br_table.default_target;
-        control *target = label_target(g, depth);
-        if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
+    uint32_t depth;
+    for (alk_br_table_walk w = alk_br_table_begin(in); alk_br_table_next(&w, &depth);) {
+        control *target = alk_control_at(&g->controls, depth);
+        if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
             if (!stub_base)
-                stub_base = x64_new_label(c);
-            x64_label_delta(c, x64_new_label(c), table);
+                stub_base = alk_code_new_label(c);
+            x64_label_delta(c, alk_code_new_label(c), table);
         } else {
             if (target->kind != CTRL_LOOP)
                 target->targeted = true;
@@ -349,17 +272,11 @@ static void emit_br_table(codegen *g, const alk_instr *in)
         }
     }
     if (stub_base) {
-        targets = in->imm.br_table.targets;
         uint32_t label = stub_base;
-        for (uint32_t i = 0; i <= count; i++) {
-            uint32_t depth = 0;
-            if (i < count)
-                alk_read_u32(&targets, &depth);
-            else
-                depth = in->imm.br_table.default_target;
-            control *target = label_target(g, depth);
-            if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
-                x64_bind(c, ++label);
+        for (alk_br_table_walk w = alk_br_table_begin(in); alk_br_table_next(&w, &depth);) {
+            control *target = alk_control_at(&g->controls, depth);
+            if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
+                alk_code_bind(c, ++label);
                 emit_branch(g, target);
             }
         }
@@ -367,79 +284,48 @@ static void emit_br_table(codegen *g, const alk_instr *in)
     mark_unreachable(g);
 }
 
-/* Skips dead code: in an unreachable block only nesting and the block's own else/end count. */
-static bool skip_dead(codegen *g, const alk_instr *in)
-{
-    control *f = &g->controls[g->control_count - 1];
-    if (!f->unreachable)
-        return false;
-    switch (in->op) {
-    case ALK_OP_BLOCK:
-    case ALK_OP_LOOP:
-    case ALK_OP_IF:
-        g->dead_depth++;
-        return true;
-    case ALK_OP_END:
-        if (g->dead_depth) {
-            g->dead_depth--;
-            return true;
-        }
-        return false;
-    case ALK_OP_ELSE:
-        return g->dead_depth != 0;
-    default:
-        return true;
-    }
-}
-
 static void end_block(codegen *g, const alk_instr *in)
 {
-    control *f = &g->controls[g->control_count - 1];
+    control *f = &g->controls.entries[g->controls.count - 1];
     bool reachable = !f->unreachable;
     if (f->kind == CTRL_FUNCTION) {
         if (reachable)
             emit_return(g);
-        g->control_count--;
+        g->controls.count--;
         return;
     }
     (void)in;
     if (f->kind == CTRL_LOOP) {
         /* Nothing branches to a loop's end: it is reached by falling through only. */
-        control saved = *f;
-        if (saved.results == &f->single)
-            saved.results = &saved.single;
-        g->control_count--;
+        control saved;
+        alk_control_pop(&g->controls, &saved);
         if (!reachable) {
             reset_stack(g, saved.height, 0, NULL);
-            g->controls[g->control_count - 1].unreachable = true;
+            g->controls.entries[g->controls.count - 1].unreachable = true;
         }
         return;
     }
     bool has_false_path = f->kind == CTRL_IF;
     if (!f->targeted && !has_false_path) {
         /* A block nobody branches to: its values stay where they are. */
-        control saved = *f;
-        if (saved.results == &f->single)
-            saved.results = &saved.single;
-        g->control_count--;
+        control saved;
+        alk_control_pop(&g->controls, &saved);
         if (!reachable) {
             reset_stack(g, saved.height, 0, NULL);
-            g->controls[g->control_count - 1].unreachable = true;
+            g->controls.entries[g->controls.count - 1].unreachable = true;
         }
         return;
     }
     if (reachable) {
         spill_for_edge(g, f);
-        if (result_in_register(f))
+        if (alk_result_in_register(f))
             cg_load_into(g, peek(g, 0), result_register(f));
     }
     if (has_false_path)
-        x64_bind(g->code, f->else_label);   /* if without else: params pass through */
-    x64_bind(g->code, f->label);
-    control saved = *f;
-    if (saved.results == &f->single)
-        saved.results = &saved.single;
-    g->control_count--;
+        alk_code_bind(g->code, f->else_label);   /* if without else: params pass through */
+    alk_code_bind(g->code, f->label);
+    control saved;
+    alk_control_pop(&g->controls, &saved);
     reset_stack_to(g, saved.height, &saved, true);
 }
 
@@ -462,8 +348,8 @@ static x64_cond pop_condition(codegen *g, bool when_zero)
 
 bool cg_control_instr(codegen *g, const alk_instr *in)
 {
-    x64_code *c = g->code;
-    if (skip_dead(g, in))
+    alk_code *c = g->code;
+    if (alk_control_skip_dead(&g->controls, in))
         return true;
     switch (in->op) {
     case ALK_OP_NOP:
@@ -475,15 +361,15 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
     case ALK_OP_BLOCK: {
         control *f = push_control(g, CTRL_BLOCK, in);
         if (f)
-            f->label = x64_new_label(c);
+            f->label = alk_code_new_label(c);
         return true;
     }
     case ALK_OP_LOOP: {
         cg_spill_all(g);
         control *f = push_control(g, CTRL_LOOP, in);
         if (f) {
-            f->label = x64_new_label(c);
-            x64_bind(c, f->label);
+            f->label = alk_code_new_label(c);
+            alk_code_bind(c, f->label);
         }
         return true;
     }
@@ -492,21 +378,21 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
         control *f = push_control(g, CTRL_IF, in);
         if (!f)
             return true;
-        f->label = x64_new_label(c);
-        f->else_label = x64_new_label(c);
+        f->label = alk_code_new_label(c);
+        f->else_label = alk_code_new_label(c);
         x64_jcc(c, jump_if_false, f->else_label);
         return true;
     }
     case ALK_OP_ELSE: {
-        control *f = &g->controls[g->control_count - 1];
+        control *f = &g->controls.entries[g->controls.count - 1];
         if (!f->unreachable) {
             spill_for_edge(g, f);
-            if (result_in_register(f))
+            if (alk_result_in_register(f))
                 cg_load_into(g, peek(g, 0), result_register(f));
             x64_jmp(c, f->label);
             f->targeted = true;
         }
-        x64_bind(c, f->else_label);
+        alk_code_bind(c, f->else_label);
         f->kind = CTRL_ELSE;
         f->unreachable = false;
         reset_stack(g, f->height, f->param_count, f->params);
@@ -516,7 +402,7 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
         end_block(g, in);
         return true;
     case ALK_OP_BR: {
-        control *target = label_target(g, in->imm.index);
+        control *target = alk_control_at(&g->controls, in->imm.index);
         if (target->kind == CTRL_FUNCTION)
             cg_spill_all(g);
         else
@@ -526,13 +412,13 @@ bool cg_control_instr(codegen *g, const alk_instr *in)
         return true;
     }
     case ALK_OP_BR_IF: {
-        control *target = label_target(g, in->imm.index);
+        control *target = alk_control_at(&g->controls, in->imm.index);
         x64_cond taken = pop_condition(g, false);
-        if (needs_moves(g, target) || target->kind == CTRL_FUNCTION) {
-            uint32_t skip = x64_new_label(c);
+        if (alk_branch_needs_moves(target, g->stack.height) || target->kind == CTRL_FUNCTION) {
+            uint32_t skip = alk_code_new_label(c);
             x64_jcc(c, x64_invert(taken), skip);
             emit_branch(g, target);
-            x64_bind(c, skip);
+            alk_code_bind(c, skip);
         } else {
             if (target->kind != CTRL_LOOP)
                 target->targeted = true;

@@ -62,25 +62,26 @@ static void binary(codegen *g, alk_valtype type, uint8_t opcode)
 /* min/max with the spec's rules: NaN if either is NaN, and -0 < +0. */
 static void min_max(codegen *g, alk_valtype type, bool is_min)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     int size = fsize(type);
     uint8_t prefix = size == 4 ? SSE_SINGLE : SSE_DOUBLE;
     value rhs = cg_pop(g), lhs = cg_pop(g);
     int dst = cg_into_reg(g, lhs);
     int src = cg_into_reg(g, rhs);
-    uint32_t nan = x64_new_label(c), ordinary = x64_new_label(c), done = x64_new_label(c);
+    uint32_t nan = alk_code_new_label(c), ordinary = alk_code_new_label(c);
+    uint32_t done = alk_code_new_label(c);
     x64_ucomis(c, size, dst, src);
     x64_jcc(c, CC_P, nan);
     x64_jcc(c, CC_NE, ordinary);
     /* equal: only the signs of zeros can differ */
     x64_sse_logic(c, is_min ? SSE_OR : SSE_AND, dst, src);
     x64_jmp(c, done);
-    x64_bind(c, nan);
+    alk_code_bind(c, nan);
     x64_sse_rr(c, SSE(prefix, SSE_OP_ADD), dst, src);  /* a quiet NaN from the NaN operand */
     x64_jmp(c, done);
-    x64_bind(c, ordinary);
+    alk_code_bind(c, ordinary);
     x64_sse_rr(c, SSE(prefix, is_min ? SSE_OP_MIN : SSE_OP_MAX), dst, src);
-    x64_bind(c, done);
+    alk_code_bind(c, done);
     release(g, type, src);
     cg_push_reg(g, type, dst);
 }
@@ -118,13 +119,13 @@ static void copysign(codegen *g, alk_valtype type)
  * The result takes the sign of x, which fixes -0 and (-1, 0) cases. */
 static void round_op(codegen *g, alk_valtype type, alk_opcode op)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     int size = fsize(type);
     uint8_t prefix = size == 4 ? SSE_SINGLE : SSE_DOUBLE;
     value v = cg_pop(g);
     int x = cg_into_reg(g, v);
     int t = cg_alloc_xmm(g);
-    uint32_t big = x64_new_label(c), done = x64_new_label(c);
+    uint32_t big = alk_code_new_label(c), done = alk_code_new_label(c);
 
     x64_movaps(c, t, x);
     scratch_constant(g, size, ~sign_mask(size) & (size == 4 ? UINT32_MAX : UINT64_MAX));
@@ -143,7 +144,7 @@ static void round_op(codegen *g, alk_valtype type, alk_opcode op)
         bool is_floor = op == ALK_OP_F32_FLOOR || op == ALK_OP_F64_FLOOR;
         bool is_ceil = op == ALK_OP_F32_CEIL || op == ALK_OP_F64_CEIL;
         if (is_floor || is_ceil) {
-            uint32_t exact = x64_new_label(c);
+            uint32_t exact = alk_code_new_label(c);
             if (is_floor)
                 x64_ucomis(c, size, x, t);    /* x < t ? */
             else
@@ -151,7 +152,7 @@ static void round_op(codegen *g, alk_valtype type, alk_opcode op)
             x64_jcc(c, CC_AE, exact);
             scratch_constant(g, size, ONE(size));
             x64_sse_rr(c, SSE(prefix, is_floor ? SSE_OP_SUB : SSE_OP_ADD), t, SCRATCH_XMM);
-            x64_bind(c, exact);
+            alk_code_bind(c, exact);
         }
         scratch_constant(g, size, ~sign_mask(size) & (size == 4 ? UINT32_MAX : UINT64_MAX));
         x64_sse_logic(c, SSE_AND, t, SCRATCH_XMM);                 /* |t| */
@@ -160,17 +161,17 @@ static void round_op(codegen *g, alk_valtype type, alk_opcode op)
     x64_sse_logic(c, SSE_AND, x, SCRATCH_XMM);                     /* sign of x */
     x64_sse_logic(c, SSE_OR, x, t);
     x64_jmp(c, done);
-    x64_bind(c, big);
+    alk_code_bind(c, big);
     scratch_constant(g, size, 0);
     x64_sse_rr(c, SSE(prefix, SSE_OP_ADD), x, SCRATCH_XMM);
-    x64_bind(c, done);
+    alk_code_bind(c, done);
     release(g, type, t);
     cg_push_reg(g, type, x);
 }
 
 static void compare(codegen *g, alk_valtype type, alk_opcode op)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     int size = fsize(type);
     value rhs = cg_pop(g), lhs = cg_pop(g);
     int a = cg_into_reg(g, lhs);
@@ -207,7 +208,7 @@ static void compare(codegen *g, alk_valtype type, alk_opcode op)
  * below `high` for the truncation to fit; NaN is invalid. Trapping, or saturating. */
 static void truncate(codegen *g, alk_valtype from, alk_valtype to, bool is_signed, bool saturate)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     int size = fsize(from);
     int w = cg_width(to);
     uint64_t low, high;
@@ -225,7 +226,7 @@ static void truncate(codegen *g, alk_valtype from, alk_valtype to, bool is_signe
     value v = cg_pop(g);
     int x = cg_into_reg(g, v);
     int dst = cg_alloc_gpr(g);
-    uint32_t done = x64_new_label(c);
+    uint32_t done = alk_code_new_label(c);
     x64_cond below = low_inclusive ? CC_B : CC_BE;
 
     if (saturate) {
@@ -254,7 +255,7 @@ static void truncate(codegen *g, alk_valtype from, alk_valtype to, bool is_signe
     }
     if (w == 8 && !is_signed) {
         /* values at or above 2^63: subtract 2^63, convert, set the top bit */
-        uint32_t small = x64_new_label(c);
+        uint32_t small = alk_code_new_label(c);
         scratch_constant(g, size, TWO_POW_63(size));
         x64_ucomis(c, size, x, SCRATCH_XMM);
         x64_jcc(c, CC_B, small);
@@ -263,7 +264,7 @@ static void truncate(codegen *g, alk_valtype from, alk_valtype to, bool is_signe
         x64_mov_ri(c, 8, SCRATCH_GPR, 0x8000000000000000ull);
         x64_alu_rr(c, ALU_XOR, 8, (x64_reg)dst, SCRATCH_GPR);
         x64_jmp(c, done);
-        x64_bind(c, small);
+        alk_code_bind(c, small);
         x64_cvtts2si(c, size, 8, (x64_reg)dst, x);
     } else if (w == 4 && !is_signed) {
         x64_cvtts2si(c, size, 8, (x64_reg)dst, x);
@@ -271,7 +272,7 @@ static void truncate(codegen *g, alk_valtype from, alk_valtype to, bool is_signe
     } else {
         x64_cvtts2si(c, size, w, (x64_reg)dst, x);
     }
-    x64_bind(c, done);
+    alk_code_bind(c, done);
     release(g, from, x);
     cg_push_reg(g, to, dst);
 }
@@ -279,7 +280,7 @@ static void truncate(codegen *g, alk_valtype from, alk_valtype to, bool is_signe
 /* Integer -> float, rounding to nearest once. */
 static void convert(codegen *g, alk_valtype from, alk_valtype to, bool is_signed)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     int size = fsize(to);
     value v = cg_pop(g);
     int src = cg_into_reg(g, v);
@@ -291,12 +292,12 @@ static void convert(codegen *g, alk_valtype from, alk_valtype to, bool is_signed
     } else if (is_signed) {
         x64_cvtsi2s(c, size, dst, 8, (x64_reg)src);
     } else {
-        uint32_t negative = x64_new_label(c), done = x64_new_label(c);
+        uint32_t negative = alk_code_new_label(c), done = alk_code_new_label(c);
         x64_test_rr(c, 8, (x64_reg)src, (x64_reg)src);
         x64_jcc(c, CC_S, negative);
         x64_cvtsi2s(c, size, dst, 8, (x64_reg)src);
         x64_jmp(c, done);
-        x64_bind(c, negative);
+        alk_code_bind(c, negative);
         /* halve keeping the low bit (so rounding stays right), convert, double */
         x64_mov_rr(c, 8, SCRATCH_GPR, (x64_reg)src);
         x64_shift_ri(c, SHIFT_SHR, 8, SCRATCH_GPR, 1);
@@ -304,7 +305,7 @@ static void convert(codegen *g, alk_valtype from, alk_valtype to, bool is_signed
         x64_alu_rr(c, ALU_OR, 8, SCRATCH_GPR, (x64_reg)src);
         x64_cvtsi2s(c, size, dst, 8, SCRATCH_GPR);
         x64_sse_rr(c, SSE(size == 4 ? SSE_SINGLE : SSE_DOUBLE, SSE_OP_ADD), dst, dst);
-        x64_bind(c, done);
+        alk_code_bind(c, done);
     }
     cg_free(g, (value){ .loc = LOC_REG, .type = from, .reg = (uint8_t)src });
     cg_push_reg(g, to, dst);
@@ -319,7 +320,7 @@ static void reinterpret(codegen *g, alk_valtype to)
     }
     int w = cg_width(to);
     int src = cg_into_reg(g, v);
-    if (cg_is_float(to)) {
+    if (alk_is_float(to)) {
         int dst = cg_alloc_xmm(g);
         x64_movq_to_xmm(g->code, w, dst, (x64_reg)src);
         cg_free(g, (value){ .loc = LOC_REG, .type = v.type, .reg = (uint8_t)src });

@@ -15,11 +15,6 @@ static const x64_reg allocatable_gprs[] = { R10, R9, R8, RDI, RSI, RAX, RDX, RCX
 #define ALLOCATABLE_GPR_COUNT (sizeof allocatable_gprs / sizeof allocatable_gprs[0])
 #define ALLOCATABLE_XMM_COUNT 15   /* xmm0..xmm14; xmm15 is scratch */
 
-bool cg_is_float(alk_valtype type)
-{
-    return type == ALK_F32 || type == ALK_F64;
-}
-
 int cg_width(alk_valtype type)
 {
     return type == ALK_I32 || type == ALK_F32 ? 4 : 8;
@@ -41,25 +36,6 @@ x64_mem cg_local(codegen *g, uint32_t local)
     return x64_at(RBP, g->locals[local].offset);
 }
 
-bool cg_grow_stack(codegen *g)
-{
-    if (g->height < g->stack_capacity)
-        return true;
-    uint32_t capacity = g->stack_capacity ? g->stack_capacity * 2 : 64;
-    value *fresh = g->module->allocator.alloc(g->module->allocator.user, capacity * sizeof *fresh);
-    if (!fresh) {
-        cg_fail(g, ALK_E_OUT_OF_MEMORY, 0, "");
-        return false;
-    }
-    if (g->stack) {
-        alk_memcpy(fresh, g->stack, g->height * sizeof *fresh);
-        g->module->allocator.free(g->module->allocator.user, g->stack);
-    }
-    g->stack = fresh;
-    g->stack_capacity = capacity;
-    return true;
-}
-
 void cg_push_reg(codegen *g, alk_valtype type, int reg)
 {
     cg_push(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)reg });
@@ -74,7 +50,7 @@ void cg_push_const(codegen *g, alk_valtype type, uint64_t bits)
 
 static void store_reg(codegen *g, alk_valtype type, int reg, x64_mem dst)
 {
-    if (cg_is_float(type))
+    if (alk_is_float(type))
         x64_movs_store(g->code, type == ALK_F32 ? 4 : 8, dst, reg);
     else
         x64_store(g->code, 8, dst, (x64_reg)reg);
@@ -82,7 +58,7 @@ static void store_reg(codegen *g, alk_valtype type, int reg, x64_mem dst)
 
 void cg_spill_entry(codegen *g, uint32_t position)
 {
-    value *v = &g->stack[position];
+    value *v = &g->stack.values[position];
     x64_mem slot = cg_slot(g, position);
     switch (v->loc) {
     case LOC_SLOT:
@@ -103,7 +79,7 @@ void cg_spill_entry(codegen *g, uint32_t position)
         break;
     case LOC_LOCAL: {
         int pinned = cg_local_reg(g, v->local);
-        if (pinned >= 0 && cg_is_float(v->type)) {
+        if (pinned >= 0 && alk_is_float(v->type)) {
             x64_movs_store(g->code, v->type == ALK_F32 ? 4 : 8, slot, pinned);
         } else if (pinned >= 0) {
             x64_store(g->code, 8, slot, (x64_reg)pinned);
@@ -124,14 +100,14 @@ void cg_spill_entry(codegen *g, uint32_t position)
 
 void cg_spill_all(codegen *g)
 {
-    for (uint32_t i = 0; i < g->height; i++)
+    for (uint32_t i = 0; i < g->stack.height; i++)
         cg_spill_entry(g, i);
 }
 
 void cg_spill_local_refs(codegen *g, uint32_t local)
 {
-    for (uint32_t i = 0; i < g->height; i++)
-        if (g->stack[i].loc == LOC_LOCAL && g->stack[i].local == local)
+    for (uint32_t i = 0; i < g->stack.height; i++)
+        if (g->stack.values[i].loc == LOC_LOCAL && g->stack.values[i].local == local)
             cg_spill_entry(g, i);
 }
 
@@ -139,7 +115,7 @@ void cg_free(codegen *g, value v)
 {
     if (v.loc != LOC_REG)
         return;
-    if (cg_is_float(v.type))
+    if (alk_is_float(v.type))
         g->xmm_used &= ~(1u << v.reg);
     else
         g->gpr_used &= ~(1u << v.reg);
@@ -148,9 +124,9 @@ void cg_free(codegen *g, value v)
 /* Spills the deepest stack entry held in a register of the wanted file; false if none. */
 static bool spill_one(codegen *g, bool want_float)
 {
-    for (uint32_t i = 0; i < g->height; i++) {
-        value *v = &g->stack[i];
-        if (v->loc == LOC_REG && cg_is_float(v->type) == want_float) {
+    for (uint32_t i = 0; i < g->stack.height; i++) {
+        value *v = &g->stack.values[i];
+        if (v->loc == LOC_REG && alk_is_float(v->type) == want_float) {
             cg_spill_entry(g, i);
             return true;
         }
@@ -195,9 +171,9 @@ void cg_claim_gpr(codegen *g, x64_reg reg)
 {
     if (g->gpr_used & (1u << reg)) {
         bool moved = false;
-        for (uint32_t i = 0; i < g->height && !moved; i++) {
-            value *v = &g->stack[i];
-            if (v->loc == LOC_REG && !cg_is_float(v->type) && v->reg == reg) {
+        for (uint32_t i = 0; i < g->stack.height && !moved; i++) {
+            value *v = &g->stack.values[i];
+            if (v->loc == LOC_REG && !alk_is_float(v->type) && v->reg == reg) {
                 int fresh = cg_alloc_gpr(g);   /* reg is still marked, so never returned */
                 x64_mov_rr(g->code, 8, (x64_reg)fresh, reg);
                 v->reg = (uint8_t)fresh;
@@ -220,8 +196,8 @@ void cg_release_gpr(codegen *g, x64_reg reg)
 
 void cg_load_into(codegen *g, value v, int reg)
 {
-    x64_code *c = g->code;
-    if (cg_is_float(v.type)) {
+    alk_code *c = g->code;
+    if (alk_is_float(v.type)) {
         int size = v.type == ALK_F32 ? 4 : 8;
         switch (v.loc) {
         case LOC_REG:
@@ -284,7 +260,7 @@ void cg_push_flags(codegen *g, x64_cond cc)
 
 void cg_settle_flags(codegen *g)
 {
-    if (g->height == 0 || g->stack[g->height - 1].loc != LOC_FLAGS)
+    if (g->stack.height == 0 || g->stack.values[g->stack.height - 1].loc != LOC_FLAGS)
         return;
     value v = cg_pop(g);
     int reg = cg_alloc_gpr(g);          /* may spill: stores only, the flags survive */
@@ -296,7 +272,7 @@ int cg_into_reg(codegen *g, value v)
 {
     if (v.loc == LOC_REG)
         return v.reg;
-    int reg = cg_is_float(v.type) ? cg_alloc_xmm(g) : cg_alloc_gpr(g);
+    int reg = alk_is_float(v.type) ? cg_alloc_xmm(g) : cg_alloc_gpr(g);
     cg_load_into(g, v, reg);
     return reg;
 }
@@ -304,7 +280,7 @@ int cg_into_reg(codegen *g, value v)
 void cg_store_to(codegen *g, value v, x64_mem dst)
 {
     int size = cg_width(v.type);
-    if (v.loc == LOC_CONST && !cg_is_float(v.type)) {
+    if (v.loc == LOC_CONST && !alk_is_float(v.type)) {
         if (size == 4 || ((int64_t)v.bits >= INT32_MIN && (int64_t)v.bits <= INT32_MAX)) {
             x64_store_imm(g->code, size, dst, (int32_t)v.bits);
             return;
@@ -315,7 +291,7 @@ void cg_store_to(codegen *g, value v, x64_mem dst)
         v.reg = (uint8_t)cg_local_reg(g, v.local);
     }
     if (v.loc == LOC_REG) {
-        if (cg_is_float(v.type))
+        if (alk_is_float(v.type))
             x64_movs_store(g->code, size, dst, v.reg);
         else
             x64_store(g->code, size, dst, (x64_reg)v.reg);
@@ -328,15 +304,6 @@ void cg_store_to(codegen *g, value v, x64_mem dst)
     x64_store(g->code, size, dst, SCRATCH_GPR);
 }
 
-uint32_t cg_trap_label(codegen *g, enum alk_trap kind)
-{
-    if (g->lines)
-        return cg_trap_site(g, kind);  /* a stub per trapping instruction: a trap names its line */
-    if (!g->trap_labels[kind])
-        g->trap_labels[kind] = x64_new_label(g->code);
-    return g->trap_labels[kind];
-}
-
 void cg_unpin_for_call(codegen *g)
 {
     g->unpinned_count = 0;
@@ -344,7 +311,7 @@ void cg_unpin_for_call(codegen *g)
         int reg = g->locals[i].reg;
         if (reg == X64_NO_REG)
             continue;
-        bool is_float = cg_is_float(g->locals[i].type);
+        bool is_float = alk_is_float(g->locals[i].type);
         if (!is_float && (reg == RBX || reg == R12 || reg == R13))
             continue;                       /* callee-saved: survives the call */
         if (is_float)
@@ -362,7 +329,7 @@ void cg_repin_after_call(codegen *g)
         uint32_t i = g->unpinned[k] & 0xffffff;
         int reg = (int)(g->unpinned[k] >> 24);
         g->locals[i].reg = (uint8_t)reg;
-        if (cg_is_float(g->locals[i].type))
+        if (alk_is_float(g->locals[i].type))
             x64_movs_load(g->code, 8, reg, cg_local(g, i));
         else
             x64_load(g->code, 8, (x64_reg)reg, cg_local(g, i), 8, false);

@@ -14,29 +14,6 @@ static bool fits_imm32(const value *v, int w)
     return (int64_t)v->bits >= INT32_MIN && (int64_t)v->bits <= INT32_MAX;
 }
 
-/* Folds a binary operation on two constants. False when it must not be folded (traps). */
-static bool fold_binary(alk_opcode op, bool wide, uint64_t a, uint64_t b, uint64_t *out)
-{
-    unsigned bits = wide ? 64 : 32;
-    uint64_t mask = wide ? UINT64_MAX : UINT32_MAX;
-    a &= mask;
-    b &= mask;
-    uint64_t r;
-    switch (op) {
-    case ALK_OP_I32_ADD: case ALK_OP_I64_ADD: r = a + b; break;
-    case ALK_OP_I32_SUB: case ALK_OP_I64_SUB: r = a - b; break;
-    case ALK_OP_I32_MUL: case ALK_OP_I64_MUL: r = a * b; break;
-    case ALK_OP_I32_AND: case ALK_OP_I64_AND: r = a & b; break;
-    case ALK_OP_I32_OR:  case ALK_OP_I64_OR:  r = a | b; break;
-    case ALK_OP_I32_XOR: case ALK_OP_I64_XOR: r = a ^ b; break;
-    case ALK_OP_I32_SHL: case ALK_OP_I64_SHL: r = a << (b & (bits - 1)); break;
-    case ALK_OP_I32_SHR_U: case ALK_OP_I64_SHR_U: r = a >> (b & (bits - 1)); break;
-    default: return false;
-    }
-    *out = r & mask;
-    return true;
-}
-
 /* dst := dst (op) rhs, with rhs as an immediate, a memory operand or a register, whichever
  * it already is. */
 static void alu_operand(codegen *g, x64_alu alu, int w, x64_reg dst, value rhs)
@@ -62,8 +39,8 @@ static void binary_alu(codegen *g, alk_opcode op, x64_alu alu, alk_valtype type)
     int w = cg_width(type);
     value rhs = cg_pop(g), lhs = cg_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && fold_binary(op, w == 8, lhs.bits, rhs.bits,
-                                                                     &folded)) {
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST &&
+        alk_fold_binary(op, w == 8, lhs.bits, rhs.bits, &folded)) {
         cg_push_const(g, type, folded);
         return;
     }
@@ -86,8 +63,8 @@ static void multiply(codegen *g, alk_opcode op, alk_valtype type)
     int w = cg_width(type);
     value rhs = cg_pop(g), lhs = cg_pop(g);
     uint64_t folded;
-    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST && fold_binary(op, w == 8, lhs.bits, rhs.bits,
-                                                                     &folded)) {
+    if (lhs.loc == LOC_CONST && rhs.loc == LOC_CONST &&
+        alk_fold_binary(op, w == 8, lhs.bits, rhs.bits, &folded)) {
         cg_push_const(g, type, folded);
         return;
     }
@@ -143,7 +120,7 @@ static void shift(codegen *g, alk_opcode op, x64_shift kind, alk_valtype type)
     if (count_entry->loc == LOC_CONST) {
         value count = cg_pop(g), lhs = cg_pop(g);
         uint64_t folded;
-        if (lhs.loc == LOC_CONST && fold_binary(op, w == 8, lhs.bits, count.bits, &folded)) {
+        if (lhs.loc == LOC_CONST && alk_fold_binary(op, w == 8, lhs.bits, count.bits, &folded)) {
             cg_push_const(g, type, folded);
             return;
         }
@@ -169,7 +146,7 @@ static void shift(codegen *g, alk_opcode op, x64_shift kind, alk_valtype type)
 /* div and rem: rax:rdx by a register, with the traps of the spec. */
 static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     int w = cg_width(type);
     cg_claim_gpr(g, RAX);
     cg_claim_gpr(g, RDX);
@@ -187,12 +164,12 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
     bool minus_one_possible = is_signed && (!known_divisor ||
                                             divisor == (w == 8 ? UINT64_MAX : UINT32_MAX));
     if (minus_one_possible) {
-        uint32_t normal = x64_new_label(c);
+        uint32_t normal = alk_code_new_label(c);
         x64_alu_ri(c, ALU_CMP, w, (x64_reg)src, -1);
         x64_jcc(c, CC_NE, normal);
         if (remainder) {
             /* x rem -1 is 0, and INT_MIN rem -1 must not reach idiv (#DE) */
-            done = x64_new_label(c);
+            done = alk_code_new_label(c);
             x64_alu_rr(c, ALU_XOR, 4, RDX, RDX);
             x64_jmp(c, done);
         } else {
@@ -204,7 +181,7 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
             }
             x64_jcc(c, CC_E, cg_trap_label(g, ALK_TRAP_INTEGER_OVERFLOW));
         }
-        x64_bind(c, normal);
+        alk_code_bind(c, normal);
     }
     if (is_signed) {
         x64_cdq(c, w);
@@ -214,7 +191,7 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
         x64_unary_r(c, UNARY_DIV, w, (x64_reg)src);
     }
     if (done)
-        x64_bind(c, done);
+        alk_code_bind(c, done);
     cg_free(g, (value){ .loc = LOC_REG, .type = type, .reg = (uint8_t)src });
     if (remainder) {
         cg_release_gpr(g, RAX);
@@ -227,7 +204,7 @@ static void divide(codegen *g, alk_valtype type, bool is_signed, bool remainder)
 
 static void count_bits(codegen *g, alk_opcode op, alk_valtype type)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     int w = cg_width(type);
     int bits = w * 8;
     value v = cg_pop(g);

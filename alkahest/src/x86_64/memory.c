@@ -9,7 +9,7 @@
  * index is a popped i32 (zero-extended when in a register). Clobbers the scratch register. */
 static x64_mem address(codegen *g, value index, uint32_t offset, int size)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     bool checked = g->options->bounds == ALK_BOUNDS_CHECKED;
     if (index.loc == LOC_CONST) {
         uint64_t ea = (uint32_t)index.bits + (uint64_t)offset;
@@ -65,7 +65,7 @@ static void load(codegen *g, const alk_instr *in, alk_valtype type, int size, bo
     bool borrowed;
     value index = index_operand(g, &borrowed);
     x64_mem at = address(g, index, in->imm.memarg.offset, size);
-    if (cg_is_float(type)) {
+    if (alk_is_float(type)) {
         int reg = cg_alloc_xmm(g);
         x64_movs_load(g->code, size, reg, at);
         if (!borrowed)
@@ -85,7 +85,7 @@ static void store(codegen *g, const alk_instr *in, int size)
     if (v.loc == LOC_LOCAL && cg_local_reg(g, v.local) >= 0) {
         v = (value){ .loc = LOC_REG, .type = v.type, .reg = (uint8_t)cg_local_reg(g, v.local) };
         value_borrowed = true;
-    } else if (v.loc != LOC_REG && !(v.loc == LOC_CONST && !cg_is_float(v.type))) {
+    } else if (v.loc != LOC_REG && !(v.loc == LOC_CONST && !alk_is_float(v.type))) {
         int reg = cg_into_reg(g, v);
         v = (value){ .loc = LOC_REG, .type = v.type, .reg = (uint8_t)reg };
     }
@@ -101,7 +101,7 @@ static void store(codegen *g, const alk_instr *in, int size)
         } else {
             x64_store_imm(g->code, size, at, (int32_t)v.bits);
         }
-    } else if (cg_is_float(v.type)) {
+    } else if (alk_is_float(v.type)) {
         x64_movs_store(g->code, size, at, v.reg);
     } else {
         x64_store(g->code, size, at, (x64_reg)v.reg);
@@ -122,7 +122,7 @@ static void global_get(codegen *g, uint32_t index)
         at = x64_at(SCRATCH_GPR, 0);
     }
     alk_valtype type = global->type.type;
-    if (cg_is_float(type)) {
+    if (alk_is_float(type)) {
         int reg = cg_alloc_xmm(g);
         x64_movs_load(g->code, type == ALK_F32 ? 4 : 8, reg, at);
         cg_push_reg(g, type, reg);
@@ -137,7 +137,7 @@ static void global_set(codegen *g, uint32_t index)
 {
     const alk_global *global = &g->module->globals[index];
     value v = cg_pop(g);
-    if (v.loc == LOC_SLOT || v.loc == LOC_LOCAL || (v.loc == LOC_CONST && cg_is_float(v.type))) {
+    if (v.loc == LOC_SLOT || v.loc == LOC_LOCAL || (v.loc == LOC_CONST && alk_is_float(v.type))) {
         int reg = cg_into_reg(g, v);
         v = (value){ .loc = LOC_REG, .type = v.type, .reg = (uint8_t)reg };
     }
@@ -159,7 +159,7 @@ static void global_set(codegen *g, uint32_t index)
 /* table.get / table.set: bounds-checked access to entry `index` of table `table`. */
 static void table_access(codegen *g, uint32_t table, bool set)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     value v = { 0 };
     if (set) {
         v = cg_pop(g);
@@ -197,7 +197,7 @@ static void builtin(codegen *g, int index, int popped, uint32_t imm_count, const
 
 bool cg_memory_instr(codegen *g, const alk_instr *in)
 {
-    x64_code *c = g->code;
+    alk_code *c = g->code;
     switch (in->op) {
     case ALK_OP_I32_LOAD:     load(g, in, ALK_I32, 4, false); return true;
     case ALK_OP_I64_LOAD:     load(g, in, ALK_I64, 8, false); return true;

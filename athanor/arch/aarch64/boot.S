@@ -6,9 +6,25 @@
  * physical address of the device tree blob, x1..x3 = 0, MMU off, D-cache off, interrupts
  * masked, at EL2 or EL1 (QEMU virt: EL1, or EL2 with virtualization=on).
  *
- * The boot page tables identity-map the first 4 GiB with 1 GiB blocks: [0, 1 GiB) as device
- * memory (QEMU virt's UART, GIC and virtio-mmio live there), [1 GiB, 4 GiB) as normal memory,
- * read/write/execute. vm.c replaces them with the final tables once the page allocator runs.
+ * The kernel runs where it was loaded (4 KiB aligned, below 4 GiB): first it applies its own
+ * relocations (kernel.ld: .rela.dyn, R_AARCH64_RELATIVE only, each adding the distance from
+ * the link address), using PC-relative addresses only; from then on every absolute address
+ * (literal pools, pointers in data) is the one it runs at.
+ *
+ * The boot page tables identity-map the first 4 GiB, in one of two layouts chosen by where the
+ * kernel was loaded:
+ *   - above 1 GiB (QEMU virt): [0, 1 GiB) device memory (virt's UART, GIC and virtio-mmio live
+ *     there), [1 GiB, 4 GiB) normal memory, in 1 GiB blocks;
+ *   - below 1 GiB (the Raspberry Pi 3: RAM from 0): [0, RPI_PERIPHERALS) normal memory in 2 MiB
+ *     blocks, [RPI_PERIPHERALS, 1 GiB) device memory (the BCM2837's peripherals: UART,
+ *     interrupt controller, PM watchdog), [1 GiB, 2 GiB) device memory (the BCM2836 local
+ *     interrupt controller at 1 GiB), nothing above.
+ * Normal memory is read/write/execute. vm.c replaces these tables with the final ones once the
+ * page allocator runs.
+ *
+ * Only the first CPU boots: a loader that starts every core at the entry (rather than parking
+ * the others in a spin table, as QEMU's raspi machines and the Pi firmware do) finds the
+ * others parked here in a WFE loop, with the MMU off and touching no memory.
  * C needs the MMU on: with it off every access is to device memory, where an unaligned access
  * faults.
  *
@@ -41,13 +57,19 @@
 #define BLOCK_DEVICE_LO 0x405
 #define BLOCK_DEVICE_XN 0x60            /* PXN, UXN: bits 53 and 54, in the top 16 bits */
 #define TABLE           3
+#define GIB             0x40000000
+#define RPI_PERIPHERALS 0x3f000000      /* BCM2837: the peripherals' window, to 1 GiB */
+#define MPIDR_AFF0      0xff
+#define R_AARCH64_NONE      0
+#define R_AARCH64_RELATIVE  1027
+#define RELA_SIZE       24              /* Elf64_Rela: offset, info, addend */
 
     .section .head, "ax"
     .globl _head
 _head:
     b ath_entry                         /* code0 */
     .long 0                             /* code1 */
-    .quad 0x200000                      /* text_offset from a 2 MiB-aligned base */
+    .quad __text_offset                 /* from RAM's base (kernel.ld) */
     .quad __image_size                  /* bytes from _head to the end of .bss */
     .quad 2                             /* flags: little endian, 4 KiB pages, near RAM's base */
     .quad 0, 0, 0
@@ -59,12 +81,35 @@ _head:
 ath_entry:
     mov x19, x0                         /* the device tree */
 
-    /* Stop (where no one can tell) unless loaded at the linked address. */
-    adr x1, _head
-    ldr x2, =_head
-    cmp x1, x2
-    b.ne park
+    /* Every core but the first waits here for ever. */
+    mrs x1, mpidr_el1
+    and x1, x1, #MPIDR_AFF0
+    cbnz x1, park
 
+    /* Relocate: x3 = where the kernel runs minus where it was linked. Stop (where no one can
+     * tell) if it is not page aligned or a relocation is of a kind this loop does not know. */
+    adr x1, _head
+    tst x1, #0xfff
+    b.ne park
+    ldr x2, =__link_base                /* an absolute symbol: no relocation of its own */
+    sub x3, x1, x2
+    adrp x4, __rela_start
+    add x4, x4, :lo12:__rela_start
+    adrp x5, __rela_end
+    add x5, x5, :lo12:__rela_end
+1:  cmp x4, x5
+    b.hs 3f
+    ldp x6, x7, [x4]                    /* r_offset, r_info */
+    ldr x8, [x4, #16]                   /* r_addend */
+    add x4, x4, #RELA_SIZE
+    and x7, x7, #0xffffffff             /* the type */
+    cbz x7, 1b                          /* R_AARCH64_NONE */
+    cmp x7, #R_AARCH64_RELATIVE
+    b.ne park
+    add x8, x8, x3
+    str x8, [x6, x3]
+    b 1b
+3:
     mrs x20, CurrentEL
     lsr x20, x20, #2                    /* kept for aarch64_boot_el */
     cmp x20, #2
@@ -120,23 +165,45 @@ at_el1:
     ldr x1, =ath_arch_vectors
     msr vbar_el1, x1
 
-    /* Boot page tables: L0[0] -> L1; L1[0] device, L1[1..3] normal. */
+    /* Boot page tables (the layouts above): L0[0] -> L1. */
     ldr x1, =boot_l0
     ldr x2, =boot_l1
     orr x3, x2, #TABLE
     str x3, [x1]
-    mov x3, #BLOCK_DEVICE_LO
-    movk x3, #BLOCK_DEVICE_XN, lsl #48
-    str x3, [x2]
+    mov x6, #BLOCK_DEVICE_LO
+    movk x6, #BLOCK_DEVICE_XN, lsl #48  /* x6: a device block's attributes */
+    mov x5, #BLOCK_NORMAL               /* x5: a normal block's */
+    adr x1, _head
+    mov x7, #GIB
+    cmp x1, x7
+    b.lo 4f
+    /* virt: L1[0] device, L1[1..3] normal. */
+    str x6, [x2]
     mov x4, #1
-    mov x5, #BLOCK_NORMAL
 3:  lsl x3, x4, #30
     orr x3, x3, x5
     str x3, [x2, x4, lsl #3]
     add x4, x4, #1
     cmp x4, #4
     b.lo 3b
-    dsb sy
+    b 6f
+4:  /* The Pi: L1[0] -> L2 (2 MiB blocks, normal below the peripherals), L1[1] device. */
+    ldr x1, =boot_l2
+    orr x3, x1, #TABLE
+    str x3, [x2]
+    orr x3, x7, x6
+    str x3, [x2, #8]
+    mov x4, #0
+    ldr x8, =(RPI_PERIPHERALS >> 21)
+5:  lsl x3, x4, #21
+    cmp x4, x8
+    csel x9, x5, x6, lo
+    orr x3, x3, x9
+    str x3, [x1, x4, lsl #3]
+    add x4, x4, #1
+    cmp x4, #512
+    b.lo 5b
+6:  dsb sy
 
     ldr x1, =MAIR_VALUE
     msr mair_el1, x1
@@ -175,10 +242,19 @@ park:
     wfe
     b park
 
+/* A secondary core the kernel released from its loader's spin table (cpu.c) comes here, at
+ * the level and with the MMU state the loader left it in: masked, halted for good. */
+    .globl aarch64_secondary_park
+aarch64_secondary_park:
+    msr daifset, #0xf
+1:  wfi
+    b 1b
+
     .section .bss.boot, "aw", %nobits
     .balign 4096
 boot_l0: .skip 4096
 boot_l1: .skip 4096
+boot_l2: .skip 4096
 
 /* The boot stack (SP_EL0) and the exception stack (SP_EL1). The guard page below each is
  * unmapped by vm.c. */

@@ -55,15 +55,53 @@ void ath_arch_init(void)
     aarch64_pl011_init(aarch64_machine.uart_base);
 }
 
+extern char __kernel_start[], __kernel_end[];
+
+/* Whether [address, address + 8) is usable RAM outside the kernel: a spin-table slot the
+ * kernel may write (the device tree is the loader's; its addresses are still checked). */
+static bool spin_slot_ok(const struct ath_boot_info *info, uint64_t address)
+{
+    if (address & 7 || (address + 8 > (uintptr_t)__kernel_start && address < (uintptr_t)__kernel_end))
+        return false;
+    for (unsigned i = 0; i < info->mem_count; i++)
+        if (info->mem[i].type == ATH_MEM_USABLE && address >= info->mem[i].start &&
+            address - info->mem[i].start + 8 <= info->mem[i].size)
+            return true;
+    return false;
+}
+
+/* Cores held in a spin table (the Pi's: QEMU's loader or the firmware's stub spins them on
+ * WFE, which under QEMU's TCG is a busy loop taking host time from core 0) are released into
+ * aarch64_secondary_park, where they halt. Before the final page tables: the slots are in
+ * page 0, which the kernel leaves unmapped. Returns how many. */
+static unsigned park_secondaries(const struct ath_boot_info *info)
+{
+    uint64_t self = sysreg_read(mpidr_el1) & 0xffffff;
+    unsigned parked = 0;
+    for (unsigned i = 0; i < aarch64_machine.spin_cpu_count; i++) {
+        uint64_t slot = aarch64_machine.spin_cpus[i].release;
+        if (aarch64_machine.spin_cpus[i].mpidr == self || !spin_slot_ok(info, slot))
+            continue;
+        *(volatile uint64_t *)slot = (uintptr_t)aarch64_secondary_park;
+        /* The core reads the slot with its MMU and caches off: clean it to memory. */
+        __asm__ volatile("dc civac, %0\n\tdsb sy\n\tsev" : : "r"(slot) : "memory");
+        parked++;
+    }
+    return parked;
+}
+
 bool ath_arch_boot_info(uint32_t magic, uintptr_t info_addr, struct ath_boot_info *info,
                         const char **error)
 {
     (void)magic;
     if (!aarch64_fdt_read(info_addr, info, error))
         return false;
-    /* Who handed over, as much as we know: the machine, and the level it entered us at. */
-    ath_snprintf(info->bootloader, sizeof info->bootloader, "%s, entered at EL%lu",
-                 aarch64_machine.model, (unsigned long)aarch64_boot_el);
+    unsigned parked = park_secondaries(info);
+    /* Who handed over, as much as we know: the machine, the level it entered us at, and the
+     * cores it held that the kernel parked. */
+    ath_snprintf(info->bootloader, sizeof info->bootloader, "%s, entered at EL%lu%s",
+                 aarch64_machine.model, (unsigned long)aarch64_boot_el,
+                 parked ? ", secondary cores parked" : "");
     aarch64_pl011_init(aarch64_machine.uart_base);
     return true;
 }
@@ -91,14 +129,18 @@ void ath_arch_debug_exit(unsigned value)
     (void)value;
 }
 
+/* PSCI where the device tree has it (virt); else the BCM2835 PM watchdog (the Raspberry Pi:
+ * no power switch, a reset into a firmware that halts). */
 void ath_arch_power_off(void)
 {
     psci_call(PSCI_SYSTEM_OFF);
+    aarch64_bcm2835_reset(true);
 }
 
 void ath_arch_reset(void)
 {
     psci_call(PSCI_SYSTEM_RESET);
+    aarch64_bcm2835_reset(false);
     ath_arch_halt();
 }
 
@@ -113,7 +155,10 @@ bool ath_arch_mmio_kept(uint64_t first, uint64_t last, uint64_t *kept_first, uin
 {
     const struct aarch64_machine *m = &aarch64_machine;
     const uint64_t kept[][2] = { { m->gic_dist, m->gic_dist_size }, { m->gic_cpu, m->gic_cpu_size },
-                                 { m->gic_redist, m->gic_redist_size } };
+                                 { m->gic_redist, m->gic_redist_size },
+                                 { m->bcm_local, m->bcm_local ? BCM_LOCAL_SIZE : 0 },
+                                 { m->bcm_armctrl, m->bcm_armctrl ? BCM_ARMCTRL_SIZE : 0 },
+                                 { m->bcm_pm, m->bcm_pm ? BCM_PM_SIZE : 0 } };
     for (unsigned i = 0; i < ATH_ARRAY_SIZE(kept); i++) {
         if (!kept[i][1])
             continue;

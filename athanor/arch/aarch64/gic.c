@@ -3,11 +3,7 @@
  * register CPU interface, a redistributor per CPU), as the device tree says. One CPU: every
  * shared interrupt is routed to it; priorities all equal; level or edge as the caller says.
  *
- * Interrupt sources (arch.h): the timer's tick is the arch's own; a device source is a GIC
- * interrupt (a shared one, 32 and up, as the device tree numbers it plus 32) bound to a source
- * by ath_arch_irq_route_gsi; a legacy line N (0..15, an irq:N grant) is the device tree's
- * shared interrupt N (GIC interrupt 32 + N: on virt irq:1 is the PL011's). ath_arch_irq masks the source's interrupt and ends it before
- * calling ath_device_interrupt, as the I/O APIC path does on x86-64.
+ * The interrupt sources above it (arch.h) are irq.c's, over this file's aarch64_gic_ops.
  */
 #include "aarch64.h"
 
@@ -35,27 +31,15 @@
 #define GICR_WAKER_SLEEP    (1u << 1)
 #define GICR_WAKER_ASLEEP   (1u << 2)
 #define PRIORITY        0xa0u
-#define SPURIOUS        1020u
 
 static uintptr_t dist, cpu, redist_sgi;
 static unsigned version, lines;
-static uint32_t source_irq[ATH_IRQ_SOURCES];    /* 0: none */
 
 /* The register block that holds interrupt irq's per-interrupt bits: v3's redistributor for
  * SGIs and PPIs, else the distributor. */
 static uintptr_t bank(uint32_t irq) { return version == 3 && irq < GIC_SPI_BASE ? redist_sgi : dist; }
 
-static void map_device(uint64_t base, uint64_t size)
-{
-    if (!base)
-        return;
-    uint64_t lo = ATH_ALIGN_DOWN(base, ATH_PAGE_SIZE), hi = ATH_ALIGN_UP(base + size, ATH_PAGE_SIZE);
-    int err = ath_vm_map(lo, lo, hi - lo, ATH_VM_READ | ATH_VM_WRITE | ATH_VM_NOCACHE);
-    if (err)
-        ath_panic("mapping the GIC at 0x%lx: %s", base, ath_error_name(err));
-}
-
-void aarch64_gic_enable(uint32_t irq, bool level)
+static void gic_enable(uint32_t irq, bool level)
 {
     uintptr_t b = bank(irq);
     uint32_t cfg = mmio_read32(b + GICD_ICFGR + 4 * (irq / 16));
@@ -65,12 +49,12 @@ void aarch64_gic_enable(uint32_t irq, bool level)
     mmio_write32(b + GICD_ISENABLER + 4 * (irq / 32), 1u << (irq % 32));
 }
 
-void aarch64_gic_disable(uint32_t irq)
+static void gic_disable(uint32_t irq)
 {
     mmio_write32(bank(irq) + GICD_ICENABLER + 4 * (irq / 32), 1u << (irq % 32));
 }
 
-uint32_t aarch64_gic_acknowledge(void)
+static uint32_t gic_acknowledge(void)
 {
     if (version == 3) {
         uint64_t irq = sysreg_read(s3_0_c12_c12_0);     /* ICC_IAR1_EL1 */
@@ -80,7 +64,7 @@ uint32_t aarch64_gic_acknowledge(void)
     return mmio_read32(cpu + GICC_IAR) & 0x3ff;
 }
 
-void aarch64_gic_end(uint32_t irq)
+static void gic_end(uint32_t irq)
 {
     if (version == 3) {
         sysreg_write(s3_0_c12_c12_1, irq);             /* ICC_EOIR1_EL1 */
@@ -103,15 +87,11 @@ static void redistributor_wake(void)
         mmio_write32(redist_sgi + GICD_IPRIORITYR + i, PRIORITY * 0x01010101u);
 }
 
-void aarch64_gic_init(void)
+static void gic_init(void)
 {
     const struct aarch64_machine *m = &aarch64_machine;
     version = m->gic_version;
-    if (version != 2 && version != 3) {
-        ath_kprintf("[athanor] boot error: the device tree names no GICv2 or GICv3\n");
-        ath_fail(ATH_FAIL_BOOT);
-    }
-    map_device(m->gic_dist, m->gic_dist_size);
+    aarch64_map_device(m->gic_dist, m->gic_dist_size);
     dist = m->gic_dist;
     mmio_write32(dist + GICD_CTLR, 0);
     lines = 32 * ((mmio_read32(dist + GICD_TYPER) & 0x1f) + 1);
@@ -123,8 +103,6 @@ void aarch64_gic_init(void)
     }
     for (unsigned i = GIC_SPI_BASE; i < lines; i += 4)
         mmio_write32(dist + GICD_IPRIORITYR + i, PRIORITY * 0x01010101u);
-    for (unsigned n = 0; n < ATH_IRQ_LEGACY_LINES && GIC_SPI_BASE + n < lines; n++)
-        source_irq[n] = GIC_SPI_BASE + n;
 
     if (version == 2) {
         for (unsigned i = GIC_SPI_BASE; i < lines; i += 4)
@@ -133,13 +111,13 @@ void aarch64_gic_init(void)
         for (unsigned i = 0; i < 32; i += 4)
             mmio_write32(dist + GICD_IPRIORITYR + i, PRIORITY * 0x01010101u);
         mmio_write32(dist + GICD_CTLR, GICD_CTLR_V2_ENABLE);
-        map_device(m->gic_cpu, m->gic_cpu_size);
+        aarch64_map_device(m->gic_cpu, m->gic_cpu_size);
         cpu = m->gic_cpu;
         mmio_write32(cpu + GICC_PMR, 0xff);
         mmio_write32(cpu + GICC_CTLR, 1);
     } else {
         /* The redistributor region may be large (one frame pair per CPU): map CPU 0's. */
-        map_device(m->gic_redist, 2 * 0x10000);
+        aarch64_map_device(m->gic_redist, 2 * 0x10000);
         mmio_write32(dist + GICD_CTLR, GICD_CTLR_V3_ARE_GROUPS);
         for (unsigned i = GIC_SPI_BASE; i < lines; i++)
             mmio_write64(dist + GICD_IROUTER + 8 * i, 0);           /* affinity 0.0.0.0 */
@@ -152,49 +130,11 @@ void aarch64_gic_init(void)
     }
 }
 
-/* ---- Sources ---------------------------------------------------------------------------------- */
-bool ath_arch_irq_route_gsi(unsigned source, unsigned gsi, bool active_high)
+static unsigned gic_lines(void)
 {
-    (void)active_high;
-    if (source >= ATH_IRQ_SOURCES || gsi < GIC_SPI_BASE || gsi >= lines)
-        return false;
-    source_irq[source] = gsi;
-    aarch64_gic_disable(gsi);
-    return true;
+    return lines;
 }
 
-void ath_arch_irq_mask(unsigned source)
-{
-    if (source < ATH_IRQ_SOURCES && source_irq[source])
-        aarch64_gic_disable(source_irq[source]);
-}
-
-void ath_arch_irq_unmask(unsigned source)
-{
-    if (source < ATH_IRQ_SOURCES && source_irq[source])
-        aarch64_gic_enable(source_irq[source], true);
-}
-
-void ath_arch_irq(struct ath_trap_frame *frame)
-{
-    uint32_t irq = aarch64_gic_acknowledge();
-    if (irq >= SPURIOUS)
-        return;
-    if (irq == aarch64_machine.timer_irq) {
-        aarch64_timer_interrupt();
-        aarch64_gic_end(irq);
-        ath_sched_tick(frame);
-        return;
-    }
-    for (unsigned source = 0; source < ATH_IRQ_SOURCES; source++) {
-        if (source_irq[source] == irq) {
-            aarch64_gic_disable(irq);
-            aarch64_gic_end(irq);
-            ath_device_interrupt(source, frame);
-            return;
-        }
-    }
-    /* Nobody's: keep it from coming back. */
-    aarch64_gic_disable(irq);
-    aarch64_gic_end(irq);
-}
+const struct aarch64_intc_ops aarch64_gic_ops = {
+    gic_init, gic_enable, gic_disable, gic_acknowledge, gic_end, gic_lines, GIC_SPI_BASE,
+};

@@ -13,9 +13,13 @@ void ath_arch_paging_begin(void)
 {
     ath_pagetable_begin();
     /* The console stays reachable through the switch (device memory, no execute). */
-    uint64_t uart = ATH_ALIGN_DOWN(aarch64_machine.uart_base, ATH_PAGE_SIZE);
-    if (uart && ath_arch_map(uart, uart, ATH_PAGE_SIZE, ATH_VM_READ | ATH_VM_WRITE | ATH_VM_NOCACHE, false))
-        ath_panic("no page to map the UART");
+    /* So does the PM watchdog, which powers the Pi off (at any point, after a failure too). */
+    const uint64_t devices[] = { aarch64_machine.uart_base, aarch64_machine.bcm_pm };
+    for (unsigned i = 0; i < ATH_ARRAY_SIZE(devices); i++) {
+        uint64_t page = ATH_ALIGN_DOWN(devices[i], ATH_PAGE_SIZE);
+        if (page && ath_arch_map(page, page, ATH_PAGE_SIZE, ATH_VM_READ | ATH_VM_WRITE | ATH_VM_NOCACHE, false))
+            ath_panic("no page to map the device at 0x%lx", (unsigned long)page);
+    }
 }
 
 void ath_arch_paging_activate(void)

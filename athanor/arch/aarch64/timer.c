@@ -58,7 +58,7 @@ void aarch64_timer_init(unsigned tick_hz)
     }
     interval = frequency / tick_hz;
     arm();
-    aarch64_gic_enable(aarch64_machine.timer_irq, true);
+    aarch64_irq_enable(aarch64_machine.timer_irq, true);
 }
 
 void ath_arch_tick_storm(unsigned min_us, unsigned max_us)
@@ -67,12 +67,6 @@ void ath_arch_tick_storm(unsigned min_us, unsigned max_us)
     storm.max = (uint64_t)max_us * frequency / 1000000;
     storm.state = ath_arch_cycles() | 1;
     arm();
-}
-
-void ath_arch_interrupts_init(unsigned tick_hz)
-{
-    aarch64_gic_init();
-    aarch64_timer_init(tick_hz);
 }
 
 void ath_arch_spin_on_unmapped_stack(uint64_t cycles)
