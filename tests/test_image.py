@@ -72,9 +72,17 @@ def test_layout_and_signature(hello_image):
 
 def test_reproducible(tools, tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
-    tools.build(HELLO, iso=False, images=first)
-    shutil.rmtree(tools.WORK, ignore_errors=True)     # nothing cached
-    tools.build(HELLO, iso=False, images=second)
+    # A copy of hello, whose work folder (keyed by its path) no other test shares: removing it
+    # leaves the parallel workers' builds alone (removing all of build/appliances once broke
+    # another worker's link step).
+    source = tmp_path / "hello"
+    shutil.copytree(HELLO, source)
+    tools.build(source, iso=False, images=first)
+    where = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:10]
+    work = tools.WORK / f"hello-{where}"
+    assert work.is_dir()
+    shutil.rmtree(work)                                # nothing cached but the objects
+    tools.build(source, iso=False, images=second)
     assert (first / "hello.azi").read_bytes() == (second / "hello.azi").read_bytes()
 
 
