@@ -145,9 +145,13 @@ def boot_and_report(image, iso, uefi, memory_mib, build_seconds=None, timeout=No
 
         def on_start(proc):
             def pump():
+                # os.read on the descriptor, not sys.stdin's buffered reader: a daemon thread
+                # blocked in the reader holds its lock, and Python aborts (SIGABRT, "could not
+                # acquire lock ... at interpreter shutdown") when the appliance ends first.
                 kernel_up.wait()
                 try:
-                    while chunk := (sys.stdin.buffer.read1(4096) if sys.stdin else b""):
+                    fd = sys.stdin.fileno() if sys.stdin else -1
+                    while chunk := (os.read(fd, 4096) if fd >= 0 else b""):
                         proc.stdin.write(chunk)
                         proc.stdin.flush()
                     proc.stdin.close()

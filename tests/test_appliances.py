@@ -14,6 +14,25 @@ def test_hello_through_kernel_boot(tools):
     assert "QEMU start to first module output" in result.stderr
 
 
+def test_an_appliance_that_ends_while_input_is_still_open(tools):
+    """`run` with its stdin a pipe that stays open after the appliance ends (a script feeding
+    an interactive appliance): the exit code comes back, and Python does not abort at shutdown
+    over the thread that was forwarding input (it once did: SIGABRT, status -6)."""
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "run",
+                             str(ROOT / "appliances" / "fib")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        status = proc.wait(timeout=120)             # stdin still open
+        err = proc.stderr.read().decode()
+    finally:
+        proc.stdin.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert status == 55 and "Fatal Python error" not in err, (status, err[-2000:])
+
+
 def test_fib_exit_code_comes_back(tools):
     result = build_py("run", ROOT / "appliances" / "fib")
     assert result.returncode == 55, result.stdout + result.stderr

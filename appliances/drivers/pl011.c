@@ -67,10 +67,13 @@ static void end_line(void)
     line_length = 0;
 }
 
-/* Takes every byte the FIFO holds, then clears the receive interrupts (they stay asserted
- * until it is below its level, or empty for the timeout). */
+/* Clears the receive interrupts, then takes every byte the FIFO holds. In this order: a byte
+ * that lands after the last look at the FIFO raises the interrupt again (cleared after the
+ * loop, it would have been lost with its byte left in the FIFO, and QEMU's PL011 raises the
+ * receive interrupt only when the FIFO stops being empty: the console went deaf). */
 static void receive(void)
 {
+    ath_mmio_write(uart, UART_ICR, 4, INT_RX | INT_RT);
     while (!(ath_mmio_read(uart, UART_FR, 4) & FR_RXFE)) {
         char c = (char)ath_mmio_read(uart, UART_DR, 4);
         if (c == '\n' && last == '\r') {
@@ -90,7 +93,6 @@ static void receive(void)
             put(c);
         }
     }
-    ath_mmio_write(uart, UART_ICR, 4, INT_RX | INT_RT);
 }
 
 int main(void)
