@@ -122,6 +122,23 @@ static void chunk_fail(chunk *k, int code, const char *what, const char *detail)
                         detail ? ": " : "", detail ? detail : "");
 }
 
+/* Runs an LLVM pass pipeline over the chunk's module (the SLP vectorizer always off:
+ * initialise_llvm says why); false, with the chunk failed, if LLVM refused it. */
+static bool run_passes(chunk *k, LLVMModuleRef module, const char *passes,
+                       LLVMTargetMachineRef machine)
+{
+    LLVMPassBuilderOptionsRef options = LLVMCreatePassBuilderOptions();
+    LLVMPassBuilderOptionsSetSLPVectorization(options, 0);
+    LLVMErrorRef failed = LLVMRunPasses(module, passes, machine, options);
+    LLVMDisposePassBuilderOptions(options);
+    if (!failed)
+        return true;
+    char *text = LLVMGetErrorMessage(failed);
+    chunk_fail(k, ALK_E_INTERNAL, "LLVM passes", text);
+    LLVMDisposeErrorMessage(text);
+    return false;
+}
+
 static void compile_chunk(chunk *k)
 {
     const opt_target *target = &opt_x86_64;
@@ -164,34 +181,17 @@ static void compile_chunk(chunk *k)
         goto done;
     }
     LLVMDisposeMessage(message);
-    LLVMPassBuilderOptionsRef options = LLVMCreatePassBuilderOptions();
-    LLVMPassBuilderOptionsSetSLPVectorization(options, 0);      /* initialise_llvm says why */
     const char *passes = getenv("ALKAHEST_OPT_PASSES");
-    LLVMErrorRef failed = LLVMRunPasses(m.module, passes && *passes ? passes : PASSES, machine,
-                                        options);
-    LLVMDisposePassBuilderOptions(options);
-    if (failed) {
-        char *text = LLVMGetErrorMessage(failed);
-        chunk_fail(k, ALK_E_INTERNAL, "LLVM passes", text);
-        LLVMDisposeErrorMessage(text);
+    if (!run_passes(k, m.module, passes && *passes ? passes : PASSES, machine))
         goto done;
-    }
     if (opt_check_inlined(&m)) {
         k->error = m.error;
         k->diag = m.diag;
         goto done;
     }
-    if (opt_keeps_loads(&m) && opt_keep_finish(&m)) {
-        options = LLVMCreatePassBuilderOptions();
-        failed = LLVMRunPasses(m.module, "function(adce)", machine, options);
-        LLVMDisposePassBuilderOptions(options);
-        if (failed) {
-            char *text = LLVMGetErrorMessage(failed);
-            chunk_fail(k, ALK_E_INTERNAL, "LLVM passes", text);
-            LLVMDisposeErrorMessage(text);
-            goto done;
-        }
-    }
+    if (opt_keeps_loads(&m) && opt_keep_finish(&m) &&
+        !run_passes(k, m.module, "function(adce)", machine))
+        goto done;
     if (getenv("ALKAHEST_OPT_DUMP_IR"))
         LLVMDumpModule(m.module);
     LLVMMemoryBufferRef buffer = NULL;
