@@ -43,8 +43,18 @@ static void initialise_llvm(void)
      * measures the distance between two loads in an int, so loads 2^32 bytes apart (an index
      * near 2^32 plus an offset, which Wasm allows and guard mode must fault on) look like one
      * and the faulting one is dropped (docs/opt-tier.md; fuzz seed 100150). */
-    const char *args[] = { "alkahest", "-no-x86-call-frame-opt", "-vectorize-slp=false" };
-    LLVMParseCommandLineOptions(3, args, NULL);
+    const char *args[16] = { "alkahest", "-no-x86-call-frame-opt", "-vectorize-slp=false" };
+    int count = 3;
+    /* ALKAHEST_LLVM_ARGS: more LLVM options, space-separated (for experiments, such as
+     * -opt-bisect-limit=N to find the pass that breaks a function) */
+    static char extra[1024];
+    const char *more = getenv("ALKAHEST_LLVM_ARGS");
+    if (more && strlen(more) < sizeof extra) {
+        strcpy(extra, more);
+        for (char *word = strtok(extra, " "); word && count < 16; word = strtok(NULL, " "))
+            args[count++] = word;
+    }
+    LLVMParseCommandLineOptions(count, args, NULL);
 }
 
 typedef struct chunk {

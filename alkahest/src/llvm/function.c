@@ -119,8 +119,19 @@ static void set_function_attributes(opt_module *m, LLVMValueRef function)
     add_string_attribute(m, function, "target-cpu", m->target->cpu);
     if (*m->target->features)
         add_string_attribute(m, function, "target-features", m->target->features);
-    add_enum_attribute(m, function, LLVMAttributeFunctionIndex, "nounwind");
+    /* Guard mode: not while the optimizer runs, so that the calls marking where an access may
+     * fault stay calls that may unwind (InstCombine marks every call in a nounwind function
+     * nounwind); opt_keep_finish adds it (memory.c) */
+    if (!opt_keeps_loads(m))
+        opt_add_nounwind(m, function);
     add_enum_attribute(m, function, LLVMAttributeFunctionIndex, "noredzone");
+}
+
+/* nounwind: no unwind tables (nothing unwinds through the module's code but the trap
+ * handler, which walks frame pointers) */
+void opt_add_nounwind(opt_module *m, LLVMValueRef function)
+{
+    add_enum_attribute(m, function, LLVMAttributeFunctionIndex, "nounwind");
 }
 
 static void function_name(char *buf, size_t size, char prefix, uint32_t defined)

@@ -200,9 +200,11 @@ bool opt_keeps_loads(const opt_module *m);
 LLVMValueRef opt_keep_sink(opt_module *m);
 LLVMTypeRef opt_keep_sink_type(opt_module *m);
 void opt_consume_keep(opt_function *f);
-/* After the optimization pipeline: every load of linear memory volatile, the sinks (and with
- * them the sums) deleted; true when there was anything to delete (then run ADCE). */
+/* After the optimization pipeline: every load and store of linear memory volatile, the sinks
+ * (and with them the sums) and the fault points deleted, every function nounwind again; true
+ * when there was a sink to delete (then run ADCE). */
 bool opt_keep_finish(opt_module *m);
+void opt_add_nounwind(opt_module *m, LLVMValueRef function);
 void opt_memory_store(opt_function *f, LLVMValueRef value, LLVMValueRef address);
 
 /* ---- simd.c ------------------------------------------------------------------------------------ */

@@ -14,6 +14,8 @@
 
 #include "llvm_tier.h"
 
+#define FAULT_POINT "alkahest.may_fault"
+
 LLVMValueRef opt_address(opt_function *f, LLVMValueRef index, uint32_t offset, uint32_t width)
 {
     opt_module *m = f->m;
@@ -105,10 +107,10 @@ LLVMValueRef opt_keep_sink(opt_module *m)
                             LLVMInlineAsmDialectATT, false);
 }
 
-/* Whether a load reads linear memory, as far as this tier can tell after LLVM's passes: every
+/* Whether a load or store accesses linear memory, as far as this tier can tell after LLVM's passes: every
  * load that does not carry the tag of one of the embedder's own classes (a pass that merged
  * or rebuilt a load may have dropped or changed its tag: such a load counts as linear memory). */
-static bool may_read_linear_memory(opt_module *m, LLVMValueRef load)
+static bool may_access_linear_memory(opt_module *m, LLVMValueRef load)
 {
     LLVMValueRef tag = LLVMGetMetadata(load, m->tbaa_kind);
     for (int i = 0; i < TBAA_COUNT; i++)
@@ -121,32 +123,79 @@ static bool may_read_linear_memory(opt_module *m, LLVMValueRef load)
  * each Wasm load that must fault is still in the IR, at its full width, on every path that
  * performs it. What follows (ADCE, then the code generator) may no longer delete, narrow,
  * move or merge a load: each becomes volatile, and the sums, whose only purpose was to say so
- * to the optimizer, are deleted with their sinks (docs/opt-tier.md, "Bounds"). */
+ * to the optimizer, are deleted with their sinks. Stores become volatile too, so that the code
+ * generator keeps every access where the fault points had it, in order (a volatile access is a
+ * barrier to its schedulers); the fault points go, and the functions are nounwind again
+ * (docs/opt-tier.md, "Bounds"). */
 bool opt_keep_finish(opt_module *m)
 {
     LLVMValueRef sink = opt_keep_sink(m);
+    LLVMValueRef fault = LLVMGetNamedFunction(m->module, FAULT_POINT);
     bool deleted = false;
     for (LLVMValueRef fn = LLVMGetFirstFunction(m->module); fn; fn = LLVMGetNextFunction(fn)) {
+        if (fn != fault && LLVMGetFirstBasicBlock(fn))
+            opt_add_nounwind(m, fn);
         for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(fn); bb; bb = LLVMGetNextBasicBlock(bb)) {
             LLVMValueRef in = LLVMGetFirstInstruction(bb);
             while (in) {
                 LLVMValueRef next = LLVMGetNextInstruction(in);
                 LLVMOpcode op = LLVMGetInstructionOpcode(in);
-                if (op == LLVMLoad && may_read_linear_memory(m, in)) {
+                if ((op == LLVMLoad || op == LLVMStore) && may_access_linear_memory(m, in)) {
                     LLVMSetVolatile(in, true);
                 } else if (op == LLVMCall && LLVMGetCalledValue(in) == sink) {
                     LLVMInstructionEraseFromParent(in);
                     deleted = true;
+                } else if (op == LLVMCall && fault && LLVMGetCalledValue(in) == fault) {
+                    LLVMInstructionEraseFromParent(in);
                 }
                 in = next;
             }
         }
     }
+    if (fault)
+        LLVMDeleteFunction(fault);
     return deleted;
+}
+
+/* Guard mode: the point where an access may fault, for LLVM's optimizer. LLVM's model has no
+ * faulting load or store: to it, an access to a location no other access aliases may be moved
+ * past, or have moved past it, any store to another location, and a store before it that a later
+ * store overwrites is dead. But a Wasm trap ends the function there, and what was stored before
+ * it, and only that, stays in memory and globals for whoever reads them next (the embedder, the
+ * next call into the instance). So each access is preceded by a call that, to LLVM, may not
+ * return and may unwind, and touches no memory it can see: no store moves across it either way
+ * (LICM does not promote a store in a loop that holds one, DSE keeps a store it follows, no pass
+ * sinks or hoists a store over it), while loads still merge and forward across it.
+ * opt_keep_finish deletes these calls, once the accesses themselves are volatile, which keeps
+ * their order in the code generator (fuzz seeds 112153, 113064). */
+static LLVMValueRef fault_point(opt_module *m, LLVMTypeRef *type)
+{
+    *type = LLVMFunctionType(m->void_type, NULL, 0, false);
+    LLVMValueRef fn = LLVMGetNamedFunction(m->module, FAULT_POINT);
+    if (fn)
+        return fn;
+    fn = LLVMAddFunction(m->module, FAULT_POINT, *type);
+    /* memory(inaccessiblemem: readwrite): ModRef (3) at InaccessibleMem's position (bits 2-3);
+     * neither nounwind nor willreturn */
+    const char *name = "memory";
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(m->context, kind, 3u << 2));
+    return fn;
+}
+
+static void may_fault(opt_function *f)
+{
+    if (!f->keep)
+        return;
+    LLVMTypeRef type;
+    LLVMValueRef fn = fault_point(f->m, &type);
+    LLVMBuildCall2(f->m->builder, type, fn, NULL, 0, "");
 }
 
 LLVMValueRef opt_memory_load(opt_function *f, LLVMTypeRef type, LLVMValueRef address)
 {
+    may_fault(f);
     LLVMValueRef v = opt_load(f, type, address, TBAA_MEMORY, false);
     if (f->keep)
         keep_loaded(f, v);
@@ -155,6 +204,7 @@ LLVMValueRef opt_memory_load(opt_function *f, LLVMTypeRef type, LLVMValueRef add
 
 void opt_memory_store(opt_function *f, LLVMValueRef value, LLVMValueRef address)
 {
+    may_fault(f);
     opt_store(f, value, address, TBAA_MEMORY);
 }
 
