@@ -20,18 +20,29 @@
  *
  * x86-64 System V: integers and references in the five argument registers after rdi, floats
  * and v128 in xmm0..xmm7, the rest on the stack in order, 8 bytes each, a v128 16-aligned.
+ *
+ * AArch64 (AAPCS64) the same with seven integer registers after x0 (x1..x7) and v0..v7: so the
+ * buffer's words are one more integer register's worth of bytes apart from there on
+ * (buffer_layout), and the adapter finds its caller's stack arguments at the stack pointer it
+ * was entered with (llvm.sponentry: AArch64's frame record does not sit right below them).
  */
 #include <stdlib.h>
 
 #include "llvm_tier.h"
 
-#define BUFFER_GPRS 0
-#define BUFFER_XMMS 40
-#define BUFFER_STACK_BYTES 168
-#define BUFFER_AREA_BYTES 176
-#define BUFFER_RAX 184
-#define BUFFER_XMM0 192
-#define BUFFER_STACK 208
+/* The helper's buffer: offsets for a target with `gprs` integer argument registers after the
+ * vmctx's. x86-64 (5): 40, 168, 176, 184, 192, 208; AArch64 (7): 56, 184, 192, 200, 208, 224
+ * (link.c's stubs use these numbers). */
+typedef struct buffer_layout {
+    uint32_t vectors, stack_bytes, area_bytes, gpr_out, vector_out, stack;
+} buffer_layout;
+
+static buffer_layout layout_for(const opt_target *target)
+{
+    uint32_t vectors = 8 * target->argument_gprs;
+    return (buffer_layout){ vectors, vectors + 128, vectors + 136, vectors + 144, vectors + 152,
+                            vectors + 168 };
+}
 
 typedef struct placement {
     int32_t gpr;      /* argument register index, or -1 */
@@ -45,7 +56,7 @@ static bool is_vector_class(alk_valtype t)
 }
 
 /* Places each parameter; returns the bytes of stack arguments, a multiple of 16. */
-static uint32_t place_parameters(const alk_functype *t, placement *out)
+static uint32_t place_parameters(const alk_functype *t, uint32_t gpr_count, placement *out)
 {
     uint32_t gprs = 0, xmms = 0, stack = 0;
     for (uint32_t i = 0; i < t->param_count; i++) {
@@ -53,7 +64,7 @@ static uint32_t place_parameters(const alk_functype *t, placement *out)
         out[i] = (placement){ -1, -1, 0 };
         if (is_vector_class(p) && xmms < 8) {
             out[i].xmm = (int32_t)xmms++;
-        } else if (!is_vector_class(p) && gprs < 5) {
+        } else if (!is_vector_class(p) && gprs < gpr_count) {
             out[i].gpr = (int32_t)gprs++;
         } else {
             if (p == ALK_V128)
@@ -101,7 +112,7 @@ void opt_build_adapter(opt_module *m, uint32_t defined)
         m->error = alk_fail(&m->diag, ALK_E_OUT_OF_MEMORY, 0, index, "");
         goto done;
     }
-    place_parameters(t, p);
+    place_parameters(t, m->target->argument_gprs, p);
     place_results(t, offsets);
     uint32_t area = stack_argument_end(t, p);
 
@@ -143,13 +154,20 @@ void opt_build_adapter(opt_module *m, uint32_t defined)
     LLVMValueRef result = LLVMBuildCall2(b, opt_internal_type(m, w->functions[index].type_index),
                                          internal, args, t->param_count + 1, "");
     LLVMSetInstructionCallConv(result, m->target->calling_convention);
-    LLVMValueRef zero = opt_const_i32(m, 0);
-    LLVMTypeRef overload = m->ptr;
-    LLVMValueRef frame = opt_intrinsic(f, "llvm.frameaddress", &overload, 1, &zero, 1);
-    /* [rbp] saved rbp, [rbp+8] return address, [rbp+16] the first stack argument */
+    LLVMValueRef arguments;
+    if (m->target->id == ALK_TARGET_AARCH64) {
+        /* sp at entry: the first stack argument */
+        arguments = opt_intrinsic(f, "llvm.sponentry", &m->ptr, 1, NULL, 0);
+    } else {
+        /* [rbp] saved rbp, [rbp+8] return address, [rbp+16] the first stack argument */
+        LLVMValueRef zero = opt_const_i32(m, 0);
+        LLVMTypeRef overload = m->ptr;
+        LLVMValueRef frame = opt_intrinsic(f, "llvm.frameaddress", &overload, 1, &zero, 1);
+        arguments = opt_offset(f, frame, 16);
+    }
     for (uint32_t i = 1; i < t->result_count; i++)
         opt_store(f, LLVMBuildExtractValue(b, result, i, ""),
-                  opt_offset(f, frame, 16 + area + offsets[i]), TBAA_CONTEXT);
+                  opt_offset(f, arguments, area + offsets[i]), TBAA_CONTEXT);
     LLVMBuildRet(b, LLVMBuildExtractValue(b, result, 0, ""));
 done:
     free(p);
@@ -171,13 +189,14 @@ void opt_call_multi(opt_function *f, const alk_functype *t, LLVMValueRef code, L
         opt_fail(f, ALK_E_OUT_OF_MEMORY, "");
         return;
     }
-    uint32_t stack = place_parameters(t, p);
+    buffer_layout L = layout_for(m->target);
+    uint32_t stack = place_parameters(t, m->target->argument_gprs, p);
     uint32_t area_start = stack_argument_end(t, p);
     uint32_t area = place_results(t, offsets);
     /* the helper copies stack + area bytes: keep the area where the callee expects it */
     uint32_t copied = area_start + area;
     stack = copied > stack ? (copied + 15) & ~15u : stack;
-    uint32_t size = BUFFER_STACK + stack + 16;
+    uint32_t size = L.stack + stack + 16;
     /* the buffer lives in the entry block's frame: LLVM sizes the frame, the probe checks it */
     LLVMBuilderRef eb = m->entry_builder;
     LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(f->function);
@@ -185,13 +204,13 @@ void opt_call_multi(opt_function *f, const alk_functype *t, LLVMValueRef code, L
     LLVMValueRef buffer = LLVMBuildArrayAlloca(eb, m->i8, opt_const_i32(m, size), "");
     LLVMSetAlignment(buffer, 16);
     for (uint32_t i = 0; i < t->param_count; i++) {
-        uint32_t at = p[i].gpr >= 0 ? BUFFER_GPRS + 8u * (uint32_t)p[i].gpr
-                      : p[i].xmm >= 0 ? BUFFER_XMMS + 16u * (uint32_t)p[i].xmm
-                                      : BUFFER_STACK + p[i].stack;
+        uint32_t at = p[i].gpr >= 0 ? 8u * (uint32_t)p[i].gpr
+                      : p[i].xmm >= 0 ? L.vectors + 16u * (uint32_t)p[i].xmm
+                                      : L.stack + p[i].stack;
         opt_store(f, args[i + 1], opt_offset(f, buffer, at), TBAA_CONTEXT);
     }
-    opt_store(f, opt_const_i64(m, stack), opt_offset(f, buffer, BUFFER_STACK_BYTES), TBAA_CONTEXT);
-    opt_store(f, opt_const_i64(m, 0), opt_offset(f, buffer, BUFFER_AREA_BYTES), TBAA_CONTEXT);
+    opt_store(f, opt_const_i64(m, stack), opt_offset(f, buffer, L.stack_bytes), TBAA_CONTEXT);
+    opt_store(f, opt_const_i64(m, 0), opt_offset(f, buffer, L.area_bytes), TBAA_CONTEXT);
     if (!m->multi_call) {
         LLVMTypeRef params[3] = { m->ptr, m->ptr, m->ptr };
         LLVMTypeRef type = LLVMFunctionType(m->void_type, params, 3, false);
@@ -203,8 +222,8 @@ void opt_call_multi(opt_function *f, const alk_functype *t, LLVMValueRef code, L
     opt_restore_registers(f);
     for (uint32_t i = 0; i < t->result_count; i++) {
         alk_valtype r = t->results[i];
-        uint32_t at = i > 0 ? BUFFER_STACK + area_start + offsets[i]
-                    : is_vector_class(r) ? BUFFER_XMM0 : BUFFER_RAX;
+        uint32_t at = i > 0 ? L.stack + area_start + offsets[i]
+                    : is_vector_class(r) ? L.vector_out : L.gpr_out;
         opt_push(f, opt_load(f, opt_type(m, r), opt_offset(f, buffer, at), TBAA_CONTEXT, false));
     }
     free(p);

@@ -16,12 +16,40 @@
 #include "llvm_tier.h"
 
 const opt_target opt_x86_64 = {
+    .id = ALK_TARGET_X86_64,
     .triple = "x86_64-unknown-linux-gnu",
     .cpu = "x86-64",                /* the baseline: SSE2 (the object's CPU-feature bits stay 0) */
     .features = "",
     .vmctx_register = "r15",
     .memory_register = "r14",
     .calling_convention = 107,      /* graalcc: the C convention with r14 and r15 reserved */
+    .probe_call = true,
+    .copy_vmctx = "movq %r15, $0",
+    .restore = "movq $0, %r15\n\tmovq (%r15), %r14",
+    .restore_constraints = "r,~{r14},~{r15},~{memory}",
+    .argument_gprs = 5,             /* rsi rdx rcx r8 r9 */
+};
+
+/* AArch64: the C convention (AAPCS64) with x27 (memory base) and x28 (vmctx) reserved by target
+ * features, as LLVM allows for any of x1..x28: never allocated, never saved by a prologue, and
+ * readable by llvm.read_register. x18 (the platform register, docs/abi.md) is reserved too.
+ * x26, the single pass's pinned memory size, is an ordinary callee-saved register here: this
+ * tier reloads the size from the vmctx (as on x86-64), and every caller of a function reference
+ * reloads x26 itself. The baseline is generic ARMv8.0-A with NEON (cortex-a53 runs it): the
+ * object's CPU-feature bits stay 0. */
+const opt_target opt_aarch64 = {
+    .id = ALK_TARGET_AARCH64,
+    .triple = "aarch64-unknown-linux-gnu",
+    .cpu = "generic",
+    .features = "+v8a,+neon,+fp-armv8,+reserve-x18,+reserve-x27,+reserve-x28",
+    .vmctx_register = "x28",
+    .memory_register = "x27",
+    .calling_convention = 0,        /* C: the features keep LLVM off x27/x28 */
+    .probe_call = false,            /* LLVM's AArch64 has no probe call: link.c bounds frames */
+    .copy_vmctx = "mov $0, x28",
+    .restore = "mov x28, $0\n\tldr x27, [x28]",
+    .restore_constraints = "r,~{x27},~{x28},~{memory}",
+    .argument_gprs = 7,             /* x1..x7 */
 };
 
 /* The optimization pipeline; ALKAHEST_OPT_PASSES overrides it (for experiments). */
@@ -36,6 +64,11 @@ static void initialise_llvm(void)
     LLVMInitializeX86TargetMC();
     LLVMInitializeX86AsmPrinter();
     LLVMInitializeX86AsmParser();      /* the stubs (link.c) are assembled from text */
+    LLVMInitializeAArch64TargetInfo();
+    LLVMInitializeAArch64Target();
+    LLVMInitializeAArch64TargetMC();
+    LLVMInitializeAArch64AsmPrinter();
+    LLVMInitializeAArch64AsmParser();
     /* Outgoing stack arguments stored into the frame reserved by the prologue, never pushed:
      * so every byte a function's calls take below rsp is part of the frame that the stack check
      * (or the probe) has checked (docs/opt-tier.md, "Stack"). */
@@ -58,6 +91,7 @@ static void initialise_llvm(void)
 }
 
 typedef struct chunk {
+    const opt_target *target;
     const alk_module *module;
     const alk_compile_options *options;
     const alk_layout *layout;
@@ -151,7 +185,7 @@ static bool run_passes(chunk *k, LLVMModuleRef module, const char *passes,
 
 static void compile_chunk(chunk *k)
 {
-    const opt_target *target = &opt_x86_64;
+    const opt_target *target = k->target;
     char *message = NULL;
     LLVMTargetMachineRef machine = target_machine(target, &message);
     if (!machine) {
@@ -251,9 +285,18 @@ static void worker(void *argument)
 int alk_llvm_compile(const alk_module *module, const alk_compile_options *options,
                      alk_compiled *out, alk_diag *diag)
 {
-    if (options->target != ALK_TARGET_HOST && options->target != ALK_TARGET_X86_64)
+    alk_target id = options->target;
+    if (id == ALK_TARGET_HOST)
+#if defined(__aarch64__)
+        id = ALK_TARGET_AARCH64;
+#else
+        id = ALK_TARGET_X86_64;
+#endif
+    const opt_target *target = id == ALK_TARGET_X86_64 ? &opt_x86_64
+                             : id == ALK_TARGET_AARCH64 ? &opt_aarch64 : NULL;
+    if (!target)
         return alk_fail(diag, ALK_E_UNSUPPORTED_TARGET, 0, ALK_NO_FUNCTION,
-                        ": the optimizing tier compiles for x86_64 only so far");
+                        ": the optimizing tier compiles for x86_64 and aarch64");
     pthread_once(&llvm_once, initialise_llvm);
     uint32_t defined = module->function_count - module->imported_function_count;
     /* chunks by Wasm size, in index order */
@@ -281,6 +324,7 @@ int alk_llvm_compile(const alk_module *module, const alk_compile_options *option
         }
     }
     for (unsigned c = 0; c < count; c++) {
+        chunks[c].target = target;
         chunks[c].module = module;
         chunks[c].options = options;
         chunks[c].layout = &out->layout;
@@ -314,7 +358,7 @@ int alk_llvm_compile(const alk_module *module, const alk_compile_options *option
             for (unsigned c = 0; c < count; c++)
                 objects[c] = (opt_chunk_object){ chunks[c].first, chunks[c].end, chunks[c].elf,
                                                  chunks[c].elf_size };
-            error = opt_link(module, objects, count, out, diag);
+            error = opt_link(target, module, objects, count, out, diag);
             free(objects);
         }
     }

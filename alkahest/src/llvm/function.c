@@ -110,10 +110,12 @@ static void set_function_attributes(opt_module *m, LLVMValueRef function)
 {
     LLVMSetFunctionCallConv(function, m->target->calling_convention);
     add_string_attribute(m, function, "frame-pointer", "all");
-    add_string_attribute(m, function, "probe-stack", PROBE_SYMBOL);
-    char size[16];
-    alk_snprintf(size, sizeof size, "%u", STACK_PROBE_SIZE);
-    add_string_attribute(m, function, "stack-probe-size", size);
+    if (m->target->probe_call) {
+        add_string_attribute(m, function, "probe-stack", PROBE_SYMBOL);
+        char size[16];
+        alk_snprintf(size, sizeof size, "%u", STACK_PROBE_SIZE);
+        add_string_attribute(m, function, "stack-probe-size", size);
+    }
     add_string_attribute(m, function, "no-builtins", "");
     add_string_attribute(m, function, "disable-tail-calls", "true");
     add_string_attribute(m, function, "target-cpu", m->target->cpu);
@@ -234,11 +236,10 @@ static LLVMValueRef copy_register(opt_function *f, const char *code)
 void opt_restore_registers(opt_function *f)
 {
     opt_module *m = f->m;
-    static const char code[] = "movq $0, %r15\n\tmovq (%r15), %r14";
-    static const char constraints[] = "r,~{r14},~{r15},~{memory}";
+    const char *code = m->target->restore, *constraints = m->target->restore_constraints;
     LLVMTypeRef type = LLVMFunctionType(m->void_type, &m->i64, 1, false);
-    LLVMValueRef restore = LLVMGetInlineAsm(type, (char *)code, sizeof code - 1,
-                                            (char *)constraints, sizeof constraints - 1, true,
+    LLVMValueRef restore = LLVMGetInlineAsm(type, (char *)code, strlen(code),
+                                            (char *)constraints, strlen(constraints), true,
                                             false, LLVMInlineAsmDialectATT, false);
     LLVMBuildCall2(m->builder, type, restore, &f->vmctx_bits, 1, "");
 }
@@ -851,7 +852,7 @@ void opt_read_registers(opt_function *f)
     LLVMBuilderRef b = m->builder;
     if (f->foreign_calls) {
         /* the memory base from the vmctx: memory never moves, so an invariant load */
-        f->vmctx_bits = copy_register(f, "movq %r15, $0");
+        f->vmctx_bits = copy_register(f, m->target->copy_vmctx);
         f->vmctx = LLVMBuildIntToPtr(b, f->vmctx_bits, m->ptr, "vmctx");
         f->memory_base = opt_load(f, m->ptr, f->vmctx, TBAA_CONTEXT, true);
         f->memory_bits = LLVMBuildPtrToInt(b, f->memory_base, m->i64, "");

@@ -141,6 +141,103 @@ static const char x86_64_stubs[] =
     "  jmp qword ptr [r15 + 0x18]\n"
     ".att_syntax\n";
 
+/* AArch64 (docs/opt-tier.md, "AArch64"): the entry, the stack check and the stack trap are
+ * encoded below (a64_*), since the check carries each function's own frame size; the one stub
+ * assembled from text is alk.call_multi(code, vmctx, buffer), abi.c's layout for seven integer
+ * argument registers: x1..x7 at 0, v0..v7 at 56, stack bytes at 184, area bytes at 192, x0 out
+ * at 200, v0 out at 208, the stack arguments at 224. It checks the stack it takes against the
+ * caller's (x28's) limit plus A64_STACK_MARGIN before sp moves, and traps from its caller's
+ * frame otherwise. */
+static const char aarch64_stubs[] =
+    ".section .text.alk.stubs,\"ax\",@progbits\n"
+    ".p2align 4\n"
+    ".globl alk.call_multi\n"
+    "alk.call_multi:\n"
+    "  stp x29, x30, [sp, #-32]!\n"
+    "  mov x29, sp\n"
+    "  stp x19, x20, [sp, #16]\n"
+    "  mov x19, x2\n"
+    "  mov x20, x0\n"
+    "  ldr x9, [x19, #184]\n"
+    "  ldr x10, [x19, #192]\n"
+    "  add x9, x9, x10\n"
+    "  add x9, x9, #15\n"
+    "  and x9, x9, #-16\n"
+    "  mov x11, sp\n"
+    "  subs x11, x11, x9\n"
+    "  b.lo 3f\n"
+    "  ldr x12, [x28, #16]\n"
+    "  adds x12, x12, #" XSTR(A64_STACK_MARGIN) "\n"
+    "  b.hs 3f\n"
+    "  cmp x11, x12\n"
+    "  b.lo 3f\n"
+    "  mov sp, x11\n"
+    "  add x15, x19, #224\n"
+    "  mov x13, #0\n"
+    "1:\n"
+    "  cmp x13, x9\n"
+    "  b.hs 2f\n"
+    "  ldr x14, [x15, x13]\n"
+    "  str x14, [sp, x13]\n"
+    "  add x13, x13, #8\n"
+    "  b 1b\n"
+    "2:\n"
+    "  mov x0, x1\n"
+    "  ldp x1, x2, [x19, #0]\n"
+    "  ldp x3, x4, [x19, #16]\n"
+    "  ldp x5, x6, [x19, #32]\n"
+    "  ldr x7, [x19, #48]\n"
+    "  ldur q0, [x19, #56]\n"
+    "  ldur q1, [x19, #72]\n"
+    "  ldur q2, [x19, #88]\n"
+    "  ldur q3, [x19, #104]\n"
+    "  ldur q4, [x19, #120]\n"
+    "  ldur q5, [x19, #136]\n"
+    "  ldur q6, [x19, #152]\n"
+    "  ldur q7, [x19, #168]\n"
+    "  blr x20\n"
+    "  str x0, [x19, #200]\n"
+    "  stur q0, [x19, #208]\n"
+    "  ldr x9, [x19, #184]\n"
+    "  ldr x10, [x19, #192]\n"
+    "  add x9, x9, x10\n"
+    "  add x9, x9, #15\n"
+    "  and x9, x9, #-16\n"
+    "  add x15, x19, #224\n"
+    "  mov x13, #0\n"
+    "4:\n"
+    "  cmp x13, x9\n"
+    "  b.hs 5f\n"
+    "  ldr x14, [sp, x13]\n"
+    "  str x14, [x15, x13]\n"
+    "  add x13, x13, #8\n"
+    "  b 4b\n"
+    "5:\n"
+    "  mov sp, x29\n"
+    "  ldp x19, x20, [sp, #16]\n"
+    "  ldp x29, x30, [sp], #32\n"
+    "  ret\n"
+    "3:\n"
+    "  ldp x19, x20, [sp, #16]\n"
+    "  ldp x29, x30, [sp], #32\n"
+    "  mov x0, x28\n"
+    "  mov w1, #9\n"
+    "  ldr x16, [x28, #24]\n"
+    "  br x16\n";
+
+/* The AArch64 entry pieces, as words (docs/opt-tier.md, "AArch64"):
+ *     external entry:  mov x28, x0; ldr x27, [x28]
+ *     stack check:     movz x16, #lo; movk x16, #hi, lsl 16    (frame + A64_STACK_MARGIN)
+ *                      subs x16, sp, x16; b.lo stack_trap      (sp below that: wrapped)
+ *                      ldr x17, [x28, #stack_limit]; cmp x16, x17; b.lo stack_trap
+ *     stack trap:      stp x29, x30, [sp, #-16]!; mov x29, sp; mov x0, x28; mov w1, #9;
+ *                      ldr x16, [x28, #trap_handler]; blr x16; udf #0 */
+static const uint32_t a64_external[] = { 0xAA0003FC, 0xF940039B };
+static const uint32_t a64_trap[] = { 0xA9BF7BFD, 0x910003FD, 0xAA1C03E0, 0x52800121, 0xF9400F90,
+                                     0xD63F0200, 0x00000000 };
+#define A64_CHECK_WORDS 7
+#define A64_NOP 0xD503201Fu
+
 /* The pieces of alk.entry's section, copied for every function (offsets in the stubs' object). */
 typedef struct entry_template {
     const uint8_t *bytes;           /* alk.entry */
@@ -152,13 +249,28 @@ typedef struct entry_template {
 enum {
     R_X86_64_PC32 = 2,
     R_X86_64_PLT32 = 4,
+    R_AARCH64_PREL32 = 261,
+    R_AARCH64_LD_PREL_LO19 = 273,
+    R_AARCH64_ADR_PREL_LO21 = 274,
+    R_AARCH64_ADR_PREL_PG_HI21 = 275,
+    R_AARCH64_ADR_PREL_PG_HI21_NC = 276,
+    R_AARCH64_ADD_ABS_LO12_NC = 277,
+    R_AARCH64_LDST8_ABS_LO12_NC = 278,
+    R_AARCH64_TSTBR14 = 279,
+    R_AARCH64_CONDBR19 = 280,
+    R_AARCH64_JUMP26 = 282,
+    R_AARCH64_CALL26 = 283,
+    R_AARCH64_LDST16_ABS_LO12_NC = 284,
+    R_AARCH64_LDST32_ABS_LO12_NC = 285,
+    R_AARCH64_LDST64_ABS_LO12_NC = 286,
+    R_AARCH64_LDST128_ABS_LO12_NC = 299,
 };
 
 /* ---- ELF64 reading ----------------------------------------------------------------------------- */
 
 enum {
     SHT_SYMTAB = 2, SHT_RELA = 4, SHT_NOBITS = 8,
-    SHF_ALLOC = 2,
+    SHF_ALLOC = 2, SHF_EXECINSTR = 4,
     STT_SECTION = 3,
     SHN_UNDEF = 0, SHN_LORESERVE = 0xff00,
 };
@@ -282,6 +394,7 @@ static bool find_symbol(const elf_object *o, const char *name, elf_symbol *out)
 /* ---- Layout and relocation --------------------------------------------------------------------- */
 
 typedef struct linker {
+    const opt_target *target;
     const alk_module *module;
     elf_object *objects;            /* the chunks', then the stubs' */
     unsigned object_count;
@@ -382,6 +495,148 @@ static bool resolve_external(linker *l, const char *name, uint32_t *address)
     return false;
 }
 
+static void wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Whether `value` fits a signed field of `bits` bits after dropping `shift` low bits, which
+ * must be zero. */
+static bool fits(int64_t value, unsigned bits, unsigned shift)
+{
+    if (value & (((int64_t)1 << shift) - 1))
+        return false;
+    int64_t v = value >> shift;
+    return v >= -((int64_t)1 << (bits - 1)) && v < ((int64_t)1 << (bits - 1));
+}
+
+/* One AArch64 relocation at code offset `at`, whose symbol + addend is code offset `target`:
+ * every kind is PC-relative, or (the low 12 bits of an address that an ADRP's page completes)
+ * relative to a page of the code, which the loaders map 4 KiB-aligned (docs/object-format.md):
+ * so code offsets stand for addresses. Any other kind is an internal error. */
+static void a64_relocate(linker *l, uint32_t type, uint32_t at, int64_t target)
+{
+    uint8_t *p = l->code + at;
+    uint32_t insn = rd32(p);
+    int64_t delta = target - (int64_t)at;
+    int64_t pages = (target & ~(int64_t)0xFFF) - ((int64_t)at & ~(int64_t)0xFFF);
+    uint32_t low = (uint32_t)target & 0xFFF;
+    unsigned scale = 0;
+    switch (type) {
+    case R_AARCH64_CALL26:
+    case R_AARCH64_JUMP26:
+        if (!fits(delta, 26, 2))
+            break;
+        wr32(p, (insn & 0xFC000000) | ((uint32_t)(delta >> 2) & 0x03FFFFFF));
+        return;
+    case R_AARCH64_CONDBR19:
+    case R_AARCH64_LD_PREL_LO19:
+        if (!fits(delta, 19, 2))
+            break;
+        wr32(p, (insn & 0xFF00001F) | (((uint32_t)(delta >> 2) & 0x7FFFF) << 5));
+        return;
+    case R_AARCH64_TSTBR14:
+        if (!fits(delta, 14, 2))
+            break;
+        wr32(p, (insn & 0xFFF8001F) | (((uint32_t)(delta >> 2) & 0x3FFF) << 5));
+        return;
+    case R_AARCH64_ADR_PREL_LO21:
+        if (!fits(delta, 21, 0))
+            break;
+        wr32(p, (insn & 0x9F00001F) | (((uint32_t)delta & 3) << 29) |
+                (((uint32_t)(delta >> 2) & 0x7FFFF) << 5));
+        return;
+    case R_AARCH64_ADR_PREL_PG_HI21:
+    case R_AARCH64_ADR_PREL_PG_HI21_NC:
+        if (!fits(pages, 21, 12))
+            break;
+        wr32(p, (insn & 0x9F00001F) | (((uint32_t)(pages >> 12) & 3) << 29) |
+                (((uint32_t)(pages >> 14) & 0x7FFFF) << 5));
+        return;
+    case R_AARCH64_ADD_ABS_LO12_NC:
+        wr32(p, (insn & 0xFFC003FF) | (low << 10));
+        return;
+    case R_AARCH64_LDST128_ABS_LO12_NC: scale++;    /* fall through */
+    case R_AARCH64_LDST64_ABS_LO12_NC: scale++;     /* fall through */
+    case R_AARCH64_LDST32_ABS_LO12_NC: scale++;     /* fall through */
+    case R_AARCH64_LDST16_ABS_LO12_NC: scale++;     /* fall through */
+    case R_AARCH64_LDST8_ABS_LO12_NC:
+        if (low & ((1u << scale) - 1))
+            break;
+        wr32(p, (insn & 0xFFC003FF) | ((low >> scale) << 10));
+        return;
+    case R_AARCH64_PREL32:
+        if (!fits(delta, 32, 0))
+            break;
+        wr32(p, (uint32_t)(int32_t)delta);
+        return;
+    default:
+        link_fail(l, ": a relocation the object format cannot express (%s)",
+                  type == 257 ? "absolute 64-bit" : "an AArch64 kind not resolved here");
+        return;
+    }
+    link_fail(l, ": %s", "an AArch64 relocation out of range or misaligned");
+}
+
+/* The most an AArch64 function's code takes below the sp it was entered with, in *bound: the sum
+ * of every decrement of sp in it (each runs at most once per call: LLVM's prologue, which is in
+ * no loop, is the only code that moves sp down; there are no dynamic allocas, no probe loops,
+ * no red zone). False when an instruction writes sp in any other way (sp from a register,
+ * a logical immediate into sp, a register post-increment of sp): then the function is not
+ * linked. Instructions that raise sp (the epilogue, sp := x29 + imm) are allowed. The code of
+ * a section is all instructions (AArch64 LLVM keeps constants and jump tables in other
+ * sections); a word that is not one is at worst counted as a decrement or refused. */
+static bool a64_frame_bound(const uint8_t *code, uint64_t size, uint64_t *bound)
+{
+    uint64_t total = 0;
+    for (uint64_t at = 0; at + 4 <= size; at += 4) {
+        uint32_t i = rd32(code + at);
+        uint32_t rd = i & 31, rn = (i >> 5) & 31;
+        uint32_t top = i & 0xFF800000;
+        if (top == 0x91000000 || top == 0xD1000000 || top == 0x11000000 || top == 0x51000000) {
+            /* add/sub (immediate) into sp */
+            if (rd != 31)
+                continue;
+            uint64_t imm = (uint64_t)((i >> 10) & 0xFFF) << ((i >> 22) & 1 ? 12 : 0);
+            bool sub = top == 0xD1000000;
+            if (!(i >> 31))
+                return false;                           /* wsp */
+            if (rn == 31 && sub)
+                total += imm;
+            else if (!(rn == 31 || (rn == 29 && !sub)))
+                return false;
+        } else if ((i & 0x3FE00000) == 0x0B200000 && rd == 31) {
+            return false;                               /* add/sub (extended register) */
+        } else if ((i & 0x1F800000) == 0x12000000 && ((i >> 29) & 3) != 3 && rd == 31) {
+            return false;                               /* and/orr/eor (immediate) into sp */
+        } else if (((i >> 27) & 7) == 5 && (((i >> 23) & 7) == 1 || ((i >> 23) & 7) == 3)) {
+            /* load/store pair, pre- or post-indexed */
+            if (rn != 31)
+                continue;
+            int64_t imm7 = (int64_t)((i >> 15) & 0x7F) - (((i >> 15) & 0x40) ? 128 : 0);
+            uint32_t opc = i >> 30, vector = (i >> 26) & 1;
+            /* the access size: w 4, x 8, s/d/q 4/8/16; opc 1 (ldpsw, stgp) counted as 16 */
+            uint64_t scale = vector ? 4u << opc : opc == 0 ? 4 : opc == 2 ? 8 : 16;
+            if (imm7 < 0)
+                total += (uint64_t)(-imm7) * scale;
+        } else if ((i & 0x3B200400) == 0x38000400) {
+            /* load/store register, pre- or post-indexed (imm9) */
+            if (rn != 31)
+                continue;
+            int64_t imm9 = (int64_t)((i >> 12) & 0x1FF) - (((i >> 12) & 0x100) ? 512 : 0);
+            if (imm9 < 0)
+                total += (uint64_t)(-imm9);
+        } else if ((i & 0xBFA00000) == 0x0C800000 || (i & 0xBF800000) == 0x0D800000) {
+            /* SIMD structure load/store, post-indexed: by a register (not its size) on sp */
+            if (rn == 31 && ((i >> 16) & 31) != 31)
+                return false;
+        }
+    }
+    *bound = total;
+    return true;
+}
+
 static void relocate(linker *l, elf_object *o)
 {
     for (uint32_t r = 0; r < o->section_count && !l->error; r++) {
@@ -420,12 +675,16 @@ static void relocate(linker *l, elf_object *o)
                           s.section < o->section_count ? section_name(o, s.section) : "?");
                 return;
             }
+            uint32_t place_at = o->address[target] + (uint32_t)at;
+            if (l->target->id == ALK_TARGET_AARCH64) {
+                a64_relocate(l, type, place_at, (int64_t)address + addend);
+                continue;
+            }
             if (type != R_X86_64_PC32 && type != R_X86_64_PLT32) {
                 link_fail(l, ": a relocation the object format cannot express (%s)",
                           type == 1 ? "absolute 64-bit" : "not PC-relative");
                 return;
             }
-            uint32_t place_at = o->address[target] + (uint32_t)at;
             int64_t value = (int64_t)address + addend - (int64_t)place_at;
             if (value < INT32_MIN || value > INT32_MAX) {
                 link_fail(l, ": %s", "a PC-relative relocation out of range");
@@ -439,13 +698,13 @@ static void relocate(linker *l, elf_object *o)
 }
 
 /* The stubs' object: LLVM's assembler on x86_64_stubs. */
-static int assemble_stubs(uint8_t **elf, size_t *size, alk_diag *diag)
+static int assemble_stubs(const opt_target *target, uint8_t **elf, size_t *size, alk_diag *diag)
 {
-    const opt_target *target = &opt_x86_64;
+    const char *text = target->id == ALK_TARGET_AARCH64 ? aarch64_stubs : x86_64_stubs;
     LLVMContextRef context = LLVMContextCreate();
     LLVMModuleRef module = LLVMModuleCreateWithNameInContext("stubs", context);
     LLVMSetTarget(module, target->triple);
-    LLVMSetModuleInlineAsm2(module, x86_64_stubs, strlen(x86_64_stubs));
+    LLVMSetModuleInlineAsm2(module, text, strlen(text));
     char *message = NULL;
     LLVMTargetRef t;
     int error = 0;
@@ -512,9 +771,15 @@ static entry_template entry_pieces(linker *l, const elf_object *stubs, elf_symbo
     return e;
 }
 
-/* `n` bytes of x86 nops, at most 8 bytes each (the external entry runs through them). */
-static void write_nops(uint8_t *at, uint32_t n)
+/* `n` bytes of nops (x86: at most 8 bytes each; AArch64: n / 4 nop words), which the external
+ * entry runs through. */
+static void write_nops(const linker *l, uint8_t *at, uint32_t n)
 {
+    if (l->target->id == ALK_TARGET_AARCH64) {
+        for (uint32_t k = 0; k + 4 <= n; k += 4)
+            wr32(at + k, A64_NOP);
+        return;
+    }
     static const uint8_t nops[8][8] = {
         { 0x90 },
         { 0x66, 0x90 },
@@ -533,6 +798,50 @@ static void write_nops(uint8_t *at, uint32_t n)
     }
 }
 
+/* An AArch64 b.lo at `at` to `trap` (in range: both in one function, under 1 GiB of code
+ * checked by fits). */
+static uint32_t a64_branch_lo(linker *l, uint32_t at, uint32_t trap)
+{
+    int64_t delta = (int64_t)trap - (int64_t)at;
+    if (!fits(delta, 19, 2))
+        link_fail(l, ": %s", "a stack check too far from its trap");
+    return 0x54000003u | (((uint32_t)(delta >> 2) & 0x7FFFF) << 5);
+}
+
+/* The AArch64 stack check at `at` for code whose frame takes `frame` bytes below the entry's
+ * sp: trap unless sp - (frame + A64_STACK_MARGIN) neither wraps nor goes below stack_limit. */
+static void a64_write_check(linker *l, uint32_t at, uint32_t trap, uint64_t frame)
+{
+    uint64_t need = frame + A64_STACK_MARGIN;
+    if (need > UINT32_MAX) {
+        link_fail(l, ": %s", "a frame of 4 GiB or more");
+        return;
+    }
+    uint32_t words[A64_CHECK_WORDS] = {
+        0xD2800010u | ((uint32_t)(need & 0xFFFF) << 5),         /* movz x16, #lo */
+        0xF2A00010u | ((uint32_t)(need >> 16) << 5),            /* movk x16, #hi, lsl 16 */
+        0xEB3063F0u,                                            /* subs x16, sp, x16 */
+        a64_branch_lo(l, at + 12, trap),
+        0xF9400B91u,                                            /* ldr x17, [x28, #16] */
+        0xEB11021Fu,                                            /* cmp x16, x17 */
+        a64_branch_lo(l, at + 24, trap),
+    };
+    for (int i = 0; i < A64_CHECK_WORDS; i++)
+        wr32(l->code + at + 4 * i, words[i]);
+}
+
+/* The frame bound of the code at [at, at + size) (a64_frame_bound), or a link failure. */
+static uint64_t a64_frame_of(linker *l, uint32_t at, uint64_t size, uint32_t defined)
+{
+    uint64_t frame = 0;
+    if (!a64_frame_bound(l->code + at, size, &frame)) {
+        char name[24];
+        alk_snprintf(name, sizeof name, "w%u", defined);
+        link_fail(l, ": %s moves sp in a way the stack check cannot bound", name);
+    }
+    return frame;
+}
+
 /* A stack check at `at` whose jb (its last 6 bytes, rel32) goes to `trap`. */
 static void write_check(linker *l, const entry_template *e, uint32_t at, uint32_t trap)
 {
@@ -543,26 +852,36 @@ static void write_check(linker *l, const entry_template *e, uint32_t at, uint32_
         l->code[next - 4 + i] = (uint8_t)(rel >> (8 * i));
 }
 
-int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned chunk_count,
-             alk_compiled *out, alk_diag *diag)
+int opt_link(const opt_target *target, const alk_module *module,
+             const opt_chunk_object *chunks, unsigned chunk_count, alk_compiled *out,
+             alk_diag *diag)
 {
     uint8_t *stub_elf = NULL;
     size_t stub_size = 0;
-    int error = assemble_stubs(&stub_elf, &stub_size, diag);
+    int error = assemble_stubs(target, &stub_elf, &stub_size, diag);
     if (error)
         return error;
+    bool a64 = target->id == ALK_TARGET_AARCH64;
     uint32_t defined = module->function_count - module->imported_function_count;
-    linker l = { .module = module, .object_count = chunk_count + 1, .diag = diag };
+    linker l = { .target = target, .module = module, .object_count = chunk_count + 1,
+                 .diag = diag };
     l.objects = calloc(l.object_count, sizeof *l.objects);
     l.internal = calloc(defined ? defined : 1, sizeof *l.internal);
     uint32_t *ends = calloc(defined ? defined : 1, sizeof *ends);
     uint32_t *traps = calloc(defined ? defined : 1, sizeof *traps);
     uint32_t *second_checks = malloc((defined ? defined : 1) * sizeof *second_checks);
+    /* AArch64: the code each check guards, [at, at + size): the adapter's or the function's
+     * behind the first, the function's behind the second */
+    uint32_t *first_code = calloc(defined ? defined : 1, sizeof *first_code);
+    uint32_t *first_size = calloc(defined ? defined : 1, sizeof *first_size);
+    uint32_t *code_at = calloc(defined ? defined : 1, sizeof *code_at);
+    uint32_t *code_size = calloc(defined ? defined : 1, sizeof *code_size);
     const alk_allocator *a = &module->allocator;
     out->functions = a->alloc(a->user, (defined ? defined : 1) * sizeof *out->functions);
     if (out->functions)
         memset(out->functions, 0, (defined ? defined : 1) * sizeof *out->functions);
-    if (!l.objects || !l.internal || !ends || !traps || !second_checks || !out->functions) {
+    if (!l.objects || !l.internal || !ends || !traps || !second_checks || !out->functions ||
+        !first_code || !first_size || !code_at || !code_size) {
         error = alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
         goto done;
     }
@@ -575,9 +894,11 @@ int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned 
             link_fail(&l, ": %s", "LLVM's object is not the ELF expected");
     }
     elf_object *stubs = &l.objects[chunk_count];
-    elf_symbol entry;
+    elf_symbol entry = { 0 };
     entry_template e = { 0 };
-    if (!l.error)
+    if (a64)        /* encoded here, not assembled: entry.section stays 0 (no section) */
+        e = (entry_template){ NULL, sizeof a64_external, 4 * A64_CHECK_WORDS, sizeof a64_trap };
+    else if (!l.error)
         e = entry_pieces(&l, stubs, &entry);
     /* functions, behind their entries, chunk by chunk; then each chunk's other sections */
     for (unsigned c = 0; c < chunk_count && !l.error; c++) {
@@ -594,7 +915,12 @@ int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned 
             l.cursor += head;
             if (t->result_count > 1) {
                 alk_snprintf(name, sizeof name, "x%u", d);
-                place(&l, o, symbol_section(&l, o, name));
+                uint32_t adapter = symbol_section(&l, o, name);
+                place(&l, o, adapter);
+                if (!l.error) {
+                    first_code[d] = o->address[adapter];
+                    first_size[d] = (uint32_t)o->sections[adapter].size;
+                }
                 /* the function itself behind a check of its own: its internal entry */
                 l.cursor = align_up(l.cursor + e.check_size, 16) - e.check_size;
                 second_checks[d] = l.internal[d] = l.cursor;
@@ -606,6 +932,14 @@ int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned 
                              align_up(l.cursor, o->sections[section].align) != l.cursor))
                 link_fail(&l, ": %s's code does not follow its stack check", name);
             place(&l, o, section);
+            if (!l.error) {
+                code_at[d] = o->address[section];
+                code_size[d] = (uint32_t)o->sections[section].size;
+                if (t->result_count <= 1) {
+                    first_code[d] = code_at[d];
+                    first_size[d] = code_size[d];
+                }
+            }
             elf_symbol s;
             if (!l.error && (!find_symbol(o, name, &s) || s.value != 0))
                 link_fail(&l, ": %s does not begin its section", name);
@@ -630,7 +964,7 @@ int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned 
         error = alk_fail(diag, ALK_E_OUT_OF_MEMORY, 0, ALK_NO_FUNCTION, "");
         goto done;
     }
-    memset(l.code, 0xCC, mapped);
+    memset(l.code, a64 ? 0x00 : 0xCC, mapped);     /* the trap instruction: udf #0, int3 */
     for (unsigned c = 0; c < l.object_count; c++) {
         elf_object *o = &l.objects[c];
         for (uint32_t i = 0; i < o->section_count; i++)
@@ -641,13 +975,40 @@ int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned 
     for (uint32_t d = 0; d < defined; d++) {
         uint32_t at = out->functions[d].offset;
         uint32_t check = at + align_up(e.external_size + e.check_size, 16) - e.check_size;
-        memcpy(l.code + at, e.bytes, e.external_size);
-        write_nops(l.code + at + e.external_size, check - at - e.external_size);
-        write_check(&l, &e, check, traps[d]);
-        if (second_checks[d] != UINT32_MAX)
-            write_check(&l, &e, second_checks[d], traps[d]);
-        memcpy(l.code + traps[d], e.bytes + e.external_size + e.check_size, e.trap_size);
+        write_nops(&l, l.code + at + e.external_size, check - at - e.external_size);
+        if (a64) {
+            for (uint32_t i = 0; i < sizeof a64_external / 4; i++)
+                wr32(l.code + at + 4 * i, a64_external[i]);
+            a64_write_check(&l, check, traps[d], a64_frame_of(&l, first_code[d], first_size[d], d));
+            if (second_checks[d] != UINT32_MAX)
+                a64_write_check(&l, second_checks[d], traps[d],
+                                a64_frame_of(&l, code_at[d], code_size[d], d));
+            for (uint32_t i = 0; i < sizeof a64_trap / 4; i++)
+                wr32(l.code + traps[d] + 4 * i, a64_trap[i]);
+        } else {
+            memcpy(l.code + at, e.bytes, e.external_size);
+            write_check(&l, &e, check, traps[d]);
+            if (second_checks[d] != UINT32_MAX)
+                write_check(&l, &e, second_checks[d], traps[d]);
+            memcpy(l.code + traps[d], e.bytes + e.external_size + e.check_size, e.trap_size);
+        }
         out->functions[d].size = ends[d] - at;
+    }
+    /* AArch64: any other code of LLVM's (none is expected: an outlined function, say) has no
+     * check of its own, so it may not move sp down at all */
+    for (unsigned c = 0; a64 && c < chunk_count && !l.error; c++) {
+        elf_object *o = &l.objects[c];
+        for (uint32_t i = 0; i < o->section_count && !l.error; i++) {
+            const char *n = section_name(o, i);
+            uint32_t index;
+            if (o->address[i] == UINT32_MAX || !(o->sections[i].flags & SHF_EXECINSTR) ||
+                (!strncmp(n, ".text.", 6) && (indexed_symbol(&l, n + 6, 'w', &index) ||
+                                              indexed_symbol(&l, n + 6, 'x', &index))))
+                continue;
+            uint64_t frame = 0;
+            if (!a64_frame_bound(l.code + o->address[i], o->sections[i].size, &frame) || frame)
+                link_fail(&l, ": LLVM's code in %s moves sp without a stack check", n);
+        }
     }
     for (unsigned c = 0; c < l.object_count && !l.error; c++)
         relocate(&l, &l.objects[c]);
@@ -673,6 +1034,10 @@ done:
     free(ends);
     free(traps);
     free(second_checks);
+    free(first_code);
+    free(first_size);
+    free(code_at);
+    free(code_size);
     free(stub_elf);
     return error;
 }

@@ -46,16 +46,29 @@
  * of threads: so the output is the same byte for byte on any machine. */
 #define CHUNK_BYTES (96 * 1024)
 
+/* AArch64 (docs/opt-tier.md, "AArch64"): no probe; link.c reads each function's frame size off
+ * its code and the internal entry checks sp - (frame + A64_STACK_MARGIN) against the limit.
+ * The margin covers the 16 bytes the stack-trap stub pushes and the multi-result helper's
+ * saves (it checks the rest itself). */
+#define A64_STACK_MARGIN 128
+
 typedef struct opt_target {
+    alk_target id;                  /* ALK_TARGET_X86_64 or ALK_TARGET_AARCH64 */
     const char *triple;
     const char *cpu;
     const char *features;
     const char *vmctx_register;     /* register names for llvm.read_register */
     const char *memory_register;
     unsigned calling_convention;    /* of every Wasm function */
+    bool probe_call;                /* large frames call PROBE_SYMBOL ("probe-stack") */
+    const char *copy_vmctx;         /* inline asm: $0 := the vmctx register */
+    const char *restore;            /* inline asm: the vmctx register := $0, memory base := [it] */
+    const char *restore_constraints;
+    uint32_t argument_gprs;         /* integer argument registers after the vmctx's */
 } opt_target;
 
 extern const opt_target opt_x86_64;
+extern const opt_target opt_aarch64;
 
 /* TBAA access classes: linear memory never overlaps the embedder's structures, and the
  * structures named here never overlap each other (docs/opt-tier.md, "Aliasing"). */
@@ -73,7 +86,7 @@ typedef struct opt_module {
     const alk_module *wasm;
     const alk_compile_options *options;
     const alk_layout *layout;
-    const opt_target *target;
+    const opt_target *target;       /* opt_x86_64 or opt_aarch64 */
     LLVMContextRef context;
     LLVMModuleRef module;
     LLVMBuilderRef builder;
@@ -217,8 +230,9 @@ typedef struct opt_chunk_object {
     size_t elf_size;
 } opt_chunk_object;
 
-int opt_link(const alk_module *module, const opt_chunk_object *chunks, unsigned chunk_count,
-             alk_compiled *out, alk_diag *diag);
+int opt_link(const opt_target *target, const alk_module *module,
+             const opt_chunk_object *chunks, unsigned chunk_count, alk_compiled *out,
+             alk_diag *diag);
 
 /* The entry point the CLI finds in alkahest-opt.so (compile.h's alk_optimizer). */
 int alk_llvm_compile(const alk_module *module, const alk_compile_options *options,
