@@ -60,3 +60,35 @@ def require_cli(target):
         pytest.skip(f"{target}: {' and '.join(missing)} not installed (Debian's "
                     "gcc-aarch64-linux-gnu and qemu-user; ./build.py test installs them)")
     return cli(target)
+
+
+def precompiled_script(json_path, mode, target, out_dir, alkahest, *options):
+    """For a target whose CLI cannot compile with the optimizing tier itself (it runs in the
+    host's CLI only, linked with the host's libLLVM): a copy of the spec script `json_path` in
+    `out_dir` whose modules are objects the host's `alkahest` compiled for `target` in bounds
+    `mode` with `options` (e.g. -O); the target's CLI then runs them as they are
+    (`alkahest spec` loads a .alko like a .wasm). The other files (modules that must fail to
+    validate, to link...) are linked into `out_dir` unchanged. A module the host cannot compile
+    keeps its .wasm, so that the target's CLI fails on it in the script's own report. Returns
+    the new JSON's path."""
+    import json
+    json_path, out_dir = Path(json_path), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for f in json_path.parent.iterdir():
+        link = out_dir / f.name
+        if f.suffix != ".json" and not link.exists():
+            link.symlink_to(f.resolve())
+    data = json.loads(json_path.read_text())
+    for command in data["commands"]:
+        if command["type"] not in ("module", "assert_uninstantiable", "assert_unlinkable") \
+                or command.get("module_type", "binary") != "binary" or "filename" not in command:
+            continue
+        obj = f"{Path(command['filename']).stem}.{mode}.{target}.alko"
+        result = subprocess.run([str(alkahest), "compile", str(json_path.parent / command["filename"]),
+                                 "-o", str(out_dir / obj), "--target", target, "--bounds", mode,
+                                 *options], capture_output=True, text=True)
+        if result.returncode == 0:
+            command["filename"] = obj
+    out = out_dir / json_path.name
+    out.write_text(json.dumps(data))
+    return out

@@ -6,7 +6,12 @@ text-form assert_malformed commands may be skipped (counted from the scripts the
   - our own scripts in tests/alkahest_spec/ in both modes;
   - the ASan/UBSan CLI (loading the same alkahest-opt.so) on a handful of scripts, SIMD ones
     among them, in both modes (LeakSanitizer off: its tracer cannot stop libLLVM's process);
-  - a broken expectation in a SIMD script fails (the v128 checks can fail).
+  - a broken expectation in a SIMD script fails (the v128 checks can fail);
+  - AArch64 (docs/opt-tier.md, "AArch64"): the host's CLI compiles each script's modules with
+    `-O --target aarch64` (tests/targets.py's precompiled_script), and the CLI cross-built for
+    AArch64 runs them under qemu-aarch64, in both modes: a representative dozen scripts (SIMD,
+    calls, traps, memory growth, our own scripts with deep recursion) by default, all 146 with
+    `./build.py test --long` or ALKAHEST_A64_OPT_ALL=1.
 
     /usr/bin/python3 -m pytest tests/test_spec_opt.py
 """
@@ -17,9 +22,11 @@ import subprocess
 
 import pytest
 
+from conftest import long_run
 from spec_validate import built
+from targets import precompiled_script, require_cli
 from test_spec import (MODES, OWN_CACHE, OWN_SCRIPTS, SUMMARY, assert_no_failures, convert,
-                       run_all)
+                       run_all, run_script)
 
 SANITIZED = ("simd_lane", "simd_load", "simd_i16x8_q15mulr_sat_s", "call_indirect", "linking",
              "float_exprs", "memory_grow", "skip-stack-guard-page")
@@ -85,3 +92,60 @@ def test_a_wrong_v128_expectation_fails(all_scripts, tmp_path):
     assert result.returncode == 1
     assert SUMMARY.findall(result.stdout)[-1][1] == "1"
     assert f"simd_i8x16_arith.wast:{changed['line']}: assert_return: FAIL" in result.stdout
+
+
+# AArch64's default sample: integers, floats, conversions, calls through tables, linking,
+# memory growth, the stack guard, SIMD lanes, loads, arithmetic and saturation.
+A64_SAMPLE = ("i32", "f64", "conversions", "call_indirect", "linking", "memory_grow",
+              "skip-stack-guard-page", "simd_lane", "simd_load", "simd_i8x16_arith",
+              "simd_i16x8_q15mulr_sat_s", "simd_f32x4")
+
+
+def run_aarch64(scripts, work):
+    """{(name, mode): (passed, failed, skipped, report)}: each script's modules compiled by the
+    host's CLI for AArch64 on this tier, run by the AArch64 CLI under QEMU, two at a time."""
+    import concurrent.futures
+    command, alkahest = require_cli("aarch64"), built()
+
+    def one(name, path, mode):
+        copy = precompiled_script(path, mode, "aarch64", work / f"{name}.{mode}", alkahest, "-O")
+        # -O: a module the host could not compile stays a .wasm, which this CLI (no LLVM in
+        # it) then refuses (ALK-E104) rather than compiling it with the single pass
+        return run_script(command, copy, mode, "-O")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {(n, m): pool.submit(one, n, p, m) for n, p in scripts.items() for m in MODES}
+        return {key: future.result() for key, future in futures.items()}
+
+
+def test_aarch64_scripts_both_modes(all_scripts, tmp_path):
+    every = long_run() or os.environ.get("ALKAHEST_A64_OPT_ALL") == "1"
+    chosen = all_scripts if every else {n: all_scripts[n] for n in A64_SAMPLE}
+    own = {w.stem: convert(w, OWN_CACHE) for w in sorted(OWN_SCRIPTS.glob("*.wast"))}
+    assert {"deep", "recursion"} <= set(own)
+    results = run_aarch64({**chosen, **{f"alkahest_spec/{n}": p for n, p in own.items()}},
+                          tmp_path)
+    assert_no_failures(results)
+    for mode in MODES:
+        passed, failed, skipped = (sum(r[i] for (n, m), r in results.items()
+                                       if m == mode and n in chosen) for i in range(3))
+        print(f"optimizing tier, aarch64, {mode}: {len(chosen)} scripts, {passed} passed, "
+              f"{failed} failed, {skipped} skipped")
+        if every:
+            assert skipped == text_form_malformed(chosen.values())
+            assert passed >= 52822, f"aarch64 {mode}: only {passed} commands passed"
+
+
+def test_aarch64_wrong_expectation_fails(all_scripts, tmp_path):
+    """The AArch64 path can fail: a changed v128 expectation is reported."""
+    source = all_scripts["simd_i8x16_arith"]
+    for wasm in source.parent.glob("*.wasm"):
+        shutil.copy(wasm, tmp_path)
+    data = json.loads(source.read_text())
+    changed = next(c for c in data["commands"] if c["type"] == "assert_return"
+                   and c["expected"] and c["expected"][0]["type"] == "v128")
+    changed["expected"][0]["value"][0] = str((int(changed["expected"][0]["value"][0]) + 1) % 256)
+    (tmp_path / "simd_i8x16_arith.json").write_text(json.dumps(data))
+    results = run_aarch64({"simd_i8x16_arith": tmp_path / "simd_i8x16_arith.json"},
+                          tmp_path / "work")
+    assert all(r[1] == 1 for r in results.values()), results
