@@ -76,7 +76,7 @@ def precompiled_script(json_path, mode, target, out_dir, alkahest, *options):
     out_dir.mkdir(parents=True, exist_ok=True)
     for f in json_path.parent.iterdir():
         link = out_dir / f.name
-        if f.suffix != ".json" and not link.exists():
+        if f.is_file() and f.suffix != ".json" and not link.exists():
             link.symlink_to(f.resolve())
     data = json.loads(json_path.read_text())
     for command in data["commands"]:

@@ -2,7 +2,9 @@
 method) on a fixed range of seeds, in both bounds modes, on every target (tests/targets.py:
 AArch64 under qemu-aarch64, on fewer seeds; more with ./build.py test --long), through both
 tiers on x86-64 (the single pass and the optimizing tier: each agrees with Binaryen, so with the
-other), and SIMD modules through the optimizing tier: every result, trap and logged value of
+other), SIMD modules through the optimizing tier, and a handful of scalar and SIMD seeds
+through the optimizing tier on AArch64 (objects the host's CLI compiles, replayed under
+qemu-aarch64; more with --long): every result, trap and logged value of
 Alkahest's code must match; and every kept regression still passes (the keeping can fail).
 Longer campaigns: tests/fuzz/diff.py --count N --seed S [--target T] [--tier both] [--simd]
 (docs/opt-tier.md); `./build.py test --long` runs 1,000 scalar and 250 SIMD seeds through the
@@ -29,6 +31,9 @@ OTHER_TARGET_SEEDS = range(1001, 1013)
 # the optimizing tier: each module costs LLVM's compile
 OPT_SEEDS = range(1, 1001) if long_run() else range(1, 31)
 SIMD_SEEDS = range(1000, 1250) if long_run() else range(1000, 1025)
+# the optimizing tier on AArch64: LLVM's compile and QEMU per seed
+A64_OPT_SEEDS = range(1, 201) if long_run() else range(1, 7)
+A64_OPT_SIMD_SEEDS = range(1000, 1050) if long_run() else range(1000, 1004)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -59,6 +64,22 @@ def test_binaryen_agrees_with_the_optimizing_tier(simd, tmp_path):
     assert not bad, f"{len(bad)} of {len(seeds)} seeds disagree (tests/fuzz/diff.py --tier opt " \
                     f"{'--simd ' if simd else ''}--seed SEED --count 1 reproduces one):\n" + \
                     "\n".join(bad[:10])
+
+
+@pytest.mark.parametrize("simd", [False, True], ids=["scalar", "simd"])
+def test_binaryen_agrees_with_the_optimizing_tier_on_aarch64(simd, tmp_path):
+    alkahest = built()
+    runner = require_cli("aarch64")
+    seeds = A64_OPT_SIMD_SEEDS if simd else A64_OPT_SEEDS
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda s: (s, *check(s, alkahest, "both", tmp_path,
+                                                      tiers=("opt",), simd=simd, runner=runner,
+                                                      runner_target="aarch64")), seeds))
+    bad = [f"seed {seed}: {status}\n{detail}" for seed, status, detail in outcomes
+           if status != "ok"]
+    assert not bad, f"{len(bad)} of {len(seeds)} seeds disagree (tests/fuzz/diff.py --tier opt " \
+                    f"--target aarch64 {'--simd ' if simd else ''}--seed SEED --count 1 " \
+                    "reproduces one):\n" + "\n".join(bad[:10])
 
 
 def test_a_kept_regression_runs_and_can_fail(tmp_path):

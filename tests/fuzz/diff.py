@@ -33,7 +33,9 @@ too; the single pass has none, so those modules go through the optimizing tier o
 host's target by default, or on others (--target aarch64: the replays run in the CLI
 cross-built for it under qemu-aarch64, tests/targets.py; validation and the exports are the
 host CLI's; several targets comma-separated replay each module on each of them, generated
-once; the optimizing tier runs on x86-64 only, so other targets replay the single pass).
+once; the optimizing tier runs in the host's CLI only (it links the host's LLVM), so for
+another target the host's CLI compiles the script's modules with `-O --target T` and that
+target's CLI replays the objects: tests/targets.py's precompiled_script).
 Prints each divergence
 (its files stay in build/fuzz-exec/SEED/ and are copied to tests/fuzz/regressions/ as a
 regression test), a progress line every 100 seeds, then `N modules, D divergences` (and how
@@ -274,15 +276,15 @@ def generate(seed, d, features):
 
 
 def check(seed, alkahest, bounds, work=WORK, keep_files=False, tiers=("baseline",),
-          simd=False, runner=None, runners=None):
+          simd=False, runner=None, runners=None, runner_target=None):
     """Runs one seed in the given modes ("checked", "guard" or "both") through the given tiers
     (TIERS' names); returns (status, detail): "ok", "FAIL" (a divergence), "skip" (not
     WebAssembly 2.0, or no module) or "error" (the harness itself failed). An agreeing seed's
     files are removed unless keep_files. With simd, Binaryen may generate SIMD (FEATURES with
     --enable-simd), run by the optimizing tier only. `runner`: the argv of the CLI that
     replays the script (default: alkahest, the host's; tests/targets.py's cli() for another
-    target); `runners`: {target: argv} to replay the same script on each (the optimizing tier
-    on the host's only)."""
+    target, named `runner_target`); `runners`: {target: argv} to replay the same script on
+    each (the optimizing tier through objects the host's CLI compiles for the target)."""
     d = work / str(seed)
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
@@ -317,11 +319,16 @@ def check(seed, alkahest, bounds, work=WORK, keep_files=False, tiers=("baseline"
     (d / "module.json").write_text(json.dumps({"source_filename": f"seed{seed}.wast",
                                                "commands": commands}, indent=0))
     failures, harness = [], []
-    for target, argv in (runners or {"": runner or [str(alkahest)]}).items():
+    for target, argv in (runners or {runner_target or "": runner or [str(alkahest)]}).items():
         host = argv == [str(alkahest)]
-        for tier in (tiers if host else [t for t in tiers if t != "opt"]):
+        for tier in (tiers if host or target else [t for t in tiers if t != "opt"]):
             for mode in (("checked", "guard") if bounds == "both" else (bounds,)):
-                result = run([*argv, "spec", str(d / "module.json"), "--bounds", mode,
+                replayed = d / "module.json"
+                if tier == "opt" and not host:
+                    from targets import precompiled_script
+                    replayed = precompiled_script(replayed, mode, target,
+                                                  d / f"{target}.{mode}", alkahest, *TIERS[tier])
+                result = run([*argv, "spec", str(replayed), "--bounds", mode,
                               *TIERS[tier]], timeout=600)
                 where = ", ".join(w for w in (target, tier, mode) if w)
                 if result.returncode != 0 and not (result.stdout + result.stderr).strip():
