@@ -170,3 +170,101 @@ def test_without_the_optimizing_tier_minus_o_is_alk_e104(tmp_path, tools):
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, "ALKAHEST_OPT_LIBRARY": str(tmp_path / "none.so")})
     assert done.returncode == 0 and alko.ObjectFile(out.read_bytes(), "m").tier == "none"
+
+
+# ---- AArch64 (docs/opt-tier.md, "AArch64") ------------------------------------------------------
+
+def pressure_module(count=48):
+    """A function that keeps `count` i64 values and two f64 ones live across calls, loads and
+    stores (every callee-saved register and spills), and calls itself and an import."""
+    loads = "\n".join(f"    (local.set {i + 1} (i64.load offset={8 * i} (local.get $p)))"
+                      for i in range(count))
+    mix = "\n".join(f"    (local.set {i + 1} (i64.add (local.get {i + 1}) "
+                    f"(local.get {(i * 7 + 3) % count + 1})))" for i in range(count))
+    stores = "\n".join(f"    (i64.store offset={8 * i} (local.get $p) (local.get {i + 1}))"
+                       for i in range(count))
+    return f"""(module
+  (import "env" "g" (func $g (param i32) (result i32)))
+  (memory 1)
+  (table 1 funcref)
+  (func $f (export "f") (param $p i32) (result i64)
+    (local {" ".join(["i64"] * count)}) (local $x f64)
+{loads}
+    (local.set $x (f64.convert_i64_s (local.get 1)))
+    (if (i32.gt_u (local.get $p) (i32.const 8))
+      (then (drop (call $f (i32.sub (local.get $p) (i32.const 8))))
+            (drop (call $g (local.get $p)))
+            (drop (call_indirect (param i32) (result i32) (local.get $p) (i32.const 0)))))
+{mix}
+{stores}
+    (i64.add (local.get 1) (i64.trunc_f64_s (f64.mul (local.get $x) (local.get $x))))))
+"""
+
+
+PINNED = {"x18", "w18", "x27", "w27", "x28", "w28"}
+NO_DESTINATION = ("st", "cmp", "cmn", "tst", "b", "b.", "bl", "blr", "br", "ret", "cb", "tb",
+                  "prfm", "nop", "udf", "fcmp", "fccmp", "ccmp", "ccmn", "dmb", "dsb", "isb")
+
+
+def pinned_writes(code: bytes):
+    """The instructions of AArch64 `code` that write x18, x27 or x28 (their w halves too), as
+    (offset, text): objdump's first operand is the destination of every instruction but
+    stores, compares and branches (a load pair's first two)."""
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(code)
+        f.flush()
+        listing = subprocess.run(["aarch64-linux-gnu-objdump", "-D", "-b", "binary", "-m",
+                                  "aarch64", f.name], capture_output=True, text=True,
+                                 check=True).stdout
+    writes = []
+    for line in listing.splitlines():
+        parts = line.split("\t")
+        if len(parts) < 3 or not parts[0].strip().endswith(":"):
+            continue
+        mnemonic = parts[2].strip()
+        operands = [o.strip() for o in (parts[3] if len(parts) > 3 else "").split("//")[0]
+                    .replace("[", ",").replace("]", ",").split(",")]
+        if mnemonic.startswith(NO_DESTINATION) and not mnemonic.startswith(("bic", "bfi",
+                                                                              "bfxil", "bsl",
+                                                                              "bif", "bit")):
+            continue
+        written = operands[:2] if mnemonic.startswith(("ldp", "ldnp", "ldaxp", "ldxp")) \
+            else operands[:1]
+        if PINNED & set(written):
+            writes.append((int(parts[0].strip()[:-1], 16), f"{mnemonic} {parts[3].strip()}"))
+    return writes
+
+
+def test_aarch64_pinned_registers_are_never_allocated(tmp_path, tools):
+    """LLVM never writes x27 (memory base), x28 (vmctx) or x18 (the platform's) in AArch64 code
+    of this tier, however high the register pressure: the only writes are the external entries'
+    `mov x28, x0; ldr x27, [x28]` and, after a call through a function reference, the
+    restore `mov x28, xN; ldr x27, [x28]`. The detector sees the entries' writes (so it can
+    fail)."""
+    import shutil
+    if not shutil.which("aarch64-linux-gnu-objdump"):
+        pytest.skip("aarch64-linux-gnu-objdump absent (Debian's binutils-aarch64-linux-gnu)")
+    from attacks import wat2wasm
+    wasm = tmp_path / "p.wasm"
+    wasm.write_bytes(wat2wasm(pressure_module()))
+    for bounds in ("guard", "checked"):
+        out = tmp_path / f"p.{bounds}.alko"
+        subprocess.run([str(ALKAHEST), "compile", str(wasm), "-o", str(out), "-O", "--target",
+                        "aarch64", "--bounds", bounds], check=True, capture_output=True)
+        obj = alko.ObjectFile(out.read_bytes(), "p")
+        assert (obj.target, obj.tier) == ("aarch64", "speed")
+        section = obj.sections[alko.SECTION_IDS["code"]]
+        writes = pinned_writes(obj.data[section.offset:section.offset + section.size])
+        entries = [w for w in writes if w[1] == "mov x28, x0"]
+        assert len(entries) == obj.function_count - obj.imported_function_count, writes
+        texts = [w[1] for w in writes]
+        for i, (at, text) in enumerate(writes):
+            if text.startswith("mov x28, x"):
+                assert i + 1 < len(writes) and writes[i + 1] == (at + 4, "ldr x27, [x28]"), \
+                    f"{bounds}: x28 written at {at:#x} without the memory base after it"
+            else:
+                assert text == "ldr x27, [x28]" and i > 0 and writes[i - 1][0] == at - 4, \
+                    f"{bounds}: LLVM wrote a pinned register at {at:#x}: {text}\n{texts}"
+        restores = [t for t in texts if t.startswith("mov x28, x") and t != "mov x28, x0"]
+        assert restores, f"{bounds}: no restore after the calls through references: {texts}"

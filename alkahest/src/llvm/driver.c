@@ -48,7 +48,9 @@ const opt_target opt_aarch64 = {
     .probe_call = false,            /* LLVM's AArch64 has no probe call: link.c bounds frames */
     .copy_vmctx = "mov $0, x28",
     .restore = "mov x28, $0\n\tldr x27, [x28]",
-    .restore_constraints = "r,~{x27},~{x28},~{memory}",
+    /* x27/x28 not declared clobbered: AArch64's prologue would then save and restore them
+     * (reserved or not), and the asm writes back just what LLVM holds they contain */
+    .restore_constraints = "r,~{memory}",
     .argument_gprs = 7,             /* x1..x7 */
 };
 
