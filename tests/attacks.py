@@ -25,7 +25,8 @@ from azoth import qemu
 ALKAHEST = ROOT / "alkahest" / "build" / "alkahest"
 BOUNDS = ("guard", "checked")
 BOUNDS_TIERS = BOUNDS + ("guard-opt", "checked-opt")
-A64 = tuple(f"{b}-a64" for b in BOUNDS)        # the optimizing tier compiles for x86-64 only
+A64 = tuple(f"{b}-a64" for b in BOUNDS)
+A64_OPT = tuple(f"{b}-opt-a64" for b in BOUNDS)  # the optimizing tier on AArch64
 
 
 def with_a64(modes, default=False):
@@ -35,19 +36,19 @@ def with_a64(modes, default=False):
 
 def run_options(bounds):
     """`alkahest run`'s options for an entry of BOUNDS_TIERS."""
-    mode, _, tier = bounds.partition("-")
-    return ["--bounds", mode, *(["-O"] if tier == "opt" else [])]
+    mode, *variants = bounds.split("-")
+    return ["--bounds", mode, *(["-O"] if "opt" in variants else [])]
 
 
 def appliance(tmp, name, bounds, body, files):
     """An appliance directory: [appliance] with NAME-BOUNDS and the entry of BOUNDS_TIERS or
-    A64 (its bounds mode, opt = "speed" for the -opt ones, arch = "aarch64" for the -a64
-    ones and the -pi ones, which boot on raspi3b), then `body`."""
+    A64 or A64_OPT (its bounds mode, opt = "speed" for the -opt ones, arch = "aarch64" for
+    the -a64 ones and the -pi ones, which boot on raspi3b), then `body`."""
     full = f"{name}-{bounds}"
-    mode, _, variant = bounds.partition("-")
+    mode, *variants = bounds.split("-")
     head = f'[appliance]\nname = "{full}"\nbounds = "{mode}"\n' + \
-        ('opt = "speed"\n' if variant == "opt" else "") + \
-        ('arch = "aarch64"\n' if variant in ("a64", "pi") else "")
+        ('opt = "speed"\n' if "opt" in variants else "") + \
+        ('arch = "aarch64"\n' if {"a64", "pi"} & set(variants) else "")
     return write_appliance(tmp / full, head + body, files)
 
 
@@ -61,7 +62,7 @@ def boot(directory, tools, *, storm=False, icount=False, cpu="max", timeout=300,
     out.mkdir(exist_ok=True)
     pi = directory.name.endswith("-pi")           # the Raspberry Pi 3 (QEMU raspi3b)
     result = tools.build(directory, iso=False, images=out, machine="raspi3b" if pi else None)
-    tier = "speed" if directory.name.endswith("-opt") else "none"
+    tier = "speed" if directory.name.endswith(("-opt", "-opt-a64")) else "none"
     assert [o.tier for o in result.objects] == [tier] * len(result.objects), directory.name
     if storm:
         cmdline = f"{cmdline} {qemu.STORM_CMDLINE}".strip()

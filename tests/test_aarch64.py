@@ -307,6 +307,38 @@ def test_hello_and_echo_run(tmp_path, tools, bounds):
     assert "[echo] type a line; 'quit' ends\n" in echo.stdout, echo.stdout
 
 
+@pytest.mark.parametrize("bounds", ["guard", "checked"])
+def test_opt_tier_appliances_run(tmp_path, tools, bounds):
+    """opt = "speed" on AArch64 (docs/opt-tier.md, "AArch64"): echo, compiled by LLVM for the
+    ARMv8.0-A baseline, runs on a cortex-a53 (build.py checks each object is of the tier asked
+    for) and answers a line; an app that recurses without end traps with stack exhaustion and
+    ends the appliance with 125."""
+    echo = bounds_copy(tmp_path, "echo", bounds)
+    manifest = echo / "appliance.toml"
+    manifest.write_text(manifest.read_text().replace("[appliance]\n", '[appliance]\nopt = "speed"\n', 1))
+    assert 'opt = "speed"' in manifest.read_text()
+    done = subprocess.run([sys.executable, str(conftest.BUILD_PY), "run", "--arch", "aarch64",
+                           "--cpu", "cortex-a53", "--timeout", "120", echo],
+                          input="opt on arm\nquit\n", capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "echo: opt on arm\n" in done.stdout, done.stdout
+    wat = """(module (func $f (param i64) (result i64)
+      (i64.add (call $f (i64.add (local.get 0) (i64.const 1))) (local.get 0)))
+      (func (export "_start") (drop (call $f (i64.const 0)))))"""
+    deep = conftest.write_appliance(tmp_path / f"deep-{bounds}", f"""[appliance]
+name = "deep"
+bounds = "{bounds}"
+opt = "speed"
+arch = "aarch64"
+
+[[app]]
+name = "a"
+source = "a.wat"
+""", {"a.wat": wat})
+    r = conftest.build_py("run", deep, timeout=300)
+    assert r.returncode == 125 and "trapped: call stack exhausted" in r.stdout, r.stdout + r.stderr
+
+
 def test_an_image_for_another_machine_is_refused(signed, tools, tmp_path):
     """hello built for x86-64 on the AArch64 kernel, and for AArch64 on the x86-64 kernel: a
     boot error naming both machines (the header records the arch, signed), no module run.

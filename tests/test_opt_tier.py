@@ -201,7 +201,7 @@ def pressure_module(count=48):
 """
 
 
-PINNED = {"x18", "w18", "x27", "w27", "x28", "w28"}
+PINNED = {"x18", "w18", "x26", "w26", "x27", "w27", "x28", "w28"}
 NO_DESTINATION = ("st", "cmp", "cmn", "tst", "b", "b.", "bl", "blr", "br", "ret", "cb", "tb",
                   "prfm", "nop", "udf", "fcmp", "fccmp", "ccmp", "ccmn", "dmb", "dsb", "isb")
 
@@ -237,8 +237,9 @@ def pinned_writes(code: bytes):
 
 
 def test_aarch64_pinned_registers_are_never_allocated(tmp_path, tools):
-    """LLVM never writes x27 (memory base), x28 (vmctx) or x18 (the platform's) in AArch64 code
-    of this tier, however high the register pressure: the only writes are the external entries'
+    """LLVM never writes x27 (memory base), x28 (vmctx), x26 (the single pass's memory size,
+    which a callee of another instance changes) or x18 (the platform's) in AArch64 code of this
+    tier, however high the register pressure: the only writes are the external entries'
     `mov x28, x0; ldr x27, [x28]` and, after a call through a function reference, the
     restore `mov x28, xN; ldr x27, [x28]`. The detector sees the entries' writes (so it can
     fail)."""
@@ -268,3 +269,52 @@ def test_aarch64_pinned_registers_are_never_allocated(tmp_path, tools):
                     f"{bounds}: LLVM wrote a pinned register at {at:#x}: {text}\n{texts}"
         restores = [t for t in texts if t.startswith("mov x28, x") and t != "mov x28, x0"]
         assert restores, f"{bounds}: no restore after the calls through references: {texts}"
+
+
+def test_aarch64_values_live_across_a_call_into_single_pass_code(tmp_path):
+    """An opt-tier module keeps 30 values live across a call to an import that a single-pass
+    module of another instance exports, run on AArch64 (the host compiles, the cross-built CLI
+    runs under qemu-aarch64): that callee's external entry sets x26 (its memory size in checked
+    mode) and x27/x28 for itself, so a value of the caller's in any of them would come back
+    changed (x26 did, before the tier reserved it: the sum was off by 64529)."""
+    from attacks import wat2wasm
+    from targets import require_cli
+    import json
+    runner = require_cli("aarch64")
+    count = 30
+    values = [i * 1000 + 7 for i in range(count)]
+    data = "".join(f"\\{b:02x}" for v in values for b in v.to_bytes(8, "little"))
+    loads = "".join(f"(local.set {i + 2} (i64.load offset={8 * i} (i32.const 0)))"
+                    for i in range(count))
+    sums = "".join(f"(local.set $s (i64.add (local.get $s) (local.get {i + 2})))"
+                   for i in range(count))
+    (tmp_path / "a.wasm").write_bytes(wat2wasm(
+        '(module (memory 1) (func (export "g") (param i32) (result i32) '
+        '(i32.add (local.get 0) (i32.const 1))))'))
+    (tmp_path / "b.wasm").write_bytes(wat2wasm(f"""(module
+  (import "a" "g" (func $g (param i32) (result i32)))
+  (memory 2)
+  (data (i32.const 0) "{data}")
+  (func (export "f") (param $p i32) (result i64) (local $s i64) (local {"i64 " * count})
+    {loads}
+    (local.set $s (i64.extend_i32_u (call $g (local.get $p))))
+    {sums}
+    (local.get $s)))"""))
+    for mode in ("checked", "guard"):
+        for name, tier in (("a", []), ("b", ["-O"])):
+            subprocess.run([str(ALKAHEST), "compile", str(tmp_path / f"{name}.wasm"), "-o",
+                            str(tmp_path / f"{name}.{mode}.alko"), "--target", "aarch64",
+                            "--bounds", mode, *tier], check=True, capture_output=True)
+        commands = [
+            {"type": "module", "line": 1, "filename": f"a.{mode}.alko", "name": "$a"},
+            {"type": "register", "line": 2, "name": "$a", "as": "a"},
+            {"type": "module", "line": 3, "filename": f"b.{mode}.alko"},
+            {"type": "assert_return", "line": 4,
+             "action": {"type": "invoke", "field": "f", "args": [{"type": "i32", "value": "41"}]},
+             "expected": [{"type": "i64", "value": str(sum(values) + 42)}]}]
+        script = tmp_path / f"cross.{mode}.json"
+        script.write_text(json.dumps({"source_filename": "cross.wast", "commands": commands}))
+        done = subprocess.run([*runner, "spec", str(script), "--bounds", mode],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "4 passed, 0 failed" in done.stdout, \
+            f"{mode}: {done.stdout}{done.stderr}"

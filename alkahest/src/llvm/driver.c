@@ -32,16 +32,17 @@ const opt_target opt_x86_64 = {
 
 /* AArch64: the C convention (AAPCS64) with x27 (memory base) and x28 (vmctx) reserved by target
  * features, as LLVM allows for any of x1..x28: never allocated, never saved by a prologue, and
- * readable by llvm.read_register. x18 (the platform register, docs/abi.md) is reserved too.
- * x26, the single pass's pinned memory size, is an ordinary callee-saved register here: this
- * tier reloads the size from the vmctx (as on x86-64), and every caller of a function reference
- * reloads x26 itself. The baseline is generic ARMv8.0-A with NEON (cortex-a53 runs it): the
- * object's CPU-feature bits stay 0. */
+ * readable by llvm.read_register. x18 (the platform register, docs/abi.md) is reserved too, and
+ * so is x26, the single pass's pinned memory size, which this tier does not use (it reloads the
+ * size from the vmctx, as on x86-64): AAPCS64 has it callee-saved, but a single-pass function
+ * of another instance, reached through a function reference, sets it for itself and leaves it
+ * so (docs/abi.md), so LLVM may not keep a value there across any call. The baseline is generic
+ * ARMv8.0-A with NEON (cortex-a53 runs it): the object's CPU-feature bits stay 0. */
 const opt_target opt_aarch64 = {
     .id = ALK_TARGET_AARCH64,
     .triple = "aarch64-unknown-linux-gnu",
     .cpu = "generic",
-    .features = "+v8a,+neon,+fp-armv8,+reserve-x18,+reserve-x27,+reserve-x28",
+    .features = "+v8a,+neon,+fp-armv8,+reserve-x18,+reserve-x26,+reserve-x27,+reserve-x28",
     .vmctx_register = "x28",
     .memory_register = "x27",
     .calling_convention = 0,        /* C: the features keep LLVM off x27/x28 */

@@ -19,7 +19,8 @@
  * vmctx and r14 the memory base in every instruction of the function, as in the single pass,
  * and the embedders' fault paths that read r15 work unchanged. The IR reads them with
  * llvm.read_register once at entry and writes them back after a call that may enter another
- * instance.
+ * instance. AArch64: the C convention with x28 (vmctx), x27 (memory base), x26 and x18 reserved by
+ * target features (opt_aarch64 in driver.c; docs/opt-tier.md, "AArch64").
  */
 #ifndef ALK_LLVM_TIER_H
 #define ALK_LLVM_TIER_H
