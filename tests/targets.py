@@ -68,9 +68,9 @@ def precompiled_script(json_path, mode, target, out_dir, alkahest, *options):
     `out_dir` whose modules are objects the host's `alkahest` compiled for `target` in bounds
     `mode` with `options` (e.g. -O); the target's CLI then runs them as they are
     (`alkahest spec` loads a .alko like a .wasm). The other files (modules that must fail to
-    validate, to link...) are linked into `out_dir` unchanged. A module the host cannot compile
-    keeps its .wasm, so that the target's CLI fails on it in the script's own report. Returns
-    the new JSON's path."""
+    validate, to link...) are linked into `out_dir` unchanged. Returns the new JSON's path;
+    RuntimeError, with the compiler's message, if the host cannot compile a module (every
+    module a script instantiates is valid)."""
     import json
     json_path, out_dir = Path(json_path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,8 +87,10 @@ def precompiled_script(json_path, mode, target, out_dir, alkahest, *options):
         result = subprocess.run([str(alkahest), "compile", str(json_path.parent / command["filename"]),
                                  "-o", str(out_dir / obj), "--target", target, "--bounds", mode,
                                  *options], capture_output=True, text=True)
-        if result.returncode == 0:
-            command["filename"] = obj
+        if result.returncode != 0:
+            raise RuntimeError(f"{json_path.name}: {command['filename']} for {target} "
+                               f"({mode}): {(result.stdout + result.stderr).strip()[-500:]}")
+        command["filename"] = obj
     out = out_dir / json_path.name
     out.write_text(json.dumps(data))
     return out

@@ -109,8 +109,8 @@ def run_aarch64(scripts, work):
 
     def one(name, path, mode):
         copy = precompiled_script(path, mode, "aarch64", work / f"{name}.{mode}", alkahest, "-O")
-        # -O: a module the host could not compile stays a .wasm, which this CLI (no LLVM in
-        # it) then refuses (ALK-E104) rather than compiling it with the single pass
+        # -O: were a module left a .wasm, this CLI (no LLVM in it) would refuse it (ALK-E104)
+        # rather than compile it with the single pass
         return run_script(command, copy, mode, "-O")
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:

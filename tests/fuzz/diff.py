@@ -326,8 +326,13 @@ def check(seed, alkahest, bounds, work=WORK, keep_files=False, tiers=("baseline"
                 replayed = d / "module.json"
                 if tier == "opt" and not host:
                     from targets import precompiled_script
-                    replayed = precompiled_script(replayed, mode, target,
-                                                  d / f"{target}.{mode}", alkahest, *TIERS[tier])
+                    try:
+                        replayed = precompiled_script(replayed, mode, target,
+                                                      d / f"{target}.{mode}", alkahest,
+                                                      *TIERS[tier])
+                    except RuntimeError as error:
+                        failures.append(f"[{target}, {tier}, {mode}] compile: {error}")
+                        continue
                 result = run([*argv, "spec", str(replayed), "--bounds", mode,
                               *TIERS[tier]], timeout=600)
                 where = ", ".join(w for w in (target, tier, mode) if w)
