@@ -318,3 +318,52 @@ def test_aarch64_values_live_across_a_call_into_single_pass_code(tmp_path):
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and "4 passed, 0 failed" in done.stdout, \
             f"{mode}: {done.stdout}{done.stderr}"
+
+
+def test_aarch64_stack_check_covers_the_whole_frame(tmp_path, tools):
+    """Each AArch64 function's internal entry checks sp less at least its whole frame and the
+    margin (docs/opt-tier.md, "AArch64"): the movz/movk constant of the check, read back from
+    the object, against the sp decrements of the function's own code counted here from the
+    disassembly (sub sp, sp, #imm in either shift; pre-indexed stores on sp), on a function
+    with a frame of about 128 KiB (multi-result call buffers: the attack of
+    tests/test_attack_stack.py) and one with spills."""
+    import re
+    import shutil
+    if not shutil.which("aarch64-linux-gnu-objdump"):
+        pytest.skip("aarch64-linux-gnu-objdump absent (Debian's binutils-aarch64-linux-gnu)")
+    from attacks import wat2wasm
+    from test_attack_stack import OPT_DECLARATIONS, opt_huge_frame_function
+    wat = pressure_module().rstrip()[:-1] + OPT_DECLARATIONS + \
+        opt_huge_frame_function("wide", 4) + ")"
+    wasm = tmp_path / "frames.wasm"
+    wasm.write_bytes(wat2wasm(wat))
+    out = tmp_path / "frames.alko"
+    subprocess.run([str(ALKAHEST), "compile", str(wasm), "-o", str(out), "-O", "--target",
+                    "aarch64", "--bounds", "guard"], check=True, capture_output=True)
+    listing = subprocess.run([str(ALKAHEST), "inspect", str(out)], capture_output=True,
+                             text=True, check=True).stdout
+    functions = [(int(m[1], 16), int(m[2])) for m in
+                 re.finditer(r"^function\s+\d+\s+code\+0x([0-9a-f]+)\s+(\d+) bytes", listing, re.M)]
+    obj = alko.ObjectFile(out.read_bytes(), "frames")
+    section = obj.sections[alko.SECTION_IDS["code"]]
+    code = obj.data[section.offset:section.offset + section.size]
+    biggest = 0
+    for at, size in functions:
+        words = [int.from_bytes(code[at + i:at + i + 4], "little") for i in range(0, size, 4)]
+        movz, movk = words[5], words[6]
+        assert movz & 0xFFE0001F == 0xD2800010 and movk & 0xFFE0001F == 0xF2A00010, hex(at)
+        checked = (movz >> 5 & 0xFFFF) | (movk >> 5 & 0xFFFF) << 16
+        body = tmp_path / "body.bin"
+        body.write_bytes(code[at + 48:at + size - 28])
+        text = subprocess.run(["aarch64-linux-gnu-objdump", "-D", "-b", "binary", "-m",
+                               "aarch64", str(body)], capture_output=True, text=True,
+                              check=True).stdout
+        frame = 0
+        for m in re.finditer(r"\tsub\tsp, sp, #0x([0-9a-f]+)(, lsl #12)?", text):
+            frame += int(m[1], 16) << (12 if m[2] else 0)
+        for m in re.finditer(r"\tst\S*\t[^\n]*\[sp, #-(\d+)\]!", text):
+            frame += int(m[1])
+        assert frame > 0, f"function at {at:#x}: no prologue found"
+        assert checked >= frame + 128, f"function at {at:#x}: checks {checked}, frame {frame}"
+        biggest = max(biggest, frame)
+    assert biggest > 100_000, f"the wide frame is only {biggest} bytes"
