@@ -55,6 +55,16 @@ def write_appliance(directory, manifest, files):
     return directory
 
 
+def tampered(image, directory, name="tampered.azi"):
+    """A copy of IMAGE in DIRECTORY with one bit of its middle byte flipped (inside what the
+    signature covers); returns its path."""
+    data = bytearray(Path(image).read_bytes())
+    data[len(data) // 2] ^= 0x40
+    bad = Path(directory) / name
+    bad.write_bytes(bytes(data))
+    return bad
+
+
 def long_run():
     """`./build.py test --long` (AZOTH_LONG=1): the tests that have a longer version run it."""
     return os.environ.get("AZOTH_LONG") == "1"

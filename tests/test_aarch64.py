@@ -416,11 +416,7 @@ grants = ["mmio:0x9100000-0x9100fff", "log"]
 
 def test_tampered_image_is_refused(signed, tmp_path):
     kernel, image = signed
-    data = bytearray(image.read_bytes())
-    data[len(data) // 2] ^= 0x40
-    bad = tmp_path / "tampered.img"
-    bad.write_bytes(bytes(data))
-    status, out = qemu(kernel, initrd=bad)
+    status, out = qemu(kernel, initrd=conftest.tampered(image, tmp_path))
     assert (status.outcome, status.failure) == (Outcome.KERNEL_FAILURE, "verify"), (status, out)
     assert "signature and hashes verified" not in out, out
 

@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+import conftest
 from conftest import manifest_for, logging_app, write_appliance
 from azoth import appliance as appliance_module
 from azoth import qemu
@@ -86,10 +87,6 @@ def test_the_clock_keeps_time_on_microvm(tools, tmp_path):
 
 
 def test_pvh_refuses_a_tampered_image(tools, images, tmp_path):
-    data = bytearray(images["guard"].read_bytes())
-    data[len(data) // 2] ^= 0x40
-    bad = tmp_path / "bad.azi"
-    bad.write_bytes(bytes(data))
-    r = boot(tools, bad, "microvm")
+    r = boot(tools, conftest.tampered(images["guard"], tmp_path), "microvm")
     assert r.exit.outcome is Outcome.KERNEL_FAILURE and r.exit.failure == "verify", r.output
     assert "hello through PVH" not in r.output

@@ -106,11 +106,7 @@ def test_signed_image_runs_and_a_tampered_one_is_refused(signed, tmp_path):
     status, out = qemu(kernel, initrd=image)
     assert re.search(r"\[athanor\] appliance hello \S+: 1 module, signature and hashes verified", out), out
     assert "Hello from Azoth" in out and status.ok and status.powered_off, (status, out)
-    data = bytearray(image.read_bytes())
-    data[len(data) // 2] ^= 0x40
-    bad = tmp_path / "tampered.azi"
-    bad.write_bytes(bytes(data))
-    status, out = qemu(kernel, initrd=bad)
+    status, out = qemu(kernel, initrd=conftest.tampered(image, tmp_path))
     assert (status.outcome, status.failure) == (Outcome.KERNEL_FAILURE, "verify"), (status, out)
     assert "signature and hashes verified" not in out and "Hello from Azoth" not in out, out
 

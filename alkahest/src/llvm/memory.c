@@ -107,10 +107,10 @@ LLVMValueRef opt_keep_sink(opt_module *m)
                             LLVMInlineAsmDialectATT, false);
 }
 
-/* Whether a load or store accesses linear memory, as far as this tier can tell after LLVM's passes: every
+/* Whether a load reads linear memory, as far as this tier can tell after LLVM's passes: every
  * load that does not carry the tag of one of the embedder's own classes (a pass that merged
  * or rebuilt a load may have dropped or changed its tag: such a load counts as linear memory). */
-static bool may_access_linear_memory(opt_module *m, LLVMValueRef load)
+static bool may_read_linear_memory(opt_module *m, LLVMValueRef load)
 {
     LLVMValueRef tag = LLVMGetMetadata(load, m->tbaa_kind);
     for (int i = 0; i < TBAA_COUNT; i++)
@@ -123,10 +123,11 @@ static bool may_access_linear_memory(opt_module *m, LLVMValueRef load)
  * each Wasm load that must fault is still in the IR, at its full width, on every path that
  * performs it. What follows (ADCE, then the code generator) may no longer delete, narrow,
  * move or merge a load: each becomes volatile, and the sums, whose only purpose was to say so
- * to the optimizer, are deleted with their sinks. Stores become volatile too, so that the code
- * generator keeps every access where the fault points had it, in order (a volatile access is a
- * barrier to its schedulers); the fault points go, and the functions are nounwind again
- * (docs/opt-tier.md, "Bounds"). */
+ * to the optimizer, are deleted with their sinks. Every store becomes volatile too (linear
+ * memory's, globals', tables'), so that the code generator keeps each where the fault points had
+ * it, in order with the faulting loads: volatile accesses are never reordered with one another,
+ * whatever alias analysis a target's DAG combiner or schedulers use; the fault points go, and
+ * the functions are nounwind again (docs/opt-tier.md, "Bounds"). */
 bool opt_keep_finish(opt_module *m)
 {
     LLVMValueRef sink = opt_keep_sink(m);
@@ -140,7 +141,7 @@ bool opt_keep_finish(opt_module *m)
             while (in) {
                 LLVMValueRef next = LLVMGetNextInstruction(in);
                 LLVMOpcode op = LLVMGetInstructionOpcode(in);
-                if ((op == LLVMLoad || op == LLVMStore) && may_access_linear_memory(m, in)) {
+                if (op == LLVMStore || (op == LLVMLoad && may_read_linear_memory(m, in))) {
                     LLVMSetVolatile(in, true);
                 } else if (op == LLVMCall && LLVMGetCalledValue(in) == sink) {
                     LLVMInstructionEraseFromParent(in);
