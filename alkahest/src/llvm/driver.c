@@ -79,15 +79,8 @@ static void initialise_llvm(void)
      * measures the distance between two loads in an int, so loads 2^32 bytes apart (an index
      * near 2^32 plus an offset, which Wasm allows and guard mode must fault on) look like one
      * and the faulting one is dropped (docs/opt-tier.md; fuzz seed 100150). */
-    /* AArch64's code generator asks alias analysis (aarch64-use-aa) when its DAG combiner
-     * reorders memory operations; it then moved a global.set (a plain store to the vmctx)
-     * after a guard-mode load that faults (a volatile load of linear memory: volatile orders
-     * it only against other volatile accesses), so a trap lost the store
-     * (tests/alkahest_spec/trap_order.wast). Without it the combiner keeps the chain's
-     * order for accesses it cannot prove apart, as x86's does. */
-    const char *args[16] = { "alkahest", "-no-x86-call-frame-opt", "-vectorize-slp=false",
-                             "-aarch64-use-aa=false" };
-    int count = 4;
+    const char *args[16] = { "alkahest", "-no-x86-call-frame-opt", "-vectorize-slp=false" };
+    int count = 3;
     /* ALKAHEST_LLVM_ARGS: more LLVM options, space-separated (for experiments, such as
      * -opt-bisect-limit=N to find the pass that breaks a function) */
     static char extra[1024];
