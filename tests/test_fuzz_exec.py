@@ -70,6 +70,7 @@ def test_binaryen_agrees_with_the_optimizing_tier(simd, tmp_path):
 def test_binaryen_agrees_with_the_optimizing_tier_on_aarch64(simd, tmp_path):
     alkahest = built()
     runner = require_cli("aarch64")
+    runner = [runner[0], "-cpu", "cortex-a53", *runner[1:]]     # the ARMv8.0-A baseline
     seeds = A64_OPT_SIMD_SEEDS if simd else A64_OPT_SEEDS
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = list(pool.map(lambda s: (s, *check(s, alkahest, "both", tmp_path,

@@ -255,6 +255,7 @@ def test_aarch64_pinned_registers_are_never_allocated(tmp_path, tools):
                         "aarch64", "--bounds", bounds], check=True, capture_output=True)
         obj = alko.ObjectFile(out.read_bytes(), "p")
         assert (obj.target, obj.tier) == ("aarch64", "speed")
+        assert obj.flags >> 8 & 0xFF == 0, "CPU features beyond ARMv8.0-A recorded"
         section = obj.sections[alko.SECTION_IDS["code"]]
         writes = pinned_writes(obj.data[section.offset:section.offset + section.size])
         entries = [w for w in writes if w[1] == "mov x28, x0"]
