@@ -4,8 +4,10 @@ mode. The attacks on what the compiler emits (stack limit, bounds, call_indirect
 also run through the optimizing tier (BOUNDS_TIERS: "guard-opt" and "checked-opt" boot
 appliances with opt = "speed", docs/opt-tier.md); the others attack the kernel. AArch64
 (issue 15): "guard-a64" and "checked-a64" (A64) boot the same appliance with arch = "aarch64"
-on QEMU virt; with_a64(modes) adds them to a test's modes, in the default suite for a short
-selection (default=True) and with `./build.py test --long` for all the others.
+on QEMU virt, and "guard-opt-a64" and "checked-opt-a64" (A64_OPT) with opt = "speed" too
+(docs/opt-tier.md, "AArch64"); with_a64(modes) adds them to a test's modes (the -opt-a64 ones
+when modes have -opt ones), in the default suite for a short selection (default=True: the
+stack and memory attacks) and with `./build.py test --long` for all the others.
 
     appliance(tmp, name, bounds, body, files)   writes appliances/NAME (bounds substituted)
     run_options(bounds)                         alkahest run's options for a BOUNDS entry
@@ -30,8 +32,10 @@ A64_OPT = tuple(f"{b}-opt-a64" for b in BOUNDS)  # the optimizing tier on AArch6
 
 
 def with_a64(modes, default=False):
-    """modes and the AArch64 ones: in the default suite when default, else with --long."""
-    return tuple(modes) + (A64 if default or long_run() else ())
+    """modes and the AArch64 ones (with the optimizing tier's when modes have it): in the
+    default suite when default, else with --long."""
+    extra = A64 + (A64_OPT if any(m.endswith("-opt") for m in modes) else ())
+    return tuple(modes) + (extra if default or long_run() else ())
 
 
 def run_options(bounds):

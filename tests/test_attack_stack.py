@@ -78,7 +78,7 @@ def attacker(rounds, opt=False):
 MANIFEST = ROUNDS_MANIFEST.format(victim_memory="4M", attacker_memory="64K", attacker_stack="64K")
 
 
-@pytest.mark.parametrize("bounds", with_a64(BOUNDS_TIERS, default=True) + A64_OPT)
+@pytest.mark.parametrize("bounds", with_a64(BOUNDS_TIERS, default=True))
 def test_huge_frames_and_endless_recursion_trap_under_an_interrupt_storm(tmp_path, tools, bounds):
     """On AArch64's optimizing tier (-opt-a64) the huge frame is checked by the internal
     entry against the frame size read off LLVM's code (docs/opt-tier.md, "AArch64")."""
