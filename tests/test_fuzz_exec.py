@@ -32,8 +32,8 @@ OTHER_TARGET_SEEDS = range(1001, 1013)
 OPT_SEEDS = range(1, 1001) if long_run() else range(1, 31)
 SIMD_SEEDS = range(1000, 1250) if long_run() else range(1000, 1025)
 # the optimizing tier on AArch64: LLVM's compile and QEMU per seed
-A64_OPT_SEEDS = range(1, 201) if long_run() else range(1, 7)
-A64_OPT_SIMD_SEEDS = range(1000, 1050) if long_run() else range(1000, 1004)
+A64_OPT_SEEDS = range(1, 201) if long_run() else range(1, 5)
+A64_OPT_SIMD_SEEDS = range(1000, 1050) if long_run() else range(1000, 1003)
 
 
 @pytest.mark.parametrize("target", TARGETS)
