@@ -23,6 +23,12 @@
  *
  * The stubs (the stack probe, the multi-result call helper, the entry) are assembled by LLVM
  * from text, below, in a module of their own.
+ *
+ * AArch64 (docs/opt-tier.md, "AArch64") has the same layout with its own pieces: the external
+ * entry (8 bytes), three nops, a stack check (28 bytes) that carries the function's frame size,
+ * read off its code (a64_frame_bound: LLVM's AArch64 back end cannot call a probe), the code,
+ * the stack trap (28 bytes); its relocations are resolved by a64_relocate. The check of a
+ * function with several results before its adapter covers the adapter's frame.
  */
 #include <stdlib.h>
 #include <string.h>
