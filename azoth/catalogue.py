@@ -80,7 +80,6 @@ class Capability:
     limit: int = 0         # largest parameter value
     reserved: tuple = ()   # ((arch, first, last), ...) the kernel keeps for itself (arch None: all)
     excludes: tuple = ()   # ((capability name, first, last), ...) no module may hold meanwhile
-    arches: tuple = ()     # the machines where it means anything (empty: all)
 
 
 @dataclass(frozen=True)
@@ -231,9 +230,6 @@ class Catalogue:
         cap = self.capabilities.get(name)
         if cap is None:
             raise LookupError(name)
-        if arch and cap.arches and arch not in cap.arches:
-            raise ValueError(f"capability {name!r} exists on {', '.join(cap.arches)} only "
-                             f"({cap.summary.rstrip('.')}); this module is built for {arch}")
         if cap.parameter is None:
             if parameter:
                 raise ValueError(f"capability {name!r} takes no parameter (write {name!r})")
@@ -332,7 +328,7 @@ def load(path=CATALOGUE_PATH):
         if name == ALWAYS:
             _fail("'always' is reserved")
         unknown = set(entry) - {"summary", "imports", "parameter", "resource", "limit", "reserved",
-                                "excludes", "arches"}
+                                "excludes"}
         if unknown:
             _fail(f"capability {name!r}: unknown keys {sorted(unknown)}")
         listed = tuple(entry.get("imports", ()))
@@ -363,10 +359,6 @@ def load(path=CATALOGUE_PATH):
                 if parsed is None:
                     _fail(f"capability {name!r}: bad reserved range {text!r}")
                 reserved.append((machine, *parsed))
-        arches = tuple(entry.get("arches", ()))
-        for machine in arches:
-            if machine not in ARCHES:
-                _fail(f"capability {name!r}: arches names unknown arch {machine!r}")
         limit = entry.get("limit", 0)
         if isinstance(limit, str):          # the name of a kernel limit (manifest/limits.toml)
             from .limits import LIMITS
@@ -375,7 +367,7 @@ def load(path=CATALOGUE_PATH):
             except KeyError:
                 _fail(f"capability {name!r}: limit {limit!r} is not in manifest/limits.toml")
         capabilities[name] = Capability(name, entry.get("summary", ""), listed, bit, parameter,
-                                        resource, limit, tuple(reserved), arches=arches)
+                                        resource, limit, tuple(reserved))
     catalogue = Catalogue(capabilities, imports)
     for name, entry in data.get("capability", {}).items():
         excludes = []

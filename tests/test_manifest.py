@@ -244,17 +244,6 @@ def test_stdin_and_a_driver_on_the_console_exclude_each_other(tmp_path):
     assert manifest_module.load(tmp_path).modules[1].capabilities == {"stdin"}
 
 
-def test_port_io_exists_on_x86_64_only(tmp_path):
-    text = ('[appliance]\nname = "x"\narch = "aarch64"\n[[driver]]\nname = "com2"\n'
-            'source = "a.wat"\ngrants = ["port:0x2f8-0x2ff"]\n')
-    e = load_error(tmp_path, text)
-    assert e.code == "AZ-M015" and e.key == "driver[0].grants" and e.line == 7, e
-    assert "x86_64 only" in e.message and "aarch64" in e.message, e
-    # the same manifest built for x86-64 is fine
-    m = manifest_module.load(tmp_path, arch="x86_64")
-    assert m.modules[0].capabilities == {"port"}
-
-
 NEEDS_FLAG = ("#ifndef GREETING\n#error GREETING is not defined\n#endif\n"
               "const char *greeting(void) { return GREETING; }\n")
 MAIN = ('#include <stdio.h>\nconst char *greeting(void);\n'
