@@ -78,21 +78,29 @@ def test_sanitizer_build(all_scripts, monkeypatch):
     assert_no_failures(results)
 
 
-def test_a_wrong_v128_expectation_fails(all_scripts, tmp_path):
+def wrong_v128_script(all_scripts, directory, lane):
+    """simd_i8x16_arith's script copied into directory with one lane of its first v128
+    expectation changed; returns (the copy's path, the changed command's line)."""
     source = all_scripts["simd_i8x16_arith"]
     for wasm in source.parent.glob("*.wasm"):
-        shutil.copy(wasm, tmp_path)
+        shutil.copy(wasm, directory)
     data = json.loads(source.read_text())
     changed = next(c for c in data["commands"] if c["type"] == "assert_return"
                    and c["expected"] and c["expected"][0]["type"] == "v128")
     lanes = changed["expected"][0]["value"]
-    lanes[3] = str((int(lanes[3]) + 1) % 256)
-    (tmp_path / "simd_i8x16_arith.json").write_text(json.dumps(data))
-    result = subprocess.run([str(built()), "spec", str(tmp_path / "simd_i8x16_arith.json"), "-O"],
+    lanes[lane] = str((int(lanes[lane]) + 1) % 256)
+    copy = directory / "simd_i8x16_arith.json"
+    copy.write_text(json.dumps(data))
+    return copy, changed["line"]
+
+
+def test_a_wrong_v128_expectation_fails(all_scripts, tmp_path):
+    copy, line = wrong_v128_script(all_scripts, tmp_path, 3)
+    result = subprocess.run([str(built()), "spec", str(copy), "-O"],
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert SUMMARY.findall(result.stdout)[-1][1] == "1"
-    assert f"simd_i8x16_arith.wast:{changed['line']}: assert_return: FAIL" in result.stdout
+    assert f"simd_i8x16_arith.wast:{line}: assert_return: FAIL" in result.stdout
 
 
 # AArch64's default sample (LLVM compiles every module of a script on the host: few modules
@@ -143,14 +151,6 @@ def test_aarch64_scripts_both_modes(all_scripts, tmp_path):
 
 def test_aarch64_wrong_expectation_fails(all_scripts, tmp_path):
     """The AArch64 path can fail: a changed v128 expectation is reported."""
-    source = all_scripts["simd_i8x16_arith"]
-    for wasm in source.parent.glob("*.wasm"):
-        shutil.copy(wasm, tmp_path)
-    data = json.loads(source.read_text())
-    changed = next(c for c in data["commands"] if c["type"] == "assert_return"
-                   and c["expected"] and c["expected"][0]["type"] == "v128")
-    changed["expected"][0]["value"][0] = str((int(changed["expected"][0]["value"][0]) + 1) % 256)
-    (tmp_path / "simd_i8x16_arith.json").write_text(json.dumps(data))
-    results = run_aarch64({"simd_i8x16_arith": tmp_path / "simd_i8x16_arith.json"},
-                          tmp_path / "work")
+    copy, _ = wrong_v128_script(all_scripts, tmp_path, 0)
+    results = run_aarch64({"simd_i8x16_arith": copy}, tmp_path / "work")
     assert all(r[1] == 1 for r in results.values()), results

@@ -6,6 +6,7 @@
  * each chunk's IR, passes and code generation see only the chunk.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +86,10 @@ static void initialise_llvm(void)
      * -opt-bisect-limit=N to find the pass that breaks a function) */
     static char extra[1024];
     const char *more = getenv("ALKAHEST_LLVM_ARGS");
-    if (more && strlen(more) < sizeof extra) {
+    if (more && strlen(more) >= sizeof extra)
+        fprintf(stderr, "alkahest: ALKAHEST_LLVM_ARGS ignored: longer than %zu characters\n",
+                sizeof extra - 1);
+    else if (more) {
         strcpy(extra, more);
         for (char *word = strtok(extra, " "); word && count < 16; word = strtok(NULL, " "))
             args[count++] = word;
