@@ -16,8 +16,10 @@ Each program in bench/programs/ is compiled with gcc -O2 (native) and with clang
 Alkahest's objects are compiled beforehand (`alkahest compile`) and run with `alkahest run
 FILE.alko`, as wasm2c's are compiled beforehand: the times are run times (node's include V8's
 own compile). Every engine must print exactly what the native build prints. The table shows
-the median wall time (--clock cpu: CPU time) of N runs and each engine's ratio to native, then
-the geometric mean of the ratios; a program's runs go round the engines in turn.
+the median wall time (--clock cpu: CPU time; --stat min: the fastest) of N runs and each
+engine's ratio to native, then the geometric mean of the ratios; a program's runs go round the
+engines in turn. --instructions counts instead the instructions each engine executes
+(valgrind's callgrind; exact, so a difference in it is never the machine's noise; node left out).
 Then: compile throughput of Alkahest (whole process, MB/s of Wasm code section) and QEMU start
 to first output for two appliances. Figures go to docs/performance.md by hand, with the machine.
 
@@ -154,6 +156,18 @@ def timed(argv, clock="wall"):
     return (cpu if clock == "cpu" else wall), result
 
 
+def counted(argv):
+    """Runs argv under valgrind's callgrind; the instructions it executed (exact, whatever the
+    machine's load: the figure that tells a real difference from noise) and the result, whose
+    stdout and exit status are the program's own."""
+    result = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                             *[str(a) for a in argv]], capture_output=True)
+    for line in (result.stderr or b"").decode(errors="replace").splitlines():
+        if "I   refs:" in line:
+            return float(line.split(":")[-1].replace(",", "")), result
+    return float("nan"), result
+
+
 def compile_throughput(runs, targets=()):
     """bench/compile.py's figure: alkahest compile on SQLite (~2.3 MB of code), for the host's
     target or the ones named (each compiled on this host)."""
@@ -201,7 +215,7 @@ def add_arguments(parser):
     """The options, for this script and `./build.py bench` alike."""
     names = ", ".join(sorted(p.stem for p in PROGRAMS.glob("*.c")))
     parser.add_argument("--runs", type=int, default=3, metavar="N",
-                        help="runs of each program per engine; the median is shown (default 3)")
+                        help="runs of each program per engine (default 3; see --stat)")
     parser.add_argument("--only", metavar="P,...", help=f"only these programs (of {names})")
     parser.add_argument("--engines", default=",".join(ENGINES), metavar="E,...",
                         help=f"engines to run, native first (default {','.join(ENGINES)})")
@@ -209,6 +223,14 @@ def add_arguments(parser):
                         help="what a run's time is: wall time (default), or the CPU time "
                         "(user + system, all threads) of the process: steadier on a busy "
                         "machine, and node's counts its compiler threads")
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="what stands for a program's N runs: the median (default), or the "
+                        "fastest, which a shared machine's noise (it only ever adds) disturbs "
+                        "least")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count the instructions each run executes (valgrind's callgrind, "
+                        "one run each, node left out: its JIT) instead of timing: exact and "
+                        "the same on every run, so a difference between engines is never noise")
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the compile-throughput and QEMU boot figures")
     parser.add_argument("--target", default=None, metavar="T",
@@ -243,6 +265,12 @@ def run_benchmarks(args):
                          f"(engines: {', '.join(known)})")
     if args.runs < 1:
         raise ValueError("--runs must be at least 1")
+    if args.instructions:
+        if cross:
+            raise ValueError("--instructions counts this machine's instructions: not with "
+                             f"--target {target}")
+        engines = [e for e in engines if e != "node"]
+        args.runs = 1
     tools = ("gcc", "clang", "wasm2c") + ((CROSS_CC[target],) if cross else ("node",))
     for tool in tools + tuple(targets.missing_tools(target)):
         if not shutil.which(tool):
@@ -261,8 +289,14 @@ def run_benchmarks(args):
             raise ValueError(f"unknown program {unknown[0]!r} (programs: {', '.join(names)})")
         names = [n for n in names if n in wanted]
 
-    print(f"{'program':12}" + "".join(f"{e:>17}" for e in engines) +
-          f"   (median of {args.runs}, {clock} time)")
+    if args.instructions:
+        if not shutil.which("valgrind"):
+            raise SystemExit("bench: valgrind not found (./build.py bench installs what is missing)")
+        what = "instructions executed, callgrind"
+    else:
+        what = f"{args.stat} of {args.runs}, {clock} time"
+    pick = min if args.stat == "min" else statistics.median
+    print(f"{'program':12}" + "".join(f"{e:>17}" for e in engines) + f"   ({what})")
     ratios = {e: [] for e in engines}
     failures = []
     for name in names:
@@ -276,11 +310,12 @@ def run_benchmarks(args):
         outcomes = {engine: [] for engine in engines}
         for _ in range(args.runs):
             for engine in engines:
-                elapsed, result = timed(commands[engine], clock)
+                elapsed, result = counted(commands[engine]) if args.instructions else \
+                    timed(commands[engine], clock)
                 times[engine].append(elapsed)
                 outcomes[engine].append(result)
         for engine in engines:
-            median = statistics.median(times[engine])
+            value = pick(times[engine])
             outcomes_of = outcomes[engine]
             distinct = {(r.returncode, r.stdout) for r in outcomes_of}
             if expected is None:
@@ -291,11 +326,12 @@ def run_benchmarks(args):
             if wrong is not None:
                 failures.append(f"{name} under {engine}: " + describe(wrong, expected))
             if engine == "native":
-                base = median
-            ratio = median / base if base else float("nan")
+                base = value
+            ratio = value / base if base else float("nan")
             if engine != "native":
                 ratios[engine].append(ratio)
-            row += f"{median:8.3f}s {ratio:6.2f}x" + ("!" if wrong is not None else "")
+            figure = f"{value / 1e9:8.3f}G" if args.instructions else f"{value:8.3f}s"
+            row += f"{figure} {ratio:6.2f}x" + ("!" if wrong is not None else "")
         print(row, flush=True)
     print(f"{'geomean':12}" + "".join(
         f"{'':9} {math.exp(statistics.fmean(map(math.log, ratios[e]))):6.2f}x" if ratios[e]

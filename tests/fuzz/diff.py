@@ -29,7 +29,9 @@ stack is deeper). `hangLimitInitializer` is called before each export, as Binary
 Runs seeds S .. S+N-1, each module in both bounds modes and through both tiers by default
 (the single pass and the optimizing tier, `alkahest spec -O`): each against Binaryen's
 interpreter, so the tiers agree with each other through it. --simd lets Binaryen generate SIMD
-too; the single pass has none, so those modules go through the optimizing tier only. On the
+too; the single pass has none, so those modules go through the optimizing tier only, each
+rewritten first so that no v128.const lane is a NaN (denan_constants: a NaN's bits are Wasm's
+to choose, and Binaryen's --denan leaves those constants). On the
 host's target by default, or on others (--target aarch64: the replays run in the CLI
 cross-built for it under qemu-aarch64, tests/targets.py; validation and the exports are the
 host CLI's; several targets comma-separated replay each module on each of them, generated
@@ -106,6 +108,32 @@ def denan_v128(lanes):
     halves = [MARKER if is_nan_bits(h, 64) else h for h in halves]
     lanes = [halves[0] & 0xffffffff, halves[0] >> 32, halves[1] & 0xffffffff, halves[1] >> 32]
     return [MARKER if is_nan_bits(x, 32) else x for x in lanes]
+
+
+def denan_constants(wasm, features):
+    """With --simd: every v128.const lane that is a NaN as an f64 half or as an f32 lane loses
+    its exponent's top bit, so is no NaN. Binaryen's --denan leaves v128 constants alone, and a
+    NaN's payload through f32x4.min and the like is Wasm's to choose (Binaryen's interpreter
+    gives the canonical NaN, x86 the input's): stored and hashed with the memory, it made
+    Binaryen and Alkahest differ with neither wrong. Both run the module rewritten. Returns
+    an error message, or None."""
+    text = run(["wasm-dis", str(wasm)])
+    if text.returncode != 0:
+        return "wasm-dis: " + text.stderr.strip()[-300:]
+
+    def fixed(match):
+        lanes = [int(t, 16) for t in match.group(1).split()]
+        halves = [lanes[0] | lanes[1] << 32, lanes[2] | lanes[3] << 32]
+        halves = [h & ~(1 << 62) if is_nan_bits(h, 64) else h for h in halves]
+        lanes = [halves[0] & 0xffffffff, halves[0] >> 32, halves[1] & 0xffffffff, halves[1] >> 32]
+        lanes = [x & ~(1 << 30) if is_nan_bits(x, 32) else x for x in lanes]
+        return "v128.const i32x4 " + " ".join(f"0x{x:08x}" for x in lanes)
+
+    rewritten = re.sub(r"v128\.const i32x4((?: 0x[0-9a-f]{8}){4})", fixed, text.stdout)
+    wat = wasm.with_suffix(".denan.wat")
+    wat.write_text(rewritten)
+    assembled = run(["wasm-as", str(wat), "-o", str(wasm), *features])
+    return None if assembled.returncode == 0 else "wasm-as: " + assembled.stderr.strip()[-300:]
 
 
 def run(command, **options):
@@ -309,6 +337,10 @@ def check(seed, alkahest, bounds, work=WORK, keep_files=False, tiers=("baseline"
     else:
         shutil.rmtree(d, ignore_errors=True)
         return "skip", "no WebAssembly 2.0 module from this seed"
+    if simd:
+        error = denan_constants(wasm, features)
+        if error:
+            return "error", f"harness: {error}"
     (d / "helper.wat").write_text(HELPER_WAT % (LOG_V128 if simd else ""))
     try:
         run(["wat2wasm", str(d / "helper.wat"), "-o", str(d / "helper.wasm")], check=True)
