@@ -110,30 +110,30 @@ def denan_v128(lanes):
     return [MARKER if is_nan_bits(x, 32) else x for x in lanes]
 
 
-def denan_constants(wasm, features):
+def denan_constants(wasm):
     """With --simd: every v128.const lane that is a NaN as an f64 half or as an f32 lane loses
     its exponent's top bit, so is no NaN. Binaryen's --denan leaves v128 constants alone, and a
     NaN's payload through f32x4.min and the like is Wasm's to choose (Binaryen's interpreter
     gives the canonical NaN, x86 the input's): stored and hashed with the memory, it made
-    Binaryen and Alkahest differ with neither wrong. Both run the module rewritten. Returns
-    an error message, or None."""
+    Binaryen and Alkahest differ with neither wrong. Both run the module rewritten. The
+    constants are found in Binaryen's text and patched in the binary, where each is `fd 0c`
+    and its 16 bytes (assembling the text again would not give back a WebAssembly 2.0
+    module: Binaryen's reference types are its own). Returns an error message, or None."""
     text = run(["wasm-dis", str(wasm)])
     if text.returncode != 0:
         return "wasm-dis: " + text.stderr.strip()[-300:]
-
-    def fixed(match):
-        lanes = [int(t, 16) for t in match.group(1).split()]
+    binary = wasm.read_bytes()
+    for match in set(re.findall(r"v128\.const i32x4((?: 0x[0-9a-f]{8}){4})", text.stdout)):
+        lanes = [int(t, 16) for t in match.split()]
         halves = [lanes[0] | lanes[1] << 32, lanes[2] | lanes[3] << 32]
         halves = [h & ~(1 << 62) if is_nan_bits(h, 64) else h for h in halves]
-        lanes = [halves[0] & 0xffffffff, halves[0] >> 32, halves[1] & 0xffffffff, halves[1] >> 32]
-        lanes = [x & ~(1 << 30) if is_nan_bits(x, 32) else x for x in lanes]
-        return "v128.const i32x4 " + " ".join(f"0x{x:08x}" for x in lanes)
-
-    rewritten = re.sub(r"v128\.const i32x4((?: 0x[0-9a-f]{8}){4})", fixed, text.stdout)
-    wat = wasm.with_suffix(".denan.wat")
-    wat.write_text(rewritten)
-    assembled = run(["wasm-as", str(wat), "-o", str(wasm), *features])
-    return None if assembled.returncode == 0 else "wasm-as: " + assembled.stderr.strip()[-300:]
+        fixed = [halves[0] & 0xffffffff, halves[0] >> 32, halves[1] & 0xffffffff, halves[1] >> 32]
+        fixed = [x & ~(1 << 30) if is_nan_bits(x, 32) else x for x in fixed]
+        if fixed != lanes:
+            binary = binary.replace(b"\xfd\x0c" + struct.pack("<4I", *lanes),
+                                    b"\xfd\x0c" + struct.pack("<4I", *fixed))
+    wasm.write_bytes(binary)
+    return None
 
 
 def run(command, **options):
@@ -338,7 +338,7 @@ def check(seed, alkahest, bounds, work=WORK, keep_files=False, tiers=("baseline"
         shutil.rmtree(d, ignore_errors=True)
         return "skip", "no WebAssembly 2.0 module from this seed"
     if simd:
-        error = denan_constants(wasm, features)
+        error = denan_constants(wasm)
         if error:
             return "error", f"harness: {error}"
     (d / "helper.wat").write_text(HELPER_WAT % (LOG_V128 if simd else ""))

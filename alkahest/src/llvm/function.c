@@ -948,7 +948,7 @@ static uint32_t self_calls(const alk_module *w, const alk_function *fn, uint32_t
  * The levels are as many as keep the copies' Wasm code under RECURSION_BUDGET bytes (a body
  * with k self-calls grows k-fold per level); opt_check_inlined (driver.c) makes sure no copy
  * is left standing, since a copy is entered without a stack check. */
-#define RECURSION_LEVELS 6
+#define RECURSION_LEVELS 10
 #define RECURSION_BUDGET 512
 
 static uint32_t recursion_levels(const alk_module *w, const alk_function *fn, uint32_t index)
