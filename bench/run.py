@@ -271,7 +271,8 @@ def run_benchmarks(args):
                              f"--target {target}")
         engines = [e for e in engines if e != "node"]
         args.runs = 1
-    tools = ("gcc", "clang", "wasm2c") + ((CROSS_CC[target],) if cross else ("node",))
+    tools = ("gcc", "clang", "wasm2c") + ((CROSS_CC[target],) if cross else ("node",)) + \
+        (("valgrind",) if args.instructions else ())
     for tool in tools + tuple(targets.missing_tools(target)):
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} not found (./build.py bench installs what is missing)")
@@ -289,12 +290,8 @@ def run_benchmarks(args):
             raise ValueError(f"unknown program {unknown[0]!r} (programs: {', '.join(names)})")
         names = [n for n in names if n in wanted]
 
-    if args.instructions:
-        if not shutil.which("valgrind"):
-            raise SystemExit("bench: valgrind not found (./build.py bench installs what is missing)")
-        what = "instructions executed, callgrind"
-    else:
-        what = f"{args.stat} of {args.runs}, {clock} time"
+    what = "instructions executed, callgrind" if args.instructions else \
+        f"{args.stat} of {args.runs}, {clock} time"
     pick = min if args.stat == "min" else statistics.median
     print(f"{'program':12}" + "".join(f"{e:>17}" for e in engines) + f"   ({what})")
     ratios = {e: [] for e in engines}

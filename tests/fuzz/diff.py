@@ -102,12 +102,18 @@ def is_nan_bits(bits, width):
         bits & ((1 << fraction) - 1) != 0
 
 
+def map_v128_nans(lanes, half, lane):
+    """Four i32 lanes with every 64-bit half that is an f64 NaN replaced by half(it), then
+    every lane that is an f32 NaN by lane(it)."""
+    halves = [lanes[0] | lanes[1] << 32, lanes[2] | lanes[3] << 32]
+    halves = [half(h) if is_nan_bits(h, 64) else h for h in halves]
+    lanes = [halves[0] & 0xffffffff, halves[0] >> 32, halves[1] & 0xffffffff, halves[1] >> 32]
+    return [lane(x) if is_nan_bits(x, 32) else x for x in lanes]
+
+
 def denan_v128(lanes):
     """LOG_V128's marking, on four i32 lanes."""
-    halves = [lanes[0] | lanes[1] << 32, lanes[2] | lanes[3] << 32]
-    halves = [MARKER if is_nan_bits(h, 64) else h for h in halves]
-    lanes = [halves[0] & 0xffffffff, halves[0] >> 32, halves[1] & 0xffffffff, halves[1] >> 32]
-    return [MARKER if is_nan_bits(x, 32) else x for x in lanes]
+    return map_v128_nans(lanes, lambda h: MARKER, lambda x: MARKER)
 
 
 def denan_constants(wasm):
@@ -125,10 +131,7 @@ def denan_constants(wasm):
     binary = wasm.read_bytes()
     for match in set(re.findall(r"v128\.const i32x4((?: 0x[0-9a-f]{8}){4})", text.stdout)):
         lanes = [int(t, 16) for t in match.split()]
-        halves = [lanes[0] | lanes[1] << 32, lanes[2] | lanes[3] << 32]
-        halves = [h & ~(1 << 62) if is_nan_bits(h, 64) else h for h in halves]
-        fixed = [halves[0] & 0xffffffff, halves[0] >> 32, halves[1] & 0xffffffff, halves[1] >> 32]
-        fixed = [x & ~(1 << 30) if is_nan_bits(x, 32) else x for x in fixed]
+        fixed = map_v128_nans(lanes, lambda h: h & ~(1 << 62), lambda x: x & ~(1 << 30))
         if fixed != lanes:
             binary = binary.replace(b"\xfd\x0c" + struct.pack("<4I", *lanes),
                                     b"\xfd\x0c" + struct.pack("<4I", *fixed))
